@@ -1,0 +1,1 @@
+"""cc-ci: a CI harness for Co-op Cloud recipes."""

@@ -1,0 +1,48 @@
+"""`cc-ci` command: parses arguments and dispatches to one module per command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from runner.errors import CcciError
+
+# subcommand -> module exposing `add_arguments(parser)` and `main(args) -> int`
+COMMANDS = {
+    "run": ("runner.commands.run", "run one recipe through its lifecycle stages (same as run_recipe_ci.py)"),
+    "swarm": ("runner.commands.swarm", "set up the local substrate: docker, swarm, proxy network, images"),
+    "gc": ("runner.commands.gc", "remove leftovers of runs that were killed before their teardown"),
+    "bridge": ("runner.bridge.command", "serve the !testme bridge (webhook + poller)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cc-ci",
+        description="CI harness for Co-op Cloud recipes.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_main=module.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._main(args))
+    except CcciError as err:
+        print(f"cc-ci: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("cc-ci: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
