@@ -1,0 +1,175 @@
+"""The bridge's one configuration file (YAML), validated with pydantic. See docs/bridge.md.
+
+Secrets are never written in the file itself: each is a reference to an env var or a file, read
+once at load time into a SecretStr so that no repr, log line or error message can show it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from runner.bridge.grammar import STAGES
+from runner.errors import BadInput
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Model):
+    """`{env: NAME}` or `{file: /path}`; resolved by `resolve_secret`."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env` or `file`")
+        return self
+
+
+class ForgeConfig(_Model):
+    url: str
+    token: SecretRef
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class WebhookConfig(_Model):
+    secret: SecretRef
+    host: str = "127.0.0.1"
+    port: int = Field(8088, ge=0, le=65535)
+    path: str = "/webhook"
+    max_body_bytes: int = Field(256 * 1024, gt=0)
+
+
+class PollConfig(_Model):
+    interval_seconds: float = Field(0.0, ge=0)  # 0 = polling off
+
+
+class RetryConfig(_Model):
+    attempts: int = Field(5, ge=1)
+    base_seconds: float = Field(1.0, ge=0)
+    max_seconds: float = Field(30.0, ge=0)
+
+
+class LocalExecutorConfig(_Model):
+    kind: Literal["local"] = "local"
+    capacity: int = Field(1, ge=1)
+    # The run command; the job is passed in env vars (RECIPE, REF, PR, STAGES, CCCI_RUN_ID, CCCI_RUNS_DIR).
+    command: list[str] = Field(default_factory=lambda: [sys.executable, "-m", "runner.run_recipe_ci"])
+    workdir: Path = REPO_ROOT
+    runs_dir: Path = Path("/var/lib/cc-ci/runs")
+    timeout_seconds: float = Field(4 * 3600.0, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class DroneExecutorConfig(_Model):
+    kind: Literal["drone"]
+    url: str
+    token: SecretRef
+    repo: str  # the Drone repo holding the cc-ci pipeline, "owner/name"
+    branch: str = "main"
+    capacity: int = Field(4, ge=1)
+    poll_interval_seconds: float = Field(15.0, gt=0)
+    timeout_seconds: float = Field(4 * 3600.0, gt=0)
+    summary_step: str = "summary"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+ExecutorConfig = Annotated[LocalExecutorConfig | DroneExecutorConfig, Field(discriminator="kind")]
+
+
+class BridgeConfig(_Model):
+    forge: ForgeConfig
+    webhook: WebhookConfig
+    poll: PollConfig = PollConfig()
+    repos: dict[str, str]  # "owner/name" on the forge -> enrolled recipe name
+    allowlist: list[str] = Field(default_factory=list)
+    executor: ExecutorConfig = LocalExecutorConfig()
+    state_dir: Path = Path("/var/lib/cc-ci/bridge")
+    public_url: str | None = None  # where the bridge's /runs/<id> pages are reachable
+    status_context: str = "cc-ci/testme"
+    default_stages: tuple[str, ...] = ("install",)
+    reply_to_unauthorised: bool = False
+    max_attempts: int = Field(2, ge=1)  # a run interrupted by a bridge crash is retried up to this
+    retry: RetryConfig = RetryConfig()
+
+    @field_validator("repos")
+    @classmethod
+    def _repo_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for repo in value:
+            owner, _, name = repo.partition("/")
+            if not owner or not name or "/" in name:
+                raise ValueError(f"repo {repo!r} must be owner/name")
+        return {repo.lower(): recipe for repo, recipe in value.items()}
+
+    @field_validator("default_stages")
+    @classmethod
+    def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [stage for stage in value if stage not in STAGES]
+        if unknown or not value:
+            raise ValueError(f"stages must be a non-empty subset of {', '.join(STAGES)}")
+        return value
+
+    def recipe_for(self, repo: str) -> str | None:
+        return self.repos.get(repo.lower())
+
+    def allowlisted(self, login: str) -> bool:
+        return login.lower() in {name.lower() for name in self.allowlist}
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "bridge.sqlite3"
+
+
+def resolve_secret(ref: SecretRef, what: str) -> SecretStr:
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise BadInput(f"bridge config: {what}: env var {ref.env} is not set")
+    else:
+        assert ref.file is not None
+        try:
+            value = ref.file.read_text().strip()
+        except OSError as err:
+            raise BadInput(f"bridge config: {what}: cannot read {ref.file}: {err.strerror}") from None
+        if not value:
+            raise BadInput(f"bridge config: {what}: {ref.file} is empty")
+    return SecretStr(value)
+
+
+def load_config(path: Path) -> BridgeConfig:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise BadInput(f"bridge config: cannot read {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise BadInput(f"bridge config: {path} is not valid YAML: {err}") from None
+    try:
+        return BridgeConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise BadInput(f"bridge config: {path}: {where}: {first['msg']} ({err.error_count()} error(s))") from None

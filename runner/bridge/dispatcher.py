@@ -1,0 +1,112 @@
+"""Moves queued jobs to the executor, at most `capacity` at a time, and reports their outcome.
+
+On start it first settles what a previous bridge left behind: runs it can re-attach to are
+resumed, other interrupted runs are re-queued (up to max_attempts) or marked lost, and finished
+runs whose report never reached the forge are reported again. Nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from runner.bridge.executors.base import Executor, Outcome, Started
+from runner.bridge.reporting import Reporter
+from runner.bridge.store import Job, Store
+
+log = logging.getLogger("cc-ci.bridge")
+
+LOST_SUMMARY = (
+    "The bridge stopped while this run was in progress and it could not be re-attached or "
+    "retried (attempts exhausted). Comment `!testme` again to start a new run."
+)
+
+
+class Dispatcher:
+    def __init__(self, store: Store, executor: Executor, reporter: Reporter, max_attempts: int) -> None:
+        self._store = store
+        self._executor = executor
+        self._reporter = reporter
+        self._max_attempts = max_attempts
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(executor.capacity)
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._recover()
+        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, cancel_runs: bool = False) -> None:
+        # Runs keep going unless cancelled: a restarted bridge re-attaches to them.
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if cancel_runs:
+            self._executor.cancel_all()
+
+    def _recover(self) -> None:
+        for job in self._store.jobs("running"):
+            if self._executor.can_resume(job):
+                log.info("run %s: re-attaching after bridge restart", job.run_id)
+                self._slots.acquire()
+                self._launch(job)
+            elif job.attempt < self._max_attempts:
+                requeued = self._store.requeue(job.id)
+                log.warning("run %s: interrupted by a bridge restart; re-queued as %s", job.run_id, requeued.run_id)
+                self._reporter.requeued(requeued)
+            else:
+                lost = self._store.finish(job.id, "error", LOST_SUMMARY, state="lost")
+                log.error("run %s: interrupted and out of attempts; marked lost", job.run_id)
+                self._report_finished(lost)
+        for job in self._store.unreported_finished():
+            self._report_finished(job)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            while self._slots.acquire(blocking=False):
+                job = None if self._stopping.is_set() else self._store.claim_next_queued()
+                if job is None:
+                    self._slots.release()
+                    break
+                self._launch(job)
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+
+    def _launch(self, job: Job) -> None:
+        thread = threading.Thread(target=self._run, args=(job,), name=f"run-{job.run_id}", daemon=True)
+        thread.start()
+
+    def _run(self, job: Job) -> None:
+        try:
+            if not job.external_id:
+                self._reporter.running(job)
+            outcome = self._execute(job)
+            if self._stopping.is_set():
+                return  # the bridge is going away; the next one re-attaches and reports
+            self._report_finished(self._store.finish(job.id, outcome.verdict, outcome.summary))
+        finally:
+            self._slots.release()
+            self._wake.set()
+
+    def _execute(self, job: Job) -> Outcome:
+        def on_started(started: Started) -> None:
+            self._store.set_external(job.id, started.external_id, started.follow_url)
+            if started.follow_url:
+                self._reporter.running(self._store.job(job.id))
+
+        try:
+            return self._executor.execute(job, on_started)
+        except Exception as err:  # an executor failure is the run's error, never the bridge's crash
+            log.exception("run %s: executor %s failed", job.run_id, self._executor.name)
+            return Outcome("error", f"The {self._executor.name} executor could not run this job: {err}")
+
+    def _report_finished(self, job: Job) -> None:
+        log.info("run %s: %s (%s)", job.run_id, job.state, job.verdict)
+        if self._reporter.finished(job):
+            self._store.mark_reported(job.id)

@@ -1,0 +1,165 @@
+"""`drone` executor: one parameterised Drone build per job (deploy/drone/cc-ci.drone.yml).
+
+The build is created with `POST /api/repos/{owner}/{name}/builds?branch=…&RECIPE=…&REF=…&PR=…
+&STAGES=…&CCCI_RUN_ID=…`; Drone hands the parameters to the pipeline's steps as env vars. The
+bridge polls `GET …/builds/{number}` until the build ends, then reads the pipeline's `summary`
+step log for the verdict line and summary.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from runner.bridge.config import DroneExecutorConfig
+from runner.bridge.executors.base import VERDICTS, Outcome, Started
+from runner.bridge.retry import RetryPolicy, Retryable, call_with_retry
+from runner.bridge.store import Job
+from runner.errors import InfraError
+
+log = logging.getLogger("cc-ci.bridge")
+
+RUNNING_STATES = frozenset({"pending", "running", "blocked", "waiting_on_dependencies"})
+VERDICT_MARKER = "CCCI-VERDICT:"
+
+
+class DroneError(InfraError):
+    """A Drone API call failed for good."""
+
+
+def verdict_for_build_status(status: str) -> str:
+    return {"success": "pass", "failure": "fail"}.get(status, "error")
+
+
+def parse_summary_log(text: str) -> tuple[str | None, str]:
+    """Split the summary step's log into (verdict from the marker line, the rest as summary)."""
+    verdict: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(VERDICT_MARKER):
+            candidate = line.removeprefix(VERDICT_MARKER).strip()
+            verdict = candidate if candidate in VERDICTS else verdict
+        else:
+            lines.append(line)
+    return verdict, "\n".join(lines).strip()
+
+
+def find_step(build: dict[str, Any], step_name: str) -> tuple[int, int] | None:
+    for stage in build.get("stages") or []:
+        for step in stage.get("steps") or []:
+            if step.get("name") == step_name:
+                return int(stage["number"]), int(step["number"])
+    return None
+
+
+class DroneExecutor:
+    name = "drone"
+
+    def __init__(
+        self,
+        cfg: DroneExecutorConfig,
+        token: SecretStr,
+        policy: RetryPolicy,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.capacity = cfg.capacity
+        self._cfg = cfg
+        self._policy = policy
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=f"{cfg.url}/api",
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+            timeout=30.0,
+            transport=transport,
+        )
+
+    def can_resume(self, job: Job) -> bool:
+        return bool(job.external_id)
+
+    def cancel_all(self) -> None:
+        """Builds run on Drone's runners; the bridge leaves them alone."""
+
+    def execute(self, job: Job, on_started: Callable[[Started], None]) -> Outcome:
+        number = int(job.external_id) if job.external_id else self._create_build(job, on_started)
+        build = self._await_build(number)
+        if build is None:
+            return Outcome("error", f"Drone build {self._build_url(number)} did not finish within {self._cfg.timeout_seconds:.0f}s.")
+        return self._outcome(number, build)
+
+    def _create_build(self, job: Job, on_started: Callable[[Started], None]) -> int:
+        params = {
+            "branch": self._cfg.branch,
+            "RECIPE": job.recipe,
+            "REF": job.head_sha,
+            "PR": str(job.pr),
+            "STAGES": ",".join(job.stages),
+            "CCCI_RUN_ID": job.run_id,
+        }
+        build = self._call("POST", f"/repos/{self._cfg.repo}/builds", ok=(200, 201), params=params).json()
+        number = int(build["number"])
+        log.info("run %s: created Drone build %s", job.run_id, self._build_url(number))
+        on_started(Started(external_id=str(number), follow_url=self._build_url(number)))
+        return number
+
+    def _await_build(self, number: int) -> dict[str, Any] | None:
+        deadline = time.monotonic() + self._cfg.timeout_seconds
+        while time.monotonic() < deadline:
+            try:
+                build = self._call("GET", f"/repos/{self._cfg.repo}/builds/{number}", ok=(200,)).json()
+            except DroneError as err:
+                # Drone being down for a while is not the run failing; keep waiting until the deadline.
+                log.warning("%s", err)
+            else:
+                if build.get("status") not in RUNNING_STATES:
+                    return dict(build)
+            self._sleep(self._cfg.poll_interval_seconds)
+        return None
+
+    def _outcome(self, number: int, build: dict[str, Any]) -> Outcome:
+        status = str(build.get("status"))
+        verdict, summary = self._summary(number, build)
+        verdict = verdict or verdict_for_build_status(status)
+        if not summary:
+            summary = f"Drone build {self._build_url(number)} ended with status `{status}`."
+        return Outcome(verdict, summary)
+
+    def _summary(self, number: int, build: dict[str, Any]) -> tuple[str | None, str]:
+        where = find_step(build, self._cfg.summary_step)
+        if where is None:
+            return None, ""
+        stage, step = where
+        try:
+            lines = self._call("GET", f"/repos/{self._cfg.repo}/builds/{number}/logs/{stage}/{step}", ok=(200,)).json()
+        except DroneError as err:
+            log.warning("%s", err)
+            return None, ""
+        return parse_summary_log("".join(str(line.get("out", "")) for line in lines or []))
+
+    def _build_url(self, number: int) -> str:
+        return f"{self._cfg.url}/{self._cfg.repo}/{number}"
+
+    def _call(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> httpx.Response:
+        what = f"drone {method} {path}"
+
+        def attempt() -> httpx.Response:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as err:
+                raise Retryable(type(err).__name__) from err
+            if response.status_code >= 500 or response.status_code == 429:
+                raise Retryable(f"HTTP {response.status_code}")
+            return response
+
+        try:
+            response = call_with_retry(attempt, self._policy, what)
+        except Retryable as err:
+            raise DroneError(f"{what}: {err} after {self._policy.attempts} attempts") from None
+        if response.status_code not in ok:
+            raise DroneError(f"{what}: HTTP {response.status_code}")
+        return response

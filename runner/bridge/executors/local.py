@@ -1,0 +1,152 @@
+"""`local` executor: runs `run_recipe_ci` on this machine, at most `capacity` at a time.
+
+The run gets the job in env vars and writes `<runs_dir>/<run_id>/results.json` and `summary.md`.
+It is started in its own session so that a bridge crash or restart does not kill it half-way
+(its teardown must run); a restarted bridge re-attaches to it by pid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from runner.bridge.config import LocalExecutorConfig
+from runner.bridge.executors.base import VERDICTS, Outcome, Started
+from runner.bridge.store import Job
+
+log = logging.getLogger("cc-ci.bridge")
+
+ORPHAN_POLL_SECONDS = 1.0
+TERM_GRACE_SECONDS = 120.0  # a run's SIGTERM handler tears its app down; give it time
+
+
+def run_env(job: Job, runs_dir: Path, extra: dict[str, str], base: dict[str, str], drop: Iterable[str]) -> dict[str, str]:
+    """The run's environment: ours minus the bridge's secrets, plus the job."""
+    env = {key: value for key, value in base.items() if key not in set(drop)}
+    env.update(extra)
+    env.update(
+        RECIPE=job.recipe,
+        REF=job.head_sha,
+        PR=str(job.pr),
+        STAGES=",".join(job.stages),
+        CCCI_RUN_ID=job.run_id,
+        CCCI_RUNS_DIR=str(runs_dir),
+    )
+    return env
+
+
+def outcome_from_results(results: dict[str, Any] | None, summary: str | None, exit_code: int | None) -> Outcome:
+    """Decide the verdict from what the run left behind; a run without results.json is an error."""
+    if results is None:
+        code = "unknown" if exit_code is None else str(exit_code)
+        return Outcome("error", summary or f"The run ended (exit code {code}) without writing results.json.")
+    verdict = results.get("verdict")
+    if verdict not in VERDICTS:
+        return Outcome("error", summary or f"results.json has no valid verdict ({verdict!r}).")
+    return Outcome(str(verdict), summary or f"Verdict: {verdict} (the run wrote no summary.md).")
+
+
+def read_outcome(run_dir: Path, exit_code: int | None) -> Outcome:
+    results: dict[str, Any] | None
+    try:
+        results = json.loads((run_dir / "results.json").read_text())
+    except (OSError, ValueError):
+        results = None
+    try:
+        summary: str | None = (run_dir / "summary.md").read_text()
+    except OSError:
+        summary = None
+    return outcome_from_results(results, summary, exit_code)
+
+
+def run_alive(pid: int, run_id: str) -> bool:
+    """Is `pid` still our run? Matching the run id guards against pid reuse; zombies read empty."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"CCCI_RUN_ID={run_id}".encode() in environ.split(b"\0")
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, cfg: LocalExecutorConfig, log_dir: Path, drop_env: Iterable[str] = ()) -> None:
+        self.capacity = cfg.capacity
+        self._cfg = cfg
+        self._log_dir = log_dir
+        self._drop_env = tuple(drop_env)
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def can_resume(self, job: Job) -> bool:
+        if not job.external_id:
+            return False
+        finished = (self._cfg.runs_dir / job.run_id / "results.json").exists()
+        return finished or run_alive(int(job.external_id), job.run_id)
+
+    def execute(self, job: Job, on_started: Callable[[Started], None]) -> Outcome:
+        run_dir = self._cfg.runs_dir / job.run_id
+        if job.external_id:
+            log.info("run %s: re-attaching to pid %s", job.run_id, job.external_id)
+            self._await_orphan(int(job.external_id), job.run_id)
+            return read_outcome(run_dir, exit_code=None)
+        proc = self._spawn(job)
+        on_started(Started(external_id=str(proc.pid)))
+        try:
+            code = proc.wait(timeout=self._cfg.timeout_seconds)
+        except subprocess.TimeoutExpired:
+            self._terminate(proc)
+            return Outcome("error", f"The run exceeded the bridge's timeout of {self._cfg.timeout_seconds:.0f}s and was stopped.")
+        finally:
+            with self._lock:
+                self._procs.pop(proc.pid, None)
+        log.info("run %s: exited with code %s", job.run_id, code)
+        return read_outcome(run_dir, code)
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            self._terminate(proc)
+
+    def _spawn(self, job: Job) -> subprocess.Popen[bytes]:
+        self._cfg.runs_dir.mkdir(parents=True, exist_ok=True)
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        env = run_env(job, self._cfg.runs_dir, self._cfg.env, dict(os.environ), self._drop_env)
+        with open(self._log_dir / f"{job.run_id}.log", "wb") as out:
+            proc = subprocess.Popen(
+                self._cfg.command, cwd=self._cfg.workdir, env=env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        with self._lock:
+            self._procs[proc.pid] = proc
+        log.info("run %s: started pid %d (recipe %s, ref %s, stages %s)", job.run_id, proc.pid, job.recipe, job.head_sha[:12], ",".join(job.stages))
+        return proc
+
+    def _await_orphan(self, pid: int, run_id: str) -> None:
+        # Not our child any more (the bridge that spawned it died), so no waitpid: poll /proc.
+        deadline = time.monotonic() + self._cfg.timeout_seconds
+        while run_alive(pid, run_id) and time.monotonic() < deadline:
+            time.sleep(ORPHAN_POLL_SECONDS)
+
+    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        # SIGTERM the whole session: the run's handler tears its app down before exiting.
+        for sig, grace in ((signal.SIGTERM, TERM_GRACE_SECONDS), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue

@@ -1,0 +1,93 @@
+"""The `!testme` trigger grammar: a pure parser from a comment body to a decision.
+
+    !testme [stages=<stage>[,<stage>...]]
+
+Only the comment's first line counts; the rest is free text for humans. The first word must be
+exactly `!testme` (so `!testmexyz` is ordinary text). Every further word must be a known
+`key=value` option; anything else is malformed and earns one short reply with GRAMMAR_HELP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TRIGGER_WORD = "!testme"
+
+# Lifecycle order; a requested stage list is re-ordered into it so that equal requests compare equal.
+STAGES: tuple[str, ...] = ("install", "upgrade", "backup", "restore", "custom")
+
+GRAMMAR_HELP = (
+    "usage: `!testme` or `!testme stages=<list>` on the first line of a comment, "
+    f"where <list> is a comma-separated subset of {','.join(STAGES)} (no spaces), "
+    "e.g. `!testme stages=install,upgrade`."
+)
+
+
+@dataclass(frozen=True)
+class NotATrigger:
+    """Ordinary text: the bridge ignores it silently."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """Addressed to the bridge but unparseable; `reason` is one line for the reply."""
+
+    reason: str
+
+
+ParseResult = NotATrigger | Trigger | Malformed
+
+
+def first_line(body: str) -> str:
+    return body.lstrip("\ufeff").split("\n", 1)[0].strip()
+
+
+def looks_like_trigger(body: str) -> bool:
+    """Cheap pre-filter used before anything is stored: is the first word exactly `!testme`?"""
+    words = first_line(body).split()
+    return bool(words) and words[0] == TRIGGER_WORD
+
+
+def parse_trigger(body: str, default_stages: tuple[str, ...] = ("install",)) -> ParseResult:
+    words = first_line(body).split()
+    if not words or words[0] != TRIGGER_WORD:
+        return NotATrigger()
+    stages: tuple[str, ...] | None = None
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep:
+            return Malformed(f"`{_clip(word)}` is not an option (options look like key=value)")
+        if key != "stages":
+            return Malformed(f"unknown option `{_clip(key)}`")
+        if stages is not None:
+            return Malformed("`stages` given twice")
+        parsed = parse_stages(value)
+        if isinstance(parsed, Malformed):
+            return parsed
+        stages = parsed
+    return Trigger(stages if stages is not None else canonical_stages(default_stages))
+
+
+def parse_stages(value: str) -> tuple[str, ...] | Malformed:
+    names = value.split(",")
+    if not value or any(not name for name in names):
+        return Malformed("`stages` needs a comma-separated list without empty entries")
+    unknown = [name for name in names if name not in STAGES]
+    if unknown:
+        return Malformed(f"unknown stage `{_clip(unknown[0])}`")
+    return canonical_stages(names)
+
+
+def canonical_stages(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(stage for stage in STAGES if stage in names)
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    # The reply quotes user input back; keep it short and free of backticks that would break markup.
+    text = text.replace("`", "'")
+    return text if len(text) <= limit else text[:limit] + "…"

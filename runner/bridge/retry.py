@@ -1,0 +1,47 @@
+"""Retry with exponential backoff for calls to the forge and to Drone."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+log = logging.getLogger("cc-ci.bridge")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_seconds: float = 1.0
+    max_seconds: float = 30.0
+
+
+def backoff_delays(policy: RetryPolicy) -> list[float]:
+    """The sleeps between attempts: base, 2*base, 4*base, ... capped; one fewer than attempts."""
+    return [min(policy.base_seconds * 2**i, policy.max_seconds) for i in range(policy.attempts - 1)]
+
+
+class Retryable(Exception):
+    """Raised inside a retried call for a failure worth another attempt (5xx, 429, network)."""
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    delays = backoff_delays(policy)
+    for attempt, delay in enumerate([*delays, None], start=1):
+        try:
+            return fn()
+        except Retryable as err:
+            if delay is None:
+                raise
+            log.warning("%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, policy.attempts, err, delay)
+            sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,157 @@
+"""The bridge assembled: store, forge client, reporter, executor, dispatcher, intake, poller and
+the HTTP app, with one lifecycle (start workers, serve, stop)."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from typing import IO
+
+import uvicorn
+from pydantic import SecretStr
+
+from runner.bridge.config import BridgeConfig, DroneExecutorConfig, resolve_secret
+from runner.bridge.dispatcher import Dispatcher
+from runner.bridge.executors import Executor, build_executor
+from runner.bridge.executors.local import LocalExecutor
+from runner.bridge.forge import ForgeClient
+from runner.bridge.intake import Intake
+from runner.bridge.poller import Poller
+from runner.bridge.reporting import Reporter
+from runner.bridge.retry import RetryPolicy
+from runner.bridge.store import Job, Store
+from runner.bridge.webhook import build_app
+from runner.errors import InfraError
+
+log = logging.getLogger("cc-ci.bridge")
+
+
+@dataclass(frozen=True)
+class BridgeSecrets:
+    forge_token: SecretStr
+    webhook_secret: SecretStr
+    drone_token: SecretStr | None = None
+
+
+def load_secrets(cfg: BridgeConfig) -> BridgeSecrets:
+    drone = cfg.executor
+    return BridgeSecrets(
+        forge_token=resolve_secret(cfg.forge.token, "forge.token"),
+        webhook_secret=resolve_secret(cfg.webhook.secret, "webhook.secret"),
+        drone_token=resolve_secret(drone.token, "executor.token") if isinstance(drone, DroneExecutorConfig) else None,
+    )
+
+
+def secret_env_names(cfg: BridgeConfig) -> list[str]:
+    refs = [cfg.forge.token, cfg.webhook.secret]
+    if isinstance(cfg.executor, DroneExecutorConfig):
+        refs.append(cfg.executor.token)
+    return [ref.env for ref in refs if ref.env]
+
+
+class Bridge:
+    def __init__(self, cfg: BridgeConfig, secrets: BridgeSecrets, executor: Executor | None = None) -> None:
+        self.cfg = cfg
+        self._lock_file = _lock_state_dir(cfg)
+        policy = RetryPolicy(cfg.retry.attempts, cfg.retry.base_seconds, cfg.retry.max_seconds)
+        self.store = Store(cfg.db_path)
+        self.forge = ForgeClient(cfg.forge.url, secrets.forge_token, policy, cfg.forge.timeout_seconds)
+        self.reporter = Reporter(self.forge, self.store, cfg.status_context, self._own_follow_url)
+        self.executor = executor or self._build_executor(secrets, policy)
+        self.dispatcher = Dispatcher(self.store, self.executor, self.reporter, cfg.max_attempts)
+        self.intake = Intake(cfg, self.store, self.forge, self.reporter, on_queued=self.dispatcher.wake)
+        self.poller = Poller(cfg, self.store, self.forge, self.intake) if cfg.poll.interval_seconds > 0 else None
+        self.app = build_app(
+            path=cfg.webhook.path, secret=secrets.webhook_secret, max_body_bytes=cfg.webhook.max_body_bytes,
+            intake=self.intake, store=self.store, run_page=self.run_page,
+        )
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = cfg.public_url or f"http://{cfg.webhook.host}:{cfg.webhook.port}"
+
+    def _build_executor(self, secrets: BridgeSecrets, policy: RetryPolicy) -> Executor:
+        if isinstance(self.cfg.executor, DroneExecutorConfig):
+            return build_executor(self.cfg.executor, self.cfg.state_dir, policy, secrets.drone_token)
+        # The run must not inherit the bridge's own secrets through its environment.
+        return LocalExecutor(self.cfg.executor, self.cfg.state_dir / "logs", drop_env=secret_env_names(self.cfg))
+
+    def _own_follow_url(self, job: Job) -> str:
+        return f"{self.base_url.rstrip('/')}/runs/{job.run_id}"
+
+    def run_page(self, run_id: str) -> dict[str, object] | None:
+        job = self.store.job_by_run_id(run_id)
+        if job is None:
+            return None
+        return {
+            "run_id": job.run_id, "state": job.state, "verdict": job.verdict, "attempt": job.attempt,
+            "repo": job.repo, "pr": job.pr, "head_sha": job.head_sha, "recipe": job.recipe,
+            "stages": list(job.stages), "follow_url": job.follow_url, "summary": job.summary,
+        }
+
+    # lifecycle
+
+    def bind(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET6 if ":" in self.cfg.webhook.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.cfg.webhook.host, self.cfg.webhook.port))
+        except OSError as err:
+            sock.close()
+            raise InfraError(f"bridge: cannot listen on {self.cfg.webhook.host}:{self.cfg.webhook.port}: {err.strerror}") from None
+        host, port = sock.getsockname()[:2]
+        if not self.cfg.public_url:
+            self.base_url = f"http://{host}:{port}"
+        return sock
+
+    def start_workers(self) -> None:
+        self.dispatcher.start()
+        self.intake.start()
+        if self.poller is not None:
+            self.poller.start()
+
+    def serve(self, sock: socket.socket) -> None:
+        """Serve until SIGINT/SIGTERM (uvicorn handles them when called from the main thread)."""
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        )
+        self._server.run(sockets=[sock])
+
+    def start_in_thread(self) -> str:
+        """Start everything in background threads; returns the webhook URL. For tests and benchmarks."""
+        sock = self.bind()
+        self.start_workers()
+        self._thread = threading.Thread(target=self.serve, args=(sock,), name="bridge-http", daemon=True)
+        self._thread.start()
+        while self._server is None or not self._server.started:
+            if not self._thread.is_alive():
+                raise InfraError("bridge: HTTP server did not start")
+            threading.Event().wait(0.01)
+        return f"{self.base_url}{self.cfg.webhook.path}"
+
+    def stop(self, cancel_runs: bool = False) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.poller is not None:
+            self.poller.stop()
+        self.intake.stop()
+        self.dispatcher.stop(cancel_runs=cancel_runs)
+        self.forge.close()
+        self.store.close()
+        self._lock_file.close()
+
+
+def _lock_state_dir(cfg: BridgeConfig) -> IO[str]:
+    # Two bridges on one state dir would run every job twice.
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(cfg.state_dir / "bridge.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise InfraError(f"bridge: another bridge is using state dir {cfg.state_dir}; stop it first") from None
+    return handle

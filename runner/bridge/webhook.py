@@ -1,0 +1,99 @@
+"""The bridge's HTTP side (Starlette): the webhook endpoint, a health check, run status pages.
+
+Webhook checks, in order: body size (413), signature over the raw body (401), JSON (400),
+event type (other events are acknowledged and ignored), payload shape (400); then the comment
+is handed to the intake path and answered 202.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from runner.bridge.events import COMMENT_EVENTS, event_name, parse_comment_payload
+from runner.bridge.intake import Intake
+from runner.bridge.signature import signature_from_headers, verify_signature
+from runner.bridge.store import Store
+
+log = logging.getLogger("cc-ci.bridge")
+
+TRIGGER_ACTIONS = frozenset({"created", "edited"})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # a lying or absent Content-Length is caught while streaming
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_app(
+    *,
+    path: str,
+    secret: SecretStr,
+    max_body_bytes: int,
+    intake: Intake,
+    store: Store,
+    run_page: Callable[[str], dict[str, object] | None],
+) -> Starlette:
+    secret_bytes = secret.get_secret_value().encode()
+
+    async def webhook(request: Request) -> Response:
+        try:
+            body = await _read_capped(request, max_body_bytes)
+        except BodyTooLarge:
+            return JSONResponse({"error": f"body larger than {max_body_bytes} bytes"}, status_code=413)
+        if not verify_signature(secret_bytes, body, signature_from_headers(dict(request.headers))):
+            log.warning("webhook from %s: bad or missing signature", request.client.host if request.client else "?")
+            return JSONResponse({"error": "bad signature"}, status_code=401)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        event = event_name(dict(request.headers))
+        if event not in COMMENT_EVENTS:
+            return JSONResponse({"result": f"ignored: event {event or '(none)'}"}, status_code=200)
+        payload = parse_comment_payload(data)
+        if payload is None:
+            return JSONResponse({"error": "not an issue_comment payload"}, status_code=400)
+        if payload.action not in TRIGGER_ACTIONS:
+            return JSONResponse({"result": f"ignored: action {payload.action}"}, status_code=200)
+        result = await run_in_threadpool(intake.submit, payload.to_event())
+        return JSONResponse({"result": result}, status_code=202 if result == "accepted" else 200)
+
+    async def healthz(request: Request) -> Response:
+        queued, running = await run_in_threadpool(lambda: (len(store.jobs("queued")), len(store.jobs("running"))))
+        return JSONResponse({"ok": True, "queued": queued, "running": running})
+
+    async def run_status(request: Request) -> Response:
+        page = await run_in_threadpool(run_page, request.path_params["run_id"])
+        if page is None:
+            return PlainTextResponse("no such run\n", status_code=404)
+        return JSONResponse(page)
+
+    return Starlette(
+        routes=[
+            Route(path, webhook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/runs/{run_id}", run_status, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,126 @@
+"""RunConfig: the run's input, read from env vars and validated before anything is created."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from runner.errors import BadInput
+from runner.harness import naming, recipes
+from runner.harness.paths import default_runs_dir
+
+OPS = ("install", "upgrade", "backup", "restore", "custom")
+IMPLEMENTED_OPS = ("install",)
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")
+
+# env var -> field; the README's table lists the same names
+ENV_VARS = {
+    "RECIPE": "recipe",
+    "REF": "ref",
+    "PR": "pr",
+    "STAGES": "stages",
+    "VERSION": "version",
+    "CCCI_RUN_ID": "run_id",
+    "CCCI_RUNS_DIR": "runs_dir",
+    "CCCI_DRIVER": "driver",
+    "CCCI_RESOLVE_IMAGE": "resolve_image",
+    "CCCI_DEPLOY_TIMEOUT": "deploy_timeout_s",
+    "CCCI_DOMAIN_BASE": "domain_base",
+}
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recipe: str = Field(description="enrolled recipe name, or a path to a recipe git repo")
+    ref: str | None = Field(None, description="commit, branch or tag to test (default: the repo's HEAD)")
+    pr: int | None = Field(None, ge=1, description="pull request number, for reporting")
+    stages: tuple[str, ...] = ("install",)
+    version: str | None = Field(None, description="release tag to install instead of REF")
+    run_id: str = Field(default_factory=naming.new_run_id)
+    runs_dir: Path = Field(default_factory=default_runs_dir)
+    driver: Literal["swarm"] = "swarm"
+    resolve_image: Literal["auto", "always", "changed", "never"] = "auto"
+    deploy_timeout_s: int = Field(120, ge=5, le=3600)
+    domain_base: str = "ccci.test"
+
+    @field_validator("recipe")
+    @classmethod
+    def _recipe(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("is empty; set RECIPE to a recipe name or a path to a recipe repo")
+        if recipes.RECIPE_NAME.match(value):
+            return value
+        path = Path(value).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"{value!r} is neither a recipe name ([a-z0-9-]) nor an existing directory")
+        if not (path / "compose.yml").is_file() or not (path / ".env.sample").is_file():
+            raise ValueError(f"{value!r} ({path.resolve()}) is not a recipe: it needs compose.yml and .env.sample")
+        if not (path / ".git").exists():
+            raise ValueError(f"{value!r} is not a git repo; cc-ci deploys recipe releases from git tags")
+        return str(path.resolve())
+
+    @field_validator("ref", "version")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not _REF.match(value) or ".." in value or "@{" in value:
+            raise ValueError(f"{value!r} is not a git ref (letters, digits, . _ / + -)")
+        return value
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stages(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        wanted = [s.strip().lower() for s in items if s.strip()]
+        if not wanted:
+            return ("install",)
+        unknown = [s for s in wanted if s not in OPS]
+        if unknown:
+            raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(OPS)}")
+        pending = [s for s in wanted if s not in IMPLEMENTED_OPS]
+        if pending:
+            raise ValueError(f"stage {pending[0]!r} is not implemented yet; supported: {', '.join(IMPLEMENTED_OPS)}")
+        return tuple(op for op in OPS if op in wanted)  # lifecycle order, once each
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str) -> str:
+        if not naming.RUN_ID.match(value):
+            raise ValueError(f"{value!r} must match {naming.RUN_ID.pattern}")
+        return value
+
+    @model_validator(mode="after")
+    def _version_xor_ref(self) -> RunConfig:
+        if self.version and self.ref:
+            raise ValueError("set REF (a commit to test) or VERSION (a release to install), not both")
+        return self
+
+    @property
+    def recipe_name(self) -> str:
+        return Path(self.recipe).name if "/" in self.recipe else self.recipe
+
+    @property
+    def is_path(self) -> bool:
+        return "/" in self.recipe
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RunConfig:
+        raw = {field: environ[var] for var, field in ENV_VARS.items() if environ.get(var, "").strip()}
+        if "recipe" not in raw:
+            raise BadInput("RECIPE is not set; set it to a recipe name (e.g. custom-html-tiny) or a path")
+        try:
+            return cls(**raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else ""
+            var = next((v for v, f in ENV_VARS.items() if f == field), field)
+            message = first["msg"].removeprefix("Value error, ")
+            raise BadInput(f"{var}: {message}") from None

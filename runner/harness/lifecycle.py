@@ -1,0 +1,131 @@
+"""Helpers that reach into a live app: find its containers, exec in them, reach it over HTTP."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import docker
+import httpx
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from runner.errors import ExecError, InfraError
+from runner.harness.docker_client import docker_client
+from runner.harness.scrub import scrubber
+
+STACK_LABEL = "com.docker.stack.namespace"
+SERVICE_LABEL = "com.docker.swarm.service.name"
+GATEWAY_NETWORK = "docker_gwbridge"
+EXEC_RETRY_S = 30.0
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def failed(self) -> bool:
+        return not self.succeeded
+
+
+def running_container(stack: str, service: str, client: docker.DockerClient | None = None) -> Container | None:
+    client = client or docker_client()
+    found = client.containers.list(filters={"label": f"{SERVICE_LABEL}={stack}_{service}",
+                                            "status": "running"})
+    return found[0] if found else None
+
+
+def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool = True,
+                retry_s: float = EXEC_RETRY_S) -> ExecResult:
+    """Run `cmd` in the service's running container.
+
+    While the container is cycling (none running yet, or it stops between lookup and exec)
+    the call is retried until `retry_s`; it never returns an empty result in place of output.
+    With `check`, a non-zero exit raises ExecError carrying the result.
+    """
+    deadline = time.monotonic() + retry_s
+    last_problem = "no running container"
+    while True:
+        container = running_container(stack, service)
+        if container is not None:
+            try:
+                code, (out, err) = container.exec_run(cmd, demux=True)
+                result = ExecResult(int(code), _text(out), _text(err))
+                break
+            except (NotFound, APIError) as error:  # container went away or is restarting
+                last_problem = str(error)
+        if time.monotonic() >= deadline:
+            raise ExecError(f"cannot exec in {stack}_{service} after {retry_s:.0f}s: {last_problem}")
+        time.sleep(0.5)
+    if check and result.failed:
+        raise ExecError(
+            scrubber.scrub(f"`{_show(cmd)}` in {stack}_{service} exited {result.exit_code}: "
+                           f"{(result.stderr or result.stdout).strip()[-300:]}"),
+            result,
+        )
+    return result
+
+
+def _text(data: bytes | None) -> str:
+    return (data or b"").decode(errors="replace")
+
+
+def _show(cmd: list[str] | str) -> str:
+    return cmd if isinstance(cmd, str) else " ".join(cmd)
+
+
+def web_service(stack: str, client: docker.DockerClient | None = None) -> tuple[str, int]:
+    """The traefik-enabled service of the stack and the port traefik would route to."""
+    client = client or docker_client()
+    for service in client.services.list(filters={"label": f"{STACK_LABEL}={stack}"}):
+        labels = service.attrs["Spec"].get("Labels", {})
+        if labels.get("traefik.enable") != "true":
+            continue
+        port = next((v for k, v in labels.items()
+                     if k.startswith("traefik.http.services.") and k.endswith(".loadbalancer.server.port")), "80")
+        return service.name.removeprefix(f"{stack}_"), int(port)
+    raise InfraError(f"no service of {stack} has the label traefik.enable=true; nothing serves HTTP")
+
+
+def gateway_address(container_id: str, client: docker.DockerClient | None = None) -> str:
+    """The container's address on docker_gwbridge, which the host can route to.
+
+    Overlay addresses are unreachable from the host and ingress publishing does not work here;
+    every swarm task on an overlay network also gets an endpoint on this host bridge.
+    """
+    client = client or docker_client()
+    endpoints = client.api.inspect_network(GATEWAY_NETWORK).get("Containers") or {}
+    endpoint = endpoints.get(container_id)
+    if not endpoint or not endpoint.get("IPv4Address"):
+        raise InfraError(f"container {container_id[:12]} has no {GATEWAY_NETWORK} endpoint")
+    return str(endpoint["IPv4Address"]).split("/")[0]
+
+
+def app_base_url(stack: str, retry_s: float = EXEC_RETRY_S) -> str:
+    """http://<gateway address>:<port> of the app's web container, waiting while it cycles."""
+    service, port = web_service(stack)
+    deadline = time.monotonic() + retry_s
+    while True:
+        container = running_container(stack, service)
+        if container is not None:
+            try:
+                return f"http://{gateway_address(container.id)}:{port}"
+            except InfraError:
+                if time.monotonic() >= deadline:
+                    raise
+        elif time.monotonic() >= deadline:
+            raise InfraError(f"no running container for {stack}_{service} after {retry_s:.0f}s")
+        time.sleep(0.5)
+
+
+def http_client(stack: str, domain: str, timeout: float = 10.0) -> httpx.Client:
+    """A client that talks to the app as traefik would: its container, with `Host: <domain>`."""
+    return httpx.Client(base_url=app_base_url(stack), headers={"Host": domain},
+                        timeout=timeout, follow_redirects=False, trust_env=False)

@@ -1,0 +1,110 @@
+"""Verdicts, exit codes and the run's reports: results.json, summary.md, console summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from runner.errors import EXIT_ASSERTION_FAILED, EXIT_INFRA, EXIT_PASS
+from runner.harness.fileio import write_json_atomic, write_text_atomic
+from runner.harness.scrub import scrubber
+from runner.harness.tiers import TierResult
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    recipe: str
+    ref: str | None
+    pr: int | None
+    stages: list[str]
+    run_dir: str
+    domain: str | None = None
+    stack: str | None = None
+    deploy_count: int = 0
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    tiers: list[TierResult] = field(default_factory=list)
+    error: str | None = None
+    error_exit_code: int | None = None  # the failing error's own code (2 for bad input found late)
+    teardown_leftovers: list[str] | None = None  # None: teardown never ran (nothing deployed)
+    duration_s: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.tiers, self.error, self.teardown_leftovers)
+
+    @property
+    def exit_code(self) -> int:
+        if self.error and self.error_exit_code:
+            return self.error_exit_code
+        return {"pass": EXIT_PASS, "fail": EXIT_ASSERTION_FAILED}.get(self.verdict, EXIT_INFRA)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data |= {"verdict": self.verdict, "exit_code": self.exit_code,
+                 "teardown_clean": self.teardown_leftovers == [] if self.teardown_leftovers is not None else None}
+        return data
+
+
+def verdict_of(tiers: list[TierResult], error: str | None, leftovers: list[str] | None) -> str:
+    """error beats fail beats pass: an op or infra failure, or a dirty teardown, is an error."""
+    if error or leftovers or any(t.verdict == "error" for t in tiers):
+        return "error"
+    if any(t.verdict == "fail" for t in tiers):
+        return "fail"
+    return "pass"
+
+
+def summary_markdown(result: RunResult) -> str:
+    icon = {"pass": "✅", "fail": "❌", "error": "💥", "skip": "⏭️"}
+    lines = [
+        f"### cc-ci {icon.get(result.verdict, '')} {result.verdict}: `{result.recipe}`"
+        + (f" @ `{result.ref}`" if result.ref else ""),
+        "",
+        f"run `{result.run_id}` · deploy-count {result.deploy_count} · {result.duration_s:.0f}s",
+        "",
+        "| tier | verdict | tests | time |",
+        "|---|---|---|---|",
+    ]
+    for tier in result.tiers:
+        counts = ", ".join(f"{n} {k}" for k, n in tier.counts.items()) or "-"
+        lines.append(f"| {tier.op} | {icon.get(tier.verdict, '')} {tier.verdict} | {counts} | {tier.duration_s:.1f}s |")
+    if result.error:
+        lines += ["", f"**error:** {result.error}"]
+    lines += ["", _teardown_text(result.teardown_leftovers)]
+    return scrubber.scrub("\n".join(lines) + "\n")
+
+
+def _teardown_text(leftovers: list[str] | None) -> str:
+    if leftovers is None:
+        return "teardown: nothing was deployed"
+    if not leftovers:
+        return "teardown: clean, nothing left behind"
+    return "teardown: LEFT BEHIND " + ", ".join(leftovers)
+
+
+def write_reports(result: RunResult, run_dir: Path) -> None:
+    write_json_atomic(run_dir / "results.json", result.to_json())
+    write_text_atomic(run_dir / "summary.md", summary_markdown(result))
+
+
+def print_summary(result: RunResult, console: Console) -> None:
+    table = Table(title=f"cc-ci run {result.run_id}: {result.recipe}", title_justify="left")
+    for column in ("tier", "verdict", "tests", "time"):
+        table.add_column(column)
+    style = {"pass": "green", "fail": "red", "error": "bold red", "skip": "yellow"}
+    for tier in result.tiers:
+        counts = ", ".join(f"{n} {k}" for k, n in tier.counts.items()) or "-"
+        table.add_row(tier.op, f"[{style[tier.verdict]}]{tier.verdict}[/]", counts, f"{tier.duration_s:.1f}s")
+    console.print(table)
+    if result.error:
+        console.print(f"[bold red]error:[/] {escape(scrubber.scrub(result.error))}", highlight=False)
+    console.print(f"deploy-count: {result.deploy_count}")
+    console.print(escape(_teardown_text(result.teardown_leftovers)), highlight=False)
+    console.print(f"verdict: [{style.get(result.verdict, 'bold')}]{result.verdict}[/] "
+                  f"(exit {result.exit_code}) in {result.duration_s:.1f}s — {result.run_dir}")

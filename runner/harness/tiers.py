@@ -1,0 +1,70 @@
+"""Running a tier: the op's assertion files (generic floor + overlay) under pytest, once."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.harness.fileio import write_text_atomic
+from runner.harness.paths import REPO_ROOT, TESTS_DIR
+from runner.harness.scrub import scrubber
+
+GENERIC_DIR = TESTS_DIR / "_generic"
+
+# pytest's exit codes: 0 all passed, 1 some failed, 5 nothing collected (not a pass)
+_PYTEST_VERDICTS = {0: "pass", 1: "fail"}
+_COUNTS = re.compile(r"(\d+) (passed|failed|error|errors|skipped)")
+
+
+@dataclass
+class TierResult:
+    op: str
+    verdict: str  # pass | fail | error | skip
+    duration_s: float = 0.0
+    files: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    junit: str | None = None
+
+
+def assertion_files(op: str, recipe: str, tests_dir: Path = TESTS_DIR) -> list[Path]:
+    """The generic floor for `op`, then this repo's overlay for the recipe, when present."""
+    candidates = [tests_dir / "_generic" / f"test_{op}.py", tests_dir / recipe / f"test_{op}.py"]
+    return [path for path in candidates if path.is_file()]
+
+
+def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
+    """Run the files in one pytest process; its output is scrubbed before anyone sees it."""
+    if not files:
+        return TierResult(op, "error", error=f"no assertion files for {op}")
+    junit = run_dir / f"junit-{op}.xml"
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE",
+           "--rootdir", str(REPO_ROOT),
+           "--import-mode=importlib",  # generic and overlay files share basenames (test_install.py) f"--junitxml={junit}", "-o", "junit_family=xunit2",
+           *map(str, files)]
+    started = time.monotonic()
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True)
+    output = scrubber.scrub(done.stdout + done.stderr)
+    write_text_atomic(run_dir / "logs" / f"tier-{op}.log", output)
+    if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret
+        write_text_atomic(junit, junit.read_text())
+    verdict = _PYTEST_VERDICTS.get(done.returncode, "error")
+    counts = {kind.rstrip("s") if kind == "errors" else kind: int(n)
+              for n, kind in _COUNTS.findall(output.strip().splitlines()[-1] if output.strip() else "")}
+    error = None if verdict != "error" else _error_line(done.returncode, output)
+    return TierResult(op, verdict, time.monotonic() - started,
+                      [str(f.relative_to(REPO_ROOT)) for f in files], counts, error,
+                      str(junit) if junit.exists() else None)
+
+
+def _error_line(returncode: int, output: str) -> str:
+    if returncode == 5:
+        return "pytest collected no tests from the assertion files"
+    tail = [line for line in output.strip().splitlines() if line.strip()][-1:]
+    return f"pytest exited {returncode}: {tail[0] if tail else 'no output'}"
