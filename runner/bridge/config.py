@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from runner.bridge.grammar import STAGES
 from runner.errors import BadInput
@@ -40,7 +48,7 @@ class SecretRef(_Model):
 class ForgeConfig(_Model):
     url: str
     token: SecretRef
-    timeout_seconds: float = Field(10.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -53,29 +61,31 @@ class ForgeConfig(_Model):
 class WebhookConfig(_Model):
     secret: SecretRef
     host: str = "127.0.0.1"
-    port: int = Field(8088, ge=0, le=65535)
+    port: int = Field(default=8088, ge=0, le=65535)
     path: str = "/webhook"
-    max_body_bytes: int = Field(256 * 1024, gt=0)
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
 
 
 class PollConfig(_Model):
-    interval_seconds: float = Field(0.0, ge=0)  # 0 = polling off
+    interval_seconds: float = Field(default=0.0, ge=0)  # 0 = polling off
 
 
 class RetryConfig(_Model):
-    attempts: int = Field(5, ge=1)
-    base_seconds: float = Field(1.0, ge=0)
-    max_seconds: float = Field(30.0, ge=0)
+    attempts: int = Field(default=5, ge=1)
+    base_seconds: float = Field(default=1.0, ge=0)
+    max_seconds: float = Field(default=30.0, ge=0)
 
 
 class LocalExecutorConfig(_Model):
     kind: Literal["local"] = "local"
-    capacity: int = Field(1, ge=1)
+    capacity: int = Field(default=1, ge=1)
     # The run command; the job is passed in env vars (RECIPE, REF, PR, STAGES, CCCI_RUN_ID, CCCI_RUNS_DIR).
-    command: list[str] = Field(default_factory=lambda: [sys.executable, "-m", "runner.run_recipe_ci"])
+    command: list[str] = Field(
+        default_factory=lambda: [sys.executable, "-m", "runner.run_recipe_ci"]
+    )
     workdir: Path = REPO_ROOT
     runs_dir: Path = Path("/var/lib/cc-ci/runs")
-    timeout_seconds: float = Field(4 * 3600.0, gt=0)
+    timeout_seconds: float = Field(default=4 * 3600.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
 
 
@@ -85,9 +95,9 @@ class DroneExecutorConfig(_Model):
     token: SecretRef
     repo: str  # the Drone repo holding the cc-ci pipeline, "owner/name"
     branch: str = "main"
-    capacity: int = Field(4, ge=1)
-    poll_interval_seconds: float = Field(15.0, gt=0)
-    timeout_seconds: float = Field(4 * 3600.0, gt=0)
+    capacity: int = Field(default=4, ge=1)
+    poll_interval_seconds: float = Field(default=15.0, gt=0)
+    timeout_seconds: float = Field(default=4 * 3600.0, gt=0)
     summary_step: str = "summary"
 
     @field_validator("url")
@@ -113,7 +123,9 @@ class BridgeConfig(_Model):
     status_context: str = "cc-ci/testme"
     default_stages: tuple[str, ...] = ("install",)
     reply_to_unauthorised: bool = False
-    max_attempts: int = Field(2, ge=1)  # a run interrupted by a bridge crash is retried up to this
+    max_attempts: int = Field(
+        default=2, ge=1
+    )  # a run interrupted by a bridge crash is retried up to this
     retry: RetryConfig = RetryConfig()
 
     @field_validator("repos")
@@ -154,7 +166,9 @@ def resolve_secret(ref: SecretRef, what: str) -> SecretStr:
         try:
             value = ref.file.read_text().strip()
         except OSError as err:
-            raise BadInput(f"bridge config: {what}: cannot read {ref.file}: {err.strerror}") from None
+            raise BadInput(
+                f"bridge config: {what}: cannot read {ref.file}: {err.strerror}"
+            ) from None
         if not value:
             raise BadInput(f"bridge config: {what}: {ref.file} is empty")
     return SecretStr(value)
@@ -172,4 +186,6 @@ def load_config(path: Path) -> BridgeConfig:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise BadInput(f"bridge config: {path}: {where}: {first['msg']} ({err.error_count()} error(s))") from None
+        raise BadInput(
+            f"bridge config: {path}: {where}: {first['msg']} ({err.error_count()} error(s))"
+        ) from None

@@ -23,7 +23,9 @@ LOST_SUMMARY = (
 
 
 class Dispatcher:
-    def __init__(self, store: Store, executor: Executor, reporter: Reporter, max_attempts: int) -> None:
+    def __init__(
+        self, store: Store, executor: Executor, reporter: Reporter, max_attempts: int
+    ) -> None:
         self._store = store
         self._executor = executor
         self._reporter = reporter
@@ -58,7 +60,11 @@ class Dispatcher:
                 self._launch(job)
             elif job.attempt < self._max_attempts:
                 requeued = self._store.requeue(job.id)
-                log.warning("run %s: interrupted by a bridge restart; re-queued as %s", job.run_id, requeued.run_id)
+                log.warning(
+                    "run %s: interrupted by a bridge restart; re-queued as %s",
+                    job.run_id,
+                    requeued.run_id,
+                )
                 self._reporter.requeued(requeued)
             else:
                 lost = self._store.finish(job.id, "error", LOST_SUMMARY, state="lost")
@@ -79,7 +85,9 @@ class Dispatcher:
             self._wake.clear()
 
     def _launch(self, job: Job) -> None:
-        thread = threading.Thread(target=self._run, args=(job,), name=f"run-{job.run_id}", daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(job,), name=f"run-{job.run_id}", daemon=True
+        )
         thread.start()
 
     def _run(self, job: Job) -> None:
@@ -90,6 +98,10 @@ class Dispatcher:
             if self._stopping.is_set():
                 return  # the bridge is going away; the next one re-attaches and reports
             self._report_finished(self._store.finish(job.id, outcome.verdict, outcome.summary))
+        except Exception:
+            if not self._stopping.is_set():
+                raise
+            # The store closed under us during shutdown; the job stays "running" for the next bridge.
         finally:
             self._slots.release()
             self._wake.set()
@@ -104,7 +116,9 @@ class Dispatcher:
             return self._executor.execute(job, on_started)
         except Exception as err:  # an executor failure is the run's error, never the bridge's crash
             log.exception("run %s: executor %s failed", job.run_id, self._executor.name)
-            return Outcome("error", f"The {self._executor.name} executor could not run this job: {err}")
+            return Outcome(
+                "error", f"The {self._executor.name} executor could not run this job: {err}"
+            )
 
     def _report_finished(self, job: Job) -> None:
         log.info("run %s: %s (%s)", job.run_id, job.state, job.verdict)

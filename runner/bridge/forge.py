@@ -14,7 +14,7 @@ import httpx
 from pydantic import SecretStr
 
 from runner.bridge.events import CommentEvent
-from runner.bridge.retry import RetryPolicy, Retryable, call_with_retry
+from runner.bridge.retry import Retryable, RetryPolicy, call_with_retry
 from runner.errors import InfraError
 
 log = logging.getLogger("cc-ci.bridge")
@@ -56,7 +56,10 @@ class ForgeClient:
         self._policy = policy
         self._http = httpx.Client(
             base_url=f"{base_url.rstrip('/')}/api/v1",
-            headers={"Authorization": f"token {token.get_secret_value()}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"token {token.get_secret_value()}",
+                "Accept": "application/json",
+            },
             timeout=timeout,
             transport=transport,
         )
@@ -64,7 +67,9 @@ class ForgeClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any
+    ) -> httpx.Response:
         what = f"forge {method} {path}"
 
         def attempt() -> httpx.Response:
@@ -87,7 +92,9 @@ class ForgeClient:
     def is_org_member(self, org: str, login: str) -> bool:
         # 204 member, 404 not a member (or `org` is a user, not an org). A 302 means our token
         # cannot see private membership; treat it as "not a member" rather than guessing.
-        response = self._request("GET", f"/orgs/{org}/members/{login}", ok=(204, 404, 302), follow_redirects=False)
+        response = self._request(
+            "GET", f"/orgs/{org}/members/{login}", ok=(204, 404, 302), follow_redirects=False
+        )
         return response.status_code == 204
 
     def get_pull(self, owner: str, repo: str, number: int) -> PullRequest | None:
@@ -104,22 +111,44 @@ class ForgeClient:
         )
 
     def create_comment(self, owner: str, repo: str, number: int, body: str) -> int:
-        response = self._request("POST", f"/repos/{owner}/{repo}/issues/{number}/comments", ok=(201,), json={"body": body})
+        response = self._request(
+            "POST",
+            f"/repos/{owner}/{repo}/issues/{number}/comments",
+            ok=(201,),
+            json={"body": body},
+        )
         return int(response.json()["id"])
 
     def edit_comment(self, owner: str, repo: str, comment_id: int, body: str) -> None:
         # Gitea answers 200 with the comment; some versions 204.
-        self._request("PATCH", f"/repos/{owner}/{repo}/issues/comments/{comment_id}", ok=(200, 204), json={"body": body})
+        self._request(
+            "PATCH",
+            f"/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            ok=(200, 204),
+            json={"body": body},
+        )
 
     def set_status(
-        self, owner: str, repo: str, sha: str, state: str, target_url: str, description: str, context: str
+        self,
+        owner: str,
+        repo: str,
+        sha: str,
+        state: str,
+        target_url: str,
+        description: str,
+        context: str,
     ) -> None:
         assert state in COMMIT_STATES, state
         self._request(
             "POST",
             f"/repos/{owner}/{repo}/statuses/{sha}",
             ok=(200, 201),
-            json={"state": state, "target_url": target_url, "description": description[:140], "context": context},
+            json={
+                "state": state,
+                "target_url": target_url,
+                "description": description[:140],
+                "context": context,
+            },
         )
 
     def comments_since(self, repo: str, since: str, page_size: int = 50) -> list[PolledComment]:
@@ -128,7 +157,9 @@ class ForgeClient:
         page = 1
         while True:
             response = self._request(
-                "GET", f"/repos/{repo}/issues/comments", ok=(200,),
+                "GET",
+                f"/repos/{repo}/issues/comments",
+                ok=(200,),
                 params={"since": since, "page": page, "limit": page_size},
             )
             items = response.json()
@@ -151,4 +182,6 @@ def _polled_comment(repo: str, item: dict[str, Any]) -> PolledComment:
         is_pull=bool(pull_url),
         source="poll",
     )
-    return PolledComment(event=event, updated_at=str(item.get("updated_at") or item.get("created_at") or ""))
+    return PolledComment(
+        event=event, updated_at=str(item.get("updated_at") or item.get("created_at") or "")
+    )

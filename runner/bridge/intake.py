@@ -50,7 +50,9 @@ class Intake:
         self._reporter = reporter
         self._on_queued = on_queued
         self._workers = workers
-        self._policy = RetryPolicy(cfg.retry.attempts, cfg.retry.base_seconds, cfg.retry.max_seconds)
+        self._policy = RetryPolicy(
+            cfg.retry.attempts, cfg.retry.base_seconds, cfg.retry.max_seconds
+        )
         self._queue: queue.Queue[InboxItem | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._timers: list[threading.Timer] = []
@@ -96,18 +98,26 @@ class Intake:
                 log.exception("comment %s: evaluation failed", item.key)
                 outcome = "error: evaluation failed"
             self._store.close_inbox(item.key, outcome)
-            log.info("comment %s by %s (%s): %s", item.key, item.event.author, item.event.source, outcome)
+            log.info(
+                "comment %s by %s (%s): %s", item.key, item.event.author, item.event.source, outcome
+            )
 
     def _defer(self, item: InboxItem, err: ForgeError) -> None:
         delays = backoff_delays(self._policy)
         if item.attempts >= len(delays):
-            log.error("comment %s: giving up after %d attempts: %s", item.key, item.attempts + 1, err)
+            log.error(
+                "comment %s: giving up after %d attempts: %s", item.key, item.attempts + 1, err
+            )
             self._store.close_inbox(item.key, "error: forge unreachable")
             return
         delay = delays[item.attempts]
-        log.warning("comment %s: forge unavailable (%s); evaluating again in %.0fs", item.key, err, delay)
+        log.warning(
+            "comment %s: forge unavailable (%s); evaluating again in %.0fs", item.key, err, delay
+        )
         self._store.defer_inbox(item.key, time.time() + delay)
-        timer = threading.Timer(delay, self._queue.put, args=(replace(item, attempts=item.attempts + 1),))
+        timer = threading.Timer(
+            delay, self._queue.put, args=(replace(item, attempts=item.attempts + 1),)
+        )
         timer.daemon = True
         timer.start()
         self._timers.append(timer)
@@ -134,16 +144,24 @@ class Intake:
         if not pull.is_open:
             return "ignored: pull request is not open"
         new = NewJob(
-            repo=event.repo, recipe=recipe, pr=pull.number, head_sha=pull.head_sha, stages=parsed.stages,
+            repo=event.repo,
+            recipe=recipe,
+            pr=pull.number,
+            head_sha=pull.head_sha,
+            stages=parsed.stages,
             coalesce_key=coalesce_key(event.repo, pull.number, pull.head_sha, parsed.stages),
-            delivery_key=item.key, requested_by=event.author, received_at=item.received_at,
+            delivery_key=item.key,
+            requested_by=event.author,
+            received_at=item.received_at,
         )
         job, what = self._store.enqueue(new)
         if what == "queued":
             self._on_queued()
             self._reporter.accepted(job)
         elif what == "coalesced":
-            self._reporter.reply(event.repo, event.number, coalesced_body(job, self._reporter.follow_url(job)))
+            self._reporter.reply(
+                event.repo, event.number, coalesced_body(job, self._reporter.follow_url(job))
+            )
         return f"{what}: {job.run_id}"
 
     def _authorised(self, event: CommentEvent) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from runner.bridge.config import BridgeConfig
 from runner.bridge.forge import ForgeClient, ForgeError
@@ -17,7 +17,7 @@ log = logging.getLogger("cc-ci.bridge")
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def newest(cursor: str, stamps: list[str]) -> str:
@@ -38,7 +38,7 @@ class Poller:
         store: Store,
         forge: ForgeClient,
         intake: Intake,
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._cfg = cfg
         self._store = store

@@ -83,7 +83,9 @@ def status_description(job: Job) -> str:
 
 
 class Reporter:
-    def __init__(self, forge: ForgeClient, store: Store, context: str, follow_url: Callable[[Job], str]) -> None:
+    def __init__(
+        self, forge: ForgeClient, store: Store, context: str, follow_url: Callable[[Job], str]
+    ) -> None:
         self._forge = forge
         self._store = store
         self._context = context
@@ -108,7 +110,9 @@ class Reporter:
 
     def finished(self, job: Job) -> bool:
         """Edit the run's comment with the verdict and set the final status. True if both landed."""
-        state = "error" if job.state == "lost" else STATUS_FOR_VERDICT.get(job.verdict or "", "error")
+        state = (
+            "error" if job.state == "lost" else STATUS_FOR_VERDICT.get(job.verdict or "", "error")
+        )
         return self._report(job, 2, finished_body, state)
 
     def _report(self, job: Job, phase: int, body: Callable[[Job, str], str], state: str) -> bool:
@@ -145,7 +149,15 @@ class Reporter:
 
     def _status(self, job: Job, state: str, url: str) -> bool:
         try:
-            self._forge.set_status(job.owner, job.name, job.head_sha, state, url, status_description(job), self._context)
+            self._forge.set_status(
+                job.owner,
+                job.name,
+                job.head_sha,
+                state,
+                url,
+                status_description(job),
+                self._context,
+            )
             return True
         except ForgeError as err:
             log.error("run %s: could not set the commit status: %s", job.run_id, err)

@@ -42,6 +42,13 @@ def call_with_retry(
         except Retryable as err:
             if delay is None:
                 raise
-            log.warning("%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, policy.attempts, err, delay)
+            log.warning(
+                "%s failed (attempt %d/%d): %s; retrying in %.1fs",
+                what,
+                attempt,
+                policy.attempts,
+                err,
+                delay,
+            )
             sleep(delay)
     raise AssertionError("unreachable")

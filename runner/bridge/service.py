@@ -41,7 +41,9 @@ def load_secrets(cfg: BridgeConfig) -> BridgeSecrets:
     return BridgeSecrets(
         forge_token=resolve_secret(cfg.forge.token, "forge.token"),
         webhook_secret=resolve_secret(cfg.webhook.secret, "webhook.secret"),
-        drone_token=resolve_secret(drone.token, "executor.token") if isinstance(drone, DroneExecutorConfig) else None,
+        drone_token=resolve_secret(drone.token, "executor.token")
+        if isinstance(drone, DroneExecutorConfig)
+        else None,
     )
 
 
@@ -53,20 +55,34 @@ def secret_env_names(cfg: BridgeConfig) -> list[str]:
 
 
 class Bridge:
-    def __init__(self, cfg: BridgeConfig, secrets: BridgeSecrets, executor: Executor | None = None) -> None:
+    def __init__(
+        self, cfg: BridgeConfig, secrets: BridgeSecrets, executor: Executor | None = None
+    ) -> None:
         self.cfg = cfg
         self._lock_file = _lock_state_dir(cfg)
         policy = RetryPolicy(cfg.retry.attempts, cfg.retry.base_seconds, cfg.retry.max_seconds)
         self.store = Store(cfg.db_path)
-        self.forge = ForgeClient(cfg.forge.url, secrets.forge_token, policy, cfg.forge.timeout_seconds)
+        self.forge = ForgeClient(
+            cfg.forge.url, secrets.forge_token, policy, cfg.forge.timeout_seconds
+        )
         self.reporter = Reporter(self.forge, self.store, cfg.status_context, self._own_follow_url)
         self.executor = executor or self._build_executor(secrets, policy)
         self.dispatcher = Dispatcher(self.store, self.executor, self.reporter, cfg.max_attempts)
-        self.intake = Intake(cfg, self.store, self.forge, self.reporter, on_queued=self.dispatcher.wake)
-        self.poller = Poller(cfg, self.store, self.forge, self.intake) if cfg.poll.interval_seconds > 0 else None
+        self.intake = Intake(
+            cfg, self.store, self.forge, self.reporter, on_queued=self.dispatcher.wake
+        )
+        self.poller = (
+            Poller(cfg, self.store, self.forge, self.intake)
+            if cfg.poll.interval_seconds > 0
+            else None
+        )
         self.app = build_app(
-            path=cfg.webhook.path, secret=secrets.webhook_secret, max_body_bytes=cfg.webhook.max_body_bytes,
-            intake=self.intake, store=self.store, run_page=self.run_page,
+            path=cfg.webhook.path,
+            secret=secrets.webhook_secret,
+            max_body_bytes=cfg.webhook.max_body_bytes,
+            intake=self.intake,
+            store=self.store,
+            run_page=self.run_page,
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -74,9 +90,13 @@ class Bridge:
 
     def _build_executor(self, secrets: BridgeSecrets, policy: RetryPolicy) -> Executor:
         if isinstance(self.cfg.executor, DroneExecutorConfig):
-            return build_executor(self.cfg.executor, self.cfg.state_dir, policy, secrets.drone_token)
+            return build_executor(
+                self.cfg.executor, self.cfg.state_dir, policy, secrets.drone_token
+            )
         # The run must not inherit the bridge's own secrets through its environment.
-        return LocalExecutor(self.cfg.executor, self.cfg.state_dir / "logs", drop_env=secret_env_names(self.cfg))
+        return LocalExecutor(
+            self.cfg.executor, self.cfg.state_dir / "logs", drop_env=secret_env_names(self.cfg)
+        )
 
     def _own_follow_url(self, job: Job) -> str:
         return f"{self.base_url.rstrip('/')}/runs/{job.run_id}"
@@ -86,9 +106,17 @@ class Bridge:
         if job is None:
             return None
         return {
-            "run_id": job.run_id, "state": job.state, "verdict": job.verdict, "attempt": job.attempt,
-            "repo": job.repo, "pr": job.pr, "head_sha": job.head_sha, "recipe": job.recipe,
-            "stages": list(job.stages), "follow_url": job.follow_url, "summary": job.summary,
+            "run_id": job.run_id,
+            "state": job.state,
+            "verdict": job.verdict,
+            "attempt": job.attempt,
+            "repo": job.repo,
+            "pr": job.pr,
+            "head_sha": job.head_sha,
+            "recipe": job.recipe,
+            "stages": list(job.stages),
+            "follow_url": job.follow_url,
+            "summary": job.summary,
         }
 
     # lifecycle
@@ -100,7 +128,9 @@ class Bridge:
             sock.bind((self.cfg.webhook.host, self.cfg.webhook.port))
         except OSError as err:
             sock.close()
-            raise InfraError(f"bridge: cannot listen on {self.cfg.webhook.host}:{self.cfg.webhook.port}: {err.strerror}") from None
+            raise InfraError(
+                f"bridge: cannot listen on {self.cfg.webhook.host}:{self.cfg.webhook.port}: {err.strerror}"
+            ) from None
         host, port = sock.getsockname()[:2]
         if not self.cfg.public_url:
             self.base_url = f"http://{host}:{port}"
@@ -123,7 +153,9 @@ class Bridge:
         """Start everything in background threads; returns the webhook URL. For tests and benchmarks."""
         sock = self.bind()
         self.start_workers()
-        self._thread = threading.Thread(target=self.serve, args=(sock,), name="bridge-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve, args=(sock,), name="bridge-http", daemon=True
+        )
         self._thread.start()
         while self._server is None or not self._server.started:
             if not self._thread.is_alive():
@@ -148,10 +180,12 @@ class Bridge:
 def _lock_state_dir(cfg: BridgeConfig) -> IO[str]:
     # Two bridges on one state dir would run every job twice.
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(cfg.state_dir / "bridge.lock", "w")
+    handle = open(cfg.state_dir / "bridge.lock", "w")  # noqa: SIM115 -- held open for the bridge's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise InfraError(f"bridge: another bridge is using state dir {cfg.state_dir}; stop it first") from None
+        raise InfraError(
+            f"bridge: another bridge is using state dir {cfg.state_dir}; stop it first"
+        ) from None
     return handle

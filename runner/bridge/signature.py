@@ -7,7 +7,12 @@ import hmac
 from collections.abc import Mapping
 
 # Gitea and Forgejo send the bare hex digest; GitHub-compatible senders use `sha256=<hex>`.
-SIGNATURE_HEADERS = ("x-gitea-signature", "x-forgejo-signature", "x-gogs-signature", "x-hub-signature-256")
+SIGNATURE_HEADERS = (
+    "x-gitea-signature",
+    "x-forgejo-signature",
+    "x-gogs-signature",
+    "x-hub-signature-256",
+)
 
 
 def sign(secret: bytes, body: bytes) -> str:

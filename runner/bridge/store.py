@@ -138,7 +138,9 @@ class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30
+        )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -178,18 +180,28 @@ class Store:
                 (now, limit),
             ).fetchall()
         return [
-            InboxItem(row["delivery_key"], CommentEvent.from_json(row["event"]), row["received_at"], row["attempts"])
+            InboxItem(
+                row["delivery_key"],
+                CommentEvent.from_json(row["event"]),
+                row["received_at"],
+                row["attempts"],
+            )
             for row in rows
         ]
 
     def next_inbox_retry_at(self) -> float | None:
         with self._lock:
-            row = self._db.execute("SELECT MIN(next_try_at) FROM inbox WHERE state = 'pending'").fetchone()
+            row = self._db.execute(
+                "SELECT MIN(next_try_at) FROM inbox WHERE state = 'pending'"
+            ).fetchone()
         return row[0]
 
     def close_inbox(self, key: str, outcome: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE inbox SET state = 'done', outcome = ? WHERE delivery_key = ?", (outcome, key))
+            db.execute(
+                "UPDATE inbox SET state = 'done', outcome = ? WHERE delivery_key = ?",
+                (outcome, key),
+            )
 
     def defer_inbox(self, key: str, next_try_at: float) -> None:
         with self._tx() as db:
@@ -210,7 +222,9 @@ class Store:
         head and stages) -> (job, "coalesced"); or the job this very comment already made, when
         intake is repeated after a crash -> (job, "known")."""
         with self._tx() as db:
-            row = db.execute("SELECT * FROM jobs WHERE delivery_key = ?", (new.delivery_key,)).fetchone()
+            row = db.execute(
+                "SELECT * FROM jobs WHERE delivery_key = ?", (new.delivery_key,)
+            ).fetchone()
             if row is not None:
                 return _job(row), "known"
             row = db.execute(
@@ -225,8 +239,17 @@ class Store:
                 " delivery_key, requested_by, state, received_at, queued_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
                 (
-                    run_id, run_id, new.repo, new.recipe, new.pr, new.head_sha, ",".join(new.stages),
-                    new.coalesce_key, new.delivery_key, new.requested_by, new.received_at,
+                    run_id,
+                    run_id,
+                    new.repo,
+                    new.recipe,
+                    new.pr,
+                    new.head_sha,
+                    ",".join(new.stages),
+                    new.coalesce_key,
+                    new.delivery_key,
+                    new.requested_by,
+                    new.received_at,
                     now if now is not None else time.time(),
                 ),
             )
@@ -235,7 +258,9 @@ class Store:
 
     def claim_next_queued(self, now: float | None = None) -> Job | None:
         with self._tx() as db:
-            row = db.execute("SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").fetchone()
+            row = db.execute(
+                "SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"
+            ).fetchone()
             if row is None:
                 return None
             db.execute(
@@ -287,7 +312,9 @@ class Store:
             if state is None:
                 rows = self._db.execute("SELECT * FROM jobs ORDER BY id").fetchall()
             else:
-                rows = self._db.execute("SELECT * FROM jobs WHERE state = ? ORDER BY id", (state,)).fetchall()
+                rows = self._db.execute(
+                    "SELECT * FROM jobs WHERE state = ? ORDER BY id", (state,)
+                ).fetchall()
         return [_job(row) for row in rows]
 
     def unreported_finished(self) -> list[Job]:
@@ -303,7 +330,9 @@ class Store:
 
     def report_comment_id(self, job_id: int) -> int | None:
         with self._lock:
-            row = self._db.execute("SELECT report_comment_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT report_comment_id FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
         return row[0] if row else None
 
     def job_by_run_id(self, run_id: str) -> Job | None:
@@ -317,7 +346,9 @@ class Store:
 
     def cursor(self, repo: str) -> str | None:
         with self._lock:
-            row = self._db.execute("SELECT since FROM cursors WHERE repo = ?", (repo.lower(),)).fetchone()
+            row = self._db.execute(
+                "SELECT since FROM cursors WHERE repo = ?", (repo.lower(),)
+            ).fetchone()
         return row[0] if row else None
 
     def set_cursor(self, repo: str, since: str) -> None:

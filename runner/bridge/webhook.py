@@ -61,9 +61,14 @@ def build_app(
         try:
             body = await _read_capped(request, max_body_bytes)
         except BodyTooLarge:
-            return JSONResponse({"error": f"body larger than {max_body_bytes} bytes"}, status_code=413)
+            return JSONResponse(
+                {"error": f"body larger than {max_body_bytes} bytes"}, status_code=413
+            )
         if not verify_signature(secret_bytes, body, signature_from_headers(dict(request.headers))):
-            log.warning("webhook from %s: bad or missing signature", request.client.host if request.client else "?")
+            log.warning(
+                "webhook from %s: bad or missing signature",
+                request.client.host if request.client else "?",
+            )
             return JSONResponse({"error": "bad signature"}, status_code=401)
         try:
             data = json.loads(body)
@@ -81,7 +86,9 @@ def build_app(
         return JSONResponse({"result": result}, status_code=202 if result == "accepted" else 200)
 
     async def healthz(request: Request) -> Response:
-        queued, running = await run_in_threadpool(lambda: (len(store.jobs("queued")), len(store.jobs("running"))))
+        queued, running = await run_in_threadpool(
+            lambda: (len(store.jobs("queued")), len(store.jobs("running")))
+        )
         return JSONResponse({"ok": True, "queued": queued, "running": running})
 
     async def run_status(request: Request) -> Response:

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from runner.bridge.config import DroneExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
-from runner.bridge.retry import RetryPolicy, Retryable, call_with_retry
+from runner.bridge.retry import Retryable, RetryPolicy, call_with_retry
 from runner.bridge.store import Job
 from runner.errors import InfraError
 
@@ -89,7 +89,10 @@ class DroneExecutor:
         number = int(job.external_id) if job.external_id else self._create_build(job, on_started)
         build = self._await_build(number)
         if build is None:
-            return Outcome("error", f"Drone build {self._build_url(number)} did not finish within {self._cfg.timeout_seconds:.0f}s.")
+            return Outcome(
+                "error",
+                f"Drone build {self._build_url(number)} did not finish within {self._cfg.timeout_seconds:.0f}s.",
+            )
         return self._outcome(number, build)
 
     def _create_build(self, job: Job, on_started: Callable[[Started], None]) -> int:
@@ -101,7 +104,9 @@ class DroneExecutor:
             "STAGES": ",".join(job.stages),
             "CCCI_RUN_ID": job.run_id,
         }
-        build = self._call("POST", f"/repos/{self._cfg.repo}/builds", ok=(200, 201), params=params).json()
+        build = self._call(
+            "POST", f"/repos/{self._cfg.repo}/builds", ok=(200, 201), params=params
+        ).json()
         number = int(build["number"])
         log.info("run %s: created Drone build %s", job.run_id, self._build_url(number))
         on_started(Started(external_id=str(number), follow_url=self._build_url(number)))
@@ -111,7 +116,9 @@ class DroneExecutor:
         deadline = time.monotonic() + self._cfg.timeout_seconds
         while time.monotonic() < deadline:
             try:
-                build = self._call("GET", f"/repos/{self._cfg.repo}/builds/{number}", ok=(200,)).json()
+                build = self._call(
+                    "GET", f"/repos/{self._cfg.repo}/builds/{number}", ok=(200,)
+                ).json()
             except DroneError as err:
                 # Drone being down for a while is not the run failing; keep waiting until the deadline.
                 log.warning("%s", err)
@@ -135,7 +142,9 @@ class DroneExecutor:
             return None, ""
         stage, step = where
         try:
-            lines = self._call("GET", f"/repos/{self._cfg.repo}/builds/{number}/logs/{stage}/{step}", ok=(200,)).json()
+            lines = self._call(
+                "GET", f"/repos/{self._cfg.repo}/builds/{number}/logs/{stage}/{step}", ok=(200,)
+            ).json()
         except DroneError as err:
             log.warning("%s", err)
             return None, ""

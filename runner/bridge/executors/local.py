@@ -28,7 +28,9 @@ ORPHAN_POLL_SECONDS = 1.0
 TERM_GRACE_SECONDS = 120.0  # a run's SIGTERM handler tears its app down; give it time
 
 
-def run_env(job: Job, runs_dir: Path, extra: dict[str, str], base: dict[str, str], drop: Iterable[str]) -> dict[str, str]:
+def run_env(
+    job: Job, runs_dir: Path, extra: dict[str, str], base: dict[str, str], drop: Iterable[str]
+) -> dict[str, str]:
     """The run's environment: ours minus the bridge's secrets, plus the job."""
     env = {key: value for key, value in base.items() if key not in set(drop)}
     env.update(extra)
@@ -43,11 +45,15 @@ def run_env(job: Job, runs_dir: Path, extra: dict[str, str], base: dict[str, str
     return env
 
 
-def outcome_from_results(results: dict[str, Any] | None, summary: str | None, exit_code: int | None) -> Outcome:
+def outcome_from_results(
+    results: dict[str, Any] | None, summary: str | None, exit_code: int | None
+) -> Outcome:
     """Decide the verdict from what the run left behind; a run without results.json is an error."""
     if results is None:
         code = "unknown" if exit_code is None else str(exit_code)
-        return Outcome("error", summary or f"The run ended (exit code {code}) without writing results.json.")
+        return Outcome(
+            "error", summary or f"The run ended (exit code {code}) without writing results.json."
+        )
     verdict = results.get("verdict")
     if verdict not in VERDICTS:
         return Outcome("error", summary or f"results.json has no valid verdict ({verdict!r}).")
@@ -79,7 +85,9 @@ def run_alive(pid: int, run_id: str) -> bool:
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, cfg: LocalExecutorConfig, log_dir: Path, drop_env: Iterable[str] = ()) -> None:
+    def __init__(
+        self, cfg: LocalExecutorConfig, log_dir: Path, drop_env: Iterable[str] = ()
+    ) -> None:
         self.capacity = cfg.capacity
         self._cfg = cfg
         self._log_dir = log_dir
@@ -105,7 +113,10 @@ class LocalExecutor:
             code = proc.wait(timeout=self._cfg.timeout_seconds)
         except subprocess.TimeoutExpired:
             self._terminate(proc)
-            return Outcome("error", f"The run exceeded the bridge's timeout of {self._cfg.timeout_seconds:.0f}s and was stopped.")
+            return Outcome(
+                "error",
+                f"The run exceeded the bridge's timeout of {self._cfg.timeout_seconds:.0f}s and was stopped.",
+            )
         finally:
             with self._lock:
                 self._procs.pop(proc.pid, None)
@@ -124,12 +135,24 @@ class LocalExecutor:
         env = run_env(job, self._cfg.runs_dir, self._cfg.env, dict(os.environ), self._drop_env)
         with open(self._log_dir / f"{job.run_id}.log", "wb") as out:
             proc = subprocess.Popen(
-                self._cfg.command, cwd=self._cfg.workdir, env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                self._cfg.command,
+                cwd=self._cfg.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         with self._lock:
             self._procs[proc.pid] = proc
-        log.info("run %s: started pid %d (recipe %s, ref %s, stages %s)", job.run_id, proc.pid, job.recipe, job.head_sha[:12], ",".join(job.stages))
+        log.info(
+            "run %s: started pid %d (recipe %s, ref %s, stages %s)",
+            job.run_id,
+            proc.pid,
+            job.recipe,
+            job.head_sha[:12],
+            ",".join(job.stages),
+        )
         return proc
 
     def _await_orphan(self, pid: int, run_id: str) -> None:

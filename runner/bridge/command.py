@@ -1,0 +1,60 @@
+"""`cc-ci bridge`: serve the !testme bridge (webhook + poller + queue + executor) until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from runner.bridge.config import load_config
+from runner.bridge.service import Bridge, load_secrets
+
+log = logging.getLogger("cc-ci.bridge")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        required=True,
+        help="bridge config file (YAML); see docs/bridge.md",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="validate the config and its secrets, then exit"
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every request URL at INFO; URLs carry no secrets, but the noise drowns the bridge's own lines.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    cfg = load_config(args.config)
+    secrets = load_secrets(cfg)
+    if args.check:
+        print(f"bridge config OK: {len(cfg.repos)} enrolled repo(s), executor {cfg.executor.kind}")
+        return 0
+    bridge = Bridge(cfg, secrets)
+    sock = bridge.bind()
+    bridge.start_workers()
+    polling = f"every {cfg.poll.interval_seconds:g}s" if cfg.poll.interval_seconds else "off"
+    log.info(
+        "bridge listening on %s%s (polling %s, executor %s x%d, %d enrolled repo(s))",
+        bridge.base_url,
+        cfg.webhook.path,
+        polling,
+        cfg.executor.kind,
+        cfg.executor.capacity,
+        len(cfg.repos),
+    )
+    try:
+        bridge.serve(sock)
+    finally:
+        bridge.stop()
+        log.info("bridge stopped; running jobs are re-attached or re-queued on the next start")
+    return 0
