@@ -1,0 +1,314 @@
+"""Stand-in Gitea/Forgejo and Drone servers for the bridge's tests and benchmark.
+
+Real HTTP servers (Starlette on uvicorn, 127.0.0.1, random port, in a thread) implementing the
+endpoints the bridge uses with the shapes and status codes of the Gitea API v1 and Drone API
+docs. Every request is recorded in `calls`, so a test can assert what the bridge did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    authorization: str
+
+
+class ServerThread:
+    """Serve an ASGI app on 127.0.0.1:<random port> from a background thread."""
+
+    def __init__(self, app: Starlette) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "stand-in server did not start"
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Recorder:
+    def __init__(self, token: str, scheme: str) -> None:
+        self.token = token
+        self.scheme = scheme
+        self.calls: list[Call] = []
+        self.lock = threading.Lock()
+        # (method, path prefix) -> [remaining failures, status]: fault injection for retry tests
+        self.faults: dict[tuple[str, str], list[int]] = {}
+
+    def fail_next(self, method: str, path_prefix: str, times: int, status: int = 503) -> None:
+        with self.lock:
+            self.faults[(method, path_prefix)] = [times, status]
+
+    async def record(self, request: Request) -> tuple[Call, Response | None]:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        call = Call(request.method, request.url.path, dict(request.query_params), body, request.headers.get("authorization", ""))
+        with self.lock:
+            self.calls.append(call)
+            for (method, prefix), fault in self.faults.items():
+                if method == request.method and request.url.path.startswith(prefix) and fault[0] > 0:
+                    fault[0] -= 1
+                    return call, JSONResponse({"message": "injected failure"}, status_code=fault[1])
+        if call.authorization != f"{self.scheme} {self.token}":
+            return call, JSONResponse({"message": "unauthorized"}, status_code=401)
+        return call, None
+
+    def calls_to(self, method: str, path_part: str = "") -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.method == method and path_part in c.path]
+
+
+class StandinForge(_Recorder):
+    """The Gitea API v1 endpoints the bridge uses."""
+
+    def __init__(self, token: str = "forge-test-token") -> None:
+        super().__init__(token, "token")
+        self.org_members: dict[str, set[str]] = {}
+        self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
+        self.comments: dict[int, dict[str, Any]] = {}
+        self.statuses: list[dict[str, Any]] = []
+        self._ids = iter(range(1000, 10**9))
+        self.app = Starlette(routes=[
+            Route("/api/v1/orgs/{org}/members/{username}", self._member, methods=["GET"]),
+            Route("/api/v1/repos/{owner}/{repo}/pulls/{index:int}", self._pull, methods=["GET"]),
+            Route("/api/v1/repos/{owner}/{repo}/issues/comments", self._list_comments, methods=["GET"]),
+            Route("/api/v1/repos/{owner}/{repo}/issues/comments/{id:int}", self._edit_comment, methods=["PATCH"]),
+            Route("/api/v1/repos/{owner}/{repo}/issues/{index:int}/comments", self._create_comment, methods=["POST"]),
+            Route("/api/v1/repos/{owner}/{repo}/statuses/{sha}", self._create_status, methods=["POST"]),
+        ])
+        self.server = ServerThread(self.app)
+        self.url = self.server.url
+
+    # test setup
+
+    def add_member(self, org: str, login: str) -> None:
+        self.org_members.setdefault(org.lower(), set()).add(login.lower())
+
+    def add_pull(self, repo: str, number: int, sha: str, state: str = "open", merged: bool = False) -> None:
+        self.pulls[(repo.lower(), number)] = {
+            "id": number, "number": number, "state": state, "merged": merged, "title": f"PR {number}",
+            "html_url": f"{self.url}/{repo}/pulls/{number}",
+            "head": {"label": f"branch-{number}", "ref": f"branch-{number}", "sha": sha},
+            "base": {"label": "main", "ref": "main", "sha": "0" * 40},
+        }
+
+    def user_comment(self, repo: str, number: int, login: str, body: str) -> dict[str, Any]:
+        """A comment a human made on the forge (visible to polling); returns it."""
+        is_pull = (repo.lower(), number) in self.pulls
+        return self._store_comment(repo, number, login, body, is_pull)
+
+    def webhook_payload(self, comment: dict[str, Any], action: str = "created") -> dict[str, Any]:
+        """The issue_comment webhook payload Gitea sends for `comment` (trimmed to real fields)."""
+        repo = comment["_repo"]
+        owner, name = repo.split("/")
+        number = comment["_number"]
+        is_pull = (repo.lower(), number) in self.pulls
+        pull = self.pulls.get((repo.lower(), number))
+        return {
+            "action": action,
+            "issue": {
+                "id": number, "number": number, "title": f"#{number}", "state": (pull or {}).get("state", "open"),
+                "user": {"id": 1, "login": comment["user"]["login"]},
+                "pull_request": {"merged": False, "merged_at": None} if is_pull else None,
+                "html_url": f"{self.url}/{repo}/{'pulls' if is_pull else 'issues'}/{number}",
+            },
+            "comment": {k: v for k, v in comment.items() if not k.startswith("_")},
+            "repository": {
+                "id": 1, "name": name, "full_name": repo, "owner": {"id": 2, "login": owner},
+                "html_url": f"{self.url}/{repo}",
+            },
+            "sender": {"id": 1, "login": comment["user"]["login"]},
+            "is_pull": is_pull,
+        }
+
+    def bot_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return [c for c in self.comments.values() if c["_repo"] == repo and c["_number"] == number and c["_bot"]]
+
+    def statuses_for(self, sha: str) -> list[dict[str, Any]]:
+        return [s for s in self.statuses if s["sha"] == sha]
+
+    def _store_comment(self, repo: str, number: int, login: str, body: str, is_pull: bool, bot: bool = False) -> dict[str, Any]:
+        comment_id = next(self._ids)
+        now = _now()
+        kind = "pulls" if is_pull else "issues"
+        comment = {
+            "id": comment_id, "body": body, "user": {"id": 3, "login": login},
+            "html_url": f"{self.url}/{repo}/{kind}/{number}#issuecomment-{comment_id}",
+            "pull_request_url": f"{self.url}/{repo}/pulls/{number}" if is_pull else "",
+            "issue_url": "" if is_pull else f"{self.url}/{repo}/issues/{number}",
+            "created_at": now, "updated_at": now,
+            "_repo": repo, "_number": number, "_bot": bot,
+        }
+        with self.lock:
+            self.comments[comment_id] = comment
+        return comment
+
+    # endpoints
+
+    async def _member(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        org, user = request.path_params["org"].lower(), request.path_params["username"].lower()
+        return Response(status_code=204 if user in self.org_members.get(org, set()) else 404)
+
+    async def _pull(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        key = (f"{request.path_params['owner']}/{request.path_params['repo']}".lower(), request.path_params["index"])
+        pull = self.pulls.get(key)
+        return JSONResponse(pull) if pull else JSONResponse({"message": "pull request does not exist"}, status_code=404)
+
+    async def _create_comment(self, request: Request) -> Response:
+        call, denied = await self.record(request)
+        if denied:
+            return denied
+        if not isinstance(call.body, dict) or not isinstance(call.body.get("body"), str):
+            return JSONResponse({"message": "body required"}, status_code=422)
+        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+        number = request.path_params["index"]
+        comment = self._store_comment(repo, number, "cc-ci-bot", call.body["body"], (repo.lower(), number) in self.pulls, bot=True)
+        return JSONResponse({k: v for k, v in comment.items() if not k.startswith("_")}, status_code=201)
+
+    async def _edit_comment(self, request: Request) -> Response:
+        call, denied = await self.record(request)
+        if denied:
+            return denied
+        comment = self.comments.get(request.path_params["id"])
+        if comment is None:
+            return JSONResponse({"message": "comment does not exist"}, status_code=404)
+        comment["body"] = call.body["body"]
+        comment["updated_at"] = _now()
+        return JSONResponse({k: v for k, v in comment.items() if not k.startswith("_")}, status_code=200)
+
+    async def _create_status(self, request: Request) -> Response:
+        call, denied = await self.record(request)
+        if denied:
+            return denied
+        body = call.body if isinstance(call.body, dict) else {}
+        if body.get("state") not in {"pending", "success", "error", "failure", "warning"}:
+            return JSONResponse({"message": "invalid state"}, status_code=422)
+        status = {
+            "sha": request.path_params["sha"], "repo": f"{request.path_params['owner']}/{request.path_params['repo']}",
+            "state": body["state"], "target_url": body.get("target_url", ""),
+            "description": body.get("description", ""), "context": body.get("context", ""),
+        }
+        with self.lock:
+            self.statuses.append(status)
+            status_id = len(self.statuses)
+        return JSONResponse({"id": status_id, "status": status["state"], **{k: status[k] for k in ("target_url", "description", "context")}}, status_code=201)
+
+    async def _list_comments(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        repo = f"{request.path_params['owner']}/{request.path_params['repo']}".lower()
+        since = request.query_params.get("since")
+        page = int(request.query_params.get("page", "1"))
+        limit = int(request.query_params.get("limit", "30"))
+        with self.lock:
+            found = [c for c in self.comments.values() if c["_repo"].lower() == repo and (since is None or c["updated_at"] >= since)]
+        found.sort(key=lambda c: c["id"])
+        chunk = found[(page - 1) * limit : page * limit]
+        return JSONResponse([{k: v for k, v in c.items() if not k.startswith("_")} for c in chunk])
+
+
+class StandinDrone(_Recorder):
+    """The Drone API endpoints the drone executor uses."""
+
+    def __init__(self, token: str = "drone-test-token") -> None:
+        super().__init__(token, "Bearer")
+        self.builds: dict[tuple[str, int], dict[str, Any]] = {}
+        self.logs: dict[tuple[str, int], str] = {}
+        self.app = Starlette(routes=[
+            Route("/api/repos/{owner}/{name}/builds", self._create, methods=["POST"]),
+            Route("/api/repos/{owner}/{name}/builds/{number:int}", self._get, methods=["GET"]),
+            Route("/api/repos/{owner}/{name}/builds/{number:int}/logs/{stage:int}/{step:int}", self._logs, methods=["GET"]),
+        ])
+        self.server = ServerThread(self.app)
+        self.url = self.server.url
+
+    def finish(self, repo: str, number: int, status: str, summary_log: str | None = None) -> None:
+        build = self.builds[(repo, number)]
+        build["status"] = status
+        build["stages"][0]["status"] = status
+        if summary_log is not None:
+            self.logs[(repo, number)] = summary_log
+
+    async def _create(self, request: Request) -> Response:
+        call, denied = await self.record(request)
+        if denied:
+            return denied
+        repo = f"{request.path_params['owner']}/{request.path_params['name']}"
+        number = 1 + sum(1 for key in self.builds if key[0] == repo)
+        params = dict(call.query)
+        build = {
+            "id": 100 + number, "number": number, "status": "pending", "event": "custom", "action": "",
+            "source": params.get("branch", "main"), "target": params.get("branch", "main"), "params": params,
+            "stages": [{"number": 1, "name": "testme", "status": "pending", "steps": [
+                {"number": 1, "name": "clone"}, {"number": 2, "name": "run"}, {"number": 3, "name": "summary"},
+            ]}],
+        }
+        self.builds[(repo, number)] = build
+        return JSONResponse(build, status_code=200)
+
+    async def _get(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        build = self.builds.get((f"{request.path_params['owner']}/{request.path_params['name']}", request.path_params["number"]))
+        return JSONResponse(build) if build else JSONResponse({"message": "Not Found"}, status_code=404)
+
+    async def _logs(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        key = (f"{request.path_params['owner']}/{request.path_params['name']}", request.path_params["number"])
+        if request.path_params["step"] != 3 or key not in self.logs:
+            return JSONResponse([])
+        lines = self.logs[key].splitlines(keepends=True)
+        return JSONResponse([{"pos": i, "out": line, "time": i} for i, line in enumerate(lines)])
+
+
+def sign(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -1,0 +1,39 @@
+"""Stand-in for `python -m runner.run_recipe_ci` in the bridge's tests.
+
+Reads the same env vars, appends its invocation to $FAKE_RUN_LOG (JSON lines), waits while
+$FAKE_RUN_HOLD exists (so a test can keep runs busy), then writes results.json and summary.md
+into $CCCI_RUNS_DIR/$CCCI_RUN_ID with verdict $FAKE_RUN_VERDICT (default pass).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT = {"pass": 0, "fail": 1, "error": 3}
+
+
+def main() -> int:
+    env = os.environ
+    invocation = {k: env.get(k) for k in ("RECIPE", "REF", "PR", "STAGES", "CCCI_RUN_ID", "CCCI_RUNS_DIR")}
+    invocation["pid"] = os.getpid()
+    invocation["leaked_env"] = sorted(k for k in env if k.startswith("BRIDGE_TEST_SECRET"))
+    with open(env["FAKE_RUN_LOG"], "a") as log:
+        log.write(json.dumps(invocation) + "\n")
+    hold = env.get("FAKE_RUN_HOLD")
+    while hold and Path(hold).exists():
+        time.sleep(0.05)
+    verdict = env.get("FAKE_RUN_VERDICT", "pass")
+    run_dir = Path(env["CCCI_RUNS_DIR"]) / env["CCCI_RUN_ID"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if env.get("FAKE_RUN_NO_RESULTS") != "1":
+        (run_dir / "summary.md").write_text(f"## fake run of {env['RECIPE']} at {env['REF'][:10]}\n\nstages: {env['STAGES']}\nverdict: {verdict}\n")
+        (run_dir / "results.json").write_text(json.dumps({"verdict": verdict, "exit_code": EXIT[verdict]}))
+    return EXIT[verdict]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
