@@ -21,6 +21,7 @@ from runner.drivers.swarm import SwarmDriver
 from runner.errors import BadInput, CcciError, InfraError
 from runner.harness import git, recipes
 from runner.harness.config import RunConfig
+from runner.harness.gc import run_lock
 from runner.harness.fileio import read_json, write_json_atomic, write_text_atomic
 from runner.harness.results import RunResult, print_summary, write_reports
 from runner.harness.scrub import scrubber
@@ -57,7 +58,7 @@ class Run:
         except BadInput:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
-        with _signals_raise_interrupted():
+        with run_lock(self.run_dir), _signals_raise_interrupted():
             try:
                 self._lifecycle(self._driver(), checkout, first_ref)
             except CcciError as err:

@@ -1,0 +1,40 @@
+"""`cc-ci run`: the same run as run_recipe_ci.py, with flags in place of env vars."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from runner.harness.config import OPS
+from runner.run_recipe_ci import run_from_env
+
+# flag -> env var read by RunConfig.from_env; a flag wins over the environment
+_FLAGS = {
+    "recipe": "RECIPE",
+    "ref": "REF",
+    "pr": "PR",
+    "stages": "STAGES",
+    "version": "VERSION",
+    "run_id": "CCCI_RUN_ID",
+    "runs_dir": "CCCI_RUNS_DIR",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", help="recipe name (e.g. custom-html-tiny) or path to a recipe git repo [RECIPE]")
+    parser.add_argument("--ref", help="commit, branch or tag to test; default: the repo's HEAD [REF]")
+    parser.add_argument("--pr", help="pull request number, for reporting [PR]")
+    parser.add_argument("--stages", help=f"comma list of {','.join(OPS)}; default: install [STAGES]")
+    parser.add_argument("--version", help="release tag to install instead of REF [VERSION]")
+    parser.add_argument("--run-id", help="run id; default: generated [CCCI_RUN_ID]")
+    parser.add_argument("--runs-dir", help="where run dirs go; default: ~/.local/state/cc-ci/runs [CCCI_RUNS_DIR]")
+    parser.epilog = "Exit codes: 0 pass, 1 assertion failure, 2 bad input, 3 op or infrastructure failure."
+
+
+def main(args: argparse.Namespace) -> int:
+    environ = dict(os.environ)
+    for flag, var in _FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            environ[var] = str(value)
+    return run_from_env(environ)

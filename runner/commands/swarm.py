@@ -1,0 +1,23 @@
+"""`cc-ci swarm up|status`: the local substrate (docker engine, swarm, proxy network, images)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.console import Console
+
+from runner.harness import substrate
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["up"], help="up: install/start/initialise whatever is missing (idempotent)")
+
+
+def main(args: argparse.Namespace) -> int:
+    console = Console(stderr=True, highlight=False)
+    started = time.monotonic()
+    substrate.ensure_substrate(lambda message: console.print(f"swarm: {message}"))
+    console.print(f"swarm: ready (docker engine, single-node swarm, `proxy` network, example images) "
+                  f"in {time.monotonic() - started:.1f}s")
+    return 0

@@ -1,0 +1,91 @@
+"""Real runs of the bundled example recipe on the local swarm."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runner.harness.docker_client import docker_client
+from tests.e2e.support import RunOutcome, suite_objects
+
+pytestmark = pytest.mark.e2e
+
+
+def _stack_objects(stack: str) -> list[str]:
+    return [o for o in suite_objects() if stack in o]
+
+
+def test_install_tier_passes_with_one_deploy_and_a_clean_teardown(run_ci: Callable[..., RunOutcome]) -> None:
+    outcome = run_ci(RECIPE="custom-html-tiny", PR="7")
+    assert outcome.returncode == 0, outcome.stderr
+    results = outcome.results
+    assert results["verdict"] == "pass" and results["exit_code"] == 0
+    assert results["deploy_count"] == 1
+    (tier,) = results["tiers"]
+    assert tier["op"] == "install" and tier["verdict"] == "pass"
+    assert tier["counts"]["passed"] >= 6 and "failed" not in tier["counts"]
+    assert tier["files"] == ["tests/_generic/test_install.py", "tests/custom-html-tiny/test_install.py"]
+    # the PR head of the fixture is a commit after the last release: a chaos deploy of 1.1.0+1.1
+    (deployment,) = results["deployments"]
+    assert deployment["chaos"] is True and deployment["version"] == "1.1.0+1.1"
+    assert results["teardown_clean"] is True and results["teardown_leftovers"] == []
+    assert "deploy-count: 1" in outcome.stderr
+    assert "teardown left nothing behind" in outcome.stderr
+    assert _stack_objects(results["stack"]) == []
+
+
+def test_installing_a_release_deploys_that_tag(run_ci: Callable[..., RunOutcome]) -> None:
+    outcome = run_ci(RECIPE="custom-html-tiny", VERSION="1.0.0+1.0")
+    assert outcome.returncode == 0, outcome.stderr
+    (deployment,) = outcome.results["deployments"]
+    assert (deployment["version"], deployment["chaos"]) == ("1.0.0+1.0", False)
+
+
+def test_a_recipe_whose_healthcheck_never_passes_fails_with_exit_3_naming_the_service(
+    run_ci: Callable[..., RunOutcome], recipe_variant: Callable[..., Path]
+) -> None:
+    def break_healthcheck(repo: Path) -> None:
+        compose = repo / "compose.yml"
+        compose.write_text(compose.read_text().replace("http://127.0.0.1/", "http://127.0.0.1/missing"))
+        sample = repo / ".env.sample"
+        sample.write_text(sample.read_text().replace("#TIMEOUT=120", "TIMEOUT=20"))
+
+    repo = recipe_variant(break_healthcheck, "break the healthcheck")
+    outcome = run_ci(RECIPE=str(repo))
+    assert outcome.returncode == 3, outcome.stderr
+    results = outcome.results
+    stack = results["stack"]
+    assert re.search(rf"service {stack}_app did not converge within 20s", results["error"])
+    assert "last healthcheck: exit 1" in results["error"]
+    assert f"service {stack}_app" in outcome.stderr
+    assert results["deploy_count"] == 1 and results["tiers"] == []
+    assert results["teardown_leftovers"] == []
+    assert _stack_objects(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ("/nonexistent/recipe", "RECIPE: '/nonexistent/recipe' is neither a recipe name"),
+        ("../../etc", "RECIPE: '../../etc' .* is not a recipe"),
+    ],
+)
+def test_a_bad_recipe_exits_2_before_anything_is_deployed(
+    run_ci: Callable[..., RunOutcome], recipe: str, message: str
+) -> None:
+    secrets_before = {s.name for s in docker_client().secrets.list()}
+    outcome = run_ci(RECIPE=recipe)
+    assert outcome.returncode == 2
+    assert re.fullmatch(rf"cc-ci: error: {message}.*\n", outcome.stderr)
+    assert outcome.run_dirs == []
+    assert {s.name for s in docker_client().secrets.list()} == secrets_before
+
+
+def test_an_unknown_ref_exits_2_and_leaves_no_run_dir(run_ci: Callable[..., RunOutcome]) -> None:
+    outcome = run_ci(RECIPE="custom-html-tiny", REF="no-such-branch")
+    assert outcome.returncode == 2
+    assert "REF: 'no-such-branch' is not a commit, branch or tag of custom-html-tiny" in outcome.stderr
+    assert outcome.run_dirs == []
