@@ -117,7 +117,7 @@ class RunConfig(BaseModel):
         if "recipe" not in raw:
             raise BadInput("RECIPE is not set; set it to a recipe name (e.g. custom-html-tiny) or a path")
         try:
-            return cls(**raw)
+            return cls.model_validate(raw)
         except ValidationError as err:
             first = err.errors()[0]
             field = str(first["loc"][0]) if first["loc"] else ""

@@ -21,8 +21,8 @@ from runner.drivers.swarm import SwarmDriver
 from runner.errors import BadInput, CcciError, InfraError
 from runner.harness import git, recipes
 from runner.harness.config import RunConfig
-from runner.harness.gc import run_lock
 from runner.harness.fileio import read_json, write_json_atomic, write_text_atomic
+from runner.harness.gc import run_lock
 from runner.harness.results import RunResult, print_summary, write_reports
 from runner.harness.scrub import scrubber
 from runner.harness.tiers import TierResult, assertion_files, run_tier
@@ -175,7 +175,7 @@ def _teardown_stack(stack: str) -> list[str]:
 
 @contextlib.contextmanager
 def _signals_raise_interrupted() -> Iterator[None]:
-    interrupted = []
+    interrupted: list[int] = []
 
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         if interrupted:  # a second signal must not abort the teardown the first one started

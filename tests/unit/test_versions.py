@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from runner.harness.versions import latest_release, parse_version, previous_release, release_versions
+from runner.harness.versions import (
+    latest_release,
+    parse_version,
+    previous_release,
+    release_versions,
+)
 
 
 def test_recipe_semver_orders_numerically_not_lexically() -> None:
