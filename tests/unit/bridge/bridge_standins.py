@@ -131,10 +131,13 @@ class StandinForge(_Recorder):
             "base": {"label": "main", "ref": "main", "sha": "0" * 40},
         }
 
-    def user_comment(self, repo: str, number: int, login: str, body: str) -> dict[str, Any]:
-        """A comment a human made on the forge (visible to polling); returns it."""
+    def user_comment(self, repo: str, number: int, login: str, body: str, at: str | None = None) -> dict[str, Any]:
+        """A comment a human made on the forge (visible to polling), at `at` or now; returns it."""
         is_pull = (repo.lower(), number) in self.pulls
-        return self._store_comment(repo, number, login, body, is_pull)
+        comment = self._store_comment(repo, number, login, body, is_pull)
+        if at is not None:
+            comment["created_at"] = comment["updated_at"] = at
+        return comment
 
     def webhook_payload(self, comment: dict[str, Any], action: str = "created") -> dict[str, Any]:
         """The issue_comment webhook payload Gitea sends for `comment` (trimmed to real fields)."""

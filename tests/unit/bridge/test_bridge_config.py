@@ -1,0 +1,103 @@
+"""The bridge config file: validation, secret references, errors that say what to fix."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from runner.bridge import command
+from runner.bridge.config import DroneExecutorConfig, LocalExecutorConfig, load_config
+from runner.bridge.service import load_secrets
+from runner.errors import BadInput
+
+MINIMAL = """
+forge:
+  url: https://git.coopcloud.tech/
+  token: {env: CCCI_TEST_FORGE_TOKEN}
+webhook:
+  secret: {file: SECRET_FILE}
+repos:
+  Coop-Cloud/Custom-HTML: custom-html
+"""
+
+
+@pytest.fixture
+def cfg_file(tmp_path: Path) -> Path:
+    secret = tmp_path / "webhook-secret"
+    secret.write_text("hook-secret-value\n")
+    path = tmp_path / "bridge.yml"
+    path.write_text(MINIMAL.replace("SECRET_FILE", str(secret)))
+    return path
+
+
+def test_minimal_config_gets_documented_defaults(cfg_file):
+    cfg = load_config(cfg_file)
+    assert cfg.forge.url == "https://git.coopcloud.tech"
+    assert cfg.recipe_for("coop-cloud/custom-html") == "custom-html"  # forge names are case-insensitive
+    assert isinstance(cfg.executor, LocalExecutorConfig) and cfg.executor.capacity == 1
+    assert cfg.poll.interval_seconds == 0
+    assert cfg.default_stages == ("install",)
+    assert cfg.webhook.max_body_bytes == 256 * 1024
+
+
+def test_secrets_come_from_env_and_file_and_never_show_in_repr(cfg_file, monkeypatch):
+    monkeypatch.setenv("CCCI_TEST_FORGE_TOKEN", "tok-abc")
+    secrets = load_secrets(load_config(cfg_file))
+    assert secrets.forge_token.get_secret_value() == "tok-abc"
+    assert secrets.webhook_secret.get_secret_value() == "hook-secret-value"
+    assert "tok-abc" not in repr(secrets) and "hook-secret-value" not in repr(secrets)
+
+
+def test_unset_secret_env_is_bad_input_naming_the_variable(cfg_file, monkeypatch):
+    monkeypatch.delenv("CCCI_TEST_FORGE_TOKEN", raising=False)
+    with pytest.raises(BadInput, match="forge.token: env var CCCI_TEST_FORGE_TOKEN is not set"):
+        load_secrets(load_config(cfg_file))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("https://git.coopcloud.tech/", "git.coopcloud.tech"), "forge.url"),
+        (lambda t: t.replace("Coop-Cloud/Custom-HTML", "no-slash"), "repos"),
+        (lambda t: t + "executor: {kind: jenkins}\n", "executor"),
+        (lambda t: t + "executor: {kind: local, capacity: 0}\n", "executor.local.capacity"),
+        (lambda t: t + "default_stages: [deploy]\n", "default_stages"),
+        (lambda t: t + "surprise: 1\n", "surprise"),
+        (lambda t: t.replace("{env: CCCI_TEST_FORGE_TOKEN}", "plain-text-token"), "forge.token"),
+        (lambda t: t.replace("{env: CCCI_TEST_FORGE_TOKEN}", "{env: A, file: /b}"), "forge.token"),
+        (lambda t: "forge: [unclosed", "not valid YAML"),
+    ],
+)
+def test_invalid_config_is_bad_input_naming_the_field(cfg_file, edit, message):
+    cfg_file.write_text(edit(cfg_file.read_text()))
+    with pytest.raises(BadInput, match="bridge config") as err:
+        load_config(cfg_file)
+    assert message in str(err.value)
+    assert err.value.exit_code == 2
+
+
+def test_missing_config_file_is_bad_input(tmp_path):
+    with pytest.raises(BadInput, match="cannot read"):
+        load_config(tmp_path / "nope.yml")
+
+
+def test_drone_executor_config(cfg_file, monkeypatch):
+    cfg_file.write_text(cfg_file.read_text() + "executor:\n  kind: drone\n  url: https://drone.example.org\n  token: {env: CCCI_TEST_DRONE}\n  repo: coop-cloud/cc-ci\n")
+    monkeypatch.setenv("CCCI_TEST_FORGE_TOKEN", "t")
+    monkeypatch.setenv("CCCI_TEST_DRONE", "drone-tok")
+    cfg = load_config(cfg_file)
+    assert isinstance(cfg.executor, DroneExecutorConfig)
+    assert (cfg.executor.branch, cfg.executor.capacity) == ("main", 4)
+    assert load_secrets(cfg).drone_token.get_secret_value() == "drone-tok"
+
+
+def test_check_mode_validates_and_exits_zero(cfg_file, monkeypatch, capsys):
+    monkeypatch.setenv("CCCI_TEST_FORGE_TOKEN", "tok-abc")
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert command.main(parser.parse_args(["--config", str(cfg_file), "--check"])) == 0
+    out = capsys.readouterr().out
+    assert "1 enrolled repo(s), executor local" in out
+    assert "tok-abc" not in out and "hook-secret-value" not in out

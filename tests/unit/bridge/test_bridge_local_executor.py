@@ -1,0 +1,68 @@
+"""The local executor's pieces: run environment, verdict from results, pid re-attachment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from runner.bridge.executors.local import outcome_from_results, run_alive, run_env
+from runner.bridge.store import Job
+
+
+def job(run_id: str = "recipe-pr1-abcdef") -> Job:
+    return Job(
+        id=1, base_run_id=run_id, run_id=run_id, repo="o/r", recipe="recipe", pr=1, head_sha="c" * 40,
+        stages=("install", "upgrade"), coalesce_key="k", delivery_key="d", requested_by="alice", state="running",
+        attempt=1, verdict=None, summary=None, external_id=None, follow_url=None, report_comment_id=None,
+        reported=False, received_at=0.0, queued_at=0.0, started_at=None, finished_at=None,
+    )
+
+
+def test_run_env_carries_the_job_and_drops_the_bridge_secrets(tmp_path):
+    base = {"PATH": "/bin", "FORGE_TOKEN": "t", "HOOK_SECRET": "s"}
+    env = run_env(job(), tmp_path, {"EXTRA": "1"}, base, drop=["FORGE_TOKEN", "HOOK_SECRET"])
+    assert env == {
+        "PATH": "/bin", "EXTRA": "1", "RECIPE": "recipe", "REF": "c" * 40, "PR": "1",
+        "STAGES": "install,upgrade", "CCCI_RUN_ID": "recipe-pr1-abcdef", "CCCI_RUNS_DIR": str(tmp_path),
+    }
+
+
+def test_verdict_comes_from_results_json():
+    assert outcome_from_results({"verdict": "pass", "exit_code": 0}, "# ok", 0).verdict == "pass"
+    assert outcome_from_results({"verdict": "fail", "exit_code": 1}, "# no", 1).verdict == "fail"
+    assert outcome_from_results({"verdict": "error"}, None, 3).summary.startswith("Verdict: error")
+
+
+def test_a_run_without_results_or_with_a_bad_verdict_is_an_error():
+    missing = outcome_from_results(None, None, 0)
+    assert (missing.verdict, "exit code 0" in missing.summary) == ("error", True)
+    assert outcome_from_results({"verdict": "maybe"}, None, 0).verdict == "error"
+
+
+def test_run_alive_recognises_its_run_and_not_a_reused_pid(tmp_path):
+    env = dict(os.environ, CCCI_RUN_ID="recipe-pr1-abcdef")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
+    try:
+        assert run_alive(proc.pid, "recipe-pr1-abcdef")
+        assert not run_alive(proc.pid, "recipe-pr1-other0")  # same pid, another run: not ours
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not run_alive(proc.pid, "recipe-pr1-abcdef")
+    assert not run_alive(2**22 + 7, "recipe-pr1-abcdef")
+
+
+def test_zombie_is_not_alive():
+    env = dict(os.environ, CCCI_RUN_ID="recipe-pr1-zombie")
+    proc = subprocess.Popen([sys.executable, "-c", "pass"], env=env)
+    # Exited but not reaped: a zombie, as the orphan of a dead bridge may be.
+    deadline = time.monotonic() + 10
+    while open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        assert not run_alive(proc.pid, "recipe-pr1-zombie")
+    finally:
+        proc.wait()

@@ -1,0 +1,72 @@
+"""Polling intake: comments found through the forge API feed the same intake path as webhooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from conftest import MEMBER, REPO, wait_until
+
+from runner.bridge.poller import Poller, newest, rfc3339
+
+
+def test_cursor_moves_to_the_newest_forge_timestamp():
+    assert newest("2024-05-01T10:00:00Z", ["2024-05-01T09:00:00Z", "2024-05-01T11:30:00+00:00", "garbage"]) == "2024-05-01T11:30:00Z"
+    assert newest("2024-05-01T10:00:00Z", []) == "2024-05-01T10:00:00Z"
+    assert rfc3339(datetime(2024, 5, 1, 12, 0, tzinfo=UTC)) == "2024-05-01T12:00:00Z"
+
+
+def poller_for(running) -> Poller:
+    b = running.bridge
+    return Poller(b.cfg, b.store, b.forge, b.intake)
+
+
+def first_poll(running, poller: Poller) -> None:
+    assert poller.poll_once() == 0  # first sight of the repo only sets the cursor
+    # The forge's timestamps have one-second resolution: make later comments strictly newer.
+    wait_until(lambda: rfc3339(datetime.now(UTC)) > running.bridge.store.cursor(REPO), what="clock tick")
+
+
+def test_polled_testme_queues_a_run_and_history_is_not_replayed(start_bridge, fake_runs, forge):
+    fake_runs.hold()
+    forge.user_comment(REPO, 1, MEMBER, "!testme", at="2020-01-01T00:00:00Z")  # history
+    bridge = start_bridge()
+    poller = poller_for(bridge)
+    first_poll(bridge, poller)
+    forge.user_comment(REPO, 1, MEMBER, "!testme stages=install,upgrade")
+    forge.user_comment(REPO, 1, MEMBER, "nice work")
+
+    cursor = bridge.bridge.store.cursor(REPO)
+    assert poller.poll_once() == 1
+
+    assert forge.calls_to("GET", f"/repos/{REPO}/issues/comments")[-1].query["since"] == cursor
+    assert bridge.bridge.store.cursor(REPO) >= cursor
+    bridge.settle()
+    assert [(j.pr, j.stages) for j in bridge.jobs()] == [(1, ("install", "upgrade"))]
+    assert poller.poll_once() == 0  # seen comments are not submitted again
+
+
+def test_same_comment_by_webhook_and_by_poll_starts_one_run(start_bridge, fake_runs, forge):
+    fake_runs.hold()
+    bridge = start_bridge()
+    poller = poller_for(bridge)
+    first_poll(bridge, poller)
+    comment = forge.user_comment(REPO, 1, MEMBER, "!testme")
+
+    assert bridge.deliver(forge.webhook_payload(comment)).json()["result"] == "accepted"
+    assert poller.poll_once() == 0  # the poll finds the same comment: a duplicate
+
+    since = forge.calls_to("GET", "/issues/comments")[-1].query["since"]
+    polled = bridge.bridge.forge.comments_since(REPO, since)
+    assert [c.event.comment_id for c in polled] == [comment["id"]]  # the poll did see it
+    bridge.settle()
+    assert len(bridge.jobs()) == 1
+
+
+def test_poller_thread_runs_at_the_configured_interval(start_bridge, fake_runs, forge):
+    fake_runs.hold()
+    bridge = start_bridge(poll={"interval_seconds": 0.05})
+    wait_until(lambda: bridge.bridge.store.cursor(REPO), what="first poll")
+    wait_until(lambda: rfc3339(datetime.now(UTC)) > bridge.bridge.store.cursor(REPO), what="clock tick")
+    forge.user_comment(REPO, 1, MEMBER, "!testme")
+    wait_until(lambda: bridge.jobs(), what="polled comment queued")
+    assert bridge.jobs()[0].pr == 1
