@@ -20,7 +20,7 @@ from runner.drivers.base import App, Deployment, Driver
 from runner.drivers.swarm import SwarmDriver
 from runner.errors import BadInput, CcciError, InfraError
 from runner.harness import git, recipes
-from runner.harness.config import RunConfig
+from runner.harness.config import OPS, RunConfig
 from runner.harness.fileio import read_json, write_json_atomic, write_text_atomic
 from runner.harness.gc import run_lock
 from runner.harness.results import RunResult, print_summary, write_reports
@@ -67,6 +67,7 @@ class Run:
                 self.result.error = f"{type(err).__name__}: {err}"
                 write_text_atomic(self.run_dir / "logs" / "traceback.log", traceback.format_exc())
             finally:
+                self.result.add_skipped_tiers(OPS)
                 self.result.duration_s = time.monotonic() - self.started
                 write_reports(self.result, self.run_dir)
         print_summary(self.result, self.console)
@@ -114,6 +115,9 @@ class Run:
             self.say(f"deploying {first_ref[:12]} as {app.domain} (stack {app.stack})")
             try:
                 deployment = driver.deploy(app, first_ref)
+            except CcciError as err:  # the install op itself failed: its tier is an error
+                self.result.tiers.append(TierResult("install", "error", error=str(err)))
+                raise
             finally:
                 self.result.deploy_count = app.deploy_count
             self._record_deployment("install", app, deployment)

@@ -44,6 +44,12 @@ class RunResult:
             return self.error_exit_code
         return {"pass": EXIT_PASS, "fail": EXIT_ASSERTION_FAILED}.get(self.verdict, EXIT_INFRA)
 
+    def add_skipped_tiers(self, ops: tuple[str, ...]) -> None:
+        """Every op gets a row: the ones that did not run are `skip`, with why."""
+        done = {t.op: t for t in self.tiers}
+        self.tiers = [done.get(op) or TierResult(op, "skip", error="not reached" if op in self.stages
+                                                 else "not in STAGES") for op in ops]
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data |= {"verdict": self.verdict, "exit_code": self.exit_code,
@@ -71,9 +77,12 @@ def summary_markdown(result: RunResult) -> str:
         "| tier | verdict | tests | time |",
         "|---|---|---|---|",
     ]
-    for tier in result.tiers:
+    for tier in (t for t in result.tiers if t.verdict != "skip"):
         counts = ", ".join(f"{n} {k}" for k, n in tier.counts.items()) or "-"
         lines.append(f"| {tier.op} | {icon.get(tier.verdict, '')} {tier.verdict} | {counts} | {tier.duration_s:.1f}s |")
+    skipped = [f"{t.op} ({t.error})" for t in result.tiers if t.verdict == "skip"]
+    if skipped:
+        lines += ["", "skipped: " + ", ".join(skipped)]
     if result.error:
         lines += ["", f"**error:** {result.error}"]
     lines += ["", _teardown_text(result.teardown_leftovers)]
@@ -94,13 +103,15 @@ def write_reports(result: RunResult, run_dir: Path) -> None:
 
 
 def print_summary(result: RunResult, console: Console) -> None:
-    table = Table(title=f"cc-ci run {result.run_id}: {result.recipe}", title_justify="left")
+    console.print(f"[bold]cc-ci run {result.run_id}: {escape(result.recipe)}[/]")
+    table = Table()
     for column in ("tier", "verdict", "tests", "time"):
         table.add_column(column)
     style = {"pass": "green", "fail": "red", "error": "bold red", "skip": "yellow"}
     for tier in result.tiers:
-        counts = ", ".join(f"{n} {k}" for k, n in tier.counts.items()) or "-"
-        table.add_row(tier.op, f"[{style[tier.verdict]}]{tier.verdict}[/]", counts, f"{tier.duration_s:.1f}s")
+        counts = ", ".join(f"{n} {k}" for k, n in tier.counts.items()) or escape(_short(tier.error or "-"))
+        table.add_row(tier.op, f"[{style[tier.verdict]}]{tier.verdict}[/]", counts,
+                      f"{tier.duration_s:.1f}s" if tier.verdict != "skip" else "")
     console.print(table)
     if result.error:
         console.print(f"[bold red]error:[/] {escape(scrubber.scrub(result.error))}", highlight=False)
@@ -108,3 +119,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     console.print(escape(_teardown_text(result.teardown_leftovers)), highlight=False)
     console.print(f"verdict: [{style.get(result.verdict, 'bold')}]{result.verdict}[/] "
                   f"(exit {result.exit_code}) in {result.duration_s:.1f}s — {result.run_dir}")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -45,7 +45,9 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     junit = run_dir / f"junit-{op}.xml"
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE",
            "--rootdir", str(REPO_ROOT),
-           "--import-mode=importlib",  # generic and overlay files share basenames (test_install.py) f"--junitxml={junit}", "-o", "junit_family=xunit2",
+           # generic and overlay files share basenames (test_install.py)
+           "--import-mode=importlib",
+           f"--junitxml={junit}", "-o", "junit_family=xunit2",
            *map(str, files)]
     started = time.monotonic()
     done = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, **env},

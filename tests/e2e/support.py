@@ -35,3 +35,9 @@ def suite_objects() -> list[str]:
         found += [f"{kind[:-1]} {o.name}" for o in getattr(client, kind).list() if "_ccci_test" in (o.name or "")]
     found += [f"container {c.name}" for c in client.containers.list(all=True) if "_ccci_test" in c.name]
     return sorted(found)
+
+
+def tier(results: dict[str, Any], op: str) -> dict[str, Any]:
+    """The results.json row of one op (every op has one; those not run are `skip`)."""
+    (row,) = [t for t in results["tiers"] if t["op"] == op]
+    return row
