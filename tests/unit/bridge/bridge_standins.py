@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,8 +41,12 @@ class ServerThread:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
 
     def start(self) -> ServerThread:
         self._thread.start()
@@ -81,11 +85,21 @@ class _Recorder:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
-        call = Call(request.method, request.url.path, dict(request.query_params), body, request.headers.get("authorization", ""))
+        call = Call(
+            request.method,
+            request.url.path,
+            dict(request.query_params),
+            body,
+            request.headers.get("authorization", ""),
+        )
         with self.lock:
             self.calls.append(call)
             for (method, prefix), fault in self.faults.items():
-                if method == request.method and request.url.path.startswith(prefix) and fault[0] > 0:
+                if (
+                    method == request.method
+                    and request.url.path.startswith(prefix)
+                    and fault[0] > 0
+                ):
                     fault[0] -= 1
                     return call, JSONResponse({"message": "injected failure"}, status_code=fault[1])
         if call.authorization != f"{self.scheme} {self.token}":
@@ -107,14 +121,34 @@ class StandinForge(_Recorder):
         self.comments: dict[int, dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
         self._ids = iter(range(1000, 10**9))
-        self.app = Starlette(routes=[
-            Route("/api/v1/orgs/{org}/members/{username}", self._member, methods=["GET"]),
-            Route("/api/v1/repos/{owner}/{repo}/pulls/{index:int}", self._pull, methods=["GET"]),
-            Route("/api/v1/repos/{owner}/{repo}/issues/comments", self._list_comments, methods=["GET"]),
-            Route("/api/v1/repos/{owner}/{repo}/issues/comments/{id:int}", self._edit_comment, methods=["PATCH"]),
-            Route("/api/v1/repos/{owner}/{repo}/issues/{index:int}/comments", self._create_comment, methods=["POST"]),
-            Route("/api/v1/repos/{owner}/{repo}/statuses/{sha}", self._create_status, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/api/v1/orgs/{org}/members/{username}", self._member, methods=["GET"]),
+                Route(
+                    "/api/v1/repos/{owner}/{repo}/pulls/{index:int}", self._pull, methods=["GET"]
+                ),
+                Route(
+                    "/api/v1/repos/{owner}/{repo}/issues/comments",
+                    self._list_comments,
+                    methods=["GET"],
+                ),
+                Route(
+                    "/api/v1/repos/{owner}/{repo}/issues/comments/{id:int}",
+                    self._edit_comment,
+                    methods=["PATCH"],
+                ),
+                Route(
+                    "/api/v1/repos/{owner}/{repo}/issues/{index:int}/comments",
+                    self._create_comment,
+                    methods=["POST"],
+                ),
+                Route(
+                    "/api/v1/repos/{owner}/{repo}/statuses/{sha}",
+                    self._create_status,
+                    methods=["POST"],
+                ),
+            ]
+        )
         self.server = ServerThread(self.app)
         self.url = self.server.url
 
@@ -123,15 +157,23 @@ class StandinForge(_Recorder):
     def add_member(self, org: str, login: str) -> None:
         self.org_members.setdefault(org.lower(), set()).add(login.lower())
 
-    def add_pull(self, repo: str, number: int, sha: str, state: str = "open", merged: bool = False) -> None:
+    def add_pull(
+        self, repo: str, number: int, sha: str, state: str = "open", merged: bool = False
+    ) -> None:
         self.pulls[(repo.lower(), number)] = {
-            "id": number, "number": number, "state": state, "merged": merged, "title": f"PR {number}",
+            "id": number,
+            "number": number,
+            "state": state,
+            "merged": merged,
+            "title": f"PR {number}",
             "html_url": f"{self.url}/{repo}/pulls/{number}",
             "head": {"label": f"branch-{number}", "ref": f"branch-{number}", "sha": sha},
             "base": {"label": "main", "ref": "main", "sha": "0" * 40},
         }
 
-    def user_comment(self, repo: str, number: int, login: str, body: str, at: str | None = None) -> dict[str, Any]:
+    def user_comment(
+        self, repo: str, number: int, login: str, body: str, at: str | None = None
+    ) -> dict[str, Any]:
         """A comment a human made on the forge (visible to polling), at `at` or now; returns it."""
         is_pull = (repo.lower(), number) in self.pulls
         comment = self._store_comment(repo, number, login, body, is_pull)
@@ -149,14 +191,20 @@ class StandinForge(_Recorder):
         return {
             "action": action,
             "issue": {
-                "id": number, "number": number, "title": f"#{number}", "state": (pull or {}).get("state", "open"),
+                "id": number,
+                "number": number,
+                "title": f"#{number}",
+                "state": (pull or {}).get("state", "open"),
                 "user": {"id": 1, "login": comment["user"]["login"]},
                 "pull_request": {"merged": False, "merged_at": None} if is_pull else None,
                 "html_url": f"{self.url}/{repo}/{'pulls' if is_pull else 'issues'}/{number}",
             },
             "comment": {k: v for k, v in comment.items() if not k.startswith("_")},
             "repository": {
-                "id": 1, "name": name, "full_name": repo, "owner": {"id": 2, "login": owner},
+                "id": 1,
+                "name": name,
+                "full_name": repo,
+                "owner": {"id": 2, "login": owner},
                 "html_url": f"{self.url}/{repo}",
             },
             "sender": {"id": 1, "login": comment["user"]["login"]},
@@ -164,22 +212,33 @@ class StandinForge(_Recorder):
         }
 
     def bot_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
-        return [c for c in self.comments.values() if c["_repo"] == repo and c["_number"] == number and c["_bot"]]
+        return [
+            c
+            for c in self.comments.values()
+            if c["_repo"] == repo and c["_number"] == number and c["_bot"]
+        ]
 
     def statuses_for(self, sha: str) -> list[dict[str, Any]]:
         return [s for s in self.statuses if s["sha"] == sha]
 
-    def _store_comment(self, repo: str, number: int, login: str, body: str, is_pull: bool, bot: bool = False) -> dict[str, Any]:
+    def _store_comment(
+        self, repo: str, number: int, login: str, body: str, is_pull: bool, bot: bool = False
+    ) -> dict[str, Any]:
         comment_id = next(self._ids)
         now = _now()
         kind = "pulls" if is_pull else "issues"
         comment = {
-            "id": comment_id, "body": body, "user": {"id": 3, "login": login},
+            "id": comment_id,
+            "body": body,
+            "user": {"id": 3, "login": login},
             "html_url": f"{self.url}/{repo}/{kind}/{number}#issuecomment-{comment_id}",
             "pull_request_url": f"{self.url}/{repo}/pulls/{number}" if is_pull else "",
             "issue_url": "" if is_pull else f"{self.url}/{repo}/issues/{number}",
-            "created_at": now, "updated_at": now,
-            "_repo": repo, "_number": number, "_bot": bot,
+            "created_at": now,
+            "updated_at": now,
+            "_repo": repo,
+            "_number": number,
+            "_bot": bot,
         }
         with self.lock:
             self.comments[comment_id] = comment
@@ -198,9 +257,16 @@ class StandinForge(_Recorder):
         _, denied = await self.record(request)
         if denied:
             return denied
-        key = (f"{request.path_params['owner']}/{request.path_params['repo']}".lower(), request.path_params["index"])
+        key = (
+            f"{request.path_params['owner']}/{request.path_params['repo']}".lower(),
+            request.path_params["index"],
+        )
         pull = self.pulls.get(key)
-        return JSONResponse(pull) if pull else JSONResponse({"message": "pull request does not exist"}, status_code=404)
+        return (
+            JSONResponse(pull)
+            if pull
+            else JSONResponse({"message": "pull request does not exist"}, status_code=404)
+        )
 
     async def _create_comment(self, request: Request) -> Response:
         call, denied = await self.record(request)
@@ -210,8 +276,17 @@ class StandinForge(_Recorder):
             return JSONResponse({"message": "body required"}, status_code=422)
         repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
         number = request.path_params["index"]
-        comment = self._store_comment(repo, number, "cc-ci-bot", call.body["body"], (repo.lower(), number) in self.pulls, bot=True)
-        return JSONResponse({k: v for k, v in comment.items() if not k.startswith("_")}, status_code=201)
+        comment = self._store_comment(
+            repo,
+            number,
+            "cc-ci-bot",
+            call.body["body"],
+            (repo.lower(), number) in self.pulls,
+            bot=True,
+        )
+        return JSONResponse(
+            {k: v for k, v in comment.items() if not k.startswith("_")}, status_code=201
+        )
 
     async def _edit_comment(self, request: Request) -> Response:
         call, denied = await self.record(request)
@@ -222,7 +297,9 @@ class StandinForge(_Recorder):
             return JSONResponse({"message": "comment does not exist"}, status_code=404)
         comment["body"] = call.body["body"]
         comment["updated_at"] = _now()
-        return JSONResponse({k: v for k, v in comment.items() if not k.startswith("_")}, status_code=200)
+        return JSONResponse(
+            {k: v for k, v in comment.items() if not k.startswith("_")}, status_code=200
+        )
 
     async def _create_status(self, request: Request) -> Response:
         call, denied = await self.record(request)
@@ -232,14 +309,24 @@ class StandinForge(_Recorder):
         if body.get("state") not in {"pending", "success", "error", "failure", "warning"}:
             return JSONResponse({"message": "invalid state"}, status_code=422)
         status = {
-            "sha": request.path_params["sha"], "repo": f"{request.path_params['owner']}/{request.path_params['repo']}",
-            "state": body["state"], "target_url": body.get("target_url", ""),
-            "description": body.get("description", ""), "context": body.get("context", ""),
+            "sha": request.path_params["sha"],
+            "repo": f"{request.path_params['owner']}/{request.path_params['repo']}",
+            "state": body["state"],
+            "target_url": body.get("target_url", ""),
+            "description": body.get("description", ""),
+            "context": body.get("context", ""),
         }
         with self.lock:
             self.statuses.append(status)
             status_id = len(self.statuses)
-        return JSONResponse({"id": status_id, "status": status["state"], **{k: status[k] for k in ("target_url", "description", "context")}}, status_code=201)
+        return JSONResponse(
+            {
+                "id": status_id,
+                "status": status["state"],
+                **{k: status[k] for k in ("target_url", "description", "context")},
+            },
+            status_code=201,
+        )
 
     async def _list_comments(self, request: Request) -> Response:
         _, denied = await self.record(request)
@@ -250,7 +337,11 @@ class StandinForge(_Recorder):
         page = int(request.query_params.get("page", "1"))
         limit = int(request.query_params.get("limit", "30"))
         with self.lock:
-            found = [c for c in self.comments.values() if c["_repo"].lower() == repo and (since is None or c["updated_at"] >= since)]
+            found = [
+                c
+                for c in self.comments.values()
+                if c["_repo"].lower() == repo and (since is None or c["updated_at"] >= since)
+            ]
         found.sort(key=lambda c: c["id"])
         chunk = found[(page - 1) * limit : page * limit]
         return JSONResponse([{k: v for k, v in c.items() if not k.startswith("_")} for c in chunk])
@@ -263,11 +354,17 @@ class StandinDrone(_Recorder):
         super().__init__(token, "Bearer")
         self.builds: dict[tuple[str, int], dict[str, Any]] = {}
         self.logs: dict[tuple[str, int], str] = {}
-        self.app = Starlette(routes=[
-            Route("/api/repos/{owner}/{name}/builds", self._create, methods=["POST"]),
-            Route("/api/repos/{owner}/{name}/builds/{number:int}", self._get, methods=["GET"]),
-            Route("/api/repos/{owner}/{name}/builds/{number:int}/logs/{stage:int}/{step:int}", self._logs, methods=["GET"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/api/repos/{owner}/{name}/builds", self._create, methods=["POST"]),
+                Route("/api/repos/{owner}/{name}/builds/{number:int}", self._get, methods=["GET"]),
+                Route(
+                    "/api/repos/{owner}/{name}/builds/{number:int}/logs/{stage:int}/{step:int}",
+                    self._logs,
+                    methods=["GET"],
+                ),
+            ]
+        )
         self.server = ServerThread(self.app)
         self.url = self.server.url
 
@@ -286,11 +383,26 @@ class StandinDrone(_Recorder):
         number = 1 + sum(1 for key in self.builds if key[0] == repo)
         params = dict(call.query)
         build = {
-            "id": 100 + number, "number": number, "status": "pending", "event": "custom", "action": "",
-            "source": params.get("branch", "main"), "target": params.get("branch", "main"), "params": params,
-            "stages": [{"number": 1, "name": "testme", "status": "pending", "steps": [
-                {"number": 1, "name": "clone"}, {"number": 2, "name": "run"}, {"number": 3, "name": "summary"},
-            ]}],
+            "id": 100 + number,
+            "number": number,
+            "status": "pending",
+            "event": "custom",
+            "action": "",
+            "source": params.get("branch", "main"),
+            "target": params.get("branch", "main"),
+            "params": params,
+            "stages": [
+                {
+                    "number": 1,
+                    "name": "testme",
+                    "status": "pending",
+                    "steps": [
+                        {"number": 1, "name": "clone"},
+                        {"number": 2, "name": "run"},
+                        {"number": 3, "name": "summary"},
+                    ],
+                }
+            ],
         }
         self.builds[(repo, number)] = build
         return JSONResponse(build, status_code=200)
@@ -299,14 +411,26 @@ class StandinDrone(_Recorder):
         _, denied = await self.record(request)
         if denied:
             return denied
-        build = self.builds.get((f"{request.path_params['owner']}/{request.path_params['name']}", request.path_params["number"]))
-        return JSONResponse(build) if build else JSONResponse({"message": "Not Found"}, status_code=404)
+        build = self.builds.get(
+            (
+                f"{request.path_params['owner']}/{request.path_params['name']}",
+                request.path_params["number"],
+            )
+        )
+        return (
+            JSONResponse(build)
+            if build
+            else JSONResponse({"message": "Not Found"}, status_code=404)
+        )
 
     async def _logs(self, request: Request) -> Response:
         _, denied = await self.record(request)
         if denied:
             return denied
-        key = (f"{request.path_params['owner']}/{request.path_params['name']}", request.path_params["number"])
+        key = (
+            f"{request.path_params['owner']}/{request.path_params['name']}",
+            request.path_params["number"],
+        )
         if request.path_params["step"] != 3 or key not in self.logs:
             return JSONResponse([])
         lines = self.logs[key].splitlines(keepends=True)

@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-
 from bridge_standins import StandinDrone, StandinForge, sign
+
 from runner.bridge.config import BridgeConfig
 from runner.bridge.service import Bridge, load_secrets
+from runner.bridge.store import Job
 
 WEBHOOK_SECRET = "whsec-SENTINEL-7f3a9c"
 FORGE_TOKEN = "forgetok-SENTINEL-51d2e8"
@@ -37,6 +38,37 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def a_job(**changes: Any) -> Job:
+    """A running job as the store would hand it to an executor."""
+    fields: dict[str, Any] = dict(
+        id=1,
+        base_run_id="recipe-pr1-abcdef",
+        run_id="recipe-pr1-abcdef",
+        repo="o/r",
+        recipe="recipe",
+        pr=1,
+        head_sha="c" * 40,
+        stages=("install", "upgrade"),
+        coalesce_key="k",
+        delivery_key="d",
+        requested_by="alice",
+        state="running",
+        attempt=1,
+        verdict=None,
+        summary=None,
+        external_id=None,
+        follow_url=None,
+        report_comment_id=None,
+        reported=False,
+        received_at=0.0,
+        queued_at=0.0,
+        started_at=None,
+        finished_at=None,
+    )
+    fields.update(changes)
+    return Job(**fields)
 
 
 @dataclass
@@ -70,7 +102,12 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 def config_data(tmp_path: Path, forge_url: str, fake: FakeRuns, **overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "forge": {"url": forge_url, "token": {"env": "BRIDGE_TEST_SECRET_FORGE"}},
-        "webhook": {"secret": {"env": "BRIDGE_TEST_SECRET_WEBHOOK"}, "host": "127.0.0.1", "port": 0, "max_body_bytes": 64 * 1024},
+        "webhook": {
+            "secret": {"env": "BRIDGE_TEST_SECRET_WEBHOOK"},
+            "host": "127.0.0.1",
+            "port": 0,
+            "max_body_bytes": 64 * 1024,
+        },
         "repos": {REPO: RECIPE},
         "allowlist": ["trusted-outsider"],
         "executor": {
@@ -92,22 +129,38 @@ class RunningBridge:
     forge: StandinForge
 
     def deliver(
-        self, payload: dict[str, Any] | bytes, *, secret: str = WEBHOOK_SECRET, event: str = "issue_comment",
+        self,
+        payload: dict[str, Any] | bytes,
+        *,
+        secret: str = WEBHOOK_SECRET,
+        event: str = "issue_comment",
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        sent = {"Content-Type": "application/json", "X-Gitea-Event": event, "X-Gitea-Signature": sign(secret, body)}
+        sent = {
+            "Content-Type": "application/json",
+            "X-Gitea-Event": event,
+            "X-Gitea-Signature": sign(secret, body),
+        }
         sent.update(headers or {})
         return httpx.post(self.url, content=body, headers=sent, timeout=10)
 
-    def comment(self, body: str, *, login: str = MEMBER, number: int = 1, repo: str = REPO) -> httpx.Response:
+    def comment(
+        self, body: str, *, login: str = MEMBER, number: int = 1, repo: str = REPO
+    ) -> httpx.Response:
         """A human comments on the forge and the forge delivers the webhook."""
-        return self.deliver(self.forge.webhook_payload(self.forge.user_comment(repo, number, login, body)))
+        return self.deliver(
+            self.forge.webhook_payload(self.forge.user_comment(repo, number, login, body))
+        )
 
     def settle(self, timeout: float = 10.0) -> dict[str, str | None]:
         """Wait until every stored comment has been evaluated; returns key -> outcome."""
         store = self.bridge.store
-        return wait_until(lambda: (o := store.inbox_outcomes()) and all(o.values()) and o or None, timeout, "intake to settle")
+        return wait_until(
+            lambda: (o := store.inbox_outcomes()) and all(o.values()) and o or None,
+            timeout,
+            "intake to settle",
+        )
 
     def jobs(self, state: str | None = None) -> list[Any]:
         return self.bridge.store.jobs(state)
@@ -144,11 +197,16 @@ def bridge_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def start_bridge(tmp_path: Path, forge: StandinForge, fake_runs: FakeRuns, bridge_env: None) -> Iterator[Callable[..., RunningBridge]]:
+def start_bridge(
+    tmp_path: Path, forge: StandinForge, fake_runs: FakeRuns, bridge_env: None
+) -> Iterator[Callable[..., RunningBridge]]:
     started: list[Bridge] = []
 
-    def start(**overrides: Any) -> RunningBridge:
-        cfg = BridgeConfig.model_validate(config_data(tmp_path, forge.url, fake_runs, **overrides))
+    def start(executor_config: dict[str, Any] | None = None, **overrides: Any) -> RunningBridge:
+        data = config_data(tmp_path, forge.url, fake_runs, **overrides)
+        if executor_config is not None:
+            data["executor"] = executor_config
+        cfg = BridgeConfig.model_validate(data)
         bridge = Bridge(cfg, load_secrets(cfg))
         started.append(bridge)
         return RunningBridge(bridge, bridge.start_in_thread(), forge)

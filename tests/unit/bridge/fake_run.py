@@ -18,7 +18,9 @@ EXIT = {"pass": 0, "fail": 1, "error": 3}
 
 def main() -> int:
     env = os.environ
-    invocation = {k: env.get(k) for k in ("RECIPE", "REF", "PR", "STAGES", "CCCI_RUN_ID", "CCCI_RUNS_DIR")}
+    invocation = {
+        k: env.get(k) for k in ("RECIPE", "REF", "PR", "STAGES", "CCCI_RUN_ID", "CCCI_RUNS_DIR")
+    }
     invocation["pid"] = os.getpid()
     invocation["leaked_env"] = sorted(k for k in env if k.startswith("BRIDGE_TEST_SECRET"))
     with open(env["FAKE_RUN_LOG"], "a") as log:
@@ -30,8 +32,12 @@ def main() -> int:
     run_dir = Path(env["CCCI_RUNS_DIR"]) / env["CCCI_RUN_ID"]
     run_dir.mkdir(parents=True, exist_ok=True)
     if env.get("FAKE_RUN_NO_RESULTS") != "1":
-        (run_dir / "summary.md").write_text(f"## fake run of {env['RECIPE']} at {env['REF'][:10]}\n\nstages: {env['STAGES']}\nverdict: {verdict}\n")
-        (run_dir / "results.json").write_text(json.dumps({"verdict": verdict, "exit_code": EXIT[verdict]}))
+        (run_dir / "summary.md").write_text(
+            f"## fake run of {env['RECIPE']} at {env['REF'][:10]}\n\nstages: {env['STAGES']}\nverdict: {verdict}\n"
+        )
+        (run_dir / "results.json").write_text(
+            json.dumps({"verdict": verdict, "exit_code": EXIT[verdict]})
+        )
     return EXIT[verdict]
 
 

@@ -35,7 +35,9 @@ def cfg_file(tmp_path: Path) -> Path:
 def test_minimal_config_gets_documented_defaults(cfg_file):
     cfg = load_config(cfg_file)
     assert cfg.forge.url == "https://git.coopcloud.tech"
-    assert cfg.recipe_for("coop-cloud/custom-html") == "custom-html"  # forge names are case-insensitive
+    assert (
+        cfg.recipe_for("coop-cloud/custom-html") == "custom-html"
+    )  # forge names are case-insensitive
     assert isinstance(cfg.executor, LocalExecutorConfig) and cfg.executor.capacity == 1
     assert cfg.poll.interval_seconds == 0
     assert cfg.default_stages == ("install",)
@@ -84,7 +86,10 @@ def test_missing_config_file_is_bad_input(tmp_path):
 
 
 def test_drone_executor_config(cfg_file, monkeypatch):
-    cfg_file.write_text(cfg_file.read_text() + "executor:\n  kind: drone\n  url: https://drone.example.org\n  token: {env: CCCI_TEST_DRONE}\n  repo: coop-cloud/cc-ci\n")
+    cfg_file.write_text(
+        cfg_file.read_text()
+        + "executor:\n  kind: drone\n  url: https://drone.example.org\n  token: {env: CCCI_TEST_DRONE}\n  repo: coop-cloud/cc-ci\n"
+    )
     monkeypatch.setenv("CCCI_TEST_FORGE_TOKEN", "t")
     monkeypatch.setenv("CCCI_TEST_DRONE", "drone-tok")
     cfg = load_config(cfg_file)

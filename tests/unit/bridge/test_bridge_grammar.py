@@ -4,29 +4,59 @@ from __future__ import annotations
 
 import pytest
 
-from runner.bridge.grammar import GRAMMAR_HELP, Malformed, NotATrigger, Trigger, looks_like_trigger, parse_trigger
+from runner.bridge.grammar import (
+    GRAMMAR_HELP,
+    Malformed,
+    NotATrigger,
+    Trigger,
+    looks_like_trigger,
+    parse_trigger,
+)
 
 
 @pytest.mark.parametrize(
     "body",
-    ["", "lgtm", "!testmexyz", "!TESTME", "please !testme", "looks good\n!testme", "`!testme`", "!test me"],
+    [
+        "",
+        "lgtm",
+        "!testmexyz",
+        "!TESTME",
+        "please !testme",
+        "looks good\n!testme",
+        "`!testme`",
+        "!test me",
+    ],
 )
 def test_ordinary_text_is_not_a_trigger(body):
     assert parse_trigger(body) == NotATrigger()
     assert not looks_like_trigger(body)
 
 
-@pytest.mark.parametrize("body", ["!testme", "!testme\n", "  !testme  ", "!testme\r\nthanks!", "\ufeff!testme", "!testme\n\nstages=upgrade"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "!testme",
+        "!testme\n",
+        "  !testme  ",
+        "!testme\r\nthanks!",
+        "\ufeff!testme",
+        "!testme\n\nstages=upgrade",
+    ],
+)
 def test_bare_testme_runs_the_default_stages(body):
     assert parse_trigger(body) == Trigger(("install",))
 
 
 def test_default_stages_come_from_config():
-    assert parse_trigger("!testme", default_stages=("upgrade", "install")) == Trigger(("install", "upgrade"))
+    assert parse_trigger("!testme", default_stages=("upgrade", "install")) == Trigger(
+        ("install", "upgrade")
+    )
 
 
 def test_stage_list_is_put_in_lifecycle_order_without_repeats():
-    assert parse_trigger("!testme stages=restore,install,backup,install") == Trigger(("install", "backup", "restore"))
+    assert parse_trigger("!testme stages=restore,install,backup,install") == Trigger(
+        ("install", "backup", "restore")
+    )
     assert parse_trigger("!testme   stages=custom") == Trigger(("custom",))
 
 
@@ -37,7 +67,10 @@ def test_stage_list_is_put_in_lifecycle_order_without_repeats():
         ("!testme colour=red", "unknown option `colour`"),
         ("!testme stages=", "`stages` needs a comma-separated list without empty entries"),
         ("!testme stages=install,", "`stages` needs a comma-separated list without empty entries"),
-        ("!testme stages=install upgrade", "`upgrade` is not an option (options look like key=value)"),
+        (
+            "!testme stages=install upgrade",
+            "`upgrade` is not an option (options look like key=value)",
+        ),
         ("!testme stages=deploy", "unknown stage `deploy`"),
         ("!testme stages=install stages=upgrade", "`stages` given twice"),
     ],

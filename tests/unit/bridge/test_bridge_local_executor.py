@@ -7,25 +7,23 @@ import subprocess
 import sys
 import time
 
+from conftest import a_job
+
 from runner.bridge.executors.local import outcome_from_results, run_alive, run_env
-from runner.bridge.store import Job
-
-
-def job(run_id: str = "recipe-pr1-abcdef") -> Job:
-    return Job(
-        id=1, base_run_id=run_id, run_id=run_id, repo="o/r", recipe="recipe", pr=1, head_sha="c" * 40,
-        stages=("install", "upgrade"), coalesce_key="k", delivery_key="d", requested_by="alice", state="running",
-        attempt=1, verdict=None, summary=None, external_id=None, follow_url=None, report_comment_id=None,
-        reported=False, received_at=0.0, queued_at=0.0, started_at=None, finished_at=None,
-    )
 
 
 def test_run_env_carries_the_job_and_drops_the_bridge_secrets(tmp_path):
     base = {"PATH": "/bin", "FORGE_TOKEN": "t", "HOOK_SECRET": "s"}
-    env = run_env(job(), tmp_path, {"EXTRA": "1"}, base, drop=["FORGE_TOKEN", "HOOK_SECRET"])
+    env = run_env(a_job(), tmp_path, {"EXTRA": "1"}, base, drop=["FORGE_TOKEN", "HOOK_SECRET"])
     assert env == {
-        "PATH": "/bin", "EXTRA": "1", "RECIPE": "recipe", "REF": "c" * 40, "PR": "1",
-        "STAGES": "install,upgrade", "CCCI_RUN_ID": "recipe-pr1-abcdef", "CCCI_RUNS_DIR": str(tmp_path),
+        "PATH": "/bin",
+        "EXTRA": "1",
+        "RECIPE": "recipe",
+        "REF": "c" * 40,
+        "PR": "1",
+        "STAGES": "install,upgrade",
+        "CCCI_RUN_ID": "recipe-pr1-abcdef",
+        "CCCI_RUNS_DIR": str(tmp_path),
     }
 
 

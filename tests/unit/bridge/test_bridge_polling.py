@@ -10,7 +10,12 @@ from runner.bridge.poller import Poller, newest, rfc3339
 
 
 def test_cursor_moves_to_the_newest_forge_timestamp():
-    assert newest("2024-05-01T10:00:00Z", ["2024-05-01T09:00:00Z", "2024-05-01T11:30:00+00:00", "garbage"]) == "2024-05-01T11:30:00Z"
+    assert (
+        newest(
+            "2024-05-01T10:00:00Z", ["2024-05-01T09:00:00Z", "2024-05-01T11:30:00+00:00", "garbage"]
+        )
+        == "2024-05-01T11:30:00Z"
+    )
     assert newest("2024-05-01T10:00:00Z", []) == "2024-05-01T10:00:00Z"
     assert rfc3339(datetime(2024, 5, 1, 12, 0, tzinfo=UTC)) == "2024-05-01T12:00:00Z"
 
@@ -23,7 +28,9 @@ def poller_for(running) -> Poller:
 def first_poll(running, poller: Poller) -> None:
     assert poller.poll_once() == 0  # first sight of the repo only sets the cursor
     # The forge's timestamps have one-second resolution: make later comments strictly newer.
-    wait_until(lambda: rfc3339(datetime.now(UTC)) > running.bridge.store.cursor(REPO), what="clock tick")
+    wait_until(
+        lambda: rfc3339(datetime.now(UTC)) > running.bridge.store.cursor(REPO), what="clock tick"
+    )
 
 
 def test_polled_testme_queues_a_run_and_history_is_not_replayed(start_bridge, fake_runs, forge):
@@ -66,7 +73,9 @@ def test_poller_thread_runs_at_the_configured_interval(start_bridge, fake_runs, 
     fake_runs.hold()
     bridge = start_bridge(poll={"interval_seconds": 0.05})
     wait_until(lambda: bridge.bridge.store.cursor(REPO), what="first poll")
-    wait_until(lambda: rfc3339(datetime.now(UTC)) > bridge.bridge.store.cursor(REPO), what="clock tick")
+    wait_until(
+        lambda: rfc3339(datetime.now(UTC)) > bridge.bridge.store.cursor(REPO), what="clock tick"
+    )
     forge.user_comment(REPO, 1, MEMBER, "!testme")
     wait_until(lambda: bridge.jobs(), what="polled comment queued")
     assert bridge.jobs()[0].pr == 1

@@ -7,10 +7,14 @@ import logging
 from conftest import HEAD, REPO, wait_until
 
 
-def test_transient_forge_errors_are_retried_and_the_run_still_reported(start_bridge, fake_runs, forge, caplog):
+def test_transient_forge_errors_are_retried_and_the_run_still_reported(
+    start_bridge, fake_runs, forge, caplog
+):
     caplog.set_level(logging.WARNING, logger="cc-ci.bridge")
     forge.fail_next("GET", "/api/v1/orgs/", times=2, status=503)
-    forge.fail_next("POST", "/api/v1/repos/coop-cloud/custom-html-tiny/statuses/", times=2, status=502)
+    forge.fail_next(
+        "POST", "/api/v1/repos/coop-cloud/custom-html-tiny/statuses/", times=2, status=502
+    )
     bridge = start_bridge()
 
     bridge.comment("!testme")
@@ -22,7 +26,9 @@ def test_transient_forge_errors_are_retried_and_the_run_still_reported(start_bri
     assert "HTTP 503" in caplog.text and "retrying" in caplog.text
 
 
-def test_forge_down_during_intake_defers_the_comment_and_evaluates_it_later(start_bridge, fake_runs, forge, caplog):
+def test_forge_down_during_intake_defers_the_comment_and_evaluates_it_later(
+    start_bridge, fake_runs, forge, caplog
+):
     caplog.set_level(logging.WARNING, logger="cc-ci.bridge")
     # More failures than one evaluation's retries (3): the comment is deferred, not dropped.
     forge.fail_next("GET", "/api/v1/orgs/", times=4, status=500)
@@ -36,7 +42,9 @@ def test_forge_down_during_intake_defers_the_comment_and_evaluates_it_later(star
     assert len(bridge.jobs()) == 1
 
 
-def test_forge_that_never_answers_gives_up_on_the_comment_without_crashing(start_bridge, fake_runs, forge, caplog):
+def test_forge_that_never_answers_gives_up_on_the_comment_without_crashing(
+    start_bridge, fake_runs, forge, caplog
+):
     forge.fail_next("GET", "/api/v1/orgs/", times=10_000, status=500)
     bridge = start_bridge()
     bridge.comment("!testme")

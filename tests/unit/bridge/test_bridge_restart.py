@@ -16,9 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import DRONE_TOKEN, FORGE_TOKEN, MEMBER, REPO, WEBHOOK_SECRET, config_data, wait_until
-
 from bridge_standins import StandinForge, sign
+from conftest import DRONE_TOKEN, FORGE_TOKEN, MEMBER, REPO, WEBHOOK_SECRET, config_data, wait_until
 
 SHAS = {1: "1" * 40, 2: "2" * 40, 3: "3" * 40}
 
@@ -42,12 +41,18 @@ class BridgeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = dict(os.environ, BRIDGE_TEST_SECRET_FORGE=FORGE_TOKEN, BRIDGE_TEST_SECRET_WEBHOOK=WEBHOOK_SECRET,
-                   BRIDGE_TEST_SECRET_DRONE=DRONE_TOKEN)
+        env = dict(
+            os.environ,
+            BRIDGE_TEST_SECRET_FORGE=FORGE_TOKEN,
+            BRIDGE_TEST_SECRET_WEBHOOK=WEBHOOK_SECRET,
+            BRIDGE_TEST_SECRET_DRONE=DRONE_TOKEN,
+        )
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "runner.cli", "bridge", "--config", str(self.config_path)],
-                env=env, stdout=out, stderr=subprocess.STDOUT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         wait_until(self._healthy, timeout=30, what=f"bridge to serve (log: {self.log})")
 
@@ -72,13 +77,29 @@ class BridgeProcess:
             self.proc.wait(timeout=20)
 
     def deliver_comment(self, forge: StandinForge, number: int) -> None:
-        body = json.dumps(forge.webhook_payload(forge.user_comment(REPO, number, MEMBER, "!testme"))).encode()
-        headers = {"X-Gitea-Event": "issue_comment", "X-Gitea-Signature": sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"}
-        assert httpx.post(f"{self.base}/webhook", content=body, headers=headers, timeout=10).status_code == 202
+        body = json.dumps(
+            forge.webhook_payload(forge.user_comment(REPO, number, MEMBER, "!testme"))
+        ).encode()
+        headers = {
+            "X-Gitea-Event": "issue_comment",
+            "X-Gitea-Signature": sign(WEBHOOK_SECRET, body),
+            "Content-Type": "application/json",
+        }
+        assert (
+            httpx.post(
+                f"{self.base}/webhook", content=body, headers=headers, timeout=10
+            ).status_code
+            == 202
+        )
 
     def job_states(self) -> dict[int, tuple[str, str, int]]:
         with sqlite3.connect(self.db) as db:
-            return {pr: (state, run_id, attempt) for pr, state, run_id, attempt in db.execute("SELECT pr, state, run_id, attempt FROM jobs")}
+            return {
+                pr: (state, run_id, attempt)
+                for pr, state, run_id, attempt in db.execute(
+                    "SELECT pr, state, run_id, attempt FROM jobs"
+                )
+            }
 
 
 @pytest.fixture
@@ -106,15 +127,24 @@ def bridge_proc(tmp_path, standin_forge, fake_runs) -> Iterator[BridgeProcess]:
             pass
 
 
-def kill_bridge_with_one_running_and_two_queued(bridge: BridgeProcess, forge: StandinForge, fake_runs) -> None:
+def kill_bridge_with_one_running_and_two_queued(
+    bridge: BridgeProcess, forge: StandinForge, fake_runs
+) -> None:
     fake_runs.hold()
     bridge.start()
     for number in SHAS:
         bridge.deliver_comment(forge, number)
-    wait_until(lambda: bridge.health() == {"ok": True, "queued": 2, "running": 1}, what="1 running + 2 queued")
+    wait_until(
+        lambda: bridge.health() == {"ok": True, "queued": 2, "running": 1},
+        what="1 running + 2 queued",
+    )
     wait_until(lambda: len(fake_runs.invocations()) == 1, what="first run to start")
     bridge.kill()
-    assert sorted(state for state, _, _ in bridge.job_states().values()) == ["queued", "queued", "running"]
+    assert sorted(state for state, _, _ in bridge.job_states().values()) == [
+        "queued",
+        "queued",
+        "running",
+    ]
 
 
 def all_reported_passed(forge: StandinForge) -> bool:
@@ -122,26 +152,40 @@ def all_reported_passed(forge: StandinForge) -> bool:
     for number, sha in SHAS.items():
         comments = forge.bot_comments(REPO, number)
         statuses = forge.statuses_for(sha)
-        done += bool(comments and "passed" in comments[0]["body"] and statuses and statuses[-1]["state"] == "success")
+        done += bool(
+            comments
+            and "passed" in comments[0]["body"]
+            and statuses
+            and statuses[-1]["state"] == "success"
+        )
     return done == len(SHAS)
 
 
-def test_queued_jobs_run_after_a_kill_and_the_running_one_is_re_attached(bridge_proc, standin_forge, fake_runs):
+def test_queued_jobs_run_after_a_kill_and_the_running_one_is_re_attached(
+    bridge_proc, standin_forge, fake_runs
+):
     kill_bridge_with_one_running_and_two_queued(bridge_proc, standin_forge, fake_runs)
     orphan = fake_runs.invocations()[0]
 
     bridge_proc.start()  # the orphaned run is still going: the new bridge re-attaches to its pid
     fake_runs.release()
 
-    wait_until(lambda: all_reported_passed(standin_forge), timeout=30, what="all three runs reported")
+    wait_until(
+        lambda: all_reported_passed(standin_forge), timeout=30, what="all three runs reported"
+    )
     runs = fake_runs.invocations()
     assert sorted(int(r["PR"]) for r in runs) == [1, 2, 3], "each job ran exactly once"
     assert runs[0]["CCCI_RUN_ID"] == orphan["CCCI_RUN_ID"]
     assert all(state == "finished" for state, _, _ in bridge_proc.job_states().values())
     assert all(len(standin_forge.bot_comments(REPO, n)) == 1 for n in SHAS)
+    log = bridge_proc.log.read_text()
+    assert "re-attaching" in log
+    assert FORGE_TOKEN not in log and WEBHOOK_SECRET not in log
 
 
-def test_a_run_that_died_with_the_bridge_is_re_queued_under_a_new_run_id(bridge_proc, standin_forge, fake_runs):
+def test_a_run_that_died_with_the_bridge_is_re_queued_under_a_new_run_id(
+    bridge_proc, standin_forge, fake_runs
+):
     kill_bridge_with_one_running_and_two_queued(bridge_proc, standin_forge, fake_runs)
     orphan = fake_runs.invocations()[0]
     os.kill(orphan["pid"], signal.SIGKILL)  # the run died too (e.g. the machine rebooted)
@@ -149,17 +193,25 @@ def test_a_run_that_died_with_the_bridge_is_re_queued_under_a_new_run_id(bridge_
 
     bridge_proc.start()
 
-    wait_until(lambda: all_reported_passed(standin_forge), timeout=30, what="all three runs reported")
+    wait_until(
+        lambda: all_reported_passed(standin_forge), timeout=30, what="all three runs reported"
+    )
     runs = fake_runs.invocations()
     assert sorted(int(r["PR"]) for r in runs) == [1, 1, 2, 3]
     retried = [r["CCCI_RUN_ID"] for r in runs if r["PR"] == orphan["PR"]]
     assert retried == [orphan["CCCI_RUN_ID"], orphan["CCCI_RUN_ID"] + "-a2"]
-    assert bridge_proc.job_states()[int(orphan["PR"])] == ("finished", orphan["CCCI_RUN_ID"] + "-a2", 2)
+    assert bridge_proc.job_states()[int(orphan["PR"])] == (
+        "finished",
+        orphan["CCCI_RUN_ID"] + "-a2",
+        2,
+    )
     edits = [call.body["body"] for call in standin_forge.calls_to("PATCH")]
     assert any("queued again as" in body for body in edits)  # the PR was told about the retry
 
 
-def test_an_interrupted_run_out_of_attempts_is_marked_lost_and_reported(start_bridge, fake_runs, forge):
+def test_an_interrupted_run_out_of_attempts_is_marked_lost_and_reported(
+    start_bridge, fake_runs, forge
+):
     fake_runs.hold()
     first = start_bridge(max_attempts=1)
     first.comment("!testme")

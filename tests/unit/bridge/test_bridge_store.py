@@ -12,11 +12,19 @@ from runner.bridge.store import RUN_ID_RE, NewJob, Store, attempt_run_id, make_r
 EVENT = CommentEvent("Coop-Cloud/Recipe", 3, 42, "!testme", "alice", True, "webhook")
 
 
-def new_job(pr: int = 3, sha: str = "a" * 40, stages: tuple[str, ...] = ("install",), comment: int = 42) -> NewJob:
+def new_job(
+    pr: int = 3, sha: str = "a" * 40, stages: tuple[str, ...] = ("install",), comment: int = 42
+) -> NewJob:
     return NewJob(
-        repo="coop-cloud/recipe", recipe="recipe", pr=pr, head_sha=sha, stages=stages,
+        repo="coop-cloud/recipe",
+        recipe="recipe",
+        pr=pr,
+        head_sha=sha,
+        stages=stages,
         coalesce_key=coalesce_key("coop-cloud/recipe", pr, sha, stages),
-        delivery_key=delivery_key("coop-cloud/recipe", comment), requested_by="alice", received_at=0.0,
+        delivery_key=delivery_key("coop-cloud/recipe", comment),
+        requested_by="alice",
+        received_at=0.0,
     )
 
 
@@ -100,7 +108,9 @@ def test_queue_survives_reopening(tmp_path):
     second.close()
 
 
-@pytest.mark.parametrize("recipe", ["custom-html-tiny", "/srv/recipes/My_Recipe.git/", "a" * 80, "---", "x"])
+@pytest.mark.parametrize(
+    "recipe", ["custom-html-tiny", "/srv/recipes/My_Recipe.git/", "a" * 80, "---", "x"]
+)
 def test_run_ids_fit_the_harness_pattern(recipe):
     run_id = make_run_id(recipe, 123456)
     assert RUN_ID_RE.match(run_id)

@@ -1,0 +1,139 @@
+"""The drone executor against a stand-in Drone server, alone and inside the bridge."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import DRONE_TOKEN, HEAD, REPO, a_job, wait_until
+from pydantic import SecretStr
+
+from runner.bridge.config import DroneExecutorConfig
+from runner.bridge.executors.base import Outcome, Started
+from runner.bridge.executors.drone import DroneExecutor, parse_summary_log, verdict_for_build_status
+from runner.bridge.retry import RetryPolicy
+
+CI_REPO = "coop-cloud/cc-ci"
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        ("success", "pass"),
+        ("failure", "fail"),
+        ("error", "error"),
+        ("killed", "error"),
+        ("declined", "error"),
+        ("skipped", "error"),
+    ],
+)
+def test_build_status_maps_to_verdict(status, verdict):
+    assert verdict_for_build_status(status) == verdict
+
+
+def test_summary_log_gives_verdict_marker_and_markdown():
+    assert parse_summary_log("CCCI-VERDICT: error\n## install\nop failed\n") == (
+        "error",
+        "## install\nop failed",
+    )
+    assert parse_summary_log("## no marker\n") == (None, "## no marker")
+    assert parse_summary_log("CCCI-VERDICT: bogus\nx") == (None, "x")
+
+
+def executor(drone, **overrides) -> DroneExecutor:
+    cfg = DroneExecutorConfig.model_validate(
+        {
+            "kind": "drone",
+            "url": drone.url,
+            "token": {"env": "UNUSED"},
+            "repo": CI_REPO,
+            "poll_interval_seconds": 0.02,
+        }
+        | overrides
+    )
+    return DroneExecutor(cfg, SecretStr(DRONE_TOKEN), RetryPolicy(3, 0.01, 0.02))
+
+
+def execute_in_thread(ex: DroneExecutor, job) -> tuple[list[Started], dict[str, Outcome]]:
+    started: list[Started] = []
+    result: dict[str, Outcome] = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault("outcome", ex.execute(job, started.append)), daemon=True
+    )
+    thread.start()
+    return started, result
+
+
+def test_creates_a_parameterised_build_and_waits_for_its_verdict(drone):
+    ex = executor(drone)
+    started, result = execute_in_thread(ex, a_job())
+
+    wait_until(lambda: started, what="build created")
+    (create,) = drone.calls_to("POST", f"/api/repos/{CI_REPO}/builds")
+    assert create.query == {
+        "branch": "main",
+        "RECIPE": "recipe",
+        "REF": "c" * 40,
+        "PR": "1",
+        "STAGES": "install,upgrade",
+        "CCCI_RUN_ID": "recipe-pr1-abcdef",
+    }
+    assert create.authorization == f"Bearer {DRONE_TOKEN}"
+    assert started[0] == Started(external_id="1", follow_url=f"{drone.url}/{CI_REPO}/1")
+
+    drone.finish(CI_REPO, 1, "failure", "CCCI-VERDICT: fail\n## install tier\n1 failed\n")
+
+    outcome = wait_until(lambda: result.get("outcome"), what="outcome")
+    assert outcome == Outcome("fail", "## install tier\n1 failed")
+
+
+def test_resumes_an_existing_build_without_creating_another(drone):
+    ex = executor(drone)
+    first_started, first = execute_in_thread(ex, a_job())
+    wait_until(lambda: first_started, what="build created")
+
+    resumed_job = a_job(external_id="1")
+    assert ex.can_resume(resumed_job)
+    started, result = execute_in_thread(ex, resumed_job)
+    drone.finish(CI_REPO, 1, "success")
+
+    assert wait_until(lambda: result.get("outcome"), what="outcome").verdict == "pass"
+    assert started == []
+    assert len(drone.calls_to("POST")) == 1
+
+
+def test_drone_outage_while_waiting_is_tolerated(drone):
+    ex = executor(drone)
+    started, result = execute_in_thread(ex, a_job())
+    wait_until(lambda: started, what="build created")
+    drone.fail_next("GET", "/api/repos/", times=8, status=502)
+    drone.finish(CI_REPO, 1, "success")
+    assert wait_until(lambda: result.get("outcome"), what="outcome").verdict == "pass"
+
+
+def test_bridge_with_drone_executor_reports_the_build(start_bridge, drone, forge):
+    bridge = start_bridge(
+        executor_config={
+            "kind": "drone",
+            "url": drone.url,
+            "token": {"env": "BRIDGE_TEST_SECRET_DRONE"},
+            "repo": CI_REPO,
+            "poll_interval_seconds": 0.02,
+        }
+    )
+    bridge.comment("!testme stages=install,upgrade")
+
+    wait_until(lambda: drone.builds, what="drone build")
+    build_url = f"{drone.url}/{CI_REPO}/1"
+    wait_until(
+        lambda: build_url in forge.bot_comments(REPO, 1)[0]["body"], what="comment links the build"
+    )
+    assert drone.builds[(CI_REPO, 1)]["params"]["STAGES"] == "install,upgrade"
+
+    drone.finish(CI_REPO, 1, "success", "CCCI-VERDICT: pass\n## all tiers passed\n")
+
+    wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")
+    body = forge.bot_comments(REPO, 1)[0]["body"]
+    assert "passed" in body and "## all tiers passed" in body and build_url in body
+    final = forge.statuses_for(HEAD)[-1]
+    assert (final["state"], final["target_url"]) == ("success", build_url)
