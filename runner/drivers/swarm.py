@@ -8,6 +8,7 @@ import secrets as pysecrets
 import string
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ OWNER_STACK_LABEL = "cc-ci.stack"  # on the secrets we create ourselves (they ar
 DEFAULT_TIMEOUT_S = 120
 TEARDOWN_DEADLINE_S = 120.0
 POLL_S = 0.5
+PROGRESS_EVERY_S = 10.0
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -40,10 +42,12 @@ class SwarmDriver:
     name = "swarm"
 
     def __init__(self, domain_base: str = "ccci.test", resolve_image: str = "always",
-                 default_timeout_s: int = DEFAULT_TIMEOUT_S) -> None:
+                 default_timeout_s: int = DEFAULT_TIMEOUT_S,
+                 say: Callable[[str], None] = lambda message: None) -> None:
         self.domain_base = domain_base
         self.resolve_image = resolve_image
         self.default_timeout_s = default_timeout_s
+        self.say = say  # progress for long waits
 
     @property
     def client(self) -> docker.DockerClient:
@@ -128,8 +132,13 @@ class SwarmDriver:
         timeout = self._timeout_s(app.stack, services)
         deadline = time.monotonic() + timeout
         nodes = len(self.client.nodes.list())
+        next_report = time.monotonic() + PROGRESS_EVERY_S
         while True:
             progress = [self._progress(s, nodes) for s in self._services(app.stack)]
+            if time.monotonic() >= next_report:
+                next_report += PROGRESS_EVERY_S
+                waiting = ", ".join(f"{p.service} {p.running}/{p.desired}" for p in progress if not p.converged)
+                self.say(f"waiting for convergence ({deadline - time.monotonic():.0f}s left): {waiting}")
             failed = next((p for p in progress if p.failure), None)
             if failed:
                 raise ConvergenceError(self._describe_failure(app, failed, failed.failure or ""))

@@ -78,7 +78,7 @@ class Run:
         if resolve == "auto":  # bundled recipes use locally built images that no registry has
             resolve = "never" if recipes.is_bundled(self.config.recipe) else "always"
         return SwarmDriver(domain_base=self.config.domain_base, resolve_image=resolve,
-                           default_timeout_s=self.config.deploy_timeout_s)
+                           default_timeout_s=self.config.deploy_timeout_s, say=self.say)
 
     def _prepare_recipe(self) -> tuple[Path, str]:
         """The run's own clone, and the ref its first (only) deploy uses."""
@@ -88,7 +88,9 @@ class Run:
         try:
             git.git(None, "clone", "-q", "--no-hardlinks", source, str(checkout))
         except InfraError as err:
-            raise BadInput(f"RECIPE: cannot clone {source}: {err}") from None
+            reason = str(err).split("failed: ", 1)[-1]
+            what = "the recipe repo" if self.config.is_path else f"{self.config.recipe!r} is not bundled and"
+            raise BadInput(f"RECIPE: {what} could not be cloned from {source}: {reason}") from None
         wanted = self.config.version or self.config.ref or "HEAD"
         for candidate in (wanted, f"origin/{wanted}"):
             try:
@@ -113,10 +115,12 @@ class Run:
     def _lifecycle(self, driver: Driver, checkout: Path, first_ref: str) -> None:
         with self._app(driver, checkout) as app:
             self.say(f"deploying {first_ref[:12]} as {app.domain} (stack {app.stack})")
+            deploy_started = time.monotonic()
             try:
                 deployment = driver.deploy(app, first_ref)
             except CcciError as err:  # the install op itself failed: its tier is an error
-                self.result.tiers.append(TierResult("install", "error", error=str(err)))
+                self.result.tiers.append(TierResult("install", "error", time.monotonic() - deploy_started,
+                                                    error=str(err)))
                 raise
             finally:
                 self.result.deploy_count = app.deploy_count
