@@ -22,6 +22,10 @@ from runner.bridge.store import InboxItem, NewJob, Store
 
 log = logging.getLogger("cc-ci.bridge")
 
+# Org membership answers are reused this long: a burst of comments costs one API call, and a
+# removed member keeps their rights for at most this long.
+MEMBERSHIP_TTL_SECONDS = 60.0
+
 
 def prefilter(event: CommentEvent, cfg: BridgeConfig) -> str | None:
     """Why this comment can never start a run (checked before anything is stored), or None."""
@@ -42,7 +46,7 @@ class Intake:
         forge: ForgeClient,
         reporter: Reporter,
         on_queued: Callable[[], None],
-        workers: int = 4,
+        workers: int = 8,
     ) -> None:
         self._cfg = cfg
         self._store = store
@@ -56,6 +60,7 @@ class Intake:
         self._queue: queue.Queue[InboxItem | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._timers: list[threading.Timer] = []
+        self._members: dict[tuple[str, str], tuple[bool, float]] = {}
 
     def submit(self, event: CommentEvent) -> str:
         """Returns what happened to the event: "accepted", "duplicate" or "ignored: <why>"."""
@@ -132,10 +137,12 @@ class Intake:
             return "ignored: not a !testme comment"
         if not self._authorised(event):
             if self._cfg.reply_to_unauthorised:
-                self._reporter.reply(event.repo, event.number, unauthorised_body(event.author))
+                self._reporter.reply_later(
+                    event.repo, event.number, unauthorised_body(event.author)
+                )
             return "denied: not authorised"
         if isinstance(parsed, Malformed):
-            self._reporter.reply(event.repo, event.number, malformed_body(parsed.reason))
+            self._reporter.reply_later(event.repo, event.number, malformed_body(parsed.reason))
             return f"malformed: {parsed.reason}"
         # The payload's PR state and head are not trusted: ask the forge.
         pull = self._forge.get_pull(event.owner, event.name, event.number)
@@ -157,9 +164,9 @@ class Intake:
         job, what = self._store.enqueue(new)
         if what == "queued":
             self._on_queued()
-            self._reporter.accepted(job)
+            self._reporter.accepted_later(job)
         elif what == "coalesced":
-            self._reporter.reply(
+            self._reporter.reply_later(
                 event.repo, event.number, coalesced_body(job, self._reporter.follow_url(job))
             )
         return f"{what}: {job.run_id}"
@@ -170,4 +177,10 @@ class Intake:
         # A user-owned repo has no organisation; its owner is its only "member".
         if event.author.lower() == event.owner.lower():
             return True
-        return self._forge.is_org_member(event.owner, event.author)
+        key = (event.owner.lower(), event.author.lower())
+        cached = self._members.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        member = self._forge.is_org_member(event.owner, event.author)
+        self._members[key] = (member, time.monotonic() + MEMBERSHIP_TTL_SECONDS)
+        return member

@@ -8,6 +8,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from runner.bridge.forge import ForgeClient, ForgeError
 from runner.bridge.grammar import GRAMMAR_HELP
@@ -95,6 +96,17 @@ class Reporter:
         self._locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
         self._phase: dict[int, int] = {}
         self._guard = threading.Lock()
+        # Acceptance reports go through a small pool so that intake never waits on them.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="report")
+
+    def accepted_later(self, job: Job) -> None:
+        self._pool.submit(self.accepted, job)
+
+    def reply_later(self, repo: str, number: int, body: str) -> None:
+        self._pool.submit(self.reply, repo, number, body)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
     def follow_url(self, job: Job) -> str:
         return job.follow_url or self._follow_url(job)

@@ -122,7 +122,10 @@ class Bridge:
     # lifecycle
 
     def bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET6 if ":" in self.cfg.webhook.host else socket.AF_INET)
+        family = socket.AF_INET6 if ":" in self.cfg.webhook.host else socket.AF_INET
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
+        # proto says TCP; with proto 0, keep-alive responses stall ~40 ms on delayed ACKs.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.cfg.webhook.host, self.cfg.webhook.port))
@@ -172,6 +175,7 @@ class Bridge:
             self.poller.stop()
         self.intake.stop()
         self.dispatcher.stop(cancel_runs=cancel_runs)
+        self.reporter.close()
         self.forge.close()
         self.store.close()
         self._lock_file.close()

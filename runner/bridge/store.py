@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     received_at REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     outcome TEXT,
+    decided_at REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_try_at REAL NOT NULL DEFAULT 0
 );
@@ -199,8 +200,8 @@ class Store:
     def close_inbox(self, key: str, outcome: str) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE inbox SET state = 'done', outcome = ? WHERE delivery_key = ?",
-                (outcome, key),
+                "UPDATE inbox SET state = 'done', outcome = ?, decided_at = ? WHERE delivery_key = ?",
+                (outcome, time.time(), key),
             )
 
     def defer_inbox(self, key: str, next_try_at: float) -> None:

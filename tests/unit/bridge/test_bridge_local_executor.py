@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import a_job
+from conftest import a_job, wait_until
 
 from runner.bridge.executors.local import outcome_from_results, run_alive, run_env
 
@@ -43,7 +43,7 @@ def test_run_alive_recognises_its_run_and_not_a_reused_pid(tmp_path):
     env = dict(os.environ, CCCI_RUN_ID="recipe-pr1-abcdef")
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
     try:
-        assert run_alive(proc.pid, "recipe-pr1-abcdef")
+        wait_until(lambda: run_alive(proc.pid, "recipe-pr1-abcdef"), what="child to exec")
         assert not run_alive(proc.pid, "recipe-pr1-other0")  # same pid, another run: not ours
     finally:
         proc.kill()

@@ -64,7 +64,7 @@ def test_same_comment_by_webhook_and_by_poll_starts_one_run(start_bridge, fake_r
 
     since = forge.calls_to("GET", "/issues/comments")[-1].query["since"]
     polled = bridge.bridge.forge.comments_since(REPO, since)
-    assert [c.event.comment_id for c in polled] == [comment["id"]]  # the poll did see it
+    assert comment["id"] in [c.event.comment_id for c in polled]  # the poll did see it
     bridge.settle()
     assert len(bridge.jobs()) == 1
 

@@ -178,8 +178,11 @@ def test_second_testme_for_the_same_head_while_queued_coalesces(start_bridge, fa
 
     assert [o.split(":")[0] for o in outcomes] == ["coalesced", "queued", "queued"]
     assert len(bridge.jobs()) == 2
-    replies = [c["body"] for c in forge.bot_comments(REPO, 1)]
-    assert any("already queued" in body for body in replies)
+    replies = wait_until(
+        lambda: [c["body"] for c in forge.bot_comments(REPO, 1) if "already" in c["body"]],
+        what="reply",
+    )
+    assert len(replies) == 1 and "already queued as run" in replies[0]
 
 
 def test_different_stages_for_the_same_head_are_separate_runs(start_bridge, fake_runs, forge):
@@ -243,8 +246,13 @@ def test_unknown_option_gets_one_grammar_reply_and_no_run(start_bridge, fake_run
         "malformed: unknown stage `deploy`",
     ]
     assert bridge.jobs() == []
-    replies = [c["body"] for c in forge.bot_comments(REPO, 1)]
-    assert len(replies) == 2
+    replies = wait_until(
+        lambda: (
+            len(forge.bot_comments(REPO, 1)) == 2
+            and [c["body"] for c in forge.bot_comments(REPO, 1)]
+        ),
+        what="replies",
+    )
     assert all("usage: `!testme`" in body for body in replies)
 
 
