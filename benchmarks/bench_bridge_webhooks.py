@@ -27,9 +27,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # The stand-in forge lives with the bridge's tests; the benchmark reuses it.
-sys.path.insert(0, str(ROOT / "tests" / "unit" / "bridge"))
+sys.path.insert(0, str(ROOT))
 
-from bridge_standins import StandinForge, sign  # noqa: E402
+from tests.unit.bridge.bridge_standins import StandinForge, sign  # noqa: E402
 
 REPO = "coop-cloud/bench-recipe"
 SECRET = "bench-webhook-secret"

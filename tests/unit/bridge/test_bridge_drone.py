@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import DRONE_TOKEN, HEAD, REPO, a_job, wait_until
 from pydantic import SecretStr
 
 from runner.bridge.config import DroneExecutorConfig
 from runner.bridge.executors.base import Outcome, Started
 from runner.bridge.executors.drone import DroneExecutor, parse_summary_log, verdict_for_build_status
 from runner.bridge.retry import RetryPolicy
+from tests.unit.bridge.support import DRONE_TOKEN, HEAD, REPO, a_job, wait_until
 
 CI_REPO = "coop-cloud/cc-ci"
 

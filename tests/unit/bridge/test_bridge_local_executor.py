@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 
-from conftest import a_job, wait_until
-
 from runner.bridge.executors.local import outcome_from_results, run_alive, run_env
+from tests.unit.bridge.support import a_job, wait_until
 
 
 def test_run_env_carries_the_job_and_drops_the_bridge_secrets(tmp_path):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import MEMBER, REPO, wait_until
-
 from runner.bridge.poller import Poller, newest, rfc3339
+from tests.unit.bridge.support import MEMBER, REPO, wait_until
 
 
 def test_cursor_moves_to_the_newest_forge_timestamp():

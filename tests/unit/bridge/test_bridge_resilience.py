@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from conftest import HEAD, REPO, wait_until
+from tests.unit.bridge.support import HEAD, REPO, wait_until
 
 
 def test_transient_forge_errors_are_retried_and_the_run_still_reported(

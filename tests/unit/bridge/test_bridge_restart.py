@@ -16,8 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from bridge_standins import StandinForge, sign
-from conftest import DRONE_TOKEN, FORGE_TOKEN, MEMBER, REPO, WEBHOOK_SECRET, config_data, wait_until
+
+from tests.unit.bridge.bridge_standins import StandinForge, sign
+from tests.unit.bridge.support import (
+    DRONE_TOKEN,
+    FORGE_TOKEN,
+    MEMBER,
+    REPO,
+    WEBHOOK_SECRET,
+    config_data,
+    wait_until,
+)
 
 SHAS = {1: "1" * 40, 2: "2" * 40, 3: "3" * 40}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from conftest import FORGE_TOKEN, REPO, WEBHOOK_SECRET, wait_until
+from tests.unit.bridge.support import FORGE_TOKEN, REPO, WEBHOOK_SECRET, wait_until
 
 SENTINELS = (FORGE_TOKEN, WEBHOOK_SECRET)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import HEAD, MEMBER, ORG, REPO, wait_until
+from tests.unit.bridge.support import HEAD, MEMBER, ORG, REPO, wait_until
 
 
 def test_member_testme_queues_one_run_with_comment_and_pending_status(
@@ -106,7 +106,7 @@ def test_bad_signature_is_401_and_queues_nothing(start_bridge, fake_runs, forge)
 
 
 def test_github_style_sha256_signature_header_is_accepted(start_bridge, fake_runs, forge):
-    from bridge_standins import sign
+    from tests.unit.bridge.bridge_standins import sign
 
     bridge = start_bridge()
     body = json.dumps(

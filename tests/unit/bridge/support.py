@@ -1,0 +1,164 @@
+"""Shared pieces of the bridge's tests: constants, waits, config builder, a bridge handle."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from runner.bridge.service import Bridge
+from runner.bridge.store import Job
+from tests.unit.bridge.bridge_standins import StandinForge, sign
+
+WEBHOOK_SECRET = "whsec-SENTINEL-7f3a9c"
+FORGE_TOKEN = "forgetok-SENTINEL-51d2e8"
+DRONE_TOKEN = "dronetok-SENTINEL-c0ffee"
+REPO = "coop-cloud/custom-html-tiny"
+RECIPE = "custom-html-tiny"
+ORG = "coop-cloud"
+MEMBER = "alice"
+HEAD = "1111111111111111111111111111111111111111"
+FAKE_RUN = Path(__file__).with_name("fake_run.py")
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def a_job(**changes: Any) -> Job:
+    """A running job as the store would hand it to an executor."""
+    fields: dict[str, Any] = dict(
+        id=1,
+        base_run_id="recipe-pr1-abcdef",
+        run_id="recipe-pr1-abcdef",
+        repo="o/r",
+        recipe="recipe",
+        pr=1,
+        head_sha="c" * 40,
+        stages=("install", "upgrade"),
+        coalesce_key="k",
+        delivery_key="d",
+        requested_by="alice",
+        state="running",
+        attempt=1,
+        verdict=None,
+        summary=None,
+        external_id=None,
+        follow_url=None,
+        report_comment_id=None,
+        reported=False,
+        received_at=0.0,
+        queued_at=0.0,
+        started_at=None,
+        finished_at=None,
+    )
+    fields.update(changes)
+    return Job(**fields)
+
+
+@dataclass
+class FakeRuns:
+    log: Path
+    hold_file: Path
+    runs_dir: Path
+
+    def hold(self) -> None:
+        self.hold_file.touch()
+
+    def release(self) -> None:
+        self.hold_file.unlink(missing_ok=True)
+
+    def invocations(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_data(tmp_path: Path, forge_url: str, fake: FakeRuns, **overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "forge": {"url": forge_url, "token": {"env": "BRIDGE_TEST_SECRET_FORGE"}},
+        "webhook": {
+            "secret": {"env": "BRIDGE_TEST_SECRET_WEBHOOK"},
+            "host": "127.0.0.1",
+            "port": 0,
+            "max_body_bytes": 64 * 1024,
+        },
+        "repos": {REPO: RECIPE},
+        "allowlist": ["trusted-outsider"],
+        "executor": {
+            "kind": "local",
+            "command": [sys.executable, str(FAKE_RUN)],
+            "runs_dir": str(fake.runs_dir),
+            "env": {"FAKE_RUN_LOG": str(fake.log), "FAKE_RUN_HOLD": str(fake.hold_file)},
+        },
+        "state_dir": str(tmp_path / "state"),
+        "retry": {"attempts": 3, "base_seconds": 0.01, "max_seconds": 0.05},
+    }
+    return deep_merge(base, overrides)
+
+
+@dataclass
+class RunningBridge:
+    bridge: Bridge
+    url: str
+    forge: StandinForge
+
+    def deliver(
+        self,
+        payload: dict[str, Any] | bytes,
+        *,
+        secret: str = WEBHOOK_SECRET,
+        event: str = "issue_comment",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        sent = {
+            "Content-Type": "application/json",
+            "X-Gitea-Event": event,
+            "X-Gitea-Signature": sign(secret, body),
+        }
+        sent.update(headers or {})
+        return httpx.post(self.url, content=body, headers=sent, timeout=10)
+
+    def comment(
+        self, body: str, *, login: str = MEMBER, number: int = 1, repo: str = REPO
+    ) -> httpx.Response:
+        """A human comments on the forge and the forge delivers the webhook."""
+        return self.deliver(
+            self.forge.webhook_payload(self.forge.user_comment(repo, number, login, body))
+        )
+
+    def settle(self, timeout: float = 10.0) -> dict[str, str | None]:
+        """Wait until every stored comment has been evaluated; returns key -> outcome."""
+        store = self.bridge.store
+        return wait_until(
+            lambda: (o := store.inbox_outcomes()) and all(o.values()) and o or None,
+            timeout,
+            "intake to settle",
+        )
+
+    def jobs(self, state: str | None = None) -> list[Any]:
+        return self.bridge.store.jobs(state)
