@@ -137,3 +137,20 @@ def test_bridge_with_drone_executor_reports_the_build(start_bridge, drone, forge
     assert "passed" in body and "## all tiers passed" in body and build_url in body
     final = forge.statuses_for(HEAD)[-1]
     assert (final["state"], final["target_url"]) == ("success", build_url)
+
+
+def test_shipped_pipeline_matches_what_the_executor_sends_and_reads():
+    import yaml
+
+    from runner.bridge.config import REPO_ROOT
+
+    pipeline = yaml.safe_load((REPO_ROOT / "deploy/drone/cc-ci.drone.yml").read_text())
+    assert pipeline["kind"] == "pipeline"
+    assert pipeline["trigger"]["event"] == ["custom"]  # builds created through the API are `custom`
+    steps = {step["name"]: step for step in pipeline["steps"]}
+    assert "python -m runner.run_recipe_ci" in " ".join(steps["run"]["commands"])
+    summary_step = DroneExecutorConfig.model_fields["summary_step"].default
+    assert summary_step in steps
+    assert set(steps[summary_step]["when"]["status"]) == {"success", "failure"}
+    assert "CCCI-VERDICT:" in " ".join(steps[summary_step]["commands"])
+    assert "CCCI_RUNS_DIR" in pipeline["environment"]
