@@ -90,10 +90,14 @@ class ForgeClient:
         return response
 
     def is_org_member(self, org: str, login: str) -> bool:
-        # 204 member, 404 not a member (or `org` is a user, not an org). A 302 means our token
-        # cannot see private membership; treat it as "not a member" rather than guessing.
+        # 204 member, 404 not a member (or `org` is a user, not an org). Gitea answers 303 (a
+        # redirect to public_members) when our token's user cannot see private membership;
+        # that is "not known to be a member", never a yes.
         response = self._request(
-            "GET", f"/orgs/{org}/members/{login}", ok=(204, 404, 302), follow_redirects=False
+            "GET",
+            f"/orgs/{org}/members/{login}",
+            ok=(204, 404, 302, 303, 307),
+            follow_redirects=False,
         )
         return response.status_code == 204
 

@@ -121,6 +121,8 @@ class StandinForge(_Recorder):
         self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
+        # False: our token's user is not in the org, so Gitea redirects (303) to public_members.
+        self.membership_visible = True
         self._ids = iter(range(1000, 10**9))
         self.app = Starlette(
             routes=[
@@ -252,6 +254,9 @@ class StandinForge(_Recorder):
         if denied:
             return denied
         org, user = request.path_params["org"].lower(), request.path_params["username"].lower()
+        if not self.membership_visible:
+            location = f"/api/v1/orgs/{org}/public_members/{user}"
+            return Response(status_code=303, headers={"Location": location})
         return Response(status_code=204 if user in self.org_members.get(org, set()) else 404)
 
     async def _pull(self, request: Request) -> Response:

@@ -131,6 +131,16 @@ def test_non_member_gets_no_run(start_bridge, fake_runs, forge):
     assert forge.bot_comments(REPO, 1) == []  # the "not authorised" reply is off by default
 
 
+def test_membership_the_bot_cannot_see_counts_as_not_a_member(start_bridge, fake_runs, forge):
+    forge.membership_visible = False  # the bot is not in the org: Gitea answers 303
+    bridge = start_bridge()
+    bridge.comment("!testme")
+    assert list(bridge.settle().values()) == ["denied: not authorised"]
+    assert bridge.jobs() == []
+    assert forge.calls_to("GET", f"/orgs/{ORG}/members/{MEMBER}")
+    assert not forge.calls_to("GET", "/public_members/")  # the redirect is not followed
+
+
 def test_non_member_gets_a_short_reply_when_configured(start_bridge, fake_runs, forge):
     bridge = start_bridge(reply_to_unauthorised=True)
     bridge.comment("!testme", login="mallory")
