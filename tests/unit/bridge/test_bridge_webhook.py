@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
+from tests.unit.bridge.bridge_standins import sign
 from tests.unit.bridge.support import HEAD, MEMBER, ORG, REPO, wait_until
 
 
@@ -106,8 +109,6 @@ def test_bad_signature_is_401_and_queues_nothing(start_bridge, fake_runs, forge)
 
 
 def test_github_style_sha256_signature_header_is_accepted(start_bridge, fake_runs, forge):
-    from tests.unit.bridge.bridge_standins import sign
-
     bridge = start_bridge()
     body = json.dumps(
         forge.webhook_payload(forge.user_comment(REPO, 1, MEMBER, "!testme"))
@@ -270,6 +271,11 @@ def test_oversized_body_is_413_and_non_json_is_400(start_bridge, fake_runs, forg
     bridge = start_bridge()
     huge = b'{"pad": "' + b"x" * (65 * 1024) + b'"}'
     assert bridge.deliver(huge).status_code == 413
+    # Without Content-Length (chunked), the cap is enforced while reading.
+    chunks = (huge[i : i + 4096] for i in range(0, len(huge), 4096))
+    chunked = httpx.post(bridge.url, content=chunks, headers={"X-Gitea-Event": "issue_comment"})
+    assert "content-length" not in chunked.request.headers
+    assert chunked.status_code == 413
     assert bridge.deliver(b"this is not json").status_code == 400
     assert (
         bridge.deliver(b'{"action": "created"}').status_code == 400
@@ -285,8 +291,6 @@ def test_other_events_are_acknowledged_and_ignored(start_bridge, fake_runs, forg
 
 
 def test_run_status_page_and_health(start_bridge, fake_runs, forge):
-    import httpx
-
     bridge = start_bridge()
     bridge.comment("!testme")
     job = wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")[0]
