@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from runner.bridge.executors.base import Executor, Outcome, Started
 from runner.bridge.reporting import Reporter
 from runner.bridge.store import Job, Store
 
 log = logging.getLogger("cc-ci.bridge")
+
+REPORT_SWEEP_SECONDS = 60.0
 
 LOST_SUMMARY = (
     "The bridge stopped while this run was in progress and it could not be re-attached or "
@@ -70,11 +73,22 @@ class Dispatcher:
                 lost = self._store.finish(job.id, "error", LOST_SUMMARY, state="lost")
                 log.error("run %s: interrupted and out of attempts; marked lost", job.run_id)
                 self._report_finished(lost)
+        self._resend_reports(older_than=0.0)
+
+    def _resend_reports(self, older_than: float) -> None:
+        # Final reports that did not reach the forge (it was down) are sent again; recent ones
+        # are skipped because their run thread may still be reporting them.
+        cutoff = time.time() - older_than
         for job in self._store.unreported_finished():
-            self._report_finished(job)
+            if job.finished_at is None or job.finished_at <= cutoff:
+                self._report_finished(job)
 
     def _loop(self) -> None:
+        next_report_sweep = time.monotonic() + REPORT_SWEEP_SECONDS
         while not self._stopping.is_set():
+            if time.monotonic() >= next_report_sweep:
+                self._resend_reports(older_than=REPORT_SWEEP_SECONDS)
+                next_report_sweep = time.monotonic() + REPORT_SWEEP_SECONDS
             while self._slots.acquire(blocking=False):
                 job = None if self._stopping.is_set() else self._store.claim_next_queued()
                 if job is None:

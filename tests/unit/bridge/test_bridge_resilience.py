@@ -71,6 +71,21 @@ def test_failed_final_report_is_retried_on_the_next_start(start_bridge, fake_run
     assert forge.statuses_for(HEAD)[-1]["state"] == "success"
 
 
+def test_failed_final_report_is_resent_while_the_bridge_runs(
+    start_bridge, fake_runs, forge, monkeypatch
+):
+    monkeypatch.setattr("runner.bridge.dispatcher.REPORT_SWEEP_SECONDS", 0.2)
+    bridge = start_bridge()
+    forge.fail_next("PATCH", "/api/v1/repos/", times=10_000, status=500)
+    bridge.comment("!testme")
+    wait_until(lambda: [j for j in bridge.jobs() if j.state == "finished"], what="run to finish")
+
+    forge.faults.clear()  # the forge comes back
+
+    wait_until(lambda: bridge.jobs()[0].reported, what="report resent")
+    assert "passed" in forge.bot_comments(REPO, 1)[0]["body"]
+
+
 def test_second_bridge_on_the_same_state_dir_is_refused(start_bridge, fake_runs, forge):
     import pytest
 
