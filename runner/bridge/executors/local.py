@@ -46,21 +46,36 @@ def run_env(
 
 
 def outcome_from_results(
-    results: dict[str, Any] | None, summary: str | None, exit_code: int | None
+    results: dict[str, Any] | None, summary: str | None, exit_code: int | None,
+    error_line: str | None = None,
 ) -> Outcome:
-    """Decide the verdict from what the run left behind; a run without results.json is an error."""
+    """Decide the verdict from what the run left behind; a run without results.json is an error.
+
+    A run refused for bad input (exit 2) writes nothing; its one-line error is what to show.
+    """
     if results is None:
         code = "unknown" if exit_code is None else str(exit_code)
-        return Outcome(
-            "error", summary or f"The run ended (exit code {code}) without writing results.json."
-        )
+        text = f"The run ended (exit code {code}) without writing results.json."
+        if error_line:
+            text += f"\n\n`{error_line.replace('`', chr(39))}`"
+        return Outcome("error", summary or text)
     verdict = results.get("verdict")
     if verdict not in VERDICTS:
         return Outcome("error", summary or f"results.json has no valid verdict ({verdict!r}).")
     return Outcome(str(verdict), summary or f"Verdict: {verdict} (the run wrote no summary.md).")
 
 
-def read_outcome(run_dir: Path, exit_code: int | None) -> Outcome:
+def last_error_line(log_path: Path) -> str | None:
+    """The run's own `cc-ci: error: …` line, from its captured output."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    errors = [line.strip() for line in lines if line.startswith("cc-ci: error:")]
+    return errors[-1][:500] if errors else None
+
+
+def read_outcome(run_dir: Path, exit_code: int | None, log_path: Path | None = None) -> Outcome:
     results: dict[str, Any] | None
     try:
         results = json.loads((run_dir / "results.json").read_text())
@@ -70,7 +85,8 @@ def read_outcome(run_dir: Path, exit_code: int | None) -> Outcome:
         summary: str | None = (run_dir / "summary.md").read_text()
     except OSError:
         summary = None
-    return outcome_from_results(results, summary, exit_code)
+    error_line = last_error_line(log_path) if log_path and results is None else None
+    return outcome_from_results(results, summary, exit_code, error_line)
 
 
 def run_alive(pid: int, run_id: str) -> bool:
@@ -121,7 +137,7 @@ class LocalExecutor:
             with self._lock:
                 self._procs.pop(proc.pid, None)
         log.info("run %s: exited with code %s", job.run_id, code)
-        return read_outcome(run_dir, code)
+        return read_outcome(run_dir, code, self._log_dir / f"{job.run_id}.log")
 
     def cancel_all(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from runner.bridge.executors.local import outcome_from_results, run_alive, run_env
+from runner.bridge.executors.local import outcome_from_results, read_outcome, run_alive, run_env
 from tests.unit.bridge.support import a_job, wait_until
 
 
@@ -36,6 +36,15 @@ def test_a_run_without_results_or_with_a_bad_verdict_is_an_error():
     missing = outcome_from_results(None, None, 0)
     assert (missing.verdict, "exit code 0" in missing.summary) == ("error", True)
     assert outcome_from_results({"verdict": "maybe"}, None, 0).verdict == "error"
+
+
+def test_a_run_refused_for_bad_input_reports_its_one_line_error(tmp_path):
+    log_path = tmp_path / "run.log"
+    log_path.write_text("cc-ci: error: STAGES: stage 'upgrade' is not implemented yet; supported: install\n")
+    outcome = read_outcome(tmp_path / "no-run-dir", 2, log_path)
+    assert outcome.verdict == "error"
+    assert "exit code 2" in outcome.summary
+    assert "STAGES: stage 'upgrade' is not implemented yet" in outcome.summary
 
 
 def test_run_alive_recognises_its_run_and_not_a_reused_pid(tmp_path):
