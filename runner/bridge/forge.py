@@ -14,7 +14,7 @@ import httpx
 from pydantic import SecretStr
 
 from runner.bridge.events import CommentEvent
-from runner.bridge.retry import Retryable, RetryPolicy, call_with_retry
+from runner.bridge.retry import RetryPolicy, request_with_retry
 from runner.errors import InfraError
 
 log = logging.getLogger("cc-ci.bridge")
@@ -70,24 +70,8 @@ class ForgeClient:
     def _request(
         self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any
     ) -> httpx.Response:
-        what = f"forge {method} {path}"
-
-        def attempt() -> httpx.Response:
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as err:
-                raise Retryable(f"{type(err).__name__}") from err
-            if response.status_code >= 500 or response.status_code == 429:
-                raise Retryable(f"HTTP {response.status_code}")
-            return response
-
-        try:
-            response = call_with_retry(attempt, self._policy, what)
-        except Retryable as err:
-            raise ForgeError(f"{what}: {err} after {self._policy.attempts} attempts") from None
-        if response.status_code not in ok:
-            raise ForgeError(f"{what}: HTTP {response.status_code}")
-        return response
+        return request_with_retry(self._http, method, path, ok, self._policy,
+                                  f"forge {method} {path}", ForgeError, **kwargs)
 
     def is_org_member(self, org: str, login: str) -> bool:
         # 204 member, 404 not a member (or `org` is a user, not an org). Gitea answers 303 (a

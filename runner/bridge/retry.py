@@ -6,7 +6,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import httpx
 
 T = TypeVar("T")
 
@@ -52,3 +54,28 @@ def call_with_retry(
             )
             sleep(delay)
     raise AssertionError("unreachable")
+
+
+def request_with_retry(
+    http: httpx.Client, method: str, path: str, ok: tuple[int, ...], policy: RetryPolicy,
+    what: str, error: type[Exception], **kwargs: Any,
+) -> httpx.Response:
+    """One HTTP call, retried on network errors, 5xx and 429; any other status not in `ok`,
+    or running out of attempts, raises `error` naming the call."""
+
+    def attempt() -> httpx.Response:
+        try:
+            response = http.request(method, path, **kwargs)
+        except httpx.TransportError as err:
+            raise Retryable(type(err).__name__) from err
+        if response.status_code >= 500 or response.status_code == 429:
+            raise Retryable(f"HTTP {response.status_code}")
+        return response
+
+    try:
+        response = call_with_retry(attempt, policy, what)
+    except Retryable as err:
+        raise error(f"{what}: {err} after {policy.attempts} attempts") from None
+    if response.status_code not in ok:
+        raise error(f"{what}: HTTP {response.status_code}")
+    return response

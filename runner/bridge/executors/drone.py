@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from runner.bridge.config import DroneExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
-from runner.bridge.retry import Retryable, RetryPolicy, call_with_retry
+from runner.bridge.retry import RetryPolicy, request_with_retry
 from runner.bridge.store import Job
 from runner.errors import InfraError
 
@@ -154,21 +154,5 @@ class DroneExecutor:
         return f"{self._cfg.url}/{self._cfg.repo}/{number}"
 
     def _call(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> httpx.Response:
-        what = f"drone {method} {path}"
-
-        def attempt() -> httpx.Response:
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as err:
-                raise Retryable(type(err).__name__) from err
-            if response.status_code >= 500 or response.status_code == 429:
-                raise Retryable(f"HTTP {response.status_code}")
-            return response
-
-        try:
-            response = call_with_retry(attempt, self._policy, what)
-        except Retryable as err:
-            raise DroneError(f"{what}: {err} after {self._policy.attempts} attempts") from None
-        if response.status_code not in ok:
-            raise DroneError(f"{what}: HTTP {response.status_code}")
-        return response
+        return request_with_retry(self._http, method, path, ok, self._policy,
+                                  f"drone {method} {path}", DroneError, **kwargs)
