@@ -1,8 +1,20 @@
-"""Env-var entry point for CI pipelines and operators: `python -m runner.run_recipe_ci`.
+"""Run one recipe through its lifecycle stages on the local swarm, configured by env vars.
 
-RECIPE (required), REF, PR, STAGES, VERSION and the CCCI_* settings are read from the
-environment; see README.md. Exit codes: 0 pass, 1 assertion failure, 2 bad input, 3 op or
-infrastructure failure.
+usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python -m runner.run_recipe_ci
+
+  RECIPE               enrolled recipe name (e.g. custom-html-tiny) or path to a recipe git repo
+  REF                  commit, branch or tag to test (default: the repo's HEAD)
+  PR                   pull request number, for reporting
+  STAGES               comma list of install,upgrade,backup,restore,custom (implemented: install)
+  VERSION              release tag to install instead of REF
+  CCCI_RUN_ID          run id (default: generated)
+  CCCI_RUNS_DIR        where run dirs go (default: ~/.local/state/cc-ci/runs)
+  CCCI_RESOLVE_IMAGE   auto | always | changed | never (auto: never for bundled recipes)
+  CCCI_DEPLOY_TIMEOUT  convergence deadline in seconds when the recipe sets none (default: 120)
+  CCCI_DOMAIN_BASE     apps are <recipe>-<8 hex>.<base> (default: ccci.test)
+
+Exit codes: 0 pass, 1 assertion failure, 2 bad input (nothing deployed), 3 op or infrastructure
+failure. See README.md.
 """
 
 from __future__ import annotations
