@@ -12,6 +12,7 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
   CCCI_RESOLVE_IMAGE   auto | always | changed | never (auto: never for bundled recipes)
   CCCI_DEPLOY_TIMEOUT  convergence deadline in seconds when the recipe sets none (default: 120)
   CCCI_DOMAIN_BASE     apps are <recipe>-<8 hex>.<base> (default: ccci.test)
+  CCCI_RECIPE_URL_TEMPLATE  where non-bundled names are cloned from ({name} is replaced)
 
 Exit codes: 0 pass, 1 assertion failure, 2 bad input (nothing deployed), 3 op or infrastructure
 failure. See README.md.
