@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +28,16 @@ from runner.errors import BadInput
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+# A base URL: http(s) only, without a trailing slash so paths can be appended.
+HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -46,16 +57,9 @@ class SecretRef(_Model):
 
 
 class ForgeConfig(_Model):
-    url: str
+    url: HttpUrlStr
     token: SecretRef
     timeout_seconds: float = Field(default=10.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
 
 class WebhookConfig(_Model):
@@ -91,7 +95,7 @@ class LocalExecutorConfig(_Model):
 
 class DroneExecutorConfig(_Model):
     kind: Literal["drone"]
-    url: str
+    url: HttpUrlStr
     token: SecretRef
     repo: str  # the Drone repo holding the cc-ci pipeline, "owner/name"
     branch: str = "main"
@@ -99,13 +103,6 @@ class DroneExecutorConfig(_Model):
     poll_interval_seconds: float = Field(default=15.0, gt=0)
     timeout_seconds: float = Field(default=4 * 3600.0, gt=0)
     summary_step: str = "summary"
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
 
 ExecutorConfig = Annotated[LocalExecutorConfig | DroneExecutorConfig, Field(discriminator="kind")]

@@ -16,15 +16,10 @@ COMMENT_EVENTS = frozenset({"issue_comment", "pull_request_comment"})
 EVENT_HEADERS = ("x-gitea-event", "x-forgejo-event", "x-gogs-event", "x-github-event")
 
 
-@dataclass(frozen=True)
-class CommentEvent:
-    repo: str  # "owner/name" as the forge spells it
-    number: int  # issue or PR index
-    comment_id: int
-    body: str
-    author: str
-    is_pull: bool
-    source: str  # "webhook" or "poll"
+class RepoNamed:
+    """`owner` and `name` of an `owner/name` repo field."""
+
+    repo: str
 
     @property
     def owner(self) -> str:
@@ -33,6 +28,17 @@ class CommentEvent:
     @property
     def name(self) -> str:
         return self.repo.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class CommentEvent(RepoNamed):
+    repo: str  # "owner/name" as the forge spells it
+    number: int  # issue or PR index
+    comment_id: int
+    body: str
+    author: str
+    is_pull: bool
+    source: str  # "webhook" or "poll"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

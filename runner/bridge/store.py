@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.bridge.events import CommentEvent
+from runner.bridge.events import CommentEvent, RepoNamed
 
 RUN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,40}$")
 
@@ -87,7 +87,7 @@ class NewJob:
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(RepoNamed):
     id: int
     base_run_id: str
     run_id: str
@@ -111,14 +111,6 @@ class Job:
     queued_at: float
     started_at: float | None
     finished_at: float | None
-
-    @property
-    def owner(self) -> str:
-        return self.repo.split("/", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.repo.split("/", 1)[1]
 
 
 def make_run_id(recipe: str, pr: int, token: str | None = None) -> str:
