@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from runner.bridge.executors.local import run_alive
 from tests.unit.bridge.bridge_standins import StandinForge, sign
 from tests.unit.bridge.support import (
     DRONE_TOKEN,
@@ -198,6 +199,9 @@ def test_a_run_that_died_with_the_bridge_is_re_queued_under_a_new_run_id(
     kill_bridge_with_one_running_and_two_queued(bridge_proc, standin_forge, fake_runs)
     orphan = fake_runs.invocations()[0]
     os.kill(orphan["pid"], signal.SIGKILL)  # the run died too (e.g. the machine rebooted)
+    # SIGKILL is delivered asynchronously: a bridge started while the run is still dying would
+    # rightly re-attach to it and report it as errored, not re-queue it.
+    wait_until(lambda: not run_alive(orphan["pid"], orphan["CCCI_RUN_ID"]), what="the run to die")
     fake_runs.release()
 
     bridge_proc.start()
@@ -226,7 +230,9 @@ def test_an_interrupted_run_out_of_attempts_is_marked_lost_and_reported(
     first.comment("!testme")
     wait_until(lambda: fake_runs.invocations(), what="run to start")
     first.bridge.stop()  # leaves the job "running" in the store, as a crash would
-    os.kill(fake_runs.invocations()[0]["pid"], signal.SIGKILL)
+    run = fake_runs.invocations()[0]
+    os.kill(run["pid"], signal.SIGKILL)
+    wait_until(lambda: not run_alive(run["pid"], run["CCCI_RUN_ID"]), what="the run to die")
 
     second = start_bridge(max_attempts=1)
 
