@@ -50,11 +50,13 @@ class Driver(Protocol):
     name: str
 
     def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path) -> App:
-        """Create the app: domain, env from .env.sample, generated secrets. Deploys nothing."""
+        """Name the app and read its env from .env.sample. Touches nothing on the swarm, so a
+        failure here leaves nothing to tear down."""
         ...
 
     def deploy(self, app: App, ref: str) -> Deployment:
-        """Check out `ref` in the app's clone, deploy it and wait until it has converged."""
+        """Create missing secrets, check out `ref` in the app's clone, deploy it and wait until
+        it has converged."""
         ...
 
     def teardown(self, app: App) -> list[str]:

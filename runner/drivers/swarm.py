@@ -19,11 +19,11 @@ from docker.errors import APIError, NotFound
 from runner.drivers.base import App, Deployment
 from runner.errors import ConvergenceError, InfraError
 from runner.harness import git, naming
-from runner.harness.convergence import Progress, service_progress, task_errors
+from runner.harness.convergence import Progress, task_errors
 from runner.harness.docker_client import docker_client
 from runner.harness.envfile import compose_files, parse_abra_exports, parse_env, secret_specs
 from runner.harness.fileio import write_text_atomic
-from runner.harness.lifecycle import STACK_LABEL
+from runner.harness.lifecycle import STACK_LABEL, stack_progress, stack_services
 from runner.harness.scrub import scrubber
 from runner.harness.versions import parse_version
 
@@ -65,8 +65,7 @@ class SwarmDriver:
         for spec in app.secrets:
             naming.secret_name(stack, spec.name, spec.version)  # fail on bad names before creating any
         write_text_atomic(run_dir / "app.env", "".join(f"{k}={v}\n" for k, v in app.env.items()))
-        self._create_secrets(app)
-        return app
+        return app  # nothing on the swarm yet: secrets are created by deploy, inside the app's lifetime
 
     def _create_secrets(self, app: App) -> None:
         existing = {s.name for s in self.client.secrets.list(filters={"label": f"{OWNER_STACK_LABEL}={app.stack}"})}
@@ -91,7 +90,7 @@ class SwarmDriver:
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise InfraError(f"{ref}: COMPOSE_FILE names {', '.join(missing)}, not in the recipe at that ref")
-        self._create_secrets(app)  # a new ref may not add secrets, but the env may name new versions
+        self._create_secrets(app)
         override = self._write_label_override(app, files, commit, chaos=release is None)
         app.deploy_count += 1
         self._stack_deploy(app, [*files, override])
@@ -126,15 +125,14 @@ class SwarmDriver:
             raise InfraError(scrubber.scrub(f"docker stack deploy {app.stack} failed: {last[0]}"))
 
     def _wait_converged(self, app: App) -> dict[str, str]:
-        services = self._services(app.stack)
+        services = stack_services(app.stack, self.client)
         if not services:
             raise InfraError(f"docker stack deploy created no services for {app.stack}")
         timeout = self._timeout_s(app.stack, services)
         deadline = time.monotonic() + timeout
-        nodes = len(self.client.nodes.list())
         next_report = time.monotonic() + PROGRESS_EVERY_S
         while True:
-            progress = [self._progress(s, nodes) for s in self._services(app.stack)]
+            progress = stack_progress(app.stack, self.client)
             if time.monotonic() >= next_report:
                 next_report += PROGRESS_EVERY_S
                 waiting = ", ".join(f"{p.service} {p.running}/{p.desired}" for p in progress if not p.converged)
@@ -150,13 +148,6 @@ class SwarmDriver:
                     app, stuck, f"did not converge within {timeout}s ({stuck.running}/{stuck.desired} running)"))
             time.sleep(POLL_S)
 
-    def _services(self, stack: str) -> list[Any]:
-        return list(self.client.services.list(filters={"label": f"{STACK_LABEL}={stack}"}))
-
-    def _progress(self, service: Any, nodes: int) -> Progress:
-        service.reload()
-        return service_progress(service.name, service.attrs, service.tasks(), nodes)
-
     def _timeout_s(self, stack: str, services: list[Any]) -> int:
         for service in services:
             raw = service.attrs["Spec"].get("Labels", {}).get(f"coop-cloud.{stack}.timeout", "")
@@ -166,7 +157,7 @@ class SwarmDriver:
 
     def _app_labels(self, stack: str) -> dict[str, str]:
         """Labels of the service carrying the recipe's version label (abra's `app` service)."""
-        services = self._services(stack)
+        services = stack_services(stack, self.client)
         for service in services:
             labels = service.attrs["Spec"].get("Labels", {})
             if f"coop-cloud.{stack}.version" in labels:
@@ -223,7 +214,7 @@ def remove_stack(client: docker.DockerClient, stack: str, deadline_s: float = TE
     """`docker stack rm`, waiting until containers are really gone, then volumes, secrets,
     configs and networks; returns whatever still exists afterwards."""
     by_stack = {"label": f"{STACK_LABEL}={stack}"}
-    for service in client.services.list(filters=by_stack):
+    for service in stack_services(stack, client):
         _ignore_gone(service.remove)
     deadline = time.monotonic() + deadline_s
     # `docker stack rm` returns before the containers are gone, and volumes in use cannot be
@@ -266,7 +257,7 @@ def _owned(client: docker.DockerClient, kind: str, stack: str) -> list[Any]:
 
 def stack_leftovers(client: docker.DockerClient, stack: str) -> list[str]:
     """Every service, container, volume, secret, config and network of the stack still present."""
-    left = [f"service {s.name}" for s in client.services.list(filters={"label": f"{STACK_LABEL}={stack}"})]
+    left = [f"service {s.name}" for s in stack_services(stack, client)]
     left += [f"container {c.name}" for c in
              client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={stack}"})]
     for kind in ("volumes", "secrets", "configs", "networks"):

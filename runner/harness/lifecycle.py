@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import docker
 import httpx
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
+from docker.models.services import Service
 
 from runner.errors import ExecError, InfraError
+from runner.harness.convergence import Progress, service_progress
 from runner.harness.docker_client import docker_client
 from runner.harness.scrub import scrubber
 
@@ -18,6 +22,8 @@ STACK_LABEL = "com.docker.stack.namespace"
 SERVICE_LABEL = "com.docker.swarm.service.name"
 GATEWAY_NETWORK = "docker_gwbridge"
 EXEC_RETRY_S = 30.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,18 @@ class ExecResult:
         return not self.succeeded
 
 
+def stack_services(stack: str, client: docker.DockerClient | None = None) -> list[Service]:
+    client = client or docker_client()
+    return list(client.services.list(filters={"label": f"{STACK_LABEL}={stack}"}))
+
+
+def stack_progress(stack: str, client: docker.DockerClient | None = None) -> list[Progress]:
+    """Where each service of the stack stands, read fresh from the swarm."""
+    client = client or docker_client()
+    nodes = len(client.nodes.list())
+    return [service_progress(s.name, s.attrs, s.tasks(), nodes) for s in stack_services(stack, client)]
+
+
 def running_container(stack: str, service: str, client: docker.DockerClient | None = None) -> Container | None:
     client = client or docker_client()
     found = client.containers.list(filters={"label": f"{SERVICE_LABEL}={stack}_{service}",
@@ -42,28 +60,40 @@ def running_container(stack: str, service: str, client: docker.DockerClient | No
     return found[0] if found else None
 
 
+def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
+                 error: type[InfraError] = InfraError) -> T:
+    """Call `attempt` every 0.5 s until it returns a value, while the app's container cycles
+    (not running yet, or gone between lookup and use); raise `error` after `retry_s`."""
+    deadline = time.monotonic() + retry_s
+    problem = "no running container"
+    while True:
+        try:
+            found = attempt()
+            if found is not None:
+                return found
+        except (NotFound, APIError, InfraError) as err:
+            problem = str(err)
+        if time.monotonic() >= deadline:
+            raise error(f"{what} after {retry_s:.0f}s: {problem}")
+        time.sleep(0.5)
+
+
 def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool = True,
                 retry_s: float = EXEC_RETRY_S) -> ExecResult:
     """Run `cmd` in the service's running container.
 
-    While the container is cycling (none running yet, or it stops between lookup and exec)
-    the call is retried until `retry_s`; it never returns an empty result in place of output.
-    With `check`, a non-zero exit raises ExecError carrying the result.
+    While the container is cycling the call is retried until `retry_s`; it never returns an
+    empty result in place of output. With `check`, a non-zero exit raises ExecError carrying
+    the result.
     """
-    deadline = time.monotonic() + retry_s
-    last_problem = "no running container"
-    while True:
+    def attempt() -> ExecResult | None:
         container = running_container(stack, service)
-        if container is not None:
-            try:
-                code, (out, err) = container.exec_run(cmd, demux=True)
-                result = ExecResult(int(code), _text(out), _text(err))
-                break
-            except (NotFound, APIError) as error:  # container went away or is restarting
-                last_problem = str(error)
-        if time.monotonic() >= deadline:
-            raise ExecError(f"cannot exec in {stack}_{service} after {retry_s:.0f}s: {last_problem}")
-        time.sleep(0.5)
+        if container is None:
+            return None
+        code, (out, err) = container.exec_run(cmd, demux=True)
+        return ExecResult(int(code), _text(out), _text(err))
+
+    result = _until_found(attempt, retry_s, f"cannot exec in {stack}_{service}", ExecError)
     if check and result.failed:
         raise ExecError(
             scrubber.scrub(f"`{_show(cmd)}` in {stack}_{service} exited {result.exit_code}: "
@@ -83,8 +113,7 @@ def _show(cmd: list[str] | str) -> str:
 
 def web_service(stack: str, client: docker.DockerClient | None = None) -> tuple[str, int]:
     """The traefik-enabled service of the stack and the port traefik would route to."""
-    client = client or docker_client()
-    for service in client.services.list(filters={"label": f"{STACK_LABEL}={stack}"}):
+    for service in stack_services(stack, client):
         labels = service.attrs["Spec"].get("Labels", {})
         if labels.get("traefik.enable") != "true":
             continue
@@ -111,18 +140,12 @@ def gateway_address(container_id: str, client: docker.DockerClient | None = None
 def app_base_url(stack: str, retry_s: float = EXEC_RETRY_S) -> str:
     """http://<gateway address>:<port> of the app's web container, waiting while it cycles."""
     service, port = web_service(stack)
-    deadline = time.monotonic() + retry_s
-    while True:
+
+    def attempt() -> str | None:
         container = running_container(stack, service)
-        if container is not None:
-            try:
-                return f"http://{gateway_address(container.id)}:{port}"
-            except InfraError:
-                if time.monotonic() >= deadline:
-                    raise
-        elif time.monotonic() >= deadline:
-            raise InfraError(f"no running container for {stack}_{service} after {retry_s:.0f}s")
-        time.sleep(0.5)
+        return f"http://{gateway_address(container.id)}:{port}" if container else None
+
+    return _until_found(attempt, retry_s, f"cannot reach {stack}_{service}")
 
 
 def http_client(stack: str, domain: str, timeout: float = 10.0) -> httpx.Client:

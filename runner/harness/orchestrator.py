@@ -133,26 +133,17 @@ class Run:
     @contextlib.contextmanager
     def _app(self, driver: Driver, checkout: Path) -> Iterator[App]:
         """The app's whole lifetime. Teardown lives here and nowhere else."""
-        app = None
+        app = driver.new_app(self.config.recipe_name, checkout, self.config.run_id, self.run_dir)
+        self.result.domain, self.result.stack = app.domain, app.stack
         try:
-            app = driver.new_app(self.config.recipe_name, checkout, self.config.run_id, self.run_dir)
-            self.result.domain, self.result.stack = app.domain, app.stack
             yield app
         finally:
-            stack = app.stack if app else None
-            if stack is None:  # new_app failed part-way: clean up by the name it would have had
-                stack = self._expected_stack()
-            self.say(f"tearing down {stack}")
+            self.say(f"tearing down {app.stack}")
             with _signals_deferred():
-                leftovers = driver.teardown(app) if app else _teardown_stack(stack)
+                leftovers = driver.teardown(app)
             self.result.teardown_leftovers = leftovers
             self.say("teardown left nothing behind" if not leftovers
                      else f"teardown LEFT BEHIND: {', '.join(leftovers)}")
-
-    def _expected_stack(self) -> str:
-        from runner.harness import naming
-        return naming.stack_name(naming.app_domain(self.config.recipe_name, self.config.run_id,
-                                                   self.config.domain_base))
 
     def _record_deployment(self, op: str, app: App, deployment: Deployment) -> None:
         self.result.deployments.append({"op": op, **asdict(deployment)})
@@ -173,12 +164,6 @@ class Run:
         if tier.verdict != "pass":
             self.console.print(escape((self.run_dir / "logs" / f"tier-{op}.log").read_text()), highlight=False)
         return tier
-
-
-def _teardown_stack(stack: str) -> list[str]:
-    from runner.drivers.swarm import remove_stack
-    from runner.harness.docker_client import docker_client
-    return remove_stack(docker_client(), stack)
 
 
 @contextlib.contextmanager

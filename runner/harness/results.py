@@ -78,8 +78,7 @@ def summary_markdown(result: RunResult) -> str:
         "|---|---|---|---|",
     ]
     for tier in (t for t in result.tiers if t.verdict != "skip"):
-        counts = ", ".join(f"{n} {k}" for k, n in tier.counts.items()) or "-"
-        lines.append(f"| {tier.op} | {icon.get(tier.verdict, '')} {tier.verdict} | {counts} | {tier.duration_s:.1f}s |")
+        lines.append(f"| {tier.op} | {icon.get(tier.verdict, '')} {tier.verdict} | {counts_text(tier) or '-'} | {tier.duration_s:.1f}s |")
     skipped = [f"{t.op} ({t.error})" for t in result.tiers if t.verdict == "skip"]
     if skipped:
         lines += ["", "skipped: " + ", ".join(skipped)]
@@ -109,8 +108,8 @@ def print_summary(result: RunResult, console: Console) -> None:
         table.add_column(column)
     style = {"pass": "green", "fail": "red", "error": "bold red", "skip": "yellow"}
     for tier in result.tiers:
-        counts = ", ".join(f"{n} {k}" for k, n in tier.counts.items()) or escape(_short(tier.error or "-"))
-        table.add_row(tier.op, f"[{style[tier.verdict]}]{tier.verdict}[/]", counts,
+        table.add_row(tier.op, f"[{style[tier.verdict]}]{tier.verdict}[/]",
+                      counts_text(tier) or escape(_short(tier.error or "-")),
                       f"{tier.duration_s:.1f}s" if tier.verdict != "skip" else "")
     console.print(table)
     if result.error:
@@ -119,6 +118,10 @@ def print_summary(result: RunResult, console: Console) -> None:
     console.print(escape(_teardown_text(result.teardown_leftovers)), highlight=False)
     console.print(f"verdict: [{style.get(result.verdict, 'bold')}]{result.verdict}[/] "
                   f"(exit {result.exit_code}) in {result.duration_s:.1f}s — {result.run_dir}")
+
+
+def counts_text(tier: TierResult) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in tier.counts.items())
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -20,6 +20,7 @@ import yaml
 from docker.errors import DockerException, ImageNotFound
 
 from runner.errors import InfraError
+from runner.harness.docker_client import connect
 from runner.harness.paths import FIXTURES_DIR
 
 DOCKERD_LOG = Path("/var/log/cc-ci/dockerd.log")
@@ -71,9 +72,7 @@ def _ensure_packages(say: Say) -> None:
 
 def _ping() -> docker.DockerClient | None:
     try:
-        client = docker.from_env(version="auto", timeout=10)
-        client.ping()
-        return client
+        return connect(timeout=10)
     except DockerException:
         return None
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 from runner.harness.fileio import write_text_atomic
 from runner.harness.paths import REPO_ROOT, TESTS_DIR
@@ -18,7 +18,6 @@ GENERIC_DIR = TESTS_DIR / "_generic"
 
 # pytest's exit codes: 0 all passed, 1 some failed, 5 nothing collected (not a pass)
 _PYTEST_VERDICTS = {0: "pass", 1: "fail"}
-_COUNTS = re.compile(r"(\d+) (passed|failed|error|errors|skipped)")
 
 
 @dataclass
@@ -57,12 +56,22 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret
         write_text_atomic(junit, junit.read_text())
     verdict = _PYTEST_VERDICTS.get(done.returncode, "error")
-    counts = {kind.rstrip("s") if kind == "errors" else kind: int(n)
-              for n, kind in _COUNTS.findall(output.strip().splitlines()[-1] if output.strip() else "")}
+    counts = junit_counts(junit.read_text()) if junit.exists() else {}
     error = None if verdict != "error" else _error_line(done.returncode, output)
     return TierResult(op, verdict, time.monotonic() - started,
                       [str(f.relative_to(REPO_ROOT)) for f in files], counts, error,
                       str(junit) if junit.exists() else None)
+
+
+def junit_counts(xml: str) -> dict[str, int]:
+    """passed/failed/error/skipped from a pytest JUnit report; zero counts are left out."""
+    suite = ElementTree.fromstring(xml)
+    inner = suite.find("testsuite") if suite.tag == "testsuites" else None
+    if inner is not None:
+        suite = inner
+    total, failed, error, skipped = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+    counts = {"passed": total - failed - error - skipped, "failed": failed, "error": error, "skipped": skipped}
+    return {kind: n for kind, n in counts.items() if n}
 
 
 def _error_line(returncode: int, output: str) -> str:

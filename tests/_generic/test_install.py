@@ -6,13 +6,7 @@ from typing import Any
 
 import httpx
 
-from runner.harness.convergence import service_progress
-from runner.harness.docker_client import docker_client
-from runner.harness.lifecycle import STACK_LABEL
-
-
-def _services(stack: str) -> list[Any]:
-    return docker_client().services.list(filters={"label": f"{STACK_LABEL}={stack}"})
+from runner.harness.lifecycle import stack_progress, stack_services
 
 
 def test_the_app_was_deployed_exactly_once(op_state: dict[str, Any]) -> None:
@@ -20,11 +14,9 @@ def test_the_app_was_deployed_exactly_once(op_state: dict[str, Any]) -> None:
 
 
 def test_every_service_converged(app: Any) -> None:
-    services = _services(app.stack)
-    assert services, f"no services of stack {app.stack}"
-    nodes = len(docker_client().nodes.list())
-    unconverged = [p for p in (service_progress(s.name, s.attrs, s.tasks(), nodes) for s in services)
-                   if not p.converged]
+    progress = stack_progress(app.stack)
+    assert progress, f"no services of stack {app.stack}"
+    unconverged = [p for p in progress if not p.converged]
     assert not unconverged, "; ".join(f"{p.service}: {p.running}/{p.desired} running" for p in unconverged)
 
 
@@ -36,7 +28,7 @@ def test_the_app_answers_http_on_its_domain(http: httpx.Client, app: Any) -> Non
 
 def test_the_deployed_version_label_is_the_version_deployed(app: Any, deployment: dict[str, Any]) -> None:
     labelled = {}
-    for service in _services(app.stack):
+    for service in stack_services(app.stack):
         labelled |= service.attrs["Spec"].get("Labels", {})
     version_label = labelled.get(f"coop-cloud.{app.stack}.version")
     assert version_label == deployment["version"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.docker_client import docker_client
+from runner.harness.lifecycle import stack_services
 from runner.harness.paths import REPO_ROOT
 from tests.e2e.support import suite_objects
 
@@ -38,7 +38,7 @@ def _wait_until_converged(proc: subprocess.Popen[str]) -> str:
 
 
 def _stack_services(stack: str) -> list[str]:
-    return [s.name for s in docker_client().services.list(filters={"label": f"com.docker.stack.namespace={stack}"})]
+    return [s.name for s in stack_services(stack)]
 
 
 def test_sigterm_during_a_run_tears_everything_down(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner.harness.results import RunResult, verdict_of
 from runner.harness.scrub import MASK, Scrubber
-from runner.harness.tiers import TierResult
+from runner.harness.tiers import TierResult, junit_counts
 
 
 def test_scrubber_masks_every_occurrence_longest_first() -> None:
@@ -42,3 +42,10 @@ def test_bad_input_found_after_start_keeps_exit_code_2() -> None:
     result = _result(error="REF: 'nope' is not a commit", leftovers=None)
     result.error_exit_code = 2
     assert result.exit_code == 2
+
+
+def test_tier_counts_come_from_the_junit_report() -> None:
+    xml = ('<?xml version="1.0"?><testsuites><testsuite name="pytest" errors="1" failures="2" '
+           'skipped="1" tests="9"></testsuite></testsuites>')
+    assert junit_counts(xml) == {"passed": 5, "failed": 2, "error": 1, "skipped": 1}
+    assert junit_counts('<testsuite tests="6" failures="0" errors="0" skipped="0"/>') == {"passed": 6}
