@@ -30,11 +30,11 @@ def local_swarm() -> Iterator[None]:
 @pytest.fixture
 def run_ci(tmp_path: Path) -> Callable[..., RunOutcome]:
     """Run `python -m runner.run_recipe_ci` with the given env vars, as an operator would."""
-    def run(timeout: float = 600, **env: str) -> RunOutcome:
+    def run(timeout: float = 600, cwd: Path = REPO_ROOT, **env: str) -> RunOutcome:
         runs_dir = tmp_path / "runs"
         full_env = {k: v for k, v in os.environ.items() if k not in ("RECIPE", "REF", "PR", "STAGES", "VERSION")}
         full_env |= {"CCCI_RUNS_DIR": str(runs_dir), "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE, **env}
-        done = subprocess.run([sys.executable, "-m", "runner.run_recipe_ci"], cwd=REPO_ROOT,
+        done = subprocess.run([sys.executable, "-m", "runner.run_recipe_ci"], cwd=cwd,
                               env=full_env, capture_output=True, text=True, timeout=timeout)
         return RunOutcome(done.returncode, done.stdout, done.stderr, runs_dir)
     return run

@@ -77,10 +77,14 @@ def test_a_recipe_whose_healthcheck_never_passes_fails_with_exit_3_naming_the_se
     ],
 )
 def test_a_bad_recipe_exits_2_before_anything_is_deployed(
-    run_ci: Callable[..., RunOutcome], recipe: str, message: str
+    run_ci: Callable[..., RunOutcome], recipe: str, message: str, tmp_path: Path
 ) -> None:
+    # Run from a directory where `../../etc` exists and is not a recipe, wherever the suite lives.
+    (tmp_path / "etc").mkdir()
+    cwd = tmp_path / "work" / "here"
+    cwd.mkdir(parents=True)
     secrets_before = {s.name for s in docker_client().secrets.list()}
-    outcome = run_ci(RECIPE=recipe)
+    outcome = run_ci(RECIPE=recipe, cwd=cwd)
     assert outcome.returncode == 2
     assert re.fullmatch(rf"cc-ci: error: {message}.*\n", outcome.stderr)
     assert outcome.run_dirs == []

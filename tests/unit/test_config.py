@@ -19,6 +19,12 @@ def _recipe_repo(path: Path) -> Path:
     return path
 
 
+def _deep_cwd(root: Path) -> Path:
+    cwd = root / "work" / "here"
+    cwd.mkdir(parents=True)
+    return cwd
+
+
 def test_defaults_for_an_enrolled_name() -> None:
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny"})
     assert config.stages == ("install",)
@@ -38,6 +44,7 @@ def test_a_path_to_a_recipe_repo_is_accepted_and_resolved(tmp_path: Path) -> Non
     [
         ({}, "RECIPE is not set"),
         ({"RECIPE": "../../etc"}, "RECIPE: '../../etc' .* is not a recipe"),
+        ({"RECIPE": "../../nonexistent"}, "RECIPE: '../../nonexistent' is neither"),
         ({"RECIPE": "/nonexistent/recipe"}, "RECIPE: '/nonexistent/recipe' is neither"),
         ({"RECIPE": "Bad Name"}, "RECIPE: 'Bad Name' is neither"),
         ({"RECIPE": "x", "STAGES": "install,deploy"}, "STAGES: unknown stage 'deploy'"),
@@ -50,7 +57,13 @@ def test_a_path_to_a_recipe_repo_is_accepted_and_resolved(tmp_path: Path) -> Non
         ({"RECIPE": "x", "CCCI_RESOLVE_IMAGE": "sometimes"}, "CCCI_RESOLVE_IMAGE: "),
     ],
 )
-def test_bad_input_names_the_variable(env: dict[str, str], message: str) -> None:
+def test_bad_input_names_the_variable(
+    env: dict[str, str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Relative paths resolve against the cwd: make `../../etc` an existing non-recipe directory
+    # wherever the suite runs from.
+    (tmp_path / "etc").mkdir()
+    monkeypatch.chdir(_deep_cwd(tmp_path))
     with pytest.raises(BadInput, match=message) as caught:
         RunConfig.from_env(env)
     assert caught.value.exit_code == 2
