@@ -25,6 +25,7 @@ from pydantic import (
 
 from runner.bridge.grammar import STAGES
 from runner.errors import BadInput
+from runner.harness.config import IMPLEMENTED_OPS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,6 +119,8 @@ class BridgeConfig(_Model):
     state_dir: Path = Path("/var/lib/cc-ci/bridge")
     public_url: str | None = None  # where the bridge's /runs/<id> pages are reachable
     status_context: str = "cc-ci/testme"
+    # The stages `!testme` may ask for; others get a reply. Defaults to what this harness implements.
+    stages: tuple[str, ...] = IMPLEMENTED_OPS
     default_stages: tuple[str, ...] = ("install",)
     reply_to_unauthorised: bool = False
     max_attempts: int = Field(
@@ -134,13 +137,20 @@ class BridgeConfig(_Model):
                 raise ValueError(f"repo {repo!r} must be owner/name")
         return {repo.lower(): recipe for repo, recipe in value.items()}
 
-    @field_validator("default_stages")
+    @field_validator("stages", "default_stages")
     @classmethod
     def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [stage for stage in value if stage not in STAGES]
         if unknown or not value:
             raise ValueError(f"stages must be a non-empty subset of {', '.join(STAGES)}")
         return value
+
+    @model_validator(mode="after")
+    def _defaults_are_accepted(self) -> BridgeConfig:
+        refused = [stage for stage in self.default_stages if stage not in self.stages]
+        if refused:
+            raise ValueError(f"default_stages: {refused[0]!r} is not in `stages` ({', '.join(self.stages)})")
+        return self
 
     def recipe_for(self, repo: str) -> str | None:
         return self.repos.get(repo.lower())

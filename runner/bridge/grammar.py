@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner.harness.config import OPS
+
 TRIGGER_WORD = "!testme"
 
 # Lifecycle order; a requested stage list is re-ordered into it so that equal requests compare equal.
-STAGES: tuple[str, ...] = ("install", "upgrade", "backup", "restore", "custom")
+STAGES: tuple[str, ...] = OPS
 
 GRAMMAR_HELP = (
     "usage: `!testme` or `!testme stages=<list>` on the first line of a comment, "
@@ -53,7 +55,13 @@ def looks_like_trigger(body: str) -> bool:
     return bool(words) and words[0] == TRIGGER_WORD
 
 
-def parse_trigger(body: str, default_stages: tuple[str, ...] = ("install",)) -> ParseResult:
+def parse_trigger(
+    body: str,
+    default_stages: tuple[str, ...] = ("install",),
+    available: tuple[str, ...] = STAGES,
+) -> ParseResult:
+    """`available` is what the harness can run today; a known stage outside it is refused here,
+    with a reply, rather than queued for a run that would only refuse it."""
     words = first_line(body).split()
     if not words or words[0] != TRIGGER_WORD:
         return NotATrigger()
@@ -66,20 +74,25 @@ def parse_trigger(body: str, default_stages: tuple[str, ...] = ("install",)) -> 
             return Malformed(f"unknown option `{_clip(key)}`")
         if stages is not None:
             return Malformed("`stages` given twice")
-        parsed = parse_stages(value)
+        parsed = parse_stages(value, available)
         if isinstance(parsed, Malformed):
             return parsed
         stages = parsed
     return Trigger(stages if stages is not None else canonical_stages(default_stages))
 
 
-def parse_stages(value: str) -> tuple[str, ...] | Malformed:
+def parse_stages(value: str, available: tuple[str, ...] = STAGES) -> tuple[str, ...] | Malformed:
     names = value.split(",")
     if not value or any(not name for name in names):
         return Malformed("`stages` needs a comma-separated list without empty entries")
     unknown = [name for name in names if name not in STAGES]
     if unknown:
         return Malformed(f"unknown stage `{_clip(unknown[0])}`")
+    missing = [name for name in names if name not in available]
+    if missing:
+        return Malformed(
+            f"stage `{missing[0]}` is not available on this cc-ci (available: {','.join(canonical_stages(available))})"
+        )
     return canonical_stages(names)
 
 

@@ -132,7 +132,7 @@ class Intake:
         recipe = self._cfg.recipe_for(event.repo)
         if recipe is None:
             return "ignored: repository not enrolled"
-        parsed = parse_trigger(event.body, self._cfg.default_stages)
+        parsed = parse_trigger(event.body, self._cfg.default_stages, self._cfg.stages)
         if isinstance(parsed, NotATrigger):
             return "ignored: not a !testme comment"
         if not self._authorised(event):

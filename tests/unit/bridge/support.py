@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from runner.bridge.grammar import STAGES
 from runner.bridge.service import Bridge
 from runner.bridge.store import Job
 from tests.unit.bridge.bridge_standins import StandinForge, sign
@@ -107,6 +108,8 @@ def config_data(tmp_path: Path, forge_url: str, fake: FakeRuns, **overrides: Any
             "max_body_bytes": 64 * 1024,
         },
         "repos": {REPO: RECIPE},
+        # The fake run accepts every stage, so the grammar's full stage list can be exercised.
+        "stages": list(STAGES),
         "allowlist": ["trusted-outsider"],
         "executor": {
             "kind": "local",

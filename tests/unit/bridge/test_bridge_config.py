@@ -11,6 +11,7 @@ from runner.bridge import command
 from runner.bridge.config import DroneExecutorConfig, LocalExecutorConfig, load_config
 from runner.bridge.service import load_secrets
 from runner.errors import BadInput
+from runner.harness.config import IMPLEMENTED_OPS
 
 MINIMAL = """
 forge:
@@ -41,6 +42,7 @@ def test_minimal_config_gets_documented_defaults(cfg_file):
     assert isinstance(cfg.executor, LocalExecutorConfig) and cfg.executor.capacity == 1
     assert cfg.poll.interval_seconds == 0
     assert cfg.default_stages == ("install",)
+    assert cfg.stages == IMPLEMENTED_OPS
     assert cfg.webhook.max_body_bytes == 256 * 1024
 
 
@@ -66,6 +68,8 @@ def test_unset_secret_env_is_bad_input_naming_the_variable(cfg_file, monkeypatch
         (lambda t: t + "executor: {kind: jenkins}\n", "executor"),
         (lambda t: t + "executor: {kind: local, capacity: 0}\n", "executor.local.capacity"),
         (lambda t: t + "default_stages: [deploy]\n", "default_stages"),
+        (lambda t: t + "stages: [install]\ndefault_stages: [backup]\n", "default_stages: 'backup' is not in `stages`"),
+        (lambda t: t + "stages: []\n", "stages"),
         (lambda t: t + "surprise: 1\n", "surprise"),
         (lambda t: t.replace("{env: CCCI_TEST_FORGE_TOKEN}", "plain-text-token"), "forge.token"),
         (lambda t: t.replace("{env: CCCI_TEST_FORGE_TOKEN}", "{env: A, file: /b}"), "forge.token"),

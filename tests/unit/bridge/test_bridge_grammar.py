@@ -79,6 +79,13 @@ def test_malformed_options_explain_themselves(body, reason):
     assert parse_trigger(body) == Malformed(reason)
 
 
+def test_a_known_stage_the_harness_cannot_run_yet_is_refused_with_what_it_can():
+    assert parse_trigger("!testme stages=install,backup", available=("install",)) == Malformed(
+        "stage `backup` is not available on this cc-ci (available: install)"
+    )
+    assert parse_trigger("!testme stages=install", available=("install",)) == Trigger(("install",))
+
+
 def test_reply_quotes_input_short_and_without_backticks():
     result = parse_trigger("!testme " + "`" * 5 + "x" * 100)
     assert isinstance(result, Malformed)

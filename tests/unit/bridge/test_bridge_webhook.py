@@ -267,6 +267,17 @@ def test_unknown_option_gets_one_grammar_reply_and_no_run(start_bridge, fake_run
     assert all("usage: `!testme`" in body for body in replies)
 
 
+def test_a_stage_outside_the_configured_stages_gets_a_reply_and_no_run(start_bridge, fake_runs, forge):
+    bridge = start_bridge(stages=["install"])
+    bridge.comment("!testme stages=install,upgrade")
+    assert list(bridge.settle().values()) == [
+        "malformed: stage `upgrade` is not available on this cc-ci (available: install)"
+    ]
+    assert bridge.jobs() == [] and fake_runs.invocations() == []
+    reply = wait_until(lambda: forge.bot_comments(REPO, 1), what="reply")
+    assert len(reply) == 1 and "stage `upgrade` is not available on this cc-ci" in reply[0]["body"]
+
+
 def test_oversized_body_is_413_and_non_json_is_400(start_bridge, fake_runs, forge):
     bridge = start_bridge()
     huge = b'{"pad": "' + b"x" * (65 * 1024) + b'"}'
