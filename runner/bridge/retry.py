@@ -56,26 +56,39 @@ def call_with_retry(
     raise AssertionError("unreachable")
 
 
+def send_once(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One HTTP call; network errors, 5xx and 429 raise Retryable, any other response is returned."""
+    try:
+        response = http.request(method, path, **kwargs)
+    except httpx.TransportError as err:
+        raise Retryable(type(err).__name__) from err
+    if response.status_code >= 500 or response.status_code == 429:
+        raise Retryable(f"HTTP {response.status_code}")
+    return response
+
+
+def retried(
+    fn: Callable[[], T], policy: RetryPolicy, what: str, error: type[Exception],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`call_with_retry`, turning running out of attempts into `error` naming the call."""
+    try:
+        return call_with_retry(fn, policy, what, sleep)
+    except Retryable as err:
+        raise error(f"{what}: {err} after {policy.attempts} attempts") from None
+
+
+def expect_status(response: httpx.Response, ok: tuple[int, ...], what: str, error: type[Exception]) -> httpx.Response:
+    if response.status_code not in ok:
+        raise error(f"{what}: HTTP {response.status_code}")
+    return response
+
+
 def request_with_retry(
     http: httpx.Client, method: str, path: str, ok: tuple[int, ...], policy: RetryPolicy,
     what: str, error: type[Exception], **kwargs: Any,
 ) -> httpx.Response:
     """One HTTP call, retried on network errors, 5xx and 429; any other status not in `ok`,
     or running out of attempts, raises `error` naming the call."""
-
-    def attempt() -> httpx.Response:
-        try:
-            response = http.request(method, path, **kwargs)
-        except httpx.TransportError as err:
-            raise Retryable(type(err).__name__) from err
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Retryable(f"HTTP {response.status_code}")
-        return response
-
-    try:
-        response = call_with_retry(attempt, policy, what)
-    except Retryable as err:
-        raise error(f"{what}: {err} after {policy.attempts} attempts") from None
-    if response.status_code not in ok:
-        raise error(f"{what}: HTTP {response.status_code}")
-    return response
+    response = retried(lambda: send_once(http, method, path, **kwargs), policy, what, error)
+    return expect_status(response, ok, what, error)

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from runner.bridge.config import DroneExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
-from runner.bridge.retry import RetryPolicy, request_with_retry
+from runner.bridge.retry import RetryPolicy, expect_status, request_with_retry, retried, send_once
 from runner.bridge.store import Job
 from runner.errors import InfraError
 
@@ -96,6 +96,11 @@ class DroneExecutor:
         return self._outcome(number, build)
 
     def _create_build(self, job: Job, on_started: Callable[[Started], None]) -> int:
+        """Create the build; idempotent per run id. A POST that failed (5xx, lost connection) may
+        still have made the build, so before asking again the recent builds are searched for one
+        carrying this run's CCCI_RUN_ID: one `!testme`, one build."""
+        path = f"/repos/{self._cfg.repo}/builds"
+        what = f"drone POST {path}"
         params = {
             "branch": self._cfg.branch,
             "RECIPE": job.recipe,
@@ -104,13 +109,32 @@ class DroneExecutor:
             "STAGES": ",".join(job.stages),
             "CCCI_RUN_ID": job.run_id,
         }
-        build = self._call(
-            "POST", f"/repos/{self._cfg.repo}/builds", ok=(200, 201), params=params
-        ).json()
-        number = int(build["number"])
+        attempts = 0
+
+        def create() -> int:
+            nonlocal attempts
+            attempts += 1
+            made = self._build_for_run(job.run_id) if attempts > 1 else None
+            if made is not None:
+                log.info("run %s: the failed create call made build %s after all", job.run_id, made)
+                return made
+            response = send_once(self._http, "POST", path, params=params)
+            return int(expect_status(response, (200, 201), what, DroneError).json()["number"])
+
+        number = retried(create, self._policy, what, DroneError, self._sleep)
         log.info("run %s: created Drone build %s", job.run_id, self._build_url(number))
         on_started(Started(external_id=str(number), follow_url=self._build_url(number)))
         return number
+
+    def _build_for_run(self, run_id: str) -> int | None:
+        """The newest build whose params name this run, from the first page of the repo's builds."""
+        response = send_once(self._http, "GET", f"/repos/{self._cfg.repo}/builds", params={"page": 1})
+        if response.status_code != 200:
+            return None
+        for build in response.json() or []:
+            if (build.get("params") or {}).get("CCCI_RUN_ID") == run_id:
+                return int(build["number"])
+        return None
 
     def _await_build(self, number: int) -> dict[str, Any] | None:
         deadline = time.monotonic() + self._cfg.timeout_seconds

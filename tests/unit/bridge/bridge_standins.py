@@ -360,9 +360,12 @@ class StandinDrone(_Recorder):
         super().__init__(token, "Bearer")
         self.builds: dict[tuple[str, int], dict[str, Any]] = {}
         self.logs: dict[tuple[str, int], str] = {}
+        # Statuses to answer the next create calls with *after* making the build (a lost response).
+        self.create_then_fail: list[int] = []
         self.app = Starlette(
             routes=[
                 Route("/api/repos/{owner}/{name}/builds", self._create, methods=["POST"]),
+                Route("/api/repos/{owner}/{name}/builds", self._list, methods=["GET"]),
                 Route("/api/repos/{owner}/{name}/builds/{number:int}", self._get, methods=["GET"]),
                 Route(
                     "/api/repos/{owner}/{name}/builds/{number:int}/logs/{stage:int}/{step:int}",
@@ -411,7 +414,18 @@ class StandinDrone(_Recorder):
             ],
         }
         self.builds[(repo, number)] = build
+        if self.create_then_fail:
+            return JSONResponse({"message": "gateway timeout"}, status_code=self.create_then_fail.pop(0))
         return JSONResponse(build, status_code=200)
+
+    async def _list(self, request: Request) -> Response:
+        # Drone lists a repo's builds newest first, without their stages.
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        repo = f"{request.path_params['owner']}/{request.path_params['name']}"
+        found = sorted((b for (r, _), b in self.builds.items() if r == repo), key=lambda b: -b["number"])
+        return JSONResponse([{k: v for k, v in b.items() if k != "stages"} for b in found])
 
     async def _get(self, request: Request) -> Response:
         _, denied = await self.record(request)
