@@ -102,11 +102,13 @@ def test_a_create_call_whose_response_was_lost_does_not_make_a_second_build(dron
 def test_a_create_call_that_failed_before_drone_acted_is_retried(drone):
     drone.fail_next("POST", f"/api/repos/{CI_REPO}/builds", times=1, status=503)
     ex = executor(drone)
-    started, _ = execute_in_thread(ex, a_job())
+    started, result = execute_in_thread(ex, a_job())
 
     wait_until(lambda: started, what="build created")
     assert len(drone.calls_to("POST", f"/api/repos/{CI_REPO}/builds")) == 2
     assert list(drone.builds) == [(CI_REPO, 1)]
+    drone.finish(CI_REPO, 1, "success")
+    assert wait_until(lambda: result.get("outcome"), what="outcome").verdict == "pass"
 
 
 def test_resumes_an_existing_build_without_creating_another(drone):
