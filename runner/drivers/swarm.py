@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 RUN_LABEL = "cc-ci.run"
 OWNER_STACK_LABEL = "cc-ci.stack"  # on the secrets we create ourselves (they are external to the stack)
+RUN_DIR_LABEL = "cc-ci.run-dir"  # where the run's lock lives, so gc finds it whatever runs dir it is given
 DEFAULT_TIMEOUT_S = 120
 TEARDOWN_DEADLINE_S = 120.0
 POLL_S = 0.5
@@ -76,7 +77,8 @@ class SwarmDriver:
             value = "".join(pysecrets.choice(_SECRET_ALPHABET) for _ in range(spec.length))
             scrubber.add(value)  # before it can reach any output
             self.client.secrets.create(name=name, data=value.encode(),
-                                       labels={OWNER_STACK_LABEL: app.stack, RUN_LABEL: app.run_id})
+                                       labels={OWNER_STACK_LABEL: app.stack, RUN_LABEL: app.run_id,
+                                               RUN_DIR_LABEL: str(app.run_dir.resolve())})
 
     # -- deploy --------------------------------------------------------------------------
 
@@ -101,7 +103,7 @@ class SwarmDriver:
 
     def _write_label_override(self, app: App, files: list[Path], commit: str, chaos: bool) -> Path:
         """An extra compose file adding our labels, like abra does for chaos deploys."""
-        labels = [f"{RUN_LABEL}={app.run_id}"]
+        labels = [f"{RUN_LABEL}={app.run_id}", f"{RUN_DIR_LABEL}={app.run_dir.resolve()}"]
         if chaos:
             labels += [f"coop-cloud.{app.stack}.chaos=true",
                        f"coop-cloud.{app.stack}.chaos-version={commit[:8]}"]

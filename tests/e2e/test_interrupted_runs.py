@@ -57,23 +57,29 @@ def test_sigterm_during_a_run_tears_everything_down(tmp_path: Path) -> None:
 
 
 def test_gc_reclaims_the_stack_of_a_sigkilled_run_and_spares_live_ones(tmp_path: Path) -> None:
-    killed = _start_run(tmp_path / "runs")
+    runs, other_runs = tmp_path / "runs", tmp_path / "other-runs"
+    killed = _start_run(runs)
     stack = _wait_until_converged(killed)
     killed.kill()
     killed.wait(timeout=30)
     assert _stack_services(stack), "SIGKILL cannot tear down: the stack should still be there"
+    (killed_dir,) = runs.iterdir()
 
-    live = _start_run(tmp_path / "runs")
+    # The live run writes to another runs dir than the one gc is given: the stack's run-dir label
+    # still leads gc to its lock.
+    live = _start_run(other_runs)
     live_stack = _wait_until_converged(live)
     live.send_signal(signal.SIGSTOP)  # hold the live run still while gc looks at it
     try:
-        gc = subprocess.run([sys.executable, "-m", "runner.cli", "gc", "--runs-dir", str(tmp_path / "runs")],
+        gc = subprocess.run([sys.executable, "-m", "runner.cli", "gc", "--runs-dir", str(runs), "--prune-days", "0"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
         assert gc.returncode == 0, gc.stderr
         assert f"gc: removed {stack}" in gc.stderr
         assert live_stack not in gc.stderr
         assert [o for o in suite_objects() if stack in o] == []
         assert _stack_services(live_stack), "gc must not touch a run that is still alive"
+        assert f"gc: deleted 1 run dir(s) older than 0 day(s) in {runs}" in gc.stderr
+        assert not killed_dir.exists()
     finally:
         live.send_signal(signal.SIGCONT)
     live.communicate(timeout=180)
