@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -67,6 +68,6 @@ def _prune_run_dirs(console: Console, runs_dir: Path, days: float, keep: frozens
     stale = gc.stale_run_dirs(runs_dir, days * 86400, time.time(), keep)
     for run_dir in stale:
         if not dry_run:
-            gc.prune_run_dir(run_dir)
+            shutil.rmtree(run_dir)
     verb = "would delete" if dry_run else "deleted"
     console.print(f"gc: {verb} {len(stale)} run dir(s) older than {days:g} day(s) in {runs_dir}")

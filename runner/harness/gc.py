@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +101,3 @@ def stale_run_dirs(runs_dir: Path, older_than_seconds: float, now: float,
             if run_dir.is_dir() and run_dir.name not in keep
             and run_dir_age_seconds(run_dir, now) > older_than_seconds
             and not run_is_alive(run_dir)]
-
-
-def prune_run_dir(run_dir: Path) -> None:
-    shutil.rmtree(run_dir)

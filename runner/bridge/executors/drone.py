@@ -72,6 +72,7 @@ class DroneExecutor:
         self._cfg = cfg
         self._policy = policy
         self._sleep = sleep
+        self._builds = f"/repos/{cfg.repo}/builds"
         self._http = httpx.Client(
             base_url=f"{cfg.url}/api",
             headers={"Authorization": f"Bearer {token.get_secret_value()}"},
@@ -99,8 +100,7 @@ class DroneExecutor:
         """Create the build; idempotent per run id. A POST that failed (5xx, lost connection) may
         still have made the build, so before asking again the recent builds are searched for one
         carrying this run's CCCI_RUN_ID: one `!testme`, one build."""
-        path = f"/repos/{self._cfg.repo}/builds"
-        what = f"drone POST {path}"
+        what = f"drone POST {self._builds}"
         params = {
             "branch": self._cfg.branch,
             "RECIPE": job.recipe,
@@ -118,7 +118,7 @@ class DroneExecutor:
             if made is not None:
                 log.info("run %s: the failed create call made build %s after all", job.run_id, made)
                 return made
-            response = send_once(self._http, "POST", path, params=params)
+            response = send_once(self._http, "POST", self._builds, params=params)
             return int(expect_status(response, (200, 201), what, DroneError).json()["number"])
 
         number = retried(create, self._policy, what, DroneError, self._sleep)
@@ -128,7 +128,7 @@ class DroneExecutor:
 
     def _build_for_run(self, run_id: str) -> int | None:
         """The newest build whose params name this run, from the first page of the repo's builds."""
-        response = send_once(self._http, "GET", f"/repos/{self._cfg.repo}/builds", params={"page": 1})
+        response = send_once(self._http, "GET", self._builds, params={"page": 1})
         if response.status_code != 200:
             return None
         for build in response.json() or []:
@@ -140,9 +140,7 @@ class DroneExecutor:
         deadline = time.monotonic() + self._cfg.timeout_seconds
         while time.monotonic() < deadline:
             try:
-                build = self._call(
-                    "GET", f"/repos/{self._cfg.repo}/builds/{number}", ok=(200,)
-                ).json()
+                build = self._call("GET", f"{self._builds}/{number}", ok=(200,)).json()
             except DroneError as err:
                 # Drone being down for a while is not the run failing; keep waiting until the deadline.
                 log.warning("%s", err)
@@ -166,9 +164,7 @@ class DroneExecutor:
             return None, ""
         stage, step = where
         try:
-            lines = self._call(
-                "GET", f"/repos/{self._cfg.repo}/builds/{number}/logs/{stage}/{step}", ok=(200,)
-            ).json()
+            lines = self._call("GET", f"{self._builds}/{number}/logs/{stage}/{step}", ok=(200,)).json()
         except DroneError as err:
             log.warning("%s", err)
             return None, ""
