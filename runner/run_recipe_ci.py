@@ -5,13 +5,17 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
   RECIPE               enrolled recipe name (e.g. custom-html-tiny) or path to a recipe git repo
   REF                  commit, branch or tag to test (default: the repo's HEAD)
   PR                   pull request number, for reporting
-  STAGES               comma list of install,upgrade,backup,restore,custom (implemented: install)
+  STAGES               comma list of install,upgrade,backup,restore,custom (default: install);
+                       install always runs first, restore brings in backup
   VERSION              release tag to install instead of REF
   CCCI_RUN_ID          run id (default: generated)
   CCCI_RUNS_DIR        where run dirs go (default: ~/.local/state/cc-ci/runs)
   CCCI_RESOLVE_IMAGE   auto | always | changed | never (auto: never for bundled recipes)
   CCCI_DEPLOY_TIMEOUT  convergence deadline in seconds when the recipe sets none (default: 120)
   CCCI_DOMAIN_BASE     apps are <recipe>-<8 hex>.<base> (default: ccci.test)
+  CCCI_SKIP_GENERIC    1: do not collect the generic floor of any op (the ops still run)
+  CCCI_SKIP_GENERIC_<OP>  1: the same for one op, e.g. CCCI_SKIP_GENERIC_BACKUP=1
+  CCCI_DRIVER          the driver that performs ops (default: swarm)
   CCCI_RECIPE_URL_TEMPLATE  where non-bundled names are cloned from ({name} is replaced)
 
 Exit codes: 0 pass, 1 assertion failure, 2 bad input (nothing deployed), 3 op or infrastructure
@@ -26,7 +30,7 @@ from collections.abc import Mapping
 
 from runner.errors import CcciError
 from runner.harness.config import RunConfig
-from runner.harness.orchestrator import Run
+from runner.orchestrator import Run
 
 
 def run_from_env(environ: Mapping[str, str]) -> int:

@@ -1,35 +1,27 @@
 """Fixtures for assertion files (tests/_generic, tests/<recipe>).
 
 The orchestrator runs those files against a live app and points these fixtures at it through
-CCCI_APP_FILE and CCCI_OP_STATE_FILE. Fixtures only read: ops are the orchestrator's.
+CCCI_APP_FILE and CCCI_OP_STATE_FILE. Fixtures only read: ops are the orchestrator's. They reach
+the app only through the run's driver (chosen by name, as the orchestrator chose it).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from runner.harness import lifecycle
-
-
-@dataclass(frozen=True)
-class LiveApp:
-    recipe: str
-    domain: str
-    stack: str
-    env: dict[str, str]
-    secrets: list[dict[str, Any]]
-
-    def service_name(self, service: str) -> str:
-        return f"{self.stack}_{service}"
+from runner.drivers import create_driver
+from runner.drivers.base import Driver
+from runner.harness.app import App, Deployment
+from runner.harness.config import DriverSettings
+from runner.harness.meta import RecipeMeta, load_meta
+from runner.harness.opstate import OpState
+from runner.harness.proc import ExecResult
 
 
 def _required_file(var: str) -> Path:
@@ -41,55 +33,54 @@ def _required_file(var: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app() -> LiveApp:
-    data = json.loads(_required_file("CCCI_APP_FILE").read_text())
-    return LiveApp(data["recipe"], data["domain"], data["stack"], data["env"], data["secrets"])
+def app() -> App:
+    """The live app: `domain`, `stack`, `recipe`, `env`, `secrets` (no values), `deploy_count`."""
+    return App.from_description(json.loads(_required_file("CCCI_APP_FILE").read_text()))
 
 
 @pytest.fixture(scope="session")
-def op_state() -> dict[str, Any]:
-    """What each op produced so far, keyed by op (e.g. op_state["install"]["deployment"])."""
-    path = _required_file("CCCI_OP_STATE_FILE")
-    return json.loads(path.read_text()) if path.exists() else {}
+def driver(app: App) -> Driver:
+    """The driver that deployed the app: `unconverged(app)`, `service_labels(app)`, ..."""
+    return create_driver(app.driver, DriverSettings())
+
+
+@pytest.fixture(scope="session")
+def op_state() -> OpState:
+    """What each op produced so far: `op_state["install"].deployment`, `op_state["upgrade"].seed`."""
+    return OpState.load(_required_file("CCCI_OP_STATE_FILE"))
 
 
 @pytest.fixture(scope="session")
 def op() -> str:
+    """The op just performed."""
     return os.environ.get("CCCI_OP", "install")
 
 
 @pytest.fixture(scope="session")
-def deployment(op_state: dict[str, Any]) -> dict[str, Any]:
+def deployment(op_state: OpState) -> Deployment:
     """The newest deployment: what is live now."""
-    deployed = [state["deployment"] for state in op_state.values() if "deployment" in state]
-    if not deployed:
+    latest = op_state.latest_deployment()
+    if latest is None:
         pytest.fail("op state records no deployment", pytrace=False)
-    return deployed[-1]
+    return latest
 
 
 @pytest.fixture(scope="session")
-def meta(app: LiveApp) -> dict[str, Any]:
-    """`META` from tests/<recipe>/recipe_meta.py, or {} when the recipe has none."""
-    path = Path(__file__).parent / app.recipe / "recipe_meta.py"
-    if not path.is_file():
-        return {}
-    spec = importlib.util.spec_from_file_location(f"recipe_meta_{app.recipe.replace('-', '_')}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(getattr(module, "META", {}))
+def meta(app: App) -> RecipeMeta:
+    """The recipe's validated settings (tests/<recipe>/recipe_meta.py), defaults when it has none."""
+    return load_meta(Path(__file__).parent / app.recipe)
 
 
 @pytest.fixture(scope="session")
-def exec_in(app: LiveApp) -> Callable[..., lifecycle.ExecResult]:
+def exec_in(app: App, driver: Driver) -> Callable[..., ExecResult]:
     """`exec_in(service, cmd, check=True)`: run a command in the service's running container."""
-    def run(service: str, cmd: list[str] | str, check: bool = True) -> lifecycle.ExecResult:
-        return lifecycle.exec_in_app(app.stack, service, cmd, check=check)
+    def run(service: str, cmd: list[str] | str, check: bool = True) -> ExecResult:
+        return driver.exec_in(app, service, cmd, check=check)
     return run
 
 
 @pytest.fixture(scope="session")
-def http(app: LiveApp) -> Iterator[httpx.Client]:
+def http(app: App, driver: Driver) -> Iterator[httpx.Client]:
     """An HTTP client for the app, as traefik would reach it (`Host: <domain>`)."""
-    with lifecycle.http_client(app.stack, app.domain) as client:
+    with driver.http_client(app) as client:
         yield client

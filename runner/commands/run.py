@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from runner.harness.config import IMPLEMENTED_OPS, OPS
+from runner.harness.config import OPS
 from runner.run_recipe_ci import run_from_env
 
 # flag -> env var read by RunConfig.from_env; a flag wins over the environment
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", nargs="?", help="recipe name (e.g. custom-html-tiny) or path to a recipe git repo [RECIPE]")
     parser.add_argument("--ref", help="commit, branch or tag to test; default: the repo's HEAD [REF]")
     parser.add_argument("--pr", help="pull request number, for reporting [PR]")
-    parser.add_argument("--stages", help=f"comma list of {','.join(OPS)} (implemented: {','.join(IMPLEMENTED_OPS)}); default: install [STAGES]")
+    parser.add_argument("--stages", help=f"comma list of {','.join(OPS)}; default: install; install always runs first and restore brings in backup [STAGES]")
     parser.add_argument("--version", help="release tag to install instead of REF [VERSION]")
     parser.add_argument("--run-id", help="run id; default: generated [CCCI_RUN_ID]")
     parser.add_argument("--runs-dir", help="where run dirs go; default: ~/.local/state/cc-ci/runs [CCCI_RUNS_DIR]")

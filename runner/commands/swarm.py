@@ -7,7 +7,7 @@ import time
 
 from rich.console import Console
 
-from runner.harness import substrate
+from runner.drivers.swarm import substrate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,53 +1,27 @@
-"""What every driver provides. Adding a driver means one new module implementing `Driver`."""
+"""What every driver provides. Adding a driver means one new module implementing `Driver` and
+one line in the registry (`runner/drivers/__init__.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+import httpx
+
+from runner.harness.app import App, Deployment
 from runner.harness.envfile import SecretSpec
+from runner.harness.opstate import RestoreRecord, Snapshot
+from runner.harness.proc import ExecResult
+from runner.harness.runlock import Orphan
 
-
-@dataclass
-class App:
-    """One deployed instance of a recipe, scoped to one run."""
-
-    recipe: str
-    run_id: str
-    domain: str
-    stack: str
-    checkout: Path  # the run's own clone of the recipe; deploys check out refs here
-    run_dir: Path
-    env: dict[str, str]  # the app env file's values (secret versions, never secret values)
-    secrets: list[SecretSpec] = field(default_factory=list)
-    deploy_count: int = 0
-
-    def describe(self) -> dict[str, Any]:
-        """What assertion files may know about the app (written to app.json)."""
-        return {
-            "recipe": self.recipe,
-            "run_id": self.run_id,
-            "domain": self.domain,
-            "stack": self.stack,
-            "env": self.env,
-            "secrets": [asdict(s) for s in self.secrets],
-            "deploy_count": self.deploy_count,
-        }
-
-
-@dataclass(frozen=True)
-class Deployment:
-    ref: str
-    commit: str
-    version: str  # the release tag deployed, or the compose version label for a chaos deploy
-    chaos: bool  # True when the ref is not a release tag (abra's `--chaos`)
-    labels: dict[str, str]  # the deployed app service's labels
-    duration_s: float
+Say = Callable[[str], None]
 
 
 class Driver(Protocol):
     name: str
+
+    # -- ops -------------------------------------------------------------------------------
 
     def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path) -> App:
         """Name the app and read its env from .env.sample. Touches nothing on the swarm, so a
@@ -55,10 +29,63 @@ class Driver(Protocol):
         ...
 
     def deploy(self, app: App, ref: str) -> Deployment:
-        """Create missing secrets, check out `ref` in the app's clone, deploy it and wait until
-        it has converged."""
+        """Create the app: its secrets, then deploy `ref` (checked out in the app's clone) and
+        wait until it has converged. Called once per run."""
+        ...
+
+    def upgrade(self, app: App, ref: str, env: dict[str, str], secrets: list[SecretSpec]) -> Deployment:
+        """Redeploy the same app in place at `ref` as a chaos deploy, with `env` as its new app
+        env and `secrets` its secrets (a new version is generated), and wait until it has
+        converged."""
+        ...
+
+    def backup_unsupported(self, app: App) -> str | None:
+        """Why the deployed app cannot be backed up (no `backupbot.backup=true`), else None."""
+        ...
+
+    def backup(self, app: App) -> Snapshot:
+        """Back the app up the way backup-bot-two does: hooks, volumes, a restic snapshot and
+        its .tar.gz export in the run dir."""
+        ...
+
+    def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
+        """Write the snapshot back into the live volumes between the restore hooks, then wait
+        for convergence."""
         ...
 
     def teardown(self, app: App) -> list[str]:
         """Remove everything of the app; return what is still there afterwards (empty = clean)."""
+        ...
+
+    # -- reach, for hooks and assertion fixtures ---------------------------------------------
+
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True) -> ExecResult:
+        """Run `cmd` in the service's running container; retried while it cycles, raises
+        ExecError on a non-zero exit unless `check=False`."""
+        ...
+
+    def http_client(self, app: App) -> httpx.Client:
+        """A client that reaches the app as its proxy would (`Host: <domain>`)."""
+        ...
+
+    def unconverged(self, app: App) -> list[str]:
+        """One line per service that has not converged; empty when all have."""
+        ...
+
+    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
+        """Deploy labels of every service of the app, by service name (without the stack prefix)."""
+        ...
+
+    # -- gc --------------------------------------------------------------------------------
+
+    def find_orphans(self, runs_dir: Path) -> list[Orphan]:
+        """Apps whose run is no longer alive."""
+        ...
+
+    def reclaim(self, orphan: Orphan) -> list[str]:
+        """Remove an orphaned app; return what is still there afterwards."""
+        ...
+
+    def run_ids_present(self) -> set[str]:
+        """Run ids that still have objects where this driver deploys."""
         ...

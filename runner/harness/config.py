@@ -13,8 +13,12 @@ from runner.errors import BadInput
 from runner.harness import naming, recipes
 from runner.harness.paths import default_runs_dir
 
+# The lifecycle in its fixed order; `runner/ops/` has one module per name.
 OPS = ("install", "upgrade", "backup", "restore", "custom")
-IMPLEMENTED_OPS = ("install",)
+IMPLEMENTED_OPS = OPS
+# An op needs the ones named here to have run first; asking for it brings them in.
+_NEEDS = {"upgrade": ("install",), "backup": ("install",), "restore": ("install", "backup"),
+          "custom": ("install",)}
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")
 
 # env var -> field; the README's table lists the same names
@@ -30,7 +34,20 @@ ENV_VARS = {
     "CCCI_RESOLVE_IMAGE": "resolve_image",
     "CCCI_DEPLOY_TIMEOUT": "deploy_timeout_s",
     "CCCI_DOMAIN_BASE": "domain_base",
+    "CCCI_SKIP_GENERIC": "skip_generic",
+    "CCCI_RECIPE_URL_TEMPLATE": "recipe_url_template",
 }
+
+
+class DriverSettings(BaseModel):
+    """What a driver is configured with; the part of RunConfig a driver reads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    domain_base: str = "ccci.test"
+    resolve_image: Literal["auto", "always", "changed", "never"] = "auto"
+    deploy_timeout_s: int = 120
+    bundled_recipe: bool = False  # its images exist only locally: `auto` resolves to `never`
 
 
 class RunConfig(BaseModel):
@@ -47,6 +64,10 @@ class RunConfig(BaseModel):
     resolve_image: Literal["auto", "always", "changed", "never"] = "auto"
     deploy_timeout_s: int = Field(120, ge=5, le=3600)
     domain_base: str = "ccci.test"
+    # ops whose generic floor is not collected (CCCI_SKIP_GENERIC=1, CCCI_SKIP_GENERIC_<OP>=1)
+    skip_generic: frozenset[str] = frozenset()
+    recipe_url_template: str = Field(recipes.DEFAULT_URL_TEMPLATE,
+                                     description="where enrolled names that are not bundled are cloned from")
 
     @field_validator("recipe")
     @classmethod
@@ -85,10 +106,26 @@ class RunConfig(BaseModel):
         unknown = [s for s in wanted if s not in OPS]
         if unknown:
             raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(OPS)}")
-        pending = [s for s in wanted if s not in IMPLEMENTED_OPS]
-        if pending:
-            raise ValueError(f"stage {pending[0]!r} is not implemented yet; supported: {', '.join(IMPLEMENTED_OPS)}")
-        return tuple(op for op in OPS if op in wanted)  # lifecycle order, once each
+        needed = {need for op in wanted for need in _NEEDS.get(op, ())}
+        return tuple(op for op in OPS if op in wanted or op in needed)  # lifecycle order, once each
+
+    @field_validator("skip_generic", mode="before")
+    @classmethod
+    def _skip_generic(cls, value: object) -> frozenset[str]:
+        if isinstance(value, str):  # CCCI_SKIP_GENERIC: 1/true = every op
+            if value.strip().lower() in ("1", "true", "yes"):
+                return frozenset(OPS)
+            if value.strip().lower() in ("", "0", "false", "no"):
+                return frozenset()
+            raise ValueError(f"{value!r} is not 1 or 0")
+        return frozenset(value)  # type: ignore[call-overload]
+
+    @field_validator("recipe_url_template")
+    @classmethod
+    def _url_template(cls, value: str) -> str:
+        if "{name}" not in value:
+            raise ValueError(f"{value!r} has no {{name}} placeholder for the recipe name")
+        return value
 
     @field_validator("run_id")
     @classmethod
@@ -111,9 +148,29 @@ class RunConfig(BaseModel):
     def is_path(self) -> bool:
         return "/" in self.recipe
 
+    @property
+    def recipe_source(self) -> str:
+        """What the run clones: the path, the bundled fixture repo, or the enrolled name's URL."""
+        if self.is_path:
+            return self.recipe
+        if recipes.is_bundled(self.recipe):
+            return str(recipes.bundled_recipe_repo(self.recipe))
+        return self.recipe_url_template.format(name=self.recipe)
+
+    @property
+    def driver_settings(self) -> DriverSettings:
+        return DriverSettings(domain_base=self.domain_base, resolve_image=self.resolve_image,
+                              deploy_timeout_s=self.deploy_timeout_s,
+                              bundled_recipe=not self.is_path and recipes.is_bundled(self.recipe))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunConfig:
-        raw = {field: environ[var] for var, field in ENV_VARS.items() if environ.get(var, "").strip()}
+        raw: dict[str, object] = {field: environ[var] for var, field in ENV_VARS.items()
+                                  if environ.get(var, "").strip()}
+        per_op = _per_op_skips(environ)
+        if per_op:
+            skip = RunConfig._skip_generic(raw.get("skip_generic", ""))
+            raw["skip_generic"] = skip | per_op
         if "recipe" not in raw:
             raise BadInput("RECIPE is not set; set it to a recipe name (e.g. custom-html-tiny) or a path")
         try:
@@ -124,3 +181,15 @@ class RunConfig(BaseModel):
             var = next((v for v, f in ENV_VARS.items() if f == field), field)
             message = first["msg"].removeprefix("Value error, ")
             raise BadInput(f"{var}: {message}") from None
+
+
+def _per_op_skips(environ: Mapping[str, str]) -> frozenset[str]:
+    """CCCI_SKIP_GENERIC_<OP>=1 for each op whose generic floor is skipped."""
+    skipped = set()
+    for op in OPS:
+        value = environ.get(f"CCCI_SKIP_GENERIC_{op.upper()}", "").strip().lower()
+        if value in ("1", "true", "yes"):
+            skipped.add(op)
+        elif value not in ("", "0", "false", "no"):
+            raise BadInput(f"CCCI_SKIP_GENERIC_{op.upper()}: {value!r} is not 1 or 0")
+    return frozenset(skipped)

@@ -160,3 +160,33 @@ def parse_abra_exports(text: str) -> dict[str, str]:
             continue  # computed by a shell; not ours to evaluate
         exports[match["key"]] = value
     return exports
+
+
+def merge_upgrade_env(current: dict[str, str], head_sample: EnvFile, extra: dict[str, str]) -> tuple[
+        EnvFile, dict[str, str], dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    """The app env after an upgrade, as abra operators keep it: existing values stay, keys the
+    head's .env.sample adds are added, secret versions follow the head (a bumped version means a
+    new secret), and `extra` (UPGRADE_EXTRA_ENV) adds or overrides last.
+
+    Returns (merged env with the head's modifiers, added, changed, kept-over-the-head's-sample).
+    """
+    merged: dict[str, str] = dict(current)
+    added: dict[str, str] = {}
+    changed: dict[str, tuple[str, str]] = {}
+    kept: dict[str, tuple[str, str]] = {}
+    for key, value in head_sample.values.items():
+        if key not in current:
+            merged[key] = added[key] = value
+        elif _SECRET_KEY.match(key) and current[key] != value:
+            merged[key] = value
+            changed[key] = (current[key], value)
+        elif key != "DOMAIN" and current[key] != value:
+            kept[key] = (current[key], value)
+    for key, value in extra.items():
+        if key in current and current[key] != value:
+            changed[key] = (current[key], value)
+            kept.pop(key, None)
+        elif key not in current:
+            added[key] = value
+        merged[key] = value
+    return EnvFile(merged, dict(head_sample.modifiers)), added, changed, kept

@@ -1,11 +1,11 @@
-"""Thin shell around the git CLI. Every failure raises with git's own message."""
+"""Thin shell around the git CLI. Every failure raises ExecError with git's own message."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from runner.errors import InfraError
+from runner.errors import ExecError
+from runner.harness.proc import run_host
 
 # Fixed identity so commits the harness makes (fixtures) are reproducible and never use the
 # operator's global config.
@@ -24,11 +24,7 @@ _IDENTITY = {
 
 def git(repo: Path | None, *args: str, env: dict[str, str] | None = None) -> str:
     cmd = ["git", *(["-C", str(repo)] if repo else []), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**_IDENTITY, **(env or {})})
-    if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines()
-        raise InfraError(f"`git {' '.join(args)}` failed: {detail[-1] if detail else done.returncode}")
-    return done.stdout.strip()
+    return run_host(cmd, env={**_IDENTITY, **(env or {})}, what=f"`git {' '.join(args)}`").stdout.strip()
 
 
 def tags(repo: Path) -> list[str]:
@@ -43,3 +39,17 @@ def rev_parse(repo: Path, ref: str) -> str:
 def tags_at(repo: Path, commit: str) -> list[str]:
     out = git(repo, "tag", "--points-at", commit)
     return [line for line in out.splitlines() if line]
+
+
+def release_tags_before(repo: Path, commit: str) -> list[str]:
+    """Tags on ancestors of `commit`, not on `commit` itself: the releases a head came after."""
+    merged = set(git(repo, "tag", "--merged", commit).splitlines())
+    return sorted(merged - set(tags_at(repo, commit)) - {""})
+
+
+def show_file(repo: Path, commit: str, path: str) -> str | None:
+    """A file's text at `commit`, or None when it does not exist there."""
+    try:
+        return git(repo, "show", f"{commit}:{path}")
+    except ExecError:
+        return None

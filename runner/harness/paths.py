@@ -18,4 +18,5 @@ def state_dir() -> Path:
 
 
 def default_runs_dir() -> Path:
-    return Path(os.environ.get("CCCI_RUNS_DIR") or state_dir() / "runs")
+    """Where run dirs go unless CCCI_RUNS_DIR (read by RunConfig) says otherwise."""
+    return state_dir() / "runs"

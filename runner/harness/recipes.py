@@ -68,8 +68,3 @@ def _build_fixture_repo(fixture: Path, repo: Path) -> None:
         git.git(repo, "am", "-q", "--committer-date-is-author-date", str(fixture / step["patch"]))
         if step.get("tag"):
             git.git(repo, "tag", step["tag"])
-
-
-def recipe_url(name: str) -> str:
-    template = os.environ.get("CCCI_RECIPE_URL_TEMPLATE", DEFAULT_URL_TEMPLATE)
-    return template.format(name=name)

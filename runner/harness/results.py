@@ -26,12 +26,17 @@ class RunResult:
     run_dir: str
     domain: str | None = None
     stack: str | None = None
+    head_commit: str | None = None
+    base: str | None = None  # the release the first deploy installed when upgrading
+    base_reason: str | None = None
     deploy_count: int = 0
     deployments: list[dict[str, Any]] = field(default_factory=list)
     tiers: list[TierResult] = field(default_factory=list)
     error: str | None = None
     error_exit_code: int | None = None  # the failing error's own code (2 for bad input found late)
     teardown_leftovers: list[str] | None = None  # None: teardown never ran (nothing deployed)
+    teardown_s: float = 0.0
+    op_durations: dict[str, float] = field(default_factory=dict)  # time each op took to perform
     duration_s: float = 0.0
 
     @property
@@ -78,10 +83,12 @@ def summary_markdown(result: RunResult) -> str:
         "|---|---|---|---|",
     ]
     for tier in (t for t in result.tiers if t.verdict != "skip"):
-        lines.append(f"| {tier.op} | {icon.get(tier.verdict, '')} {tier.verdict} | {counts_text(tier) or '-'} | {tier.duration_s:.1f}s |")
+        lines.append(f"| {tier.op} | {icon.get(tier.verdict, '')} {tier.verdict} | {tier_text(tier) or '-'} | {tier.duration_s:.1f}s |")
     skipped = [f"{t.op} ({t.error})" for t in result.tiers if t.verdict == "skip"]
     if skipped:
         lines += ["", "skipped: " + ", ".join(skipped)]
+    if result.base:
+        lines += ["", f"upgrade base: `{result.base}` ({result.base_reason})"]
     if result.error:
         lines += ["", f"**error:** {result.error}"]
     lines += ["", _teardown_text(result.teardown_leftovers)]
@@ -109,9 +116,11 @@ def print_summary(result: RunResult, console: Console) -> None:
     style = {"pass": "green", "fail": "red", "error": "bold red", "skip": "yellow"}
     for tier in result.tiers:
         table.add_row(tier.op, f"[{style[tier.verdict]}]{tier.verdict}[/]",
-                      counts_text(tier) or escape(_short(tier.error or "-")),
+                      escape(tier_text(tier) or _short(tier.error or "-")),
                       f"{tier.duration_s:.1f}s" if tier.verdict != "skip" else "")
     console.print(table)
+    if result.base_reason and "upgrade" in result.stages:
+        console.print(escape(f"upgrade base: {result.base or 'none'} — {result.base_reason}"), highlight=False)
     if result.error:
         console.print(f"[bold red]error:[/] {escape(scrubber.scrub(result.error))}", highlight=False)
     console.print(f"deploy-count: {result.deploy_count}")
@@ -122,6 +131,12 @@ def print_summary(result: RunResult, console: Console) -> None:
 
 def counts_text(tier: TierResult) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in tier.counts.items())
+
+
+def tier_text(tier: TierResult) -> str:
+    """The tests column: counts, plus the generic opt-out or a note."""
+    text = counts_text(tier) or (tier.note or "")
+    return text + (" (generic floor opted out)" if tier.generic_skipped else "")
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from runner.errors import BadInput
+
 _VERSION = re.compile(
     r"^v?(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<upstream>.+))?$"
 )
@@ -53,3 +55,34 @@ def previous_release(tags: list[str], head: str | None) -> str | None:
         return releases[-1].tag if releases else None
     older = [v for v in releases if v.sort_key < head_version.sort_key]
     return older[-1].tag if older else None
+
+
+def choose_base(releases_before: list[str], head_releases: list[str], head_version_label: str | None,
+                pinned: str | None, all_tags: list[str]) -> tuple[str | None, str]:
+    """The release an upgrade starts from, and why (one line).
+
+    `releases_before`: tags on the head's ancestors (not on the head itself); `head_releases`:
+    tags on the head. Order: a pin (must be a release tag, else BadInput); else the newest release
+    strictly older than the head, stepping back once more when the head's own version label is
+    that release (unreleased commits on top of it). None when there is nothing to upgrade from.
+    """
+    if pinned:
+        if pinned not in all_tags or parse_version(pinned) is None:
+            releases = ", ".join(v.tag for v in release_versions(all_tags)) or "none"
+            raise BadInput(f"recipe_meta.py: UPGRADE_BASE_VERSION {pinned!r} is not a release tag "
+                           f"of the recipe (releases: {releases})")
+        return pinned, "pinned by UPGRADE_BASE_VERSION in recipe_meta.py"
+    candidates = release_versions(releases_before)
+    head_versions = release_versions(head_releases)
+    if head_versions:  # the head is itself a release: only older releases count
+        candidates = [v for v in candidates if v.sort_key < head_versions[0].sort_key]
+    if not candidates:
+        return None, "no release older than the head to upgrade from"
+    newest = candidates[-1]
+    if head_version_label == newest.tag:
+        if len(candidates) < 2:
+            return None, (f"the head is {newest.tag} plus unreleased commits and no older release "
+                          "exists to upgrade from")
+        return candidates[-2].tag, (f"the head's version label is {newest.tag} (unreleased commits "
+                                    f"on top of it): stepped back to {candidates[-2].tag}")
+    return newest.tag, f"{newest.tag} is the newest release older than the head"

@@ -6,9 +6,11 @@ from typing import Any
 
 import httpx
 
+from runner.harness.app import Deployment
 
-def test_the_page_is_the_deployed_releases(http: httpx.Client, deployment: dict[str, Any]) -> None:
-    upstream = deployment["version"].split("+", 1)[1]  # 1.1.0+1.1 -> 1.1, the image's version
+
+def test_the_page_is_the_deployed_releases(http: httpx.Client, deployment: Deployment) -> None:
+    upstream = deployment.version.split("+", 1)[1]  # 1.1.0+1.1 -> 1.1, the image's version
     page = http.get("/").text
     assert f"<h1>custom-html-tiny {upstream}</h1>" in page
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness import git, substrate
+from runner.drivers.swarm import substrate
+from runner.harness import git
 from runner.harness.paths import REPO_ROOT
 from runner.harness.recipes import bundled_recipe_repo
 from tests.e2e.support import RunOutcome, suite_objects

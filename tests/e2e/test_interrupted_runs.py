@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.lifecycle import stack_services
+from runner.drivers.swarm.stack import stack_services
 from runner.harness.paths import REPO_ROOT
 from tests.e2e.support import suite_objects
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.harness.convergence import service_progress, task_errors
+from runner.drivers.swarm.convergence import service_progress, task_errors
 
 
 def _service(replicas: int = 1, update: str | None = None, mode: str = "Replicated") -> dict[str, Any]:

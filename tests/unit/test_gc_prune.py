@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from runner.harness.gc import run_lock, stale_run_dirs
+from runner.harness.runlock import run_lock, stale_run_dirs
 
 DAY = 86400.0
 

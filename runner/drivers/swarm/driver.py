@@ -2,38 +2,50 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets as pysecrets
 import string
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import docker
+import httpx
 import yaml
 from docker.errors import APIError, NotFound
 
-from runner.drivers.base import App, Deployment
+from runner.drivers.base import Say
+from runner.drivers.swarm import backup as swarm_backup
+from runner.drivers.swarm import gc as swarm_gc
+from runner.drivers.swarm import reach
+from runner.drivers.swarm.convergence import Progress, task_errors
+from runner.drivers.swarm.stack import (
+    OWNER_STACK_LABEL,
+    RUN_DIR_LABEL,
+    RUN_LABEL,
+    remove_stack,
+    stack_progress,
+    stack_services,
+)
 from runner.errors import ConvergenceError, InfraError
 from runner.harness import git, naming
-from runner.harness.convergence import Progress, task_errors
+from runner.harness.app import App, Deployment
+from runner.harness.config import DriverSettings
 from runner.harness.docker_client import docker_client
-from runner.harness.envfile import compose_files, parse_abra_exports, parse_env, secret_specs
+from runner.harness.envfile import (
+    SecretSpec,
+    compose_files,
+    parse_abra_exports,
+    parse_env,
+    secret_specs,
+)
 from runner.harness.fileio import write_text_atomic
-from runner.harness.lifecycle import STACK_LABEL, stack_progress, stack_services
+from runner.harness.opstate import RestoreRecord, Snapshot
+from runner.harness.proc import ExecResult, run_host
+from runner.harness.runlock import Orphan
 from runner.harness.scrub import scrubber
 from runner.harness.versions import parse_version
 
-log = logging.getLogger(__name__)
-
-RUN_LABEL = "cc-ci.run"
-OWNER_STACK_LABEL = "cc-ci.stack"  # on the secrets we create ourselves (they are external to the stack)
-RUN_DIR_LABEL = "cc-ci.run-dir"  # where the run's lock lives, so gc finds it whatever runs dir it is given
-DEFAULT_TIMEOUT_S = 120
-TEARDOWN_DEADLINE_S = 120.0
 POLL_S = 0.5
 PROGRESS_EVERY_S = 10.0
 _SECRET_ALPHABET = string.ascii_letters + string.digits
@@ -42,12 +54,11 @@ _SECRET_ALPHABET = string.ascii_letters + string.digits
 class SwarmDriver:
     name = "swarm"
 
-    def __init__(self, domain_base: str = "ccci.test", resolve_image: str = "always",
-                 default_timeout_s: int = DEFAULT_TIMEOUT_S,
-                 say: Callable[[str], None] = lambda message: None) -> None:
-        self.domain_base = domain_base
-        self.resolve_image = resolve_image
-        self.default_timeout_s = default_timeout_s
+    def __init__(self, settings: DriverSettings | None = None, say: Say = lambda message: None) -> None:
+        self.settings = settings or DriverSettings()
+        # bundled recipes use locally built images that no registry has
+        self.resolve_image = ("never" if self.settings.bundled_recipe else "always") \
+            if self.settings.resolve_image == "auto" else self.settings.resolve_image
         self.say = say  # progress for long waits
 
     @property
@@ -57,15 +68,15 @@ class SwarmDriver:
     # -- new app -------------------------------------------------------------------------
 
     def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path) -> App:
-        domain = naming.app_domain(recipe, run_id, self.domain_base)
+        domain = naming.app_domain(recipe, run_id, self.settings.domain_base)
         stack = naming.stack_name(domain)
         sample = checkout / ".env.sample"
         env = parse_env(sample.read_text(), overrides={"DOMAIN": domain}, source=".env.sample")
         app = App(recipe=recipe, run_id=run_id, domain=domain, stack=stack, checkout=checkout,
-                  run_dir=run_dir, env=env.values, secrets=secret_specs(env))
+                  run_dir=run_dir, env=env.values, driver=self.name, secrets=secret_specs(env))
         for spec in app.secrets:
             naming.secret_name(stack, spec.name, spec.version)  # fail on bad names before creating any
-        write_text_atomic(run_dir / "app.env", "".join(f"{k}={v}\n" for k, v in app.env.items()))
+        _write_app_env(app)
         return app  # nothing on the swarm yet: secrets are created by deploy, inside the app's lifetime
 
     def _create_secrets(self, app: App) -> None:
@@ -80,25 +91,37 @@ class SwarmDriver:
                                        labels={OWNER_STACK_LABEL: app.stack, RUN_LABEL: app.run_id,
                                                RUN_DIR_LABEL: str(app.run_dir.resolve())})
 
-    # -- deploy --------------------------------------------------------------------------
+    # -- deploy and upgrade -----------------------------------------------------------------
 
     def deploy(self, app: App, ref: str) -> Deployment:
+        app.deploy_count += 1
+        return self._deploy(app, ref, force_chaos=False)
+
+    def upgrade(self, app: App, ref: str, env: dict[str, str], secrets: list[SecretSpec]) -> Deployment:
+        for spec in secrets:
+            naming.secret_name(app.stack, spec.name, spec.version)
+        app.env, app.secrets = dict(env), list(secrets)
+        _write_app_env(app)
+        return self._deploy(app, ref, force_chaos=True)  # abra's `upgrade --chaos` to a PR head
+
+    def _deploy(self, app: App, ref: str, force_chaos: bool) -> Deployment:
         started = time.monotonic()
         commit = git.rev_parse(app.checkout, ref)
         git.git(app.checkout, "checkout", "-q", "--force", "--detach", commit)
         git.git(app.checkout, "clean", "-q", "-fdx")
         release = next((t for t in git.tags_at(app.checkout, commit) if parse_version(t)), None)
+        chaos = force_chaos or release is None
         files = [app.checkout / f for f in compose_files(app.env)]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise InfraError(f"{ref}: COMPOSE_FILE names {', '.join(missing)}, not in the recipe at that ref")
         self._create_secrets(app)
-        override = self._write_label_override(app, files, commit, chaos=release is None)
-        app.deploy_count += 1
+        app.deployments += 1
+        override = self._write_label_override(app, files, commit, chaos)
         self._stack_deploy(app, [*files, override])
         labels = self._wait_converged(app)
-        version = release or labels.get(f"coop-cloud.{app.stack}.version", "unknown")
-        return Deployment(ref=ref, commit=commit, version=version, chaos=release is None,
+        version = labels.get(f"coop-cloud.{app.stack}.version", "unknown") if chaos else str(release)
+        return Deployment(ref=ref, commit=commit, version=version, chaos=chaos,
                           labels=labels, duration_s=time.monotonic() - started)
 
     def _write_label_override(self, app: App, files: list[Path], commit: str, chaos: bool) -> Path:
@@ -108,7 +131,7 @@ class SwarmDriver:
             labels += [f"coop-cloud.{app.stack}.chaos=true",
                        f"coop-cloud.{app.stack}.chaos-version={commit[:8]}"]
         services = {name: {"deploy": {"labels": labels}} for name in _service_names(files)}
-        path = app.run_dir / f"compose.cc-ci.{app.deploy_count + 1}.yml"
+        path = app.run_dir / f"compose.cc-ci.{app.deployments}.yml"
         write_text_atomic(path, yaml.safe_dump({"version": "3.8", "services": services}))
         return path
 
@@ -119,12 +142,15 @@ class SwarmDriver:
         env |= app.env | exports | {"STACK_NAME": app.stack}
         cmd = ["docker", "stack", "deploy", "--resolve-image", self.resolve_image,
                *[arg for f in files for arg in ("-c", str(f))], app.stack]
-        done = subprocess.run(cmd, cwd=app.checkout, env=env, capture_output=True, text=True)
-        output = done.stdout + done.stderr
-        write_text_atomic(app.run_dir / "logs" / f"deploy-{app.deploy_count}.log", output)
-        if done.returncode != 0:
-            last = output.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        done = run_host(cmd, cwd=app.checkout, env=env, check=False)
+        write_text_atomic(app.run_dir / "logs" / f"deploy-{app.deployments}.log", done.output)
+        if done.failed:
+            last = done.output.strip().splitlines()[-1:] or [f"exit {done.exit_code}"]
             raise InfraError(scrubber.scrub(f"docker stack deploy {app.stack} failed: {last[0]}"))
+
+    def wait_converged(self, app: App) -> dict[str, str]:
+        """Wait until every service of the app has converged; return the app service's labels."""
+        return self._wait_converged(app)
 
     def _wait_converged(self, app: App) -> dict[str, str]:
         services = stack_services(app.stack, self.client)
@@ -155,7 +181,7 @@ class SwarmDriver:
             raw = service.attrs["Spec"].get("Labels", {}).get(f"coop-cloud.{stack}.timeout", "")
             if raw.strip().isdigit() and int(raw) > 0:
                 return int(raw)
-        return self.default_timeout_s
+        return self.settings.deploy_timeout_s
 
     def _app_labels(self, stack: str) -> dict[str, str]:
         """Labels of the service carrying the recipe's version label (abra's `app` service)."""
@@ -206,65 +232,61 @@ class SwarmDriver:
             return []
         return [line.strip() for line in text.splitlines() if line.strip()][-lines:]
 
+    # -- backup and restore -----------------------------------------------------------------
+
+    def backup_unsupported(self, app: App) -> str | None:
+        return swarm_backup.unsupported_reason(self.service_labels(app))
+
+    def backup(self, app: App) -> Snapshot:
+        return swarm_backup.backup(self, app)
+
+    def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
+        return swarm_backup.restore(self, app, snapshot)
+
     # -- teardown ------------------------------------------------------------------------
 
     def teardown(self, app: App) -> list[str]:
         return remove_stack(self.client, app.stack)
 
+    # -- reach -----------------------------------------------------------------------------
 
-def remove_stack(client: docker.DockerClient, stack: str, deadline_s: float = TEARDOWN_DEADLINE_S) -> list[str]:
-    """`docker stack rm`, waiting until containers are really gone, then volumes, secrets,
-    configs and networks; returns whatever still exists afterwards."""
-    by_stack = {"label": f"{STACK_LABEL}={stack}"}
-    for service in stack_services(stack, client):
-        _ignore_gone(service.remove)
-    deadline = time.monotonic() + deadline_s
-    # `docker stack rm` returns before the containers are gone, and volumes in use cannot be
-    # removed. Kill rather than wait out the stop grace period: a torn-down app's state is moot.
-    while (containers := client.containers.list(all=True, filters=by_stack)) and time.monotonic() < deadline:
-        for container in containers:
-            if container.status == "running":
-                _ignore_gone(container.kill)
-        time.sleep(POLL_S)
-    while time.monotonic() < deadline:
-        for kind in ("secrets", "configs", "networks", "volumes"):
-            for obj in _owned(client, kind, stack):
-                _ignore_gone(obj.remove)
-        if not stack_leftovers(client, stack):
-            break
-        time.sleep(POLL_S)
-    return stack_leftovers(client, stack)
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True) -> ExecResult:
+        return reach.exec_in_app(app.stack, service, cmd, check=check)
 
+    def http_client(self, app: App) -> httpx.Client:
+        return reach.http_client(app.stack, app.domain)
 
-def _ignore_gone(remove: Any) -> None:
-    try:
-        remove()
-    except NotFound:
-        pass
-    except APIError as err:  # still in use: the next pass retries
-        log.debug("removal deferred: %s", err)
+    def unconverged(self, app: App) -> list[str]:
+        progress = stack_progress(app.stack, self.client)
+        if not progress:
+            return [f"no services of stack {app.stack}"]
+        return [f"{p.service}: {p.running}/{p.desired} running" for p in progress if not p.converged]
+
+    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
+        return {s.name.removeprefix(f"{app.stack}_"): dict(s.attrs["Spec"].get("Labels") or {})
+                for s in stack_services(app.stack, self.client)}
+
+    # -- gc --------------------------------------------------------------------------------
+
+    def find_orphans(self, runs_dir: Path) -> list[Orphan]:
+        return swarm_gc.find_orphans(self.client, runs_dir)
+
+    def reclaim(self, orphan: Orphan) -> list[str]:
+        return remove_stack(self.client, orphan.stack)
+
+    def run_ids_present(self) -> set[str]:
+        return {run.run_id for run in swarm_gc.find_cc_ci_stacks(self.client).values()}
 
 
-def _owned(client: docker.DockerClient, kind: str, stack: str) -> list[Any]:
-    collection = getattr(client, kind)
-    found = {o.id: o for o in collection.list(filters={"label": f"{STACK_LABEL}={stack}"})}
-    if kind == "secrets":
-        found |= {o.id: o for o in collection.list(filters={"label": f"{OWNER_STACK_LABEL}={stack}"})}
-    # anything else named after the stack is ours too (e.g. created by hand during a debug session)
-    for obj in collection.list(filters={"name": f"{stack}_"}):
-        if obj.name.startswith(f"{stack}_"):
-            found[obj.id] = obj
-    return list(found.values())
+def _write_app_env(app: App) -> None:
+    write_text_atomic(app.run_dir / "app.env", "".join(f"{k}={_quote(v)}\n" for k, v in app.env.items()))
 
 
-def stack_leftovers(client: docker.DockerClient, stack: str) -> list[str]:
-    """Every service, container, volume, secret, config and network of the stack still present."""
-    left = [f"service {s.name}" for s in stack_services(stack, client)]
-    left += [f"container {c.name}" for c in
-             client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={stack}"})]
-    for kind in ("volumes", "secrets", "configs", "networks"):
-        left += [f"{kind[:-1]} {o.name}" for o in _owned(client, kind, stack)]
-    return sorted(left)
+def _quote(value: str) -> str:
+    """Double-quoted with escapes unless plain, so that the app env parses back as written."""
+    if value and all(c.isalnum() or c in "._-/:@+,=" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 def _service_names(files: list[Path]) -> list[str]:

@@ -1,56 +1,25 @@
-"""Helpers that reach into a live app: find its containers, exec in them, reach it over HTTP."""
+"""Reaching a live app on the swarm: find its containers, exec in them, talk to it over HTTP."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import docker
 import httpx
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
-from docker.models.services import Service
 
+from runner.drivers.swarm.stack import SERVICE_LABEL, stack_services
 from runner.errors import ExecError, InfraError
-from runner.harness.convergence import Progress, service_progress
 from runner.harness.docker_client import docker_client
-from runner.harness.scrub import scrubber
+from runner.harness.proc import ExecResult, failure_message, show
 
-STACK_LABEL = "com.docker.stack.namespace"
-SERVICE_LABEL = "com.docker.swarm.service.name"
 GATEWAY_NETWORK = "docker_gwbridge"
 EXEC_RETRY_S = 30.0
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def succeeded(self) -> bool:
-        return self.exit_code == 0
-
-    @property
-    def failed(self) -> bool:
-        return not self.succeeded
-
-
-def stack_services(stack: str, client: docker.DockerClient | None = None) -> list[Service]:
-    client = client or docker_client()
-    return list(client.services.list(filters={"label": f"{STACK_LABEL}={stack}"}))
-
-
-def stack_progress(stack: str, client: docker.DockerClient | None = None) -> list[Progress]:
-    """Where each service of the stack stands, read fresh from the swarm."""
-    client = client or docker_client()
-    nodes = len(client.nodes.list())
-    return [service_progress(s.name, s.attrs, s.tasks(), nodes) for s in stack_services(stack, client)]
 
 
 def running_container(stack: str, service: str, client: docker.DockerClient | None = None) -> Container | None:
@@ -95,20 +64,12 @@ def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool =
 
     result = _until_found(attempt, retry_s, f"cannot exec in {stack}_{service}", ExecError)
     if check and result.failed:
-        raise ExecError(
-            scrubber.scrub(f"`{_show(cmd)}` in {stack}_{service} exited {result.exit_code}: "
-                           f"{(result.stderr or result.stdout).strip()[-300:]}"),
-            result,
-        )
+        raise ExecError(failure_message(f"`{show(cmd)}` in {stack}_{service}", result), result)
     return result
 
 
 def _text(data: bytes | None) -> str:
     return (data or b"").decode(errors="replace")
-
-
-def _show(cmd: list[str] | str) -> str:
-    return cmd if isinstance(cmd, str) else " ".join(cmd)
 
 
 def web_service(stack: str, client: docker.DockerClient | None = None) -> tuple[str, int]:

@@ -1,0 +1,53 @@
+"""What every op provides, and what it is handed. Adding an op means one module here and one
+line in the registry (`runner/ops/__init__.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.drivers.base import Driver
+from runner.harness.app import App
+from runner.harness.config import RunConfig
+from runner.harness.meta import RecipeMeta
+from runner.harness.opstate import OpRecord, OpState
+
+
+@dataclass
+class OpContext:
+    config: RunConfig
+    driver: Driver
+    checkout: Path  # the run's own clone of the recipe
+    overlay_dir: Path  # tests/<recipe>/: overlays, ops.py, recipe_meta.py, custom/
+    meta: RecipeMeta
+    state: OpState
+    say: Callable[[str], None]
+    app: App | None = None  # set once the app exists (after `plan`)
+
+    @property
+    def live_app(self) -> App:
+        assert self.app is not None, "ops are performed inside the app's lifetime"
+        return self.app
+
+
+class Op:
+    """One lifecycle op. Subclasses set `name` and override what differs."""
+
+    name: str = ""
+
+    def plan(self, ctx: OpContext) -> None:
+        """Before anything is deployed: check input, decide refs (raise BadInput to refuse)."""
+
+    def skip_reason(self, ctx: OpContext) -> str | None:
+        """Why the op cannot apply to this recipe (its tier is then `skip` with the reason)."""
+        return None
+
+    def perform(self, ctx: OpContext) -> OpRecord:
+        """Perform the op once, through the driver; return what it produced."""
+        raise NotImplementedError
+
+    def overlay_files(self, overlay_dir: Path) -> list[Path]:
+        """The recipe's own assertion files for this op (the generic floor is added apart)."""
+        path = overlay_dir / f"test_{self.name}.py"
+        return [path] if path.is_file() else []

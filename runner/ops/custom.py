@@ -1,0 +1,24 @@
+"""custom: the recipe's functional tests (`tests/<recipe>/custom/test_*.py`), once, after the
+other ops. Assertion-only: nothing is performed on the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.harness.opstate import OpRecord
+from runner.ops.base import Op, OpContext
+
+
+class Custom(Op):
+    name = "custom"
+
+    def skip_reason(self, ctx: OpContext) -> str | None:
+        if not self.overlay_files(ctx.overlay_dir):
+            return f"the recipe has no custom tests (tests/{ctx.overlay_dir.name}/custom/test_*.py)"
+        return None
+
+    def perform(self, ctx: OpContext) -> OpRecord:
+        return OpRecord(op=self.name, deploy_count=ctx.live_app.deploy_count)
+
+    def overlay_files(self, overlay_dir: Path) -> list[Path]:
+        return sorted((overlay_dir / "custom").glob("test_*.py"))

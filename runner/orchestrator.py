@@ -1,0 +1,276 @@
+"""One run: prepare the recipe, plan, create the app, then for each op in lifecycle order:
+pre-op hook, perform once, record op state, assert (generic floor + overlay). Teardown always."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.markup import escape
+
+from runner.drivers import create_driver
+from runner.drivers.base import Driver
+from runner.errors import BadInput, CcciError, InfraError
+from runner.harness import git
+from runner.harness.app import App
+from runner.harness.config import RunConfig
+from runner.harness.fileio import write_json_atomic, write_text_atomic
+from runner.harness.hooks import Hook, HookContext, call_hook, load_hooks
+from runner.harness.meta import load_meta
+from runner.harness.opstate import OpRecord, OpState
+from runner.harness.paths import TESTS_DIR
+from runner.harness.results import RunResult, print_summary, write_reports
+from runner.harness.runlock import run_lock
+from runner.harness.scrub import scrubber
+from runner.harness.tiers import TierResult, run_tier
+from runner.ops import ORDER, REGISTRY, Op, OpContext
+
+DriverFactory = Callable[[RunConfig, Callable[[str], None]], Driver]
+TierRunner = Callable[[str, list[Path], Path, dict[str, str]], TierResult]
+
+
+class Interrupted(InfraError):
+    """SIGINT or SIGTERM arrived; raised so that teardown in `finally` still runs."""
+
+
+def default_driver(config: RunConfig, say: Callable[[str], None]) -> Driver:
+    return create_driver(config.driver, config.driver_settings, say)
+
+
+class Run:
+    def __init__(self, config: RunConfig, console: Console | None = None,
+                 driver_factory: DriverFactory = default_driver, ops: dict[str, Op] | None = None,
+                 tests_dir: Path = TESTS_DIR, tier_runner: TierRunner = run_tier) -> None:
+        self.config = config
+        self.console = console or Console(stderr=True, highlight=False, width=_console_width())
+        self.run_dir = config.runs_dir / config.run_id
+        self.started = time.monotonic()
+        self.driver_factory = driver_factory
+        self.ops = ops if ops is not None else REGISTRY
+        self.tier_runner = tier_runner
+        self.overlay_dir = tests_dir / config.recipe_name
+        self.generic_dir = tests_dir / "_generic"
+        self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
+                                pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir))
+
+    def say(self, message: str) -> None:
+        elapsed = time.monotonic() - self.started
+        line = scrubber.scrub(message)
+        self.console.print(f"[dim]{elapsed:6.1f}s[/] {escape(line)}", soft_wrap=True)
+        with (self.run_dir / "logs" / "run.log").open("a") as handle:
+            handle.write(f"{elapsed:7.1f}s {line}\n")
+
+    def execute(self) -> RunResult:
+        """Everything after validation. Bad input found before deploying leaves nothing behind."""
+        if self.run_dir.exists():
+            raise BadInput(f"run dir {self.run_dir} exists already; pick another CCCI_RUN_ID")
+        (self.run_dir / "logs").mkdir(parents=True)
+        try:
+            ctx, hooks = self._plan()
+        except BadInput:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+        with run_lock(self.run_dir), _signals_raise_interrupted():
+            try:
+                with self._app(ctx):
+                    self._lifecycle(ctx, hooks)
+            except CcciError as err:  # teardown or app creation failed
+                self._fail(err)
+            except Exception as err:  # a harness bug: keep the traceback, scrubbed, in the run log
+                self._fail(err)
+            finally:
+                self.result.add_skipped_tiers(ORDER)
+                self.result.duration_s = time.monotonic() - self.started
+                write_reports(self.result, self.run_dir)
+        print_summary(self.result, self.console)
+        return self.result
+
+    # -- before anything is deployed --------------------------------------------------------
+
+    def _plan(self) -> tuple[OpContext, dict[str, Hook]]:
+        checkout, head = self._clone_recipe()
+        meta = load_meta(self.overlay_dir)
+        hooks = load_hooks(self.overlay_dir, ORDER)
+        state = OpState(run_id=self.config.run_id, recipe=self.config.recipe_name, head_commit=head)
+        ctx = OpContext(config=self.config, driver=self.driver_factory(self.config, self.say),
+                        checkout=checkout, overlay_dir=self.overlay_dir, meta=meta, state=state, say=self.say)
+        for op in self._wanted():
+            op.plan(ctx)
+        self.result.head_commit, self.result.base, self.result.base_reason = head, state.base, state.base_reason
+        return ctx, hooks
+
+    def _wanted(self) -> list[Op]:
+        return [self.ops[name] for name in ORDER if name in self.config.stages and name in self.ops]
+
+    def _clone_recipe(self) -> tuple[Path, str]:
+        """The run's own clone, and the head commit under test."""
+        source = self.config.recipe_source
+        checkout = self.run_dir / "recipe"
+        self.say(f"cloning {self.config.recipe_name} from {source}")
+        try:
+            git.git(None, "clone", "-q", "--no-hardlinks", source, str(checkout))
+        except InfraError as err:
+            reason = str(err).split(": ", 1)[-1]
+            what = "the recipe repo" if self.config.is_path else f"{self.config.recipe!r} is not bundled and"
+            raise BadInput(f"RECIPE: {what} could not be cloned from {source}: {reason}") from None
+        wanted = self.config.version or self.config.ref or "HEAD"
+        for candidate in (wanted, f"origin/{wanted}"):
+            try:
+                commit = git.rev_parse(checkout, candidate)
+                break
+            except InfraError:
+                continue
+        else:
+            var = "VERSION" if self.config.version else "REF"
+            raise BadInput(f"{var}: {wanted!r} is not a commit, branch or tag of {self.config.recipe_name}")
+        if self.config.version and self.config.version not in git.tags(checkout):
+            raise BadInput(f"VERSION: {self.config.version!r} is not a release tag of {self.config.recipe_name}")
+        return checkout, commit
+
+    # -- the app's lifetime -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _app(self, ctx: OpContext) -> Iterator[App]:
+        """The app's whole lifetime. Teardown lives here and nowhere else."""
+        app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir)
+        ctx.app = app
+        self.result.domain, self.result.stack = app.domain, app.stack
+        try:
+            yield app
+        finally:
+            self.say(f"tearing down {app.stack}")
+            started = time.monotonic()
+            leftovers: list[str] | None = None
+            try:
+                with _signals_deferred():
+                    leftovers = ctx.driver.teardown(app)
+            finally:
+                self.result.teardown_s = time.monotonic() - started
+                # a teardown that raised left something we could not list: say so, never "clean"
+                self.result.teardown_leftovers = leftovers if leftovers is not None else [
+                    f"unknown: teardown of {app.stack} raised before checking what was left"]
+                self.say("teardown left nothing behind" if leftovers == []
+                         else f"teardown LEFT BEHIND: {', '.join(self.result.teardown_leftovers)}")
+
+    def _lifecycle(self, ctx: OpContext, hooks: dict[str, Hook]) -> None:
+        failed: str | None = None
+        for op in self._wanted():
+            if failed:
+                self._record_tier(TierResult(op.name, "skip", error=f"after {failed} failed"))
+                continue
+            started = time.monotonic()
+            try:
+                reason = op.skip_reason(ctx)
+                if reason:
+                    self.say(f"{op.name}: skip — {reason}")
+                    self._record_tier(TierResult(op.name, "skip", error=reason))
+                    continue
+                record = self._perform(op, ctx, hooks.get(op.name))
+            except Exception as err:  # the op failed (or its hook): its tier is an error, the rest skip
+                self._record_tier(TierResult(op.name, "error", time.monotonic() - started, error=_one_line(err)))
+                self._fail(err)
+                failed = op.name
+                continue
+            finally:
+                self.result.deploy_count = ctx.live_app.deploy_count
+            self._assert(op, ctx, record)
+
+    def _perform(self, op: Op, ctx: OpContext, hook: Hook | None) -> OpRecord:
+        app = ctx.live_app
+        seed = None
+        if hook is not None:
+            self.say(f"{op.name}: pre_{op.name} hook")
+            seed = call_hook(hook, HookContext(
+                op=op.name, app=app, op_state=ctx.state, meta=ctx.meta,
+                _exec=lambda service, cmd, check=True: ctx.driver.exec_in(app, service, cmd, check=check),
+                _http=lambda: ctx.driver.http_client(app)))
+        started = time.monotonic()
+        record = op.perform(ctx).model_copy(update={"seed": seed, "duration_s": time.monotonic() - started})
+        ctx.state.ops[op.name] = record
+        ctx.state.save(self.run_dir / "op_state.json")
+        write_json_atomic(self.run_dir / "app.json", app.describe())
+        if record.deployment is not None:
+            self.result.deployments.append({"op": op.name, **record.deployment.model_dump()})
+        self.result.op_durations[op.name] = record.duration_s
+        return record
+
+    def _assert(self, op: Op, ctx: OpContext, record: OpRecord) -> None:
+        skipped = op.name in self.config.skip_generic or op.name in ctx.meta.generic_skipped()
+        generic = [] if skipped else [p for p in [self.generic_dir / f"test_{op.name}.py"] if p.is_file()]
+        files = generic + op.overlay_files(ctx.overlay_dir)
+        self.say(f"{op.name} tier: {', '.join(_show_file(f) for f in files) or 'no assertion files'}"
+                 + (" (generic floor opted out)" if skipped else ""))
+        env = {"CCCI_APP_FILE": str(self.run_dir / "app.json"),
+               "CCCI_OP_STATE_FILE": str(self.run_dir / "op_state.json"),
+               "CCCI_OP": op.name}
+        tier = self.tier_runner(op.name, files, self.run_dir, env)
+        tier.generic_skipped = skipped
+        self._record_tier(tier)
+        self.say(f"{op.name} tier: {tier.verdict}" + (f" — {tier.error}" if tier.error else ""))
+        if tier.verdict not in ("pass", "skip"):
+            log = self.run_dir / "logs" / f"tier-{op.name}.log"
+            if log.exists():
+                self.console.print(escape(log.read_text()), highlight=False)
+
+    def _record_tier(self, tier: TierResult) -> None:
+        self.result.tiers.append(tier)
+
+    def _fail(self, err: BaseException) -> None:
+        """The run's first error decides its message and exit code."""
+        if self.result.error:
+            return
+        self.result.error = _one_line(err)
+        self.result.error_exit_code = err.exit_code if isinstance(err, CcciError) else None
+        if not isinstance(err, CcciError):
+            write_text_atomic(self.run_dir / "logs" / "traceback.log",
+                              "".join(traceback.format_exception(err)))
+
+
+def _one_line(err: BaseException) -> str:
+    return str(err) if isinstance(err, CcciError) else f"{type(err).__name__}: {err}"
+
+
+def _show_file(path: Path) -> str:
+    return path.name if path.parent.name == "_generic" else str(path.relative_to(path.parents[1]))
+
+
+@contextlib.contextmanager
+def _signals_raise_interrupted() -> Iterator[None]:
+    interrupted: list[int] = []
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        if interrupted:  # a second signal must not abort the teardown the first one started
+            return
+        interrupted.append(signum)
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}; tore down before exiting")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while tearing down; they are delivered (and raise) afterwards."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def _console_width() -> int | None:
+    """Logs of CI jobs are wide; rich would wrap them at 80 columns without a terminal."""
+    return None if sys.stderr.isatty() else 120

@@ -1,0 +1,39 @@
+"""Fixtures for unit tests that need a small recipe repo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runner.harness import git
+
+_COMPOSE = """version: "3.8"
+services:
+  app:
+    image: ccci-local/custom-html-tiny:1.0
+    deploy:
+      labels:
+        - "coop-cloud.${{STACK_NAME}}.version={label}"
+"""
+
+
+@pytest.fixture
+def make_recipe(tmp_path: Path) -> Callable[..., Path]:
+    """`make_recipe(tags=[...], head_label=...)`: one commit per tag, then an untagged head."""
+    def make(tags: list[str], head_label: str, name: str = "my-recipe") -> Path:
+        repo = tmp_path / name
+        repo.mkdir()
+        (repo / ".env.sample").write_text("TYPE=my-recipe\nDOMAIN=x.example.com\n")
+        git.git(repo, "init", "-q", "-b", "main")
+        for tag in tags:
+            (repo / "compose.yml").write_text(_COMPOSE.format(label=tag))
+            git.git(repo, "add", "-A")
+            git.git(repo, "commit", "-q", "-m", f"release {tag}")
+            git.git(repo, "tag", tag)
+        (repo / "compose.yml").write_text(_COMPOSE.format(label=head_label) + "# head\n")
+        git.git(repo, "add", "-A")
+        git.git(repo, "commit", "-q", "-m", "the PR head")
+        return repo
+    return make

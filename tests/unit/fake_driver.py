@@ -1,0 +1,93 @@
+"""A driver that performs nothing and records every call: the orchestrator's unit tests use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from runner.errors import InfraError
+from runner.harness.app import App, Deployment
+from runner.harness.envfile import SecretSpec
+from runner.harness.opstate import RestoreRecord, Snapshot
+from runner.harness.proc import ExecResult
+from runner.harness.runlock import Orphan
+
+
+class FakeDriver:
+    name = "fake"
+
+    def __init__(self, fail: dict[str, Exception] | None = None, backup_unsupported: str | None = None,
+                 teardown_raises: bool = False) -> None:
+        self.calls: list[str] = []
+        self.fail = fail or {}
+        self._backup_unsupported = backup_unsupported
+        self.teardown_raises = teardown_raises
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.fail:
+            raise self.fail[name]
+
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path) -> App:
+        self._call("new_app")
+        return App(recipe=recipe, run_id=run_id, domain=f"{recipe}.test", stack=f"{recipe}_test",
+                   checkout=checkout, run_dir=run_dir, env={"DOMAIN": f"{recipe}.test"}, driver=self.name)
+
+    def _deployment(self, ref: str, chaos: bool) -> Deployment:
+        return Deployment(ref=ref, commit=ref, version="1.0.0+1.0", chaos=chaos, labels={}, duration_s=0.0)
+
+    def deploy(self, app: App, ref: str) -> Deployment:
+        self._call(f"deploy {_short(ref)}")
+        app.deploy_count += 1
+        return self._deployment(ref, chaos=False)
+
+    def upgrade(self, app: App, ref: str, env: dict[str, str], secrets: list[SecretSpec]) -> Deployment:
+        self._call(f"upgrade {_short(ref)}")
+        app.env = env
+        return self._deployment(ref, chaos=True)
+
+    def backup_unsupported(self, app: App) -> str | None:
+        return self._backup_unsupported
+
+    def backup(self, app: App) -> Snapshot:
+        self._call("backup")
+        return Snapshot(id="0123456789abcdef", repository="/r", export="/r.tar.gz", volumes={"content": []})
+
+    def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
+        self._call(f"restore {snapshot.id[:8]}")
+        return RestoreRecord(snapshot_id=snapshot.id, volumes=["content"], files=0, duration_s=0.0)
+
+    def teardown(self, app: App) -> list[str]:
+        self.calls.append("teardown")
+        if self.teardown_raises:
+            raise InfraError("docker went away during teardown")
+        return []
+
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True) -> ExecResult:
+        self.calls.append(f"exec {service}")
+        return ExecResult(0, "", "")
+
+    def http_client(self, app: App) -> httpx.Client:
+        return httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, text="ok")),
+                            base_url="http://app")
+
+    def unconverged(self, app: App) -> list[str]:
+        return []
+
+    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
+        return {}
+
+    def find_orphans(self, runs_dir: Path) -> list[Orphan]:
+        return []
+
+    def reclaim(self, orphan: Orphan) -> list[str]:
+        return []
+
+    def run_ids_present(self) -> set[str]:
+        return set()
+
+
+def _short(ref: str) -> str:
+    """Commits as 8 hex digits, tags as they are."""
+    return ref[:8] if len(ref) == 40 else ref

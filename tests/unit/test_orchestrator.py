@@ -1,0 +1,204 @@
+"""The orchestrator with a fake driver: op order, each op once, failure semantics, teardown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from runner.errors import ConvergenceError, InfraError
+from runner.harness.config import RunConfig
+from runner.harness.opstate import OpState
+from runner.harness.recipes import bundled_recipe_repo
+from runner.harness.results import RunResult
+from runner.harness.tiers import TierResult
+from runner.orchestrator import Run
+from tests.unit.fake_driver import FakeDriver
+
+ALL = "install,upgrade,backup,restore,custom"
+BASE = "1.0.0+1.0"  # the example's base release; a base is deployed by its tag of the bundled example (its commits are the same on every machine)
+
+
+class Tiers:
+    """Stands in for pytest: records which files each tier was given, answers a verdict."""
+
+    def __init__(self, verdicts: dict[str, str] | None = None) -> None:
+        self.files: dict[str, list[str]] = {}
+        self.verdicts = verdicts or {}
+
+    def __call__(self, op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
+        self.files[op] = [f"{f.parent.name}/{f.name}" for f in files]
+        assert json.loads(Path(env["CCCI_OP_STATE_FILE"]).read_text())["ops"][op], "op state written first"
+        return TierResult(op, self.verdicts.get(op, "pass"))
+
+
+@pytest.fixture
+def overlays(tmp_path: Path) -> Path:
+    """A tests dir with an overlay for every op and one custom test for the example recipe."""
+    tests = tmp_path / "tests"
+    (tests / "_generic").mkdir(parents=True)
+    (tests / "custom-html-tiny" / "custom").mkdir(parents=True)
+    for op in ("install", "upgrade", "backup", "restore"):
+        (tests / "_generic" / f"test_{op}.py").write_text("")
+        (tests / "custom-html-tiny" / f"test_{op}.py").write_text("")
+    (tests / "custom-html-tiny" / "custom" / "test_pages.py").write_text("")
+    return tests
+
+
+def _run(tmp_path: Path, tests_dir: Path, driver: FakeDriver, tiers: Tiers | None = None,
+         **env: str) -> tuple[RunResult, Run]:
+    bundled_recipe_repo("custom-html-tiny")
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "runs"), **env})
+    run = Run(config, console=Console(file=open("/dev/null", "w")), driver_factory=lambda c, say: driver,
+              tests_dir=tests_dir, tier_runner=tiers or Tiers())
+    return run.execute(), run
+
+
+def _verdicts(result: RunResult) -> list[tuple[str, str]]:
+    return [(t.op, t.verdict) for t in result.tiers]
+
+
+def test_every_op_is_performed_once_in_lifecycle_order_then_teardown(tmp_path: Path, overlays: Path) -> None:
+    driver, tiers = FakeDriver(), Tiers()
+    result, run = _run(tmp_path, overlays, driver, tiers, STAGES="custom,restore,backup,upgrade,install")
+    assert driver.calls == ["new_app", f"deploy {BASE}", "upgrade 5578abcf", "backup",
+                            "restore 01234567", "teardown"]
+    assert _verdicts(result) == [(op, "pass") for op in ("install", "upgrade", "backup", "restore", "custom")]
+    assert result.exit_code == 0 and result.deploy_count == 1
+    assert [d["op"] for d in result.deployments] == ["install", "upgrade"]
+    assert tiers.files["install"] == ["_generic/test_install.py", "custom-html-tiny/test_install.py"]
+    assert tiers.files["custom"] == ["custom/test_pages.py"]
+    state = OpState.load(run.run_dir / "op_state.json")
+    assert list(state.ops) == ["install", "upgrade", "backup", "restore", "custom"]
+    assert state.base == "1.0.0+1.0" and "stepped back" in (state.base_reason or "")
+
+
+def test_without_upgrade_the_first_deploy_is_the_head(tmp_path: Path, overlays: Path) -> None:
+    driver = FakeDriver()
+    result, _ = _run(tmp_path, overlays, driver)
+    assert driver.calls == ["new_app", "deploy 5578abcf", "teardown"]
+    assert _verdicts(result)[1:] == [(op, "skip") for op in ("upgrade", "backup", "restore", "custom")]
+    assert {t.error for t in result.tiers[1:]} == {"not in STAGES"}
+
+
+def test_an_op_error_skips_the_later_tiers_tears_down_and_exits_3(tmp_path: Path, overlays: Path) -> None:
+    driver = FakeDriver(fail={"backup": InfraError("restic exploded")})
+    result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
+    assert driver.calls[-2:] == ["backup", "teardown"]
+    assert _verdicts(result) == [("install", "pass"), ("upgrade", "pass"), ("backup", "error"),
+                                 ("restore", "skip"), ("custom", "skip")]
+    assert [t.error for t in result.tiers[3:]] == ["after backup failed"] * 2
+    assert result.tiers[2].error == "restic exploded" == result.error
+    assert result.exit_code == 3 and result.teardown_leftovers == []
+
+
+def test_a_failed_first_deploy_is_the_install_tiers_error(tmp_path: Path, overlays: Path) -> None:
+    driver = FakeDriver(fail={"deploy 5578abcf": ConvergenceError("service app did not converge")})
+    result, _ = _run(tmp_path, overlays, driver)
+    assert driver.calls == ["new_app", "deploy 5578abcf", "teardown"]
+    assert (result.tiers[0].verdict, result.tiers[0].error) == ("error", "service app did not converge")
+    assert result.exit_code == 3
+
+
+def test_an_assertion_failure_lets_the_later_ops_run_and_exits_1(tmp_path: Path, overlays: Path) -> None:
+    driver = FakeDriver()
+    result, _ = _run(tmp_path, overlays, driver, Tiers({"upgrade": "fail"}), STAGES=ALL)
+    assert "backup" in driver.calls and "restore 01234567" in driver.calls
+    assert _verdicts(result) == [("install", "pass"), ("upgrade", "fail"), ("backup", "pass"),
+                                 ("restore", "pass"), ("custom", "pass")]
+    assert result.exit_code == 1
+
+
+def test_a_harness_bug_in_an_op_is_an_error_and_still_tears_down(tmp_path: Path, overlays: Path) -> None:
+    driver = FakeDriver(fail={"upgrade 5578abcf": KeyError("id")})
+    result, run = _run(tmp_path, overlays, driver, STAGES=ALL)
+    assert driver.calls[-1] == "teardown"
+    assert result.tiers[1].verdict == "error" and result.exit_code == 3
+    assert "KeyError" in (run.run_dir / "logs" / "traceback.log").read_text()
+
+
+def test_a_teardown_that_raises_is_never_reported_clean(tmp_path: Path, overlays: Path) -> None:
+    result, _ = _run(tmp_path, overlays, FakeDriver(teardown_raises=True))
+    assert result.teardown_leftovers and "unknown" in result.teardown_leftovers[0]
+    assert result.error == "docker went away during teardown" and result.exit_code == 3
+
+
+def _hooks(overlays: Path, body: str) -> None:
+    (overlays / "custom-html-tiny" / "ops.py").write_text(body)
+
+
+def test_a_hook_runs_right_before_its_op_and_its_seed_reaches_op_state(tmp_path: Path, overlays: Path) -> None:
+    _hooks(overlays, "def pre_backup(ctx):\n"
+                     "    ctx.exec_in('app', ['touch', '/srv/www/marker'])\n"
+                     "    return {'marker': ctx.http.get('/').text, 'stack': ctx.stack,\n"
+                     "            'upgraded': ctx.op_state['upgrade'].deployment.commit[:8]}\n")
+    driver = FakeDriver()
+    result, run = _run(tmp_path, overlays, driver, STAGES="backup,upgrade")
+    assert driver.calls.index("exec app") == driver.calls.index("backup") - 1
+    seed = OpState.load(run.run_dir / "op_state.json")["backup"].seed
+    assert seed == {"marker": "ok", "stack": "custom-html-tiny_test", "upgraded": "5578abcf"}
+    assert result.exit_code == 0
+
+
+def test_a_hook_that_raises_is_its_tiers_error_and_its_op_is_not_performed(tmp_path: Path, overlays: Path) -> None:
+    _hooks(overlays, "def pre_upgrade(ctx):\n    raise RuntimeError('no marker written')\n")
+    driver = FakeDriver()
+    result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
+    assert not any(call.startswith("upgrade") for call in driver.calls)
+    assert driver.calls[-1] == "teardown"
+    assert result.tiers[1].verdict == "error"
+    assert result.tiers[1].error == "pre_upgrade hook failed: RuntimeError: no marker written"
+    assert [t.error for t in result.tiers[2:]] == ["after upgrade failed"] * 3
+    assert result.exit_code == 3
+
+
+def test_a_hook_for_an_unknown_op_is_bad_input_before_anything_is_deployed(tmp_path: Path, overlays: Path) -> None:
+    _hooks(overlays, "def pre_deploy(ctx):\n    pass\n")
+    driver = FakeDriver()
+    with pytest.raises(Exception, match="pre_deploy is not a hook"):
+        _run(tmp_path, overlays, driver)
+    assert driver.calls == [] and list((tmp_path / "runs").iterdir()) == []
+
+
+@pytest.mark.parametrize("optout", [{"CCCI_SKIP_GENERIC": "1"}, {"CCCI_SKIP_GENERIC_BACKUP": "1"}, "meta"])
+def test_the_generic_opt_out_only_changes_which_files_are_collected(
+    tmp_path: Path, overlays: Path, optout: dict[str, str] | str
+) -> None:
+    def one(where: Path, env: dict[str, str]) -> tuple[list[str], dict[str, object], Tiers, RunResult]:
+        driver, tiers = FakeDriver(), Tiers()
+        result, run = _run(where, overlays, driver, tiers, STAGES=ALL, **env)
+        state = json.loads((run.run_dir / "op_state.json").read_text())
+        for record in state["ops"].values():
+            record.pop("duration_s")
+        state.pop("run_id")
+        return driver.calls, state, tiers, result
+
+    default_calls, default_state, default_tiers, _ = one(tmp_path / "a", {})
+    if optout == "meta":
+        (overlays / "custom-html-tiny" / "recipe_meta.py").write_text("SKIP_GENERIC = {'backup'}\n")
+        env: dict[str, str] = {}
+    else:
+        env = dict(optout)  # type: ignore[arg-type]
+    calls, state, tiers, result = one(tmp_path / "b", env)
+    assert calls == default_calls and state == default_state
+    assert "_generic/test_backup.py" in default_tiers.files["backup"]
+    assert tiers.files["backup"] == ["custom-html-tiny/test_backup.py"]
+    backup = next(t for t in result.tiers if t.op == "backup")
+    assert backup.generic_skipped is True
+    if optout != {"CCCI_SKIP_GENERIC": "1"}:
+        assert "_generic/test_install.py" in tiers.files["install"]
+
+
+def test_upgrade_skips_with_its_reason_when_the_recipe_has_no_older_release(
+    tmp_path: Path, overlays: Path, make_recipe: Callable[..., Path]
+) -> None:
+    repo = make_recipe(tags=["1.0.0+1.0"], head_label="1.0.0+1.0")
+    driver = FakeDriver()
+    result, _ = _run(tmp_path, overlays, driver, RECIPE=str(repo), STAGES="upgrade")
+    upgrade = result.tiers[1]
+    assert (upgrade.verdict, upgrade.error) == ("skip", "the head is 1.0.0+1.0 plus unreleased commits and no older release exists to upgrade from")
+    assert [c.split()[0] for c in driver.calls] == ["new_app", "deploy", "teardown"]
+    assert result.exit_code == 0
