@@ -164,3 +164,21 @@ def test_two_concurrent_full_runs_one_opted_out_pass_apart_with_the_same_op_stat
     states = [_comparable(json.loads((d / "op_state.json").read_text()), r["stack"])
               for d, r in ((default_dir, default), (optout_dir, optout))]
     assert states[0] == states[1]
+
+
+def test_an_op_error_mid_run_skips_the_later_tiers_exits_3_and_leaves_nothing(
+    run_ci: Callable[..., RunOutcome], tmp_path: Path
+) -> None:
+    (tmp_path / "ops.py").write_text("def pre_backup(ctx):\n"
+                                     "    ctx.exec_in('app', ['cat', '/no/such/dump'])\n")
+    outcome = run_ci(RECIPE="custom-html-tiny", STAGES="backup,restore,custom", CCCI_OVERLAY_DIR=str(tmp_path))
+    assert outcome.returncode == 3, outcome.stderr
+    results = outcome.results
+    assert [(t["op"], t["verdict"]) for t in results["tiers"]] == [
+        ("install", "pass"), ("upgrade", "skip"), ("backup", "error"), ("restore", "skip"), ("custom", "skip")]
+    backup = tier(results, "backup")
+    assert backup["error"].startswith("pre_backup hook failed: ExecError: `cat /no/such/dump` in ")
+    assert "exited 1" in backup["error"] and backup["error"] == results["error"]
+    assert [tier(results, op)["error"] for op in ("restore", "custom")] == ["after backup failed"] * 2
+    assert results["teardown_leftovers"] == []
+    assert [o for o in suite_objects() if results["stack"] in o] == []
