@@ -37,6 +37,8 @@ class Snapshot(BaseModel):
     export: str  # <run dir>/backups/<id>.tar.gz, laid out as /var/lib/docker/volumes/<stack>_<vol>/_data/...
     volumes: dict[str, list[str]]  # volume -> paths taken ([] = the whole volume)
     excluded: list[str] = Field(default_factory=list)  # volumes of the stack left out by labels
+    password_file: str = ""  # the repository's password (0600); RESTIC_PASSWORD_FILE for `restic`
+    missing: list[str] = Field(default_factory=list)  # `vol:path` that a label limits to but was not there
     files: list[BackedUpFile] = Field(default_factory=list)
 
 
