@@ -36,7 +36,7 @@ from runner.harness import backupbot
 from runner.harness.app import App
 from runner.harness.backupbot import BackupPlan, Hook, Mount, StackView
 from runner.harness.fileio import write_text_atomic
-from runner.harness.opstate import BackedUpFile, RestoreRecord, Snapshot
+from runner.harness.opstate import PASSWORD_FILE, BackedUpFile, RestoreRecord, Snapshot
 from runner.harness.proc import ExecResult, run_host
 from runner.harness.scrub import scrubber
 
@@ -119,8 +119,8 @@ def backup(driver: SwarmDriver, app: App) -> Snapshot:
         for volume, path in taken:
             volumes.setdefault(volume, []).extend([path] if path else [])
         files = _manifest(staging, {v: live.docker_names[v] for v in volumes})
-    return Snapshot(id=snapshot_id, repository=str(repo.repository), password_file=str(repo.password_file),
-                    export=str(export), volumes=volumes, excluded=plan.excluded, missing=missing, files=files)
+    return Snapshot(id=snapshot_id, repository=str(repo.repository), export=str(export), volumes=volumes,
+                    excluded=plan.excluded, missing=missing, files=files)
 
 
 def _run_hooks(driver: SwarmDriver, app: App, hooks: list[Hook]) -> None:
@@ -379,7 +379,7 @@ class Restic:
 
     @property
     def password_file(self) -> Path:
-        return self.root / "restic-password"
+        return self.root / PASSWORD_FILE
 
     def run(self, *args: str, cwd: Path | None = None) -> ExecResult:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root),
