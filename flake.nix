@@ -10,7 +10,7 @@
     in {
       devShells = forAll (pkgs: {
         default = pkgs.mkShell {
-          packages = [ pkgs.python311 pkgs.git pkgs.docker pkgs.busybox ];
+          packages = [ pkgs.python311 pkgs.git pkgs.docker pkgs.busybox pkgs.restic ];
           shellHook = ''
             echo "cc-ci dev shell: run scripts/test (needs a running docker engine you may use)"
           '';

@@ -11,7 +11,7 @@ import httpx
 
 from runner.harness.app import App, Deployment
 from runner.harness.envfile import SecretSpec
-from runner.harness.opstate import RestoreRecord, Snapshot
+from runner.harness.opstate import BackedUpFile, RestoreRecord, Snapshot
 from runner.harness.proc import ExecResult
 from runner.harness.runlock import Orphan
 
@@ -51,6 +51,12 @@ class Driver(Protocol):
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
         """Write the snapshot back into the live volumes between the restore hooks, then wait
         for convergence."""
+        ...
+
+    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
+        """Every regular file of every volume of the app (by the volume's name in the recipe),
+        with size and sha256, read without changing anything: what the assertion files compare
+        a snapshot against."""
         ...
 
     def teardown(self, app: App) -> list[str]:

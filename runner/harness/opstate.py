@@ -22,6 +22,9 @@ class EnvDiff(BaseModel):
     kept: dict[str, tuple[str, str]] = Field(default_factory=dict)  # app value kept over the head's sample
 
 
+PASSWORD_FILE = "restic-password"  # next to the restic repository, in <run dir>/backups
+
+
 class BackedUpFile(BaseModel):
     volume: str  # the volume's name in the recipe (`content`), not the stack's (`<stack>_content`)
     path: str  # relative to the volume root
@@ -37,7 +40,13 @@ class Snapshot(BaseModel):
     export: str  # <run dir>/backups/<id>.tar.gz, laid out as /var/lib/docker/volumes/<stack>_<vol>/_data/...
     volumes: dict[str, list[str]]  # volume -> paths taken ([] = the whole volume)
     excluded: list[str] = Field(default_factory=list)  # volumes of the stack left out by labels
+    missing: list[str] = Field(default_factory=list)  # `vol:path` that a label limits to but was not there
     files: list[BackedUpFile] = Field(default_factory=list)
+
+    @property
+    def password_file(self) -> str:
+        """The repository's password (mode 0600): RESTIC_PASSWORD_FILE for `restic -r <repository>`."""
+        return str(Path(self.repository).with_name(PASSWORD_FILE))
 
 
 class RestoreRecord(BaseModel):

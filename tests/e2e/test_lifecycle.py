@@ -123,9 +123,9 @@ def test_a_pin_that_is_not_a_release_exits_2_before_anything_is_deployed(
     assert outcome.run_dirs == []
 
 
-def _comparable(op_state: dict[str, Any], stack: str) -> dict[str, Any]:
-    """Op state without what differs between any two runs (ids, timings, random markers)."""
-    text = json.dumps(op_state).replace(stack, "<stack>")
+def _comparable(op_state: dict[str, Any], stack: str, domain: str) -> dict[str, Any]:
+    """Op state without what differs between any two runs (ids, names, timings, random markers)."""
+    text = json.dumps(op_state).replace(stack, "<stack>").replace(domain, "<domain>")
     state = json.loads(text)
     state.pop("run_id")
     for record in state["ops"].values():
@@ -161,7 +161,7 @@ def test_two_concurrent_full_runs_one_opted_out_pass_apart_with_the_same_op_stat
     for row in optout["tiers"]:
         assert row["generic_skipped"] is True and not any("_generic" in f for f in row["files"])
     assert any("_generic" in f for row in default["tiers"] for f in row["files"])
-    states = [_comparable(json.loads((d / "op_state.json").read_text()), r["stack"])
+    states = [_comparable(json.loads((d / "op_state.json").read_text()), r["stack"], r["domain"])
               for d, r in ((default_dir, default), (optout_dir, optout))]
     assert states[0] == states[1]
 

@@ -9,7 +9,7 @@ import httpx
 from runner.errors import InfraError
 from runner.harness.app import App, Deployment
 from runner.harness.envfile import SecretSpec
-from runner.harness.opstate import RestoreRecord, Snapshot
+from runner.harness.opstate import BackedUpFile, RestoreRecord, Snapshot
 from runner.harness.proc import ExecResult
 from runner.harness.runlock import Orphan
 
@@ -57,6 +57,9 @@ class FakeDriver:
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
         self._call(f"restore {snapshot.id[:8]}")
         return RestoreRecord(snapshot_id=snapshot.id, volumes=["content"], files=0, duration_s=0.0)
+
+    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
+        return {"content": []}
 
     def teardown(self, app: App) -> list[str]:
         self.calls.append("teardown")

@@ -40,7 +40,7 @@ from runner.harness.envfile import (
     secret_specs,
 )
 from runner.harness.fileio import write_text_atomic
-from runner.harness.opstate import RestoreRecord, Snapshot
+from runner.harness.opstate import BackedUpFile, RestoreRecord, Snapshot
 from runner.harness.proc import ExecResult, run_host
 from runner.harness.runlock import Orphan
 from runner.harness.scrub import scrubber
@@ -242,6 +242,9 @@ class SwarmDriver:
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
         return swarm_backup.restore(self, app, snapshot)
+
+    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
+        return swarm_backup.volume_files(self, app)
 
     # -- teardown ------------------------------------------------------------------------
 

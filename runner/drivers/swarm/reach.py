@@ -29,6 +29,10 @@ def running_container(stack: str, service: str, client: docker.DockerClient | No
     return found[0] if found else None
 
 
+class NoGatewayEndpoint(InfraError):
+    """The container has no docker_gwbridge endpoint (yet: it may still be starting)."""
+
+
 def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
                  error: type[InfraError] = InfraError) -> T:
     """Call `attempt` every 0.5 s until it returns a value, while the app's container cycles
@@ -40,7 +44,9 @@ def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
             found = attempt()
             if found is not None:
                 return found
-        except (NotFound, APIError, InfraError) as err:
+        # only what a cycling container raises: never InfraError as such, or the orchestrator's
+        # Interrupted (SIGTERM arriving mid-exec) would be retried away and the run go on
+        except (NotFound, APIError, NoGatewayEndpoint) as err:
             problem = str(err)
         if time.monotonic() >= deadline:
             raise error(f"{what} after {retry_s:.0f}s: {problem}")
@@ -94,7 +100,7 @@ def gateway_address(container_id: str, client: docker.DockerClient | None = None
     endpoints = client.api.inspect_network(GATEWAY_NETWORK).get("Containers") or {}
     endpoint = endpoints.get(container_id)
     if not endpoint or not endpoint.get("IPv4Address"):
-        raise InfraError(f"container {container_id[:12]} has no {GATEWAY_NETWORK} endpoint")
+        raise NoGatewayEndpoint(f"container {container_id[:12]} has no {GATEWAY_NETWORK} endpoint")
     return str(endpoint["IPv4Address"]).split("/")[0]
 
 

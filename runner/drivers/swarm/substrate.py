@@ -25,7 +25,7 @@ from runner.harness.paths import FIXTURES_DIR
 
 DOCKERD_LOG = Path("/var/log/cc-ci/dockerd.log")
 DOCKERD_DEADLINE_S = 60.0
-APT_PACKAGES = ["docker.io", "busybox-static"]
+APT_PACKAGES = ["docker.io", "busybox-static", "restic"]  # restic: the swarm driver's backups
 BUSYBOX = Path("/bin/busybox")
 PROXY_NETWORK = "proxy"
 BUILD_HASH_LABEL = "cc-ci.build-hash"
@@ -56,6 +56,8 @@ def _ensure_packages(say: Say) -> None:
         missing.append("docker.io")
     if not BUSYBOX.exists():
         missing.append("busybox-static")
+    if shutil.which("restic") is None:
+        missing.append("restic")
     if not missing:
         return
     if os.geteuid() != 0:

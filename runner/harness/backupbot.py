@@ -1,0 +1,198 @@
+"""backup-bot-two's labels, read into a plan of what to back up and which hooks to run. Pure.
+
+The backup spec (docs.coopcloud.tech, "backupbot"): `backupbot.backup=true` on any service opts
+the whole stack in; then every volume of the stack is taken, whichever service mounts it, unless
+`backupbot.backup.volumes.<vol>=false`; `backupbot.backup.volumes.<vol>.path=a,b` limits a volume
+to paths relative to its root. Hooks (`backupbot.{backup,restore}.{pre,post}-hook`) may sit on any
+service and run in that service's running container. The legacy `backupbot.backup.path` names
+paths inside the labelled service's container; each is read as a path limit on the volume that
+service mounts there.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from runner.harness.compose import deploy_labels
+
+OPT_IN = "backupbot.backup"
+LEGACY_PATH = "backupbot.backup.path"
+VOLUME_PREFIX = "backupbot.backup.volumes."
+HOOK_LABELS = {
+    ("backup", "pre"): "backupbot.backup.pre-hook",
+    ("backup", "post"): "backupbot.backup.post-hook",
+    ("restore", "pre"): "backupbot.restore.pre-hook",
+    ("restore", "post"): "backupbot.restore.post-hook",
+}
+
+Labels = dict[str, dict[str, str]]  # service -> its deploy labels
+
+
+class LabelError(ValueError):
+    """The recipe's backupbot labels cannot be followed; the message says which label and why."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    target: str  # where the service's container sees it
+    volume: str | None  # the stack volume's name in the recipe (`content`); None for binds and tmpfs
+
+
+@dataclass(frozen=True)
+class Hook:
+    service: str
+    label: str
+    command: str
+
+
+@dataclass(frozen=True)
+class StackView:
+    """What the plan is made from: the stack's services' labels and mounts, and its volumes."""
+
+    labels: Labels
+    mounts: dict[str, list[Mount]]
+    volumes: list[str]  # every volume of the stack, by its name in the recipe
+
+
+@dataclass(frozen=True)
+class BackupPlan:
+    volumes: dict[str, list[str]]  # volume -> paths relative to its root ([] = the whole volume)
+    excluded: list[str]
+    hooks: dict[tuple[str, str], list[Hook]] = field(default_factory=dict)  # (op, "pre"|"post")
+    notes: list[str] = field(default_factory=list)  # labels that name no volume of the stack
+
+    def hooks_for(self, op: str, when: str) -> list[Hook]:
+        return self.hooks.get((op, when), [])
+
+
+def opted_in(labels: Labels) -> list[str]:
+    """The services carrying `backupbot.backup=true`."""
+    return sorted(s for s, ls in labels.items() if ls.get(OPT_IN, "").strip().lower() == "true")
+
+
+def unsupported_reason(labels: Labels) -> str | None:
+    if opted_in(labels):
+        return None
+    return f"no service has the deploy label {OPT_IN}=true (backup-bot-two would not back this app up)"
+
+
+def plan(view: StackView) -> BackupPlan:
+    """What backup-bot-two would take of the stack, and its hooks. Raises LabelError."""
+    reason = unsupported_reason(view.labels)
+    if reason:
+        raise LabelError(reason)
+    excluded, limits, notes = _volume_labels(view.labels, view.volumes)
+    for volume, paths in _legacy_limits(view).items():
+        limits[volume] = limits.get(volume, []) + paths
+    volumes = {v: _minimal(limits[v]) if v in limits else [] for v in sorted(view.volumes) if v not in excluded}
+    hooks = {key: [Hook(s, label, view.labels[s][label]) for s in sorted(view.labels)
+                   if view.labels[s].get(label, "").strip()]
+             for key, label in HOOK_LABELS.items()}
+    return BackupPlan(volumes=volumes, excluded=sorted(excluded & set(view.volumes)), hooks=hooks, notes=notes)
+
+
+def _volume_labels(labels: Labels, volumes: list[str]) -> tuple[set[str], dict[str, list[str]], list[str]]:
+    """`backupbot.backup.volumes.*` of every service: excluded volumes and path limits."""
+    excluded: set[str] = set()
+    limits: dict[str, list[str]] = {}
+    notes = []
+    for service in sorted(labels):
+        for key, value in sorted(labels[service].items()):
+            if not key.startswith(VOLUME_PREFIX):
+                continue
+            rest = key.removeprefix(VOLUME_PREFIX)
+            volume, is_path = (rest.removesuffix(".path"), True) if rest.endswith(".path") else (rest, False)
+            if volume not in volumes:
+                notes.append(f"{key} on {service}: the stack has no volume {volume!r}; ignored")
+                continue
+            if not is_path:
+                if value.strip().lower() == "false":
+                    excluded.add(volume)
+                continue
+            paths = [p for p in value.split(",") if p.strip()]
+            limits[volume] = limits.get(volume, []) + [_relative(p, key) for p in paths]
+    return excluded, limits, notes
+
+
+def _legacy_limits(view: StackView) -> dict[str, list[str]]:
+    """`backupbot.backup.path` (container paths) as path limits on the volumes mounted there."""
+    limits: dict[str, list[str]] = {}
+    for service in opted_in(view.labels):
+        raw = view.labels[service].get(LEGACY_PATH, "")
+        for path in (p.strip() for p in raw.split(",") if p.strip()):
+            volume, relative = _on_volume(path, view.mounts.get(service, []), service)
+            limits.setdefault(volume, []).append(relative)
+    return limits
+
+
+def _on_volume(path: str, mounts: list[Mount], service: str) -> tuple[str, str]:
+    """The volume under a container path, and the path relative to the volume's root."""
+    clean = posixpath.normpath("/" + path.lstrip("/"))
+    inside = [m for m in mounts if clean == m.target or clean.startswith(m.target.rstrip("/") + "/")]
+    if not inside:
+        raise LabelError(f"{LEGACY_PATH}={path} on {service}: no mount of {service} holds that path; "
+                         "name a path inside one of its volumes")
+    mount = max(inside, key=lambda m: len(m.target))  # the innermost mount wins, as in the container
+    if mount.volume is None:
+        raise LabelError(f"{LEGACY_PATH}={path} on {service}: {mount.target} is a bind mount or tmpfs, "
+                         "not a volume of the stack; backup-bot-two backs up volumes only")
+    return mount.volume, posixpath.relpath(clean, mount.target) if clean != mount.target else ""
+
+
+def _relative(path: str, label: str) -> str:
+    """A path relative to a volume's root, normalised; '' is the root itself."""
+    clean = posixpath.normpath(path.strip().strip("/") or ".")
+    if clean == ".." or clean.startswith("../"):
+        raise LabelError(f"{label}: {path.strip()!r} leaves the volume; paths are relative to the volume root")
+    return "" if clean == "." else clean
+
+
+def _minimal(paths: list[str]) -> list[str]:
+    """Sorted, deduplicated, without paths inside others; [] when the root itself is taken."""
+    if "" in paths:
+        return []
+    kept: list[str] = []
+    for path in sorted(set(paths)):
+        if not any(path.startswith(k + "/") for k in kept):
+            kept.append(path)
+    return kept
+
+
+# -- compose files (what a recipe declares, before anything is deployed) ----------------------
+
+def from_compose(texts: list[str]) -> StackView:
+    """The stack a COMPOSE_FILE chain would deploy: later files override earlier ones, as
+    `docker stack deploy -c a -c b` merges them (labels by key, volumes by target)."""
+    labels: Labels = {}
+    mounts: dict[str, dict[str, Mount]] = {}
+    volumes: dict[str, None] = {}
+    for text in texts:
+        data = yaml.safe_load(text) or {}
+        volumes |= dict.fromkeys(str(v) for v in (data.get("volumes") or {}))
+        for name, service in (data.get("services") or {}).items():
+            service = service or {}
+            labels[name] = labels.get(name, {}) | deploy_labels(service)
+            declared = {m.target: m for m in map(_mount, service.get("volumes") or [])}
+            mounts[name] = mounts.get(name, {}) | declared
+    named = set(volumes)
+    return StackView(labels=labels,
+                     mounts={s: [m if m.volume in named else Mount(m.target, None) for m in ms.values()]
+                             for s, ms in mounts.items()},
+                     volumes=list(volumes))
+
+
+def _mount(entry: Any) -> Mount:
+    """A compose service volume, short (`content:/srv/www:ro`) or long (`{source, target}`) form."""
+    if isinstance(entry, dict):
+        kind = entry.get("type", "volume")
+        return Mount(str(entry["target"]).rstrip("/") or "/", str(entry["source"]) if kind == "volume" else None)
+    source, _, rest = str(entry).partition(":")
+    if not rest:  # an anonymous volume: `- /data`
+        return Mount(source.rstrip("/") or "/", None)
+    target = rest.split(":")[0]
+    is_named = not source.startswith((".", "/", "~", "$"))
+    return Mount(target.rstrip("/") or "/", source if is_named else None)
