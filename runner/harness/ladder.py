@@ -43,6 +43,11 @@ class Ladder:
         return f"L{self.level}" + (f" (stopped at L{stop.level} {stop.name}: {stop.reason})" if stop else " (every rung)")
 
 
+    def rungs_text(self) -> str:
+        """`L1 install pass ✓ · L2 upgrade n/a ✓ · L3 backup+restore skip ✗ · L4 custom pass ✗`."""
+        return " · ".join(f"L{r.level} {r.name} {r.state} {'✓' if r.climbed else '✗'}" for r in self.rungs)
+
+
 def climb(verdicts: Mapping[str, tuple[str, str | None]], expected_na: Mapping[str, str]) -> Ladder:
     """`verdicts`: op -> (verdict, error or skip reason). An op with no verdict counts as a skip."""
     rungs: list[Rung] = []

@@ -140,7 +140,7 @@ def load_meta(recipe_dir: Path, shown: str | None = None) -> RecipeMeta:
     path = recipe_dir / "recipe_meta.py"
     shown = shown or path.name
     if not path.is_file():
-        return RecipeMeta()
+        return RecipeMeta.model_validate({})
     spec = importlib.util.spec_from_file_location(f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
