@@ -72,8 +72,11 @@ class RepoLocal:
 def inspect(checkout: Path, commit: str, recipe: str, allowlist: Allowlist) -> RepoLocal:
     """Decide about `cc-ci/` at `commit` from git's objects alone: nothing is checked out or read."""
     try:
-        tree = git.git(checkout, "rev-parse", "--verify", "--quiet", f"{commit}:{FOLDER}^{{tree}}")
+        tree = git.git(checkout, "rev-parse", "--verify", "--quiet", f"{commit}:{FOLDER}")
+        is_folder = git.git(checkout, "cat-file", "-t", tree) == "tree"
     except ExecError:
+        is_folder = False
+    if not is_folder:
         return RepoLocal(recipe, None, allowlist=allowlist.source)
     files = [f"{FOLDER}/{name}" for name in git.git(checkout, "ls-tree", "-r", "--name-only", tree).splitlines()]
     others = sorted(allowlist.trees.get(recipe, frozenset()) - {tree})

@@ -37,19 +37,6 @@ class Tiers:
         return TierResult(op, self.verdicts.get(op, "pass"))
 
 
-@pytest.fixture
-def overlays(tmp_path: Path) -> Path:
-    """A tests dir with an overlay for every op and one custom test for the example recipe."""
-    tests = tmp_path / "tests"
-    (tests / "_generic").mkdir(parents=True)
-    (tests / "custom-html-tiny" / "custom").mkdir(parents=True)
-    for op in ("install", "upgrade", "backup", "restore"):
-        (tests / "_generic" / f"test_{op}.py").write_text("")
-        (tests / "custom-html-tiny" / f"test_{op}.py").write_text("")
-    (tests / "custom-html-tiny" / "custom" / "test_pages.py").write_text("")
-    return tests
-
-
 def _run(tmp_path: Path, tests_dir: Path, driver: FakeDriver, tiers: Tiers | None = None,
          **env: str) -> tuple[RunResult, Run]:
     bundled_recipe_repo("custom-html-tiny")
