@@ -16,11 +16,12 @@ class NotReady(InfraError):
     """READY_PROBE never returned true before the deploy timeout."""
 
 
-def wait_ready(probe: Callable[[Any], bool], ctx: Any, timeout_s: float, poll_s: float = POLL_S,
+def wait_ready(probe: Callable[[Any], bool], ctx: Any, timeout_s: float, poll_s: float | None = None,
                clock: Callable[[], float] = time.monotonic,
                sleep: Callable[[float], None] = time.sleep) -> tuple[int, float]:
     """Call `probe(ctx)` until it returns true; (polls, seconds waited). A probe that raises is
     not ready yet (apps refuse connections while they start); its last error is reported."""
+    poll_s = POLL_S if poll_s is None else poll_s
     started = clock()
     polls = 0
     last = "returned False"

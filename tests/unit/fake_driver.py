@@ -8,6 +8,7 @@ import httpx
 
 from runner.errors import InfraError
 from runner.harness.app import App, Deployment
+from runner.harness.config import DriverSettings
 from runner.harness.envfile import SecretSpec, reread_app_env
 from runner.harness.opstate import RestoreRecord, Snapshot
 from runner.harness.proc import ExecResult
@@ -23,6 +24,7 @@ class FakeDriver:
         self.fail = fail or {}
         self._backup_unsupported = backup_unsupported
         self.teardown_raises = teardown_raises
+        self.settings: DriverSettings | None = None  # what the orchestrator configured it with
 
     def _call(self, name: str) -> None:
         self.calls.append(name)

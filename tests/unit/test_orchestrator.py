@@ -38,10 +38,14 @@ class Tiers:
 
 
 def _run(tmp_path: Path, tests_dir: Path, driver: FakeDriver, tiers: Tiers | None = None,
-         **env: str) -> tuple[RunResult, Run]:
+         console: Console | None = None, **env: str) -> tuple[RunResult, Run]:
     bundled_recipe_repo("custom-html-tiny")
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "runs"), **env})
-    run = Run(config, console=Console(file=open("/dev/null", "w")), driver_factory=lambda c, say: driver,
+
+    def factory(config: RunConfig, say: Callable[[str], None]) -> FakeDriver:
+        driver.settings = config.driver_settings
+        return driver
+    run = Run(config, console=console or Console(file=open("/dev/null", "w")), driver_factory=factory,
               tests_dir=tests_dir, tier_runner=tiers or Tiers())
     return run.execute(), run
 
