@@ -173,3 +173,19 @@ def test_the_tier_process_gets_a_minimal_environment_never_the_callers_tokens(
         "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "DOCKER_HOST", "DOCKER_CONTEXT",
         "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "CCCI_OP"}
     assert sys.executable  # the same interpreter runs the tier
+
+
+def test_a_conftest_above_the_tier_tests_folder_is_never_loaded(tmp_path: Path) -> None:
+    """E.g. runs kept inside a checkout of a recipe repo whose cc-ci/ was denied."""
+    canary = tmp_path / "canary"
+    (tmp_path / "conftest.py").write_text(f"open({str(canary)!r}, 'w').write('ran')\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:nothing-such\n")
+    run_dir = tmp_path / "runs" / "r1"
+    root = run_dir / "tests"
+    root.mkdir(parents=True)
+    (root / "pytest.ini").write_text("[pytest]\n")
+    (run_dir / "logs").mkdir()
+    (root / "test_ok.py").write_text("def test_ok():\n    pass\n")
+    tier = run_tier("install", [root / "test_ok.py"], run_dir, {})
+    assert tier.verdict == "pass", (run_dir / "logs" / "tier-install.log").read_text()
+    assert not canary.exists()
