@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tarfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,16 @@ from runner.harness import git
 from runner.harness.allowlist import Allowlist
 
 FOLDER = "cc-ci"
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+
+def _ignored(keep_out: Path) -> Callable[[str, list[str]], set[str]]:
+    """What copying a tests folder leaves out: caches, and the run dir when runs are kept inside
+    the folder being copied (e.g. CCCI_OVERLAY_DIR and CCCI_RUNS_DIR in one scratch dir)."""
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory).resolve()
+        return {name for name in names if name == "__pycache__" or name.endswith(".pyc")
+                or keep_out.is_relative_to(here / name)}
+    return ignore
 
 
 @dataclass(frozen=True)
@@ -106,10 +116,11 @@ def build_tier_tests(root: Path, cc_ci_tests: Path, own_overlay: Path, recipe: s
     (root / "pytest.ini").write_text("[pytest]\n")  # so no ini file above the run dir applies
     if (cc_ci_tests / "conftest.py").is_file():
         shutil.copy2(cc_ci_tests / "conftest.py", root / "conftest.py")
+    ignore = _ignored(root.resolve())
     if (cc_ci_tests / "_generic").is_dir():
-        shutil.copytree(cc_ci_tests / "_generic", root / "_generic", ignore=_IGNORED)
+        shutil.copytree(cc_ci_tests / "_generic", root / "_generic", ignore=ignore)
     if own_overlay.is_dir():
-        shutil.copytree(own_overlay, recipe_dir, ignore=_IGNORED)
+        shutil.copytree(own_overlay, recipe_dir, ignore=ignore)
     recipe_dir.mkdir(exist_ok=True)
     from_repo: frozenset[Path] = frozenset()
     if repo_local.approved:

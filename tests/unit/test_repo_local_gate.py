@@ -189,3 +189,15 @@ def test_a_conftest_above_the_tier_tests_folder_is_never_loaded(tmp_path: Path) 
     tier = run_tier("install", [root / "test_ok.py"], run_dir, {})
     assert tier.verdict == "pass", (run_dir / "logs" / "tier-install.log").read_text()
     assert not canary.exists()
+
+
+def test_runs_kept_inside_the_overlay_dir_are_not_copied_into_the_tier_tests_folder(
+    tmp_path: Path, overlays: Path
+) -> None:
+    """CCCI_OVERLAY_DIR and CCCI_RUNS_DIR in one scratch dir: the copy must not recurse into itself."""
+    (tmp_path / "test_install.py").write_text("")
+    driver, tiers = FakeDriver(), Tiers()
+    result, run = _run(tmp_path, overlays, driver, tiers, CCCI_OVERLAY_DIR=str(tmp_path))
+    assert tiers.files["install"] == ["_generic/test_install.py", "custom-html-tiny/test_install.py"]
+    assert not (run.run_dir / "tests" / "custom-html-tiny" / "runs").exists()
+    assert result.exit_code == 0
