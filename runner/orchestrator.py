@@ -1,5 +1,6 @@
-"""One run: prepare the recipe, plan, create the app, then for each op in lifecycle order:
-pre-op hook, perform once, record op state, assert (generic floor + overlay). Teardown always."""
+"""One run: prepare the recipe, gate its repo-local code, plan, create the app, then for each op in
+lifecycle order: pre-op hook, perform once, record op state, assert (generic floor + overlay).
+Teardown always."""
 
 from __future__ import annotations
 
@@ -20,17 +21,20 @@ from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
 from runner.harness import git
+from runner.harness.allowlist import load_allowlist
 from runner.harness.app import App
 from runner.harness.config import RunConfig
 from runner.harness.fileio import write_json_atomic, write_text_atomic
 from runner.harness.hooks import Hook, HookContext, call_hook, load_hooks
-from runner.harness.meta import load_meta
+from runner.harness.meta import RecipeMeta, load_meta
 from runner.harness.opstate import OpRecord, OpState
 from runner.harness.paths import TESTS_DIR
+from runner.harness.ready import wait_ready
+from runner.harness.repolocal import FOLDER, TierTests, build_tier_tests, inspect
 from runner.harness.results import RunResult, print_summary, write_reports
 from runner.harness.runlock import run_lock
 from runner.harness.scrub import scrubber
-from runner.harness.tiers import TierResult, run_tier
+from runner.harness.tiers import TierResult, run_tier, tier_tests_root
 from runner.ops import ORDER, REGISTRY, Op, OpContext
 
 DriverFactory = Callable[[RunConfig, Callable[[str], None]], Driver]
@@ -56,8 +60,9 @@ class Run:
         self.driver_factory = driver_factory
         self.ops = ops if ops is not None else REGISTRY
         self.tier_runner = tier_runner
-        self.overlay_dir = config.overlay_dir or tests_dir / config.recipe_name
-        self.generic_dir = tests_dir / "_generic"
+        self.tests_dir = tests_dir
+        self.own_overlay_dir = config.overlay_dir or tests_dir / config.recipe_name
+        self.tier_tests: TierTests | None = None  # built by _gate, before anything is deployed
         self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
                                 pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir))
 
@@ -97,15 +102,40 @@ class Run:
 
     def _plan(self) -> tuple[OpContext, dict[str, Hook]]:
         checkout, head = self._clone_recipe()
-        meta = load_meta(self.overlay_dir)
-        hooks = load_hooks(self.overlay_dir, ORDER)
+        tests = self._gate(checkout, head)
+        meta = self._load_meta(tests)
+        hooks = load_hooks(tests.recipe_dir, ORDER)
         state = OpState(run_id=self.config.run_id, recipe=self.config.recipe_name, head_commit=head)
-        ctx = OpContext(config=self.config, driver=self.driver_factory(self.config, self.say),
-                        checkout=checkout, overlay_dir=self.overlay_dir, meta=meta, state=state, say=self.say)
+        # DEPLOY_TIMEOUT is the recipe's own default, in place of the operator's
+        driver_config = self.config if meta.DEPLOY_TIMEOUT is None else \
+            self.config.model_copy(update={"deploy_timeout_s": meta.DEPLOY_TIMEOUT})
+        ctx = OpContext(config=self.config, driver=self.driver_factory(driver_config, self.say),
+                        checkout=checkout, overlay_dir=tests.recipe_dir, meta=meta, state=state, say=self.say)
         for op in self._wanted():
             op.plan(ctx)
         self.result.head_commit, self.result.base, self.result.base_reason = head, state.base, state.base_reason
         return ctx, hooks
+
+    def _gate(self, checkout: Path, head: str) -> TierTests:
+        """The allowlist decides about the repo's cc-ci/ at the head; the run's tier tests folder
+        gets cc-ci's own files and, only when approved, that exact tree over them."""
+        repo_local = inspect(checkout, head, self.config.recipe_name, load_allowlist(self.config.approved_file))
+        self.result.repo_local = repo_local
+        if message := repo_local.message():
+            self.say(message)
+        self.tier_tests = build_tier_tests(tier_tests_root(self.run_dir), self.tests_dir, self.own_overlay_dir,
+                                           self.config.recipe_name, repo_local, checkout)
+        return self.tier_tests
+
+    def _load_meta(self, tests: TierTests) -> RecipeMeta:
+        """Validated once, here; the assertion files get the same settings from meta.json."""
+        path = tests.recipe_dir / "recipe_meta.py"
+        shown = f"{FOLDER}/recipe_meta.py" if path in tests.from_repo else \
+            _show_own(self.own_overlay_dir / "recipe_meta.py")
+        meta = load_meta(tests.recipe_dir, shown=shown)
+        self.result.meta = meta.effective()
+        write_json_atomic(self.run_dir / "meta.json", self.result.meta)
+        return meta
 
     def _wanted(self) -> list[Op]:
         return [self.ops[name] for name in ORDER if name in self.config.stages and name in self.ops]
@@ -168,7 +198,7 @@ class Run:
                 continue
             started = time.monotonic()
             try:
-                reason = op.skip_reason(ctx)
+                reason = _expected_na(ctx.meta, op.name) or op.skip_reason(ctx)
                 if reason:
                     self.say(f"{op.name}: skip — {reason}")
                     self._record_tier(TierResult(op.name, "skip", error=reason))
@@ -188,12 +218,12 @@ class Run:
         seed = None
         if hook is not None:
             self.say(f"{op.name}: pre_{op.name} hook")
-            seed = call_hook(hook, HookContext(
-                op=op.name, app=app, op_state=ctx.state, meta=ctx.meta,
-                _exec=lambda service, cmd, check=True: ctx.driver.exec_in(app, service, cmd, check=check),
-                _http=lambda: ctx.driver.http_client(app)))
+            seed = call_hook(hook, self._hook_ctx(op, ctx))
         started = time.monotonic()
-        record = op.perform(ctx).model_copy(update={"seed": seed, "duration_s": time.monotonic() - started})
+        record = op.perform(ctx)
+        if op.converges and ctx.meta.READY_PROBE is not None:
+            self._wait_ready(op, ctx)
+        record = record.model_copy(update={"seed": seed, "duration_s": time.monotonic() - started})
         ctx.state.ops[op.name] = record
         ctx.state.save(self.run_dir / "op_state.json")
         write_json_atomic(self.run_dir / "app.json", app.describe())
@@ -202,14 +232,35 @@ class Run:
         self.result.op_durations[op.name] = record.duration_s
         return record
 
+    def _hook_ctx(self, op: Op, ctx: OpContext) -> HookContext:
+        app = ctx.live_app
+        return HookContext(
+            op=op.name, app=app, op_state=ctx.state, meta=ctx.meta,
+            _exec=lambda service, cmd, check=True: ctx.driver.exec_in(app, service, cmd, check=check),
+            _http=lambda: ctx.driver.http_client(app))
+
+    def _wait_ready(self, op: Op, ctx: OpContext) -> None:
+        probe = ctx.meta.READY_PROBE
+        assert probe is not None
+        hook_ctx = self._hook_ctx(op, ctx)
+        try:
+            polls, waited = wait_ready(probe, hook_ctx, ctx.meta.DEPLOY_TIMEOUT or self.config.deploy_timeout_s)
+        finally:
+            hook_ctx.close()
+        self.say(f"{op.name}: ready — READY_PROBE ({getattr(probe, '__name__', 'probe')}) true "
+                 f"after {polls} poll(s) in {waited:.1f}s")
+
     def _assert(self, op: Op, ctx: OpContext, record: OpRecord) -> None:
+        tests = self.tier_tests
+        assert tests is not None
         skipped = op.name in self.config.skip_generic or op.name in ctx.meta.generic_skipped()
-        generic = [] if skipped else [p for p in [self.generic_dir / f"test_{op.name}.py"] if p.is_file()]
+        generic = [] if skipped else [p for p in [tests.generic_dir / f"test_{op.name}.py"] if p.is_file()]
         files = generic + op.overlay_files(ctx.overlay_dir)
-        self.say(f"{op.name} tier: {', '.join(_show_file(f) for f in files) or 'no assertion files'}"
+        self.say(f"{op.name} tier: {', '.join(tests.shown(f) for f in files) or 'no assertion files'}"
                  + (" (generic floor opted out)" if skipped else ""))
         env = {"CCCI_APP_FILE": str(self.run_dir / "app.json"),
                "CCCI_OP_STATE_FILE": str(self.run_dir / "op_state.json"),
+               "CCCI_META_FILE": str(self.run_dir / "meta.json"),
                "CCCI_OP": op.name}
         tier = self.tier_runner(op.name, files, self.run_dir, env)
         tier.generic_skipped = skipped
@@ -238,8 +289,14 @@ def _one_line(err: BaseException) -> str:
     return str(err) if isinstance(err, CcciError) else f"{type(err).__name__}: {err}"
 
 
-def _show_file(path: Path) -> str:
-    return path.name if path.parent.name == "_generic" else str(path.relative_to(path.parents[1]))
+def _expected_na(meta: RecipeMeta, op: str) -> str | None:
+    reason = meta.EXPECTED_NA.get(op)
+    return f"expected n/a: {reason}" if reason else None
+
+
+def _show_own(path: Path) -> str:
+    """cc-ci's own file as `tests/<recipe>/<name>` (or its CCCI_OVERLAY_DIR path)."""
+    return str(path.relative_to(TESTS_DIR.parent)) if path.is_relative_to(TESTS_DIR.parent) else str(path)
 
 
 @contextlib.contextmanager

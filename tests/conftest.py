@@ -1,7 +1,7 @@
 """Fixtures for assertion files (tests/_generic, tests/<recipe>).
 
 The orchestrator runs those files against a live app and points these fixtures at it through
-CCCI_APP_FILE and CCCI_OP_STATE_FILE. Fixtures only read: ops are the orchestrator's. They reach
+CCCI_APP_FILE, CCCI_OP_STATE_FILE and CCCI_META_FILE. Fixtures only read: ops are the orchestrator's. They reach
 the app only through the run's driver (chosen by name, as the orchestrator chose it).
 """
 
@@ -19,7 +19,7 @@ from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
-from runner.harness.meta import RecipeMeta, load_meta
+from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
 from runner.harness.proc import ExecResult
 
@@ -66,9 +66,10 @@ def deployment(op_state: OpState) -> Deployment:
 
 
 @pytest.fixture(scope="session")
-def meta(app: App) -> RecipeMeta:
-    """The recipe's validated settings (tests/<recipe>/recipe_meta.py), defaults when it has none."""
-    return load_meta(Path(__file__).parent / app.recipe)
+def meta() -> RecipeMeta:
+    """The recipe's settings as the orchestrator validated them (`meta.HEALTH_PATH`, ...); a
+    callable setting such as READY_PROBE is named here but runs only in the orchestrator."""
+    return RecipeMeta.from_effective(json.loads(_required_file("CCCI_META_FILE").read_text()))
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,15 @@ class Driver(Protocol):
         failure here leaves nothing to tear down."""
         ...
 
+    def env_file(self, app: App) -> Path:
+        """Where the app env file is (what install_steps.sh gets as APP_ENV_FILE)."""
+        ...
+
+    def reload_env(self, app: App) -> None:
+        """Re-read the app env file into `app.env` and `app.secrets`: something edited it before
+        the first deploy (EXTRA_ENV, install_steps.sh)."""
+        ...
+
     def deploy(self, app: App, ref: str) -> Deployment:
         """Create the app: its secrets, then deploy `ref` (checked out in the app's clone) and
         wait until it has converged. Called once per run."""

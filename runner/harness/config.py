@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from runner.errors import BadInput
 from runner.harness import naming, recipes
-from runner.harness.paths import default_runs_dir
+from runner.harness.paths import ALLOWLIST_FILE, default_runs_dir
 
 # The lifecycle in its fixed order; `runner/ops/` has one module per name.
 OPS = ("install", "upgrade", "backup", "restore", "custom")
@@ -37,6 +37,7 @@ ENV_VARS = {
     "CCCI_SKIP_GENERIC": "skip_generic",
     "CCCI_RECIPE_URL_TEMPLATE": "recipe_url_template",
     "CCCI_OVERLAY_DIR": "overlay_dir",
+    "CCCI_APPROVED_FILE": "approved_file",
 }
 
 
@@ -69,6 +70,8 @@ class RunConfig(BaseModel):
     skip_generic: frozenset[str] = frozenset()
     overlay_dir: Path | None = Field(None, description="the recipe's overlays, ops.py, recipe_meta.py, custom/ "
                                      "(default: tests/<recipe> of cc-ci)")
+    approved_file: Path = Field(ALLOWLIST_FILE, description="the allowlist of repo-local code "
+                                "(default: tests/repo-local-approved.txt of cc-ci)")
     recipe_url_template: str = Field(recipes.DEFAULT_URL_TEMPLATE,
                                      description="where enrolled names that are not bundled are cloned from")
 
@@ -130,6 +133,13 @@ class RunConfig(BaseModel):
             return None
         if not value.expanduser().is_dir():
             raise ValueError(f"{str(value)!r} is not a directory")
+        return value.expanduser().resolve()
+
+    @field_validator("approved_file")
+    @classmethod
+    def _approved_file(cls, value: Path) -> Path:
+        if not value.expanduser().is_file():  # never "allow all" because of a typo in a path
+            raise ValueError(f"{str(value)!r} does not exist (the allowlist of repo-local code)")
         return value.expanduser().resolve()
 
     @field_validator("recipe_url_template")

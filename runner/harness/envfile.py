@@ -7,7 +7,8 @@ defined earlier in the same file and from an explicit `base` mapping, never from
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from runner.errors import BadInput
@@ -190,3 +191,31 @@ def merge_upgrade_env(current: dict[str, str], head_sample: EnvFile, extra: dict
             added[key] = value
         merged[key] = value
     return EnvFile(merged, dict(head_sample.modifiers)), added, changed, kept
+
+
+def with_values(text: str, values: Mapping[str, str]) -> str:
+    """An env file's text with each key's assignment replaced, or appended when it has none
+    (EXTRA_ENV). Values are written double-quoted, so they parse back exactly."""
+    lines: list[str | None] = list(text.splitlines())
+    for key, value in values.items():
+        quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+        at = [i for i, line in enumerate(lines) if line and (m := _ASSIGN.match(line)) and m["key"] == key]
+        for i in at[1:]:
+            lines[i] = None  # a later assignment would win over ours
+        if at:
+            lines[at[0]] = f"{key}={quoted}"
+        else:
+            lines.append(f"{key}={quoted}")
+    return "".join(f"{line}\n" for line in lines if line is not None)
+
+
+def reread_app_env(text: str, previous: list[SecretSpec], source: str) -> tuple[dict[str, str], list[SecretSpec]]:
+    """The app env after something edited its file (install_steps.sh, EXTRA_ENV): its values, and
+    its secrets; a secret keeps the length it had unless the file now says `# length=N`."""
+    env = parse_env(text, source=source)
+    known = {spec.name: spec.length for spec in previous}
+    specs = []
+    for spec in secret_specs(env):
+        modifiers = env.modifiers.get(f"SECRET_{spec.name.upper()}_VERSION", {})
+        specs.append(replace(spec, length=known[spec.name]) if spec.name in known and "length" not in modifiers else spec)
+    return env.values, specs

@@ -1,36 +1,144 @@
-"""A recipe's settings: the ALL-CAPS names of `tests/<recipe>/recipe_meta.py`, validated once.
+"""A recipe's settings: the typed registry of every name a `recipe_meta.py` may set.
 
-Only cc-ci's own files are read here (the recipe repo's are gated by the allowlist, later).
+`recipe_meta.py` is cc-ci's own `tests/<recipe>/recipe_meta.py` or, when approved, the recipe
+repo's `cc-ci/recipe_meta.py`. Its ALL-CAPS module-level names are settings and must be fields of
+`RecipeMeta` (a typo is bad input, with a suggestion); `_private` and lower-case names are the
+file's own helpers. Loaded and validated once by the orchestrator, before anything is deployed.
+
+`python -m runner.harness.meta` prints the settings table of the docs; `--update` rewrites it.
 """
 
 from __future__ import annotations
 
+import collections.abc
+import difflib
 import importlib.util
+import sys
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from runner.errors import BadInput
 from runner.harness.config import OPS
 
+ReadyProbe = Callable[[Any], bool]  # called with the hook ctx (`runner.harness.hooks.HookContext`)
+
 
 class RecipeMeta(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow")
+    """Every setting a recipe can set. The docs' settings table is generated from these fields."""
 
-    UPGRADE_BASE_VERSION: str | None = Field(None, description="release tag the upgrade starts from")
-    UPGRADE_EXTRA_ENV: dict[str, str] = Field(default_factory=dict,
-                                              description="app env keys an upgrade adds or overrides")
-    SKIP_GENERIC: bool | frozenset[str] = Field(False, description="True, or a set of ops whose generic floor is not collected")
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    DEPLOY_TIMEOUT: StrictInt | None = Field(
+        None, ge=1, le=3600,
+        description="seconds to wait for convergence (and READY_PROBE) when the compose files carry no "
+                    "`coop-cloud.${STACK_NAME}.timeout` label; default: `CCCI_DEPLOY_TIMEOUT`")
+    UPGRADE_BASE_VERSION: StrictStr | None = Field(
+        None, description="the release the upgrade starts from; must be a release tag of the recipe")
+    EXTRA_ENV: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict, description="app env keys added or overridden before the first deploy")
+    UPGRADE_EXTRA_ENV: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict, description="app env keys the upgrade adds or overrides")
+    SKIP_GENERIC: StrictBool | frozenset[StrictStr] = Field(
+        False, description="`True`, or a set of ops whose generic floor is not collected")
+    HEALTH_PATH: StrictStr = Field(
+        "/", description="what the generic serving checks of install and upgrade request")
+    READY_PROBE: ReadyProbe | None = Field(
+        None, description="`probe(ctx) -> bool` on the hook ctx, polled after install, upgrade and restore "
+                          "have converged until true or the deploy timeout")
+    BACKUP_CAPABLE: StrictBool | None = Field(
+        None, description="`None`: decided from the backupbot labels; `False`: backup and restore skip; "
+                          "`True`: a recipe without the labels is an error")
+    EXPECTED_NA: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict, description="`{stage: reason}` for stages that cannot apply to this recipe: "
+                                          "not performed, and climbed on the level ladder with the reason")
+
+    @field_validator("HEALTH_PATH")
+    @classmethod
+    def _health_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"{value!r} is not a path; it must start with /")
+        return value
+
+    @field_validator("SKIP_GENERIC")
+    @classmethod
+    def _skip_generic(cls, value: bool | frozenset[str]) -> bool | frozenset[str]:
+        unknown = sorted(set(value) - set(OPS)) if not isinstance(value, bool) else []
+        if unknown:
+            raise ValueError(f"names unknown op {unknown[0]!r}; choose from {', '.join(OPS)}")
+        return value
+
+    @field_validator("EXPECTED_NA")
+    @classmethod
+    def _expected_na(cls, value: dict[str, str]) -> dict[str, str]:
+        for stage, reason in value.items():
+            if stage not in OPS or stage == "install":
+                raise ValueError(f"{stage!r} is not a stage that can be n/a; choose from {', '.join(OPS[1:])}")
+            if not reason.strip():
+                raise ValueError(f"{stage!r} needs a reason")
+        if "backup" in value and "restore" not in value:  # nothing to restore without a backup
+            value = {**value, "restore": value["backup"]}
+        return value
 
     def generic_skipped(self) -> frozenset[str]:
         if self.SKIP_GENERIC is True:
             return frozenset(OPS)
         return self.SKIP_GENERIC or frozenset()
 
+    def effective(self) -> dict[str, Any]:
+        """Every setting as JSON (results.json, the `meta` fixture): callables by name."""
+        return {name: _jsonable(getattr(self, name)) for name in type(self).model_fields}
 
-def load_meta(recipe_dir: Path) -> RecipeMeta:
-    """`<recipe_dir>/recipe_meta.py`'s ALL-CAPS names, or the defaults when it has none."""
+    @classmethod
+    def from_effective(cls, data: dict[str, Any]) -> RecipeMeta:
+        """The model as `effective()` wrote it; a callable is a stand-in that says where it runs."""
+        values = dict(data)
+        for name, field in cls.model_fields.items():
+            if _is_callable_type(field.annotation) and isinstance(values.get(name), str):
+                values[name] = _Elsewhere(name, values[name])
+        return cls.model_validate(values)
+
+
+class _Elsewhere:
+    """A callable setting seen from an assertion file: it runs in the orchestrator only."""
+
+    def __init__(self, setting: str, name: str) -> None:
+        self.setting, self.__name__ = setting, name
+
+    def __call__(self, *args: object) -> bool:
+        raise RuntimeError(f"{self.setting} ({self.__name__}) runs in the orchestrator, not in assertion files")
+
+
+def _jsonable(value: Any) -> Any:
+    if callable(value):
+        return getattr(value, "__qualname__", None) or getattr(value, "__name__", repr(value))
+    if isinstance(value, frozenset):
+        return sorted(value)
+    return value
+
+
+def _is_callable_type(annotation: Any) -> bool:
+    return "Callable" in str(annotation)
+
+
+def load_meta(recipe_dir: Path, shown: str | None = None) -> RecipeMeta:
+    """`<recipe_dir>/recipe_meta.py`'s settings, or the defaults when it has none. `shown` is how
+    errors name the file (e.g. `cc-ci/recipe_meta.py` for a repo-local one)."""
     path = recipe_dir / "recipe_meta.py"
+    shown = shown or path.name
     if not path.is_file():
         return RecipeMeta.model_validate({})
     spec = importlib.util.spec_from_file_location(f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", path)
@@ -39,14 +147,95 @@ def load_meta(recipe_dir: Path) -> RecipeMeta:
     try:
         spec.loader.exec_module(module)
     except Exception as err:  # noqa: BLE001 - any error in the file is the recipe's bad input
-        raise BadInput(f"{path}: {type(err).__name__}: {err}") from None
-    values = {name: getattr(module, name) for name in dir(module) if name.isupper()}
+        raise BadInput(f"{shown}: {type(err).__name__}: {err}") from None
+    return validate_meta(vars(module), shown)
+
+
+def validate_meta(namespace: dict[str, Any], shown: str = "recipe_meta.py") -> RecipeMeta:
+    """The settings among a module's names: ALL-CAPS ones; `_private` and lower-case are helpers."""
+    values = {name: value for name, value in namespace.items() if _is_setting(name)}
+    known = list(RecipeMeta.model_fields)
+    for name in values:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else f"; settings are {', '.join(known)}"
+            raise BadInput(f"{shown}: unknown setting {name!r}{hint}")
     try:
-        meta = RecipeMeta.model_validate(values)
+        return RecipeMeta.model_validate(values)
     except ValidationError as err:
         first = err.errors()[0]
-        raise BadInput(f"{path.name}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    unknown_ops = meta.generic_skipped() - set(OPS)
-    if unknown_ops:
-        raise BadInput(f"{path.name}: SKIP_GENERIC names unknown op {sorted(unknown_ops)[0]!r}; choose from {', '.join(OPS)}")
-    return meta
+        name = str(first["loc"][0])
+        value = values.get(name)
+        expected = type_text(RecipeMeta.model_fields[name].annotation)
+        message = first["msg"].removeprefix("Value error, ")
+        raise BadInput(f"{shown}: {name}: {message}; expected {expected}, "
+                       f"got {type(value).__name__} {_short_repr(value)}") from None
+
+
+def _is_setting(name: str) -> bool:
+    return not name.startswith("_") and name.isupper()
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def type_text(annotation: Any) -> str:
+    """A field's type as the docs and errors show it: `int | None`, `dict[str, str]`, `Callable[[ctx], bool]`."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if origin is typing.Annotated:
+        return type_text(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_text(arg) for arg in args)
+    if origin is collections.abc.Callable:
+        return f"Callable[[ctx], {type_text(args[-1])}]"
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(type_text(arg) for arg in args)}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default_text(name: str) -> str:
+    field = RecipeMeta.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    return f"`{default!r}`"
+
+
+def settings_table() -> str:
+    """The docs' settings table, generated from `RecipeMeta`."""
+    rows = ["| name | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in RecipeMeta.model_fields.items():
+        shown = type_text(field.annotation).replace("|", "\\|")  # a bare | would end the cell
+        rows.append(f"| `{name}` | `{shown}` | {_default_text(name)} | {field.description} |")
+    return "\n".join(rows) + "\n"
+
+
+TABLE_BEGIN = "<!-- settings table: generated by `python -m runner.harness.meta --update`; do not edit -->\n"
+TABLE_END = "<!-- end of settings table -->\n"
+
+
+def with_settings_table(doc: str) -> str:
+    """`doc` with the text between the table markers replaced by the generated table."""
+    start, end = doc.index(TABLE_BEGIN) + len(TABLE_BEGIN), doc.index(TABLE_END)
+    return doc[:start] + settings_table() + doc[end:]
+
+
+DOCS_WITH_TABLE = ("docs/overlays.md", "docs/enroll-recipe.md")
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["--update"]:
+        from runner.harness.paths import REPO_ROOT
+
+        for name in DOCS_WITH_TABLE:
+            path = REPO_ROOT / name
+            path.write_text(with_settings_table(path.read_text()))
+        return 0
+    sys.stdout.write(settings_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -12,6 +12,8 @@ from rich.table import Table
 
 from runner.errors import EXIT_ASSERTION_FAILED, EXIT_INFRA, EXIT_PASS
 from runner.harness.fileio import write_json_atomic, write_text_atomic
+from runner.harness.ladder import Ladder, climb
+from runner.harness.repolocal import RepoLocal
 from runner.harness.scrub import scrubber
 from runner.harness.tiers import TierResult
 
@@ -38,6 +40,8 @@ class RunResult:
     teardown_s: float = 0.0
     op_durations: dict[str, float] = field(default_factory=dict)  # time each op took to perform
     duration_s: float = 0.0
+    repo_local: RepoLocal | None = None  # the gate's decision about the recipe repo's cc-ci/
+    meta: dict[str, Any] = field(default_factory=dict)  # the effective recipe_meta settings
 
     @property
     def verdict(self) -> str:
@@ -49,6 +53,10 @@ class RunResult:
             return self.error_exit_code
         return {"pass": EXIT_PASS, "fail": EXIT_ASSERTION_FAILED}.get(self.verdict, EXIT_INFRA)
 
+    @property
+    def ladder(self) -> Ladder:
+        return climb({t.op: (t.verdict, t.error) for t in self.tiers}, self.meta.get("EXPECTED_NA") or {})
+
     def add_skipped_tiers(self, ops: tuple[str, ...]) -> None:
         """Every op gets a row: the ones that did not run are `skip`, with why."""
         done = {t.op: t for t in self.tiers}
@@ -57,6 +65,10 @@ class RunResult:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        ladder = self.ladder
+        data |= {"repo_local": self.repo_local.to_json() if self.repo_local else None,
+                 "level": ladder.level, "ladder": [asdict(rung) for rung in ladder.rungs],
+                 "ladder_stop": ladder.text()}
         data |= {"verdict": self.verdict, "exit_code": self.exit_code,
                  "teardown_clean": self.teardown_leftovers == [] if self.teardown_leftovers is not None else None}
         return data
@@ -89,10 +101,32 @@ def summary_markdown(result: RunResult) -> str:
         lines += ["", "skipped: " + ", ".join(skipped)]
     if result.base:
         lines += ["", f"upgrade base: `{result.base}` ({result.base_reason})"]
+    lines += ["", *_ladder_markdown(result.ladder)]
+    if result.repo_local and result.repo_local.message():
+        lines += ["", _repo_local_markdown(result.repo_local)]
     if result.error:
         lines += ["", f"**error:** {result.error}"]
     lines += ["", _teardown_text(result.teardown_leftovers)]
     return scrubber.scrub("\n".join(lines) + "\n")
+
+
+def _ladder_markdown(ladder: Ladder) -> list[str]:
+    marks = {True: "✅", False: "⬜"}
+    lines = [f"**level L{ladder.level}**" + (f" — stopped at L{s.level} {s.name}: {s.reason}"
+                                            if (s := ladder.stopped_at) else " — every rung climbed"), ""]
+    for rung in ladder.rungs:
+        note = f" ({rung.reason})" if rung.state == "n/a" else ""
+        lines.append(f"- {marks[rung.climbed]} L{rung.level} {rung.name}: {rung.state}{note}")
+    return lines
+
+
+def _repo_local_markdown(repo_local: RepoLocal) -> str:
+    if repo_local.approved:
+        return f"repo-local `cc-ci/` (tree `{(repo_local.tree or '')[:8]}`) approved {repo_local.approval}: " + \
+            ", ".join(f"`{f}`" for f in repo_local.files)
+    return (f"**repo-local `cc-ci/` not approved**: ignored {', '.join(f'`{f}`' for f in repo_local.ignored)}. "
+            f"To run them, a cc-ci maintainer reviews them and adds `{repo_local.to_approve}` (exactly this content) "
+            f"or `{repo_local.recipe}` (any commit) to `{Path(repo_local.allowlist).name}`.")
 
 
 def _teardown_text(leftovers: list[str] | None) -> str:
@@ -121,8 +155,13 @@ def print_summary(result: RunResult, console: Console) -> None:
     console.print(table)
     if result.base_reason and "upgrade" in result.stages:
         console.print(escape(f"upgrade base: {result.base or 'none'} — {result.base_reason}"), highlight=False)
+    if result.repo_local and (message := result.repo_local.message()):
+        console.print(escape(message), highlight=False)
     if result.error:
         console.print(f"[bold red]error:[/] {escape(scrubber.scrub(result.error))}", highlight=False)
+    ladder = result.ladder
+    console.print(escape(f"level: {ladder.text()}"), highlight=False)
+    console.print(escape(f"ladder: {ladder.rungs_text()}"), highlight=False)
     console.print(f"deploy-count: {result.deploy_count}")
     console.print(escape(_teardown_text(result.teardown_leftovers)), highlight=False)
     console.print(f"verdict: [{style.get(result.verdict, 'bold')}]{result.verdict}[/] "

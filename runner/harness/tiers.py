@@ -1,18 +1,27 @@
-"""Running a tier: the op's assertion files (generic floor + overlay) under pytest, once."""
+"""Running a tier: the op's assertion files (generic floor + overlay) under pytest, once.
+
+Every file a tier collects lies in the run's tier tests folder (`<run dir>/tests`, built by
+`runner/harness/repolocal.py`), which is pytest's rootdir and confcutdir: no conftest.py or ini
+file outside it is ever loaded. The process gets a minimal environment, never the caller's tokens.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
 from runner.harness.fileio import write_text_atomic
-from runner.harness.paths import REPO_ROOT
 from runner.harness.proc import run_host
 from runner.harness.scrub import scrubber
+
+# what the fixtures need to reach docker and the app; nothing else of the caller's environment
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+                  "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
 
 # pytest's exit codes: 0 all passed, 1 some failed, 5 nothing collected (not a pass)
 _PYTEST_VERDICTS = {0: "pass", 1: "fail"}
@@ -31,19 +40,29 @@ class TierResult:
     note: str | None = None
 
 
+def tier_tests_root(run_dir: Path) -> Path:
+    return run_dir / "tests"
+
+
+def minimal_env(environ: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k in PASSED_THROUGH} | dict(extra)
+
+
 def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
-    """Run the files in one pytest process; its output is scrubbed before anyone sees it."""
+    """Run the files (all under the tier tests folder) in one pytest process; its output is
+    scrubbed before anyone sees it."""
     if not files:  # e.g. the generic floor opted out and the recipe has no overlay for the op
         return TierResult(op, "pass", note="op performed; no assertion files to run")
+    root = tier_tests_root(run_dir)
     junit = run_dir / f"junit-{op}.xml"
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE",
-           "--rootdir", str(REPO_ROOT),
+           "-c", str(root / "pytest.ini"), "--rootdir", str(root), "--confcutdir", str(root),
            # generic and overlay files share basenames (test_install.py)
            "--import-mode=importlib",
            f"--junitxml={junit}", "-o", "junit_family=xunit2",
            *map(str, files)]
     started = time.monotonic()
-    done = run_host(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, check=False)
+    done = run_host(cmd, cwd=root, env=minimal_env(os.environ, env), check=False)
     output = scrubber.scrub(done.output)
     write_text_atomic(run_dir / "logs" / f"tier-{op}.log", output)
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret
@@ -52,7 +71,7 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     counts = junit_counts(junit.read_text()) if junit.exists() else {}
     error = None if verdict != "error" else _error_line(done.exit_code, output)
     return TierResult(op, verdict, time.monotonic() - started,
-                      [str(f.relative_to(REPO_ROOT)) for f in files], counts, error,
+                      [str(f.relative_to(run_dir)) for f in files], counts, error,
                       str(junit) if junit.exists() else None)
 
 

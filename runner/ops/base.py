@@ -19,7 +19,8 @@ class OpContext:
     config: RunConfig
     driver: Driver
     checkout: Path  # the run's own clone of the recipe
-    overlay_dir: Path  # tests/<recipe>/: overlays, ops.py, recipe_meta.py, custom/
+    overlay_dir: Path  # the run's tests/<recipe>/: overlays, ops.py, recipe_meta.py, custom/, install_steps.sh
+    # (cc-ci's own files, each replaced by an approved repo-local one of the same name)
     meta: RecipeMeta
     state: OpState
     say: Callable[[str], None]
@@ -35,6 +36,7 @@ class Op:
     """One lifecycle op. Subclasses set `name` and override what differs."""
 
     name: str = ""
+    converges: bool = False  # the op (re)deploys or rewrites the app: READY_PROBE is polled after it
 
     def plan(self, ctx: OpContext) -> None:
         """Before anything is deployed: check input, decide refs (raise BadInput to refuse)."""

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+from runner.harness import git
+from runner.harness.envfile import with_values
+from runner.harness.install_steps import SCRIPT, run_install_steps
 from runner.harness.opstate import OpRecord
 from runner.ops.base import Op, OpContext
 
 
 class Install(Op):
     name = "install"
+    converges = True
 
     def perform(self, ctx: OpContext) -> OpRecord:
         app = ctx.live_app
         ref = ctx.state.base or ctx.state.head_commit
+        self._prepare_env(ctx, ref)
         ctx.say(f"deploying {ref[:12]} as {app.domain} (stack {app.stack})")
         deployment = ctx.driver.deploy(app, ref)
         ctx.say(f"converged: version {deployment.version}{' (chaos)' if deployment.chaos else ''} "
                 f"in {deployment.duration_s:.1f}s")
         return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
                         base=ctx.state.base, base_reason=ctx.state.base_reason)
+
+    def _prepare_env(self, ctx: OpContext, ref: str) -> None:
+        """EXTRA_ENV, then install_steps.sh, into the app env; then the driver re-reads it."""
+        app, script = ctx.live_app, ctx.overlay_dir / SCRIPT
+        if not ctx.meta.EXTRA_ENV and not script.is_file():
+            return
+        env_file = ctx.driver.env_file(app)
+        if ctx.meta.EXTRA_ENV:
+            env_file.write_text(with_values(env_file.read_text(), ctx.meta.EXTRA_ENV))
+            ctx.say(f"EXTRA_ENV: set {', '.join(ctx.meta.EXTRA_ENV)} in the app env")
+        if script.is_file():
+            git.git(ctx.checkout, "checkout", "-q", "--force", "--detach", ref)  # RECIPE_DIR at the ref deployed
+            ctx.say(f"running {SCRIPT}")
+            run_install_steps(script, app, env_file)
+        ctx.driver.reload_env(app)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from runner.harness.opstate import OpRecord
+from runner.ops.backup import backup_capability
 from runner.ops.base import Op, OpContext
 
 
 class Restore(Op):
     name = "restore"
+    converges = True
 
     def skip_reason(self, ctx: OpContext) -> str | None:
         backup = ctx.state.get("backup")
         if backup is None or backup.snapshot is None:
-            return ctx.driver.backup_unsupported(ctx.live_app) or "the backup op took no snapshot"
+            return backup_capability(ctx) or "the backup op took no snapshot"
         return None
 
     def perform(self, ctx: OpContext) -> OpRecord:

@@ -12,6 +12,7 @@ from runner.ops.base import Op, OpContext
 
 class Upgrade(Op):
     name = "upgrade"
+    converges = True
 
     def plan(self, ctx: OpContext) -> None:
         """Choose the base; install then deploys it instead of the head."""

@@ -6,6 +6,7 @@ import httpx
 
 from runner.drivers.base import Driver
 from runner.harness.app import App
+from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
 
 
@@ -18,10 +19,10 @@ def test_every_service_converged(app: App, driver: Driver) -> None:
     assert not unconverged, "; ".join(unconverged)
 
 
-def test_the_app_answers_http_on_its_domain(http: httpx.Client, app: App) -> None:
-    response = http.get("/")
+def test_the_app_answers_http_on_its_domain(http: httpx.Client, app: App, meta: RecipeMeta) -> None:
+    response = http.get(meta.HEALTH_PATH)  # recipe_meta.py's HEALTH_PATH, default /
     assert response.status_code in (200, 301, 302), (
-        f"GET / with Host: {app.domain} answered {response.status_code}")
+        f"GET {meta.HEALTH_PATH} with Host: {app.domain} answered {response.status_code}")
 
 
 def test_the_deployed_version_label_is_the_version_installed(app: App, driver: Driver, op_state: OpState) -> None:

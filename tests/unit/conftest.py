@@ -37,3 +37,16 @@ def make_recipe(tmp_path: Path) -> Callable[..., Path]:
         git.git(repo, "commit", "-q", "-m", "the PR head")
         return repo
     return make
+
+
+@pytest.fixture
+def overlays(tmp_path: Path) -> Path:
+    """A tests dir with an overlay for every op and one custom test for the example recipe."""
+    tests = tmp_path / "tests"
+    (tests / "_generic").mkdir(parents=True)
+    (tests / "custom-html-tiny" / "custom").mkdir(parents=True)
+    for op in ("install", "upgrade", "backup", "restore"):
+        (tests / "_generic" / f"test_{op}.py").write_text("")
+        (tests / "custom-html-tiny" / f"test_{op}.py").write_text("")
+    (tests / "custom-html-tiny" / "custom" / "test_pages.py").write_text("")
+    return tests

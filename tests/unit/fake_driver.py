@@ -8,7 +8,8 @@ import httpx
 
 from runner.errors import InfraError
 from runner.harness.app import App, Deployment
-from runner.harness.envfile import SecretSpec
+from runner.harness.config import DriverSettings
+from runner.harness.envfile import SecretSpec, reread_app_env
 from runner.harness.opstate import BackedUpFile, RestoreRecord, Snapshot
 from runner.harness.proc import ExecResult
 from runner.harness.runlock import Orphan
@@ -23,6 +24,7 @@ class FakeDriver:
         self.fail = fail or {}
         self._backup_unsupported = backup_unsupported
         self.teardown_raises = teardown_raises
+        self.settings: DriverSettings | None = None  # what the orchestrator configured it with
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -31,14 +33,25 @@ class FakeDriver:
 
     def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path) -> App:
         self._call("new_app")
-        return App(recipe=recipe, run_id=run_id, domain=f"{recipe}.test", stack=f"{recipe}_test",
-                   checkout=checkout, run_dir=run_dir, env={"DOMAIN": f"{recipe}.test"}, driver=self.name)
+        app = App(recipe=recipe, run_id=run_id, domain=f"{recipe}.test", stack=f"{recipe}_test",
+                  checkout=checkout, run_dir=run_dir, env={"DOMAIN": f"{recipe}.test"}, driver=self.name)
+        self.env_file(app).write_text(f"DOMAIN={app.domain}\n")
+        self.deployed_env: dict[str, str] | None = None
+        return app
 
     def _deployment(self, ref: str, chaos: bool) -> Deployment:
         return Deployment(ref=ref, commit=ref, version="1.0.0+1.0", chaos=chaos, labels={}, duration_s=0.0)
 
+    def env_file(self, app: App) -> Path:
+        return app.run_dir / "app.env"
+
+    def reload_env(self, app: App) -> None:
+        self.calls.append("reload_env")
+        app.env, app.secrets = reread_app_env(self.env_file(app).read_text(), app.secrets, "app.env")
+
     def deploy(self, app: App, ref: str) -> Deployment:
         self._call(f"deploy {_short(ref)}")
+        self.deployed_env = dict(app.env)
         app.deploy_count += 1
         return self._deployment(ref, chaos=False)
 

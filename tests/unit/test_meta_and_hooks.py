@@ -9,7 +9,7 @@ import pytest
 from runner.errors import BadInput
 from runner.harness.config import OPS
 from runner.harness.hooks import HookContext, HookError, call_hook, load_hooks
-from runner.harness.meta import load_meta
+from runner.harness.meta import RecipeMeta, load_meta, validate_meta
 
 
 def test_a_recipe_without_meta_gets_the_defaults(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_skip_generic_is_true_or_a_set_of_ops(tmp_path: Path, text: str, skipped
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("SKIP_GENERIC = {'deploy'}", "SKIP_GENERIC names unknown op 'deploy'"),
+        ("SKIP_GENERIC = {'deploy'}", "recipe_meta.py: SKIP_GENERIC: names unknown op 'deploy'"),
         ("UPGRADE_EXTRA_ENV = ['A=1']", "recipe_meta.py: UPGRADE_EXTRA_ENV: "),
         ("raise RuntimeError('boom')", "recipe_meta.py: RuntimeError: boom"),
     ],
@@ -37,6 +37,57 @@ def test_a_bad_meta_is_bad_input(tmp_path: Path, text: str, message: str) -> Non
     (tmp_path / "recipe_meta.py").write_text(text + "\n")
     with pytest.raises(BadInput, match=message):
         load_meta(tmp_path)
+
+
+def test_an_unknown_all_caps_name_is_bad_input_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "recipe_meta.py").write_text("DEPLOY_TIMOUT = 600\n")
+    with pytest.raises(BadInput) as err:
+        load_meta(tmp_path, shown="cc-ci/recipe_meta.py")
+    assert str(err.value) == "cc-ci/recipe_meta.py: unknown setting 'DEPLOY_TIMOUT' (did you mean DEPLOY_TIMEOUT?)"
+    with pytest.raises(BadInput, match=r"^recipe_meta.py: unknown setting 'FROBNICATE'; settings are DEPLOY_TIMEOUT, "):
+        validate_meta({"FROBNICATE": 1})
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"DEPLOY_TIMEOUT": "600"}, "DEPLOY_TIMEOUT: Input should be a valid integer; expected int | None, got str '600'"),
+    ({"DEPLOY_TIMEOUT": 0}, "DEPLOY_TIMEOUT: Input should be greater than or equal to 1; expected int | None, got int 0"),
+    ({"HEALTH_PATH": "health"}, "HEALTH_PATH: 'health' is not a path; it must start with /; expected str, got str 'health'"),
+    ({"BACKUP_CAPABLE": "yes"}, "BACKUP_CAPABLE: Input should be a valid boolean; expected bool | None, got str 'yes'"),
+    ({"READY_PROBE": True}, "READY_PROBE: Input should be callable; expected Callable[[ctx], bool] | None, got bool True"),
+    ({"EXTRA_ENV": {"A": 1}}, "EXTRA_ENV: Input should be a valid string; expected dict[str, str], got dict {'A': 1}"),
+    ({"EXPECTED_NA": {"deploy": "x"}}, "EXPECTED_NA: 'deploy' is not a stage that can be n/a; choose from upgrade, backup, restore, custom"),
+    ({"EXPECTED_NA": {"install": "x"}}, "EXPECTED_NA: 'install' is not a stage that can be n/a"),
+    ({"EXPECTED_NA": {"custom": " "}}, "EXPECTED_NA: 'custom' needs a reason"),
+])
+def test_a_wrong_type_is_bad_input_naming_the_key_and_the_expected_type(values: dict[str, object], message: str) -> None:
+    with pytest.raises(BadInput) as err:
+        validate_meta(values)
+    assert str(err.value).startswith(f"recipe_meta.py: {message}")
+
+
+def test_private_and_lower_case_names_are_the_files_own_helpers(tmp_path: Path) -> None:
+    (tmp_path / "recipe_meta.py").write_text(
+        "import os\nfrom pathlib import Path\n_TIMEOUT = 300\n_Private = 1\n"
+        "def _ready(ctx):\n    return ctx.http.get('/').status_code == 200\n"
+        "DEPLOY_TIMEOUT = _TIMEOUT\nREADY_PROBE = _ready\n")
+    meta = load_meta(tmp_path)
+    assert meta.DEPLOY_TIMEOUT == 300 and meta.READY_PROBE is not None and meta.READY_PROBE.__name__ == "_ready"
+
+
+def test_the_effective_settings_name_callables_and_round_trip_for_assertion_files() -> None:
+    def probe(ctx: object) -> bool:
+        return True
+    meta = validate_meta({"READY_PROBE": probe, "SKIP_GENERIC": {"restore", "backup"}, "HEALTH_PATH": "/up",
+                          "EXPECTED_NA": {"backup": "stateless"}})
+    effective = meta.effective()
+    assert effective["READY_PROBE"].endswith("probe") and effective["SKIP_GENERIC"] == ["backup", "restore"]
+    assert effective["EXPECTED_NA"] == {"backup": "stateless", "restore": "stateless"}  # no restore without a backup
+    assert set(effective) == set(RecipeMeta.model_fields)
+    again = RecipeMeta.from_effective(effective)
+    assert again.HEALTH_PATH == "/up" and again.generic_skipped() == {"backup", "restore"}
+    assert again.READY_PROBE is not None
+    with pytest.raises(RuntimeError, match="READY_PROBE .*probe.* runs in the orchestrator"):
+        again.READY_PROBE(None)
 
 
 def test_hooks_are_the_pre_op_functions_of_ops_py(tmp_path: Path) -> None:

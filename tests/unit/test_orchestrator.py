@@ -37,24 +37,15 @@ class Tiers:
         return TierResult(op, self.verdicts.get(op, "pass"))
 
 
-@pytest.fixture
-def overlays(tmp_path: Path) -> Path:
-    """A tests dir with an overlay for every op and one custom test for the example recipe."""
-    tests = tmp_path / "tests"
-    (tests / "_generic").mkdir(parents=True)
-    (tests / "custom-html-tiny" / "custom").mkdir(parents=True)
-    for op in ("install", "upgrade", "backup", "restore"):
-        (tests / "_generic" / f"test_{op}.py").write_text("")
-        (tests / "custom-html-tiny" / f"test_{op}.py").write_text("")
-    (tests / "custom-html-tiny" / "custom" / "test_pages.py").write_text("")
-    return tests
-
-
 def _run(tmp_path: Path, tests_dir: Path, driver: FakeDriver, tiers: Tiers | None = None,
-         **env: str) -> tuple[RunResult, Run]:
+         console: Console | None = None, **env: str) -> tuple[RunResult, Run]:
     bundled_recipe_repo("custom-html-tiny")
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "runs"), **env})
-    run = Run(config, console=Console(file=open("/dev/null", "w")), driver_factory=lambda c, say: driver,
+
+    def factory(config: RunConfig, say: Callable[[str], None]) -> FakeDriver:
+        driver.settings = config.driver_settings
+        return driver
+    run = Run(config, console=console or Console(file=open("/dev/null", "w")), driver_factory=factory,
               tests_dir=tests_dir, tier_runner=tiers or Tiers())
     return run.execute(), run
 

@@ -37,6 +37,7 @@ from runner.harness.envfile import (
     compose_files,
     parse_abra_exports,
     parse_env,
+    reread_app_env,
     secret_specs,
 )
 from runner.harness.fileio import write_text_atomic
@@ -78,6 +79,12 @@ class SwarmDriver:
             naming.secret_name(stack, spec.name, spec.version)  # fail on bad names before creating any
         _write_app_env(app)
         return app  # nothing on the swarm yet: secrets are created by deploy, inside the app's lifetime
+
+    def env_file(self, app: App) -> Path:
+        return app.run_dir / "app.env"
+
+    def reload_env(self, app: App) -> None:
+        app.env, app.secrets = reread_app_env(self.env_file(app).read_text(), app.secrets, "app.env")
 
     def _create_secrets(self, app: App) -> None:
         existing = {s.name for s in self.client.secrets.list(filters={"label": f"{OWNER_STACK_LABEL}={app.stack}"})}
