@@ -169,4 +169,7 @@ class Dispatcher:
 
     def _report_finished(self, job: Job) -> None:
         log.info("run %s: %s (%s)", job.run_id, job.state, job.verdict)
-        self._reporter.sync(job.id)  # marks the job reported once the report landed
+        try:
+            self._reporter.sync(job.id)  # marks the job reported once the report landed
+        except Exception:  # the job has ended either way; the report sweep sends it again
+            log.exception("run %s: reporting the end failed", job.run_id)
