@@ -8,8 +8,10 @@ import signal
 from pathlib import Path
 from types import FrameType
 
-from runner.bridge.config import load_config
-from runner.bridge.service import Bridge, load_secrets
+from runner.bridge.config import LocalExecutorConfig, load_config
+from runner.bridge.environ import forget_env
+from runner.bridge.executors.local import resolve_run_user
+from runner.bridge.service import Bridge, load_secrets, secret_env_names
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -52,6 +54,10 @@ def main(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     cfg = load_config(args.config)
     secrets = load_secrets(cfg)
+    if isinstance(cfg.executor, LocalExecutorConfig):
+        resolve_run_user(cfg.executor.run_user)
+    # Read once; from here on the secrets live only in SecretStr, not in our environment.
+    forget_env(secret_env_names(cfg))
     if args.check:
         print(f"bridge config OK: {len(cfg.repos)} enrolled repo(s), executor {cfg.executor.kind}")
         return 0

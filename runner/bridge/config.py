@@ -92,6 +92,9 @@ class LocalExecutorConfig(_Model):
     runs_dir: Path = Path("/var/lib/cc-ci/runs")
     timeout_seconds: float = Field(default=4 * 3600.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+    # Run each job as this Unix user (in the `docker` group) instead of the bridge's own: the run
+    # then cannot read the bridge's secret files or /proc/<bridge pid>/environ. Needs a root bridge.
+    run_user: str | None = None
 
 
 class DroneExecutorConfig(_Model):
