@@ -35,9 +35,9 @@ def main() -> int:
         k: env.get(k) for k in ("RECIPE", "REF", "PR", "STAGES", "CCCI_RUN_ID", "CCCI_RUNS_DIR")
     }
     invocation["pid"] = os.getpid()
-    invocation["uid"] = os.getuid()
     invocation["leaked_env"] = sorted(k for k in env if k.startswith("BRIDGE_TEST_SECRET"))
     if env.get("FAKE_RUN_PROBE"):
+        invocation["uid"] = os.getuid()
         targets = [f"/proc/{os.getppid()}/environ", *env["FAKE_RUN_PROBE"].split(":")]
         invocation["probes"] = {target: probe(target) for target in targets}
     with open(env["FAKE_RUN_LOG"], "a") as log:
