@@ -138,7 +138,9 @@ class Dispatcher:
             log.exception("run %s: handling the job failed", job.run_id)
             if self._store.job(job.id).state == "running":
                 self._report_finished(
-                    self._store.finish(job.id, "error", f"The bridge could not handle this run: {err}")
+                    self._store.finish(
+                        job.id, "error", f"The bridge could not handle this run: {err}"
+                    )
                 )
         finally:
             self._slots.release()
@@ -150,7 +152,11 @@ class Dispatcher:
         except ForgeError as err:
             # The job's commit is the one a member asked for; not knowing whether the PR moved
             # since is no reason to drop the run.
-            log.warning("run %s: could not re-check the PR before starting (%s); starting it", job.run_id, err)
+            log.warning(
+                "run %s: could not re-check the PR before starting (%s); starting it",
+                job.run_id,
+                err,
+            )
             return None
 
     def _execute(self, job: Job) -> Outcome:

@@ -177,12 +177,21 @@ class ForgeClient:
     def _request(
         self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any
     ) -> httpx.Response:
-        return request_with_retry(self._http, method, path, ok, self._policy,
-                                  f"forge {method} {path}", ForgeError, **kwargs)
+        return request_with_retry(
+            self._http,
+            method,
+            path,
+            ok,
+            self._policy,
+            f"forge {method} {path}",
+            ForgeError,
+            **kwargs,
+        )
 
     def _get(self, path: str, shape: Any, expected: str, **kwargs: Any) -> Any:
-        return _parse(self._request("GET", path, ok=(200,), **kwargs), shape,
-                      f"forge GET {path}", expected)
+        return _parse(
+            self._request("GET", path, ok=(200,), **kwargs), shape, f"forge GET {path}", expected
+        )
 
     def is_org_member(self, org: str, login: str) -> bool:
         # 204 member, 404 not a member (or `org` is a user, not an org). Gitea answers 303 (a
@@ -202,8 +211,9 @@ class ForgeClient:
         response = self._request("GET", path, ok=(200, 404))
         if response.status_code == 404:
             return None
-        pull = _parse(response, _Pull, f"forge GET {path}",
-                      "a pull request with number, state and head.sha")
+        pull = _parse(
+            response, _Pull, f"forge GET {path}", "a pull request with number, state and head.sha"
+        )
         return PullRequest(pull.number, pull.state, bool(pull.merged), pull.head.sha)
 
     def get_comment(self, owner: str, repo: str, comment_id: int) -> ForgeComment:

@@ -122,7 +122,10 @@ class Intake:
             self._on_decided()
             log.info(
                 "comment %s by %s (%s): %s",
-                item.key, printable(item.event.author), item.event.source, printable(outcome),
+                item.key,
+                printable(item.event.author),
+                item.event.source,
+                printable(outcome),
             )
 
     def _defer(self, item: InboxItem, err: ForgeError) -> None:
@@ -181,7 +184,9 @@ class Intake:
         else:
             pushes = self._forge.pushes(event.owner, event.name, event.number)
             if pushes is None:
-                return refuse("refused: the forge has no PR timeline", no_timeline_body(pull.head_sha))
+                return refuse(
+                    "refused: the forge has no PR timeline", no_timeline_body(pull.head_sha)
+                )
             if head_changed_since(pushes, pull.head_sha, self._commented_at(event)):
                 return refuse(
                     f"refused: the head changed after the comment (now {short(pull.head_sha)})",

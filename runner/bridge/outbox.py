@@ -63,7 +63,9 @@ class Outbox:
             thread.join(timeout=drain_seconds + 10)
         pending = self._store.outbox_counts().get("pending", 0)
         if pending:
-            log.warning("outbox: %d repl(ies) not sent yet; they are sent on the next start", pending)
+            log.warning(
+                "outbox: %d repl(ies) not sent yet; they are sent on the next start", pending
+            )
 
     def _work(self) -> None:
         while True:
@@ -91,19 +93,27 @@ class Outbox:
             self._failed(item, str(err))
             return
         except Exception as err:  # a bug in one item must not stop the outbox
-            log.exception("outbox item %d (%s on %s#%d) failed", item.id, item.kind, item.repo, item.number)
+            log.exception(
+                "outbox item %d (%s on %s#%d) failed", item.id, item.kind, item.repo, item.number
+            )
             self._failed(item, f"{type(err).__name__}: {err}")
             return
         self._store.outbox_sent(item.id)
 
     def _failed(self, item: OutboxItem, error: str) -> None:
         if time.time() - item.created_at > GIVE_UP_SECONDS:
-            log.error("outbox: giving up on %s for %s#%d: %s", item.kind, item.repo, item.number, error)
+            log.error(
+                "outbox: giving up on %s for %s#%d: %s", item.kind, item.repo, item.number, error
+            )
             self._store.outbox_give_up(item.id, error)
             return
         delay = retry_delay(item.attempts, self._base_seconds)
         log.warning(
             "outbox: %s for %s#%d not sent (%s); trying again in %.1fs",
-            item.kind, item.repo, item.number, error, delay,
+            item.kind,
+            item.repo,
+            item.number,
+            error,
+            delay,
         )
         self._store.outbox_retry(item.id, time.time() + delay, error)

@@ -71,7 +71,10 @@ class Bridge:
         self.outbox = Outbox(self.store, self.reporter, cfg.retry.base_seconds)
         self.executor = executor or self._build_executor(secrets, policy)
         self.dispatcher = Dispatcher(
-            self.store, self.executor, self.reporter, cfg.max_attempts,
+            self.store,
+            self.executor,
+            self.reporter,
+            cfg.max_attempts,
             recheck=lambda job: recheck_before_start(self.forge, job),
         )
         self.intake = Intake(cfg, self.store, self.forge, on_decided=self._decided)

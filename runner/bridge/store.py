@@ -273,12 +273,26 @@ class Store:
                 if what == "queued":
                     self._add_outbox(db, "job", job.repo, job.pr, now, job_id=job.id)
                 elif what == "coalesced":
-                    self._add_outbox(db, "coalesced", decision.job.repo, job.pr, now,
-                                     job_id=job.id, marker=decision.marker)
+                    self._add_outbox(
+                        db,
+                        "coalesced",
+                        decision.job.repo,
+                        job.pr,
+                        now,
+                        job_id=job.id,
+                        marker=decision.marker,
+                    )
             if decision.reply is not None:
                 reply = decision.reply
-                self._add_outbox(db, "reply", reply.repo, reply.number, now,
-                                 marker=decision.marker, body=reply.body)
+                self._add_outbox(
+                    db,
+                    "reply",
+                    reply.repo,
+                    reply.number,
+                    now,
+                    marker=decision.marker,
+                    body=reply.body,
+                )
             db.execute(
                 "UPDATE inbox SET state = 'done', outcome = ?, decided_at = ? WHERE delivery_key = ?",
                 (outcome, now, key),
@@ -424,8 +438,15 @@ class Store:
     # outbox
 
     def _add_outbox(
-        self, db: sqlite3.Connection, kind: str, repo: str, number: int, now: float,
-        job_id: int | None = None, marker: str | None = None, body: str | None = None,
+        self,
+        db: sqlite3.Connection,
+        kind: str,
+        repo: str,
+        number: int,
+        now: float,
+        job_id: int | None = None,
+        marker: str | None = None,
+        body: str | None = None,
     ) -> None:
         db.execute(
             "INSERT INTO outbox(kind, repo, number, job_id, marker, body, created_at)"
@@ -444,9 +465,15 @@ class Store:
                 return None
             db.execute("UPDATE outbox SET state = 'sending' WHERE id = ?", (row["id"],))
         return OutboxItem(
-            id=row["id"], kind=row["kind"], repo=row["repo"], number=row["number"],
-            job_id=row["job_id"], marker=row["marker"], body=row["body"],
-            attempts=row["attempts"], created_at=row["created_at"],
+            id=row["id"],
+            kind=row["kind"],
+            repo=row["repo"],
+            number=row["number"],
+            job_id=row["job_id"],
+            marker=row["marker"],
+            body=row["body"],
+            attempts=row["attempts"],
+            created_at=row["created_at"],
         )
 
     def outbox_sent(self, item_id: int) -> None:

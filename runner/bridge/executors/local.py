@@ -78,7 +78,9 @@ def run_env(
 
 
 def outcome_from_results(
-    results: dict[str, Any] | None, summary: str | None, exit_code: int | None,
+    results: dict[str, Any] | None,
+    summary: str | None,
+    exit_code: int | None,
     error_line: str | None = None,
 ) -> Outcome:
     """Decide the verdict from what the run left behind; a run without results.json is an error.

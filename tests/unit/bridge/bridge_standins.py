@@ -117,7 +117,11 @@ class _Recorder:
     def _answer_for(self, request: Request) -> list[Any] | None:
         with self.lock:
             for (method, prefix), answer in self.answers.items():
-                if method == request.method and request.url.path.startswith(prefix) and answer[0] > 0:
+                if (
+                    method == request.method
+                    and request.url.path.startswith(prefix)
+                    and answer[0] > 0
+                ):
                     answer[0] -= 1
                     return answer
         return None
@@ -295,7 +299,12 @@ class StandinForge(_Recorder):
         }
 
     def push(
-        self, repo: str, number: int, sha: str, force: bool = False, at: str | None = None,
+        self,
+        repo: str,
+        number: int,
+        sha: str,
+        force: bool = False,
+        at: str | None = None,
         record: bool = True,
     ) -> None:
         """The PR's author pushes `sha` (now, or `at`). `record=False`: the head has moved but
@@ -602,7 +611,9 @@ class StandinDrone(_Recorder):
         }
         self.builds[(repo, number)] = build
         if self.create_then_fail:
-            return JSONResponse({"message": "gateway timeout"}, status_code=self.create_then_fail.pop(0))
+            return JSONResponse(
+                {"message": "gateway timeout"}, status_code=self.create_then_fail.pop(0)
+            )
         return JSONResponse(build, status_code=200)
 
     async def _list(self, request: Request) -> Response:
@@ -611,7 +622,9 @@ class StandinDrone(_Recorder):
         if denied:
             return denied
         repo = f"{request.path_params['owner']}/{request.path_params['name']}"
-        found = sorted((b for (r, _), b in self.builds.items() if r == repo), key=lambda b: -b["number"])
+        found = sorted(
+            (b for (r, _), b in self.builds.items() if r == repo), key=lambda b: -b["number"]
+        )
         return JSONResponse([{k: v for k, v in b.items() if k != "stages"} for b in found])
 
     async def _get(self, request: Request) -> Response:

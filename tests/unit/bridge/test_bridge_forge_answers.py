@@ -20,7 +20,11 @@ BAD_ANSWERS = {
     "HTML": (200, b"<html><body>Gateway login</body></html>", "text/html"),
     "a list": (200, b"[]", "application/json"),
     "missing fields": (200, b'{"number": 1}', "application/json"),
-    "wrong types": (200, b'{"number": "one", "state": 1, "head": {"sha": null}}', "application/json"),
+    "wrong types": (
+        200,
+        b'{"number": "one", "state": 1, "head": {"sha": null}}',
+        "application/json",
+    ),
 }
 
 
@@ -41,8 +45,12 @@ def test_an_unexpected_pull_answer_is_a_forge_error_saying_what_was_expected(for
 
 @pytest.mark.parametrize(
     "answer",
-    [(201, b"{}", "application/json"), (201, b'{"id": "12"}', "application/json"),
-     (201, b"", "application/json"), (201, b"<html></html>", "text/html")],
+    [
+        (201, b"{}", "application/json"),
+        (201, b'{"id": "12"}', "application/json"),
+        (201, b"", "application/json"),
+        (201, b"<html></html>", "text/html"),
+    ],
     ids=["no id", "id as text", "empty", "HTML"],
 )
 def test_a_created_comment_without_an_id_is_a_forge_error(forge, client, answer):
@@ -52,12 +60,22 @@ def test_a_created_comment_without_an_id_is_a_forge_error(forge, client, answer)
 
 
 def test_lists_and_timelines_that_are_not_lists_are_forge_errors(forge, client):
-    forge.answer_next("GET", "/api/v1/repos/coop-cloud/custom-html-tiny/issues/comments", 1,
-                      200, b'{"message": "not a list"}')
+    forge.answer_next(
+        "GET",
+        "/api/v1/repos/coop-cloud/custom-html-tiny/issues/comments",
+        1,
+        200,
+        b'{"message": "not a list"}',
+    )
     with pytest.raises(ForgeError, match="expected a list of comments"):
         client.comments_since(REPO, "2024-01-01T00:00:00Z")
-    forge.answer_next("GET", "/api/v1/repos/coop-cloud/custom-html-tiny/issues/1/timeline", 1,
-                      200, b'[{"type": "pull_push", "body": "not json", "created_at": "x"}]')
+    forge.answer_next(
+        "GET",
+        "/api/v1/repos/coop-cloud/custom-html-tiny/issues/1/timeline",
+        1,
+        200,
+        b'[{"type": "pull_push", "body": "not json", "created_at": "x"}]',
+    )
     with pytest.raises(ForgeError, match="expected a pull_push event"):
         client.pushes("coop-cloud", "custom-html-tiny", 1)
 

@@ -99,7 +99,9 @@ def test_grammar_help_documents_the_option_and_never_triggers_itself():
 
 def test_sha_option_pins_a_commit_prefix_in_lower_case():
     assert parse_trigger("!testme sha=ABCDEF1") == Trigger(("install",), "abcdef1")
-    assert parse_trigger("!testme stages=upgrade sha=" + "a" * 40) == Trigger(("upgrade",), "a" * 40)
+    assert parse_trigger("!testme stages=upgrade sha=" + "a" * 40) == Trigger(
+        ("upgrade",), "a" * 40
+    )
 
 
 @pytest.mark.parametrize(

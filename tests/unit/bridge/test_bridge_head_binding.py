@@ -70,7 +70,9 @@ def test_a_force_push_after_the_comment_is_refused_too(start_bridge, fake_runs, 
 
 def test_a_polled_comment_is_bound_to_its_time_too(start_bridge, fake_runs, forge):
     bridge = start_bridge()
-    poller = Poller(bridge.bridge.cfg, bridge.bridge.store, bridge.bridge.forge, bridge.bridge.intake)
+    poller = Poller(
+        bridge.bridge.cfg, bridge.bridge.store, bridge.bridge.forge, bridge.bridge.intake
+    )
     bridge.bridge.store.set_cursor(REPO, seconds_ago(60))
     forge.user_comment(REPO, 1, MEMBER, "!testme")
     forge.push(REPO, 1, NEW)  # within the poll interval
@@ -140,7 +142,8 @@ def test_a_head_that_moves_while_the_job_waits_is_not_run(start_bridge, fake_run
     fake_runs.release()
 
     job = wait_until(
-        lambda: [j for j in bridge.jobs() if j.id == waiting.id and j.reported], what="cancel reported"
+        lambda: [j for j in bridge.jobs() if j.id == waiting.id and j.reported],
+        what="cancel reported",
     )[0]
     assert job.state == "cancelled"
     assert [inv["PR"] for inv in fake_runs.invocations()] == ["2"]  # PR 1 never ran
@@ -162,7 +165,9 @@ def test_a_pr_closed_while_the_job_waits_is_not_run(start_bridge, fake_runs, for
     forge.pulls[(REPO, 1)]["state"] = "closed"
     fake_runs.release()
 
-    wait_until(lambda: bridge.jobs("cancelled") and bridge.jobs("cancelled")[0].reported,
-               what="cancel reported")
+    wait_until(
+        lambda: bridge.jobs("cancelled") and bridge.jobs("cancelled")[0].reported,
+        what="cancel reported",
+    )
     assert [inv["PR"] for inv in fake_runs.invocations()] == ["2"]
     assert "the PR was closed while the run waited" in reply_bodies(forge)[0]

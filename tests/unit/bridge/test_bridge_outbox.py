@@ -29,13 +29,19 @@ def test_a_decision_and_its_reply_are_stored_together_and_survive_a_restart(tmp_
     key = delivery_key(EVENT.repo, EVENT.comment_id)
     store.add_to_inbox(key, EVENT)
 
-    store.decide(key, Decision("malformed: x", reply=Reply(REPO, 1, "cc-ci: x"), marker="<!-- m -->"))
+    store.decide(
+        key, Decision("malformed: x", reply=Reply(REPO, 1, "cc-ci: x"), marker="<!-- m -->")
+    )
     store.close()  # the bridge dies before sending
 
     again = Store(tmp_path / "q.sqlite3")
     assert again.inbox_outcomes() == {key: "malformed: x"}
     item = again.claim_outbox(time.time())
-    assert item is not None and (item.kind, item.body, item.marker) == ("reply", "cc-ci: x", "<!-- m -->")
+    assert item is not None and (item.kind, item.body, item.marker) == (
+        "reply",
+        "cc-ci: x",
+        "<!-- m -->",
+    )
     again.close()
 
 
@@ -62,7 +68,9 @@ def test_a_comment_that_already_exists_is_found_not_posted_again(forge):
     marker = reply_marker(7)
     first, made = client.post_comment("coop-cloud", "custom-html-tiny", 1, f"{marker}\nhi", marker)
     forge.user_comment(REPO, 1, "mallory", f"{marker}\nquoting the bot")  # not the bot's comment
-    again, made_again = client.post_comment("coop-cloud", "custom-html-tiny", 1, f"{marker}\nhi", marker)
+    again, made_again = client.post_comment(
+        "coop-cloud", "custom-html-tiny", 1, f"{marker}\nhi", marker
+    )
     client.close()
 
     assert (again, made, made_again) == (first, True, False)
@@ -72,11 +80,20 @@ def test_a_comment_that_already_exists_is_found_not_posted_again(forge):
 
 def test_a_lost_create_answer_is_retried_without_a_second_comment(forge):
     # The forge creates the comment, then the answer is lost (502 from a proxy).
-    forge.answer_next("POST", "/api/v1/repos/coop-cloud/custom-html-tiny/issues/1/comments", 1,
-                      502, b"bad gateway", "text/plain", handle_first=True)
+    forge.answer_next(
+        "POST",
+        "/api/v1/repos/coop-cloud/custom-html-tiny/issues/1/comments",
+        1,
+        502,
+        b"bad gateway",
+        "text/plain",
+        handle_first=True,
+    )
     client = ForgeClient(forge.url, SecretStr(FORGE_TOKEN), RetryPolicy(3, 0.0, 0.0))
     marker = reply_marker(8)
-    comment_id, _ = client.post_comment("coop-cloud", "custom-html-tiny", 1, f"{marker}\nhi", marker)
+    comment_id, _ = client.post_comment(
+        "coop-cloud", "custom-html-tiny", 1, f"{marker}\nhi", marker
+    )
     client.close()
     assert [c["id"] for c in forge.bot_comments(REPO, 1)] == [comment_id]
 
@@ -138,8 +155,11 @@ def test_a_sigkill_during_a_burst_of_100_loses_no_reply_and_duplicates_no_commen
     with ThreadPoolExecutor(8) as pool:
         burst = [pool.submit(one, comment) for comment in comments]
         # Kill while replies are in flight: some landed, most not, some created but unanswered.
-        wait_until(lambda: len(forge.calls_to("POST", "/comments")) >= 12, timeout=30,
-                   what="the first replies to land")
+        wait_until(
+            lambda: len(forge.calls_to("POST", "/comments")) >= 12,
+            timeout=30,
+            what="the first replies to land",
+        )
         bridge_proc.kill()
         for future in burst:
             future.result()
@@ -158,12 +178,18 @@ def test_a_sigkill_during_a_burst_of_100_loses_no_reply_and_duplicates_no_commen
     owed, got = tally(forge, bridge_proc.db)
     assert got == owed, "a reply was lost or a comment created twice"
     assert owed["already queued as run"] > 40 and owed["is not an option"] == 34
-    markers = [c["body"].split("\n", 1)[0] for n in range(1, 11) for c in forge.bot_comments(REPO, n)]
+    markers = [
+        c["body"].split("\n", 1)[0] for n in range(1, 11) for c in forge.bot_comments(REPO, n)
+    ]
     assert len(markers) == len(set(markers)), "a comment was created twice"
     assert len(markers) == sum(n for key, n in owed.items() if key != "evaluated")
     runs = jobs_by_comment(bridge_proc.db)
     for comment in comments:  # each comment is answered by its run's comment or its own reply
-        mine = f"<!-- cc-ci run {runs[comment['id']]} -->" if comment["id"] in runs else reply_marker(comment["id"])
+        mine = (
+            f"<!-- cc-ci run {runs[comment['id']]} -->"
+            if comment["id"] in runs
+            else reply_marker(comment["id"])
+        )
         assert markers.count(mine) == 1, comment
     assert posted_before < len(forge.calls_to("POST", "/comments"))  # the restart did send
 

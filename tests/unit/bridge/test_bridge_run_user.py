@@ -57,9 +57,18 @@ def test_the_bridge_keeps_no_secret_in_its_own_environment(bridge_proc, standin_
 def run_user() -> Iterator[pwd.struct_passwd]:
     name = f"ccci-run-{secrets.token_hex(3)}"
     subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-         "--shell", "/usr/sbin/nologin", name],
-        check=True, capture_output=True,
+        [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         yield pwd.getpwnam(name)
@@ -72,8 +81,12 @@ def interpreter_for(user: pwd.struct_passwd) -> str:
     for candidate in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
         try:
             started = subprocess.run(
-                [candidate, "-c", "pass"], user=user.pw_uid, group=user.pw_gid, cwd="/",
-                capture_output=True, check=False,
+                [candidate, "-c", "pass"],
+                user=user.pw_uid,
+                group=user.pw_gid,
+                cwd="/",
+                capture_output=True,
+                check=False,
             )
         except OSError:
             continue
@@ -103,7 +116,9 @@ def test_a_run_as_another_user_cannot_read_the_bridges_secrets(
     os.chown(out, run_user.pw_uid, run_user.pw_gid)
     fake = FakeRuns(out / "runs.jsonl", out / "hold", shared_dir / "runs")
     config = config_data(
-        tmp_path, standin_forge.url, fake,
+        tmp_path,
+        standin_forge.url,
+        fake,
         webhook={"port": free_port()},
         executor={
             "run_user": run_user.pw_name,
@@ -118,7 +133,8 @@ def test_a_run_as_another_user_cannot_read_the_bridges_secrets(
         bridge.deliver_comment(standin_forge, 1)
         wait_until(
             lambda: "passed" in " ".join(c["body"] for c in standin_forge.bot_comments(REPO, 1)),
-            timeout=30, what="run reported",
+            timeout=30,
+            what="run reported",
         )
     finally:
         bridge.stop()
@@ -135,9 +151,12 @@ def test_a_run_as_another_user_cannot_read_the_bridges_secrets(
     for path in [*out.iterdir(), *(tmp_path / "state" / "logs").iterdir(), bridge.log]:
         text = path.read_text(errors="replace")
         assert FORGE_TOKEN not in text and WEBHOOK_SECRET not in text
-    assert json.loads((shared_dir / "runs" / run["CCCI_RUN_ID"] / "results.json").read_text())[
-        "verdict"
-    ] == "pass"
+    assert (
+        json.loads((shared_dir / "runs" / run["CCCI_RUN_ID"] / "results.json").read_text())[
+            "verdict"
+        ]
+        == "pass"
+    )
 
 
 @needs_root

@@ -8,7 +8,9 @@ import logging
 from tests.unit.bridge.support import ORG, REPO, wait_until
 
 
-def test_a_login_with_url_syntax_is_checked_as_itself_not_as_a_member(start_bridge, fake_runs, forge):
+def test_a_login_with_url_syntax_is_checked_as_itself_not_as_a_member(
+    start_bridge, fake_runs, forge
+):
     # Unencoded, `alice?x=1#` was asked as /members/alice (query x=1) and authorised as alice.
     bridge = start_bridge()
 
