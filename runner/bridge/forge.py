@@ -246,9 +246,11 @@ class ForgeClient:
             if response.status_code == 404:
                 return None
             items = _parse(response, list[_TimelineItem], what, "a list of timeline events")
-            found.extend(_push(item, what) for item in items if item.type == "pull_push")
-            if len(items) < TIMELINE_PAGE:
+            if not items:
+                # Only an empty page ends the list: a forge may cap pages below our `limit`,
+                # and stopping at a short page would miss the newest pushes.
                 return sorted(found, key=lambda push: push.at)
+            found.extend(_push(item, what) for item in items if item.type == "pull_push")
             page += 1
 
     def post_comment(

@@ -217,7 +217,8 @@ class StandinForge(_Recorder):
         self.statuses: list[dict[str, Any]] = []
         # (repo, index) -> timeline events (pull_push only: the one type the bridge reads)
         self.timelines: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        self.timeline_api = True  # False: a Gitea older than 1.15, /timeline is 404
+        self.timeline_api = True  # False: an older Gitea, /timeline is 404
+        self.max_page = 50  # Gitea's MAX_RESPONSE_ITEMS: `limit` is capped to it
         # False: our token's user is not in the org, so Gitea redirects (303) to public_members.
         self.membership_visible = True
         self._ids = iter(range(1000, 10**9))
@@ -441,7 +442,7 @@ class StandinForge(_Recorder):
             request.path_params["index"],
         )
         page = int(request.query_params.get("page", "1"))
-        limit = int(request.query_params.get("limit", "30"))
+        limit = min(int(request.query_params.get("limit", "30")), self.max_page)
         events = self.timelines.get(key, [])
         return JSONResponse(events[(page - 1) * limit : page * limit])
 

@@ -68,6 +68,20 @@ def test_a_force_push_after_the_comment_is_refused_too(start_bridge, fake_runs, 
     assert bridge.jobs() == []
 
 
+def test_a_push_on_a_later_timeline_page_is_seen(start_bridge, fake_runs, forge):
+    forge.max_page = 2  # this forge caps pages below what the bridge asks for
+    for n in range(4):
+        forge.push(REPO, 1, f"{n:040x}", at=seconds_ago(100 - n))
+    bridge = start_bridge()
+    comment = forge.user_comment(REPO, 1, MEMBER, "!testme")
+    forge.push(REPO, 1, NEW)  # the sixth event: on the third page
+    bridge.deliver(forge.webhook_payload(comment))
+    assert list(bridge.settle().values())[0].startswith("refused: the head changed")
+    assert bridge.jobs() == []
+    pages = [call.query["page"] for call in forge.calls_to("GET", "/timeline")]
+    assert pages == ["1", "2", "3", "4"]  # read to the first empty page
+
+
 def test_a_polled_comment_is_bound_to_its_time_too(start_bridge, fake_runs, forge):
     bridge = start_bridge()
     poller = Poller(
