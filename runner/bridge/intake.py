@@ -163,7 +163,7 @@ class Intake:
             return Decision("ignored: not a !testme comment")
         if not self._authorised(event):
             if self._cfg.reply_to_unauthorised:
-                return refuse("denied: not authorised", unauthorised_body(event.author))
+                return refuse("denied: not authorised", unauthorised_body(printable(event.author)))
             return Decision("denied: not authorised")
         if isinstance(parsed, Malformed):
             return refuse(f"malformed: {parsed.reason}", malformed_body(parsed.reason))
@@ -174,24 +174,23 @@ class Intake:
             return Decision("ignored: not a pull request")
         if not pull.is_open:
             return Decision("ignored: pull request is not open")
-        if parsed.sha is not None:
-            # A pinned commit binds the run by itself: it must be the head now.
-            if not pinned_head_matches(parsed.sha, pull.head_sha):
-                return refuse(
-                    f"refused: sha={parsed.sha} is not the head ({short(pull.head_sha)})",
-                    sha_mismatch_body(parsed.sha, pull.head_sha),
-                )
-        else:
-            pushes = self._forge.pushes(event.owner, event.name, event.number)
-            if pushes is None:
-                return refuse(
-                    "refused: the forge has no PR timeline", no_timeline_body(pull.head_sha)
-                )
-            if head_changed_since(pushes, pull.head_sha, self._commented_at(event)):
-                return refuse(
-                    f"refused: the head changed after the comment (now {short(pull.head_sha)})",
-                    head_moved_body(pull.head_sha),
-                )
+        if parsed.sha is not None and not pinned_head_matches(parsed.sha, pull.head_sha):
+            return refuse(
+                f"refused: sha={parsed.sha} is not the head ({short(pull.head_sha)})",
+                sha_mismatch_body(parsed.sha, pull.head_sha),
+            )
+        # A pin is checked against the timeline too: an author could push, after the comment, a
+        # commit made to share the pinned prefix.
+        pushes = self._forge.pushes(event.owner, event.name, event.number)
+        if pushes is None and parsed.sha is None:
+            return refuse("refused: the forge has no PR timeline", no_timeline_body(pull.head_sha))
+        if pushes is not None and head_changed_since(
+            pushes, pull.head_sha, self._commented_at(event)
+        ):
+            return refuse(
+                f"refused: the head changed after the comment (now {short(pull.head_sha)})",
+                head_moved_body(pull.head_sha),
+            )
         new = NewJob(
             repo=event.repo,
             recipe=recipe,

@@ -126,7 +126,7 @@ def sha_mismatch_body(pinned: str, head_sha: str) -> str:
 def no_timeline_body(head_sha: str) -> str:
     return (
         "cc-ci: this forge does not say when the PR's head last changed, so a bare `!testme` "
-        f"cannot be bound to the commit you saw; comment `!testme sha={short(head_sha)}` to "
+        f"cannot be bound to the commit you saw; comment `!testme sha={head_sha}` to "
         f"test {short(head_sha)}. No run started."
     )
 

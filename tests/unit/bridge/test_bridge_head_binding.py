@@ -114,6 +114,21 @@ def test_sha_pins_the_current_head_and_any_other_commit_is_refused(start_bridge,
     assert "`sha=deadbee` is not the head of this PR (the head is 1111111111)" in replies[0]
 
 
+def test_a_pinned_prefix_shared_by_a_commit_pushed_after_the_comment_is_refused(
+    start_bridge, fake_runs, forge
+):
+    forge.push(REPO, 1, NEW, at=seconds_ago(30))
+    bridge = start_bridge()
+    comment = forge.user_comment(REPO, 1, MEMBER, f"!testme sha={NEW[:7]}")
+    twin = NEW[:7] + "9" * 33  # made by the author to share the prefix the member pinned
+    forge.push(REPO, 1, twin)
+
+    bridge.deliver(forge.webhook_payload(comment))
+
+    assert list(bridge.settle().values())[0].startswith("refused: the head changed")
+    assert bridge.jobs() == []
+
+
 def test_without_a_timeline_api_only_a_pinned_sha_runs(start_bridge, fake_runs, forge):
     forge.timeline_api = False  # a Gitea older than 1.15
     fake_runs.hold()
@@ -122,9 +137,9 @@ def test_without_a_timeline_api_only_a_pinned_sha_runs(start_bridge, fake_runs, 
     bridge.comment("!testme")
     assert list(bridge.settle().values()) == ["refused: the forge has no PR timeline"]
     reply = wait_until(lambda: reply_bodies(forge), what="reply")[0]
-    assert f"comment `!testme sha={HEAD[:10]}` to test {HEAD[:10]}" in reply
+    assert f"comment `!testme sha={HEAD}` to test {HEAD[:10]}" in reply
 
-    bridge.comment(f"!testme sha={HEAD[:10]}")
+    bridge.comment(f"!testme sha={HEAD}")
     wait_until(lambda: bridge.jobs(), what="pinned run queued")
     assert bridge.jobs()[0].head_sha == HEAD
 
