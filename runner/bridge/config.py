@@ -30,7 +30,6 @@ from runner.harness.config import IMPLEMENTED_OPS
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-
 def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
@@ -39,6 +38,7 @@ def _http_url(value: str) -> str:
 
 # A base URL: http(s) only, without a trailing slash so paths can be appended.
 HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,6 +92,9 @@ class LocalExecutorConfig(_Model):
     runs_dir: Path = Path("/var/lib/cc-ci/runs")
     timeout_seconds: float = Field(default=4 * 3600.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+    # Run each job as this Unix user (in the `docker` group) instead of the bridge's own: the run
+    # then cannot read the bridge's secret files or /proc/<bridge pid>/environ. Needs a root bridge.
+    run_user: str | None = None
 
 
 class DroneExecutorConfig(_Model):
@@ -149,7 +152,9 @@ class BridgeConfig(_Model):
     def _defaults_are_accepted(self) -> BridgeConfig:
         refused = [stage for stage in self.default_stages if stage not in self.stages]
         if refused:
-            raise ValueError(f"default_stages: {refused[0]!r} is not in `stages` ({', '.join(self.stages)})")
+            raise ValueError(
+                f"default_stages: {refused[0]!r} is not in `stages` ({', '.join(self.stages)})"
+            )
         return self
 
     def recipe_for(self, repo: str) -> str | None:

@@ -3,6 +3,11 @@
 On start it first settles what a previous bridge left behind: runs it can re-attach to are
 resumed, other interrupted runs are re-queued (up to max_attempts) or marked lost, and finished
 runs whose report never reached the forge are reported again. Nothing is silently dropped.
+
+Right before a queued job starts, `recheck` asks the forge whether it still should (the PR may
+have been closed, or its head moved, while it waited); if not, the job is cancelled and its PR
+comment says why. Whatever goes wrong while a job is handled ends the job as `error` with the
+reason: a job never stays `running` without a run behind it.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from runner.bridge.executors.base import Executor, Outcome, Started
+from runner.bridge.forge import ForgeError
 from runner.bridge.reporting import Reporter
 from runner.bridge.store import Job, Store
 
@@ -27,12 +34,18 @@ LOST_SUMMARY = (
 
 class Dispatcher:
     def __init__(
-        self, store: Store, executor: Executor, reporter: Reporter, max_attempts: int
+        self,
+        store: Store,
+        executor: Executor,
+        reporter: Reporter,
+        max_attempts: int,
+        recheck: Callable[[Job], str | None] = lambda job: None,
     ) -> None:
         self._store = store
         self._executor = executor
         self._reporter = reporter
         self._max_attempts = max_attempts
+        self._recheck = recheck
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._slots = threading.BoundedSemaphore(executor.capacity)
@@ -68,7 +81,7 @@ class Dispatcher:
                     job.run_id,
                     requeued.run_id,
                 )
-                self._reporter.requeued(requeued)
+                self._reporter.sync(requeued.id)
             else:
                 lost = self._store.finish(job.id, "error", LOST_SUMMARY, state="lost")
                 log.error("run %s: interrupted and out of attempts; marked lost", job.run_id)
@@ -107,24 +120,50 @@ class Dispatcher:
     def _run(self, job: Job) -> None:
         try:
             if not job.external_id:
-                self._reporter.running(job)
+                reason = self._should_not_start(job)
+                if reason is not None:
+                    log.info("run %s: not started: %s", job.run_id, reason)
+                    self._report_finished(
+                        self._store.finish(job.id, "error", reason, state="cancelled")
+                    )
+                    return
+                self._reporter.sync(job.id)
             outcome = self._execute(job)
             if self._stopping.is_set():
                 return  # the bridge is going away; the next one re-attaches and reports
             self._report_finished(self._store.finish(job.id, outcome.verdict, outcome.summary))
-        except Exception:
-            if not self._stopping.is_set():
-                raise
-            # The store closed under us during shutdown; the job stays "running" for the next bridge.
+        except Exception as err:
+            if self._stopping.is_set():
+                return  # the store closed under us; the job stays "running" for the next bridge
+            log.exception("run %s: handling the job failed", job.run_id)
+            if self._store.job(job.id).state == "running":
+                self._report_finished(
+                    self._store.finish(
+                        job.id, "error", f"The bridge could not handle this run: {err}"
+                    )
+                )
         finally:
             self._slots.release()
             self._wake.set()
+
+    def _should_not_start(self, job: Job) -> str | None:
+        try:
+            return self._recheck(job)
+        except ForgeError as err:
+            # The job's commit is the one a member asked for; not knowing whether the PR moved
+            # since is no reason to drop the run.
+            log.warning(
+                "run %s: could not re-check the PR before starting (%s); starting it",
+                job.run_id,
+                err,
+            )
+            return None
 
     def _execute(self, job: Job) -> Outcome:
         def on_started(started: Started) -> None:
             self._store.set_external(job.id, started.external_id, started.follow_url)
             if started.follow_url:
-                self._reporter.running(self._store.job(job.id))
+                self._reporter.sync(job.id)
 
         try:
             return self._executor.execute(job, on_started)
@@ -136,5 +175,7 @@ class Dispatcher:
 
     def _report_finished(self, job: Job) -> None:
         log.info("run %s: %s (%s)", job.run_id, job.state, job.verdict)
-        if self._reporter.finished(job):
-            self._store.mark_reported(job.id)
+        try:
+            self._reporter.sync(job.id)  # marks the job reported once the report landed
+        except Exception:  # the job has ended either way; the report sweep sends it again
+            log.exception("run %s: reporting the end failed", job.run_id)

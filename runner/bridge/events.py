@@ -39,6 +39,9 @@ class CommentEvent(RepoNamed):
     author: str
     is_pull: bool
     source: str  # "webhook" or "poll"
+    # When the comment got this body, by the forge's clock (its updated_at; RFC 3339). Empty when
+    # unknown (inbox rows stored by an older bridge): intake then asks the forge.
+    commented_at: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -79,6 +82,8 @@ class _Comment(_Edge):
     id: int
     body: str = ""
     user: _User
+    created_at: str = ""
+    updated_at: str = ""
 
 
 class IssueCommentPayload(_Edge):
@@ -99,14 +104,18 @@ class IssueCommentPayload(_Edge):
             author=self.comment.user.login,
             is_pull=bool(self.is_pull) or self.issue.pull_request is not None,
             source="webhook",
+            commented_at=self.comment.updated_at or self.comment.created_at,
         )
 
 
-def parse_comment_payload(data: object) -> IssueCommentPayload | None:
+def parse_comment_payload(data: object) -> IssueCommentPayload | str:
+    """The payload, or one line saying what is wrong with it."""
     try:
         return IssueCommentPayload.model_validate(data)
-    except ValidationError:
-        return None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        return f"{where}: {first['msg']}"
 
 
 def event_name(headers: dict[str, str]) -> str:

@@ -1,29 +1,43 @@
 """Client for the Gitea/Forgejo API (v1): the few endpoints the bridge uses.
 
 Auth is `Authorization: token <token>`. Every call is retried with backoff on network errors,
-5xx and 429; what still fails raises ForgeError, which callers catch and log.
+5xx and 429; what still fails raises ForgeError, which callers catch and log. Every answer is
+validated at this edge: a missing field, a wrong type, HTML or an empty body is a ForgeError
+naming what was expected, never a KeyError somewhere inside the bridge. Path parts are
+percent-encoded, so a login like `alice?x=1#` stays one path segment.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationError
 
 from runner.bridge.events import CommentEvent
-from runner.bridge.retry import RetryPolicy, request_with_retry
+from runner.bridge.retry import (
+    RetryPolicy,
+    expect_status,
+    request_with_retry,
+    retried,
+    send_once,
+)
 from runner.errors import InfraError
 
 log = logging.getLogger("cc-ci.bridge")
 
 COMMIT_STATES = frozenset({"pending", "success", "error", "failure", "warning"})
+TIMELINE_PAGE = 50  # Gitea's default MAX_RESPONSE_ITEMS
 
 
 class ForgeError(InfraError):
-    """A forge API call failed for good (after retries, or a non-retryable status)."""
+    """A forge API call failed for good (after retries, a non-retryable status, or an answer
+    that is not what the API documents)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,97 @@ class PullRequest:
 class PolledComment:
     event: CommentEvent
     updated_at: str
+
+
+@dataclass(frozen=True)
+class ForgeComment:
+    id: int
+    author: str
+    body: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Push:
+    """A `pull_push` event of a PR's timeline: the forge recorded the head moving at `at`."""
+
+    at: datetime
+    commit_ids: tuple[str, ...]  # oldest first; a force push records (old head, new head)
+
+
+def forge_time(stamp: str) -> datetime:
+    """An RFC 3339 timestamp from the forge; raises ValueError for anything else."""
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {stamp!r}")
+    return moment
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class _User(_Answer):
+    login: str
+
+
+class _Head(_Answer):
+    sha: str
+
+
+class _Pull(_Answer):
+    number: int
+    state: str
+    merged: bool | None = None
+    head: _Head
+
+
+class _Comment(_Answer):
+    id: int
+    body: str | None = None
+    user: _User | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    pull_request_url: str | None = None
+    issue_url: str | None = None
+
+
+class _Created(_Answer):
+    id: int
+
+
+class _TimelineItem(_Answer):
+    type: str
+    body: str | None = None
+    created_at: str = ""
+
+
+class _PushContent(_Answer):
+    commit_ids: list[str] | None = None
+    is_force_push: bool | None = None
+
+
+def _parse(response: httpx.Response, shape: Any, what: str, expected: str) -> Any:
+    try:
+        return TypeAdapter(shape).validate_json(response.content, strict=True)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        got = response.text[:60].replace("\n", " ") or "an empty body"
+        raise ForgeError(
+            f"{what}: unexpected answer (HTTP {response.status_code}): expected {expected}; "
+            f"{where}: {first['msg']} (got {got!r})"
+        ) from None
+
+
+def q(part: str | int) -> str:
+    """One URL path segment: `/`, `?`, `#` and `%` in it cannot change the path."""
+    return quote(str(part), safe="")
+
+
+def repo_path(repo: str) -> str:
+    owner, name = repo.split("/", 1)
+    return f"/repos/{q(owner)}/{q(name)}"
 
 
 class ForgeClient:
@@ -63,6 +168,8 @@ class ForgeClient:
             timeout=timeout,
             transport=transport,
         )
+        self._bot_login: str | None = None
+        self._bot_lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
@@ -70,8 +177,21 @@ class ForgeClient:
     def _request(
         self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any
     ) -> httpx.Response:
-        return request_with_retry(self._http, method, path, ok, self._policy,
-                                  f"forge {method} {path}", ForgeError, **kwargs)
+        return request_with_retry(
+            self._http,
+            method,
+            path,
+            ok,
+            self._policy,
+            f"forge {method} {path}",
+            ForgeError,
+            **kwargs,
+        )
+
+    def _get(self, path: str, shape: Any, expected: str, **kwargs: Any) -> Any:
+        return _parse(
+            self._request("GET", path, ok=(200,), **kwargs), shape, f"forge GET {path}", expected
+        )
 
     def is_org_member(self, org: str, login: str) -> bool:
         # 204 member, 404 not a member (or `org` is a user, not an org). Gitea answers 303 (a
@@ -79,7 +199,7 @@ class ForgeClient:
         # that is "not known to be a member", never a yes.
         response = self._request(
             "GET",
-            f"/orgs/{org}/members/{login}",
+            f"/orgs/{q(org)}/members/{q(login)}",
             ok=(204, 404, 302, 303, 307),
             follow_redirects=False,
         )
@@ -87,31 +207,85 @@ class ForgeClient:
 
     def get_pull(self, owner: str, repo: str, number: int) -> PullRequest | None:
         """The PR with this index, or None when the index is an issue (404)."""
-        response = self._request("GET", f"/repos/{owner}/{repo}/pulls/{number}", ok=(200, 404))
+        path = f"/repos/{q(owner)}/{q(repo)}/pulls/{number}"
+        response = self._request("GET", path, ok=(200, 404))
         if response.status_code == 404:
             return None
-        data = response.json()
-        return PullRequest(
-            number=int(data["number"]),
-            state=str(data.get("state", "")),
-            merged=bool(data.get("merged")),
-            head_sha=str(data["head"]["sha"]),
+        pull = _parse(
+            response, _Pull, f"forge GET {path}", "a pull request with number, state and head.sha"
         )
+        return PullRequest(pull.number, pull.state, bool(pull.merged), pull.head.sha)
 
-    def create_comment(self, owner: str, repo: str, number: int, body: str) -> int:
-        response = self._request(
-            "POST",
-            f"/repos/{owner}/{repo}/issues/{number}/comments",
-            ok=(201,),
-            json={"body": body},
-        )
-        return int(response.json()["id"])
+    def get_comment(self, owner: str, repo: str, comment_id: int) -> ForgeComment:
+        path = f"/repos/{q(owner)}/{q(repo)}/issues/comments/{comment_id}"
+        return _comment(self._get(path, _Comment, "a comment with id and updated_at"))
+
+    def issue_comments(self, owner: str, repo: str, number: int) -> list[ForgeComment]:
+        """Every comment of one issue or PR (Gitea returns them all, without pages)."""
+        path = f"/repos/{q(owner)}/{q(repo)}/issues/{number}/comments"
+        return [_comment(c) for c in self._get(path, list[_Comment], "a list of comments")]
+
+    def bot_login(self) -> str:
+        """The login of the account whose token this is (asked once)."""
+        with self._bot_lock:
+            if self._bot_login is None:
+                self._bot_login = self._get("/user", _User, "the token's user with a login").login
+            return self._bot_login
+
+    def pushes(self, owner: str, repo: str, number: int) -> list[Push] | None:
+        """The head moves the forge recorded on a PR's timeline (`pull_push` events), oldest
+        first; None when this forge has no timeline API (404: Gitea before 1.15)."""
+        path = f"/repos/{q(owner)}/{q(repo)}/issues/{number}/timeline"
+        what = f"forge GET {path}"
+        found: list[Push] = []
+        page = 1
+        while True:
+            response = self._request(
+                "GET", path, ok=(200, 404), params={"page": page, "limit": TIMELINE_PAGE}
+            )
+            if response.status_code == 404:
+                return None
+            items = _parse(response, list[_TimelineItem], what, "a list of timeline events")
+            if not items:
+                # Only an empty page ends the list: a forge may cap pages below our `limit`,
+                # and stopping at a short page would miss the newest pushes.
+                return sorted(found, key=lambda push: push.at)
+            found.extend(_push(item, what) for item in items if item.type == "pull_push")
+            page += 1
+
+    def post_comment(
+        self, owner: str, repo: str, number: int, body: str, marker: str
+    ) -> tuple[int, bool]:
+        """Create a comment once, whatever happens: `body` carries `marker`, and before each
+        try the bot's comments on the PR are searched for it. A POST that failed or whose
+        answer was lost may have created the comment; a bridge killed after a POST but before
+        storing its id starts again here too. Returns (comment id, whether this call made it)."""
+        assert marker in body
+        path = f"/repos/{q(owner)}/{q(repo)}/issues/{number}/comments"
+        what = f"forge POST {path}"
+
+        def create() -> tuple[int, bool]:
+            made = self.find_bot_comment(owner, repo, number, marker)
+            if made is not None:
+                return made, False
+            response = send_once(self._http, "POST", path, json={"body": body})
+            expect_status(response, (201,), what, ForgeError)
+            return _parse(response, _Created, what, "the created comment with its id").id, True
+
+        return retried(create, self._policy, what, ForgeError)
+
+    def find_bot_comment(self, owner: str, repo: str, number: int, marker: str) -> int | None:
+        bot = self.bot_login().lower()
+        for comment in self.issue_comments(owner, repo, number):
+            if comment.author.lower() == bot and marker in comment.body:
+                return comment.id
+        return None
 
     def edit_comment(self, owner: str, repo: str, comment_id: int, body: str) -> None:
         # Gitea answers 200 with the comment; some versions 204.
         self._request(
             "PATCH",
-            f"/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            f"/repos/{q(owner)}/{q(repo)}/issues/comments/{comment_id}",
             ok=(200, 204),
             json={"body": body},
         )
@@ -129,7 +303,7 @@ class ForgeClient:
         assert state in COMMIT_STATES, state
         self._request(
             "POST",
-            f"/repos/{owner}/{repo}/statuses/{sha}",
+            f"/repos/{q(owner)}/{q(repo)}/statuses/{q(sha)}",
             ok=(200, 201),
             json={
                 "state": state,
@@ -141,35 +315,56 @@ class ForgeClient:
 
     def comments_since(self, repo: str, since: str, page_size: int = 50) -> list[PolledComment]:
         """All comments on issues and PRs of `repo` updated at or after `since` (RFC 3339)."""
+        path = f"{repo_path(repo)}/issues/comments"
         found: list[PolledComment] = []
         page = 1
         while True:
-            response = self._request(
-                "GET",
-                f"/repos/{repo}/issues/comments",
-                ok=(200,),
+            items = self._get(
+                path,
+                list[_Comment],
+                "a list of comments",
                 params={"since": since, "page": page, "limit": page_size},
             )
-            items = response.json()
             found.extend(_polled_comment(repo, item) for item in items)
             if len(items) < page_size:
                 return [comment for comment in found if comment.event.number > 0]
             page += 1
 
 
-def _polled_comment(repo: str, item: dict[str, Any]) -> PolledComment:
-    pull_url = item.get("pull_request_url") or ""
-    issue_url = item.get("issue_url") or ""
+def _comment(item: _Comment) -> ForgeComment:
+    return ForgeComment(
+        id=item.id,
+        author=item.user.login if item.user else "",
+        body=item.body or "",
+        updated_at=item.updated_at or item.created_at,
+    )
+
+
+def _push(item: _TimelineItem, what: str) -> Push:
+    try:
+        at = forge_time(item.created_at)
+        content = _PushContent.model_validate_json(item.body or "{}", strict=True)
+    except (ValueError, ValidationError):
+        raise ForgeError(
+            f"{what}: unexpected answer: expected a pull_push event with created_at and a JSON "
+            f"body with commit_ids (got created_at {item.created_at!r}, body {str(item.body)[:60]!r})"
+        ) from None
+    return Push(at=at, commit_ids=tuple(sha.lower() for sha in content.commit_ids or ()))
+
+
+def _polled_comment(repo: str, item: _Comment) -> PolledComment:
+    pull_url = item.pull_request_url or ""
+    issue_url = item.issue_url or ""
     tail = (pull_url or issue_url).rstrip("/").rsplit("/", 1)[-1]
+    comment = _comment(item)
     event = CommentEvent(
         repo=repo,
         number=int(tail) if tail.isdigit() else 0,
-        comment_id=int(item["id"]),
-        body=str(item.get("body") or ""),
-        author=str((item.get("user") or {}).get("login", "")),
+        comment_id=comment.id,
+        body=comment.body,
+        author=comment.author,
         is_pull=bool(pull_url),
         source="poll",
+        commented_at=comment.updated_at,
     )
-    return PolledComment(
-        event=event, updated_at=str(item.get("updated_at") or item.get("created_at") or "")
-    )
+    return PolledComment(event=event, updated_at=comment.updated_at)

@@ -1,6 +1,6 @@
 """The `!testme` trigger grammar: a pure parser from a comment body to a decision.
 
-    !testme [stages=<stage>[,<stage>...]]
+    !testme [stages=<stage>[,<stage>...]] [sha=<commit prefix>]
 
 Only the comment's first line counts; the rest is free text for humans. The first word must be
 exactly `!testme` (so `!testmexyz` is ordinary text). Every further word must be a known
@@ -9,6 +9,8 @@ exactly `!testme` (so `!testmexyz` is ordinary text). Every further word must be
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from runner.harness.config import OPS
@@ -18,10 +20,12 @@ TRIGGER_WORD = "!testme"
 # Lifecycle order; a requested stage list is re-ordered into it so that equal requests compare equal.
 STAGES: tuple[str, ...] = OPS
 
+SHA_PREFIX_RE = re.compile(r"^[0-9a-f]{7,40}$")
+
 GRAMMAR_HELP = (
-    "usage: `!testme` or `!testme stages=<list>` on the first line of a comment, "
-    f"where <list> is a comma-separated subset of {','.join(STAGES)} (no spaces), "
-    "e.g. `!testme stages=install,upgrade`."
+    "usage: `!testme` on the first line of a comment, optionally followed by "
+    f"`stages=<list>` (a comma-separated subset of {','.join(STAGES)}, no spaces) and "
+    "`sha=<commit>` (the PR's head commit, 7 to 40 hex digits), e.g. `!testme stages=install,upgrade`."
 )
 
 
@@ -33,6 +37,7 @@ class NotATrigger:
 @dataclass(frozen=True)
 class Trigger:
     stages: tuple[str, ...]
+    sha: str | None = None  # `sha=`: the commit the member pins (lower-case hex prefix)
 
 
 @dataclass(frozen=True)
@@ -66,19 +71,27 @@ def parse_trigger(
     if not words or words[0] != TRIGGER_WORD:
         return NotATrigger()
     stages: tuple[str, ...] | None = None
+    sha: str | None = None
     for word in words[1:]:
         key, sep, value = word.partition("=")
         if not sep:
-            return Malformed(f"`{_clip(word)}` is not an option (options look like key=value)")
-        if key != "stages":
-            return Malformed(f"unknown option `{_clip(key)}`")
-        if stages is not None:
-            return Malformed("`stages` given twice")
-        parsed = parse_stages(value, available)
-        if isinstance(parsed, Malformed):
-            return parsed
-        stages = parsed
-    return Trigger(stages if stages is not None else canonical_stages(default_stages))
+            return Malformed(f"`{clip(word)}` is not an option (options look like key=value)")
+        if key == "stages":
+            if stages is not None:
+                return Malformed("`stages` given twice")
+            parsed = parse_stages(value, available)
+            if isinstance(parsed, Malformed):
+                return parsed
+            stages = parsed
+        elif key == "sha":
+            if sha is not None:
+                return Malformed("`sha` given twice")
+            if not SHA_PREFIX_RE.match(value.lower()):
+                return Malformed(f"`sha={clip(value)}` is not a commit (7 to 40 hex digits)")
+            sha = value.lower()
+        else:
+            return Malformed(f"unknown option `{clip(key)}`")
+    return Trigger(stages if stages is not None else canonical_stages(default_stages), sha)
 
 
 def parse_stages(value: str, available: tuple[str, ...] = STAGES) -> tuple[str, ...] | Malformed:
@@ -87,7 +100,7 @@ def parse_stages(value: str, available: tuple[str, ...] = STAGES) -> tuple[str, 
         return Malformed("`stages` needs a comma-separated list without empty entries")
     unknown = [name for name in names if name not in STAGES]
     if unknown:
-        return Malformed(f"unknown stage `{_clip(unknown[0])}`")
+        return Malformed(f"unknown stage `{clip(unknown[0])}`")
     missing = [name for name in names if name not in available]
     if missing:
         return Malformed(
@@ -100,7 +113,16 @@ def canonical_stages(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(stage for stage in STAGES if stage in names)
 
 
-def _clip(text: str, limit: int = 40) -> str:
+def printable(text: str) -> str:
+    """`text` without control and format characters (NUL, ESC, CR, bidi overrides, line
+    separators): what a commenter wrote must not forge log lines or hide text in a reply."""
+    return "".join(ch for ch in text if unicodedata.category(ch) not in _UNPRINTABLE)
+
+
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def clip(text: str, limit: int = 40) -> str:
     # The reply quotes user input back; keep it short and free of backticks that would break markup.
-    text = text.replace("`", "'")
+    text = printable(text).replace("`", "'")
     return text if len(text) <= limit else text[:limit] + "…"

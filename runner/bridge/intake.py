@@ -1,6 +1,8 @@
 """The one intake path. Webhook and poller `submit` comment events; cheap checks drop ordinary
 comments at once, candidates go to the durable inbox (deduplicated by comment), and intake
-workers evaluate them: enrolled repo, open PR, authorised author, valid options -> a queued job.
+workers evaluate them: enrolled repo, open PR, authorised author, valid options, a head the
+member saw -> a queued job. Each evaluation is recorded with the reply it owes in one
+transaction (Store.decide); the outbox sends the reply afterwards.
 """
 
 from __future__ import annotations
@@ -11,14 +13,30 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
+from runner.bridge.binding import head_changed_since, pinned_head_matches
 from runner.bridge.config import BridgeConfig
 from runner.bridge.events import CommentEvent, coalesce_key, delivery_key
-from runner.bridge.forge import ForgeClient, ForgeError
-from runner.bridge.grammar import Malformed, NotATrigger, looks_like_trigger, parse_trigger
-from runner.bridge.reporting import Reporter, coalesced_body, malformed_body, unauthorised_body
+from runner.bridge.forge import ForgeClient, ForgeError, forge_time
+from runner.bridge.grammar import (
+    Malformed,
+    NotATrigger,
+    looks_like_trigger,
+    parse_trigger,
+    printable,
+)
+from runner.bridge.reporting import (
+    head_moved_body,
+    malformed_body,
+    no_timeline_body,
+    reply_marker,
+    sha_mismatch_body,
+    short,
+    unauthorised_body,
+)
 from runner.bridge.retry import RetryPolicy, backoff_delays
-from runner.bridge.store import InboxItem, NewJob, Store
+from runner.bridge.store import Decision, InboxItem, NewJob, Reply, Store
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -44,15 +62,13 @@ class Intake:
         cfg: BridgeConfig,
         store: Store,
         forge: ForgeClient,
-        reporter: Reporter,
-        on_queued: Callable[[], None],
+        on_decided: Callable[[], None],
         workers: int = 8,
     ) -> None:
         self._cfg = cfg
         self._store = store
         self._forge = forge
-        self._reporter = reporter
-        self._on_queued = on_queued
+        self._on_decided = on_decided
         self._workers = workers
         self._policy = RetryPolicy(
             cfg.retry.attempts, cfg.retry.base_seconds, cfg.retry.max_seconds
@@ -95,16 +111,21 @@ class Intake:
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             try:
-                outcome = self.evaluate(item)
+                decision = self.evaluate(item)
             except ForgeError as err:
                 self._defer(item, err)
                 continue
             except Exception:  # a bug in one evaluation must not stop intake
                 log.exception("comment %s: evaluation failed", item.key)
-                outcome = "error: evaluation failed"
-            self._store.close_inbox(item.key, outcome)
+                decision = Decision("error: evaluation failed")
+            outcome = self._store.decide(item.key, decision)
+            self._on_decided()
             log.info(
-                "comment %s by %s (%s): %s", item.key, item.event.author, item.event.source, outcome
+                "comment %s by %s (%s): %s",
+                item.key,
+                printable(item.event.author),
+                item.event.source,
+                printable(outcome),
             )
 
     def _defer(self, item: InboxItem, err: ForgeError) -> None:
@@ -113,7 +134,7 @@ class Intake:
             log.error(
                 "comment %s: giving up after %d attempts: %s", item.key, item.attempts + 1, err
             )
-            self._store.close_inbox(item.key, "error: forge unreachable")
+            self._store.decide(item.key, Decision("error: forge unreachable"))
             return
         delay = delays[item.attempts]
         log.warning(
@@ -127,29 +148,49 @@ class Intake:
         timer.start()
         self._timers.append(timer)
 
-    def evaluate(self, item: InboxItem) -> str:
+    def evaluate(self, item: InboxItem) -> Decision:
         event = item.event
+        marker = reply_marker(event.comment_id)
+
+        def refuse(outcome: str, body: str) -> Decision:
+            return Decision(outcome, reply=Reply(event.repo, event.number, body), marker=marker)
+
         recipe = self._cfg.recipe_for(event.repo)
         if recipe is None:
-            return "ignored: repository not enrolled"
+            return Decision("ignored: repository not enrolled")
         parsed = parse_trigger(event.body, self._cfg.default_stages, self._cfg.stages)
         if isinstance(parsed, NotATrigger):
-            return "ignored: not a !testme comment"
+            return Decision("ignored: not a !testme comment")
         if not self._authorised(event):
             if self._cfg.reply_to_unauthorised:
-                self._reporter.reply_later(
-                    event.repo, event.number, unauthorised_body(event.author)
-                )
-            return "denied: not authorised"
+                return refuse("denied: not authorised", unauthorised_body(printable(event.author)))
+            return Decision("denied: not authorised")
         if isinstance(parsed, Malformed):
-            self._reporter.reply_later(event.repo, event.number, malformed_body(parsed.reason))
-            return f"malformed: {parsed.reason}"
-        # The payload's PR state and head are not trusted: ask the forge.
+            return refuse(f"malformed: {parsed.reason}", malformed_body(parsed.reason))
+        # The payload's PR state and head are not trusted: ask the forge. The head is read
+        # before the timeline (see head_changed_since).
         pull = self._forge.get_pull(event.owner, event.name, event.number)
         if pull is None:
-            return "ignored: not a pull request"
+            return Decision("ignored: not a pull request")
         if not pull.is_open:
-            return "ignored: pull request is not open"
+            return Decision("ignored: pull request is not open")
+        if parsed.sha is not None and not pinned_head_matches(parsed.sha, pull.head_sha):
+            return refuse(
+                f"refused: sha={parsed.sha} is not the head ({short(pull.head_sha)})",
+                sha_mismatch_body(parsed.sha, pull.head_sha),
+            )
+        # A pin is checked against the timeline too: an author could push, after the comment, a
+        # commit made to share the pinned prefix.
+        pushes = self._forge.pushes(event.owner, event.name, event.number)
+        if pushes is None and parsed.sha is None:
+            return refuse("refused: the forge has no PR timeline", no_timeline_body(pull.head_sha))
+        if pushes is not None and head_changed_since(
+            pushes, pull.head_sha, self._commented_at(event)
+        ):
+            return refuse(
+                f"refused: the head changed after the comment (now {short(pull.head_sha)})",
+                head_moved_body(pull.head_sha),
+            )
         new = NewJob(
             repo=event.repo,
             recipe=recipe,
@@ -161,15 +202,22 @@ class Intake:
             requested_by=event.author,
             received_at=item.received_at,
         )
-        job, what = self._store.enqueue(new)
-        if what == "queued":
-            self._on_queued()
-            self._reporter.accepted_later(job)
-        elif what == "coalesced":
-            self._reporter.reply_later(
-                event.repo, event.number, coalesced_body(job, self._reporter.follow_url(job))
-            )
-        return f"{what}: {job.run_id}"
+        return Decision("queued", job=new, marker=marker)
+
+    def _commented_at(self, event: CommentEvent) -> datetime:
+        """When the comment got its current body, by the forge's clock: from the signed payload
+        or the poll, else (an inbox row from an older bridge) asked of the forge."""
+        try:
+            return forge_time(event.commented_at)
+        except ValueError:
+            pass
+        comment = self._forge.get_comment(event.owner, event.name, event.comment_id)
+        try:
+            return forge_time(comment.updated_at)
+        except ValueError:
+            raise ForgeError(
+                f"comment {event.comment_id}: the forge gave no valid updated_at ({comment.updated_at!r})"
+            ) from None
 
     def _authorised(self, event: CommentEvent) -> bool:
         if self._cfg.allowlisted(event.author):

@@ -1,6 +1,12 @@
 """Reporting back to the PR: one comment per run (posted on accept, edited as the run moves on)
-and a commit status on the PR head. Bodies are built by pure functions; the Reporter posts them
-and never lets a forge failure escape (it is retried by the client, then logged)."""
+and a commit status on the PR head, plus one-off replies. Bodies are built by pure functions;
+the Reporter posts them and never lets a forge failure escape (it is retried by the client,
+then logged).
+
+Every comment the bridge creates starts with an invisible marker line (the run, or the comment
+it answers). Creating goes through `ForgeClient.post_comment`, which first looks for the bot's
+comment carrying that marker: a comment whose creation was interrupted is found, not repeated.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,10 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from runner.bridge.forge import ForgeClient, ForgeError
 from runner.bridge.grammar import GRAMMAR_HELP
-from runner.bridge.store import Job, Store
+from runner.bridge.store import Job, OutboxItem, Store
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -22,30 +27,38 @@ STATUS_FOR_VERDICT = {"pass": "success", "fail": "failure", "error": "error"}
 HEADLINE_FOR_VERDICT = {"pass": "passed ✅", "fail": "failed ❌", "error": "errored ⚠️"}
 
 
-def _marker(job: Job) -> str:
+def job_marker(job: Job) -> str:
     # An invisible first line: says which run a comment belongs to, and never starts with !testme.
     return f"<!-- cc-ci run {job.base_run_id} -->"
 
 
+def reply_marker(comment_id: int) -> str:
+    return f"<!-- cc-ci reply to comment {comment_id} -->"
+
+
+def short(sha: str) -> str:
+    return sha[:10]
+
+
 def _what(job: Job) -> str:
-    return f"`{job.recipe}` at {job.head_sha[:10]} (stages: {', '.join(job.stages)})"
+    return f"`{job.recipe}` at {short(job.head_sha)} (stages: {', '.join(job.stages)})"
 
 
 def accepted_body(job: Job, follow_url: str) -> str:
     return (
-        f"{_marker(job)}\ncc-ci: run `{job.run_id}` queued for {_what(job)}, "
+        f"{job_marker(job)}\ncc-ci: run `{job.run_id}` queued for {_what(job)}, "
         f"requested by @{job.requested_by}.\n\nFollow it at {follow_url}"
     )
 
 
 def running_body(job: Job, follow_url: str) -> str:
     attempt = f" (attempt {job.attempt})" if job.attempt > 1 else ""
-    return f"{_marker(job)}\ncc-ci: run `{job.run_id}` is running{attempt} for {_what(job)}.\n\nFollow it at {follow_url}"
+    return f"{job_marker(job)}\ncc-ci: run `{job.run_id}` is running{attempt} for {_what(job)}.\n\nFollow it at {follow_url}"
 
 
 def requeued_body(job: Job, follow_url: str) -> str:
     return (
-        f"{_marker(job)}\ncc-ci: the bridge restarted while run `{job.base_run_id}` was running; "
+        f"{job_marker(job)}\ncc-ci: the bridge restarted while run `{job.base_run_id}` was running; "
         f"it is queued again as `{job.run_id}` for {_what(job)}.\n\nFollow it at {follow_url}"
     )
 
@@ -58,7 +71,30 @@ def finished_body(job: Job, follow_url: str) -> str:
     summary = (job.summary or "").strip()
     if len(summary) > MAX_SUMMARY_CHARS:
         summary = summary[:MAX_SUMMARY_CHARS] + "\n\n… (summary truncated; see the run)"
-    return f"{_marker(job)}\ncc-ci: run `{job.run_id}` **{headline}** for {_what(job)}.\n\n{summary}\n\nDetails: {follow_url}"
+    return f"{job_marker(job)}\ncc-ci: run `{job.run_id}` **{headline}** for {_what(job)}.\n\n{summary}\n\nDetails: {follow_url}"
+
+
+def cancelled_body(job: Job, follow_url: str) -> str:
+    return f"{job_marker(job)}\ncc-ci: run `{job.run_id}` for {_what(job)} was **not started**: {job.summary}"
+
+
+def job_body(job: Job, follow_url: str) -> str:
+    """The run's comment for the state it is in now."""
+    if job.state == "queued":
+        return (requeued_body if job.attempt > 1 else accepted_body)(job, follow_url)
+    if job.state == "running":
+        return running_body(job, follow_url)
+    if job.state == "cancelled":
+        return cancelled_body(job, follow_url)
+    return finished_body(job, follow_url)
+
+
+def job_status(job: Job) -> str:
+    if job.state in ("queued", "running"):
+        return "pending"
+    if job.state == "finished":
+        return STATUS_FOR_VERDICT.get(job.verdict or "", "error")
+    return "error"  # lost, cancelled
 
 
 def coalesced_body(job: Job, follow_url: str) -> str:
@@ -73,6 +109,28 @@ def unauthorised_body(login: str) -> str:
     return f"cc-ci: @{login} may not start runs here (members of the repository's organisation and allowlisted users can). No run started."
 
 
+def head_moved_body(head_sha: str) -> str:
+    return (
+        "cc-ci: the PR changed after your comment; comment `!testme` again to test "
+        f"{short(head_sha)}. No run started."
+    )
+
+
+def sha_mismatch_body(pinned: str, head_sha: str) -> str:
+    return (
+        f"cc-ci: `sha={pinned}` is not the head of this PR (the head is {short(head_sha)}); "
+        f"comment `!testme` again to test {short(head_sha)}. No run started."
+    )
+
+
+def no_timeline_body(head_sha: str) -> str:
+    return (
+        "cc-ci: this forge does not say when the PR's head last changed, so a bare `!testme` "
+        f"cannot be bound to the commit you saw; comment `!testme sha={head_sha}` to "
+        f"test {short(head_sha)}. No run started."
+    )
+
+
 def status_description(job: Job) -> str:
     if job.state == "queued":
         return f"run {job.run_id} queued"
@@ -80,6 +138,8 @@ def status_description(job: Job) -> str:
         return f"run {job.run_id} running"
     if job.state == "lost":
         return f"run {job.run_id} lost"
+    if job.state == "cancelled":
+        return f"run {job.run_id} not started"
     return f"run {job.run_id}: {job.verdict}"
 
 
@@ -91,69 +151,56 @@ class Reporter:
         self._store = store
         self._context = context
         self._follow_url = follow_url
-        # The intake thread reports "queued" while a dispatcher thread may already report
-        # "running": a per-job lock and phase keep the comment from moving backwards.
+        # The outbox, the dispatcher and the report sweep may sync one job at once: a per-job
+        # lock, and the job re-read under it, keep the comment from moving backwards.
         self._locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
-        self._phase: dict[int, int] = {}
         self._guard = threading.Lock()
-        # Acceptance reports go through a small pool so that intake never waits on them.
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="report")
-
-    def accepted_later(self, job: Job) -> None:
-        self._pool.submit(self.accepted, job)
-
-    def reply_later(self, repo: str, number: int, body: str) -> None:
-        self._pool.submit(self.reply, repo, number, body)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
 
     def follow_url(self, job: Job) -> str:
         return job.follow_url or self._follow_url(job)
 
-    def accepted(self, job: Job) -> None:
-        self._report(job, 0, accepted_body, "pending")
-
-    def running(self, job: Job) -> None:
-        self._report(job, 1, running_body, "pending")
-
-    def requeued(self, job: Job) -> None:
-        self._report(job, 1, requeued_body, "pending")
-
-    def finished(self, job: Job) -> bool:
-        """Edit the run's comment with the verdict and set the final status. True if both landed."""
-        state = (
-            "error" if job.state == "lost" else STATUS_FOR_VERDICT.get(job.verdict or "", "error")
-        )
-        return self._report(job, 2, finished_body, state)
-
-    def _report(self, job: Job, phase: int, body: Callable[[Job, str], str], state: str) -> bool:
+    def sync(self, job_id: int) -> bool:
+        """Bring the run's PR comment and commit status up to the job's current state. True if
+        both landed; a job that has ended is then marked reported."""
         with self._guard:
-            lock = self._locks[job.id]
+            lock = self._locks[job_id]
         with lock:
-            if self._phase.get(job.id, -1) > phase:
-                return True
-            self._phase[job.id] = phase
+            job = self._store.job(job_id)
             url = self.follow_url(job)
-            comment_ok = self._upsert_comment(job, body(job, url))
-            return self._status(job, state, url) and comment_ok
+            comment_ok = self._upsert_comment(job, job_body(job, url))
+            landed = self._status(job, job_status(job), url) and comment_ok
+            if landed and job.state in ("finished", "lost", "cancelled"):
+                self._store.mark_reported(job.id)
+            return landed
 
-    def reply(self, repo: str, number: int, body: str) -> None:
-        owner, name = repo.split("/", 1)
-        try:
-            self._forge.create_comment(owner, name, number, body)
-        except ForgeError as err:
-            log.error("could not reply on %s#%d: %s", repo, number, err)
+    def send(self, item: OutboxItem) -> None:
+        """Send one outbox item; raises ForgeError when it did not land (the outbox retries)."""
+        if item.kind == "job":
+            assert item.job_id is not None
+            if not self.sync(item.job_id):
+                raise ForgeError(f"run report for job {item.job_id} did not land")
+            return
+        owner, name = item.repo.split("/", 1)
+        marker = item.marker or ""
+        if item.kind == "coalesced":
+            assert item.job_id is not None
+            job = self._store.job(item.job_id)
+            text = coalesced_body(job, self.follow_url(job))
+        else:
+            text = item.body or ""
+        self._forge.post_comment(owner, name, item.number, f"{marker}\n{text}", marker)
 
     def _upsert_comment(self, job: Job, body: str) -> bool:
-        # Re-read: the comment id may have been stored after the caller loaded `job`.
-        comment_id = self._store.report_comment_id(job.id)
         try:
-            if comment_id is None:
-                comment_id = self._forge.create_comment(job.owner, job.name, job.pr, body)
+            if job.report_comment_id is None:
+                comment_id, created = self._forge.post_comment(
+                    job.owner, job.name, job.pr, body, job_marker(job)
+                )
                 self._store.set_report_comment(job.id, comment_id)
+                if not created:  # made before a crash, with what was then the job's state
+                    self._forge.edit_comment(job.owner, job.name, comment_id, body)
             else:
-                self._forge.edit_comment(job.owner, job.name, comment_id, body)
+                self._forge.edit_comment(job.owner, job.name, job.report_comment_id, body)
             return True
         except ForgeError as err:
             log.error("run %s: could not write the PR comment: %s", job.run_id, err)

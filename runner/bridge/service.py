@@ -13,12 +13,14 @@ from typing import IO
 import uvicorn
 from pydantic import SecretStr
 
+from runner.bridge.binding import recheck_before_start
 from runner.bridge.config import BridgeConfig, DroneExecutorConfig, resolve_secret
 from runner.bridge.dispatcher import Dispatcher
 from runner.bridge.executors import Executor, build_executor
 from runner.bridge.executors.local import LocalExecutor
 from runner.bridge.forge import ForgeClient
 from runner.bridge.intake import Intake
+from runner.bridge.outbox import Outbox
 from runner.bridge.poller import Poller
 from runner.bridge.reporting import Reporter
 from runner.bridge.retry import RetryPolicy
@@ -66,11 +68,16 @@ class Bridge:
             cfg.forge.url, secrets.forge_token, policy, cfg.forge.timeout_seconds
         )
         self.reporter = Reporter(self.forge, self.store, cfg.status_context, self._own_follow_url)
+        self.outbox = Outbox(self.store, self.reporter, cfg.retry.base_seconds)
         self.executor = executor or self._build_executor(secrets, policy)
-        self.dispatcher = Dispatcher(self.store, self.executor, self.reporter, cfg.max_attempts)
-        self.intake = Intake(
-            cfg, self.store, self.forge, self.reporter, on_queued=self.dispatcher.wake
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.executor,
+            self.reporter,
+            cfg.max_attempts,
+            recheck=lambda job: recheck_before_start(self.forge, job),
         )
+        self.intake = Intake(cfg, self.store, self.forge, on_decided=self._decided)
         self.poller = (
             Poller(cfg, self.store, self.forge, self.intake)
             if cfg.poll.interval_seconds > 0
@@ -86,6 +93,7 @@ class Bridge:
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = False
         self.base_url = cfg.public_url or f"http://{cfg.webhook.host}:{cfg.webhook.port}"
 
     def _build_executor(self, secrets: BridgeSecrets, policy: RetryPolicy) -> Executor:
@@ -97,6 +105,10 @@ class Bridge:
         return LocalExecutor(
             self.cfg.executor, self.cfg.state_dir / "logs", drop_env=secret_env_names(self.cfg)
         )
+
+    def _decided(self) -> None:
+        self.dispatcher.wake()
+        self.outbox.wake()
 
     def _own_follow_url(self, job: Job) -> str:
         return f"{self.base_url.rstrip('/')}/runs/{job.run_id}"
@@ -140,6 +152,7 @@ class Bridge:
         return sock
 
     def start_workers(self) -> None:
+        self.outbox.start()
         self.dispatcher.start()
         self.intake.start()
         if self.poller is not None:
@@ -167,6 +180,9 @@ class Bridge:
         return f"{self.base_url}{self.cfg.webhook.path}"
 
     def stop(self, cancel_runs: bool = False) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -175,7 +191,7 @@ class Bridge:
             self.poller.stop()
         self.intake.stop()
         self.dispatcher.stop(cancel_runs=cancel_runs)
-        self.reporter.close()
+        self.outbox.stop()  # sends the replies intake just decided
         self.forge.close()
         self.store.close()
         self._lock_file.close()

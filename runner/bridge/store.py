@@ -1,9 +1,14 @@
-"""The durable state of the bridge: an SQLite inbox of comments, the job queue, poll cursors.
+"""The durable state of the bridge: an SQLite inbox of comments, the job queue, the outbox of
+replies, poll cursors.
 
 Inbox rows are keyed by `delivery_key`, so a comment that arrives twice (webhook retry, webhook +
-poll) is evaluated once. Jobs move queued -> running -> finished | lost; a job that was running
-when the bridge died is resumed, re-queued or marked lost by the dispatcher, never dropped.
-One connection guarded by a lock: the bridge is one process and SQLite serialises writes anyway.
+poll) is evaluated once. Evaluating one is one transaction (`decide`): the inbox row is closed,
+the job queued, and the reply it owes the PR written to the outbox, together or not at all; the
+outbox is sent afterwards, so a kill between the two loses no reply. Jobs move queued ->
+running -> finished | lost, or queued -> cancelled (the PR closed or moved while it waited); a
+job that was running when the bridge died is resumed, re-queued or marked lost by the
+dispatcher, never dropped. One connection guarded by a lock: the bridge is one process and
+SQLite serialises writes anyway.
 """
 
 from __future__ import annotations
@@ -62,7 +67,25 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
 CREATE INDEX IF NOT EXISTS jobs_coalesce ON jobs(coalesce_key, state);
 CREATE TABLE IF NOT EXISTS cursors (repo TEXT PRIMARY KEY, since TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    job_id INTEGER,
+    marker TEXT,
+    body TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_at REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state, next_try_at);
 """
+
+TERMINAL_STATES = ("finished", "lost", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,41 @@ class InboxItem:
     event: CommentEvent
     received_at: float
     attempts: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    repo: str
+    number: int
+    body: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What evaluating one comment decided: an inbox outcome, and at most one job or reply.
+    `marker` is the invisible first line of any reply to that comment: it lets the sender find
+    the reply on the forge if it was created before a crash."""
+
+    outcome: str
+    job: NewJob | None = None
+    reply: Reply | None = None
+    marker: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """kind "reply": post `body` once. "job": bring the job's PR comment and commit status up
+    to its state. "coalesced": tell the PR that its request joined the queued job `job_id`."""
+
+    id: int
+    kind: str
+    repo: str
+    number: int
+    job_id: int | None
+    marker: str | None
+    body: str | None
+    attempts: int
+    created_at: float
 
 
 @dataclass(frozen=True)
@@ -203,6 +261,44 @@ class Store:
                 (next_try_at, key),
             )
 
+    def decide(self, key: str, decision: Decision) -> str:
+        """Record an evaluation in one transaction: queue its job (or find the queued job it
+        joins), put the reply it owes in the outbox, close its inbox row. Returns the outcome."""
+        now = time.time()
+        outcome = decision.outcome
+        with self._tx() as db:
+            if decision.job is not None:
+                job, what = self._enqueue(db, decision.job, now)
+                outcome = f"{what}: {job.run_id}"
+                if what == "queued":
+                    self._add_outbox(db, "job", job.repo, job.pr, now, job_id=job.id)
+                elif what == "coalesced":
+                    self._add_outbox(
+                        db,
+                        "coalesced",
+                        decision.job.repo,
+                        job.pr,
+                        now,
+                        job_id=job.id,
+                        marker=decision.marker,
+                    )
+            if decision.reply is not None:
+                reply = decision.reply
+                self._add_outbox(
+                    db,
+                    "reply",
+                    reply.repo,
+                    reply.number,
+                    now,
+                    marker=decision.marker,
+                    body=reply.body,
+                )
+            db.execute(
+                "UPDATE inbox SET state = 'done', outcome = ?, decided_at = ? WHERE delivery_key = ?",
+                (outcome, now, key),
+            )
+        return outcome
+
     def inbox_outcomes(self) -> dict[str, str | None]:
         with self._lock:
             rows = self._db.execute("SELECT delivery_key, outcome FROM inbox").fetchall()
@@ -215,39 +311,42 @@ class Store:
         head and stages) -> (job, "coalesced"); or the job this very comment already made, when
         intake is repeated after a crash -> (job, "known")."""
         with self._tx() as db:
-            row = db.execute(
-                "SELECT * FROM jobs WHERE delivery_key = ?", (new.delivery_key,)
-            ).fetchone()
-            if row is not None:
-                return _job(row), "known"
-            row = db.execute(
-                "SELECT * FROM jobs WHERE coalesce_key = ? AND state = 'queued' ORDER BY id LIMIT 1",
-                (new.coalesce_key,),
-            ).fetchone()
-            if row is not None:
-                return _job(row), "coalesced"
-            run_id = make_run_id(new.recipe, new.pr)
-            cur = db.execute(
-                "INSERT INTO jobs(base_run_id, run_id, repo, recipe, pr, head_sha, stages, coalesce_key,"
-                " delivery_key, requested_by, state, received_at, queued_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-                (
-                    run_id,
-                    run_id,
-                    new.repo,
-                    new.recipe,
-                    new.pr,
-                    new.head_sha,
-                    ",".join(new.stages),
-                    new.coalesce_key,
-                    new.delivery_key,
-                    new.requested_by,
-                    new.received_at,
-                    now if now is not None else time.time(),
-                ),
-            )
-            created = db.execute("SELECT * FROM jobs WHERE id = ?", (cur.lastrowid,)).fetchone()
-            return _job(created), "queued"
+            return self._enqueue(db, new, now if now is not None else time.time())
+
+    def _enqueue(self, db: sqlite3.Connection, new: NewJob, now: float) -> tuple[Job, str]:
+        row = db.execute(
+            "SELECT * FROM jobs WHERE delivery_key = ?", (new.delivery_key,)
+        ).fetchone()
+        if row is not None:
+            return _job(row), "known"
+        row = db.execute(
+            "SELECT * FROM jobs WHERE coalesce_key = ? AND state = 'queued' ORDER BY id LIMIT 1",
+            (new.coalesce_key,),
+        ).fetchone()
+        if row is not None:
+            return _job(row), "coalesced"
+        run_id = make_run_id(new.recipe, new.pr)
+        cur = db.execute(
+            "INSERT INTO jobs(base_run_id, run_id, repo, recipe, pr, head_sha, stages, coalesce_key,"
+            " delivery_key, requested_by, state, received_at, queued_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+            (
+                run_id,
+                run_id,
+                new.repo,
+                new.recipe,
+                new.pr,
+                new.head_sha,
+                ",".join(new.stages),
+                new.coalesce_key,
+                new.delivery_key,
+                new.requested_by,
+                new.received_at,
+                now,
+            ),
+        )
+        created = db.execute("SELECT * FROM jobs WHERE id = ?", (cur.lastrowid,)).fetchone()
+        return _job(created), "queued"
 
     def claim_next_queued(self, now: float | None = None) -> Job | None:
         with self._tx() as db:
@@ -313,7 +412,8 @@ class Store:
     def unreported_finished(self) -> list[Job]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE state IN ('finished', 'lost') AND reported = 0 ORDER BY id"
+                "SELECT * FROM jobs WHERE state IN ('finished', 'lost', 'cancelled') AND reported = 0"
+                " ORDER BY id"
             ).fetchall()
         return [_job(row) for row in rows]
 
@@ -334,6 +434,86 @@ class Store:
                 "SELECT * FROM jobs WHERE run_id = ? OR base_run_id = ?", (run_id, run_id)
             ).fetchone()
         return _job(row) if row is not None else None
+
+    # outbox
+
+    def _add_outbox(
+        self,
+        db: sqlite3.Connection,
+        kind: str,
+        repo: str,
+        number: int,
+        now: float,
+        job_id: int | None = None,
+        marker: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO outbox(kind, repo, number, job_id, marker, body, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, repo, number, job_id, marker, body, now),
+        )
+
+    def claim_outbox(self, now: float) -> OutboxItem | None:
+        """The oldest pending item due now, marked `sending` so no other sender takes it."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM outbox WHERE state = 'pending' AND next_try_at <= ? ORDER BY id LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE outbox SET state = 'sending' WHERE id = ?", (row["id"],))
+        return OutboxItem(
+            id=row["id"],
+            kind=row["kind"],
+            repo=row["repo"],
+            number=row["number"],
+            job_id=row["job_id"],
+            marker=row["marker"],
+            body=row["body"],
+            attempts=row["attempts"],
+            created_at=row["created_at"],
+        )
+
+    def outbox_sent(self, item_id: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, error = NULL WHERE id = ?",
+                (time.time(), item_id),
+            )
+
+    def outbox_retry(self, item_id: int, next_try_at: float, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_try_at = ?,"
+                " error = ? WHERE id = ?",
+                (next_try_at, error, item_id),
+            )
+
+    def outbox_give_up(self, item_id: int, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, error = ? WHERE id = ?",
+                (error, item_id),
+            )
+
+    def release_outbox(self) -> None:
+        """Items a killed bridge was sending are pending again (their sending is idempotent)."""
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
+        return {row[0]: row[1] for row in rows}
+
+    def next_outbox_try_at(self) -> float | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_try_at) FROM outbox WHERE state = 'pending'"
+            ).fetchone()
+        return row[0]
 
     # poll cursors
 

@@ -2,7 +2,7 @@
 
 Webhook checks, in order: body size (413), signature over the raw body (401), JSON (400),
 event type (other events are acknowledged and ignored), payload shape (400); then the comment
-is handed to the intake path and answered 202.
+is handed to the intake path and answered 202. Every 400 carries a one-line reason.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -30,6 +31,24 @@ TRIGGER_ACTIONS = frozenset({"created", "edited"})
 
 class BodyTooLarge(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class NotJson:
+    reason: str  # one line
+
+
+def parse_json(body: bytes) -> object:
+    """The parsed body, or NotJson saying why not. The decoder recurses per nesting level, so a
+    signed body of 100000 `[` ends in RecursionError, not ValueError: both are bad input."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        return NotJson("nested too deeply")
+    except UnicodeDecodeError:
+        return NotJson("not UTF-8")
+    except ValueError as err:
+        return NotJson(str(err).splitlines()[0] if str(err) else type(err).__name__)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -70,16 +89,17 @@ def build_app(
                 request.client.host if request.client else "?",
             )
             return JSONResponse({"error": "bad signature"}, status_code=401)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        data = parse_json(body)
+        if isinstance(data, NotJson):
+            return JSONResponse({"error": f"body is not JSON: {data.reason}"}, status_code=400)
         event = event_name(dict(request.headers))
         if event not in COMMENT_EVENTS:
             return JSONResponse({"result": f"ignored: event {event or '(none)'}"}, status_code=200)
         payload = parse_comment_payload(data)
-        if payload is None:
-            return JSONResponse({"error": "not an issue_comment payload"}, status_code=400)
+        if isinstance(payload, str):
+            return JSONResponse(
+                {"error": f"not an issue_comment payload: {payload}"}, status_code=400
+            )
         if payload.action not in TRIGGER_ACTIONS:
             return JSONResponse({"result": f"ignored: action {payload.action}"}, status_code=200)
         result = await run_in_threadpool(intake.submit, payload.to_event())

@@ -2,7 +2,9 @@
 
 The run gets the job in env vars and writes `<runs_dir>/<run_id>/results.json` and `summary.md`.
 It is started in its own session so that a bridge crash or restart does not kill it half-way
-(its teardown must run); a restarted bridge re-attaches to it by pid.
+(its teardown must run); a restarted bridge re-attaches to it by pid. With `run_user` it runs as
+that Unix user (its uid, primary group and supplementary groups, e.g. `docker`, and its HOME),
+so it cannot read what only the bridge's user can: secret files, /proc/<bridge pid>/environ.
 """
 
 from __future__ import annotations
@@ -10,22 +12,52 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.bridge.config import LocalExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
 from runner.bridge.store import Job
+from runner.errors import BadInput
 
 log = logging.getLogger("cc-ci.bridge")
 
 ORPHAN_POLL_SECONDS = 1.0
 TERM_GRACE_SECONDS = 120.0  # a run's SIGTERM handler tears its app down; give it time
+
+
+@dataclass(frozen=True)
+class RunUser:
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+
+def resolve_run_user(name: str | None) -> RunUser | None:
+    """The Unix user runs are started as, checked at start-up so a typo fails there, not per run."""
+    if name is None:
+        return None
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise BadInput(f"bridge config: executor.run_user: no such user {name!r}") from None
+    if os.geteuid() != 0:
+        # Only root can switch users without leaving the run a capability to switch back (a
+        # non-root bridge given CAP_SETUID would pass it on to the run as an ambient capability).
+        raise BadInput(
+            f"bridge config: executor.run_user: starting runs as {name!r} needs the bridge to run as root"
+        )
+    groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
+    return RunUser(entry.pw_name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir)
 
 
 def run_env(
@@ -46,7 +78,9 @@ def run_env(
 
 
 def outcome_from_results(
-    results: dict[str, Any] | None, summary: str | None, exit_code: int | None,
+    results: dict[str, Any] | None,
+    summary: str | None,
+    exit_code: int | None,
     error_line: str | None = None,
 ) -> Outcome:
     """Decide the verdict from what the run left behind; a run without results.json is an error.
@@ -108,6 +142,7 @@ class LocalExecutor:
         self._cfg = cfg
         self._log_dir = log_dir
         self._drop_env = tuple(drop_env)
+        self._user = resolve_run_user(cfg.run_user)
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
@@ -146,9 +181,13 @@ class LocalExecutor:
             self._terminate(proc)
 
     def _spawn(self, job: Job) -> subprocess.Popen[bytes]:
-        self._cfg.runs_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_runs_dir()
         self._log_dir.mkdir(parents=True, exist_ok=True)
         env = run_env(job, self._cfg.runs_dir, self._cfg.env, dict(os.environ), self._drop_env)
+        user = self._user
+        if user is not None:
+            env.update(HOME=user.home, USER=user.name, LOGNAME=user.name)
+        # The bridge opens the log; the run only gets the file descriptor.
         with open(self._log_dir / f"{job.run_id}.log", "wb") as out:
             proc = subprocess.Popen(
                 self._cfg.command,
@@ -158,18 +197,30 @@ class LocalExecutor:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                user=user.uid if user else None,
+                group=user.gid if user else None,
+                extra_groups=list(user.groups) if user else None,
             )
         with self._lock:
             self._procs[proc.pid] = proc
         log.info(
-            "run %s: started pid %d (recipe %s, ref %s, stages %s)",
+            "run %s: started pid %d%s (recipe %s, ref %s, stages %s)",
             job.run_id,
             proc.pid,
+            f" as {user.name}" if user else "",
             job.recipe,
             job.head_sha[:12],
             ",".join(job.stages),
         )
         return proc
+
+    def _prepare_runs_dir(self) -> None:
+        runs_dir = self._cfg.runs_dir
+        if runs_dir.exists():
+            return
+        runs_dir.mkdir(parents=True)
+        if self._user is not None:  # the runs write their run dirs here
+            os.chown(runs_dir, self._user.uid, self._user.gid)
 
     def _await_orphan(self, pid: int, run_id: str) -> None:
         # Not our child any more (the bridge that spawned it died), so no waitpid: poll /proc.

@@ -3,10 +3,17 @@
 Real HTTP servers (Starlette on uvicorn, 127.0.0.1, random port, in a thread) implementing the
 endpoints the bridge uses with the shapes and status codes of the Gitea API v1 and Drone API
 docs. Every request is recorded in `calls`, so a test can assert what the bridge did.
+
+The forge models a PR's timeline as Gitea does: every move of the head is a `pull_push` event
+(`body` is JSON `{"is_force_push": …, "commit_ids": [oldest … newest]}`; a force push records
+`[old head, new head]`), and opening the PR records its first push. `delay` makes every answer
+come that many seconds after the request was handled (so a comment exists on the forge before
+the bridge learns its id), and `answer_next` replaces answers with anything (no id, HTML, …).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -14,7 +21,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -67,6 +74,15 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def stamp(moment: datetime) -> str:
+    """A forge timestamp (one-second resolution, like Gitea's)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seconds_ago(seconds: float) -> str:
+    return stamp(datetime.now(UTC) - timedelta(seconds=seconds))
+
+
 class _Recorder:
     def __init__(self, token: str, scheme: str) -> None:
         self.token = token
@@ -75,10 +91,81 @@ class _Recorder:
         self.lock = threading.Lock()
         # (method, path prefix) -> [remaining failures, status]: fault injection for retry tests
         self.faults: dict[tuple[str, str], list[int]] = {}
+        # (method, path prefix) -> [remaining, status, body, content type, handle first]
+        self.answers: dict[tuple[str, str], list[Any]] = {}
+        self.delay = 0.0  # seconds between handling a request and answering it
 
     def fail_next(self, method: str, path_prefix: str, times: int, status: int = 503) -> None:
         with self.lock:
             self.faults[(method, path_prefix)] = [times, status]
+
+    def answer_next(
+        self,
+        method: str,
+        path_prefix: str,
+        times: int,
+        status: int,
+        body: bytes | str,
+        content_type: str = "application/json",
+        handle_first: bool = False,
+    ) -> None:
+        """The next `times` matching requests get this answer instead of the real one. With
+        `handle_first` the request is handled (a comment is created) and only its answer replaced."""
+        with self.lock:
+            self.answers[(method, path_prefix)] = [times, status, body, content_type, handle_first]
+
+    def _answer_for(self, request: Request) -> list[Any] | None:
+        with self.lock:
+            for (method, prefix), answer in self.answers.items():
+                if (
+                    method == request.method
+                    and request.url.path.startswith(prefix)
+                    and answer[0] > 0
+                ):
+                    answer[0] -= 1
+                    return answer
+        return None
+
+    def middleware(self) -> type:
+        recorder = self
+
+        class Answering:
+            def __init__(self, app: Any) -> None:
+                self.app = app
+
+            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+                if scope["type"] != "http":
+                    await self.app(scope, receive, send)
+                    return
+                answer = recorder._answer_for(Request(scope))
+                if answer is not None and not answer[4]:
+                    await self._replace(answer, send)
+                    return
+                # Handle the request now, hold its answer `delay` seconds, then send it (or the
+                # replacement): the forge acted before the bridge hears about it.
+                messages: list[Any] = []
+
+                async def keep(message: Any) -> None:
+                    messages.append(message)
+
+                await self.app(scope, receive, keep)
+                if recorder.delay:
+                    await asyncio.sleep(recorder.delay)
+                if answer is not None:
+                    await self._replace(answer, send)
+                    return
+                for message in messages:
+                    await send(message)
+
+            async def _replace(self, answer: list[Any], send: Any) -> None:
+                if recorder.delay:
+                    await asyncio.sleep(recorder.delay)
+                body = answer[2].encode() if isinstance(answer[2], str) else answer[2]
+                await Response(body, status_code=answer[1], media_type=answer[3])(
+                    {"type": "http"}, _nothing, send
+                )
+
+        return Answering
 
     async def record(self, request: Request) -> tuple[Call, Response | None]:
         raw = await request.body()
@@ -112,6 +199,13 @@ class _Recorder:
             return [c for c in self.calls if c.method == method and path_part in c.path]
 
 
+async def _nothing() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+BOT = "cc-ci-bot"
+
+
 class StandinForge(_Recorder):
     """The Gitea API v1 endpoints the bridge uses."""
 
@@ -121,11 +215,16 @@ class StandinForge(_Recorder):
         self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
+        # (repo, index) -> timeline events (pull_push only: the one type the bridge reads)
+        self.timelines: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.timeline_api = True  # False: an older Gitea, /timeline is 404
+        self.max_page = 50  # Gitea's MAX_RESPONSE_ITEMS: `limit` is capped to it
         # False: our token's user is not in the org, so Gitea redirects (303) to public_members.
         self.membership_visible = True
         self._ids = iter(range(1000, 10**9))
         self.app = Starlette(
             routes=[
+                Route("/api/v1/user", self._user, methods=["GET"]),
                 Route("/api/v1/orgs/{org}/members/{username}", self._member, methods=["GET"]),
                 Route(
                     "/api/v1/repos/{owner}/{repo}/pulls/{index:int}", self._pull, methods=["GET"]
@@ -141,9 +240,24 @@ class StandinForge(_Recorder):
                     methods=["PATCH"],
                 ),
                 Route(
+                    "/api/v1/repos/{owner}/{repo}/issues/comments/{id:int}",
+                    self._get_comment,
+                    methods=["GET"],
+                ),
+                Route(
                     "/api/v1/repos/{owner}/{repo}/issues/{index:int}/comments",
                     self._create_comment,
                     methods=["POST"],
+                ),
+                Route(
+                    "/api/v1/repos/{owner}/{repo}/issues/{index:int}/comments",
+                    self._issue_comments,
+                    methods=["GET"],
+                ),
+                Route(
+                    "/api/v1/repos/{owner}/{repo}/issues/{index:int}/timeline",
+                    self._timeline,
+                    methods=["GET"],
                 ),
                 Route(
                     "/api/v1/repos/{owner}/{repo}/statuses/{sha}",
@@ -152,6 +266,7 @@ class StandinForge(_Recorder):
                 ),
             ]
         )
+        self.app.add_middleware(self.middleware())
         self.server = ServerThread(self.app)
         self.url = self.server.url
 
@@ -161,8 +276,18 @@ class StandinForge(_Recorder):
         self.org_members.setdefault(org.lower(), set()).add(login.lower())
 
     def add_pull(
-        self, repo: str, number: int, sha: str, state: str = "open", merged: bool = False
+        self,
+        repo: str,
+        number: int,
+        sha: str,
+        state: str = "open",
+        merged: bool = False,
+        opened_at: str | None = None,
     ) -> None:
+        """A PR opened (by default an hour ago) with head `sha`: its first push is recorded then."""
+        self.timelines[(repo.lower(), number)] = [
+            self._push_event("0" * 40, [sha], False, opened_at or seconds_ago(3600))
+        ]
         self.pulls[(repo.lower(), number)] = {
             "id": number,
             "number": number,
@@ -172,6 +297,36 @@ class StandinForge(_Recorder):
             "html_url": f"{self.url}/{repo}/pulls/{number}",
             "head": {"label": f"branch-{number}", "ref": f"branch-{number}", "sha": sha},
             "base": {"label": "main", "ref": "main", "sha": "0" * 40},
+        }
+
+    def push(
+        self,
+        repo: str,
+        number: int,
+        sha: str,
+        force: bool = False,
+        at: str | None = None,
+        record: bool = True,
+    ) -> None:
+        """The PR's author pushes `sha` (now, or `at`). `record=False`: the head has moved but
+        the forge has not written its timeline event yet (Gitea does that asynchronously)."""
+        pull = self.pulls[(repo.lower(), number)]
+        old = pull["head"]["sha"]
+        pull["head"]["sha"] = sha
+        if record:
+            commits = [old, sha] if force else [sha]
+            self.timelines[(repo.lower(), number)].append(
+                self._push_event(old, commits, force, at or _now())
+            )
+
+    def _push_event(self, old: str, commits: list[str], force: bool, at: str) -> dict[str, Any]:
+        return {
+            "id": next(self._ids),
+            "type": "pull_push",
+            "body": json.dumps({"is_force_push": force, "commit_ids": commits}),
+            "user": {"id": 4, "login": "author"},
+            "created_at": at,
+            "updated_at": at,
         }
 
     def user_comment(
@@ -249,6 +404,48 @@ class StandinForge(_Recorder):
 
     # endpoints
 
+    async def _user(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        return denied or JSONResponse({"id": 9, "login": BOT, "full_name": "cc-ci"})
+
+    async def _get_comment(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        comment = self.comments.get(request.path_params["id"])
+        if comment is None:
+            return JSONResponse({"message": "comment does not exist"}, status_code=404)
+        return JSONResponse({k: v for k, v in comment.items() if not k.startswith("_")})
+
+    async def _issue_comments(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        repo = f"{request.path_params['owner']}/{request.path_params['repo']}".lower()
+        number = request.path_params["index"]
+        with self.lock:
+            found = [
+                {k: v for k, v in c.items() if not k.startswith("_")}
+                for c in self.comments.values()
+                if c["_repo"].lower() == repo and c["_number"] == number
+            ]
+        return JSONResponse(found)
+
+    async def _timeline(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        if not self.timeline_api:
+            return Response("404 page not found", status_code=404, media_type="text/plain")
+        key = (
+            f"{request.path_params['owner']}/{request.path_params['repo']}".lower(),
+            request.path_params["index"],
+        )
+        page = int(request.query_params.get("page", "1"))
+        limit = min(int(request.query_params.get("limit", "30")), self.max_page)
+        events = self.timelines.get(key, [])
+        return JSONResponse(events[(page - 1) * limit : page * limit])
+
     async def _member(self, request: Request) -> Response:
         _, denied = await self.record(request)
         if denied:
@@ -285,7 +482,7 @@ class StandinForge(_Recorder):
         comment = self._store_comment(
             repo,
             number,
-            "cc-ci-bot",
+            BOT,
             call.body["body"],
             (repo.lower(), number) in self.pulls,
             bot=True,
@@ -415,7 +612,9 @@ class StandinDrone(_Recorder):
         }
         self.builds[(repo, number)] = build
         if self.create_then_fail:
-            return JSONResponse({"message": "gateway timeout"}, status_code=self.create_then_fail.pop(0))
+            return JSONResponse(
+                {"message": "gateway timeout"}, status_code=self.create_then_fail.pop(0)
+            )
         return JSONResponse(build, status_code=200)
 
     async def _list(self, request: Request) -> Response:
@@ -424,7 +623,9 @@ class StandinDrone(_Recorder):
         if denied:
             return denied
         repo = f"{request.path_params['owner']}/{request.path_params['name']}"
-        found = sorted((b for (r, _), b in self.builds.items() if r == repo), key=lambda b: -b["number"])
+        found = sorted(
+            (b for (r, _), b in self.builds.items() if r == repo), key=lambda b: -b["number"]
+        )
         return JSONResponse([{k: v for k, v in b.items() if k != "stages"} for b in found])
 
     async def _get(self, request: Request) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,13 @@ from tests.unit.bridge.support import (
     MEMBER,
     ORG,
     REPO,
+    SHAS,
     WEBHOOK_SECRET,
+    BridgeProcess,
     FakeRuns,
     RunningBridge,
     config_data,
+    free_port,
 )
 
 
@@ -74,3 +79,28 @@ def start_bridge(
     fake_runs.release()
     for bridge in started:
         bridge.stop(cancel_runs=True)
+
+
+@pytest.fixture
+def standin_forge() -> Iterator[StandinForge]:
+    forge = StandinForge(FORGE_TOKEN)
+    forge.server.start()
+    forge.add_member(ORG, MEMBER)
+    for number, sha in SHAS.items():
+        forge.add_pull(REPO, number, sha)
+    yield forge
+    forge.server.stop()
+
+
+@pytest.fixture
+def bridge_proc(tmp_path, standin_forge, fake_runs) -> Iterator[BridgeProcess]:
+    config = config_data(tmp_path, standin_forge.url, fake_runs, webhook={"port": free_port()})
+    proc = BridgeProcess(tmp_path, config)
+    yield proc
+    proc.stop()
+    fake_runs.release()
+    for inv in fake_runs.invocations():  # no fake run outlives its test
+        try:
+            os.kill(inv["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -3,6 +3,10 @@
 Reads the same env vars, appends its invocation to $FAKE_RUN_LOG (JSON lines), waits while
 $FAKE_RUN_HOLD exists (so a test can keep runs busy), then writes results.json and summary.md
 into $CCCI_RUNS_DIR/$CCCI_RUN_ID with verdict $FAKE_RUN_VERDICT (default pass).
+
+With $FAKE_RUN_PROBE (paths separated by `:`) it also tries to read the bridge's environment
+(/proc/<parent pid>/environ) and each of those files, and records what happened: "read" or the
+exception's name. What it read is not recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ from pathlib import Path
 EXIT = {"pass": 0, "fail": 1, "error": 3}
 
 
+def probe(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.read()
+    except OSError as err:
+        return type(err).__name__
+    return "read"
+
+
 def main() -> int:
     env = os.environ
     invocation = {
@@ -23,6 +36,10 @@ def main() -> int:
     }
     invocation["pid"] = os.getpid()
     invocation["leaked_env"] = sorted(k for k in env if k.startswith("BRIDGE_TEST_SECRET"))
+    if env.get("FAKE_RUN_PROBE"):
+        invocation["uid"] = os.getuid()
+        targets = [f"/proc/{os.getppid()}/environ", *env["FAKE_RUN_PROBE"].split(":")]
+        invocation["probes"] = {target: probe(target) for target in targets}
     with open(env["FAKE_RUN_LOG"], "a") as log:
         log.write(json.dumps(invocation) + "\n")
     hold = env.get("FAKE_RUN_HOLD")

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from runner.bridge.grammar import STAGES
 from runner.bridge.service import Bridge
@@ -26,6 +32,7 @@ ORG = "coop-cloud"
 MEMBER = "alice"
 HEAD = "1111111111111111111111111111111111111111"
 FAKE_RUN = Path(__file__).with_name("fake_run.py")
+SHAS = {1: "1" * 40, 2: "2" * 40, 3: "3" * 40}  # the PRs the bridge-process tests start with
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -165,3 +172,87 @@ class RunningBridge:
 
     def jobs(self, state: str | None = None) -> list[Any]:
         return self.bridge.store.jobs(state)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BridgeProcess:
+    """`cc-ci bridge --config …` as a real process, so that it can really be killed."""
+
+    def __init__(self, tmp_path: Path, config: dict) -> None:
+        self.config_path = tmp_path / "bridge.yml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.port = config["webhook"]["port"]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.db = Path(config["state_dir"]) / "bridge.sqlite3"
+        self.log = tmp_path / "bridge.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait: bool = True) -> None:
+        env = dict(
+            os.environ,
+            BRIDGE_TEST_SECRET_FORGE=FORGE_TOKEN,
+            BRIDGE_TEST_SECRET_WEBHOOK=WEBHOOK_SECRET,
+            BRIDGE_TEST_SECRET_DRONE=DRONE_TOKEN,
+        )
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "runner.cli", "bridge", "--config", str(self.config_path)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if wait:
+            wait_until(self._healthy, timeout=30, what=f"bridge to serve (log: {self.log})")
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+        try:
+            return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def health(self) -> dict:
+        return httpx.get(f"{self.base}/healthz", timeout=5).json()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+    def deliver_comment(
+        self, forge: StandinForge, number: int, body: str = "!testme", login: str = MEMBER
+    ) -> dict[str, Any]:
+        """A member comments on the forge and the forge delivers the webhook; returns the comment."""
+        comment = forge.user_comment(REPO, number, login, body)
+        self.deliver_again(forge, comment)
+        return comment
+
+    def deliver_again(self, forge: StandinForge, comment: dict[str, Any]) -> None:
+        """The forge (re)delivers the webhook of an existing comment."""
+        raw = json.dumps(forge.webhook_payload(comment)).encode()
+        headers = {
+            "X-Gitea-Event": "issue_comment",
+            "X-Gitea-Signature": sign(WEBHOOK_SECRET, raw),
+            "Content-Type": "application/json",
+        }
+        response = httpx.post(f"{self.base}/webhook", content=raw, headers=headers, timeout=10)
+        assert response.status_code in (200, 202), response.text
+
+    def job_states(self) -> dict[int, tuple[str, str, int]]:
+        with sqlite3.connect(self.db) as db:
+            return {
+                pr: (state, run_id, attempt)
+                for pr, state, run_id, attempt in db.execute(
+                    "SELECT pr, state, run_id, attempt FROM jobs"
+                )
+            }

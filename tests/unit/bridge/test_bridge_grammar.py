@@ -95,3 +95,33 @@ def test_reply_quotes_input_short_and_without_backticks():
 def test_grammar_help_documents_the_option_and_never_triggers_itself():
     assert "stages=" in GRAMMAR_HELP
     assert parse_trigger(GRAMMAR_HELP) == NotATrigger()
+
+
+def test_sha_option_pins_a_commit_prefix_in_lower_case():
+    assert parse_trigger("!testme sha=ABCDEF1") == Trigger(("install",), "abcdef1")
+    assert parse_trigger("!testme stages=upgrade sha=" + "a" * 40) == Trigger(
+        ("upgrade",), "a" * 40
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("!testme sha=abc", "`sha=abc` is not a commit (7 to 40 hex digits)"),
+        ("!testme sha=main", "`sha=main` is not a commit (7 to 40 hex digits)"),
+        ("!testme sha=" + "a" * 41, "`sha=" + "a" * 40 + "…` is not a commit (7 to 40 hex digits)"),
+        ("!testme sha=abcdef1 sha=abcdef1", "`sha` given twice"),
+    ],
+)
+def test_a_bad_sha_option_explains_itself(body, reason):
+    assert parse_trigger(body) == Malformed(reason)
+
+
+@pytest.mark.parametrize("control", ["\x00", "\x1b", "\x7f", "\u202e", "\u200b"])
+def test_control_characters_never_reach_a_reply(control):
+    result = parse_trigger(f"!testme fo{control}o=1 ")
+    assert isinstance(result, Malformed)
+    assert result.reason == "unknown option `foo`"
+    result = parse_trigger(f"!testme stages=inst{control}all")
+    assert isinstance(result, Malformed)
+    assert result.reason == "unknown stage `install`"

@@ -3,138 +3,19 @@ and every job still runs and is reported. Nothing is dropped, nothing runs twice
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
-import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import httpx
-import pytest
-import yaml
 
 from runner.bridge.executors.local import run_alive
-from tests.unit.bridge.bridge_standins import StandinForge, sign
+from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
-    DRONE_TOKEN,
     FORGE_TOKEN,
-    MEMBER,
     REPO,
+    SHAS,
     WEBHOOK_SECRET,
-    config_data,
+    BridgeProcess,
     wait_until,
 )
-
-SHAS = {1: "1" * 40, 2: "2" * 40, 3: "3" * 40}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class BridgeProcess:
-    """`cc-ci bridge --config …` as a real process, so that it can really be killed."""
-
-    def __init__(self, tmp_path: Path, config: dict) -> None:
-        self.config_path = tmp_path / "bridge.yml"
-        self.config_path.write_text(yaml.safe_dump(config))
-        self.port = config["webhook"]["port"]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.db = Path(config["state_dir"]) / "bridge.sqlite3"
-        self.log = tmp_path / "bridge.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = dict(
-            os.environ,
-            BRIDGE_TEST_SECRET_FORGE=FORGE_TOKEN,
-            BRIDGE_TEST_SECRET_WEBHOOK=WEBHOOK_SECRET,
-            BRIDGE_TEST_SECRET_DRONE=DRONE_TOKEN,
-        )
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "runner.cli", "bridge", "--config", str(self.config_path)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(self._healthy, timeout=30, what=f"bridge to serve (log: {self.log})")
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
-        try:
-            return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def health(self) -> dict:
-        return httpx.get(f"{self.base}/healthz", timeout=5).json()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-
-    def deliver_comment(self, forge: StandinForge, number: int) -> None:
-        body = json.dumps(
-            forge.webhook_payload(forge.user_comment(REPO, number, MEMBER, "!testme"))
-        ).encode()
-        headers = {
-            "X-Gitea-Event": "issue_comment",
-            "X-Gitea-Signature": sign(WEBHOOK_SECRET, body),
-            "Content-Type": "application/json",
-        }
-        assert (
-            httpx.post(
-                f"{self.base}/webhook", content=body, headers=headers, timeout=10
-            ).status_code
-            == 202
-        )
-
-    def job_states(self) -> dict[int, tuple[str, str, int]]:
-        with sqlite3.connect(self.db) as db:
-            return {
-                pr: (state, run_id, attempt)
-                for pr, state, run_id, attempt in db.execute(
-                    "SELECT pr, state, run_id, attempt FROM jobs"
-                )
-            }
-
-
-@pytest.fixture
-def standin_forge() -> Iterator[StandinForge]:
-    forge = StandinForge(FORGE_TOKEN)
-    forge.server.start()
-    forge.add_member("coop-cloud", MEMBER)
-    for number, sha in SHAS.items():
-        forge.add_pull(REPO, number, sha)
-    yield forge
-    forge.server.stop()
-
-
-@pytest.fixture
-def bridge_proc(tmp_path, standin_forge, fake_runs) -> Iterator[BridgeProcess]:
-    config = config_data(tmp_path, standin_forge.url, fake_runs, webhook={"port": free_port()})
-    proc = BridgeProcess(tmp_path, config)
-    yield proc
-    proc.stop()
-    fake_runs.release()
-    for inv in fake_runs.invocations():  # no fake run outlives its test
-        try:
-            os.kill(inv["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def kill_bridge_with_one_running_and_two_queued(

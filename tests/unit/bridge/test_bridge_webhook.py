@@ -267,7 +267,9 @@ def test_unknown_option_gets_one_grammar_reply_and_no_run(start_bridge, fake_run
     assert all("usage: `!testme`" in body for body in replies)
 
 
-def test_a_stage_outside_the_configured_stages_gets_a_reply_and_no_run(start_bridge, fake_runs, forge):
+def test_a_stage_outside_the_configured_stages_gets_a_reply_and_no_run(
+    start_bridge, fake_runs, forge
+):
     bridge = start_bridge(stages=["install"])
     bridge.comment("!testme stages=install,upgrade")
     assert list(bridge.settle().values()) == [
@@ -310,3 +312,31 @@ def test_run_status_page_and_health(start_bridge, fake_runs, forge):
     assert (page["state"], page["verdict"], page["head_sha"]) == ("finished", "pass", HEAD)
     assert httpx.get(f"{base}/runs/nope-nope").status_code == 404
     assert httpx.get(f"{base}/healthz").json() == {"ok": True, "queued": 0, "running": 0}
+
+
+def test_every_malformed_signed_body_is_a_400_with_a_one_line_reason(
+    start_bridge, fake_runs, forge
+):
+    bridge = start_bridge(webhook={"max_body_bytes": 256 * 1024})
+    comment = forge.webhook_payload(forge.user_comment(REPO, 1, MEMBER, "!testme"))
+    nested_in_payload = (
+        json.dumps(comment | {"extra": "@"}).encode().replace(b'"@"', b"[" * 50_000 + b"]" * 50_000)
+    )
+    bodies = {
+        "deep list": b"[" * 100_000 + b"]" * 100_000,
+        "deep object": b'{"a":' * 40_000 + b"1" + b"}" * 40_000,
+        "deep inside a real payload": nested_in_payload,
+        "not UTF-8": b'{"action": "\xff\xfe"}',
+        "empty": b"",
+        "truncated": b'{"action": "created", "comment": {',
+        "null": b"null",
+        "a list": b"[1, 2]",
+        "wrong types": json.dumps(comment | {"comment": {"id": "x", "user": {}}}).encode(),
+    }
+    for what, body in bodies.items():
+        response = bridge.deliver(body)
+        error = response.json().get("error", "")
+        assert response.status_code == 400, (what, response.status_code, response.text[:200])
+        assert error and "\n" not in error and len(error) < 200, (what, error)
+    assert bridge.deliver(comment).status_code == 202  # still serving
+    assert len(bridge.bridge.store.inbox_outcomes()) == 1
