@@ -19,7 +19,7 @@ from rich.markup import escape
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
-from runner.harness import git
+from runner.harness import git, timing
 from runner.harness.app import App
 from runner.harness.config import RunConfig
 from runner.harness.fileio import write_json_atomic, write_text_atomic
@@ -73,6 +73,7 @@ class Run:
         if self.run_dir.exists():
             raise BadInput(f"run dir {self.run_dir} exists already; pick another CCCI_RUN_ID")
         (self.run_dir / "logs").mkdir(parents=True)
+        waited_before = timing.waits()
         try:
             ctx, hooks = self._plan()
         except BadInput:
@@ -89,6 +90,8 @@ class Run:
             finally:
                 self.result.add_skipped_tiers(ORDER)
                 self.result.duration_s = time.monotonic() - self.started
+                self.result.waits_s = {kind: seconds - waited_before.get(kind, 0.0)
+                                       for kind, seconds in timing.waits().items()}
                 write_reports(self.result, self.run_dir)
         print_summary(self.result, self.console)
         return self.result

@@ -37,6 +37,7 @@ class RunResult:
     teardown_leftovers: list[str] | None = None  # None: teardown never ran (nothing deployed)
     teardown_s: float = 0.0
     op_durations: dict[str, float] = field(default_factory=dict)  # time each op took to perform
+    waits_s: dict[str, float] = field(default_factory=dict)  # time spent waiting on docker, restic (harness.timing)
     duration_s: float = 0.0
 
     @property
