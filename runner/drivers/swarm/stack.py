@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import docker
-from docker.errors import APIError, DockerException
+from docker.errors import APIError, DockerException, NotFound
 from docker.models.services import Service
 from requests.exceptions import RequestException
 
@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 def is_gone(err: APIError) -> bool:
     """The object was removed under us (swarm reaping a task's container between list and inspect)."""
-    return err.status_code == 404 or "no such" in str(err.explanation or err).lower()
+    return isinstance(err, NotFound) or err.status_code == 404 or "no such" in str(err.explanation or err).lower()
 
 
 def unless_gone(call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
