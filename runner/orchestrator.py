@@ -56,7 +56,7 @@ class Run:
         self.driver_factory = driver_factory
         self.ops = ops if ops is not None else REGISTRY
         self.tier_runner = tier_runner
-        self.overlay_dir = tests_dir / config.recipe_name
+        self.overlay_dir = config.overlay_dir or tests_dir / config.recipe_name
         self.generic_dir = tests_dir / "_generic"
         self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
                                 pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir))

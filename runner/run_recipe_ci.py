@@ -16,6 +16,7 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
   CCCI_SKIP_GENERIC    1: do not collect the generic floor of any op (the ops still run)
   CCCI_SKIP_GENERIC_<OP>  1: the same for one op, e.g. CCCI_SKIP_GENERIC_BACKUP=1
   CCCI_DRIVER          the driver that performs ops (default: swarm)
+  CCCI_OVERLAY_DIR     the recipe's overlays, ops.py, recipe_meta.py, custom/ (default: tests/<recipe>)
   CCCI_RECIPE_URL_TEMPLATE  where non-bundled names are cloned from ({name} is replaced)
 
 Exit codes: 0 pass, 1 assertion failure, 2 bad input (nothing deployed), 3 op or infrastructure

@@ -36,6 +36,7 @@ ENV_VARS = {
     "CCCI_DOMAIN_BASE": "domain_base",
     "CCCI_SKIP_GENERIC": "skip_generic",
     "CCCI_RECIPE_URL_TEMPLATE": "recipe_url_template",
+    "CCCI_OVERLAY_DIR": "overlay_dir",
 }
 
 
@@ -66,6 +67,8 @@ class RunConfig(BaseModel):
     domain_base: str = "ccci.test"
     # ops whose generic floor is not collected (CCCI_SKIP_GENERIC=1, CCCI_SKIP_GENERIC_<OP>=1)
     skip_generic: frozenset[str] = frozenset()
+    overlay_dir: Path | None = Field(None, description="the recipe's overlays, ops.py, recipe_meta.py, custom/ "
+                                     "(default: tests/<recipe> of cc-ci)")
     recipe_url_template: str = Field(recipes.DEFAULT_URL_TEMPLATE,
                                      description="where enrolled names that are not bundled are cloned from")
 
@@ -119,6 +122,15 @@ class RunConfig(BaseModel):
                 return frozenset()
             raise ValueError(f"{value!r} is not 1 or 0")
         return frozenset(value)  # type: ignore[call-overload]
+
+    @field_validator("overlay_dir")
+    @classmethod
+    def _overlay_dir(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if not value.expanduser().is_dir():
+            raise ValueError(f"{str(value)!r} is not a directory")
+        return value.expanduser().resolve()
 
     @field_validator("recipe_url_template")
     @classmethod

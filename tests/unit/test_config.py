@@ -81,3 +81,36 @@ def test_a_directory_that_is_not_a_git_repo_is_refused(tmp_path: Path) -> None:
 
 def test_stages_are_put_in_lifecycle_order_once_each() -> None:
     assert RunConfig.from_env({"RECIPE": "x", "STAGES": " install , INSTALL"}).stages == ("install",)
+
+
+def test_restore_brings_in_backup_and_every_stage_brings_in_install() -> None:
+    assert RunConfig.from_env({"RECIPE": "x", "STAGES": "restore"}).stages == ("install", "backup", "restore")
+    assert RunConfig.from_env({"RECIPE": "x", "STAGES": "custom,upgrade"}).stages == ("install", "upgrade", "custom")
+
+
+@pytest.mark.parametrize(
+    ("env", "skipped"),
+    [
+        ({}, set()),
+        ({"CCCI_SKIP_GENERIC": "1"}, {"install", "upgrade", "backup", "restore", "custom"}),
+        ({"CCCI_SKIP_GENERIC": "0", "CCCI_SKIP_GENERIC_BACKUP": "1"}, {"backup"}),
+        ({"CCCI_SKIP_GENERIC_INSTALL": "true", "CCCI_SKIP_GENERIC_RESTORE": "1"}, {"install", "restore"}),
+    ],
+)
+def test_the_generic_opt_out_is_read_per_run_and_per_op(env: dict[str, str], skipped: set[str]) -> None:
+    assert RunConfig.from_env({"RECIPE": "x", **env}).skip_generic == skipped
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CCCI_SKIP_GENERIC": "maybe"}, "CCCI_SKIP_GENERIC: 'maybe' is not 1 or 0"),
+        ({"CCCI_SKIP_GENERIC_BACKUP": "2"}, "CCCI_SKIP_GENERIC_BACKUP: '2' is not 1 or 0"),
+        ({"CCCI_OVERLAY_DIR": "/nonexistent/overlays"}, "CCCI_OVERLAY_DIR: '/nonexistent/overlays' is not a directory"),
+        ({"CCCI_DRIVER": "kubernetes"}, "CCCI_DRIVER: "),
+        ({"CCCI_RECIPE_URL_TEMPLATE": "https://example.invalid/recipe.git"}, "CCCI_RECIPE_URL_TEMPLATE: .* no {name}"),
+    ],
+)
+def test_bad_lifecycle_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        RunConfig.from_env({"RECIPE": "x", **env})

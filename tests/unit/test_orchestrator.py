@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from runner.errors import ConvergenceError, InfraError
+from runner.harness import git
 from runner.harness.config import RunConfig
 from runner.harness.opstate import OpState
 from runner.harness.recipes import bundled_recipe_repo
@@ -19,7 +20,8 @@ from runner.orchestrator import Run
 from tests.unit.fake_driver import FakeDriver
 
 ALL = "install,upgrade,backup,restore,custom"
-BASE = "1.0.0+1.0"  # the example's base release; a base is deployed by its tag of the bundled example (its commits are the same on every machine)
+BASE = "1.0.0+1.0"  # the example's base release; a base is deployed by its tag
+HEAD = git.rev_parse(bundled_recipe_repo("custom-html-tiny"), "HEAD")[:8]  # the example's PR head of the bundled example (its commits are the same on every machine)
 
 
 class Tiers:
@@ -64,7 +66,7 @@ def _verdicts(result: RunResult) -> list[tuple[str, str]]:
 def test_every_op_is_performed_once_in_lifecycle_order_then_teardown(tmp_path: Path, overlays: Path) -> None:
     driver, tiers = FakeDriver(), Tiers()
     result, run = _run(tmp_path, overlays, driver, tiers, STAGES="custom,restore,backup,upgrade,install")
-    assert driver.calls == ["new_app", f"deploy {BASE}", "upgrade 5578abcf", "backup",
+    assert driver.calls == ["new_app", f"deploy {BASE}", f"upgrade {HEAD}", "backup",
                             "restore 01234567", "teardown"]
     assert _verdicts(result) == [(op, "pass") for op in ("install", "upgrade", "backup", "restore", "custom")]
     assert result.exit_code == 0 and result.deploy_count == 1
@@ -79,7 +81,7 @@ def test_every_op_is_performed_once_in_lifecycle_order_then_teardown(tmp_path: P
 def test_without_upgrade_the_first_deploy_is_the_head(tmp_path: Path, overlays: Path) -> None:
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver)
-    assert driver.calls == ["new_app", "deploy 5578abcf", "teardown"]
+    assert driver.calls == ["new_app", f"deploy {HEAD}", "teardown"]
     assert _verdicts(result)[1:] == [(op, "skip") for op in ("upgrade", "backup", "restore", "custom")]
     assert {t.error for t in result.tiers[1:]} == {"not in STAGES"}
 
@@ -96,9 +98,9 @@ def test_an_op_error_skips_the_later_tiers_tears_down_and_exits_3(tmp_path: Path
 
 
 def test_a_failed_first_deploy_is_the_install_tiers_error(tmp_path: Path, overlays: Path) -> None:
-    driver = FakeDriver(fail={"deploy 5578abcf": ConvergenceError("service app did not converge")})
+    driver = FakeDriver(fail={f"deploy {HEAD}": ConvergenceError("service app did not converge")})
     result, _ = _run(tmp_path, overlays, driver)
-    assert driver.calls == ["new_app", "deploy 5578abcf", "teardown"]
+    assert driver.calls == ["new_app", f"deploy {HEAD}", "teardown"]
     assert (result.tiers[0].verdict, result.tiers[0].error) == ("error", "service app did not converge")
     assert result.exit_code == 3
 
@@ -113,7 +115,7 @@ def test_an_assertion_failure_lets_the_later_ops_run_and_exits_1(tmp_path: Path,
 
 
 def test_a_harness_bug_in_an_op_is_an_error_and_still_tears_down(tmp_path: Path, overlays: Path) -> None:
-    driver = FakeDriver(fail={"upgrade 5578abcf": KeyError("id")})
+    driver = FakeDriver(fail={f"upgrade {HEAD}": KeyError("id")})
     result, run = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert driver.calls[-1] == "teardown"
     assert result.tiers[1].verdict == "error" and result.exit_code == 3
@@ -139,7 +141,7 @@ def test_a_hook_runs_right_before_its_op_and_its_seed_reaches_op_state(tmp_path:
     result, run = _run(tmp_path, overlays, driver, STAGES="backup,upgrade")
     assert driver.calls.index("exec app") == driver.calls.index("backup") - 1
     seed = OpState.load(run.run_dir / "op_state.json")["backup"].seed
-    assert seed == {"marker": "ok", "stack": "custom-html-tiny_test", "upgraded": "5578abcf"}
+    assert seed == {"marker": "ok", "stack": "custom-html-tiny_test", "upgraded": HEAD}
     assert result.exit_code == 0
 
 

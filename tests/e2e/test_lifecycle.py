@@ -1,0 +1,184 @@
+"""The whole lifecycle on the local swarm: base selection, upgrade in place, the generic opt-out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from runner.harness.config import RunConfig
+from runner.harness.opstate import OpRecord
+from runner.harness.paths import REPO_ROOT
+from runner.ops import REGISTRY, OpContext
+from runner.ops.upgrade import Upgrade
+from runner.orchestrator import Run
+from tests.e2e.conftest import SUITE_DOMAIN_BASE
+from tests.e2e.support import RunOutcome, suite_objects, tier
+
+pytestmark = pytest.mark.e2e
+
+ALL = "install,upgrade,backup,restore,custom"
+
+
+def test_the_example_climbs_all_five_stages_with_one_deploy(run_ci: Callable[..., RunOutcome]) -> None:
+    outcome = run_ci(RECIPE="custom-html-tiny", STAGES=ALL)
+    assert outcome.returncode == 0, outcome.stderr
+    results = outcome.results
+    assert [(t["op"], t["verdict"]) for t in results["tiers"]] == [(op, "pass") for op in ALL.split(",")]
+    assert results["deploy_count"] == 1
+    install, upgrade = results["deployments"]
+    assert (install["op"], install["version"], install["chaos"]) == ("install", "1.0.0+1.0", False)
+    assert (upgrade["op"], upgrade["chaos"]) == ("upgrade", True)
+    assert upgrade["commit"] == results["head_commit"]
+    assert upgrade["labels"][f"coop-cloud.{results['stack']}.chaos-version"] == results["head_commit"][:8]
+    assert results["base"] == "1.0.0+1.0" and "stepped back" in results["base_reason"]
+    assert "upgrade base: 1.0.0+1.0" in outcome.stderr
+    assert results["teardown_leftovers"] == []
+    assert [o for o in suite_objects() if results["stack"] in o] == []
+
+
+class RedeploysTheBase(Upgrade):
+    """A broken upgrade op: it redeploys the base instead of the PR head."""
+
+    def perform(self, ctx: OpContext) -> OpRecord:
+        app = ctx.live_app
+        assert ctx.state.base is not None
+        deployment = ctx.driver.upgrade(app, ctx.state.base, app.env, app.secrets)
+        return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count)
+
+
+def test_the_generic_upgrade_floor_fails_when_the_upgrade_redeployed_the_base(tmp_path: Path) -> None:
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "STAGES": "upgrade",
+                                 "CCCI_RUNS_DIR": str(tmp_path / "runs"), "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE,
+                                 "CCCI_OVERLAY_DIR": str(tmp_path)})  # the generic floor only
+    with (tmp_path / "console.log").open("w") as log:
+        result = Run(config, console=Console(file=log), ops={**REGISTRY, "upgrade": RedeploysTheBase()}).execute()
+    assert result.exit_code == 1
+    upgrade = tier(json.loads(json.dumps(result.to_json())), "upgrade")
+    assert upgrade["verdict"] == "fail"
+    tier_log = (Path(result.run_dir) / "logs" / "tier-upgrade.log").read_text()
+    assert "test_the_deployed_chaos_version_is_the_pr_head" in tier_log
+    assert "test_the_version_label_moved_from_the_bases" in tier_log
+    assert result.teardown_leftovers == []
+
+
+def _drop_tag(tag: str) -> Callable[[Path], None]:
+    def change(repo: Path) -> None:
+        subprocess.run(["git", "-C", str(repo), "tag", "-d", tag], check=True, capture_output=True)
+        (repo / "README.md").write_text((repo / "README.md").read_text() + "\nA PR without a release.\n")
+    return change
+
+
+def test_a_recipe_with_no_older_release_skips_upgrade_with_the_reason(
+    run_ci: Callable[..., RunOutcome], recipe_variant: Callable[..., Path]
+) -> None:
+    repo = recipe_variant(_drop_tag("1.0.0+1.0"), "docs: a PR on top of the only release")
+    outcome = run_ci(RECIPE=str(repo), STAGES="install,upgrade")
+    assert outcome.returncode == 0, outcome.stderr
+    results = outcome.results
+    upgrade = tier(results, "upgrade")
+    assert upgrade["verdict"] == "skip"
+    assert upgrade["error"] == ("the head is 1.1.0+1.1 plus unreleased commits and no older release "
+                                "exists to upgrade from")
+    (install,) = results["deployments"]
+    assert install["commit"] == results["head_commit"] and install["chaos"] is True
+
+
+def _bump_label(repo: Path) -> None:
+    compose = repo / "compose.yml"
+    compose.write_text(compose.read_text().replace(".version=1.1.0+1.1", ".version=1.2.0+1.2"))
+
+
+def test_upgrade_base_version_in_recipe_meta_pins_the_base(
+    run_ci: Callable[..., RunOutcome], recipe_variant: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = recipe_variant(_bump_label, "chore: label the head 1.2.0+1.2")  # default base: 1.1.0+1.1
+    overlays = tmp_path / "overlays"
+    overlays.mkdir()
+    (overlays / "recipe_meta.py").write_text('UPGRADE_BASE_VERSION = "1.0.0+1.0"\n')
+    outcome = run_ci(RECIPE=str(repo), STAGES="upgrade", CCCI_OVERLAY_DIR=str(overlays))
+    assert outcome.returncode == 0, outcome.stderr
+    results = outcome.results
+    assert results["base"] == "1.0.0+1.0"
+    assert results["base_reason"] == "pinned by UPGRADE_BASE_VERSION in recipe_meta.py"
+    assert [d["version"] for d in results["deployments"]] == ["1.0.0+1.0", "1.2.0+1.2"]
+    assert tier(results, "upgrade")["verdict"] == "pass"
+
+
+def test_a_pin_that_is_not_a_release_exits_2_before_anything_is_deployed(
+    run_ci: Callable[..., RunOutcome], tmp_path: Path
+) -> None:
+    (tmp_path / "recipe_meta.py").write_text('UPGRADE_BASE_VERSION = "0.9.0+0.9"\n')
+    outcome = run_ci(RECIPE="custom-html-tiny", STAGES="upgrade", CCCI_OVERLAY_DIR=str(tmp_path))
+    assert outcome.returncode == 2
+    assert outcome.stderr.splitlines()[-1] == ("cc-ci: error: recipe_meta.py: UPGRADE_BASE_VERSION '0.9.0+0.9' "
+                                               "is not a release tag of the recipe (releases: 1.0.0+1.0, 1.1.0+1.1)")
+    assert outcome.run_dirs == []
+
+
+def _comparable(op_state: dict[str, Any], stack: str) -> dict[str, Any]:
+    """Op state without what differs between any two runs (ids, timings, random markers)."""
+    text = json.dumps(op_state).replace(stack, "<stack>")
+    state = json.loads(text)
+    state.pop("run_id")
+    for record in state["ops"].values():
+        record.pop("duration_s")
+        if record["deployment"]:
+            record["deployment"].pop("duration_s")
+            record["deployment"]["labels"] = {k: v for k, v in record["deployment"]["labels"].items()
+                                              if not k.startswith("cc-ci.")}
+        record["seed"] = sorted(record["seed"]) if isinstance(record["seed"], dict) else record["seed"]
+        if record["snapshot"]:
+            snap = record["snapshot"]
+            snap["files"] = sorted((f["volume"], f["path"]) for f in snap["files"])
+            for key in ("id", "repository", "export"):
+                snap.pop(key)
+        if record["restore"]:
+            record["restore"].pop("duration_s")
+            record["restore"].pop("snapshot_id")
+    return state
+
+
+def test_two_concurrent_full_runs_one_opted_out_pass_apart_with_the_same_op_state(tmp_path: Path) -> None:
+    base_env = {**os.environ, "RECIPE": "custom-html-tiny", "STAGES": ALL, "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE}
+    envs = [base_env | {"CCCI_RUNS_DIR": str(tmp_path / "default")},
+            base_env | {"CCCI_RUNS_DIR": str(tmp_path / "opted-out"), "CCCI_SKIP_GENERIC": "1"}]
+    procs = [subprocess.Popen([sys.executable, "-m", "runner.run_recipe_ci"], cwd=REPO_ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for env in envs]
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in outputs]
+    (default_dir,), (optout_dir,) = (list((tmp_path / d).iterdir()) for d in ("default", "opted-out"))
+    default, optout = (json.loads((d / "results.json").read_text()) for d in (default_dir, optout_dir))
+    assert len({default["stack"], optout["stack"]}) == 2 and default["run_dir"] != optout["run_dir"]
+    assert all(r["deploy_count"] == 1 and r["teardown_leftovers"] == [] for r in (default, optout))
+    for row in optout["tiers"]:
+        assert row["generic_skipped"] is True and not any("_generic" in f for f in row["files"])
+    assert any("_generic" in f for row in default["tiers"] for f in row["files"])
+    states = [_comparable(json.loads((d / "op_state.json").read_text()), r["stack"])
+              for d, r in ((default_dir, default), (optout_dir, optout))]
+    assert states[0] == states[1]
+
+
+def test_an_op_error_mid_run_skips_the_later_tiers_exits_3_and_leaves_nothing(
+    run_ci: Callable[..., RunOutcome], tmp_path: Path
+) -> None:
+    (tmp_path / "ops.py").write_text("def pre_backup(ctx):\n"
+                                     "    ctx.exec_in('app', ['cat', '/no/such/dump'])\n")
+    outcome = run_ci(RECIPE="custom-html-tiny", STAGES="backup,restore,custom", CCCI_OVERLAY_DIR=str(tmp_path))
+    assert outcome.returncode == 3, outcome.stderr
+    results = outcome.results
+    assert [(t["op"], t["verdict"]) for t in results["tiers"]] == [
+        ("install", "pass"), ("upgrade", "skip"), ("backup", "error"), ("restore", "skip"), ("custom", "skip")]
+    backup = tier(results, "backup")
+    assert backup["error"].startswith("pre_backup hook failed: ExecError: `cat /no/such/dump` in ")
+    assert "exited 1" in backup["error"] and backup["error"] == results["error"]
+    assert [tier(results, op)["error"] for op in ("restore", "custom")] == ["after backup failed"] * 2
+    assert results["teardown_leftovers"] == []
+    assert [o for o in suite_objects() if results["stack"] in o] == []
