@@ -19,7 +19,7 @@ from rich.markup import escape
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
-from runner.harness import git, timing
+from runner.harness import git, timing, warm_pytest
 from runner.harness.app import App
 from runner.harness.config import RunConfig
 from runner.harness.fileio import write_json_atomic, write_text_atomic
@@ -188,6 +188,8 @@ class Run:
 
     def _perform(self, op: Op, ctx: OpContext, hook: Hook | None) -> OpRecord:
         app = ctx.live_app
+        if self.tier_runner is run_tier:
+            warm_pytest.warm_up()  # the tier's pytest starts up while the op waits on docker
         seed = None
         if hook is not None:
             self.say(f"{op.name}: pre_{op.name} hook")

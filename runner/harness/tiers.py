@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from runner.harness import warm_pytest
 from runner.harness.fileio import write_text_atomic
 from runner.harness.paths import REPO_ROOT
-from runner.harness.proc import run_host
 from runner.harness.scrub import scrubber
 
 # pytest's exit codes: 0 all passed, 1 some failed, 5 nothing collected (not a pass)
@@ -36,14 +34,14 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     if not files:  # e.g. the generic floor opted out and the recipe has no overlay for the op
         return TierResult(op, "pass", note="op performed; no assertion files to run")
     junit = run_dir / f"junit-{op}.xml"
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE",
+    args = ["-p", "no:cacheprovider", "-q", "-rfE",
            "--rootdir", str(REPO_ROOT),
            # generic and overlay files share basenames (test_install.py)
            "--import-mode=importlib",
            f"--junitxml={junit}", "-o", "junit_family=xunit2",
            *map(str, files)]
     started = time.monotonic()
-    done = run_host(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, check=False)
+    done = warm_pytest.run(args, env)  # `python -m pytest <args>`, started ahead if warm_up() was called
     output = scrubber.scrub(done.output)
     write_text_atomic(run_dir / "logs" / f"tier-{op}.log", output)
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret
