@@ -46,8 +46,10 @@ def run_batch(count: int, stages: str, runs_dir: Path, domain_base: str) -> tupl
         problems.append(f"{count} runs wrote {len(results)} results.json")
     for data in results:
         if data["verdict"] != "pass" or data["teardown_leftovers"] != []:
+            failed = [line for log in sorted(Path(data["run_dir"]).glob("logs/tier-*.log"))
+                      for line in log.read_text().splitlines() if line.startswith(("FAILED", "ERROR", "E   "))][:12]
             problems.append(f"{data['run_id']}: {data['verdict']}, error {data.get('error')!r}, "
-                            f"leftovers {data['teardown_leftovers']}")
+                            f"leftovers {data['teardown_leftovers']}, {failed}")
     problems += [f"{p.parent.name}: harness traceback: {p.read_text().strip().splitlines()[-1]}"
                  for p in runs_dir.glob("*/logs/traceback.log")]
     return wall, problems, results
@@ -83,6 +85,12 @@ def main() -> int:
     if results:
         print(f"  each run: median {statistics.median(durations):.1f}s, max {max(durations):.1f}s; "
               f"teardown median {statistics.median(teardowns):.1f}s, max {max(teardowns):.1f}s")
+        for op in ORDER:
+            done = [r["op_durations"][op] for r in results if op in r["op_durations"]]
+            tiers = [t["duration_s"] for r in results for t in r["tiers"] if t["op"] == op and t["verdict"] != "skip"]
+            if done:
+                print(f"  {op}: op median {statistics.median(done):.1f}s max {max(done):.1f}s; "
+                      f"tier median {statistics.median(tiers):.1f}s max {max(tiers):.1f}s")
     passed = sum(1 for r in results if r["verdict"] == "pass" and r["teardown_leftovers"] == [])
     print(f"  passed with a clean teardown: {passed}/{args.concurrency}; left on the swarm: {left or 'nothing'}")
     for problem in problems:

@@ -79,7 +79,8 @@ class StackWatch:
     def __init__(self, client: docker.DockerClient, stack: str, service_ids: list[str]) -> None:
         self._changed = threading.Event()
         self._streams = [client.events(decode=True, filters=f) for f in (
-            {"type": "container", "label": f"{STACK_LABEL}={stack}"},
+            # not exec_*: a healthcheck execs every interval, and task state does not change with it
+            {"type": "container", "label": f"{STACK_LABEL}={stack}", "event": ["start", "die", "health_status"]},
             {"type": "service", "service": service_ids},
         )]
         for stream in self._streams:
