@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -76,3 +77,13 @@ def test_a_spare_nobody_asks_for_exits_when_its_stdin_closes(monkeypatch: pytest
     assert spare is not None and spare.stdin is not None
     spare.stdin.close()  # what the kernel does when the run's process dies, however it dies
     assert spare.wait(timeout=30) == 0
+
+
+def test_the_tier_runs_at_the_priority_of_the_run_not_of_the_warm_up(tmp_path: Path) -> None:
+    probe = tmp_path / "test_priority.py"
+    probe.write_text(f"import os\n\ndef test_priority():\n    assert os.getpriority(os.PRIO_PROCESS, 0) == "
+                     f"{os.getpriority(os.PRIO_PROCESS, 0)}\n")
+    warm_pytest.warm_up()
+    time.sleep(1)  # let it reach its job-waiting point, niced
+    result = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(probe)], {})
+    assert result.exit_code == 0, result.stdout
