@@ -20,7 +20,7 @@ from rich.markup import escape
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
-from runner.harness import git
+from runner.harness import git, timing, warm_pytest
 from runner.harness.allowlist import load_allowlist
 from runner.harness.app import App
 from runner.harness.config import RunConfig
@@ -78,6 +78,7 @@ class Run:
         if self.run_dir.exists():
             raise BadInput(f"run dir {self.run_dir} exists already; pick another CCCI_RUN_ID")
         (self.run_dir / "logs").mkdir(parents=True)
+        waited_before = timing.waits()
         try:
             ctx, hooks = self._plan()
         except BadInput:
@@ -94,6 +95,8 @@ class Run:
             finally:
                 self.result.add_skipped_tiers(ORDER)
                 self.result.duration_s = time.monotonic() - self.started
+                self.result.waits_s = {kind: seconds - waited_before.get(kind, 0.0)
+                                       for kind, seconds in timing.waits().items()}
                 write_reports(self.result, self.run_dir)
         print_summary(self.result, self.console)
         return self.result
@@ -215,6 +218,8 @@ class Run:
 
     def _perform(self, op: Op, ctx: OpContext, hook: Hook | None) -> OpRecord:
         app = ctx.live_app
+        if self.tier_runner is run_tier:
+            warm_pytest.warm_up()  # the tier's pytest starts up while the op waits on docker
         seed = None
         if hook is not None:
             self.say(f"{op.name}: pre_{op.name} hook")

@@ -39,6 +39,7 @@ class RunResult:
     teardown_leftovers: list[str] | None = None  # None: teardown never ran (nothing deployed)
     teardown_s: float = 0.0
     op_durations: dict[str, float] = field(default_factory=dict)  # time each op took to perform
+    waits_s: dict[str, float] = field(default_factory=dict)  # time spent waiting on docker, restic (harness.timing)
     duration_s: float = 0.0
     repo_local: RepoLocal | None = None  # the gate's decision about the recipe repo's cc-ci/
     meta: dict[str, Any] = field(default_factory=dict)  # the effective recipe_meta settings

@@ -8,20 +8,14 @@ file outside it is ever loaded. The process gets a minimal environment, never th
 from __future__ import annotations
 
 import os
-import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from runner.harness import warm_pytest
 from runner.harness.fileio import write_text_atomic
-from runner.harness.proc import run_host
 from runner.harness.scrub import scrubber
-
-# what the fixtures need to reach docker and the app; nothing else of the caller's environment
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
-                  "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
 
 # pytest's exit codes: 0 all passed, 1 some failed, 5 nothing collected (not a pass)
 _PYTEST_VERDICTS = {0: "pass", 1: "fail"}
@@ -44,10 +38,6 @@ def tier_tests_root(run_dir: Path) -> Path:
     return run_dir / "tests"
 
 
-def minimal_env(environ: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in environ.items() if k in PASSED_THROUGH} | dict(extra)
-
-
 def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
     """Run the files (all under the tier tests folder) in one pytest process; its output is
     scrubbed before anyone sees it."""
@@ -55,14 +45,15 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
         return TierResult(op, "pass", note="op performed; no assertion files to run")
     root = tier_tests_root(run_dir)
     junit = run_dir / f"junit-{op}.xml"
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE",
-           "-c", str(root / "pytest.ini"), "--rootdir", str(root), "--confcutdir", str(root),
+    args = ["-p", "no:cacheprovider", "-q", "-rfE",
+            "-c", str(root / "pytest.ini"), "--rootdir", str(root), "--confcutdir", str(root),
            # generic and overlay files share basenames (test_install.py)
            "--import-mode=importlib",
            f"--junitxml={junit}", "-o", "junit_family=xunit2",
            *map(str, files)]
     started = time.monotonic()
-    done = run_host(cmd, cwd=root, env=minimal_env(os.environ, env), check=False)
+    # `python -m pytest <args>` in a minimal environment, started ahead if warm_up() was called
+    done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, env), cwd=root)
     output = scrubber.scrub(done.output)
     write_text_atomic(run_dir / "logs" / f"tier-{op}.log", output)
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret

@@ -201,3 +201,24 @@ def test_runs_kept_inside_the_overlay_dir_are_not_copied_into_the_tier_tests_fol
     assert tiers.files["install"] == ["_generic/test_install.py", "custom-html-tiny/test_install.py"]
     assert not (run.run_dir / "tests" / "custom-html-tiny" / "runs").exists()
     assert result.exit_code == 0
+
+
+def test_a_tier_run_in_the_warm_spare_never_saw_the_callers_tokens_either(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spare starts before the tier is known; its start-up environment is /proc/self/environ."""
+    from runner.harness import warm_pytest
+
+    root = tmp_path / "tests"
+    root.mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    dump = tmp_path / "environ"
+    (root / "test_proc.py").write_text(
+        f"def test_dump():\n    open({str(dump)!r}, 'wb').write(open('/proc/self/environ', 'rb').read())\n")
+    monkeypatch.setenv("GITEA_TOKEN", "s3cret-token")
+    monkeypatch.setattr(warm_pytest, "_spare", None)
+    warm_pytest.warm_up()
+    (tmp_path / "logs").mkdir()
+    tier = run_tier("install", [root / "test_proc.py"], tmp_path, {"CCCI_OP": "install"})
+    assert tier.verdict == "pass", (tmp_path / "logs" / "tier-install.log").read_text()
+    assert b"s3cret-token" not in dump.read_bytes() and b"GITEA_TOKEN" not in dump.read_bytes()

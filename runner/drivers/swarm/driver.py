@@ -12,23 +12,25 @@ from typing import Any
 import docker
 import httpx
 import yaml
-from docker.errors import APIError, NotFound
+from docker.errors import DockerException
 
 from runner.drivers.base import Say
 from runner.drivers.swarm import backup as swarm_backup
 from runner.drivers.swarm import gc as swarm_gc
 from runner.drivers.swarm import reach
-from runner.drivers.swarm.convergence import Progress, task_errors
+from runner.drivers.swarm.convergence import Progress, stuck, task_errors, waiting_line
 from runner.drivers.swarm.stack import (
     OWNER_STACK_LABEL,
     RUN_DIR_LABEL,
     RUN_LABEL,
+    StackWatch,
     remove_stack,
     stack_progress,
     stack_services,
+    unless_gone,
 )
 from runner.errors import ConvergenceError, InfraError
-from runner.harness import git, naming
+from runner.harness import git, naming, timing
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
 from runner.harness.docker_client import docker_client
@@ -47,7 +49,9 @@ from runner.harness.runlock import Orphan
 from runner.harness.scrub import scrubber
 from runner.harness.versions import parse_version
 
-POLL_S = 0.5
+COLD_POLL_S = 1.0  # when nothing happens; events wake the wait earlier
+HOT_POLL_S = 0.05
+HOT_WINDOW_S = 1.0  # keep polling this long after a change of the stack
 PROGRESS_EVERY_S = 10.0
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 
@@ -122,7 +126,8 @@ class SwarmDriver:
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise InfraError(f"{ref}: COMPOSE_FILE names {', '.join(missing)}, not in the recipe at that ref")
-        self._create_secrets(app)
+        with timing.waiting("docker"):
+            self._create_secrets(app)
         app.deployments += 1
         override = self._write_label_override(app, files, commit, chaos)
         self._stack_deploy(app, [*files, override])
@@ -149,7 +154,8 @@ class SwarmDriver:
         env |= app.env | exports | {"STACK_NAME": app.stack}
         cmd = ["docker", "stack", "deploy", "--resolve-image", self.resolve_image,
                *[arg for f in files for arg in ("-c", str(f))], app.stack]
-        done = run_host(cmd, cwd=app.checkout, env=env, check=False)
+        with timing.waiting("docker"):
+            done = run_host(cmd, cwd=app.checkout, env=env, check=False)
         write_text_atomic(app.run_dir / "logs" / f"deploy-{app.deployments}.log", done.output)
         if done.failed:
             last = done.output.strip().splitlines()[-1:] or [f"exit {done.exit_code}"]
@@ -160,28 +166,40 @@ class SwarmDriver:
         return self._wait_converged(app)
 
     def _wait_converged(self, app: App) -> dict[str, str]:
-        services = stack_services(app.stack, self.client)
-        if not services:
-            raise InfraError(f"docker stack deploy created no services for {app.stack}")
-        timeout = self._timeout_s(app.stack, services)
-        deadline = time.monotonic() + timeout
-        next_report = time.monotonic() + PROGRESS_EVERY_S
+        with timing.waiting("docker"):
+            services = stack_services(app.stack, self.client)
+            if not services:
+                raise InfraError(f"docker stack deploy created no services for {app.stack}")
+            timeout = self._timeout_s(app.stack, services)
+            with StackWatch(self.client, app.stack, [s.id for s in services]) as watch:
+                self._poll_until_converged(app, watch, timeout)
+            return self._app_labels(app.stack)
+
+    def _poll_until_converged(self, app: App, watch: StackWatch, timeout: int) -> None:
+        """Poll when the stack changes (swarm's task state trails the container's events by a
+        moment, so keep polling briefly after each), at least every COLD_POLL_S otherwise."""
+        now = time.monotonic()
+        deadline, next_report, hot_until = now + timeout, now + PROGRESS_EVERY_S, now
         while True:
             progress = stack_progress(app.stack, self.client)
-            if time.monotonic() >= next_report:
+            now = time.monotonic()
+            if now >= next_report:
                 next_report += PROGRESS_EVERY_S
-                waiting = ", ".join(f"{p.service} {p.running}/{p.desired}" for p in progress if not p.converged)
-                self.say(f"waiting for convergence ({deadline - time.monotonic():.0f}s left): {waiting}")
-            failed = next((p for p in progress if p.failure), None)
-            if failed:
-                raise ConvergenceError(self._describe_failure(app, failed, failed.failure or ""))
-            if all(p.converged for p in progress):
-                return self._app_labels(app.stack)
-            if time.monotonic() >= deadline:
-                stuck = next(p for p in progress if not p.converged)
+                self.say(f"waiting for convergence ({deadline - now:.0f}s left): {waiting_line(progress)}")
+            verdict = stuck(progress)
+            if verdict:
+                raise ConvergenceError(self._describe_failure(app, *verdict))
+            if progress and all(p.converged for p in progress):
+                return
+            if now >= deadline:
+                late = next((p for p in progress if not p.converged), None)
+                if late is None:
+                    raise ConvergenceError(f"the services of {app.stack} disappeared while waiting for them")
                 raise ConvergenceError(self._describe_failure(
-                    app, stuck, f"did not converge within {timeout}s ({stuck.running}/{stuck.desired} running)"))
-            time.sleep(POLL_S)
+                    app, late, f"did not converge within {timeout}s ({late.running}/{late.desired} running)"))
+            hot = now < hot_until
+            if watch.wait(min(HOT_POLL_S if hot else COLD_POLL_S, max(deadline - now, 0.0))):
+                hot_until = time.monotonic() + HOT_WINDOW_S
 
     def _timeout_s(self, stack: str, services: list[Any]) -> int:
         for service in services:
@@ -200,16 +218,20 @@ class SwarmDriver:
         return dict(services[0].attrs["Spec"].get("Labels", {}))
 
     def _describe_failure(self, app: App, progress: Progress, reason: str) -> str:
-        service = self.client.services.get(progress.service)
-        tasks = service.tasks()
+        """The reason plus what the swarm knows of why: task errors, last healthcheck, log tail.
+        The service or its containers may vanish meanwhile; what is gone is left out."""
         details = [f"service {progress.service} {reason}"]
+        try:
+            tasks = unless_gone(self.client.api.tasks, filters={"service": progress.service}) or []
+        except DockerException:
+            tasks = []
         errors = task_errors(tasks)
         if errors:
             details.append("task errors: " + "; ".join(errors))
         health = self._last_health_output(tasks)
         if health:
             details.append(f"last healthcheck: {health}")
-        logs = self._log_tail(service)
+        logs = self._log_tail(progress.service)
         if logs:
             details.append("last log lines: " + " | ".join(logs))
         message = scrubber.scrub(" — ".join(details))
@@ -222,20 +244,20 @@ class SwarmDriver:
             if not cid:
                 continue
             try:
-                health = self.client.api.inspect_container(cid)["State"].get("Health") or {}
-            except NotFound:
+                container = unless_gone(self.client.api.inspect_container, cid)
+            except DockerException:
                 continue
-            entries = health.get("Log") or []
+            entries = ((container or {}).get("State", {}).get("Health") or {}).get("Log") or []
             if entries:
                 last = entries[-1]
                 return f"exit {last.get('ExitCode')}: {last.get('Output', '').strip()[:200] or '(no output)'}"
         return ""
 
-    def _log_tail(self, service: Any, lines: int = 5) -> list[str]:
+    def _log_tail(self, service: str, lines: int = 5) -> list[str]:
         try:
-            chunks = service.logs(stdout=True, stderr=True, tail=lines)
+            chunks = self.client.api.service_logs(service, stdout=True, stderr=True, tail=lines)
             text = b"".join(chunks).decode(errors="replace")
-        except APIError:
+        except DockerException:
             return []
         return [line.strip() for line in text.splitlines() if line.strip()][-lines:]
 
@@ -256,7 +278,8 @@ class SwarmDriver:
     # -- teardown ------------------------------------------------------------------------
 
     def teardown(self, app: App) -> list[str]:
-        return remove_stack(self.client, app.stack)
+        with timing.waiting("docker"):
+            return remove_stack(self.client, app.stack)
 
     # -- reach -----------------------------------------------------------------------------
 

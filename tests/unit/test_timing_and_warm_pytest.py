@@ -1,0 +1,89 @@
+"""The wait accounting behind results.json `waits_s`, and tiers run in a pytest started ahead."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.harness import timing, warm_pytest
+
+
+def test_waits_are_summed_per_kind() -> None:
+    before = timing.waits()
+    with timing.waiting("docker"):
+        time.sleep(0.05)
+    with timing.waiting("restic"):
+        time.sleep(0.03)
+    with timing.waiting("docker"):
+        time.sleep(0.05)
+    after = timing.waits()
+    assert after["docker"] - before.get("docker", 0.0) == pytest.approx(0.10, abs=0.03)
+    assert after["restic"] - before.get("restic", 0.0) == pytest.approx(0.03, abs=0.02)
+
+
+def test_nested_and_overlapping_waits_count_once() -> None:
+    """Teardown waits on docker in several threads at once: the sum must not exceed the wall."""
+    before = timing.waits().get("docker", 0.0)
+    started = time.monotonic()
+    with timing.waiting("docker"):
+        threads = [threading.Thread(target=lambda: _wait(0.1)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with timing.waiting("docker"):
+            time.sleep(0.02)
+    wall = time.monotonic() - started
+    assert timing.waits()["docker"] - before == pytest.approx(wall, abs=0.01)
+
+
+def _wait(seconds: float) -> None:
+    with timing.waiting("docker"):
+        time.sleep(seconds)
+
+
+@pytest.fixture
+def test_file(tmp_path: Path) -> Path:
+    path = tmp_path / "test_env.py"
+    path.write_text("import os\n\ndef test_env():\n    assert os.environ['CCCI_OP'] == 'install'\n")
+    return path
+
+
+def test_a_tier_in_the_spare_gets_its_args_and_env_and_its_exit_code(
+    test_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[subprocess.Popen[str]] = []
+    real_start = warm_pytest._start
+    monkeypatch.setattr(warm_pytest, "_start", lambda: started.append(real_start()) or started[-1])
+    warm_pytest.warm_up()
+    warm_pytest.warm_up()  # one spare is enough
+    passed = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(test_file)], {"CCCI_OP": "install"})
+    assert (passed.exit_code, len(started)) == (0, 1)  # the spare ran it
+    assert "1 passed" in passed.stdout
+    failed = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(test_file)], {"CCCI_OP": "upgrade"})
+    assert failed.exit_code == 1 and "1 failed" in failed.stdout
+    assert len(started) == 2  # no spare left: started on demand
+
+
+def test_a_spare_nobody_asks_for_exits_when_its_stdin_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm_pytest, "_spare", None)
+    warm_pytest.warm_up()
+    spare = warm_pytest._spare
+    assert spare is not None and spare.stdin is not None
+    spare.stdin.close()  # what the kernel does when the run's process dies, however it dies
+    assert spare.wait(timeout=30) == 0
+
+
+def test_the_tier_runs_at_the_priority_of_the_run_not_of_the_warm_up(tmp_path: Path) -> None:
+    probe = tmp_path / "test_priority.py"
+    probe.write_text(f"import os\n\ndef test_priority():\n    assert os.getpriority(os.PRIO_PROCESS, 0) == "
+                     f"{os.getpriority(os.PRIO_PROCESS, 0)}\n")
+    warm_pytest.warm_up()
+    time.sleep(1)  # let it reach its job-waiting point, niced
+    result = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(probe)], {})
+    assert result.exit_code == 0, result.stdout
