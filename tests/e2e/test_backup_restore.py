@@ -50,7 +50,10 @@ def _with_labels(proof: Path, labels: list[str], volumes: bool = True) -> Callab
     (`data`, `logs`) and the /proof bind mount."""
     def change(repo: Path) -> None:
         compose = repo / "compose.yml"
-        text = compose.read_text()
+        keys = {label.split("=", 1)[0] for label in labels}
+        # the example's own labels of the same keys (its backup hooks) give way to these
+        text = "".join(line for line in compose.read_text().splitlines(keepends=True)
+                       if line.strip().removeprefix('- "').split("=", 1)[0] not in keys)
         added = "".join(f'        - "{label}"\n' for label in labels)
         text = text.replace('        - "backupbot.backup.path=/srv/www"\n',
                             '        - "backupbot.backup.path=/srv/www"\n' + added)
@@ -61,6 +64,14 @@ def _with_labels(proof: Path, labels: list[str], volumes: bool = True) -> Callab
             text = text.replace("volumes:\n  content:\n", "volumes:\n  content:\n  data:\n  logs:\n")
         compose.write_text(text)
     return change
+
+
+def _generic_only(tmp_path: Path) -> str:
+    """An empty overlay dir: these variants have hooks of their own, so the example's overlays
+    (which check the example's hooks) do not apply; the generic floor does."""
+    overlays = tmp_path / "no-overlays"
+    overlays.mkdir(exist_ok=True)
+    return str(overlays)
 
 
 def _op_state(outcome: RunOutcome) -> dict[str, Any]:
@@ -80,7 +91,7 @@ def test_labels_decide_what_is_taken_hooks_run_in_order_and_restore_gives_back_i
     proof = tmp_path / "proof"
     proof.mkdir()
     repo = recipe_variant(_with_labels(proof, VOLUME_LABELS + HOOKS), "back up data (limited), not logs; hooks")
-    outcome = run_ci(RECIPE=str(repo), STAGES="backup,restore")
+    outcome = run_ci(RECIPE=str(repo), STAGES="backup,restore", CCCI_OVERLAY_DIR=_generic_only(tmp_path))
     assert outcome.returncode == 0, outcome.stderr
     assert [tier(outcome.results, op)["verdict"] for op in ("install", "backup", "restore")] == ["pass"] * 3
 
@@ -111,7 +122,7 @@ def test_a_failing_backup_hook_fails_the_op_with_its_output_and_skips_the_later_
 ) -> None:
     failing = ["backupbot.backup.pre-hook=sh -c 'echo pg_dump: disk full >&2; exit 7'"]
     repo = recipe_variant(_with_labels(tmp_path, failing, volumes=False), "a pre-hook that fails")
-    outcome = run_ci(RECIPE=str(repo), STAGES="backup,restore,custom")
+    outcome = run_ci(RECIPE=str(repo), STAGES="backup,restore,custom", CCCI_OVERLAY_DIR=_generic_only(tmp_path))
     assert outcome.returncode == 3, outcome.stderr
     results = outcome.results
     backup = tier(results, "backup")
@@ -133,6 +144,7 @@ def test_sigterm_during_a_backup_tears_everything_down(
     repo = recipe_variant(_with_labels(proof, slow), "a slow pre-hook")
     runs = tmp_path / "runs"
     env = {**_clean_env(), "RECIPE": str(repo), "STAGES": "backup", "CCCI_RUNS_DIR": str(runs),
+           "CCCI_OVERLAY_DIR": _generic_only(tmp_path),
            "CCCI_DOMAIN_BASE": "ccci.test"}
     proc = subprocess.Popen([sys.executable, "-m", "runner.run_recipe_ci"], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
