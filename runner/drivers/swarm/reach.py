@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -20,6 +21,13 @@ GATEWAY_NETWORK = "docker_gwbridge"
 EXEC_RETRY_S = 30.0
 # exit 126 with these: the runtime failed to start the command (seen ~1 in 100 execs at load 14 on 2 cores)
 _RUNTIME_DID_NOT_START = ("OCI runtime exec failed", "cannot exec in a stopped state")
+_NO_SHELL = ("executable file not found", "no such file or directory")
+# Docker can close an exec's output streams before all of it was read (moby#27289: ~1 in 1600
+# execs at load 14 here), which looks exactly like a command that printed nothing. The command
+# runs under the container's sh, which prints this marker on both streams after it: no marker,
+# output lost. Containers without sh get the command bare.
+END_MARKER = "\x1e__ccci_exec_end__"
+_FRAME = f'"$@"; rc=$?; printf "%s%s\\n" "{END_MARKER}" "$rc"; printf "%s\\n" "{END_MARKER}" >&2; exit "$rc"'
 
 T = TypeVar("T")
 
@@ -35,6 +43,32 @@ class NoGatewayEndpoint(InfraError):
     """The container has no docker_gwbridge endpoint (yet: it may still be starting)."""
 
 
+class ExecNotStarted(InfraError):
+    """The runtime failed to start the command (it never ran): safe to try again."""
+
+
+class OutputLost(ExecError):
+    """The command ran, but docker closed its output stream early: its output is unknown."""
+
+
+def framed(cmd: list[str] | str) -> list[str]:
+    """`cmd` (a string is split like docker's SDK does, not run by a shell) under sh, followed
+    by the end marker on stdout (with the exit code) and on stderr."""
+    argv = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+    return ["sh", "-c", _FRAME, "sh", *argv]
+
+
+def unframed(result: ExecResult, what: str) -> ExecResult:
+    """The command's own output, without the markers; OutputLost when a marker is missing."""
+    out_at, err_at = result.stdout.rfind(END_MARKER), result.stderr.rfind(END_MARKER)
+    trailer = result.stdout[out_at + len(END_MARKER):].strip() if out_at >= 0 else ""
+    if out_at < 0 or err_at < 0 or trailer != str(result.exit_code):
+        lost = [name for name, at in (("stdout", out_at), ("stderr", err_at)) if at < 0] or ["exit code"]
+        raise OutputLost(f"{what} exited {result.exit_code} but docker lost its {' and '.join(lost)} "
+                         "(the exec stream closed early, moby#27289); its output is unknown", result)
+    return ExecResult(result.exit_code, result.stdout[:out_at], result.stderr[:err_at])
+
+
 def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
                  error: type[InfraError] = InfraError) -> T:
     """Call `attempt` every 0.5 s until it returns a value, while the app's container cycles
@@ -48,7 +82,7 @@ def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
                 return found
         # only what a cycling container raises: never InfraError as such, or the orchestrator's
         # Interrupted (SIGTERM arriving mid-exec) would be retried away and the run go on
-        except (NotFound, APIError, NoGatewayEndpoint) as err:
+        except (NotFound, APIError, NoGatewayEndpoint, ExecNotStarted) as err:
             problem = str(err)
         if time.monotonic() >= deadline:
             raise error(f"{what} after {retry_s:.0f}s: {problem}")
@@ -63,19 +97,30 @@ def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool =
     empty result in place of output. With `check`, a non-zero exit raises ExecError carrying
     the result.
     """
+    what = f"`{show(cmd)}` in {stack}_{service}"
+
     def attempt() -> ExecResult | None:
         container = running_container(stack, service)
         if container is None:
             return None
-        code, (out, err) = container.exec_run(cmd, demux=True)
-        result = ExecResult(int(code), _text(out), _text(err))
-        if result.exit_code == 126 and any(m in result.output for m in _RUNTIME_DID_NOT_START):
-            raise InfraError(result.output.strip())  # the command never ran: runc loses races under load
-        return result
+        result = _exec(container, framed(cmd))
+        if result.exit_code in (126, 127) and any(m in result.output for m in _NO_SHELL) \
+                and END_MARKER not in result.output:
+            return _exec(container, cmd)  # no sh in this image: the bare command, unguarded
+        return unframed(result, what)
 
     result = _until_found(attempt, retry_s, f"cannot exec in {stack}_{service}", ExecError)
     if check and result.failed:
-        raise ExecError(failure_message(f"`{show(cmd)}` in {stack}_{service}", result), result)
+        raise ExecError(failure_message(what, result), result)
+    return result
+
+
+def _exec(container: Container, cmd: list[str] | str) -> ExecResult:
+    code, (out, err) = container.exec_run(cmd, demux=True)
+    result = ExecResult(int(code), _text(out), _text(err))
+    if result.exit_code == 126 and any(m in result.output for m in _RUNTIME_DID_NOT_START) \
+            and not any(m in result.output for m in _NO_SHELL):
+        raise ExecNotStarted(result.output.strip())  # the command never ran: runc loses races under load
     return result
 
 
