@@ -3,7 +3,6 @@ the orchestrator performs the op. What a hook returns is stored as `op_state[op]
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from runner.harness.app import App
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
 from runner.harness.proc import ExecResult
+from runner.harness.pyfile import load_module
 
 Hook = Callable[["HookContext"], Any]
 
@@ -62,13 +62,7 @@ def load_hooks(recipe_dir: Path, ops: tuple[str, ...]) -> dict[str, Hook]:
     path = recipe_dir / "ops.py"
     if not path.is_file():
         return {}
-    spec = importlib.util.spec_from_file_location(f"ccci_ops_{recipe_dir.name.replace('-', '_')}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:  # noqa: BLE001 - any error in the file is the recipe's bad input
-        raise BadInput(f"{path}: {type(err).__name__}: {err}") from None
+    module = load_module(path, f"ccci_ops_{recipe_dir.name.replace('-', '_')}")
     hooks = {name.removeprefix("pre_"): getattr(module, name) for name in dir(module)
              if name.startswith("pre_") and callable(getattr(module, name))}
     unknown = sorted(set(hooks) - set(ops))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections.abc
 import difflib
-import importlib.util
 import sys
 import types
 import typing
@@ -33,6 +32,7 @@ from pydantic import (
 
 from runner.errors import BadInput
 from runner.harness.config import OPS
+from runner.harness.pyfile import load_module
 
 ReadyProbe = Callable[[Any], bool]  # called with the hook ctx (`runner.harness.hooks.HookContext`)
 
@@ -141,13 +141,7 @@ def load_meta(recipe_dir: Path, shown: str | None = None) -> RecipeMeta:
     shown = shown or path.name
     if not path.is_file():
         return RecipeMeta.model_validate({})
-    spec = importlib.util.spec_from_file_location(f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:  # noqa: BLE001 - any error in the file is the recipe's bad input
-        raise BadInput(f"{shown}: {type(err).__name__}: {err}") from None
+    module = load_module(path, f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", shown)
     return validate_meta(vars(module), shown)
 
 
