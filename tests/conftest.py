@@ -74,9 +74,10 @@ def meta() -> RecipeMeta:
 
 @pytest.fixture(scope="session")
 def exec_in(app: App, driver: Driver) -> Callable[..., ExecResult]:
-    """`exec_in(service, cmd, check=True)`: run a command in the service's running container."""
+    """`exec_in(service, cmd, check=True)`: run a command in the service's running container.
+    Assertion files never change the app, so a command whose output the engine lost runs again."""
     def run(service: str, cmd: list[str] | str, check: bool = True) -> ExecResult:
-        return driver.exec_in(app, service, cmd, check=check)
+        return driver.exec_in(app, service, cmd, check=check, rerun_if_output_lost=True)
     return run
 
 

@@ -74,9 +74,11 @@ class Driver(Protocol):
 
     # -- reach, for hooks and assertion fixtures ---------------------------------------------
 
-    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True) -> ExecResult:
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
+                rerun_if_output_lost: bool = False) -> ExecResult:
         """Run `cmd` in the service's running container; retried while it cycles, raises
-        ExecError on a non-zero exit unless `check=False`."""
+        ExecError on a non-zero exit unless `check=False`. Output the engine lost raises
+        OutputLost, unless the command only reads (`rerun_if_output_lost`): then it runs again."""
         ...
 
     def http_client(self, app: App) -> httpx.Client:

@@ -80,7 +80,8 @@ class FakeDriver:
             raise InfraError("docker went away during teardown")
         return []
 
-    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True) -> ExecResult:
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
+                rerun_if_output_lost: bool = False) -> ExecResult:
         self.calls.append(f"exec {service}")
         return ExecResult(0, "", "")
 

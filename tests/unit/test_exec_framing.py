@@ -79,3 +79,33 @@ def test_a_command_the_runtime_failed_to_start_is_tried_again(monkeypatch: pytes
     container = FakeContainer([(126, not_started, b""), (0, f"pw{END_MARKER}0\n".encode(), f"{END_MARKER}\n".encode())])
     assert _exec_with(monkeypatch, container) == ExecResult(0, "pw", "")
     assert len(container.commands) == 2
+
+
+def test_a_command_that_only_reads_runs_again_when_its_output_was_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    container = FakeContainer([(0, b"", f"{END_MARKER}\n".encode()),
+                               (0, f"pw{END_MARKER}0\n".encode(), f"{END_MARKER}\n".encode())])
+    assert _exec_with(monkeypatch, container, rerun_if_output_lost=True) == ExecResult(0, "pw", "")
+    assert len(container.commands) == 2
+
+
+class _HookDriver:
+    def __init__(self, error: Exception) -> None:
+        self.error, self.said = error, []  # type: ignore[var-annotated]
+
+    def exec_in(self, app: Any, service: str, cmd: str) -> ExecResult:
+        raise self.error
+
+    def say(self, message: str) -> None:
+        self.said.append(message)
+
+
+def test_a_backup_hook_that_exited_0_succeeds_even_when_its_output_was_lost() -> None:
+    from runner.drivers.swarm.backup import _run_hooks
+    from runner.harness.backupbot import Hook
+
+    hook = Hook("app", "backupbot.backup.post-hook", "rm -f /srv/www/dump")
+    lost_ok = _HookDriver(OutputLost("lost", ExecResult(0, "", "")))
+    _run_hooks(lost_ok, None, [hook])  # type: ignore[arg-type]
+    assert "exited 0; the engine lost its output" in lost_ok.said[-1]
+    with pytest.raises(ExecError, match="backupbot.backup.post-hook on app failed"):
+        _run_hooks(_HookDriver(OutputLost("lost", ExecResult(2, "", ""))), None, [hook])  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
+from runner.drivers.swarm.reach import OutputLost
 from runner.drivers.swarm.stack import STACK_LABEL, stack_services
 from runner.errors import ExecError, InfraError
 from runner.harness import backupbot
@@ -130,6 +131,10 @@ def _run_hooks(driver: SwarmDriver, app: App, hooks: list[Hook]) -> None:
         driver.say(f"{hook.label} in {hook.service}: {hook.command}")
         try:
             driver.exec_in(app, hook.service, hook.command)
+        except OutputLost as err:  # it ran and exited 0; only its log lines are gone
+            if not isinstance(err.result, ExecResult) or err.result.exit_code != 0:
+                raise
+            driver.say(f"{hook.label} in {hook.service}: exited 0; the engine lost its output")
         except ExecError as err:
             output = err.result.output if isinstance(err.result, ExecResult) else ""
             tail = " | ".join(line for line in output.strip().splitlines()[-5:] if line.strip())

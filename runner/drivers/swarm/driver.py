@@ -283,8 +283,9 @@ class SwarmDriver:
 
     # -- reach -----------------------------------------------------------------------------
 
-    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True) -> ExecResult:
-        return reach.exec_in_app(app.stack, service, cmd, check=check)
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
+                rerun_if_output_lost: bool = False) -> ExecResult:
+        return reach.exec_in_app(app.stack, service, cmd, check=check, rerun_if_output_lost=rerun_if_output_lost)
 
     def http_client(self, app: App) -> httpx.Client:
         return reach.http_client(app.stack, app.domain)

@@ -70,7 +70,7 @@ def unframed(result: ExecResult, what: str) -> ExecResult:
 
 
 def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
-                 error: type[InfraError] = InfraError) -> T:
+                 error: type[InfraError] = InfraError, also_retry: tuple[type[Exception], ...] = ()) -> T:
     """Call `attempt` every 0.5 s until it returns a value, while the app's container cycles
     (not running yet, or gone between lookup and use); raise `error` after `retry_s`."""
     deadline = time.monotonic() + retry_s
@@ -82,7 +82,7 @@ def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
                 return found
         # only what a cycling container raises: never InfraError as such, or the orchestrator's
         # Interrupted (SIGTERM arriving mid-exec) would be retried away and the run go on
-        except (NotFound, APIError, NoGatewayEndpoint, ExecNotStarted) as err:
+        except (NotFound, APIError, NoGatewayEndpoint, ExecNotStarted, *also_retry) as err:
             problem = str(err)
         if time.monotonic() >= deadline:
             raise error(f"{what} after {retry_s:.0f}s: {problem}")
@@ -90,12 +90,13 @@ def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
 
 
 def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool = True,
-                retry_s: float = EXEC_RETRY_S) -> ExecResult:
+                retry_s: float = EXEC_RETRY_S, rerun_if_output_lost: bool = False) -> ExecResult:
     """Run `cmd` in the service's running container.
 
     While the container is cycling the call is retried until `retry_s`; it never returns an
-    empty result in place of output. With `check`, a non-zero exit raises ExecError carrying
-    the result.
+    empty result in place of output: lost output raises OutputLost, or, for a command that only
+    reads (`rerun_if_output_lost`), runs it again. With `check`, a non-zero exit raises ExecError
+    carrying the result.
     """
     what = f"`{show(cmd)}` in {stack}_{service}"
 
@@ -109,7 +110,8 @@ def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool =
             return _exec(container, cmd)  # no sh in this image: the bare command, unguarded
         return unframed(result, what)
 
-    result = _until_found(attempt, retry_s, f"cannot exec in {stack}_{service}", ExecError)
+    result = _until_found(attempt, retry_s, f"cannot exec in {stack}_{service}", ExecError,
+                          also_retry=(OutputLost,) if rerun_if_output_lost else ())
     if check and result.failed:
         raise ExecError(failure_message(what, result), result)
     return result
