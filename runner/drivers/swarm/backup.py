@@ -131,11 +131,11 @@ def _run_hooks(driver: SwarmDriver, app: App, hooks: list[Hook]) -> None:
         driver.say(f"{hook.label} in {hook.service}: {hook.command}")
         try:
             driver.exec_in(app, hook.service, hook.command)
-        except OutputLost as err:  # it ran and exited 0; only its log lines are gone
-            if not isinstance(err.result, ExecResult) or err.result.exit_code != 0:
-                raise
-            driver.say(f"{hook.label} in {hook.service}: exited 0; the engine lost its output")
         except ExecError as err:
+            if isinstance(err, OutputLost) and isinstance(err.result, ExecResult) and err.result.succeeded:
+                # it ran and exited 0; only its log lines are gone
+                driver.say(f"{hook.label} in {hook.service}: exited 0; the engine lost its output")
+                continue
             output = err.result.output if isinstance(err.result, ExecResult) else ""
             tail = " | ".join(line for line in output.strip().splitlines()[-5:] if line.strip())
             raise ExecError(scrubber.scrub(f"{hook.label} on {hook.service} failed: {err}"
