@@ -185,3 +185,15 @@ def test_the_progress_line_shows_each_waiting_services_latest_task_error() -> No
     db = service_progress("db", _service(1), [_t("failed", EXIT_1, 1), _t("starting", at=2, desired="running")])
     web = service_progress("web", _service(1), [_t("running", at=1, desired="running")])
     assert waiting_line([app, db, web]) == f"app 0/1 ({NO_IMAGE}), db 0/1 ({EXIT_1})"
+
+
+def test_the_old_task_still_running_before_swarm_starts_the_update_is_not_convergence() -> None:
+    template = {"ContainerSpec": {"Image": "app:1.1"}, "ForceUpdate": 0, "Runtime": "container"}
+    service = {"Spec": {"Mode": {"Replicated": {"Replicas": 1}}, "TaskTemplate": template}}  # no UpdateStatus yet
+    old = {"DesiredState": "running", "Status": {"State": "running"},
+           "Spec": {"ContainerSpec": {"Image": "app:1.0"}, "ForceUpdate": 0}}
+    new = {"DesiredState": "running", "Status": {"State": "running"},
+           "Spec": {"ContainerSpec": {"Image": "app:1.1"}, "ForceUpdate": 0}}
+    assert service_progress("app", service, [old]).converged is False
+    assert service_progress("app", service, [old]).running == 0
+    assert service_progress("app", service, [new]).converged is True

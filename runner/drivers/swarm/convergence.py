@@ -51,9 +51,14 @@ def service_progress(name: str, service: dict[str, Any], tasks: list[dict[str, A
     """Converged = the desired number of tasks running (swarm reports a task with a
     healthcheck as running only once it is healthy) and no update in flight."""
     desired = desired_replicas(service.get("Spec", {}), node_count)
+    template = service.get("Spec", {}).get("TaskTemplate", {})
+    # Only tasks of the current spec count: right after a deploy the old task still runs and
+    # swarm may not have marked the update as started yet (seen under load: "converged" on the
+    # old task, then 0/1 while the tier ran).
     running = sum(
         1 for t in tasks
         if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
+        and _of_spec(t, template)
     )
     current = current_spec_tasks(service, tasks)
     errors = task_errors(current, limit=1)
@@ -65,6 +70,16 @@ def service_progress(name: str, service: dict[str, Any], tasks: list[dict[str, A
                         f"update {state}: {update.get('Message', '').strip() or 'no message'}", latest)
     converged = running == desired and state not in _UPDATE_IN_PROGRESS
     return Progress(name, running, desired, converged, None, latest, failure_streak(current))
+
+
+def _of_spec(task: dict[str, Any], template: dict[str, Any]) -> bool:
+    """The task was made from `template` (the engine adds defaults to the template, e.g. its
+    Runtime, so the container spec and the force-update counter are what is compared)."""
+    spec = task.get("Spec")
+    if spec is None or not template:
+        return True
+    return bool(spec.get("ContainerSpec") == template.get("ContainerSpec")
+                and spec.get("ForceUpdate", 0) == template.get("ForceUpdate", 0))
 
 
 def current_spec_tasks(service: dict[str, Any], tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
