@@ -33,7 +33,7 @@ from docker.models.containers import Container
 from runner.drivers.swarm.reach import OutputLost
 from runner.drivers.swarm.stack import STACK_LABEL, stack_services
 from runner.errors import ExecError, InfraError
-from runner.harness import backupbot
+from runner.harness import backupbot, timing
 from runner.harness.app import App
 from runner.harness.backupbot import BackupPlan, Hook, Mount, StackView
 from runner.harness.fileio import write_text_atomic
@@ -172,8 +172,9 @@ def _copy_out(client: docker.DockerClient, stack: str, volumes: dict[str, list[s
                 dest = staging / os.path.dirname(_staged(docker_names[volume], path))
                 dest.mkdir(parents=True, exist_ok=True)
                 try:
-                    chunks, _ = helper.get_archive(source)
-                    _extract(chunks, dest)
+                    with timing.waiting("docker"):  # the tar streams from the engine as it is read
+                        chunks, _ = helper.get_archive(source)
+                        _extract(chunks, dest)
                 except NotFound:
                     missing.append(f"{volume}:{path}")
                     continue
@@ -389,7 +390,8 @@ class Restic:
     def run(self, *args: str, cwd: Path | None = None) -> ExecResult:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root),
                "RESTIC_REPOSITORY": str(self.repository), "RESTIC_PASSWORD_FILE": str(self.password_file)}
-        result = run_host(["restic", "--no-cache", *args], cwd=cwd, env=env, check=False)
+        with timing.waiting("restic"):
+            result = run_host(["restic", "--no-cache", *args], cwd=cwd, env=env, check=False)
         if result.exit_code == 127:
             raise InfraError("restic is not installed on the harness host; `apt-get install restic` "
                              "(or run `cc-ci swarm up` as root)")
