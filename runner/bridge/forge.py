@@ -325,9 +325,11 @@ class ForgeClient:
                 "a list of comments",
                 params={"since": since, "page": page, "limit": page_size},
             )
-            found.extend(_polled_comment(repo, item) for item in items)
-            if len(items) < page_size:
+            if not items:
+                # Only an empty page ends the list: a forge may cap pages below our `limit`
+                # (Gitea's MAX_RESPONSE_ITEMS), and stopping at a short page would drop comments.
                 return [comment for comment in found if comment.event.number > 0]
+            found.extend(_polled_comment(repo, item) for item in items)
             page += 1
 
 

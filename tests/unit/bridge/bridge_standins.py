@@ -538,7 +538,7 @@ class StandinForge(_Recorder):
         repo = f"{request.path_params['owner']}/{request.path_params['repo']}".lower()
         since = request.query_params.get("since")
         page = int(request.query_params.get("page", "1"))
-        limit = int(request.query_params.get("limit", "30"))
+        limit = min(int(request.query_params.get("limit", "30")), self.max_page)
         with self.lock:
             found = [
                 c

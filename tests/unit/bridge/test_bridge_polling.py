@@ -78,3 +78,12 @@ def test_poller_thread_runs_at_the_configured_interval(start_bridge, fake_runs, 
     forge.user_comment(REPO, 1, MEMBER, "!testme")
     wait_until(lambda: bridge.jobs(), what="polled comment queued")
     assert bridge.jobs()[0].pr == 1
+
+
+def test_polling_reads_every_page_when_the_forge_caps_pages_below_our_limit(start_bridge, fake_runs, forge):
+    fake_runs.hold()
+    bridge = start_bridge()
+    forge.max_page = 10  # an instance whose MAX_RESPONSE_ITEMS is below the poller's page size
+    made = [forge.user_comment(REPO, 1, MEMBER, f"comment {n}")["id"] for n in range(25)]
+    polled = bridge.bridge.forge.comments_since(REPO, "2000-01-01T00:00:00Z")
+    assert set(made) <= {c.event.comment_id for c in polled}
