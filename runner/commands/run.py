@@ -17,6 +17,9 @@ _FLAGS = {
     "version": "VERSION",
     "run_id": "CCCI_RUN_ID",
     "runs_dir": "CCCI_RUNS_DIR",
+    "overlay_dir": "CCCI_OVERLAY_DIR",
+    "approved_file": "CCCI_APPROVED_FILE",
+    "skip_generic": "CCCI_SKIP_GENERIC",
 }
 
 
@@ -28,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", help="release tag to install instead of REF [VERSION]")
     parser.add_argument("--run-id", help="run id; default: generated [CCCI_RUN_ID]")
     parser.add_argument("--runs-dir", help="where run dirs go; default: ~/.local/state/cc-ci/runs [CCCI_RUNS_DIR]")
+    parser.add_argument("--overlay-dir", help="the recipe's overlays, ops.py, recipe_meta.py, custom/, install_steps.sh; "
+                        "default: tests/<recipe> [CCCI_OVERLAY_DIR]")
+    parser.add_argument("--approved-file", help="allowlist of repo-local code (the recipe repo's cc-ci/); must exist; "
+                        "default: tests/repo-local-approved.txt [CCCI_APPROVED_FILE]")
+    parser.add_argument("--skip-generic", action="store_const", const="1", default=None,
+                        help="do not collect the generic floor of any op; the ops still run [CCCI_SKIP_GENERIC=1]")
     parser.epilog = "Exit codes: 0 pass, 1 assertion failure, 2 bad input, 3 op or infrastructure failure."
 
 
