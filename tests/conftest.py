@@ -86,3 +86,24 @@ def http(app: App, driver: Driver) -> Iterator[httpx.Client]:
     """An HTTP client for the app, as traefik would reach it (`Host: <domain>`)."""
     with driver.http_client(app) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def unconverged(app: App, driver: Driver) -> list[str]:
+    """One line per service of the app that has not converged; empty when all have."""
+    return driver.unconverged(app)
+
+
+@pytest.fixture(scope="session")
+def health(http: httpx.Client, meta: RecipeMeta) -> httpx.Response:
+    """The app's answer to `GET <HEALTH_PATH>` (recipe_meta.py, default `/`) with `Host: <domain>`."""
+    return http.get(meta.HEALTH_PATH)
+
+
+@pytest.fixture(scope="session")
+def deployed_labels(app: App, driver: Driver) -> dict[str, str]:
+    """The deploy labels of every service of the app, merged (the version and chaos labels)."""
+    merged: dict[str, str] = {}
+    for labels in driver.service_labels(app).values():
+        merged |= labels
+    return merged

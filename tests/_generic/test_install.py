@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 
-from runner.drivers.base import Driver
 from runner.harness.app import App
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
@@ -14,23 +13,21 @@ def test_the_app_was_deployed_exactly_once(op_state: OpState) -> None:
     assert op_state["install"].deploy_count == 1
 
 
-def test_every_service_converged(app: App, driver: Driver) -> None:
-    unconverged = driver.unconverged(app)
+def test_every_service_converged(unconverged: list[str]) -> None:
     assert not unconverged, "; ".join(unconverged)
 
 
-def test_the_app_answers_http_on_its_domain(http: httpx.Client, app: App, meta: RecipeMeta) -> None:
-    response = http.get(meta.HEALTH_PATH)  # recipe_meta.py's HEALTH_PATH, default /
-    assert response.status_code in (200, 301, 302), (
-        f"GET {meta.HEALTH_PATH} with Host: {app.domain} answered {response.status_code}")
+def test_the_app_answers_http_on_its_domain(health: httpx.Response, app: App, meta: RecipeMeta) -> None:
+    assert health.status_code in (200, 301, 302), (
+        f"GET {meta.HEALTH_PATH} with Host: {app.domain} answered {health.status_code}")
 
 
-def test_the_deployed_version_label_is_the_version_installed(app: App, driver: Driver, op_state: OpState) -> None:
+def test_the_deployed_version_label_is_the_version_installed(
+    app: App, deployed_labels: dict[str, str], op_state: OpState
+) -> None:
     installed = op_state["install"].deployment
     assert installed is not None
-    labelled: dict[str, str] = {}
-    for labels in driver.service_labels(app).values():
-        labelled |= labels
+    labelled = deployed_labels
     assert labelled.get(f"coop-cloud.{app.stack}.version") == installed.version
     if installed.chaos:
         assert labelled.get(f"coop-cloud.{app.stack}.chaos-version") == installed.commit[:8]

@@ -7,18 +7,17 @@ import httpx
 
 from runner.drivers.base import Driver
 from runner.harness.app import App
+from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
 
 
-def test_every_service_converged(app: App, driver: Driver) -> None:
-    unconverged = driver.unconverged(app)
+def test_every_service_converged(unconverged: list[str]) -> None:
     assert not unconverged, "; ".join(unconverged)
 
 
-def test_the_app_answers_http_on_its_domain(http: httpx.Client, app: App) -> None:
-    response = http.get("/")
-    assert response.status_code in (200, 301, 302), (
-        f"GET / with Host: {app.domain} answered {response.status_code}")
+def test_the_app_answers_http_on_its_domain(health: httpx.Response, app: App, meta: RecipeMeta) -> None:
+    assert health.status_code in (200, 301, 302), (
+        f"GET {meta.HEALTH_PATH} with Host: {app.domain} answered {health.status_code}")
 
 
 def test_the_restore_wrote_back_the_backups_snapshot(op_state: OpState) -> None:

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from runner.drivers.base import Driver
 from runner.harness.app import App
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
-
-
-def _labels(app: App, driver: Driver) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for labels in driver.service_labels(app).values():
-        merged |= labels
-    return merged
 
 
 def test_the_upgrade_redeployed_the_same_app_in_place(op_state: OpState, app: App) -> None:
@@ -22,27 +14,25 @@ def test_the_upgrade_redeployed_the_same_app_in_place(op_state: OpState, app: Ap
     assert app.deploy_count == 1
 
 
-def test_every_service_converged(app: App, driver: Driver) -> None:
-    unconverged = driver.unconverged(app)
+def test_every_service_converged(unconverged: list[str]) -> None:
     assert not unconverged, "; ".join(unconverged)
 
 
-def test_the_app_answers_http_on_its_domain(http: httpx.Client, app: App, meta: RecipeMeta) -> None:
-    response = http.get(meta.HEALTH_PATH)  # recipe_meta.py's HEALTH_PATH, default /
-    assert response.status_code in (200, 301, 302), (
-        f"GET {meta.HEALTH_PATH} with Host: {app.domain} answered {response.status_code}")
+def test_the_app_answers_http_on_its_domain(health: httpx.Response, app: App, meta: RecipeMeta) -> None:
+    assert health.status_code in (200, 301, 302), (
+        f"GET {meta.HEALTH_PATH} with Host: {app.domain} answered {health.status_code}")
 
 
-def test_the_deployed_chaos_version_is_the_pr_head(app: App, driver: Driver, op_state: OpState) -> None:
-    labels = _labels(app, driver)
+def test_the_deployed_chaos_version_is_the_pr_head(app: App, deployed_labels: dict[str, str], op_state: OpState) -> None:
+    labels = deployed_labels
     assert labels.get(f"coop-cloud.{app.stack}.chaos") == "true"
     assert labels.get(f"coop-cloud.{app.stack}.chaos-version") == op_state.head_commit[:8], (
         f"the app runs {labels.get(f'coop-cloud.{app.stack}.chaos-version')}, not the PR head {op_state.head_commit[:8]}")
 
 
-def test_the_version_label_moved_from_the_bases(app: App, driver: Driver, op_state: OpState) -> None:
+def test_the_version_label_moved_from_the_bases(app: App, deployed_labels: dict[str, str], op_state: OpState) -> None:
     installed = op_state["install"].deployment
     assert installed is not None and op_state.base is not None
-    label = _labels(app, driver).get(f"coop-cloud.{app.stack}.version")
+    label = deployed_labels.get(f"coop-cloud.{app.stack}.version")
     assert label != installed.labels.get(f"coop-cloud.{app.stack}.version"), (
         f"the version label is still the base's ({label})")
