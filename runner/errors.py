@@ -6,6 +6,7 @@ EXIT_PASS = 0
 EXIT_ASSERTION_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFRA = 3
+EXIT_EMPTY = 4  # nothing failed, but a tier executed no assertion: not a green
 
 
 class CcciError(Exception):

@@ -173,7 +173,8 @@ class Run:
     @contextlib.contextmanager
     def _app(self, ctx: OpContext) -> Iterator[App]:
         """The app's whole lifetime. Teardown lives here and nowhere else."""
-        app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir)
+        app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir,
+                                 ref=ctx.state.first_ref)  # its env is that ref's .env.sample
         ctx.app = app
         self.result.domain, self.result.stack = app.domain, app.stack
         try:
@@ -184,6 +185,7 @@ class Run:
             leftovers: list[str] | None = None
             try:
                 with _signals_deferred():
+                    self._remove_witnesses(ctx, app)
                     leftovers = ctx.driver.teardown(app)
             finally:
                 self.result.teardown_s = time.monotonic() - started
@@ -192,6 +194,17 @@ class Run:
                     f"unknown: teardown of {app.stack} raised before checking what was left"]
                 self.say("teardown left nothing behind" if leftovers == []
                          else f"teardown LEFT BEHIND: {', '.join(self.result.teardown_leftovers)}")
+
+    def _remove_witnesses(self, ctx: OpContext, app: App) -> None:
+        """Teardown's first step, best effort: the harness's own files go before the app does
+        (a driver whose volumes outlive the run must not keep them); never masks the teardown."""
+        planted = ctx.state.witnesses()
+        if not planted:
+            return
+        try:
+            ctx.driver.remove_witnesses(app, planted)
+        except Exception as err:
+            self.say(f"could not remove the {len(planted)} witness file(s) ({_one_line(err)}); tearing down anyway")
 
     def _lifecycle(self, ctx: OpContext, hooks: dict[str, Hook]) -> None:
         failed: str | None = None
@@ -235,6 +248,8 @@ class Run:
         if record.deployment is not None:
             self.result.deployments.append({"op": op.name, **record.deployment.model_dump()})
         self.result.op_durations[op.name] = record.duration_s
+        if record.notes:
+            self.result.notes[op.name] = list(record.notes)
         return record
 
     def _hook_ctx(self, op: Op, ctx: OpContext) -> HookContext:

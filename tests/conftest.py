@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,11 +18,14 @@ import pytest
 
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
+from runner.harness import traefik
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
 from runner.harness.proc import ExecResult
+from runner.harness.serving import Answer, probe
+from runner.harness.traefik import Target, WebService
 
 
 def _required_file(var: str) -> Path:
@@ -92,6 +96,36 @@ def http(app: App, driver: Driver) -> Iterator[httpx.Client]:
 def unconverged(app: App, driver: Driver) -> list[str]:
     """One line per service of the app that has not converged; empty when all have."""
     return driver.unconverged(app)
+
+
+@pytest.fixture(scope="session")
+def web_services(app: App, driver: Driver) -> list[WebService]:
+    """The app's web-facing services (`traefik.enable=true`, HTTP), each with its routers: the
+    rule, the hosts it routes, the port it forwards to (`runner/harness/traefik.py`)."""
+    return traefik.web_services(driver.service_labels(app))
+
+
+@pytest.fixture(scope="session")
+def serving(app: App, driver: Driver, meta: RecipeMeta, web_services: list[WebService],
+            deployment: Deployment) -> list[Answer]:
+    """How each place a router sends requests to (a service's containers on the router's port,
+    with the host it routes) answered `GET <HEALTH_PATH>`: each is tried until it answers below
+    500 or the deploy timeout has passed, so a service without a healthcheck may still boot."""
+    deadline_s = deployment.timeout_s if deployment.timeout_s is not None else \
+        meta.DEPLOY_TIMEOUT or DriverSettings().deploy_timeout_s
+    started = time.monotonic()
+    answers = []
+    for target in traefik.serving_targets(web_services, app.domain):
+        left_s = max(deadline_s - (time.monotonic() - started), 0.0)
+        answers.append(probe(target, meta.HEALTH_PATH, _get(driver, app, target, meta.HEALTH_PATH), left_s))
+    return answers
+
+
+def _get(driver: Driver, app: App, target: Target, path: str) -> Callable[[], int]:
+    def attempt() -> int:
+        with driver.http_client(app, target.service, target.port) as client:
+            return client.get(path, headers={"Host": target.host}).status_code
+    return attempt
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,10 @@ log = logging.getLogger("cc-ci.bridge")
 
 MAX_SUMMARY_CHARS = 50_000  # forges cap comment bodies (Gitea: 65535 bytes in MySQL)
 
-STATUS_FOR_VERDICT = {"pass": "success", "fail": "failure", "error": "error"}
-HEADLINE_FOR_VERDICT = {"pass": "passed ✅", "fail": "failed ❌", "error": "errored ⚠️"}
+# `empty`: nothing failed but a tier asserted nothing; never green, and not the recipe's red
+STATUS_FOR_VERDICT = {"pass": "success", "fail": "failure", "error": "error", "empty": "warning"}
+HEADLINE_FOR_VERDICT = {"pass": "passed ✅", "fail": "failed ❌", "error": "errored ⚠️",
+                        "empty": "checked nothing in a tier ∅"}
 
 
 def job_marker(job: Job) -> str:

@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     started = time.monotonic()
-    substrate.ensure_substrate(lambda message: console.print(f"swarm: {message}"))
-    console.print(f"swarm: ready (docker engine, single-node swarm, `proxy` network, example images) "
+    vips = substrate.ensure_substrate(lambda message: console.print(f"swarm: {message}"))
+    console.print(f"swarm: ready (docker engine, single-node swarm, `proxy` network, example images; "
+                  f"service VIPs {'work' if vips.work else 'do not work: dnsrr'}) "
                   f"in {time.monotonic() - started:.1f}s")
     return 0

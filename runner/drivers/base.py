@@ -11,7 +11,7 @@ import httpx
 
 from runner.harness.app import App, Deployment
 from runner.harness.envfile import SecretSpec
-from runner.harness.opstate import BackedUpFile, RestoreRecord, Snapshot
+from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
 from runner.harness.proc import ExecResult
 from runner.harness.runlock import Orphan
 
@@ -23,8 +23,9 @@ class Driver(Protocol):
 
     # -- ops -------------------------------------------------------------------------------
 
-    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path) -> App:
-        """Name the app and read its env from .env.sample. Touches nothing on the swarm, so a
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
+        """Name the app and read its env from the .env.sample of `ref`, the ref it is first
+        deployed at (the upgrade base, else the head). Touches nothing on the swarm, so a
         failure here leaves nothing to tear down."""
         ...
 
@@ -52,20 +53,36 @@ class Driver(Protocol):
         """Why the deployed app cannot be backed up (no `backupbot.backup=true`), else None."""
         ...
 
-    def backup(self, app: App) -> Snapshot:
+    def backup(self, app: App, witnesses: bool = True) -> Snapshot:
         """Back the app up the way backup-bot-two does: hooks, volumes, a restic snapshot and
-        its .tar.gz export in the run dir."""
+        its .tar.gz export in the run dir. With `witnesses`, first (before the pre-hooks) plant
+        a witness file in every backed-up directory, and change each once the snapshot is taken.
+        Raises `backupbot.NoSnapshot` when the recipe's labels leave nothing to take."""
         ...
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
-        """Write the snapshot back into the live volumes between the restore hooks, then wait
-        for convergence."""
+        """Write the snapshot back into the live volumes between the restore hooks, read every
+        file written back at once (before the post-hooks and before the app is given time),
+        then wait for convergence and note what the app changed by then."""
+        ...
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        """Plant one witness file in the root of every volume of the app, never through the
+        app's containers."""
+        ...
+
+    def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
+        """Delete the witness files (at teardown's start)."""
+        ...
+
+    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The sha256 of each (volume, path) now, None where there is no such file; reads only."""
         ...
 
     def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
         """Every regular file of every volume of the app (by the volume's name in the recipe),
-        with size and sha256, read without changing anything: what the assertion files compare
-        a snapshot against."""
+        with size and sha256, read without changing anything: what the restore compares the
+        snapshot with once the app has converged (the app's changes, for its note)."""
         ...
 
     def teardown(self, app: App) -> list[str]:
@@ -81,8 +98,10 @@ class Driver(Protocol):
         OutputLost, unless the command only reads (`rerun_if_output_lost`): then it runs again."""
         ...
 
-    def http_client(self, app: App) -> httpx.Client:
-        """A client that reaches the app as its proxy would (`Host: <domain>`)."""
+    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
+        """A client that reaches the app as its proxy would (`Host: <domain>`): a container of
+        `service` on `port`, by default where the proxy sends the app's domain. Raises
+        InfraError when the service has no running container to reach."""
         ...
 
     def unconverged(self, app: App) -> list[str]:
@@ -91,6 +110,11 @@ class Driver(Protocol):
 
     def service_labels(self, app: App) -> dict[str, dict[str, str]]:
         """Deploy labels of every service of the app, by service name (without the stack prefix)."""
+        ...
+
+    def deployed_identity(self, app: App) -> AppIdentity:
+        """The app as the swarm knows it now: its stack, each service's id and spec version, each
+        volume's name and creation time. Read without changing anything."""
         ...
 
     # -- gc --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from runner.harness.envfile import SecretSpec
 
@@ -24,7 +24,7 @@ class App:
     env: dict[str, str]  # the app env file's values (secret versions, never secret values)
     driver: str = "swarm"
     secrets: list[SecretSpec] = field(default_factory=list)
-    deploy_count: int = 0  # times the app was created and deployed; an upgrade is not one
+    deploy_count: int = 0  # deploys that created the app's stack (it had no service before): from docker's side
     deployments: int = 0  # every deploy, first one and in-place redeploys alike
 
     def describe(self) -> dict[str, Any]:
@@ -63,3 +63,5 @@ class Deployment(BaseModel):
     chaos: bool  # True when deployed as abra's `--chaos` (not a release tag, or an upgrade to a head)
     labels: dict[str, str]  # the deployed app service's labels
     duration_s: float
+    timeout_s: float | None = None  # the deadline it was given to converge (the serving probe's too)
+    overrides: list[str] = Field(default_factory=list)  # what the driver changed at deploy time, and why

@@ -11,6 +11,7 @@ service mounts there.
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,16 @@ Labels = dict[str, dict[str, str]]  # service -> its deploy labels
 
 class LabelError(ValueError):
     """The recipe's backupbot labels cannot be followed; the message says which label and why."""
+
+
+class NoSnapshot(Exception):
+    """The backup took no snapshot because of the recipe (its labels leave nothing to take, or
+    cannot be followed): a finding about the recipe, reported by the backup floor, not an
+    infrastructure error. `notes` are what the labels' reading found on the way."""
+
+    def __init__(self, reason: str, notes: list[str] | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.notes = reason, list(notes or [])
 
 
 @dataclass(frozen=True)
@@ -63,10 +74,30 @@ class BackupPlan:
     volumes: dict[str, list[str]]  # volume -> paths relative to its root ([] = the whole volume)
     excluded: list[str]
     hooks: dict[tuple[str, str], list[Hook]] = field(default_factory=dict)  # (op, "pre"|"post")
-    notes: list[str] = field(default_factory=list)  # labels that name no volume of the stack
+    notes: list[str] = field(default_factory=list)  # warnings about labels: unknown, misspelt, ignored
 
     def hooks_for(self, op: str, when: str) -> list[Hook]:
         return self.hooks.get((op, when), [])
+
+    def nothing_to_take(self, stack_volumes: list[str]) -> str | None:
+        """Why the plan takes nothing at all, in terms of the recipe; None when it takes a volume."""
+        if self.volumes:
+            return None
+        if not stack_volumes:
+            return (f"{OPT_IN}=true is set, but no service of the stack mounts a volume: there is nothing "
+                    "to back up (backup-bot-two would back up none of the app's files either)")
+        return (f"{OPT_IN}=true is set, but the labels exclude every volume of the stack "
+                f"({', '.join(self.excluded)}): there is nothing to back up (backup-bot-two would back up "
+                "none of the app's files either)")
+
+
+@dataclass(frozen=True)
+class VolumeLabels:
+    """What the `backupbot.backup.volumes.*` labels of every service say about the stack's volumes."""
+
+    excluded: set[str]  # `<vol>=false`
+    limits: dict[str, list[str]]  # `<vol>.path`, normalised, for volumes of the stack not excluded
+    notes: list[str]  # labels ignored, and why
 
 
 def opted_in(labels: Labels) -> list[str]:
@@ -85,37 +116,63 @@ def plan(view: StackView) -> BackupPlan:
     reason = unsupported_reason(view.labels)
     if reason:
         raise LabelError(reason)
-    excluded, limits, notes = _volume_labels(view.labels, view.volumes)
+    read = read_volume_labels(view.labels, view.volumes)
+    limits = {volume: list(paths) for volume, paths in read.limits.items()}
     for volume, paths in _legacy_limits(view).items():
         limits[volume] = limits.get(volume, []) + paths
-    volumes = {v: _minimal(limits[v]) if v in limits else [] for v in sorted(view.volumes) if v not in excluded}
+    volumes = {v: _minimal(limits[v]) if v in limits else [] for v in sorted(view.volumes) if v not in read.excluded}
     hooks = {key: [Hook(s, label, view.labels[s][label]) for s in sorted(view.labels)
                    if view.labels[s].get(label, "").strip()]
              for key, label in HOOK_LABELS.items()}
-    return BackupPlan(volumes=volumes, excluded=sorted(excluded & set(view.volumes)), hooks=hooks, notes=notes)
+    return BackupPlan(volumes=volumes, excluded=sorted(read.excluded), hooks=hooks,
+                      notes=label_warnings(view.labels, view.volumes) + read.notes)
 
 
-def _volume_labels(labels: Labels, volumes: list[str]) -> tuple[set[str], dict[str, list[str]], list[str]]:
-    """`backupbot.backup.volumes.*` of every service: excluded volumes and path limits."""
+def read_volume_labels(labels: Labels, volumes: list[str]) -> VolumeLabels:
+    """`backupbot.backup.volumes.*` of every service, as the backup op follows them: a label
+    naming no volume of the stack is ignored (`label_warnings` says so), and an excluded
+    volume's path label too, since the volume is not taken at all. Raises LabelError for a
+    path that leaves its volume."""
     excluded: set[str] = set()
     limits: dict[str, list[str]] = {}
-    notes = []
+    for key, volume, value in _volume_label_items(labels):
+        if volume not in volumes:
+            continue
+        if not key.endswith(".path"):
+            if value.strip().lower() == "false":
+                excluded.add(volume)
+            continue
+        paths = [p for p in value.split(",") if p.strip()]
+        limits[volume] = limits.get(volume, []) + [_relative(p, key) for p in paths]
+    notes = [f"{VOLUME_PREFIX}{v}.path: {v} is excluded ({VOLUME_PREFIX}{v}=false), so its path label "
+             "is ignored" for v in sorted(set(limits) & excluded)]
+    return VolumeLabels(excluded=excluded, limits={v: _minimal(p) for v, p in sorted(limits.items())
+                                                   if v not in excluded}, notes=notes)
+
+
+def _volume_label_items(labels: Labels) -> list[tuple[str, str, str]]:
+    """(key, volume named, value) of every `backupbot.backup.volumes.*` label of every service."""
+    return [(key, key.removeprefix(VOLUME_PREFIX).removesuffix(".path"), value)
+            for service in sorted(labels) for key, value in sorted(labels[service].items())
+            if key.startswith(VOLUME_PREFIX)]
+
+
+def label_warnings(labels: Labels, volumes: list[str]) -> list[str]:
+    """A warning, with a did-you-mean, for every `backupbot.*` key that backup-bot-two would not
+    act on: a misspelt key (`backupbot.backup.pre-hok`) or a volume label naming no volume of
+    the stack. backup-bot-two ignores such keys without a word; the dump a misspelt hook should
+    have made would then be missing from every backup."""
+    known = [OPT_IN, LEGACY_PATH, *HOOK_LABELS.values(),
+             *(f"{VOLUME_PREFIX}{v}{suffix}" for v in sorted(volumes) for suffix in ("", ".path"))]
+    warnings = []
     for service in sorted(labels):
-        for key, value in sorted(labels[service].items()):
-            if not key.startswith(VOLUME_PREFIX):
-                continue
-            rest = key.removeprefix(VOLUME_PREFIX)
-            volume, is_path = (rest.removesuffix(".path"), True) if rest.endswith(".path") else (rest, False)
-            if volume not in volumes:
-                notes.append(f"{key} on {service}: the stack has no volume {volume!r}; ignored")
-                continue
-            if not is_path:
-                if value.strip().lower() == "false":
-                    excluded.add(volume)
-                continue
-            paths = [p for p in value.split(",") if p.strip()]
-            limits[volume] = limits.get(volume, []) + [_relative(p, key) for p in paths]
-    return excluded, limits, notes
+        for key in sorted(k for k in labels[service] if k.startswith("backupbot.") and k not in known):
+            why = (f"the stack has no volume {key.removeprefix(VOLUME_PREFIX).removesuffix('.path')!r}"
+                   if key.startswith(VOLUME_PREFIX) else "not a backupbot label")
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"warning: {key} on {service}: {why}; backup-bot-two ignores it{hint}")
+    return warnings
 
 
 def _legacy_limits(view: StackView) -> dict[str, list[str]]:

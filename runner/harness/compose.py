@@ -31,3 +31,11 @@ def version_label(compose_texts: list[str]) -> str | None:
             if value:
                 found = value  # a later file in the chain overrides an earlier one
     return found
+
+
+def service_names(compose_texts: list[str]) -> list[str]:
+    """Every service the COMPOSE_FILE chain declares, in order of first appearance."""
+    names: dict[str, None] = {}
+    for text in compose_texts:
+        names |= dict.fromkeys(str(name) for name in ((yaml.safe_load(text) or {}).get("services") or {}))
+    return list(names)

@@ -33,6 +33,7 @@ ENV_VARS = {
     "CCCI_DRIVER": "driver",
     "CCCI_RESOLVE_IMAGE": "resolve_image",
     "CCCI_DEPLOY_TIMEOUT": "deploy_timeout_s",
+    "CCCI_DNSRR": "dnsrr",
     "CCCI_DOMAIN_BASE": "domain_base",
     "CCCI_SKIP_GENERIC": "skip_generic",
     "CCCI_RECIPE_URL_TEMPLATE": "recipe_url_template",
@@ -50,6 +51,8 @@ class DriverSettings(BaseModel):
     resolve_image: Literal["auto", "always", "changed", "never"] = "auto"
     deploy_timeout_s: int = 120
     bundled_recipe: bool = False  # its images exist only locally: `auto` resolves to `never`
+    # endpoint_mode dnsrr for every service: `auto` where the host's kernel has no IPVS
+    dnsrr: Literal["auto", "on", "off"] = "auto"
 
 
 class RunConfig(BaseModel):
@@ -65,6 +68,7 @@ class RunConfig(BaseModel):
     driver: Literal["swarm"] = "swarm"
     resolve_image: Literal["auto", "always", "changed", "never"] = "auto"
     deploy_timeout_s: int = Field(120, ge=5, le=3600)
+    dnsrr: Literal["auto", "on", "off"] = "auto"
     domain_base: str = "ccci.test"
     # ops whose generic floor is not collected (CCCI_SKIP_GENERIC=1, CCCI_SKIP_GENERIC_<OP>=1)
     skip_generic: frozenset[str] = frozenset()
@@ -182,7 +186,7 @@ class RunConfig(BaseModel):
     @property
     def driver_settings(self) -> DriverSettings:
         return DriverSettings(domain_base=self.domain_base, resolve_image=self.resolve_image,
-                              deploy_timeout_s=self.deploy_timeout_s,
+                              deploy_timeout_s=self.deploy_timeout_s, dnsrr=self.dnsrr,
                               bundled_recipe=not self.is_path and recipes.is_bundled(self.recipe))
 
     @classmethod

@@ -1,8 +1,8 @@
 """The level ladder: how far up the lifecycle a recipe got. Pure: fed the tiers' verdicts.
 
 L1 install, L2 upgrade, L3 backup + restore, L4 custom. A rung whose ops passed, or are in
-EXPECTED_NA (with the reason), is climbed; `fail`, `error`, or a skip without a declared reason
-stops the climb. The level is the last rung climbed before the first one that was not (L0: none).
+EXPECTED_NA (with the reason), is climbed; `fail`, `error`, `empty` (the op ran but no assertion
+executed: nothing was checked) or a skip without a declared reason stops the climb. The level is the last rung climbed before the first one that was not (L0: none).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ RUNGS: tuple[tuple[str, tuple[str, ...]], ...] = (
 class Rung:
     level: int
     name: str
-    state: str  # pass | n/a | fail | error | skip
+    state: str  # pass | n/a | fail | error | skip | empty
     climbed: bool
     reason: str | None = None  # n/a: the declared reason; not climbed: what stopped it
 

@@ -62,6 +62,10 @@ class RecipeMeta(BaseModel):
     BACKUP_CAPABLE: StrictBool | None = Field(
         None, description="`None`: decided from the backupbot labels; `False`: backup and restore skip; "
                           "`True`: a recipe without the labels is an error")
+    SKIP_WITNESSES: StrictStr | None = Field(
+        None, description="why the harness must not plant its witness files (`.cc-ci-witness-<hex>`) in the "
+                          "app's volumes, e.g. an app that refuses unknown files there; then the restore floor "
+                          "relies on the restore's read-back alone (docs/generic-floor.md)")
     EXPECTED_NA: dict[StrictStr, StrictStr] = Field(
         default_factory=dict, description="`{stage: reason}` for stages that cannot apply to this recipe: "
                                           "not performed, and climbed on the level ladder with the reason")
@@ -71,6 +75,13 @@ class RecipeMeta(BaseModel):
     def _health_path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError(f"{value!r} is not a path; it must start with /")
+        return value
+
+    @field_validator("SKIP_WITNESSES")
+    @classmethod
+    def _skip_witnesses(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("needs the reason the app cannot have the witness files")
         return value
 
     @field_validator("SKIP_GENERIC")

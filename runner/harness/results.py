@@ -10,12 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.errors import EXIT_ASSERTION_FAILED, EXIT_INFRA, EXIT_PASS
+from runner.errors import EXIT_ASSERTION_FAILED, EXIT_EMPTY, EXIT_INFRA, EXIT_PASS
 from runner.harness.fileio import write_json_atomic, write_text_atomic
 from runner.harness.ladder import Ladder, climb
 from runner.harness.repolocal import RepoLocal
 from runner.harness.scrub import scrubber
 from runner.harness.tiers import TierResult
+
+VERDICT_ICONS = {"pass": "✅", "fail": "❌", "error": "💥", "skip": "⏭️", "empty": "∅"}
 
 
 @dataclass
@@ -39,6 +41,7 @@ class RunResult:
     teardown_leftovers: list[str] | None = None  # None: teardown never ran (nothing deployed)
     teardown_s: float = 0.0
     op_durations: dict[str, float] = field(default_factory=dict)  # time each op took to perform
+    notes: dict[str, list[str]] = field(default_factory=dict)  # op -> its warnings and information
     waits_s: dict[str, float] = field(default_factory=dict)  # time spent waiting on docker, restic (harness.timing)
     duration_s: float = 0.0
     repo_local: RepoLocal | None = None  # the gate's decision about the recipe repo's cc-ci/
@@ -52,7 +55,7 @@ class RunResult:
     def exit_code(self) -> int:
         if self.error and self.error_exit_code:
             return self.error_exit_code
-        return {"pass": EXIT_PASS, "fail": EXIT_ASSERTION_FAILED}.get(self.verdict, EXIT_INFRA)
+        return {"pass": EXIT_PASS, "fail": EXIT_ASSERTION_FAILED, "empty": EXIT_EMPTY}.get(self.verdict, EXIT_INFRA)
 
     @property
     def ladder(self) -> Ladder:
@@ -76,16 +79,20 @@ class RunResult:
 
 
 def verdict_of(tiers: list[TierResult], error: str | None, leftovers: list[str] | None) -> str:
-    """error beats fail beats pass: an op or infra failure, or a dirty teardown, is an error."""
+    """error beats fail beats empty beats pass: an op or infra failure, or a dirty teardown, is
+    an error; a run whose tiers found nothing wrong but one of which asserted nothing is `empty`,
+    never a plain pass."""
     if error or leftovers or any(t.verdict == "error" for t in tiers):
         return "error"
     if any(t.verdict == "fail" for t in tiers):
         return "fail"
+    if any(t.verdict == "empty" for t in tiers):
+        return "empty"
     return "pass"
 
 
 def summary_markdown(result: RunResult) -> str:
-    icon = {"pass": "✅", "fail": "❌", "error": "💥", "skip": "⏭️"}
+    icon = VERDICT_ICONS
     lines = [
         f"### cc-ci {icon.get(result.verdict, '')} {result.verdict}: `{result.recipe}`"
         + (f" @ `{result.ref}`" if result.ref else ""),
@@ -100,8 +107,16 @@ def summary_markdown(result: RunResult) -> str:
     skipped = [f"{t.op} ({t.error})" for t in result.tiers if t.verdict == "skip"]
     if skipped:
         lines += ["", "skipped: " + ", ".join(skipped)]
+    empty = [f"{t.op} ({t.error})" for t in result.tiers if t.verdict == "empty"]
+    if empty:
+        lines += ["", "**nothing checked** in: " + ", ".join(empty) + ". An empty tier is never a pass."]
     if result.base:
         lines += ["", f"upgrade base: `{result.base}` ({result.base_reason})"]
+    overrides = list(dict.fromkeys(o for d in result.deployments for o in d.get("overrides", [])))
+    if overrides:
+        lines += ["", *(f"deploy override: {override}" for override in overrides)]
+    if result.notes:
+        lines += ["", *notes_lines(result.notes, prefix="- ")]
     lines += ["", *_ladder_markdown(result.ladder)]
     if result.repo_local and result.repo_local.message():
         lines += ["", _repo_local_markdown(result.repo_local)]
@@ -148,7 +163,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     table = Table()
     for column in ("tier", "verdict", "tests", "time"):
         table.add_column(column)
-    style = {"pass": "green", "fail": "red", "error": "bold red", "skip": "yellow"}
+    style = {"pass": "green", "fail": "red", "error": "bold red", "skip": "yellow", "empty": "magenta"}
     for tier in result.tiers:
         table.add_row(tier.op, f"[{style[tier.verdict]}]{tier.verdict}[/]",
                       escape(tier_text(tier) or _short(tier.error or "-")),
@@ -158,6 +173,8 @@ def print_summary(result: RunResult, console: Console) -> None:
         console.print(escape(f"upgrade base: {result.base or 'none'} — {result.base_reason}"), highlight=False)
     if result.repo_local and (message := result.repo_local.message()):
         console.print(escape(message), highlight=False)
+    for line in notes_lines(result.notes):
+        console.print(escape(scrubber.scrub(line)), highlight=False)
     if result.error:
         console.print(f"[bold red]error:[/] {escape(scrubber.scrub(result.error))}", highlight=False)
     ladder = result.ladder
@@ -169,13 +186,20 @@ def print_summary(result: RunResult, console: Console) -> None:
                   f"(exit {result.exit_code}) in {result.duration_s:.1f}s — {result.run_dir}")
 
 
+def notes_lines(notes: dict[str, list[str]], prefix: str = "") -> list[str]:
+    """`backup: warning: backupbot.backup.pre-hok on app: …`, one line per note of each op."""
+    return [f"{prefix}{op}: {note}" for op, op_notes in notes.items() for note in op_notes]
+
+
 def counts_text(tier: TierResult) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in tier.counts.items())
 
 
 def tier_text(tier: TierResult) -> str:
-    """The tests column: counts, plus the generic opt-out or a note."""
+    """The tests column: counts, plus why an empty tier checked nothing, the generic opt-out or a note."""
     text = counts_text(tier) or (tier.note or "")
+    if tier.verdict == "empty" and tier.error:
+        text = f"{text}: {tier.error}" if text else tier.error
     return text + (" (generic floor opted out)" if tier.generic_skipped else "")
 
 

@@ -17,18 +17,19 @@ from runner.harness import warm_pytest
 from runner.harness.fileio import write_text_atomic
 from runner.harness.scrub import scrubber
 
-# pytest's exit codes: 0 all passed, 1 some failed, 5 nothing collected (not a pass)
-_PYTEST_VERDICTS = {0: "pass", 1: "fail"}
+# pytest's exit codes: 0 all passed (or all skipped), 1 some failed, 5 nothing collected
+PYTEST_PASSED, PYTEST_FAILED, PYTEST_NO_TESTS = 0, 1, 5
+NO_FILES = "no assertion files to run"
 
 
 @dataclass
 class TierResult:
     op: str
-    verdict: str  # pass | fail | error | skip
+    verdict: str  # pass | fail | error | skip | empty (ran, but no assertion executed)
     duration_s: float = 0.0
     files: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
-    error: str | None = None  # for error: what failed; for skip: why
+    error: str | None = None  # for error: what failed; for skip and empty: why
     junit: str | None = None
     generic_skipped: bool = False  # the generic floor was opted out for this op
     note: str | None = None
@@ -42,7 +43,7 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     """Run the files (all under the tier tests folder) in one pytest process; its output is
     scrubbed before anyone sees it."""
     if not files:  # e.g. the generic floor opted out and the recipe has no overlay for the op
-        return TierResult(op, "pass", note="op performed; no assertion files to run")
+        return TierResult(op, "empty", error=NO_FILES)
     root = tier_tests_root(run_dir)
     junit = run_dir / f"junit-{op}.xml"
     args = ["-p", "no:cacheprovider", "-q", "-rfE",
@@ -58,12 +59,43 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     write_text_atomic(run_dir / "logs" / f"tier-{op}.log", output)
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret
         write_text_atomic(junit, junit.read_text())
-    verdict = _PYTEST_VERDICTS.get(done.exit_code, "error")
-    counts = junit_counts(junit.read_text()) if junit.exists() else {}
-    error = None if verdict != "error" else _error_line(done.exit_code, output)
+    xml = junit.read_text() if junit.exists() else None
+    counts = junit_counts(xml) if xml else {}
+    verdict, error = tier_verdict(done.exit_code, counts, [scrubber.scrub(r) for r in skip_reasons(xml or "")])
+    if verdict == "error":
+        error = _error_line(done.exit_code, output)
     return TierResult(op, verdict, time.monotonic() - started,
                       [str(f.relative_to(run_dir)) for f in files], counts, error,
                       str(junit) if junit.exists() else None)
+
+
+def tier_verdict(exit_code: int, counts: dict[str, int], skipped_because: list[str]) -> tuple[str, str | None]:
+    """The tier's verdict from pytest's exit code and counts, and why when it is not plain:
+    a tier that passed without one test passing asserted nothing, so it is `empty`."""
+    if exit_code == PYTEST_FAILED:
+        return "fail", None
+    if exit_code == PYTEST_NO_TESTS:
+        return "empty", "the assertion files hold no tests"
+    if exit_code != PYTEST_PASSED:
+        return "error", None
+    if counts.get("passed", 0) == 0:
+        return "empty", _why_nothing_passed(counts.get("skipped", 0), skipped_because)
+    return "pass", None
+
+
+def _why_nothing_passed(skipped: int, reasons: list[str]) -> str:
+    if not skipped:
+        return "no test ran"
+    distinct = "; ".join(dict.fromkeys(reasons))
+    return f"all {skipped} test(s) skipped" + (f": {distinct}" if distinct else "")
+
+
+def skip_reasons(xml: str) -> list[str]:
+    """Why each skipped test of a pytest JUnit report was skipped."""
+    if not xml:
+        return []
+    return [str(skipped.get("message", "")).strip() for skipped in ElementTree.fromstring(xml).iter("skipped")
+            if skipped.get("message")]
 
 
 def junit_counts(xml: str) -> dict[str, int]:
@@ -78,7 +110,5 @@ def junit_counts(xml: str) -> dict[str, int]:
 
 
 def _error_line(returncode: int, output: str) -> str:
-    if returncode == 5:
-        return "pytest collected no tests from the assertion files"
     tail = [line for line in output.strip().splitlines() if line.strip()][-1:]
     return f"pytest exited {returncode}: {tail[0] if tail else 'no output'}"

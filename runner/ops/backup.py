@@ -1,9 +1,12 @@
-"""backup: what backup-bot-two would take of the app, as a restic snapshot and a .tar.gz export."""
+"""backup: what backup-bot-two would take of the app, as a restic snapshot and a .tar.gz export,
+with the harness's witness files planted before it (unless the recipe opts out)."""
 
 from __future__ import annotations
 
 from runner.errors import InfraError
-from runner.harness.opstate import OpRecord
+from runner.harness.backupbot import NoSnapshot
+from runner.harness.opstate import OpRecord, Snapshot
+from runner.harness.proof import few
 from runner.ops.base import Op, OpContext
 
 
@@ -16,10 +19,33 @@ class Backup(Op):
     def perform(self, ctx: OpContext) -> OpRecord:
         app = ctx.live_app
         ctx.say(f"backing up {app.stack}")
-        snapshot = ctx.driver.backup(app)
+        try:
+            snapshot = ctx.driver.backup(app, witnesses=ctx.meta.SKIP_WITNESSES is None)
+        except NoSnapshot as found:  # the recipe's doing: the floor reports it, restore skips
+            notes = [*found.notes, f"no snapshot: {found.reason}"]
+            _say_notes(ctx, notes)
+            return OpRecord(op=self.name, no_snapshot=found.reason, notes=notes, deploy_count=app.deploy_count)
+        notes = backup_notes(snapshot)
+        _say_notes(ctx, notes)
         taken = ", ".join(f"{vol}{':' + ','.join(paths) if paths else ''}" for vol, paths in snapshot.volumes.items())
-        ctx.say(f"snapshot {snapshot.id[:8]}: {len(snapshot.files)} file(s) from {taken or 'no volume'}")
-        return OpRecord(op=self.name, snapshot=snapshot, deploy_count=app.deploy_count)
+        ctx.say(f"snapshot {snapshot.id[:8]}: {len(snapshot.files)} file(s) from {taken or 'no volume'}"
+                + (f"; {len(snapshot.witnesses)} witness file(s) planted before it, changed since"
+                   if snapshot.witnesses else ""))
+        return OpRecord(op=self.name, snapshot=snapshot, notes=notes, deploy_count=app.deploy_count)
+
+
+def backup_notes(snapshot: Snapshot) -> list[str]:
+    """What the console, results and summary say about the labels: warnings (unknown or
+    misspelt keys) and labelled paths that are missing (a fresh install may not have made them
+    yet, so not a failure on its own)."""
+    missing = [f"labelled path missing, not taken: {few(snapshot.missing)} (a fresh install may not have "
+               "created it yet; backup-bot-two would skip it too)"] if snapshot.missing else []
+    return [*snapshot.label_notes, *missing]
+
+
+def _say_notes(ctx: OpContext, notes: list[str]) -> None:
+    for note in notes:
+        ctx.say(f"backup: {note}")
 
 
 def backup_capability(ctx: OpContext) -> str | None:

@@ -15,14 +15,18 @@ class Install(Op):
 
     def perform(self, ctx: OpContext) -> OpRecord:
         app = ctx.live_app
-        ref = ctx.state.base or ctx.state.head_commit
+        ref = ctx.state.first_ref  # new_app read the app env from this ref's .env.sample
         self._prepare_env(ctx, ref)
         ctx.say(f"deploying {ref[:12]} as {app.domain} (stack {app.stack})")
         deployment = ctx.driver.deploy(app, ref)
         ctx.say(f"converged: version {deployment.version}{' (chaos)' if deployment.chaos else ''} "
                 f"in {deployment.duration_s:.1f}s")
+        witnesses = [] if ctx.meta.SKIP_WITNESSES else ctx.driver.plant_witnesses(app)  # the upgrade floor's proof
+        if witnesses:
+            ctx.say(f"planted {len(witnesses)} witness file(s), one in the root of each volume")
         return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
-                        base=ctx.state.base, base_reason=ctx.state.base_reason)
+                        base=ctx.state.base, base_reason=ctx.state.base_reason, witnesses=witnesses,
+                        identity=ctx.driver.deployed_identity(app))  # what the upgrade must keep
 
     def _prepare_env(self, ctx: OpContext, ref: str) -> None:
         """EXTRA_ENV, then install_steps.sh, into the app env; then the driver re-reads it."""

@@ -1,8 +1,10 @@
-"""restore: the backup op's snapshot back into the live volumes, then wait for convergence."""
+"""restore: the backup op's snapshot back into the live volumes, read back at once, then wait for
+convergence."""
 
 from __future__ import annotations
 
-from runner.harness.opstate import OpRecord
+from runner.harness.opstate import OpRecord, RestoreRecord
+from runner.harness.proof import few
 from runner.ops.backup import backup_capability
 from runner.ops.base import Op, OpContext
 
@@ -14,7 +16,9 @@ class Restore(Op):
     def skip_reason(self, ctx: OpContext) -> str | None:
         backup = ctx.state.get("backup")
         if backup is None or backup.snapshot is None:
-            return backup_capability(ctx) or "the backup op took no snapshot"
+            took_none = f"the backup took no snapshot: {backup.no_snapshot}" if backup and backup.no_snapshot \
+                else "the backup op took no snapshot"
+            return backup_capability(ctx) or took_none
         return None
 
     def perform(self, ctx: OpContext) -> OpRecord:
@@ -23,5 +27,17 @@ class Restore(Op):
         assert snapshot is not None
         ctx.say(f"restoring snapshot {snapshot.id[:8]} into {app.stack}")
         record = ctx.driver.restore(app, snapshot)
-        ctx.say(f"restored {record.files} file(s) into {', '.join(record.volumes)} in {record.duration_s:.1f}s")
-        return OpRecord(op=self.name, restore=record, deploy_count=app.deploy_count)
+        ctx.say(f"restored {record.files} file(s) into {', '.join(record.volumes)} in {record.duration_s:.1f}s; "
+                f"read back at once: {record.verified} as taken" + (
+                    f", {len(record.mismatched)} NOT as taken" if record.mismatched else ""))
+        notes = restore_notes(record)
+        for note in notes:
+            ctx.say(f"restore: {note}")
+        return OpRecord(op=self.name, restore=record, notes=notes, deploy_count=app.deploy_count)
+
+
+def restore_notes(record: RestoreRecord) -> list[str]:
+    """Files the app changed after the restore: information for the maintainer, never a failure."""
+    if not record.changed_by_app:
+        return []
+    return [f"changed by the app after the restore: {few(record.changed_by_app)}"]

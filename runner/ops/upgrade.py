@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner.harness import git
-from runner.harness.compose import version_label
+from runner.harness.compose import service_names, version_label
 from runner.harness.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
 from runner.harness.opstate import EnvDiff, OpRecord
 from runner.harness.versions import choose_base
@@ -42,13 +42,19 @@ class Upgrade(Op):
         deployment = ctx.driver.upgrade(app, head, merged.values, secret_specs(merged))
         ctx.say(f"converged: version {deployment.version} (chaos {deployment.commit[:8]}) "
                 f"in {deployment.duration_s:.1f}s")
+        texts = _compose_texts(ctx, head, merged.values)
         return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
                         base=ctx.state.base, base_reason=ctx.state.base_reason,
-                        env_diff=EnvDiff(added=added, changed=changed, kept=kept))
+                        env_diff=EnvDiff(added=added, changed=changed, kept=kept),
+                        identity=ctx.driver.deployed_identity(app),
+                        declared_version=version_label(texts), declared_services=service_names(texts))
 
 
 def _head_version_label(ctx: OpContext, head: str) -> str | None:
     sample = git.show_file(ctx.checkout, head, ".env.sample") or ""
-    chain = compose_files(parse_env(sample, source=".env.sample").values)
-    texts = [text for name in chain if (text := git.show_file(ctx.checkout, head, name)) is not None]
-    return version_label(texts)
+    return version_label(_compose_texts(ctx, head, parse_env(sample, source=".env.sample").values))
+
+
+def _compose_texts(ctx: OpContext, ref: str, env: dict[str, str]) -> list[str]:
+    """The compose files of `ref` that the env's COMPOSE_FILE chains."""
+    return [text for name in compose_files(env) if (text := git.show_file(ctx.checkout, ref, name)) is not None]

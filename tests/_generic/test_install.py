@@ -1,15 +1,18 @@
-"""The generic floor after install: true for every recipe."""
+"""The generic floor after install: true for every recipe (docs/generic-floor.md says why)."""
 
 from __future__ import annotations
 
-import httpx
+import pytest
 
+from runner.harness import traefik
 from runner.harness.app import App
-from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
+from runner.harness.serving import Answer, domain_unserved
+from runner.harness.traefik import WebService
 
 
-def test_the_app_was_deployed_exactly_once(op_state: OpState) -> None:
+def test_the_install_created_the_stack_once(op_state: OpState) -> None:
+    # counted by the driver from docker's side: a deploy that found no stack of the app created it
     assert op_state["install"].deploy_count == 1
 
 
@@ -17,9 +20,25 @@ def test_every_service_converged(unconverged: list[str]) -> None:
     assert not unconverged, "; ".join(unconverged)
 
 
-def test_the_app_answers_http_on_its_domain(health: httpx.Response, app: App, meta: RecipeMeta) -> None:
-    assert health.status_code in (200, 301, 302), (
-        f"GET {meta.HEALTH_PATH} with Host: {app.domain} answered {health.status_code}")
+def test_every_web_service_answers_http(serving: list[Answer], web_services: list[WebService]) -> None:
+    if not web_services:
+        pytest.skip("no service of the app is web-facing (traefik.enable=true): nothing serves HTTP")
+    unanswered = [answer.text() for answer in serving if not answer.answered]
+    assert not unanswered, "; ".join(unanswered)
+
+
+def test_a_router_sends_the_apps_domain_to_a_port_that_answers(
+    app: App, web_services: list[WebService], serving: list[Answer]
+) -> None:
+    if not web_services:
+        pytest.skip("no service of the app is web-facing (traefik.enable=true): nothing to route")
+    why = domain_unserved(web_services, app.domain, serving)
+    assert why is None, why
+
+
+def test_every_web_service_is_routed_under_a_host(web_services: list[WebService]) -> None:
+    problems = [problem for service in web_services for problem in traefik.routing_problems(service)]
+    assert not problems, "; ".join(problems)
 
 
 def test_the_deployed_version_label_is_the_version_installed(
@@ -33,3 +52,4 @@ def test_the_deployed_version_label_is_the_version_installed(
         assert labelled.get(f"coop-cloud.{app.stack}.chaos-version") == installed.commit[:8]
     else:
         assert f"coop-cloud.{app.stack}.chaos-version" not in labelled
+

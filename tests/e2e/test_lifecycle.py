@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -45,13 +46,16 @@ def test_the_example_climbs_all_five_stages_with_one_deploy(run_ci: Callable[...
 
 
 class RedeploysTheBase(Upgrade):
-    """A broken upgrade op: it redeploys the base instead of the PR head."""
+    """A broken upgrade op: it redeploys the base instead of the PR head (and records what the
+    head declares, as the real op does)."""
 
     def perform(self, ctx: OpContext) -> OpRecord:
         app = ctx.live_app
         assert ctx.state.base is not None
         deployment = ctx.driver.upgrade(app, ctx.state.base, app.env, app.secrets)
-        return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count)
+        return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
+                        identity=ctx.driver.deployed_identity(app), declared_version="1.1.0+1.1",
+                        declared_services=["app"])
 
 
 def test_the_generic_upgrade_floor_fails_when_the_upgrade_redeployed_the_base(tmp_path: Path) -> None:
@@ -65,7 +69,31 @@ def test_the_generic_upgrade_floor_fails_when_the_upgrade_redeployed_the_base(tm
     assert upgrade["verdict"] == "fail"
     tier_log = (Path(result.run_dir) / "logs" / "tier-upgrade.log").read_text()
     assert "test_the_deployed_chaos_version_is_the_pr_head" in tier_log
-    assert "test_the_version_label_moved_from_the_bases" in tier_log
+    assert "test_the_version_label_is_the_one_the_pr_head_declares" in tier_log
+    assert "test_the_upgrade_updated_each_service_in_place" not in tier_log  # it did stay in place
+    assert result.teardown_leftovers == []
+
+
+class RecreatesTheApp(Upgrade):
+    """A broken upgrade op: it removes the app's stack and deploys the head as a new one, under
+    the same name (what `abra app undeploy` + `deploy` would do), instead of upgrading in place."""
+
+    def perform(self, ctx: OpContext) -> OpRecord:
+        assert ctx.driver.teardown(ctx.live_app) == []
+        return super().perform(ctx)
+
+
+def test_the_generic_upgrade_floor_fails_when_the_upgrade_recreated_the_app(tmp_path: Path) -> None:
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "STAGES": "upgrade",
+                                 "CCCI_RUNS_DIR": str(tmp_path / "runs"), "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE,
+                                 "CCCI_OVERLAY_DIR": str(tmp_path)})  # the generic floor only
+    with (tmp_path / "console.log").open("w") as log:
+        result = Run(config, console=Console(file=log), ops={**REGISTRY, "upgrade": RecreatesTheApp()}).execute()
+    assert result.exit_code == 1 and tier(json.loads(json.dumps(result.to_json())), "upgrade")["verdict"] == "fail"
+    tier_log = (Path(result.run_dir) / "logs" / "tier-upgrade.log").read_text()
+    assert "test_the_upgrade_updated_each_service_in_place" in tier_log  # new service ids
+    assert "test_the_deployed_chaos_version_is_the_pr_head" not in tier_log  # it does run the head
+    assert result.deploy_count == 2  # counted from docker's side: the stack was created twice
     assert result.teardown_leftovers == []
 
 
@@ -126,23 +154,31 @@ def test_a_pin_that_is_not_a_release_exits_2_before_anything_is_deployed(
 def _comparable(op_state: dict[str, Any], stack: str, domain: str) -> dict[str, Any]:
     """Op state without what differs between any two runs (ids, names, timings, random markers)."""
     text = json.dumps(op_state).replace(stack, "<stack>").replace(domain, "<domain>")
+    text = re.sub(r"\.cc-ci-witness-[0-9a-f]+", ".cc-ci-witness-<hex>", text)  # random by design
     state = json.loads(text)
     state.pop("run_id")
     for record in state["ops"].values():
         record.pop("duration_s")
+        if record.get("identity"):  # ids, spec versions and times are the swarm's own: the shape is comparable
+            identity = record["identity"]
+            record["identity"] = {"stack": identity["stack"], "services": sorted(identity["services"]),
+                                  "volumes": sorted(identity["volumes"])}
         if record["deployment"]:
             record["deployment"].pop("duration_s")
             record["deployment"]["labels"] = {k: v for k, v in record["deployment"]["labels"].items()
                                               if not k.startswith("cc-ci.")}
         record["seed"] = sorted(record["seed"]) if isinstance(record["seed"], dict) else record["seed"]
+        record["witnesses"] = sorted((w["volume"], w["path"]) for w in record.get("witnesses", []))
         if record["snapshot"]:
             snap = record["snapshot"]
+            snap["witnesses"] = sorted((w["volume"], w["path"]) for w in snap.get("witnesses", []))
             snap["files"] = sorted((f["volume"], f["path"]) for f in snap["files"])
             for key in ("id", "repository", "export"):
                 snap.pop(key)
         if record["restore"]:
             record["restore"].pop("duration_s")
             record["restore"].pop("snapshot_id")
+            record["restore"].pop("changed_by_app", None)  # what the app did after the restore: timing
     return state
 
 

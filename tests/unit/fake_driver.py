@@ -10,7 +10,15 @@ from runner.errors import InfraError
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
 from runner.harness.envfile import SecretSpec, reread_app_env
-from runner.harness.opstate import BackedUpFile, RestoreRecord, Snapshot
+from runner.harness.opstate import (
+    AppIdentity,
+    BackedUpFile,
+    RestoreRecord,
+    ServiceIdentity,
+    Snapshot,
+    VolumeIdentity,
+    Witness,
+)
 from runner.harness.proc import ExecResult
 from runner.harness.runlock import Orphan
 
@@ -24,6 +32,7 @@ class FakeDriver:
         self.fail = fail or {}
         self._backup_unsupported = backup_unsupported
         self.teardown_raises = teardown_raises
+        self.planted: list[Witness] = []  # what plant_witnesses returns
         self.settings: DriverSettings | None = None  # what the orchestrator configured it with
 
     def _call(self, name: str) -> None:
@@ -31,8 +40,9 @@ class FakeDriver:
         if name in self.fail:
             raise self.fail[name]
 
-    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path) -> App:
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
         self._call("new_app")
+        self.new_app_ref = ref
         app = App(recipe=recipe, run_id=run_id, domain=f"{recipe}.test", stack=f"{recipe}_test",
                   checkout=checkout, run_dir=run_dir, env={"DOMAIN": f"{recipe}.test"}, driver=self.name)
         self.env_file(app).write_text(f"DOMAIN={app.domain}\n")
@@ -63,8 +73,9 @@ class FakeDriver:
     def backup_unsupported(self, app: App) -> str | None:
         return self._backup_unsupported
 
-    def backup(self, app: App) -> Snapshot:
+    def backup(self, app: App, witnesses: bool = True) -> Snapshot:
         self._call("backup")
+        self.backup_witnesses = witnesses
         return Snapshot(id="0123456789abcdef", repository="/r", export="/r.tar.gz", volumes={"content": []})
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
@@ -73,6 +84,16 @@ class FakeDriver:
 
     def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
         return {"content": []}
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        return list(self.planted)  # none unless a test sets some
+
+    def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
+        self._call("remove_witnesses")
+        self.removed = list(witnesses)
+
+    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        return dict.fromkeys(files)
 
     def teardown(self, app: App) -> list[str]:
         self.calls.append("teardown")
@@ -85,7 +106,7 @@ class FakeDriver:
         self.calls.append(f"exec {service}")
         return ExecResult(0, "", "")
 
-    def http_client(self, app: App) -> httpx.Client:
+    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
         return httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, text="ok")),
                             base_url="http://app")
 
@@ -94,6 +115,14 @@ class FakeDriver:
 
     def service_labels(self, app: App) -> dict[str, dict[str, str]]:
         return {}
+
+    def deployed_identity(self, app: App) -> AppIdentity:
+        """One service updated in place by every deploy (its spec version is the deploy count)."""
+        deploys = sum(1 for call in self.calls if call.startswith(("deploy", "upgrade")))
+        return AppIdentity(stack=app.stack,
+                           services={"app": ServiceIdentity(id="svc-app", version=deploys, updated_at=str(deploys))},
+                           volumes={f"{app.stack}_content": VolumeIdentity(name=f"{app.stack}_content",
+                                                                           created_at="2026-01-01T00:00:00Z")})
 
     def find_orphans(self, runs_dir: Path) -> list[Orphan]:
         return []

@@ -11,7 +11,9 @@ from runner.harness.backupbot import (
     Mount,
     StackView,
     from_compose,
+    label_warnings,
     plan,
+    read_volume_labels,
     unsupported_reason,
 )
 
@@ -177,3 +179,63 @@ def test_short_volume_syntax_tells_named_volumes_from_binds() -> None:
     view = from_compose([LIST_FORM])
     assert view.mounts["app"] == [Mount("/srv/www", "content"), Mount("/etc/conf", None)]
     assert view.mounts["db"] == [Mount("/var/lib/db", "db"), Mount("/cache", "cache")]
+
+
+# -- the labels' warnings, and what the floor reads the same way as the op (issue 11: 3, 6, 15) --
+
+def test_a_misspelt_hook_label_is_a_warning_with_a_did_you_mean() -> None:
+    labels = {"app": {"backupbot.backup": "true", "backupbot.backup.pre-hok": "dump > /srv/www/dump.sql"}}
+    taken = plan(_view(labels))
+    assert taken.hooks_for("backup", "pre") == [], "a misspelt hook is not run, as in backup-bot-two"
+    assert taken.notes == ["warning: backupbot.backup.pre-hok on app: not a backupbot label; backup-bot-two "
+                           "ignores it; did you mean backupbot.backup.pre-hook?"]
+
+
+def test_a_volume_label_naming_no_volume_suggests_the_stacks_volume() -> None:
+    labels = {"app": {"backupbot.backup": "true", "backupbot.backup.volumes.contnet.path": "uploads",
+                      "backupbot.backup.volume.content": "false"}}
+    notes = label_warnings(labels, ["content"])
+    assert notes == [
+        "warning: backupbot.backup.volume.content on app: not a backupbot label; backup-bot-two ignores it; "
+        "did you mean backupbot.backup.volumes.content?",
+        "warning: backupbot.backup.volumes.contnet.path on app: the stack has no volume 'contnet'; backup-bot-two "
+        "ignores it; did you mean backupbot.backup.volumes.content.path?"]
+    assert plan(_view(labels)).volumes == {"content": []}
+
+
+def test_known_labels_and_other_keys_give_no_warning() -> None:
+    labels = {"app": {"backupbot.backup": "true", "backupbot.backup.path": "/srv/www",
+                      "backupbot.backup.volumes.content.path": "a", "backupbot.restore.post-hook": "x",
+                      "traefik.enable": "true", "coop-cloud.app.version": "1.0.0+1.0"}}
+    assert label_warnings(labels, ["content"]) == []
+
+
+def test_an_excluded_volume_ignores_its_path_label_and_says_so() -> None:
+    labels = {"app": {"backupbot.backup": "true", "backupbot.backup.volumes.data": "false",
+                      "backupbot.backup.volumes.data.path": "dumps"}}
+    read = read_volume_labels(labels, ["content", "data"])
+    assert read.excluded == {"data"} and read.limits == {}
+    assert read.notes == ["backupbot.backup.volumes.data.path: data is excluded (backupbot.backup.volumes.data=false), "
+                          "so its path label is ignored"]
+    taken = plan(_view(labels, volumes=("content", "data")))
+    assert taken.volumes == {"content": []} and taken.excluded == ["data"]
+    assert read.notes[0] in taken.notes
+
+
+def test_the_volume_labels_read_by_the_floor_are_the_ones_the_plan_follows() -> None:
+    labels = {"app": {"backupbot.backup": "true", "backupbot.backup.volumes.content.path": "b/,a,a/x",
+                      "backupbot.backup.volumes.gone.path": "x", "backupbot.backup.volumes.gone": "false"}}
+    read = read_volume_labels(labels, ["content"])
+    assert read.limits == {"content": ["a", "b"]} and read.excluded == set()
+    assert plan(_view(labels)).volumes == read.limits
+
+
+def test_nothing_to_take_says_what_is_wrong_with_the_recipe() -> None:
+    no_volume = plan(_view({"app": {"backupbot.backup": "true"}}, volumes=()))
+    reason = no_volume.nothing_to_take([])
+    assert reason is not None and "no service of the stack mounts a volume" in reason
+    assert "backup-bot-two would back up none of the app's files" in reason
+    all_out = plan(_view({"app": {"backupbot.backup": "true", "backupbot.backup.volumes.content": "false"}}))
+    reason = all_out.nothing_to_take(["content"])
+    assert reason is not None and "exclude every volume of the stack (content)" in reason
+    assert plan(_view({"app": {"backupbot.backup": "true"}})).nothing_to_take(["content"]) is None

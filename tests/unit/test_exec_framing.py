@@ -1,16 +1,25 @@
-"""Exec in an app container never returns lost output as if the command had printed nothing."""
+"""Exec in an app container never returns lost output as if the command had printed nothing, and
+never turns a command that finished into an error because docker lost its stream (moby#27289)."""
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from docker.errors import NotFound
 
 from runner.drivers.swarm import reach
 from runner.drivers.swarm.reach import END_MARKER, OutputLost, framed, unframed
 from runner.errors import ExecError
 from runner.harness.proc import ExecResult
+
+Fault = Callable[[int | None, bytes, bytes], tuple[int | None, bytes, bytes]]
 
 
 def _sh(argv: list[str]) -> ExecResult:
@@ -42,7 +51,205 @@ def test_a_missing_end_marker_is_lost_output_not_an_empty_result(stdout: str, st
         unframed(ExecResult(0, stdout, stderr), "`cat pw` in app")
 
 
-class FakeContainer:
+# -- a container whose exec stream drops output ---------------------------------------------------
+
+class LossyContainer:
+    """A fault-injecting double of a container: each exec really runs (the host's sh plays the
+    container's; its /tmp and /var/tmp are dirs under a pytest tmp dir) and the exit code is
+    right, but `fault` decides what the exec stream delivers, as moby#27289 does under load.
+    `get_archive` reads the host dirs, as the archive API reads the container's filesystem."""
+
+    id = "c0ffee"
+    status = "running"
+
+    def __init__(self, fault: Fault | None = None, attrs: dict[str, Any] | None = None,
+                 path: str | None = None) -> None:
+        self.fault, self.path = fault, path
+        self.attrs = attrs or {"HostConfig": {}, "Mounts": []}
+        self.runs: list[Any] = []
+
+    def exec_run(self, cmd: Any, demux: bool) -> tuple[int | None, tuple[bytes | None, bytes | None]]:
+        self.runs.append(cmd)
+        env = {**os.environ, "PATH": self.path} if self.path else None
+        done = subprocess.run(cmd, capture_output=True, env=env)
+        code, out, err = (self.fault or (lambda *a: a))(done.returncode, done.stdout, done.stderr)
+        return code, (out or None, err or None)
+
+    def get_archive(self, path: str) -> tuple[Iterator[bytes], dict[str, Any]]:
+        if not Path(path).exists():
+            raise NotFound(f"Could not find the file {path} in container {self.id}")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(path, arcname=Path(path).name)
+        return iter([buffer.getvalue()]), {}
+
+    def reload(self) -> None:
+        pass
+
+
+@pytest.fixture
+def bases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The container's /tmp and /var/tmp, as dirs of the test's own."""
+    tmp, var_tmp = tmp_path / "tmp", tmp_path / "var-tmp"
+    tmp.mkdir()
+    var_tmp.mkdir()
+    monkeypatch.setattr(reach, "CAPTURE_BASES", (str(tmp), str(var_tmp)), raising=False)
+    return tmp, var_tmp
+
+
+def _exec_with(monkeypatch: pytest.MonkeyPatch, container: Any, cmd: list[str] | str, **kwargs: Any) -> ExecResult:
+    monkeypatch.setattr(reach, "running_container", lambda stack, service: container)
+    return reach.exec_in_app("stack", "app", cmd, **kwargs)
+
+
+def _drop_stdout(code: int | None, out: bytes, err: bytes) -> tuple[int | None, bytes, bytes]:
+    return code, b"", err
+
+
+def _drop_stderr(code: int | None, out: bytes, err: bytes) -> tuple[int | None, bytes, bytes]:
+    return code, out, b""
+
+
+def _drop_both(code: int | None, out: bytes, err: bytes) -> tuple[int | None, bytes, bytes]:
+    return code, b"", b""
+
+
+def _cut_tails(code: int | None, out: bytes, err: bytes) -> tuple[int | None, bytes, bytes]:
+    return code, out[:-12], err[:-12]  # the stream closed a few bytes before its end
+
+
+def _closed_while_running(code: int | None, out: bytes, err: bytes) -> tuple[int | None, bytes, bytes]:
+    return None, b"", b""  # docker-py's exec_run: ExitCode None when the command still runs
+
+
+HOOK = ["sh", "-c", "printf 'dump line 1\\ndump line 2\\n' > \"$0\"; cat \"$0\"; echo 'warning: x' >&2; exit 3"]
+
+
+@pytest.mark.parametrize("fault", [_drop_stdout, _drop_stderr, _drop_both, _cut_tails, _closed_while_running])
+def test_output_the_exec_stream_lost_is_read_back_whole_and_the_command_runs_once(
+    fault: Fault, bases: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = LossyContainer(fault)
+    result = _exec_with(monkeypatch, container, [*HOOK[:3], str(tmp_path / "dump")], check=False)
+    assert result == ExecResult(3, "dump line 1\ndump line 2\n", "warning: x\n")
+    assert len(container.runs) == 1  # never run twice: the command may have changed something
+
+
+def test_a_command_that_finished_is_not_an_error_when_its_stream_was_lost(
+    bases: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The false red of issue 11 point 2: a pre_restore hook's `sh -c printf … > file` exited 0."""
+    target = tmp_path / "backup-marker.txt"
+    cmd = ["sh", "-c", f"printf %s 'after-backup-1f2e' > {target}"]
+    assert _exec_with(monkeypatch, LossyContainer(_drop_both), cmd) == ExecResult(0, "", "")
+    assert target.read_text() == "after-backup-1f2e"
+
+
+def test_an_image_without_cat_reads_its_output_back_rather_than_returning_it_empty(
+    bases: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sh replays the capture files with cat; without cat no marker is printed, so the files are read."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("sh", "mkdir", "rm"):
+        (tools / tool).symlink_to(subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True,
+                                                 text=True, check=True).stdout.strip())
+    result = _exec_with(monkeypatch, LossyContainer(path=str(tools)), ["sh", "-c", "echo secret-value"])
+    assert result == ExecResult(0, "secret-value\n", "")
+
+
+def test_the_next_exec_removes_the_capture_dir_of_the_one_before(
+    bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp, _ = bases
+    container = LossyContainer()
+    _exec_with(monkeypatch, container, ["true"])
+    first = {p.name for p in tmp.iterdir()}
+    _exec_with(monkeypatch, container, ["true"])
+    second = {p.name for p in tmp.iterdir()}
+    assert len(first) == len(second) == 1 and first != second
+    assert all(name.startswith(reach.CAPTURE_PREFIX) for name in first | second)
+
+
+def test_capture_files_go_to_the_next_base_when_the_first_takes_none(
+    bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp, var_tmp = bases
+    tmp.rmdir()  # an image without /tmp: mkdir fails there
+    result = _exec_with(monkeypatch, LossyContainer(_drop_both), ["echo", "from var/tmp"])
+    assert result == ExecResult(0, "from var/tmp\n", "")
+    assert [p.name[:len(reach.CAPTURE_PREFIX)] for p in var_tmp.iterdir()] == [reach.CAPTURE_PREFIX]
+
+
+class StillRunningContainer(LossyContainer):
+    """The stream closed while the command ran: its exit code file shows up a few polls later."""
+
+    def __init__(self) -> None:
+        super().__init__(_closed_while_running)
+        self.polls = 0
+
+    def get_archive(self, path: str) -> tuple[Iterator[bytes], dict[str, Any]]:
+        self.polls += 1
+        rc, aside = Path(path) / "rc", Path(path) / "rc.later"
+        if self.polls == 1:
+            rc.rename(aside)
+        elif self.polls == 3:
+            aside.rename(rc)
+        return super().get_archive(path)
+
+
+def test_a_stream_that_closed_while_the_command_ran_waits_for_its_exit_code(
+    bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reach, "_RC_POLL_S", 0.0)
+    container = StillRunningContainer()
+    assert _exec_with(monkeypatch, container, ["sh", "-c", "echo done; exit 4"], check=False) == ExecResult(4, "done\n", "")
+    assert container.polls == 3 and len(container.runs) == 1
+
+
+@pytest.mark.parametrize(("attrs", "expected"), [
+    ({"HostConfig": {}, "Mounts": []}, ("/tmp", "/var/tmp")),
+    ({"HostConfig": {"ReadonlyRootfs": True}, "Mounts": []}, ()),  # nothing writable the archive API reads
+    ({"HostConfig": {}, "Mounts": [{"Type": "volume", "Destination": "/tmp"}]}, ("/var/tmp",)),
+    ({"HostConfig": {}, "Mounts": [{"Type": "volume", "Destination": "/var"}]}, ("/tmp",)),
+    ({"HostConfig": {}, "Mounts": [{"Type": "tmpfs", "Destination": "/tmp/"}]}, ("/var/tmp",)),
+    ({"HostConfig": {"Tmpfs": {"/tmp": ""}}, "Mounts": None}, ("/var/tmp",)),  # --tmpfs: not in Mounts
+    ({"HostConfig": {}, "Mounts": [{"Type": "bind", "Destination": "/tmpdata"}]}, ("/tmp", "/var/tmp")),
+])
+def test_capture_files_never_go_where_the_archive_api_cannot_read_or_onto_a_volume(
+    attrs: dict[str, Any], expected: tuple[str, ...]
+) -> None:
+    assert reach.capture_bases(attrs) == expected
+
+
+def test_with_nowhere_to_write_the_end_markers_alone_guard_the_output(
+    bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_only = {"HostConfig": {"ReadonlyRootfs": True}, "Mounts": []}
+    intact = LossyContainer(attrs=read_only)
+    assert _exec_with(monkeypatch, intact, ["echo", "hi"]) == ExecResult(0, "hi\n", "")
+    lossy = LossyContainer(_drop_stdout, attrs=read_only)
+    with pytest.raises(OutputLost, match="docker lost its stdout .* could not be read back from nowhere"):
+        _exec_with(monkeypatch, lossy, ["cat", "/run/secrets/pw"], check=False)
+    assert len(lossy.runs) == 1
+
+
+def test_a_command_that_only_reads_runs_again_when_its_output_could_not_be_read_back(
+    bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drops = iter([True, False])
+    container = LossyContainer(lambda c, o, e: (c, b"", b"") if next(drops) else (c, o, e),
+                               attrs={"HostConfig": {"ReadonlyRootfs": True}, "Mounts": []})
+    assert _exec_with(monkeypatch, container, ["echo", "pw"], rerun_if_output_lost=True) == ExecResult(0, "pw\n", "")
+    assert len(container.runs) == 2
+
+
+class ScriptedContainer:
+    """Answers each exec from a list, for what the runtime says before a command runs."""
+
+    id = "c0ffee"
+    attrs: dict[str, Any] = {"HostConfig": {}, "Mounts": []}
+
     def __init__(self, answers: list[tuple[int, bytes, bytes]]) -> None:
         self.answers, self.commands = answers, []  # type: ignore[var-annotated]
 
@@ -51,61 +258,42 @@ class FakeContainer:
         code, out, err = self.answers.pop(0)
         return code, (out, err)
 
-
-def _exec_with(monkeypatch: pytest.MonkeyPatch, container: FakeContainer, **kwargs: Any) -> ExecResult:
-    monkeypatch.setattr(reach, "running_container", lambda stack, service: container)
-    return reach.exec_in_app("stack", "app", ["cat", "/run/secrets/pw"], **kwargs)
+    def get_archive(self, path: str) -> Any:
+        raise NotFound(path)
 
 
-def test_exec_in_app_raises_when_docker_lost_the_output_of_a_successful_command(
+def test_exec_in_app_raises_when_docker_lost_the_output_and_nothing_can_be_read_back(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    container = FakeContainer([(0, b"", f"{END_MARKER}\n".encode())])
+    container = ScriptedContainer([(0, b"", f"{END_MARKER}\n".encode())])
     with pytest.raises(ExecError, match="docker lost its stdout"):
-        _exec_with(monkeypatch, container, check=False)
-    assert len(container.commands) == 1  # never run twice: the command may have changed something
+        _exec_with(monkeypatch, container, ["cat", "/run/secrets/pw"], check=False)
+    assert len(container.commands) == 1
 
 
 def test_an_image_without_sh_gets_the_command_bare(monkeypatch: pytest.MonkeyPatch) -> None:
     no_sh = b'OCI runtime exec failed: exec failed: unable to start container process: exec: "sh": ' \
             b"executable file not found in $PATH: unknown"
-    container = FakeContainer([(126, no_sh, b""), (0, b"secret-value", b"")])
-    assert _exec_with(monkeypatch, container) == ExecResult(0, "secret-value", "")
+    container = ScriptedContainer([(126, no_sh, b""), (0, b"secret-value", b"")])
+    assert _exec_with(monkeypatch, container, ["cat", "/run/secrets/pw"]) == ExecResult(0, "secret-value", "")
     assert container.commands[1] == ["cat", "/run/secrets/pw"]
+
+
+def test_a_command_that_ran_and_said_no_such_file_is_read_back_not_run_again_bare(
+    bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 127 and "no such file or directory" (as a Go tool words it) on a stream that lost its
+    markers is not a missing sh."""
+    container = LossyContainer(lambda c, o, e: (c, b"", e.split(END_MARKER.encode())[0]))
+    cmd = ["sh", "-c", "echo 'open /var/lib/app/dump: no such file or directory' >&2; exit 127"]
+    result = _exec_with(monkeypatch, container, cmd, check=False)
+    assert result == ExecResult(127, "", "open /var/lib/app/dump: no such file or directory\n")
+    assert len(container.runs) == 1
 
 
 def test_a_command_the_runtime_failed_to_start_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
     not_started = b"OCI runtime exec failed: exec failed: cannot exec in a stopped state: unknown"
-    container = FakeContainer([(126, not_started, b""), (0, f"pw{END_MARKER}0\n".encode(), f"{END_MARKER}\n".encode())])
-    assert _exec_with(monkeypatch, container) == ExecResult(0, "pw", "")
+    container = ScriptedContainer([(126, not_started, b""),
+                                   (0, f"pw{END_MARKER}0\n".encode(), f"{END_MARKER}\n".encode())])
+    assert _exec_with(monkeypatch, container, ["cat", "/run/secrets/pw"]) == ExecResult(0, "pw", "")
     assert len(container.commands) == 2
-
-
-def test_a_command_that_only_reads_runs_again_when_its_output_was_lost(monkeypatch: pytest.MonkeyPatch) -> None:
-    container = FakeContainer([(0, b"", f"{END_MARKER}\n".encode()),
-                               (0, f"pw{END_MARKER}0\n".encode(), f"{END_MARKER}\n".encode())])
-    assert _exec_with(monkeypatch, container, rerun_if_output_lost=True) == ExecResult(0, "pw", "")
-    assert len(container.commands) == 2
-
-
-class _HookDriver:
-    def __init__(self, error: Exception) -> None:
-        self.error, self.said = error, []  # type: ignore[var-annotated]
-
-    def exec_in(self, app: Any, service: str, cmd: str) -> ExecResult:
-        raise self.error
-
-    def say(self, message: str) -> None:
-        self.said.append(message)
-
-
-def test_a_backup_hook_that_exited_0_succeeds_even_when_its_output_was_lost() -> None:
-    from runner.drivers.swarm.backup import _run_hooks
-    from runner.harness.backupbot import Hook
-
-    hook = Hook("app", "backupbot.backup.post-hook", "rm -f /srv/www/dump")
-    lost_ok = _HookDriver(OutputLost("lost", ExecResult(0, "", "")))
-    _run_hooks(lost_ok, None, [hook])  # type: ignore[arg-type]
-    assert "exited 0; the engine lost its output" in lost_ok.said[-1]
-    with pytest.raises(ExecError, match="backupbot.backup.post-hook on app failed"):
-        _run_hooks(_HookDriver(OutputLost("lost", ExecResult(2, "", ""))), None, [hook])  # type: ignore[arg-type]

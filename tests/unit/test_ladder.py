@@ -42,6 +42,13 @@ def _v(install: tuple[str, str | None] = P, upgrade: tuple[str, str | None] = P,
     # EXPECTED_NA never turns a failure into a climb
     (_v(custom=("fail", None)), {"custom": "no functional tests"}, 3, ["pass", "pass", "pass", "fail"],
      "L4 custom: custom fail"),
+    # a tier that asserted nothing is never climbed, whatever EXPECTED_NA says
+    (_v(install=("empty", "no assertion files to run")), {}, 0, ["empty", "pass", "pass", "pass"],
+     "L1 install: install empty — no assertion files to run"),
+    (_v(restore=("empty", "all 3 test(s) skipped")), {"restore": "stateless"}, 2, ["pass", "pass", "empty", "pass"],
+     "L3 backup+restore: restore empty — all 3 test(s) skipped"),
+    (_v(custom=("empty", "the assertion files hold no tests")), {}, 3, ["pass", "pass", "pass", "empty"],
+     "L4 custom: custom empty — the assertion files hold no tests"),
     # an op with no verdict at all (the run ended early) is a skip
     ({"install": P}, {}, 1, ["pass", "skip", "skip", "skip"], "L2 upgrade: upgrade skip — not reached"),
 ])

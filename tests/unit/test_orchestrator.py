@@ -15,8 +15,8 @@ from runner.harness.config import RunConfig
 from runner.harness.opstate import OpState
 from runner.harness.recipes import bundled_recipe_repo
 from runner.harness.results import RunResult
-from runner.harness.tiers import TierResult
-from runner.orchestrator import Run
+from runner.harness.tiers import TierResult, run_tier
+from runner.orchestrator import Run, TierRunner
 from tests.unit.fake_driver import FakeDriver
 
 ALL = "install,upgrade,backup,restore,custom"
@@ -37,7 +37,7 @@ class Tiers:
         return TierResult(op, self.verdicts.get(op, "pass"))
 
 
-def _run(tmp_path: Path, tests_dir: Path, driver: FakeDriver, tiers: Tiers | None = None,
+def _run(tmp_path: Path, tests_dir: Path, driver: FakeDriver, tiers: TierRunner | None = None,
          console: Console | None = None, **env: str) -> tuple[RunResult, Run]:
     bundled_recipe_repo("custom-html-tiny")
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "runs"), **env})
@@ -183,6 +183,24 @@ def test_the_generic_opt_out_only_changes_which_files_are_collected(
     assert backup.generic_skipped is True
     if optout != {"CCCI_SKIP_GENERIC": "1"}:
         assert "_generic/test_install.py" in tiers.files["install"]
+
+
+def test_opting_out_of_the_generic_floor_without_an_overlay_is_empty_not_a_pass(tmp_path: Path, overlays: Path) -> None:
+    for overlay in (overlays / "custom-html-tiny").glob("test_*.py"):
+        overlay.unlink()
+    result, _ = _run(tmp_path, overlays, FakeDriver(), run_tier, STAGES="install,upgrade,backup,restore",
+                     CCCI_SKIP_GENERIC="1")
+    assert _verdicts(result)[:4] == [(op, "empty") for op in ("install", "upgrade", "backup", "restore")]
+    assert {t.error for t in result.tiers[:4]} == {"no assertion files to run"}
+    assert (result.verdict, result.exit_code, result.ladder.level) == ("empty", 4, 0)
+    assert result.ladder.text() == "L0 (stopped at L1 install: install empty — no assertion files to run)"
+
+
+def test_a_tier_whose_files_hold_no_tests_is_empty(tmp_path: Path, overlays: Path) -> None:
+    # the fixture's assertion files are empty: pytest collects nothing from them
+    result, _ = _run(tmp_path, overlays, FakeDriver(), run_tier)
+    assert _verdicts(result)[0] == ("install", "empty") and result.exit_code == 4
+    assert result.tiers[0].error == "the assertion files hold no tests"
 
 
 def test_upgrade_skips_with_its_reason_when_the_recipe_has_no_older_release(

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from runner.bridge.store import Job
 
-VERDICTS = frozenset({"pass", "fail", "error"})
+VERDICTS = frozenset({"pass", "fail", "error", "empty"})
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Started:
 
 @dataclass(frozen=True)
 class Outcome:
-    verdict: str  # "pass" | "fail" | "error"
+    verdict: str  # "pass" | "fail" | "error" | "empty"
     summary: str  # markdown for the PR comment
 
 

@@ -5,14 +5,17 @@ for a backup), as backup-bot-two does, so that it also works where the volumes a
 harness's filesystem. The Docker API streams them out as a tar (`get_archive`) into a staging
 dir laid out as `/var/lib/docker/volumes/<stack>_<vol>/_data/...`; restic (Debian's, on the
 harness side) snapshots that dir into a repository in the run dir. Restore runs the other way:
-`restic restore` into a staging dir, then `put_archive` into the live volumes.
+`restic restore` into a staging dir, then `put_archive` into the live volumes, then every file
+written is read back before the app is given time.
+
+Witness files (`runner/harness/proof.py`) are planted in every backed-up directory before the
+pre-hooks and changed once the snapshot is taken, so that the restore can be proven for an app
+that never stops writing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
 import os
 import secrets
@@ -24,58 +27,65 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import docker
-from docker.errors import APIError, ImageNotFound, NotFound
-from docker.models.containers import Container
+from docker.errors import NotFound
 
 from runner.drivers.swarm.reach import OutputLost
-from runner.drivers.swarm.stack import STACK_LABEL, stack_services
+from runner.drivers.swarm.stack import stack_services
+from runner.drivers.swarm.volumes import (
+    ChunkReader,
+    DockerNames,
+    change_witnesses,
+    file_digests,
+    helper_container,
+    plant_witnesses,
+    read_back,
+    remove_witnesses,
+    sha256_of,
+    started_at,
+    streamed,
+    volume_root,
+)
 from runner.errors import ExecError, InfraError
-from runner.harness import backupbot, timing
+from runner.harness import backupbot, hookcmd, proof, timing
 from runner.harness.app import App
-from runner.harness.backupbot import BackupPlan, Hook, Mount, StackView
+from runner.harness.backupbot import BackupPlan, Hook, Mount, NoSnapshot, StackView
 from runner.harness.fileio import write_text_atomic
-from runner.harness.opstate import PASSWORD_FILE, BackedUpFile, RestoreRecord, Snapshot
+from runner.harness.opstate import PASSWORD_FILE, BackedUpFile, RestoreRecord, Snapshot, Witness
 from runner.harness.proc import ExecResult, run_host
+from runner.harness.proof import Key
 from runner.harness.scrub import scrubber
 
 if TYPE_CHECKING:
     from runner.drivers.swarm.driver import SwarmDriver
-
-HELPER_IMAGE = "ccci-local/backup-helper:1"  # built by `cc-ci swarm up` (tests/fixtures/images)
-HELPER_LEASE_S = 3600  # a helper outlives a killed harness by at most this (it is started with auto-remove)
-VOLUMES_ROOT = "/var/lib/docker/volumes"
-
-
-def volume_root(docker_name: str) -> str:
-    """Where backup-bot-two's layout (and the helper container) puts a volume's files."""
-    return f"{VOLUMES_ROOT}/{docker_name}/_data"
-
 
 # -- the plan, from the live stack -----------------------------------------------------------
 
 @dataclass(frozen=True)
 class LiveStack:
     view: StackView
-    docker_names: dict[str, str]  # volume name in the recipe -> docker volume name (`<stack>_<vol>`)
+    docker_names: DockerNames  # volume name in the recipe -> docker volume name (`<stack>_<vol>`)
 
 
 def live_stack(client: docker.DockerClient, stack: str) -> LiveStack:
-    """The deployed services' labels and mounts, and the stack's volumes, read from the swarm."""
-    names = {v.name.removeprefix(f"{stack}_"): v.name
-             for v in client.volumes.list(filters={"label": f"{STACK_LABEL}={stack}"})}
-    by_docker_name = {d: n for n, d in names.items()}
+    """The deployed services' labels and mounts, and the volumes they mount, read from the swarm.
+    As backup-bot-two reads them: every volume a service of the stack mounts (an external one
+    included, by its own name), not every volume that merely carries the stack's label."""
     labels: dict[str, dict[str, str]] = {}
     mounts: dict[str, list[Mount]] = {}
+    names: DockerNames = {}
     for service in stack_services(stack, client):
         key = service.name.removeprefix(f"{stack}_")
         labels[key] = dict(service.attrs["Spec"].get("Labels") or {})
-        spec_mounts = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts") or []
-        mounts[key] = [Mount(m["Target"].rstrip("/") or "/",
-                             by_docker_name.get(m.get("Source", "")) if m.get("Type") == "volume" else None)
-                       for m in spec_mounts]
+        mounts[key] = []
+        for mount in service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts") or []:
+            source = str(mount.get("Source") or "") if mount.get("Type") == "volume" else ""
+            volume = source.removeprefix(f"{stack}_") if source else None  # anonymous volumes have none
+            if volume:
+                names[volume] = source
+            mounts[key].append(Mount(mount["Target"].rstrip("/") or "/", volume))
     return LiveStack(StackView(labels=labels, mounts=mounts, volumes=sorted(names)), names)
 
 
@@ -90,29 +100,39 @@ def _plan(live: LiveStack) -> BackupPlan:
         raise InfraError(f"cannot back up: {err}") from None
 
 
+def _backup_plan(live: LiveStack) -> BackupPlan:
+    """The plan, or NoSnapshot when the recipe's labels cannot be followed or leave nothing to take."""
+    try:
+        plan = backupbot.plan(live.view)
+    except backupbot.LabelError as err:
+        raise NoSnapshot(f"the backupbot labels cannot be followed: {err}",
+                         backupbot.label_warnings(live.view.labels, live.view.volumes)) from None
+    reason = plan.nothing_to_take(live.view.volumes)
+    if reason:
+        raise NoSnapshot(reason, plan.notes)
+    return plan
+
+
 # -- backup ----------------------------------------------------------------------------------
 
-def backup(driver: SwarmDriver, app: App) -> Snapshot:
+def backup(driver: SwarmDriver, app: App, witnesses: bool = True) -> Snapshot:
     live = live_stack(driver.client, app.stack)
-    plan = _plan(live)
-    for note in plan.notes:
-        driver.say(f"backup: {note}")
-    if not plan.volumes:
-        raise InfraError(f"nothing to back up: {app.stack} has no volume"
-                         + (f" that its labels do not exclude ({', '.join(plan.excluded)})" if plan.excluded else ""))
+    plan = _backup_plan(live)
     repo = Restic.for_run(app.run_dir)
     with ThreadPoolExecutor(max_workers=1) as pool, \
             tempfile.TemporaryDirectory(prefix="staging-", dir=repo.root) as tmp:
         staging = Path(tmp)
         initialised = pool.submit(repo.init)  # ~2.5 s of key derivation, meanwhile hooks and copy run
+        planted = plant_witnesses(driver.client, app.stack, live.docker_names, proof.witness_places(plan.volumes),
+                                  "planted before the backup") if witnesses else []
         _run_hooks(driver, app, plan.hooks_for("backup", "pre"))
         with _post_hooks_after(driver, app, plan.hooks_for("backup", "post")):
             taken, missing = _copy_out(driver.client, app.stack, plan.volumes, live.docker_names, staging)
         initialised.result()
-        for vol_path in missing:
-            driver.say(f"backup: {vol_path} (named by a backupbot label) is not in the volume; not taken")
         if not taken:
-            raise InfraError(f"nothing to back up: every path the labels name is missing ({', '.join(missing)})")
+            raise NoSnapshot(f"every path the backupbot labels name is missing ({', '.join(missing)}): there is "
+                             "nothing to back up (backup-bot-two would back up none of the app's files either)",
+                             plan.notes)
         snapshot_id = repo.backup(staging, [_staged(live.docker_names[v], p) for v, p in taken])
         export = repo.root / f"{snapshot_id}.tar.gz"
         _export(staging, export)
@@ -120,26 +140,50 @@ def backup(driver: SwarmDriver, app: App) -> Snapshot:
         for volume, path in taken:
             volumes.setdefault(volume, []).extend([path] if path else [])
         files = _manifest(staging, {v: live.docker_names[v] for v in volumes})
+    # the snapshot holds the planted bytes; from now on only a restore can bring them back
+    change_witnesses(driver.client, app.stack, live.docker_names, planted, "changed after the backup")
     return Snapshot(id=snapshot_id, repository=str(repo.repository), export=str(export), volumes=volumes,
-                    excluded=plan.excluded, missing=missing, files=files)
+                    excluded=plan.excluded, missing=missing, files=files, stack_volumes=live.view.volumes,
+                    docker_volumes=dict(live.docker_names), witnesses=planted,
+                    label_notes=plan.notes)
 
 
 def _run_hooks(driver: SwarmDriver, app: App, hooks: list[Hook]) -> None:
-    """Each hook in its service's running container (retried while it cycles); a non-zero
-    exit fails the op with the hook's output."""
+    """Each hook as backup-bot-two runs it (`bash -c 'set -o pipefail;<cmd>'`, see hookcmd) in
+    its service's running container: retried while the container cycles, never run twice.
+    Stricter than backup-bot-two, which logs a failing hook and goes on: here it fails the op."""
     for hook in hooks:
         driver.say(f"{hook.label} in {hook.service}: {hook.command}")
         try:
-            driver.exec_in(app, hook.service, hook.command)
-        except ExecError as err:
-            if isinstance(err, OutputLost) and isinstance(err.result, ExecResult) and err.result.succeeded:
-                # it ran and exited 0; only its log lines are gone
+            argv = hookcmd.hook_argv(hook.command)
+        except hookcmd.UnrunnableHook as err:
+            raise ExecError(scrubber.scrub(f"{hook.label} on {hook.service} failed: {err}")) from None
+        try:
+            result = driver.exec_in(app, hook.service, argv, check=False)
+        except OutputLost as err:
+            lost = err.result if isinstance(err.result, ExecResult) else ExecResult(-1, "", "")
+            if lost.succeeded:  # it ran and exited 0; only its log lines are gone
                 driver.say(f"{hook.label} in {hook.service}: exited 0; the engine lost its output")
                 continue
-            output = err.result.output if isinstance(err.result, ExecResult) else ""
-            tail = " | ".join(line for line in output.strip().splitlines()[-5:] if line.strip())
-            raise ExecError(scrubber.scrub(f"{hook.label} on {hook.service} failed: {err}"
-                                           + (f" — output: {tail}" if tail else "")), err.result) from None
+            raise _hook_failed(hook, lost, "its output was lost") from None
+        except ExecError as err:  # it could not be started (no running container within the retry)
+            raise ExecError(scrubber.scrub(f"{hook.label} on {hook.service} failed: {err}"), err.result) from None
+        if hookcmd.lacks_bash(result):
+            raise ExecError(scrubber.scrub(
+                f"{hook.label} on {hook.service} cannot run: the image has no bash, and backup-bot-two runs "
+                "every hook with `bash -c`. In production backup-bot-two would log this and take the backup "
+                "without the hook: whatever it should have made (a dump) would be silently missing"), result)
+        if result.failed:
+            raise _hook_failed(hook, result)
+
+
+def _hook_failed(hook: Hook, result: ExecResult, note: str = "") -> ExecError:
+    """`<label> on <service> failed: `<cmd>` exited N — output: <last lines>`, scrubbed."""
+    lines = [line.strip()[-300:] for line in result.output.strip().splitlines() if line.strip()]
+    tail = " | ".join(lines[-5:]) or "no output"
+    code = "with an unknown exit code" if result.exit_code < 0 else f"exited {result.exit_code}"
+    return ExecError(scrubber.scrub(f"{hook.label} on {hook.service} failed: `{hook.command}` {code}"
+                                    + (f" ({note})" if note else "") + f" — output: {tail}"), result)
 
 
 @contextlib.contextmanager
@@ -188,30 +232,8 @@ def _extract(chunks: Iterable[bytes], dest: Path) -> None:
         tarfile.tar_filter(member, path)  # raises for names that would land outside dest
         return member  # ...but keep the member's mode bits, which the 'tar' filter would clear
 
-    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tar:
+    with tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tar:
         tar.extractall(dest, numeric_owner=True, filter=inside_dest)
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file object over the byte chunks of a Docker API stream."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
 
 
 def _export(staging: Path, export: Path) -> None:
@@ -243,14 +265,7 @@ def _regular_files(root: Path) -> Iterator[tuple[str, int, str]]:
 
 def _sha256(path: Path) -> str:
     with path.open("rb") as handle:
-        return _sha256_of(handle)
-
-
-def _sha256_of(handle: IO[bytes]) -> str:
-    digest = hashlib.sha256()
-    for block in iter(lambda: handle.read(1 << 20), b""):
-        digest.update(block)
-    return digest.hexdigest()
+        return sha256_of(handle)
 
 
 # -- restore ---------------------------------------------------------------------------------
@@ -269,18 +284,24 @@ def restore(driver: SwarmDriver, app: App, snapshot: Snapshot) -> RestoreRecord:
         repo.restore(snapshot.id, staging)
         _run_hooks(driver, app, plan.hooks_for("restore", "pre"))
         with _post_hooks_after(driver, app, plan.hooks_for("restore", "post")):
-            written = _copy_in(driver.client, app.stack, snapshot, live.docker_names, staging)
+            written, judged = _copy_in(driver.client, app.stack, snapshot, live.docker_names, staging)
     driver.wait_converged(app)
+    now = {(f.volume, f.path): f.sha256 for files in volume_files(driver, app).values() for f in files}
+    changed = proof.changed_since_restore(snapshot.files, now, judged.judged_otherwise(), snapshot.witnesses)
     return RestoreRecord(snapshot_id=snapshot.id, volumes=sorted(snapshot.volumes), files=written,
-                         duration_s=time.monotonic() - started)
+                         duration_s=time.monotonic() - started, verified=judged.verified,
+                         rewritten_by_app=judged.rewritten_by_app, mismatched=judged.mismatched,
+                         changed_by_app=sorted(set(judged.rewritten_by_app) | set(changed)))
 
 
-def _copy_in(client: docker.DockerClient, stack: str, snapshot: Snapshot, docker_names: dict[str, str],
-             staging: Path) -> int:
+def _copy_in(client: docker.DockerClient, stack: str, snapshot: Snapshot, docker_names: DockerNames,
+             staging: Path) -> tuple[int, proof.ReadBack]:
     """Write what the snapshot took back into the live volumes, over what is there (files made
-    since are kept, as `restic restore` would). Returns the number of regular files written."""
-    written = 0
+    since are kept, as `restic restore` would), and read every path written back at once, before
+    the app is given time. Returns the number of regular files written and the read-back's verdict."""
+    written, seen, stamped = 0, dict[Key, proof.Seen](), dict[Key, int]()
     with helper_container(client, stack, [docker_names[v] for v in snapshot.volumes], read_only=False) as helper:
+        began = started_at(helper)  # whatever is written from here on is the restore's or the app's
         for volume, paths in snapshot.volumes.items():
             root = staging / volume_root(docker_names[volume]).lstrip("/")
             if not root.is_dir():
@@ -293,10 +314,26 @@ def _copy_in(client: docker.DockerClient, stack: str, snapshot: Snapshot, docker
                     for top in tops:
                         tar.add(root / top, arcname=top)
                 archive.seek(0)
-                if not helper.put_archive(volume_root(docker_names[volume]), archive):
-                    raise InfraError(f"writing the snapshot back into volume {docker_names[volume]} failed")
+                with timing.waiting("docker"):
+                    if not helper.put_archive(volume_root(docker_names[volume]), archive):
+                        raise InfraError(f"writing the snapshot back into volume {docker_names[volume]} failed")
             written += sum(1 for top in tops for _ in _regular_files_under(root / top))
-    return written
+            stamped |= _restored_mtimes(volume, root, tops)
+            seen |= read_back(helper, volume, docker_names[volume], tops)
+    return written, proof.judge_read_back(snapshot.files, seen, began, snapshot.witnesses, stamped)
+
+
+def _restored_mtimes(volume: str, root: Path, tops: list[str]) -> dict[Key, int]:
+    """The whole-second mtime the restore stamps on each file and directory it writes (the
+    snapshot's, as restic restored it into the staging dir), by (volume, path from the root)."""
+    stamped: dict[Key, int] = {}
+    for top in tops:
+        for dirpath, dirs, names in os.walk(root / top):
+            for entry in [Path(dirpath), *(Path(dirpath) / n for n in dirs + names)]:
+                stamped[(volume, entry.relative_to(root).as_posix())] = int(entry.lstat().st_mtime)
+        if (root / top).is_symlink() or (root / top).is_file():
+            stamped[(volume, top)] = int((root / top).lstat().st_mtime)
+    return stamped
 
 
 def _regular_files_under(path: Path) -> Iterator[Path]:
@@ -308,7 +345,7 @@ def _regular_files_under(path: Path) -> Iterator[Path]:
         yield from (Path(dirpath) / n for n in names if stat.S_ISREG((Path(dirpath) / n).lstat().st_mode))
 
 
-# -- reading live volumes (for the assertion files) -----------------------------------------
+# -- reading live volumes, and the witnesses ------------------------------------------------
 
 def volume_files(driver: SwarmDriver, app: App) -> dict[str, list[BackedUpFile]]:
     """Every regular file of every volume of the stack, with size and sha256, read through a
@@ -317,44 +354,28 @@ def volume_files(driver: SwarmDriver, app: App) -> dict[str, list[BackedUpFile]]
     found: dict[str, list[BackedUpFile]] = {}
     with helper_container(driver.client, app.stack, list(live.docker_names.values()), read_only=True) as helper:
         for volume, docker_name in sorted(live.docker_names.items()):
-            chunks, _ = helper.get_archive(volume_root(docker_name))
-            found[volume] = [BackedUpFile(volume=volume, path=path, size=size, sha256=digest)
-                             for path, size, digest in _streamed_files(chunks)]
+            with timing.waiting("docker"):
+                chunks, _ = helper.get_archive(volume_root(docker_name))
+                # without the leading `_data/` of the volume root's own name
+                found[volume] = [BackedUpFile(volume=volume, path=name.partition("/")[2], size=size,
+                                              sha256=what.sha256)
+                                 for name, size, what in streamed(chunks) if what.sha256 is not None]
     return found
 
 
-def _streamed_files(chunks: Iterable[bytes]) -> Iterator[tuple[str, int, str]]:
-    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tar:
-        for member in tar:
-            if not member.isreg():
-                continue
-            handle = tar.extractfile(member)
-            assert handle is not None
-            yield member.name.partition("/")[2], member.size, _sha256_of(handle)  # without the leading `_data/`
+def plant_volume_witnesses(client: docker.DockerClient, app: App) -> list[Witness]:
+    """One witness in the root of every volume of the app (the install's, for the upgrade floor)."""
+    live = live_stack(client, app.stack)
+    return plant_witnesses(client, app.stack, live.docker_names, [(v, "") for v in live.view.volumes],
+                           "planted after the install")
 
 
-# -- the helper container ---------------------------------------------------------------------
+def remove_app_witnesses(client: docker.DockerClient, app: App, witnesses: list[Witness]) -> None:
+    remove_witnesses(client, app.stack, live_stack(client, app.stack).docker_names, witnesses)
 
-@contextlib.contextmanager
-def helper_container(client: docker.DockerClient, stack: str, docker_volumes: list[str],
-                     read_only: bool) -> Iterator[Container]:
-    """A container mounting the volumes at /var/lib/docker/volumes/<name>/_data. It carries the
-    stack's label and name, so that teardown and gc reach it if the harness dies; it is started
-    with auto-remove and a sleep, so that killing it removes it and it never outlives its lease."""
-    try:
-        client.images.get(HELPER_IMAGE)
-    except ImageNotFound:
-        raise InfraError(f"the backup helper image {HELPER_IMAGE} is missing; run `cc-ci swarm up`") from None
-    mode = "ro" if read_only else "rw"
-    container = client.containers.run(
-        HELPER_IMAGE, ["sleep", str(HELPER_LEASE_S)], name=f"{stack}_backup-helper_{secrets.token_hex(4)}",
-        detach=True, auto_remove=True, network_mode="none", labels={STACK_LABEL: stack},
-        volumes={name: {"bind": volume_root(name), "mode": mode} for name in docker_volumes})
-    try:
-        yield container
-    finally:
-        with contextlib.suppress(NotFound, APIError):  # gone already, or auto-remove got there first
-            container.remove(force=True)
+
+def app_file_digests(client: docker.DockerClient, app: App, keys: list[Key]) -> dict[Key, str | None]:
+    return file_digests(client, app.stack, live_stack(client, app.stack).docker_names, keys)
 
 
 # -- restic ------------------------------------------------------------------------------------

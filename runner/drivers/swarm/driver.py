@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets as pysecrets
 import string
@@ -17,8 +18,10 @@ from docker.errors import DockerException
 from runner.drivers.base import Say
 from runner.drivers.swarm import backup as swarm_backup
 from runner.drivers.swarm import gc as swarm_gc
-from runner.drivers.swarm import reach
+from runner.drivers.swarm import reach, substrate
 from runner.drivers.swarm.convergence import Progress, stuck, task_errors, waiting_line
+from runner.drivers.swarm.endpoints import EndpointPlan, host_diagnosis, plan_endpoints, preflight
+from runner.drivers.swarm.identity import deployed_identity
 from runner.drivers.swarm.stack import (
     OWNER_STACK_LABEL,
     RUN_DIR_LABEL,
@@ -29,7 +32,7 @@ from runner.drivers.swarm.stack import (
     stack_services,
     unless_gone,
 )
-from runner.errors import ConvergenceError, InfraError
+from runner.errors import BadInput, ConvergenceError, InfraError
 from runner.harness import git, naming, timing
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
@@ -43,7 +46,7 @@ from runner.harness.envfile import (
     secret_specs,
 )
 from runner.harness.fileio import write_text_atomic
-from runner.harness.opstate import BackedUpFile, RestoreRecord, Snapshot
+from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
 from runner.harness.proc import ExecResult, run_host
 from runner.harness.runlock import Orphan
 from runner.harness.scrub import scrubber
@@ -65,6 +68,12 @@ class SwarmDriver:
         self.resolve_image = ("never" if self.settings.bundled_recipe else "always") \
             if self.settings.resolve_image == "auto" else self.settings.resolve_image
         self.say = say  # progress for long waits
+        self._endpoints: dict[str, EndpointPlan | None] = {}  # stack -> its latest deploy's plan
+
+    @functools.cached_property
+    def service_vips(self) -> substrate.ServiceVips:
+        """Whether swarm's service VIPs answer on this host (checked once per run, under a ms)."""
+        return substrate.service_vips()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -72,16 +81,21 @@ class SwarmDriver:
 
     # -- new app -------------------------------------------------------------------------
 
-    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path) -> App:
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
         domain = naming.app_domain(recipe, run_id, self.settings.domain_base)
         stack = naming.stack_name(domain)
-        sample = checkout / ".env.sample"
-        env = parse_env(sample.read_text(), overrides={"DOMAIN": domain}, source=".env.sample")
+        # the ref's own file, not the clone's default branch: a head may add a secret, a base lack one
+        sample = git.show_file(checkout, ref, ".env.sample")
+        if sample is None:
+            raise BadInput(f"{recipe} at {ref[:12]} has no .env.sample; a recipe needs one at every release")
+        env = parse_env(sample, overrides={"DOMAIN": domain}, source=f"{ref[:12]}:.env.sample")
         app = App(recipe=recipe, run_id=run_id, domain=domain, stack=stack, checkout=checkout,
                   run_dir=run_dir, env=env.values, driver=self.name, secrets=secret_specs(env))
         for spec in app.secrets:
             naming.secret_name(stack, spec.name, spec.version)  # fail on bad names before creating any
         _write_app_env(app)
+        if line := preflight(self.settings.dnsrr, self.service_vips):  # the run's check of the host
+            self.say(line)
         return app  # nothing on the swarm yet: secrets are created by deploy, inside the app's lifetime
 
     def env_file(self, app: App) -> Path:
@@ -105,7 +119,6 @@ class SwarmDriver:
     # -- deploy and upgrade -----------------------------------------------------------------
 
     def deploy(self, app: App, ref: str) -> Deployment:
-        app.deploy_count += 1
         return self._deploy(app, ref, force_chaos=False)
 
     def upgrade(self, app: App, ref: str, env: dict[str, str], secrets: list[SecretSpec]) -> Deployment:
@@ -129,22 +142,39 @@ class SwarmDriver:
         with timing.waiting("docker"):
             self._create_secrets(app)
         app.deployments += 1
-        override = self._write_label_override(app, files, commit, chaos)
+        ports = _service_ports(files)
+        endpoints = self._plan_endpoints(app, ports)
+        override = self._write_label_override(app, list(ports), commit, chaos, endpoints)
+        creates = not stack_services(app.stack, self.client)
         self._stack_deploy(app, [*files, override])
+        if creates:  # counted from docker's side: a redeploy that found the stack gone would show
+            app.deploy_count += 1
         labels = self._wait_converged(app)
         version = labels.get(f"coop-cloud.{app.stack}.version", "unknown") if chaos else str(release)
-        return Deployment(ref=ref, commit=commit, version=version, chaos=chaos,
-                          labels=labels, duration_s=time.monotonic() - started)
+        return Deployment(ref=ref, commit=commit, version=version, chaos=chaos, labels=labels,
+                          duration_s=time.monotonic() - started,
+                          timeout_s=self._timeout_s(app.stack, stack_services(app.stack, self.client)),
+                          overrides=[endpoints.describe()] if endpoints else [])
 
-    def _write_label_override(self, app: App, files: list[Path], commit: str, chaos: bool) -> Path:
-        """An extra compose file adding our labels, like abra does for chaos deploys."""
+    def _plan_endpoints(self, app: App, ports: dict[str, list[Any]]) -> EndpointPlan | None:
+        plan = self._endpoints[app.stack] = plan_endpoints(self.settings.dnsrr, self.service_vips, ports)
+        if plan and plan.kept_vip:
+            self.say(plan.describe())  # the preflight line could not know which services keep a VIP
+        return plan
+
+    def _write_label_override(self, app: App, services: list[str], commit: str, chaos: bool,
+                              endpoints: EndpointPlan | None) -> Path:
+        """An extra compose file adding our labels, like abra does for chaos deploys, and
+        `endpoint_mode: dnsrr` where the host needs it."""
         labels = [f"{RUN_LABEL}={app.run_id}", f"{RUN_DIR_LABEL}={app.run_dir.resolve()}"]
         if chaos:
             labels += [f"coop-cloud.{app.stack}.chaos=true",
                        f"coop-cloud.{app.stack}.chaos-version={commit[:8]}"]
-        services = {name: {"deploy": {"labels": labels}} for name in _service_names(files)}
+        dnsrr = set(endpoints.dnsrr if endpoints else [])
+        overrides = {name: {"deploy": {"labels": labels, **({"endpoint_mode": "dnsrr"} if name in dnsrr else {})}}
+                     for name in services}
         path = app.run_dir / f"compose.cc-ci.{app.deployments}.yml"
-        write_text_atomic(path, yaml.safe_dump({"version": "3.8", "services": services}))
+        write_text_atomic(path, yaml.safe_dump({"version": "3.8", "services": overrides}))
         return path
 
     def _stack_deploy(self, app: App, files: list[Path]) -> None:
@@ -234,6 +264,11 @@ class SwarmDriver:
         logs = self._log_tail(progress.service)
         if logs:
             details.append("last log lines: " + " | ".join(logs))
+        diagnosis = host_diagnosis(self.service_vips, self.settings.dnsrr, self._endpoints.get(app.stack),
+                                   " ".join(details))
+        if diagnosis:
+            text, likely_cause = diagnosis
+            details = [text, *details] if likely_cause else [*details, text]
         message = scrubber.scrub(" — ".join(details))
         write_text_atomic(app.run_dir / "logs" / f"convergence-{progress.service}.log", message + "\n")
         return message
@@ -266,14 +301,23 @@ class SwarmDriver:
     def backup_unsupported(self, app: App) -> str | None:
         return swarm_backup.unsupported_reason(self.service_labels(app))
 
-    def backup(self, app: App) -> Snapshot:
-        return swarm_backup.backup(self, app)
+    def backup(self, app: App, witnesses: bool = True) -> Snapshot:
+        return swarm_backup.backup(self, app, witnesses)
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
         return swarm_backup.restore(self, app, snapshot)
 
     def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
         return swarm_backup.volume_files(self, app)
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        return swarm_backup.plant_volume_witnesses(self.client, app)
+
+    def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
+        swarm_backup.remove_app_witnesses(self.client, app, witnesses)
+
+    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        return swarm_backup.app_file_digests(self.client, app, files)
 
     # -- teardown ------------------------------------------------------------------------
 
@@ -287,8 +331,11 @@ class SwarmDriver:
                 rerun_if_output_lost: bool = False) -> ExecResult:
         return reach.exec_in_app(app.stack, service, cmd, check=check, rerun_if_output_lost=rerun_if_output_lost)
 
-    def http_client(self, app: App) -> httpx.Client:
-        return reach.http_client(app.stack, app.domain)
+    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
+        return reach.http_client(app.stack, app.domain, service, port)
+
+    def deployed_identity(self, app: App) -> AppIdentity:
+        return deployed_identity(self.client, app.stack)
 
     def unconverged(self, app: App) -> list[str]:
         progress = stack_progress(app.stack, self.client)
@@ -323,12 +370,14 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
-def _service_names(files: list[Path]) -> list[str]:
-    names: dict[str, None] = {}
+def _service_ports(files: list[Path]) -> dict[str, list[Any]]:
+    """Every service of the compose files, in order, with the `ports:` entries they give it."""
+    ports: dict[str, list[Any]] = {}
     for path in files:
         data = yaml.safe_load(path.read_text()) or {}
-        names |= dict.fromkeys((data.get("services") or {}).keys())
-    return list(names)
+        for name, service in (data.get("services") or {}).items():
+            ports.setdefault(name, []).extend((service or {}).get("ports") or [])
+    return ports
 
 
 def _read(path: Path) -> str:

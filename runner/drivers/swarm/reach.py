@@ -2,32 +2,47 @@
 
 from __future__ import annotations
 
+import io
+import secrets
 import shlex
+import tarfile
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import docker
 import httpx
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from runner.drivers.swarm.stack import SERVICE_LABEL, stack_services
 from runner.errors import ExecError, InfraError
 from runner.harness.docker_client import docker_client
 from runner.harness.proc import ExecResult, failure_message, show
+from runner.harness.traefik import serving_targets, web_services
 
 GATEWAY_NETWORK = "docker_gwbridge"
 EXEC_RETRY_S = 30.0
 # exit 126 with these: the runtime failed to start the command (seen ~1 in 100 execs at load 14 on 2 cores)
 _RUNTIME_DID_NOT_START = ("OCI runtime exec failed", "cannot exec in a stopped state")
 _NO_SHELL = ("executable file not found", "no such file or directory")
+_SH_ITSELF = ('"sh"', "`sh`")  # runc: exec: "sh": …; crun: executable file `sh` not found
 # Docker can close an exec's output streams before all of it was read (moby#27289: ~1 in 1600
-# execs at load 14 here), which looks exactly like a command that printed nothing. The command
-# runs under the container's sh, which prints this marker on both streams after it: no marker,
-# output lost. Containers without sh get the command bare.
+# execs at load 14 here), which looks exactly like a command that printed nothing. So the
+# command runs under the container's sh with its stdout, stderr and exit code going to files in
+# a fresh directory; sh then replays each file on its stream followed by an end marker. Both
+# markers there: the streams are the whole output. A marker missing: the files are read back
+# through the archive API, which does not use the exec stream. Containers without sh get the
+# command bare; containers with nowhere to put the files get the markers alone.
 END_MARKER = "\x1e__ccci_exec_end__"
-_FRAME = f'"$@"; rc=$?; printf "%s%s\\n" "{END_MARKER}" "$rc"; printf "%s\\n" "{END_MARKER}" >&2; exit "$rc"'
+# In the container's writable layer: the archive API reads it, but not tmpfs mounts (/dev/shm,
+# /run), nor a read-only root. Dirs on a mount are skipped: the files must never land in a volume.
+CAPTURE_BASES = ("/tmp", "/var/tmp")
+CAPTURE_PREFIX = ".ccci-exec-"
+_MARKERS = (f'printf "%s%s\\n" "{END_MARKER}" "$rc"', f'printf "%s\\n" "{END_MARKER}" >&2')
+_FRAME = f'"$@"; rc=$?; {_MARKERS[0]}; {_MARKERS[1]}; exit "$rc"'
+_RC_POLL_S = 0.5
 
 T = TypeVar("T")
 
@@ -48,25 +63,166 @@ class ExecNotStarted(InfraError):
 
 
 class OutputLost(ExecError):
-    """The command ran, but docker closed its output stream early: its output is unknown."""
+    """The command ran, but docker closed its output stream early and its output could not be
+    read back any other way: its output is unknown."""
+
+
+@dataclass(frozen=True)
+class RawExec:
+    """What the engine answered: the streams, and the exit code (None when the stream closed
+    while the command was still running)."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
 
 
 def framed(cmd: list[str] | str) -> list[str]:
-    """`cmd` (a string is split like docker's SDK does, not run by a shell) under sh, followed
-    by the end marker on stdout (with the exit code) and on stderr."""
-    argv = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
-    return ["sh", "-c", _FRAME, "sh", *argv]
+    """`cmd` under sh, followed by the end marker on stdout (with the exit code) and on stderr:
+    the framing for a container with nowhere to write the capture files."""
+    return ["sh", "-c", _FRAME, "sh", *_argv(cmd)]
 
 
-def unframed(result: ExecResult, what: str) -> ExecResult:
+def captured(cmd: list[str] | str, name: str, bases: tuple[str, ...], stale: tuple[str, ...] = ()) -> list[str]:
+    """`cmd` under sh with its stdout, stderr and exit code written to `<base>/<name>/{out,err,rc}`
+    (the first base where the dir can be made), then replayed on the streams, each followed by
+    the end marker. Nowhere to write: the plain frame. `stale`: earlier capture dirs to remove."""
+    quoted = " ".join(shlex.quote(p) for p in stale)
+    clean = f"rm -rf {quoted} 2>/dev/null; " if stale else ""
+    if not bases:
+        return ["sh", "-c", clean + _FRAME, "sh", *_argv(cmd)]
+    script = (
+        f"{clean}d=; for b in {' '.join(shlex.quote(b) for b in bases)}; do "
+        f'mkdir -m 700 "$b/{name}" 2>/dev/null && d="$b/{name}" && break; done; '
+        f'if [ -z "$d" ]; then {_FRAME}; fi; '
+        '"$@" >"$d/out" 2>"$d/err"; rc=$?; printf "%s\\n" "$rc" >"$d/rc"; '
+        # a marker only after a whole replay: cat missing or failing reads as lost, never as ''
+        f'cat "$d/out" && {_MARKERS[0]}; cat "$d/err" >&2 && {_MARKERS[1]}; exit "$rc"'
+    )
+    return ["sh", "-c", script, "sh", *_argv(cmd)]
+
+
+def _argv(cmd: list[str] | str) -> list[str]:
+    """A string is split like docker's SDK does (shlex), not run by a shell."""
+    return shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+
+
+def unframed(raw: RawExec | ExecResult, what: str) -> ExecResult:
     """The command's own output, without the markers; OutputLost when a marker is missing."""
-    out_at, err_at = result.stdout.rfind(END_MARKER), result.stderr.rfind(END_MARKER)
-    trailer = result.stdout[out_at + len(END_MARKER):].strip() if out_at >= 0 else ""
-    if out_at < 0 or err_at < 0 or trailer != str(result.exit_code):
+    out_at, err_at = raw.stdout.rfind(END_MARKER), raw.stderr.rfind(END_MARKER)
+    trailer = raw.stdout[out_at + len(END_MARKER):].strip() if out_at >= 0 else ""
+    if raw.exit_code is None or out_at < 0 or err_at < 0 or trailer != str(raw.exit_code):
         lost = [name for name, at in (("stdout", out_at), ("stderr", err_at)) if at < 0] or ["exit code"]
-        raise OutputLost(f"{what} exited {result.exit_code} but docker lost its {' and '.join(lost)} "
-                         "(the exec stream closed early, moby#27289); its output is unknown", result)
-    return ExecResult(result.exit_code, result.stdout[:out_at], result.stderr[:err_at])
+        raise OutputLost(f"{what} {_exited(raw)} but docker lost its {' and '.join(lost)} "
+                         "(the exec stream closed early, moby#27289); its output is unknown", _partial(raw))
+    return ExecResult(raw.exit_code, raw.stdout[:out_at], raw.stderr[:err_at])
+
+
+def _exited(raw: RawExec | ExecResult) -> str:
+    return "was still running" if raw.exit_code is None else f"exited {raw.exit_code}"
+
+
+def _partial(raw: RawExec | ExecResult) -> ExecResult:
+    """What the streams did carry, for the error (-1: the exit code is unknown)."""
+    return ExecResult(-1 if raw.exit_code is None else raw.exit_code, raw.stdout, raw.stderr)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Where one exec's output goes in its container: `<base>/<name>` for the first base that
+    takes it. `stale`: the dirs of earlier execs in the same container, removed by this one."""
+
+    name: str
+    bases: tuple[str, ...]
+    stale: tuple[str, ...] = ()
+
+    @classmethod
+    def fresh(cls, container: Container) -> Capture:
+        bases = capture_bases(container.attrs)
+        stale = tuple(f"{b}/{n}" for n in _left_in.get(container.id, ()) for b in bases)
+        return cls(f"{CAPTURE_PREFIX}{secrets.token_hex(8)}", bases, stale)
+
+    def argv(self, cmd: list[str] | str) -> list[str]:
+        return captured(cmd, self.name, self.bases, self.stale)
+
+    def read_back(self, container: Container, raw: RawExec, lost: OutputLost) -> ExecResult:
+        """The result from the capture files; `lost` again when there are none to read."""
+        for base in self.bases:
+            files = _archived_files(container, f"{base}/{self.name}")
+            if files is None:
+                continue
+            if "rc" not in files and raw.exit_code is None:
+                files = _when_finished(container, f"{base}/{self.name}", files)
+            code = _exit_code(files.get("rc"), raw.exit_code)
+            if code is None or "out" not in files or "err" not in files:
+                break
+            return ExecResult(code, _text(files["out"]), _text(files["err"]))
+        where = " or ".join(f"{b}/{self.name}" for b in self.bases) or "nowhere (no writable dir)"
+        raise OutputLost(f"{lost} and could not be read back from {where}", lost.result) from None
+
+
+# capture dirs each container still holds, by container id: the next exec there removes them
+# (the last one goes with the container). Not locked: a race only leaves a dir behind.
+_left_in: dict[str, tuple[str, ...]] = {}
+
+
+def capture_bases(attrs: dict[str, Any]) -> tuple[str, ...]:
+    """The CAPTURE_BASES the archive API can read back from this container: none on a read-only
+    root; none at or under a mount (a volume, a bind, a tmpfs)."""
+    host = attrs.get("HostConfig") or {}
+    if host.get("ReadonlyRootfs"):
+        return ()
+    mounts = [str(m.get("Destination", "")).rstrip("/") for m in attrs.get("Mounts") or []]
+    mounts += [str(t).rstrip("/") for t in host.get("Tmpfs") or {}]
+    return tuple(b for b in CAPTURE_BASES if not any(m and (b == m or b.startswith(m + "/")) for m in mounts))
+
+
+def _archived_files(container: Container, path: str) -> dict[str, bytes] | None:
+    """The regular files directly in `path`, by name, read through the archive API; None when
+    it is not there or cannot be read."""
+    try:
+        chunks, _ = container.get_archive(path)
+        data = b"".join(chunks)
+    except (DockerException, OSError):  # NotFound: not this base; anything else: unreadable
+        return None
+    files: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for member in tar:
+                handle = tar.extractfile(member) if member.isreg() else None
+                if handle is not None and member.name.count("/") == 1:
+                    files[member.name.rpartition("/")[2]] = handle.read()
+    except tarfile.TarError:  # a cut archive: as unreadable as none
+        return None
+    return files
+
+
+def _when_finished(container: Container, path: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The stream closed while the command still ran: wait for its exit code file while the
+    container runs (a command that never ends hangs here, as it would in `docker exec`)."""
+    while "rc" not in files:
+        time.sleep(_RC_POLL_S)
+        try:
+            container.reload()
+        except DockerException:
+            return files
+        if container.status != "running":
+            return _archived_files(container, path) or files
+        files = _archived_files(container, path) or files
+    return files
+
+
+def _exit_code(rc_file: bytes | None, engine_code: int | None) -> int | None:
+    """The command's exit code from its rc file, else the one the engine reported (the wrapper
+    itself ended before writing it: killed, or a full disk)."""
+    try:
+        return int((rc_file or b"").decode().strip())
+    except ValueError:
+        return engine_code
 
 
 def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
@@ -93,22 +249,17 @@ def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool =
                 retry_s: float = EXEC_RETRY_S, rerun_if_output_lost: bool = False) -> ExecResult:
     """Run `cmd` in the service's running container.
 
-    While the container is cycling the call is retried until `retry_s`; it never returns an
-    empty result in place of output: lost output raises OutputLost, or, for a command that only
-    reads (`rerun_if_output_lost`), runs it again. With `check`, a non-zero exit raises ExecError
+    While the container is cycling the call is retried until `retry_s`. It never returns an
+    empty result in place of output: output the exec stream lost is read back from the capture
+    files; when that fails too it raises OutputLost, or, for a command that only reads
+    (`rerun_if_output_lost`), runs it again. With `check`, a non-zero exit raises ExecError
     carrying the result.
     """
     what = f"`{show(cmd)}` in {stack}_{service}"
 
     def attempt() -> ExecResult | None:
         container = running_container(stack, service)
-        if container is None:
-            return None
-        result = _exec(container, framed(cmd))
-        if result.exit_code in (126, 127) and any(m in result.output for m in _NO_SHELL) \
-                and END_MARKER not in result.output:
-            return _exec(container, cmd)  # no sh in this image: the bare command, unguarded
-        return unframed(result, what)
+        return None if container is None else exec_captured(container, cmd, what)
 
     result = _until_found(attempt, retry_s, f"cannot exec in {stack}_{service}", ExecError,
                           also_retry=(OutputLost,) if rerun_if_output_lost else ())
@@ -117,29 +268,58 @@ def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool =
     return result
 
 
-def _exec(container: Container, cmd: list[str] | str) -> ExecResult:
+def exec_captured(container: Container, cmd: list[str] | str, what: str) -> ExecResult:
+    """One run of `cmd` in the container, its output captured (see END_MARKER). Raises
+    ExecNotStarted (it never ran), NotFound/APIError from the engine before it ran, OutputLost."""
+    capture = Capture.fresh(container)
+    raw = _exec(container, capture.argv(cmd))
+    _left_in[container.id] = (capture.name,)  # its stale dirs are gone, its own may be there
+    if _no_sh(raw):
+        return _bare(_exec(container, cmd), what)  # no sh in this image: the bare command, unguarded
+    try:
+        return unframed(raw, what)
+    except OutputLost as lost:
+        return capture.read_back(container, raw, lost)
+
+
+def _no_sh(raw: RawExec) -> bool:
+    """The runtime could not start sh itself: not a command that ran and exited 127 saying
+    "No such file or directory" (run bare, that one would run twice)."""
+    return raw.exit_code in (126, 127) and END_MARKER not in raw.output \
+        and any(m in raw.output for m in _NO_SHELL) and any(m in raw.output for m in _SH_ITSELF)
+
+
+def _bare(raw: RawExec, what: str) -> ExecResult:
+    if raw.exit_code is None:
+        raise OutputLost(f"{what} was still running when docker closed its output stream (moby#27289); "
+                         "its output and exit code are unknown", _partial(raw))
+    return ExecResult(raw.exit_code, raw.stdout, raw.stderr)
+
+
+def _exec(container: Container, cmd: list[str] | str) -> RawExec:
     code, (out, err) = container.exec_run(cmd, demux=True)
-    result = ExecResult(int(code), _text(out), _text(err))
-    if result.exit_code == 126 and any(m in result.output for m in _RUNTIME_DID_NOT_START) \
-            and not any(m in result.output for m in _NO_SHELL):
-        raise ExecNotStarted(result.output.strip())  # the command never ran: runc loses races under load
-    return result
+    raw = RawExec(None if code is None else int(code), _text(out), _text(err))
+    if raw.exit_code == 126 and any(m in raw.output for m in _RUNTIME_DID_NOT_START) \
+            and not any(m in raw.output for m in _NO_SHELL):
+        raise ExecNotStarted(raw.output.strip())  # the command never ran: runc loses races under load
+    return raw
 
 
 def _text(data: bytes | None) -> str:
     return (data or b"").decode(errors="replace")
 
 
-def web_service(stack: str, client: docker.DockerClient | None = None) -> tuple[str, int]:
-    """The traefik-enabled service of the stack and the port traefik would route to."""
-    for service in stack_services(stack, client):
-        labels = service.attrs["Spec"].get("Labels", {})
-        if labels.get("traefik.enable") != "true":
-            continue
-        port = next((v for k, v in labels.items()
-                     if k.startswith("traefik.http.services.") and k.endswith(".loadbalancer.server.port")), "80")
-        return service.name.removeprefix(f"{stack}_"), int(port)
-    raise InfraError(f"no service of {stack} has the label traefik.enable=true; nothing serves HTTP")
+def web_service(stack: str, domain: str, client: docker.DockerClient | None = None) -> tuple[str, int]:
+    """The web-facing service that serves the app's domain, and the port traefik routes it to
+    (the first place traefik would send a request for the domain)."""
+    labels = {s.name.removeprefix(f"{stack}_"): dict(s.attrs["Spec"].get("Labels") or {})
+              for s in stack_services(stack, client)}
+    targets = serving_targets(web_services(labels), domain)
+    target = next((t for t in targets if t.host == domain), targets[0] if targets else None)
+    if target is None:
+        raise InfraError(f"no router of {stack} forwards to a port of the app (traefik.enable=true and "
+                         "traefik.http.services.<name>.loadbalancer.server.port); nothing serves HTTP")
+    return target.service, target.port
 
 
 def gateway_address(container_id: str, client: docker.DockerClient | None = None) -> str:
@@ -156,9 +336,8 @@ def gateway_address(container_id: str, client: docker.DockerClient | None = None
     return str(endpoint["IPv4Address"]).split("/")[0]
 
 
-def app_base_url(stack: str, retry_s: float = EXEC_RETRY_S) -> str:
-    """http://<gateway address>:<port> of the app's web container, waiting while it cycles."""
-    service, port = web_service(stack)
+def app_base_url(stack: str, service: str, port: int, retry_s: float = EXEC_RETRY_S) -> str:
+    """http://<gateway address>:<port> of the service's running container, waiting while it cycles."""
 
     def attempt() -> str | None:
         container = running_container(stack, service)
@@ -167,7 +346,11 @@ def app_base_url(stack: str, retry_s: float = EXEC_RETRY_S) -> str:
     return _until_found(attempt, retry_s, f"cannot reach {stack}_{service}")
 
 
-def http_client(stack: str, domain: str, timeout: float = 10.0) -> httpx.Client:
-    """A client that talks to the app as traefik would: its container, with `Host: <domain>`."""
-    return httpx.Client(base_url=app_base_url(stack), headers={"Host": domain},
+def http_client(stack: str, domain: str, service: str | None = None, port: int | None = None,
+                timeout: float = 10.0) -> httpx.Client:
+    """A client that talks to the app as traefik would: a container of `service` on `port` (by
+    default where traefik sends the app's domain), with `Host: <domain>`."""
+    if service is None or port is None:
+        service, port = web_service(stack, domain)
+    return httpx.Client(base_url=app_base_url(stack, service, port), headers={"Host": domain},
                         timeout=timeout, follow_redirects=False, trust_env=False)

@@ -30,6 +30,8 @@ BUSYBOX = Path("/bin/busybox")
 PROXY_NETWORK = "proxy"
 BUILD_HASH_LABEL = "cc-ci.build-hash"
 IMAGES_FILE = FIXTURES_DIR / "images" / "images.yml"
+# Present (in every network namespace) once the kernel has IPVS, built in or as the loaded module.
+IPVS_PROC = Path("/proc/net/ip_vs")
 
 Say = Callable[[str], None]
 
@@ -41,13 +43,62 @@ class ImageSpec:
     buildargs: dict[str, str]
 
 
-def ensure_substrate(say: Say) -> None:
+@dataclass(frozen=True)
+class ServiceVips:
+    """Whether swarm's service virtual IPs can answer on this host, and how we know."""
+
+    work: bool
+    why: str
+
+
+def ensure_substrate(say: Say) -> ServiceVips:
     _ensure_packages(say)
     client = _ensure_engine(say)
     _ensure_swarm(client, say)
     _ensure_proxy_network(client, say)
     for spec in load_image_specs():
         _ensure_image(client, spec, say)
+    vips = service_vips()
+    if not vips.work:
+        say(f"{vips.why}: swarm's service virtual IPs do not answer here (a service cannot reach another by "
+            "its name, and ingress-published ports do not work); runs deploy every service with "
+            "endpoint_mode dnsrr instead (CCCI_DNSRR=auto)")
+    return vips
+
+
+def service_vips(proc: Path = IPVS_PROC, load_module: Callable[[], str | None] | None = None) -> ServiceVips:
+    """A service's VIP is an IPVS virtual server in the kernel: without IPVS the name resolves to
+    an address that nothing answers ("No route to host"). Reads the local kernel, so it speaks
+    for the engine only when that runs on this host (a remote DOCKER_HOST: assumed to work)."""
+    if _remote_engine():
+        return ServiceVips(True, f"the engine is remote ({os.environ['DOCKER_HOST']}): its kernel is not checked")
+    if proc.exists():
+        return ServiceVips(True, f"the kernel has IPVS ({proc})")
+    # dockerd loads the module itself when it can; do the same so that a loadable one counts
+    problem = (load_module or _modprobe_ip_vs)()
+    if problem is None and proc.exists():
+        return ServiceVips(True, "the kernel has IPVS (loaded the ip_vs module)")
+    return ServiceVips(False, f"this host's kernel has no IPVS (no {proc}; "
+                              f"{problem or '`modprobe ip_vs` loaded nothing'})")
+
+
+def _remote_engine() -> bool:
+    host = os.environ.get("DOCKER_HOST", "").strip()
+    return bool(host) and not host.startswith("unix://")
+
+
+def _modprobe_ip_vs() -> str | None:
+    """None when `modprobe ip_vs` succeeded, else why it did not."""
+    if shutil.which("modprobe") is None:
+        return "no modprobe to load the ip_vs module"
+    try:
+        done = subprocess.run(["modprobe", "ip_vs"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"`modprobe ip_vs` failed: {err}"
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        return f"`modprobe ip_vs`: {last[0]}"
+    return None
 
 
 def _ensure_packages(say: Say) -> None:

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-EXIT = {"pass": 0, "fail": 1, "error": 3}
+EXIT = {"pass": 0, "fail": 1, "error": 3, "empty": 4}
 
 
 def probe(path: str) -> str:

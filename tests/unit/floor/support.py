@@ -25,7 +25,7 @@ def load_floor(op: str) -> ModuleType:
 def fixture_function(module: ModuleType, name: str):  # type: ignore[no-untyped-def]
     """The plain function behind a `@pytest.fixture` defined in a floor file."""
     fixture = getattr(module, name)
-    return getattr(fixture, "__wrapped__", None) or getattr(fixture, "__pytest_wrapped__").obj
+    return getattr(fixture, "__wrapped__", None) or fixture.__pytest_wrapped__.obj
 
 
 def floor_file(op: str) -> Path:
