@@ -116,6 +116,10 @@ class Run:
                         checkout=checkout, overlay_dir=tests.recipe_dir, meta=meta, state=state, say=self.say)
         for op in self._wanted():
             op.plan(ctx)
+        if git.show_file(checkout, state.first_ref, ".env.sample") is None:  # before anything exists
+            shown = state.base or state.head_commit[:12]  # a release by its whole tag
+            raise BadInput(f"RECIPE: {self.config.recipe_name} has no .env.sample at {shown}, the "
+                           "ref deployed first; a recipe needs one at every release (the app env is read from it)")
         self.result.head_commit, self.result.base, self.result.base_reason = head, state.base, state.base_reason
         return ctx, hooks
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from runner.errors import ConvergenceError, InfraError
+from runner.errors import BadInput, ConvergenceError, InfraError
 from runner.harness import git
 from runner.harness.config import RunConfig
 from runner.harness.opstate import OpState
@@ -213,3 +213,22 @@ def test_upgrade_skips_with_its_reason_when_the_recipe_has_no_older_release(
     assert (upgrade.verdict, upgrade.error) == ("skip", "the head is 1.0.0+1.0 plus unreleased commits and no older release exists to upgrade from")
     assert [c.split()[0] for c in driver.calls] == ["new_app", "deploy", "teardown"]
     assert result.exit_code == 0
+
+
+def test_a_ref_without_env_sample_is_bad_input_before_anything_is_deployed(tmp_path: Path, overlays: Path) -> None:
+    # the upgrade base, deployed first, was released without one; the head has it
+    repo = tmp_path / "my-recipe"
+    repo.mkdir()
+    git.git(repo, "init", "-q", "-b", "main")
+    for label, sample in (("1.0.0+1.0", None), ("1.1.0+1.1", "TYPE=my-recipe\nDOMAIN=x.example.com\n")):
+        (repo / "compose.yml").write_text(f"version: '3.8'\nservices:\n  app:\n    image: x\n    deploy:\n"
+                                          f"      labels: ['coop-cloud.${{STACK_NAME}}.version={label}']\n")
+        if sample:
+            (repo / ".env.sample").write_text(sample)
+        git.git(repo, "add", "-A")
+        git.git(repo, "commit", "-q", "-m", label)
+    git.git(repo, "tag", "1.0.0+1.0", "HEAD~1")
+    driver = FakeDriver()
+    with pytest.raises(BadInput, match=r"my-recipe has no \.env\.sample at 1\.0\.0\+1\.0, the ref deployed first"):
+        _run(tmp_path, overlays, driver, RECIPE=str(repo), STAGES="install,upgrade")
+    assert driver.calls == [] and list((tmp_path / "runs").iterdir()) == []
