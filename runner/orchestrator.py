@@ -25,7 +25,7 @@ from runner.harness.allowlist import load_allowlist
 from runner.harness.app import App
 from runner.harness.config import RunConfig
 from runner.harness.fileio import write_json_atomic, write_text_atomic
-from runner.harness.hooks import Hook, HookContext, call_hook, load_hooks
+from runner.harness.hooks import HookContext, Hooks, call_hook, load_hooks
 from runner.harness.meta import RecipeMeta, load_meta
 from runner.harness.opstate import OpRecord, OpState
 from runner.harness.paths import TESTS_DIR
@@ -103,7 +103,7 @@ class Run:
 
     # -- before anything is deployed --------------------------------------------------------
 
-    def _plan(self) -> tuple[OpContext, dict[str, Hook]]:
+    def _plan(self) -> tuple[OpContext, Hooks]:
         checkout, head = self._clone_recipe()
         tests = self._gate(checkout, head)
         meta = self._load_meta(tests)
@@ -210,7 +210,7 @@ class Run:
         except Exception as err:
             self.say(f"could not remove the {len(planted)} witness file(s) ({_one_line(err)}); tearing down anyway")
 
-    def _lifecycle(self, ctx: OpContext, hooks: dict[str, Hook]) -> None:
+    def _lifecycle(self, ctx: OpContext, hooks: Hooks) -> None:
         failed: str | None = None
         for op in self._wanted():
             if failed:
@@ -223,7 +223,7 @@ class Run:
                     self.say(f"{op.name}: skip — {reason}")
                     self._record_tier(TierResult(op.name, "skip", error=reason))
                     continue
-                record = self._perform(op, ctx, hooks.get(op.name))
+                record = self._perform(op, ctx, hooks)
             except Exception as err:  # the op failed (or its hook): its tier is an error, the rest skip
                 self._record_tier(TierResult(op.name, "error", time.monotonic() - started, error=_one_line(err)))
                 self._fail(err)
@@ -233,20 +233,20 @@ class Run:
                 self.result.deploy_count = ctx.live_app.deploy_count
             self._assert(op, ctx, record)
 
-    def _perform(self, op: Op, ctx: OpContext, hook: Hook | None) -> OpRecord:
+    def _perform(self, op: Op, ctx: OpContext, hooks: Hooks) -> OpRecord:
         app = ctx.live_app
         if self.tier_runner is run_tier:
             warm_pytest.warm_up()  # the tier's pytest starts up while the op waits on docker
-        seed = None
-        if hook is not None:
-            self.say(f"{op.name}: pre_{op.name} hook")
-            seed = call_hook(hook, self._hook_ctx(op, ctx))
+        seed = self._call_hook(op, ctx, hooks.pre.get(op.name), "pre")
         started = time.monotonic()
         record = op.perform(ctx)
         if op.converges and ctx.meta.READY_PROBE is not None:
             self._wait_ready(op, ctx)
         record = record.model_copy(update={"seed": seed, "duration_s": time.monotonic() - started})
-        ctx.state.ops[op.name] = record
+        ctx.state.ops[op.name] = record  # a post-op hook sees what its op produced
+        if (post := hooks.post.get(op.name)) is not None:
+            record = record.model_copy(update={"post_seed": self._call_hook(op, ctx, post, "post")})
+            ctx.state.ops[op.name] = record
         ctx.state.save(self.run_dir / "op_state.json")
         write_json_atomic(self.run_dir / "app.json", app.describe())
         if record.deployment is not None:
@@ -255,6 +255,12 @@ class Run:
         if record.notes:
             self.result.notes[op.name] = list(record.notes)
         return record
+
+    def _call_hook(self, op: Op, ctx: OpContext, hook: Callable[[HookContext], object] | None, when: str) -> object:
+        if hook is None:
+            return None
+        self.say(f"{op.name}: {when}_{op.name} hook")
+        return call_hook(hook, self._hook_ctx(op, ctx), when)
 
     def _hook_ctx(self, op: Op, ctx: OpContext) -> HookContext:
         app = ctx.live_app

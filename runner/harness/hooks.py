@@ -1,8 +1,11 @@
-"""Pre-op seed hooks: `pre_<op>(ctx)` in `tests/<recipe>/ops.py`, called in-process right before
-the orchestrator performs the op. What a hook returns is stored as `op_state[op].seed`."""
+"""Seed hooks in `tests/<recipe>/ops.py`, called in-process by the orchestrator: `pre_<op>(ctx)`
+right before it performs the op, `post_<op>(ctx)` right after it (before the op's tier). What a
+hook returns is stored as `op_state[op].seed` (pre) or `op_state[op].post_seed` (post). Hooks
+seed; assertion files assert."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,34 +60,53 @@ class HookContext:
             self._client.close()
 
 
-def load_hooks(recipe_dir: Path, ops: tuple[str, ...]) -> dict[str, Hook]:
-    """`pre_<op>` functions of `<recipe_dir>/ops.py`; an unknown `pre_*` name is bad input."""
+WHENS = ("pre", "post")
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The hooks of a recipe's ops.py, by op."""
+
+    pre: dict[str, Hook] = field(default_factory=dict)
+    post: dict[str, Hook] = field(default_factory=dict)
+
+
+def load_hooks(recipe_dir: Path, ops: tuple[str, ...]) -> Hooks:
+    """`pre_<op>` and `post_<op>` functions of `<recipe_dir>/ops.py`; a `pre_*`/`post_*` name
+    that is not a hook is bad input, with a did-you-mean."""
     path = recipe_dir / "ops.py"
     if not path.is_file():
-        return {}
+        return Hooks()
     module = load_module(path, f"ccci_ops_{recipe_dir.name.replace('-', '_')}")
-    hooks = {name.removeprefix("pre_"): getattr(module, name) for name in dir(module)
-             if name.startswith("pre_") and callable(getattr(module, name))}
-    unknown = sorted(set(hooks) - set(ops))
-    if unknown:
-        raise BadInput(f"{path.name}: pre_{unknown[0]} is not a hook; ops are {', '.join(ops)}")
-    return hooks
+    found: dict[str, dict[str, Hook]] = {when: {} for when in WHENS}
+    for name in dir(module):
+        when, _, op = name.partition("_")
+        if when not in WHENS or not op or not callable(getattr(module, name)):
+            continue
+        if op not in ops:
+            valid = [f"{w}_{o}" for w in WHENS for o in ops]
+            near = difflib.get_close_matches(name, valid, n=1)
+            hint = f"did you mean {near[0]}?" if near else f"hooks are pre_<op> and post_<op>, ops are {', '.join(ops)}"
+            raise BadInput(f"{path.name}: {name} is not a hook ({hint})")
+        found[when][op] = getattr(module, name)
+    return Hooks(pre=found["pre"], post=found["post"])
 
 
 class HookError(InfraError):
-    """A pre-op hook raised; the op is not performed."""
+    """A hook raised: a pre-op hook's op is not performed; a post-op hook's tier does not run."""
 
 
-def call_hook(hook: Hook, ctx: HookContext) -> Any:
+def call_hook(hook: Hook, ctx: HookContext, when: str = "pre") -> Any:
     """Call the hook; its return value must be JSON (it goes into op state)."""
+    name = f"{when}_{ctx.op}"
     try:
         seed = hook(ctx)
     except Exception as err:  # noqa: BLE001 - the hook's own failure, reported as the tier's error
-        raise HookError(f"pre_{ctx.op} hook failed: {type(err).__name__}: {err}") from err
+        raise HookError(f"{name} hook failed: {type(err).__name__}: {err}") from err
     finally:
         ctx.close()
     try:
         json.dumps(seed)
     except (TypeError, ValueError) as err:
-        raise HookError(f"pre_{ctx.op} hook returned something that is not JSON: {err}") from None
+        raise HookError(f"{name} hook returned something that is not JSON: {err}") from None
     return seed

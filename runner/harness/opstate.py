@@ -110,6 +110,7 @@ class AppIdentity(BaseModel):
 class OpRecord(BaseModel):
     op: str
     seed: Any = None  # what the pre-op hook returned
+    post_seed: Any = None  # what the post-op hook returned (it ran after the op, before its tier)
     deployment: Deployment | None = None
     deploy_count: int = 0  # stacks the app's deploys created so far, as docker saw it (1 through an in-place upgrade)
     base: str | None = None  # the release an upgrade started from

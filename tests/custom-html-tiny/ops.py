@@ -1,5 +1,6 @@
 """Seed hooks for custom-html-tiny: markers in the `content` volume, written right before an op,
-so the overlays can tell that data survived it (upgrade), was taken (backup) and came back (restore).
+so the overlays can tell that data survived it (upgrade), was taken (backup) and came back (restore),
+and one right after the install, for the install overlay to find served.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ WEB_ROOT = "/srv/www"  # the `content` volume
 
 def _write(ctx: Any, name: str, text: str) -> None:
     ctx.exec_in("app", ["sh", "-c", f"printf %s '{text}' > {WEB_ROOT}/{name}"])
+
+
+def post_install(ctx: Any) -> dict[str, str]:
+    """A page written once the app runs: the install tier checks the app serves it."""
+    marker = f"after-install-{secrets.token_hex(8)}"
+    _write(ctx, "install-marker.txt", marker)
+    return {"marker": marker}
 
 
 def pre_upgrade(ctx: Any) -> dict[str, str]:

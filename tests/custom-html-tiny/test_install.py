@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from runner.harness.app import Deployment
+from runner.harness.opstate import OpState
 
 
 def test_the_page_is_the_deployed_releases(http: httpx.Client, deployment: Deployment) -> None:
@@ -20,3 +21,8 @@ def test_admin_is_protected_by_the_generated_password(http: httpx.Client, exec_i
     assert len(password) == 24  # SECRET_ADMIN_PASSWORD_VERSION's `# length=24`
     assert http.get("/admin/").status_code == 401
     assert http.get("/admin/", auth=("admin", password)).status_code == 200
+
+
+def test_the_app_serves_the_page_seeded_after_install(http: httpx.Client, op_state: OpState) -> None:
+    marker = op_state["install"].post_seed["marker"]  # tests/custom-html-tiny/ops.py's post_install
+    assert http.get("/install-marker.txt").text == marker

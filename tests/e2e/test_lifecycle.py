@@ -167,7 +167,8 @@ def _comparable(op_state: dict[str, Any], stack: str, domain: str) -> dict[str, 
             record["deployment"].pop("duration_s")
             record["deployment"]["labels"] = {k: v for k, v in record["deployment"]["labels"].items()
                                               if not k.startswith("cc-ci.")}
-        record["seed"] = sorted(record["seed"]) if isinstance(record["seed"], dict) else record["seed"]
+        for seeded in ("seed", "post_seed"):  # random markers: their keys are comparable
+            record[seeded] = sorted(record[seeded]) if isinstance(record[seeded], dict) else record[seeded]
         record["witnesses"] = sorted((w["volume"], w["path"]) for w in record.get("witnesses", []))
         if record["snapshot"]:
             snap = record["snapshot"]

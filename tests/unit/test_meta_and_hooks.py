@@ -8,7 +8,7 @@ import pytest
 
 from runner.errors import BadInput
 from runner.harness.config import OPS
-from runner.harness.hooks import HookContext, HookError, call_hook, load_hooks
+from runner.harness.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
 from runner.harness.meta import RecipeMeta, load_meta, validate_meta
 
 
@@ -90,16 +90,33 @@ def test_the_effective_settings_name_callables_and_round_trip_for_assertion_file
         again.READY_PROBE(None)
 
 
-def test_hooks_are_the_pre_op_functions_of_ops_py(tmp_path: Path) -> None:
-    (tmp_path / "ops.py").write_text("def pre_backup(ctx):\n    return 1\n\ndef helper():\n    pass\n")
-    assert list(load_hooks(tmp_path, OPS)) == ["backup"]
-    assert load_hooks(tmp_path / "nothing-here", OPS) == {}
+def test_hooks_are_the_pre_and_post_op_functions_of_ops_py(tmp_path: Path) -> None:
+    (tmp_path / "ops.py").write_text("def pre_backup(ctx):\n    return 1\n\ndef post_install(ctx):\n    return 2\n\n"
+                                     "def helper():\n    pass\n")
+    hooks = load_hooks(tmp_path, OPS)
+    assert (list(hooks.pre), list(hooks.post)) == (["backup"], ["install"])
+    assert load_hooks(tmp_path / "nothing-here", OPS) == Hooks()
 
 
 def test_a_hook_for_no_op_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "ops.py").write_text("def pre_deploy(ctx):\n    pass\n")
-    with pytest.raises(BadInput, match="pre_deploy is not a hook; ops are install, upgrade"):
+    with pytest.raises(BadInput, match=r"pre_deploy is not a hook \(hooks are pre_<op> and post_<op>, ops are install, upgrade"):
         load_hooks(tmp_path, OPS)
+
+
+@pytest.mark.parametrize(("name", "meant"), [("pre_restor", "pre_restore"), ("post_instal", "post_install"),
+                                             ("pre_backups", "pre_backup")])
+def test_a_misspelt_hook_is_bad_input_with_a_did_you_mean(tmp_path: Path, name: str, meant: str) -> None:
+    (tmp_path / "ops.py").write_text(f"def {name}(ctx):\n    pass\n")
+    with pytest.raises(BadInput, match=rf"ops.py: {name} is not a hook \(did you mean {meant}\?\)"):
+        load_hooks(tmp_path, OPS)
+
+
+def test_a_post_hook_that_raises_is_a_hook_error_naming_the_post_hook() -> None:
+    def hook(ctx: HookContext) -> None:
+        raise KeyError("notes")
+    with pytest.raises(HookError, match="post_backup hook failed: KeyError"):
+        call_hook(hook, _ctx(), "post")
 
 
 def _ctx() -> HookContext:

@@ -232,3 +232,34 @@ def test_a_ref_without_env_sample_is_bad_input_before_anything_is_deployed(tmp_p
     with pytest.raises(BadInput, match=r"my-recipe has no \.env\.sample at 1\.0\.0\+1\.0, the ref deployed first"):
         _run(tmp_path, overlays, driver, RECIPE=str(repo), STAGES="install,upgrade")
     assert driver.calls == [] and list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_post_hook_runs_after_its_op_and_before_its_tier_and_its_seed_reaches_the_tier(
+    tmp_path: Path, overlays: Path
+) -> None:
+    _hooks(overlays, "def post_install(ctx):\n"
+                     "    ctx.exec_in('app', ['touch', '/srv/www/seeded'])\n"
+                     "    return {'version': ctx.op_state['install'].deployment.version}\n")
+    seen: dict[str, object] = {}
+
+    class SeeingTiers(Tiers):
+        def __call__(self, op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
+            seen[op] = json.loads(Path(env["CCCI_OP_STATE_FILE"]).read_text())["ops"][op]["post_seed"]
+            return super().__call__(op, files, run_dir, env)
+
+    driver = FakeDriver()
+    result, _ = _run(tmp_path, overlays, driver, tiers=SeeingTiers(), STAGES="install")
+    deployed = next(i for i, call in enumerate(driver.calls) if call.startswith("deploy"))
+    assert driver.calls.index("exec app") > deployed
+    assert seen == {"install": {"version": "1.0.0+1.0"}}
+    assert result.exit_code == 0
+
+
+def test_a_post_hook_that_raises_is_its_tiers_error_after_its_op_was_performed(tmp_path: Path, overlays: Path) -> None:
+    _hooks(overlays, "def post_backup(ctx):\n    raise RuntimeError('no rows to seed')\n")
+    driver = FakeDriver()
+    result, _ = _run(tmp_path, overlays, driver, STAGES="backup,restore")
+    assert "backup" in driver.calls and not any(call.startswith("restore") for call in driver.calls)
+    backup = next(t for t in result.tiers if t.op == "backup")
+    assert (backup.verdict, backup.error) == ("error", "post_backup hook failed: RuntimeError: no rows to seed")
+    assert result.exit_code == 3
