@@ -108,7 +108,8 @@ class Run:
         tests = self._gate(checkout, head)
         meta = self._load_meta(tests)
         hooks = load_hooks(tests.recipe_dir, ORDER)
-        state = OpState(run_id=self.config.run_id, recipe=self.config.recipe_name, head_commit=head)
+        state = OpState(run_id=self.config.run_id, recipe=self.config.recipe_name, head_commit=head,
+                        stages=list(self.config.stages))
         # DEPLOY_TIMEOUT is the recipe's own default, in place of the operator's
         driver_config = self.config if meta.DEPLOY_TIMEOUT is None else \
             self.config.model_copy(update={"deploy_timeout_s": meta.DEPLOY_TIMEOUT})

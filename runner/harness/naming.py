@@ -51,3 +51,12 @@ def secret_name(stack: str, name: str, version: str) -> str:
             "shorten the secret's name or version in .env.sample"
         )
     return full
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def shown_ref(ref: str) -> str:
+    """A ref as the console shows it: a commit id cut to 12, anything else (a release tag such as
+    `2.0.0+1.0.5-social-amd64`, a branch) whole."""
+    return ref[:12] if _COMMIT.match(ref) else ref

@@ -127,16 +127,33 @@ class OpRecord(BaseModel):
     duration_s: float = 0.0
 
 
+class OpNotRun(KeyError):
+    """An assertion file read an op that this run did not perform."""
+
+    def __init__(self, op: str, stages: list[str]) -> None:
+        super().__init__(op)
+        self.op, self.stages = op, stages
+
+    def __str__(self) -> str:
+        return (f"op {self.op!r} did not run in this run"
+                + (f" (STAGES={','.join(self.stages)})" if self.stages else "")
+                + f": check `\"{self.op}\" in op_state` first, or add {self.op} to STAGES")
+
+
 class OpState(BaseModel):
     run_id: str
     recipe: str
     head_commit: str  # the PR head under test
+    stages: list[str] = Field(default_factory=list)  # the run's STAGES, for saying what did not run
     base: str | None = None  # the first deploy's release when upgrading, else None
     base_reason: str | None = None
     ops: dict[str, OpRecord] = Field(default_factory=dict)
 
     def __getitem__(self, op: str) -> OpRecord:
-        return self.ops[op]
+        try:
+            return self.ops[op]
+        except KeyError:
+            raise OpNotRun(op, self.stages) from None
 
     def __contains__(self, op: object) -> bool:
         return op in self.ops

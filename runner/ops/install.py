@@ -5,6 +5,7 @@ from __future__ import annotations
 from runner.harness import git
 from runner.harness.envfile import with_values
 from runner.harness.install_steps import SCRIPT, run_install_steps
+from runner.harness.naming import shown_ref
 from runner.harness.opstate import OpRecord
 from runner.ops.base import Op, OpContext
 
@@ -17,7 +18,7 @@ class Install(Op):
         app = ctx.live_app
         ref = ctx.state.first_ref  # new_app read the app env from this ref's .env.sample
         self._prepare_env(ctx, ref)
-        ctx.say(f"deploying {ref[:12]} as {app.domain} (stack {app.stack})")
+        ctx.say(f"deploying {shown_ref(ref)} as {app.domain} (stack {app.stack})")
         deployment = ctx.driver.deploy(app, ref)
         ctx.say(f"converged: version {deployment.version}{' (chaos)' if deployment.chaos else ''} "
                 f"in {deployment.duration_s:.1f}s")

@@ -44,3 +44,8 @@ def test_secret_names_follow_abra_and_fit_docker() -> None:
 def test_an_overlong_domain_base_is_bad_input() -> None:
     with pytest.raises(BadInput, match="CCCI_DOMAIN_BASE"):
         naming.app_domain("r", "run-1", "x" * 40 + ".test")
+
+
+def test_a_commit_is_shown_cut_to_12_and_a_release_tag_whole() -> None:
+    assert naming.shown_ref("f5984612640d3c8e2b1a0f9e8d7c6b5a49382716") == "f5984612640d"
+    assert naming.shown_ref("2.0.0+1.0.5-social-amd64") == "2.0.0+1.0.5-social-amd64"  # was `2.0.0+1.0.5-`

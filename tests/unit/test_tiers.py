@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.harness import warm_pytest
 from runner.harness.tiers import NO_FILES, run_tier, skip_reasons, tier_verdict
 
 JUNIT_ALL_SKIPPED = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0"
@@ -61,3 +62,11 @@ def test_a_tier_whose_files_hold_no_test_is_empty(tmp_path: Path) -> None:
     test = _tier_dir(tmp_path, "X = 1\n")
     tier = run_tier("install", [test], tmp_path, {})
     assert (tier.verdict, tier.error) == ("empty", "the assertion files hold no tests")
+
+
+def test_a_warm_started_tier_prints_no_stray_warning(tmp_path: Path) -> None:
+    test = _tier_dir(tmp_path, "import httpx\n\ndef test_a():\n    assert httpx.codes.OK == 200\n")
+    warm_pytest.warm_up()  # as the orchestrator starts every tier's pytest: ahead, plugins imported
+    tier = run_tier("install", [test], tmp_path, {})
+    output = (tmp_path / "logs" / "tier-install.log").read_text()
+    assert tier.verdict == "pass" and "warning" not in output.lower(), output
