@@ -28,10 +28,11 @@ from runner.harness.fileio import write_json_atomic, write_text_atomic
 from runner.harness.hooks import HookContext, Hooks, call_hook, load_hooks
 from runner.harness.meta import RecipeMeta, load_meta
 from runner.harness.opstate import OpRecord, OpState
+from runner.harness.overlaycheck import folder_entries, stray_entries
 from runner.harness.paths import TESTS_DIR
 from runner.harness.ready import wait_ready
 from runner.harness.repolocal import FOLDER, TierTests, build_tier_tests, inspect
-from runner.harness.results import RunResult, print_summary, write_reports
+from runner.harness.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
 from runner.harness.runlock import run_lock
 from runner.harness.scrub import scrubber
 from runner.harness.tiers import TierResult, run_tier, tier_tests_root
@@ -133,7 +134,21 @@ class Run:
             self.say(message)
         self.tier_tests = build_tier_tests(tier_tests_root(self.run_dir), self.tests_dir, self.own_overlay_dir,
                                            self.config.recipe_name, repo_local, checkout)
+        self._name_stray_files(checkout if repo_local.approved else None)
         return self.tier_tests
+
+    def _name_stray_files(self, approved_checkout: Path | None) -> None:
+        """What in the maintainer's folders no tier collects and nothing reads, said first (a
+        misnamed `test_instal.py` would otherwise go green having checked nothing of it)."""
+        folders = [(self.own_overlay_dir, _show_own(self.own_overlay_dir))]
+        if approved_checkout is not None:
+            folders.append((approved_checkout / FOLDER, FOLDER))
+        stray = [f"{shown}/{line}" for folder, shown in folders
+                 for line in stray_entries(folder_entries(folder))]
+        for line in stray:
+            self.say(f"overlay: {line}")
+        if stray:
+            self.result.notes[OVERLAY_NOTES] = stray
 
     def _load_meta(self, tests: TierTests) -> RecipeMeta:
         """Validated once, here; the assertion files get the same settings from meta.json."""

@@ -91,6 +91,17 @@ def verdict_of(tiers: list[TierResult], error: str | None, leftovers: list[str] 
     return "pass"
 
 
+OVERLAY_NOTES = "overlay"  # RunResult.notes key of what the maintainer's folders hold that nothing reads
+
+
+def _ahead_lines(result: RunResult) -> list[str]:
+    """What the maintainer should see before anything else: their files that nothing ran."""
+    lines = [f"- `{line}`" for line in result.notes.get(OVERLAY_NOTES, [])]
+    if result.repo_local and result.repo_local.ignored:
+        lines.append("- " + _repo_local_markdown(result.repo_local))
+    return ["**not run, check your files:**", "", *lines, ""] if lines else []
+
+
 def summary_markdown(result: RunResult) -> str:
     icon = VERDICT_ICONS
     lines = [
@@ -99,6 +110,7 @@ def summary_markdown(result: RunResult) -> str:
         "",
         f"run `{result.run_id}` · deploy-count {result.deploy_count} · {result.duration_s:.0f}s",
         "",
+        *_ahead_lines(result),
         "| tier | verdict | tests | time |",
         "|---|---|---|---|",
     ]
@@ -115,10 +127,11 @@ def summary_markdown(result: RunResult) -> str:
     overrides = list(dict.fromkeys(o for d in result.deployments for o in d.get("overrides", [])))
     if overrides:
         lines += ["", *(f"deploy override: {override}" for override in overrides)]
-    if result.notes:
-        lines += ["", *notes_lines(result.notes, prefix="- ")]
+    op_notes = {op: notes for op, notes in result.notes.items() if op != OVERLAY_NOTES}
+    if op_notes:
+        lines += ["", *notes_lines(op_notes, prefix="- ")]
     lines += ["", *_ladder_markdown(result.ladder)]
-    if result.repo_local and result.repo_local.message():
+    if result.repo_local and result.repo_local.approved and result.repo_local.message():
         lines += ["", _repo_local_markdown(result.repo_local)]
     if result.error:
         lines += ["", f"**error:** {result.error}"]

@@ -14,7 +14,8 @@ class Custom(Op):
 
     def skip_reason(self, ctx: OpContext) -> str | None:
         if not self.overlay_files(ctx.overlay_dir):
-            return f"the recipe has no custom tests (tests/{ctx.overlay_dir.name}/custom/test_*.py)"
+            where = ctx.config.overlay_dir or Path("tests") / ctx.config.recipe_name  # the maintainer's, not the run's copy
+            return f"the recipe has no custom tests ({where}/custom/test_*.py)"
         return None
 
     def perform(self, ctx: OpContext) -> OpRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -263,3 +264,17 @@ def test_a_post_hook_that_raises_is_its_tiers_error_after_its_op_was_performed(t
     backup = next(t for t in result.tiers if t.op == "backup")
     assert (backup.verdict, backup.error) == ("error", "post_backup hook failed: RuntimeError: no rows to seed")
     assert result.exit_code == 3
+
+
+def test_a_misnamed_overlay_file_is_named_first_in_the_console_results_and_summary(
+    tmp_path: Path, overlays: Path
+) -> None:
+    (overlays / "custom-html-tiny" / "test_instal.py").write_text("def test_never_run():\n    assert False\n")
+    out = io.StringIO()
+    result, run = _run(tmp_path, overlays, FakeDriver(), console=Console(file=out, width=300), STAGES="install")
+    line = (f"{overlays}/custom-html-tiny/test_instal.py: no tier collects it and nothing reads it "
+            "(did you mean test_install.py?)")
+    assert result.notes["overlay"] == [line]
+    assert f"overlay: {line}" in out.getvalue()
+    summary = (run.run_dir / "summary.md").read_text()
+    assert "test_instal.py" in summary and summary.index("test_instal.py") < summary.index("| tier |")

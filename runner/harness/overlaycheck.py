@@ -1,0 +1,61 @@
+"""What in a maintainer's overlay folder nothing will read: a misnamed test file or folder is
+otherwise ignored without a word, and a run that checked less than its maintainer wrote goes
+green. Pure: fed the folder's entries.
+
+An overlay folder (`tests/<recipe>/`, `CCCI_OVERLAY_DIR`, a recipe repo's `cc-ci/`) holds
+`test_<op>.py` for install, upgrade, backup and restore, `custom/test_*.py`, `ops.py`,
+`recipe_meta.py`, `install_steps.sh`, `conftest.py`, and the maintainer's own helpers, named with
+a leading underscore (`_notes.py`). Everything else is named, with a did-you-mean.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+from runner.harness.config import OPS
+
+_READ = {"ops.py", "recipe_meta.py", "install_steps.sh", "conftest.py", "README.md"}
+_TIER_FILES = {f"test_{op}.py" for op in OPS if op != "custom"}
+_CUSTOM = "custom"
+
+
+def stray_entries(entries: Iterable[str]) -> list[str]:
+    """One line per entry (a path relative to the folder, `/`-separated) that no tier collects
+    and nothing reads, with what was probably meant."""
+    problems = []
+    for entry in sorted(entries):
+        top, _, rest = entry.partition("/")
+        if _skipped(top) or (rest and _skipped(rest.rpartition("/")[2])):
+            continue
+        if not rest:
+            if top not in _READ | _TIER_FILES:
+                problems.append(_stray(top, sorted(_READ | _TIER_FILES)))
+        elif top == _CUSTOM:
+            name = rest.rpartition("/")[2]
+            if "/" not in rest and not (name.startswith("test_") and name.endswith(".py")) \
+                    and name not in ("conftest.py", "README.md") and name.endswith(".py"):
+                problems.append(f"{entry}: not collected (custom tests are named custom/test_*.py)")
+        else:
+            problems.append(_stray(f"{top}/", [f"{_CUSTOM}/"]))
+    return list(dict.fromkeys(problems))  # a stray folder once, however many files it holds
+
+
+def folder_entries(folder: Path) -> list[str]:
+    """Every file of the folder, relative and `/`-separated (what `stray_entries` is fed)."""
+    return [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+
+
+def _skipped(name: str) -> bool:
+    """The maintainer's helpers (`_x.py`), hidden files and Python's caches."""
+    return name.startswith(("_", ".")) or name.endswith(".pyc")
+
+
+def _stray(name: str, known: list[str]) -> str:
+    if name == f"test_{_CUSTOM}.py":
+        return f"{name}: no tier collects it (the custom tier's tests go in {_CUSTOM}/test_*.py)"
+    near = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    hint = f" (did you mean {near[0]}?)" if near else \
+        " (helpers of your own: name them with a leading underscore, e.g. _helpers.py)" if name.endswith(".py") else ""
+    return f"{name}: no tier collects it and nothing reads it{hint}"
