@@ -9,7 +9,8 @@ import pytest
 
 from runner.harness import git
 
-_COMPOSE = """version: "3.8"
+# a one-service compose.yml whose version label is `{label}` (`.format(label=...)`)
+RECIPE_COMPOSE = """version: "3.8"
 services:
   app:
     image: ccci-local/custom-html-tiny:1.0
@@ -28,11 +29,11 @@ def make_recipe(tmp_path: Path) -> Callable[..., Path]:
         (repo / ".env.sample").write_text("TYPE=my-recipe\nDOMAIN=x.example.com\n")
         git.git(repo, "init", "-q", "-b", "main")
         for tag in tags:
-            (repo / "compose.yml").write_text(_COMPOSE.format(label=tag))
+            (repo / "compose.yml").write_text(RECIPE_COMPOSE.format(label=tag))
             git.git(repo, "add", "-A")
             git.git(repo, "commit", "-q", "-m", f"release {tag}")
             git.git(repo, "tag", tag)
-        (repo / "compose.yml").write_text(_COMPOSE.format(label=head_label) + "# head\n")
+        (repo / "compose.yml").write_text(RECIPE_COMPOSE.format(label=head_label) + "# head\n")
         git.git(repo, "add", "-A")
         git.git(repo, "commit", "-q", "-m", "the PR head")
         return repo

@@ -16,22 +16,15 @@ from runner.harness.config import DriverSettings, RunConfig
 from runner.harness.results import RunResult
 from runner.harness.tiers import TierResult
 from runner.orchestrator import Run
+from tests.unit.conftest import RECIPE_COMPOSE
 
-_COMPOSE = """version: "3.8"
-services:
-  app:
-    image: ccci-local/custom-html-tiny:1.0
-    deploy:
-      labels:
-        - "coop-cloud.${{STACK_NAME}}.version={label}"
-"""
 _BASE_ENV = "TYPE=my-recipe\nDOMAIN=x.example.com\nSECRET_DB_PASSWORD_VERSION=v1\n"
 _HEAD_ENV = _BASE_ENV + "SECRET_INSTANCE_TOKEN_VERSION=v1 # length=40\n"
 
 
 def _commit(repo: Path, env: str, label: str, message: str) -> str:
     (repo / ".env.sample").write_text(env)
-    (repo / "compose.yml").write_text(_COMPOSE.format(label=label))
+    (repo / "compose.yml").write_text(RECIPE_COMPOSE.format(label=label))
     git.git(repo, "add", "-A")
     git.git(repo, "commit", "-q", "-m", message)
     return git.rev_parse(repo, "HEAD")
