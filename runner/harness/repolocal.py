@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ExecError
-from runner.harness import git
+from runner.harness import git, safetar
 from runner.harness.allowlist import Allowlist
 
 FOLDER = "cc-ci"
@@ -136,7 +136,7 @@ def _extract(checkout: Path, tree: str, dest: Path) -> frozenset[Path]:
     try:
         with tarfile.open(archive) as tar:
             members = [m for m in tar.getmembers() if m.isfile()]
-            tar.extractall(dest, filter="data")  # no absolute paths, no links out of dest
+            safetar.extract_data(tar, dest)  # no absolute paths, no links out of dest
     finally:
         archive.unlink()
     return frozenset(dest / m.name for m in members)

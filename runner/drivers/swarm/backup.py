@@ -49,7 +49,7 @@ from runner.drivers.swarm.volumes import (
     volume_root,
 )
 from runner.errors import ExecError, InfraError
-from runner.harness import backupbot, hookcmd, proof, timing
+from runner.harness import backupbot, hookcmd, proof, safetar, timing
 from runner.harness.app import App
 from runner.harness.backupbot import BackupPlan, Hook, Mount, NoSnapshot, StackView
 from runner.harness.fileio import write_text_atomic
@@ -228,12 +228,8 @@ def _copy_out(client: docker.DockerClient, stack: str, volumes: dict[str, list[s
 
 def _extract(chunks: Iterable[bytes], dest: Path) -> None:
     """Unpack a streamed tar as it comes, keeping owners (numeric) and modes as they were."""
-    def inside_dest(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
-        tarfile.tar_filter(member, path)  # raises for names that would land outside dest
-        return member  # ...but keep the member's mode bits, which the 'tar' filter would clear
-
     with tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tar:
-        tar.extractall(dest, numeric_owner=True, filter=inside_dest)
+        safetar.extract_volume(tar, dest)
 
 
 def _export(staging: Path, export: Path) -> None:
