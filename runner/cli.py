@@ -11,6 +11,7 @@ from runner.errors import CcciError
 # subcommand -> module exposing `add_arguments(parser)` and `main(args) -> int`
 COMMANDS = {
     "run": ("runner.commands.run", "run one recipe through its lifecycle stages (same as run_recipe_ci.py)"),
+    "check": ("runner.commands.check", "check a recipe's overlays, hooks, meta and file names without deploying"),
     "swarm": ("runner.commands.swarm", "set up the local substrate: docker, swarm, proxy network, images"),
     "gc": ("runner.commands.gc", "remove leftovers of runs that were killed before their teardown"),
     "bridge": ("runner.bridge.command", "serve the !testme bridge (webhook + poller)"),

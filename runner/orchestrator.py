@@ -22,16 +22,18 @@ from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
 from runner.harness import git, timing, warm_pytest
 from runner.harness.allowlist import load_allowlist
+from runner.harness.check import CheckReport, check, show_in
 from runner.harness.app import App
 from runner.harness.config import RunConfig
 from runner.harness.fileio import write_json_atomic, write_text_atomic
-from runner.harness.hooks import HookContext, Hooks, call_hook, load_hooks
+from runner.harness.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
 from runner.harness.meta import RecipeMeta, load_meta
 from runner.harness.opstate import OpRecord, OpState
-from runner.harness.overlaycheck import folder_entries, stray_entries
 from runner.harness.paths import TESTS_DIR
+from runner.harness.prhead import fetch_pr_head
+from runner.harness.problems import Shown
 from runner.harness.ready import wait_ready
-from runner.harness.repolocal import FOLDER, TierTests, build_tier_tests, inspect
+from runner.harness.repolocal import TierTests, build_tier_tests, inspect
 from runner.harness.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
 from runner.harness.runlock import run_lock
 from runner.harness.scrub import scrubber
@@ -64,6 +66,7 @@ class Run:
         self.tests_dir = tests_dir
         self.own_overlay_dir = config.overlay_dir or tests_dir / config.recipe_name
         self.tier_tests: TierTests | None = None  # built by _gate, before anything is deployed
+        self._shown: Shown | None = None  # the maintainer's names of the tier tests folder's files
         self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
                                 pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir))
 
@@ -107,8 +110,9 @@ class Run:
     def _plan(self) -> tuple[OpContext, Hooks]:
         checkout, head = self._clone_recipe()
         tests = self._gate(checkout, head)
+        self._check(tests)
         meta = self._load_meta(tests)
-        hooks = load_hooks(tests.recipe_dir, ORDER)
+        hooks = load_hooks(tests.recipe_dir, ORDER, shown=self._shown)
         state = OpState(run_id=self.config.run_id, recipe=self.config.recipe_name, head_commit=head,
                         stages=list(self.config.stages))
         # DEPLOY_TIMEOUT is the recipe's own default, in place of the operator's
@@ -134,28 +138,44 @@ class Run:
             self.say(message)
         self.tier_tests = build_tier_tests(tier_tests_root(self.run_dir), self.tests_dir, self.own_overlay_dir,
                                            self.config.recipe_name, repo_local, checkout)
-        self._name_stray_files(checkout if repo_local.approved else None)
+        self._shown = show_in(self.tier_tests, _show_own(self.own_overlay_dir))
         return self.tier_tests
 
-    def _name_stray_files(self, approved_checkout: Path | None) -> None:
-        """What in the maintainer's folders no tier collects and nothing reads, said first (a
+    def check_only(self) -> CheckReport:
+        """`cc-ci check`: what every run checks before deploying, and nothing after; the run dir
+        (a clone and the tier tests folder) is removed again."""
+        (self.run_dir / "logs").mkdir(parents=True)
+        try:
+            checkout, head = self._clone_recipe()
+            report = self._checked(self._gate(checkout, head))
+            report.head = head
+            return report
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _checked(self, tests: TierTests) -> CheckReport:
+        return check(tests, self.own_overlay_dir, _show_own(self.own_overlay_dir), self.result.repo_local,
+                     lambda op, folder: self.ops[op].overlay_files(folder) if op in self.ops else [],
+                     self.config.skip_generic, collect=self.tier_runner is run_tier)
+
+    def _check(self, tests: TierTests) -> None:
+        """What `cc-ci check` does, before anything is deployed: a mistake in a maintainer's file
+        is bad input told at their file and line; what no tier will read is said first (a
         misnamed `test_instal.py` would otherwise go green having checked nothing of it)."""
-        folders = [(self.own_overlay_dir, _show_own(self.own_overlay_dir))]
-        if approved_checkout is not None:
-            folders.append((approved_checkout / FOLDER, FOLDER))
-        stray = [f"{shown}/{line}" for folder, shown in folders
-                 for line in stray_entries(folder_entries(folder))]
-        for line in stray:
+        report = self._checked(tests)
+        for line in report.notices:
             self.say(f"overlay: {line}")
-        if stray:
-            self.result.notes[OVERLAY_NOTES] = stray
+        if report.notices:
+            self.result.notes[OVERLAY_NOTES] = list(report.notices)
+        if report.errors:
+            for line in (line for problem in report.errors for line in problem.lines()):
+                self.say(line)
+            more = f" (and {len(report.errors) - 1} more above)" if len(report.errors) > 1 else ""
+            raise BadInput(f"{report.errors[0].headline()}{more}")
 
     def _load_meta(self, tests: TierTests) -> RecipeMeta:
         """Validated once, here; the assertion files get the same settings from meta.json."""
-        path = tests.recipe_dir / "recipe_meta.py"
-        shown = f"{FOLDER}/recipe_meta.py" if path in tests.from_repo else \
-            _show_own(self.own_overlay_dir / "recipe_meta.py")
-        meta = load_meta(tests.recipe_dir, shown=shown)
+        meta = load_meta(tests.recipe_dir, shown=self._shown)
         self.result.meta = meta.effective()
         write_json_atomic(self.run_dir / "meta.json", self.result.meta)
         return meta
@@ -174,6 +194,9 @@ class Run:
             reason = str(err).split(": ", 1)[-1]
             what = "the recipe repo" if self.config.is_path else f"{self.config.recipe!r} is not bundled and"
             raise BadInput(f"RECIPE: {what} could not be cloned from {source}: {reason}") from None
+        if self.config.pr is not None:  # a fork's head is in no branch of the clone
+            return checkout, fetch_pr_head(checkout, self.config.pr, self.config.ref,
+                                           self.config.pr_head_repo, self.say)
         wanted = self.config.version or self.config.ref or "HEAD"
         for candidate in (wanted, f"origin/{wanted}"):
             try:
@@ -276,7 +299,15 @@ class Run:
         if hook is None:
             return None
         self.say(f"{op.name}: {when}_{op.name} hook")
-        return call_hook(hook, self._hook_ctx(op, ctx), when)
+        try:
+            return call_hook(hook, self._hook_ctx(op, ctx), when, self._shown)
+        except HookError as err:  # told at the maintainer's file and line, with their frames
+            if err.problem is not None:
+                for line in err.problem.lines():
+                    self.say(line)
+                if not self.result.error:
+                    self.result.error_detail = err.problem.lines()
+            raise
 
     def _hook_ctx(self, op: Op, ctx: OpContext) -> HookContext:
         app = ctx.live_app

@@ -19,6 +19,7 @@ from runner.harness.app import App
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
 from runner.harness.proc import ExecResult
+from runner.harness.problems import Problem, Shown, from_exception, in_folder
 from runner.harness.pyfile import load_module
 
 Hook = Callable[["HookContext"], Any]
@@ -65,19 +66,21 @@ WHENS = ("pre", "post")
 
 @dataclass(frozen=True)
 class Hooks:
-    """The hooks of a recipe's ops.py, by op."""
+    """The hooks of a recipe's ops.py, by op; `shown` names its files as the maintainer knows them."""
 
     pre: dict[str, Hook] = field(default_factory=dict)
     post: dict[str, Hook] = field(default_factory=dict)
+    shown: Shown | None = field(default=None, compare=False)
 
 
-def load_hooks(recipe_dir: Path, ops: tuple[str, ...]) -> Hooks:
+def load_hooks(recipe_dir: Path, ops: tuple[str, ...], shown: str | Shown | None = None) -> Hooks:
     """`pre_<op>` and `post_<op>` functions of `<recipe_dir>/ops.py`; a `pre_*`/`post_*` name
     that is not a hook is bad input, with a did-you-mean."""
     path = recipe_dir / "ops.py"
     if not path.is_file():
         return Hooks()
-    module = load_module(path, f"ccci_ops_{recipe_dir.name.replace('-', '_')}")
+    named = in_folder(path, shown or path.name)
+    module = load_module(path, f"ccci_ops_{recipe_dir.name.replace('-', '_')}", named)
     found: dict[str, dict[str, Hook]] = {when: {} for when in WHENS}
     for name in dir(module):
         when, _, op = name.partition("_")
@@ -87,22 +90,31 @@ def load_hooks(recipe_dir: Path, ops: tuple[str, ...]) -> Hooks:
             valid = [f"{w}_{o}" for w in WHENS for o in ops]
             near = difflib.get_close_matches(name, valid, n=1)
             hint = f"did you mean {near[0]}?" if near else f"hooks are pre_<op> and post_<op>, ops are {', '.join(ops)}"
-            raise BadInput(f"{path.name}: {name} is not a hook ({hint})")
+            line = getattr(getattr(module, name), "__code__", None)
+            where = f"{named(path)}:{line.co_firstlineno}" if line else named(path)
+            raise BadInput(f"{where}: {name} is not a hook ({hint})")
         found[when][op] = getattr(module, name)
-    return Hooks(pre=found["pre"], post=found["post"])
+    return Hooks(pre=found["pre"], post=found["post"], shown=named)
 
 
 class HookError(InfraError):
-    """A hook raised: a pre-op hook's op is not performed; a post-op hook's tier does not run."""
+    """A hook raised: a pre-op hook's op is not performed; a post-op hook's tier does not run.
+    `problem` locates it in the maintainer's files, with their frames of the traceback."""
+
+    def __init__(self, message: str, problem: Problem | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
-def call_hook(hook: Hook, ctx: HookContext, when: str = "pre") -> Any:
+def call_hook(hook: Hook, ctx: HookContext, when: str = "pre", shown: Shown | None = None) -> Any:
     """Call the hook; its return value must be JSON (it goes into op state)."""
     name = f"{when}_{ctx.op}"
     try:
         seed = hook(ctx)
     except Exception as err:  # noqa: BLE001 - the hook's own failure, reported as the tier's error
-        raise HookError(f"{name} hook failed: {type(err).__name__}: {err}") from err
+        problem = from_exception(err, shown or _own_file(hook), "ops.py", f"{name} hook")
+        where = f" ({problem.file}:{problem.line})" if problem.line else ""
+        raise HookError(f"{name} hook failed: {type(err).__name__}: {err}{where}", problem) from err
     finally:
         ctx.close()
     try:
@@ -110,3 +122,9 @@ def call_hook(hook: Hook, ctx: HookContext, when: str = "pre") -> Any:
     except (TypeError, ValueError) as err:
         raise HookError(f"{name} hook returned something that is not JSON: {err}") from None
     return seed
+
+
+def _own_file(hook: Hook) -> Shown:
+    """Without names from the run: the hook's own file and those beside it, by their paths."""
+    code = getattr(hook, "__code__", None)
+    return in_folder(Path(code.co_filename), None) if code else (lambda _path: None)

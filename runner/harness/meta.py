@@ -32,6 +32,7 @@ from pydantic import (
 
 from runner.errors import BadInput
 from runner.harness.config import OPS
+from runner.harness.problems import Shown, in_folder
 from runner.harness.pyfile import load_module
 
 ReadyProbe = Callable[[Any], bool]  # called with the hook ctx (`runner.harness.hooks.HookContext`)
@@ -145,15 +146,15 @@ def _is_callable_type(annotation: Any) -> bool:
     return "Callable" in str(annotation)
 
 
-def load_meta(recipe_dir: Path, shown: str | None = None) -> RecipeMeta:
+def load_meta(recipe_dir: Path, shown: str | Shown | None = None) -> RecipeMeta:
     """`<recipe_dir>/recipe_meta.py`'s settings, or the defaults when it has none. `shown` is how
     errors name the file (e.g. `cc-ci/recipe_meta.py` for a repo-local one)."""
     path = recipe_dir / "recipe_meta.py"
-    shown = shown or path.name
     if not path.is_file():
         return RecipeMeta.model_validate({})
-    module = load_module(path, f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", shown)
-    return validate_meta(vars(module), shown)
+    named = in_folder(path, shown or path.name)
+    module = load_module(path, f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", named)
+    return validate_meta(vars(module), named(path) or path.name)
 
 
 def validate_meta(namespace: dict[str, Any], shown: str = "recipe_meta.py") -> RecipeMeta:

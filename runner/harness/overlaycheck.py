@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from runner.harness.config import OPS
@@ -21,25 +22,38 @@ _TIER_FILES = {f"test_{op}.py" for op in OPS if op != "custom"}
 _CUSTOM = "custom"
 
 
-def stray_entries(entries: Iterable[str]) -> list[str]:
-    """One line per entry (a path relative to the folder, `/`-separated) that no tier collects
-    and nothing reads, with what was probably meant."""
-    problems = []
+@dataclass(frozen=True)
+class Stray:
+    entry: str  # as fed, e.g. `test_instal.py`, or `custm/` for a whole folder
+    line: str  # what to tell the maintainer about it
+    op: str | None = None  # the tier it was probably meant for
+
+
+def stray(entries: Iterable[str]) -> list[Stray]:
+    """Each entry (a path relative to the folder, `/`-separated) that no tier collects and
+    nothing reads, with what was probably meant; a stray folder once, however many files it holds."""
+    found: dict[str, Stray] = {}
     for entry in sorted(entries):
         top, _, rest = entry.partition("/")
         if _skipped(top) or (rest and _skipped(rest.rpartition("/")[2])):
             continue
         if not rest:
             if top not in _READ | _TIER_FILES:
-                problems.append(_stray(top, sorted(_READ | _TIER_FILES)))
+                found.setdefault(top, _stray(top, sorted(_READ | _TIER_FILES)))
         elif top == _CUSTOM:
             name = rest.rpartition("/")[2]
             if "/" not in rest and not (name.startswith("test_") and name.endswith(".py")) \
                     and name not in ("conftest.py", "README.md") and name.endswith(".py"):
-                problems.append(f"{entry}: not collected (custom tests are named custom/test_*.py)")
+                found[entry] = Stray(entry, f"{entry}: not collected (custom tests are named custom/test_*.py)",
+                                     _CUSTOM if name.startswith("test") else None)
         else:
-            problems.append(_stray(f"{top}/", [f"{_CUSTOM}/"]))
-    return list(dict.fromkeys(problems))  # a stray folder once, however many files it holds
+            found.setdefault(f"{top}/", _stray(f"{top}/", [f"{_CUSTOM}/"]))
+    return list(found.values())
+
+
+def stray_entries(entries: Iterable[str]) -> list[str]:
+    """The lines of `stray(entries)`."""
+    return [s.line for s in stray(entries)]
 
 
 def folder_entries(folder: Path) -> list[str]:
@@ -52,10 +66,18 @@ def _skipped(name: str) -> bool:
     return name.startswith(("_", ".")) or name.endswith(".pyc")
 
 
-def _stray(name: str, known: list[str]) -> str:
+def _stray(name: str, known: list[str]) -> Stray:
     if name == f"test_{_CUSTOM}.py":
-        return f"{name}: no tier collects it (the custom tier's tests go in {_CUSTOM}/test_*.py)"
+        return Stray(name, f"{name}: no tier collects it (the custom tier's tests go in {_CUSTOM}/test_*.py)", _CUSTOM)
     near = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
     hint = f" (did you mean {near[0]}?)" if near else \
         " (helpers of your own: name them with a leading underscore, e.g. _helpers.py)" if name.endswith(".py") else ""
-    return f"{name}: no tier collects it and nothing reads it{hint}"
+    return Stray(name, f"{name}: no tier collects it and nothing reads it{hint}", _op_meant(near[0]) if near else None)
+
+
+def _op_meant(name: str) -> str | None:
+    """The tier a known name feeds: `test_install.py` -> install, `custom/` -> custom."""
+    if name == f"{_CUSTOM}/":
+        return _CUSTOM
+    op = name.removeprefix("test_").removesuffix(".py")
+    return op if name in _TIER_FILES else None

@@ -38,6 +38,7 @@ class RunResult:
     tiers: list[TierResult] = field(default_factory=list)
     error: str | None = None
     error_exit_code: int | None = None  # the failing error's own code (2 for bad input found late)
+    error_detail: list[str] = field(default_factory=list)  # e.g. a hook's traceback through the maintainer's files
     teardown_leftovers: list[str] | None = None  # None: teardown never ran (nothing deployed)
     teardown_s: float = 0.0
     op_durations: dict[str, float] = field(default_factory=dict)  # time each op took to perform
@@ -135,6 +136,8 @@ def summary_markdown(result: RunResult) -> str:
         lines += ["", _repo_local_markdown(result.repo_local)]
     if result.error:
         lines += ["", f"**error:** {result.error}"]
+        if result.error_detail:
+            lines += ["", "```", *result.error_detail, "```"]
     lines += ["", _teardown_text(result.teardown_leftovers)]
     return scrubber.scrub("\n".join(lines) + "\n")
 
@@ -190,6 +193,8 @@ def print_summary(result: RunResult, console: Console) -> None:
         console.print(escape(scrubber.scrub(line)), highlight=False)
     if result.error:
         console.print(f"[bold red]error:[/] {escape(scrubber.scrub(result.error))}", highlight=False)
+        for line in result.error_detail[1:]:  # the first is the error line again, with file and line
+            console.print(escape(scrubber.scrub(line)), highlight=False)
     ladder = result.ladder
     console.print(escape(f"level: {ladder.text()}"), highlight=False)
     console.print(escape(f"ladder: {ladder.rungs_text()}"), highlight=False)

@@ -30,7 +30,7 @@ def test_skip_generic_is_true_or_a_set_of_ops(tmp_path: Path, text: str, skipped
     [
         ("SKIP_GENERIC = {'deploy'}", "recipe_meta.py: SKIP_GENERIC: names unknown op 'deploy'"),
         ("UPGRADE_EXTRA_ENV = ['A=1']", "recipe_meta.py: UPGRADE_EXTRA_ENV: "),
-        ("raise RuntimeError('boom')", "recipe_meta.py: RuntimeError: boom"),
+        ("raise RuntimeError('boom')", "recipe_meta.py:1: RuntimeError: boom"),
     ],
 )
 def test_a_bad_meta_is_bad_input(tmp_path: Path, text: str, message: str) -> None:
@@ -108,7 +108,7 @@ def test_a_hook_for_no_op_is_bad_input(tmp_path: Path) -> None:
                                              ("pre_backups", "pre_backup")])
 def test_a_misspelt_hook_is_bad_input_with_a_did_you_mean(tmp_path: Path, name: str, meant: str) -> None:
     (tmp_path / "ops.py").write_text(f"def {name}(ctx):\n    pass\n")
-    with pytest.raises(BadInput, match=rf"ops.py: {name} is not a hook \(did you mean {meant}\?\)"):
+    with pytest.raises(BadInput, match=rf"ops.py:1: {name} is not a hook \(did you mean {meant}\?\)"):
         load_hooks(tmp_path, OPS)
 
 

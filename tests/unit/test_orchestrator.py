@@ -144,7 +144,10 @@ def test_a_hook_that_raises_is_its_tiers_error_and_its_op_is_not_performed(tmp_p
     assert not any(call.startswith("upgrade") for call in driver.calls)
     assert driver.calls[-1] == "teardown"
     assert result.tiers[1].verdict == "error"
-    assert result.tiers[1].error == "pre_upgrade hook failed: RuntimeError: no marker written"
+    ops_py = f"{overlays}/custom-html-tiny/ops.py"  # the maintainer's file (CCCI_OVERLAY_DIR), not the run's copy
+    assert result.tiers[1].error == f"pre_upgrade hook failed: RuntimeError: no marker written ({ops_py}:2)"
+    assert result.error_detail == [f"{ops_py}:2: pre_upgrade hook: RuntimeError: no marker written",
+                                   "    raise RuntimeError('no marker written')"]
     assert [t.error for t in result.tiers[2:]] == ["after upgrade failed"] * 3
     assert result.exit_code == 3
 
@@ -262,7 +265,8 @@ def test_a_post_hook_that_raises_is_its_tiers_error_after_its_op_was_performed(t
     result, _ = _run(tmp_path, overlays, driver, STAGES="backup,restore")
     assert "backup" in driver.calls and not any(call.startswith("restore") for call in driver.calls)
     backup = next(t for t in result.tiers if t.op == "backup")
-    assert (backup.verdict, backup.error) == ("error", "post_backup hook failed: RuntimeError: no rows to seed")
+    assert (backup.verdict, backup.error) == (
+        "error", f"post_backup hook failed: RuntimeError: no rows to seed ({overlays}/custom-html-tiny/ops.py:2)")
     assert result.exit_code == 3
 
 

@@ -83,8 +83,8 @@ def test_approved_the_repo_local_files_take_the_place_of_cc_cis_own(
 ) -> None:
     repo, tree = _repo_with_cc_ci(make_recipe, canaries)
     (overlays / "my-recipe").mkdir()
-    (overlays / "my-recipe" / "test_install.py").write_text("cc-ci's own, replaced\n")
-    (overlays / "my-recipe" / "test_upgrade.py").write_text("cc-ci's own, kept\n")
+    (overlays / "my-recipe" / "test_install.py").write_text("# cc-ci's own, replaced\n")
+    (overlays / "my-recipe" / "test_upgrade.py").write_text("# cc-ci's own, kept\n")
     entry = "my-recipe" if approve == "by name" else f"my-recipe@{tree}"
     driver, tiers = FakeDriver(), Tiers()
     result, run = _run(tmp_path, overlays, driver, tiers, RECIPE=str(repo), STAGES="install,upgrade,custom",
@@ -98,7 +98,7 @@ def test_approved_the_repo_local_files_take_the_place_of_cc_cis_own(
                            "custom": ["custom/test_feature.py"]}
     own = run.run_dir / "tests" / "my-recipe"
     assert "def test_x" in (own / "test_install.py").read_text()  # the repo's, in place of cc-ci's own
-    assert (own / "test_upgrade.py").read_text() == "cc-ci's own, kept\n"
+    assert (own / "test_upgrade.py").read_text() == "# cc-ci's own, kept\n"
     assert (own / "conftest.py").is_file()
     assert result.meta["HEALTH_PATH"] == "/up"
     assert result.repo_local is not None and result.repo_local.approval == approve

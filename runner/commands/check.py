@@ -1,0 +1,99 @@
+"""`cc-ci check`: what a run checks before it deploys, without deploying: every tier's files
+collected, ops.py, recipe_meta.py and conftest.py imported, hook and file names, the repo-local
+gate's decision. One line per problem, then the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from runner.errors import EXIT_ASSERTION_FAILED, EXIT_BAD_INPUT, EXIT_PASS
+from runner.harness.check import CheckReport
+from runner.harness.config import OPS, RunConfig
+from runner.orchestrator import Run
+
+_FLAGS = {"recipe": "RECIPE", "ref": "REF", "overlay_dir": "CCCI_OVERLAY_DIR", "approved_file": "CCCI_APPROVED_FILE"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", help="recipe name (e.g. custom-html-tiny) or path to a recipe git repo [RECIPE]")
+    parser.add_argument("--ref", help="commit, branch or tag whose repo-local cc-ci/ the gate decides about; "
+                        "default: the repo's HEAD [REF]")
+    parser.add_argument("--overlay-dir", help="the recipe's overlays, ops.py, recipe_meta.py, custom/, install_steps.sh; "
+                        "default: tests/<recipe> [CCCI_OVERLAY_DIR]")
+    parser.add_argument("--approved-file", help="allowlist of repo-local code; default: tests/repo-local-approved.txt "
+                        "[CCCI_APPROVED_FILE]")
+    parser.epilog = (f"Exit codes: {EXIT_PASS} nothing to fix; {EXIT_ASSERTION_FAILED} a run would go on but "
+                     f"ignore what is listed (misnamed files, an unapproved repo-local folder, a file holding no "
+                     f"tests); {EXIT_BAD_INPUT} a run would refuse before deploying (syntax or import errors, "
+                     "bad settings, misspelt hooks, bad arguments).")
+
+
+def main(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    environ = {k: v for k, v in os.environ.items() if k not in ("REF", "PR", "VERSION", "STAGES")}
+    for flag, var in _FLAGS.items():
+        if (value := getattr(args, flag)) is not None:
+            environ[var] = str(value)
+    with tempfile.TemporaryDirectory(prefix="ccci-check-") as scratch:
+        environ["CCCI_RUNS_DIR"] = scratch
+        config = RunConfig.from_env(environ)
+        run = Run(config, console=Console(file=io.StringIO()))  # the run's progress lines are not this
+        report = run.check_only()
+    lines = _report_lines(run, report)
+    for line in lines:
+        print(line)
+    problems = len(report.errors) + len(report.notices) + bool(_gate_turned_away(run))
+    code = EXIT_BAD_INPUT if report.errors else EXIT_ASSERTION_FAILED if problems else EXIT_PASS
+    took = time.monotonic() - started
+    if code == EXIT_PASS:
+        print(f"ok: nothing to fix ({took:.1f}s)")
+    else:
+        verdict = "a run would refuse it before deploying" if report.errors else "a run would ignore what is listed"
+        print(f"{problems} problem(s): {verdict} (exit {code}, {took:.1f}s)")
+    return code
+
+
+def _gate_turned_away(run: Run) -> bool:
+    local = run.result.repo_local
+    return bool(local and local.ignored)
+
+
+def _report_lines(run: Run, report: CheckReport) -> list[str]:
+    own = report_folder(run)
+    lines = [f"cc-ci check {run.config.recipe_name} at {report.head[:12]}: {own}"]
+    for op in OPS:
+        files = [f"{name} ({count} test{'s' if count != 1 else ''})" for name, count in report.tests.items()
+                 if _tier_of(name) == op]
+        lines.append(f"  {op:<8} {', '.join(files) or '-'}")
+    lines.append(f"  {'hooks':<8} {', '.join(report.hooks) or '-'}")
+    turned_away = _gate_turned_away(run)
+    lines.append(f"  {'gate':<8} {'not approved: see below' if turned_away else report.gate}")
+    lines += [f"problem: {report.gate}"] if turned_away else []
+    lines += [f"problem: {line}" if not line.startswith(" ") else line
+              for line in [*_error_lines(report), *report.notices]]
+    return lines
+
+
+def _error_lines(report: CheckReport) -> list[str]:
+    return [line for problem in report.errors for line in problem.lines()]
+
+
+def report_folder(run: Run) -> str:
+    folder = run.own_overlay_dir
+    root = Path(__file__).resolve().parents[2]
+    return str(folder.relative_to(root)) if folder.is_relative_to(root) else str(folder)
+
+
+def _tier_of(shown: str) -> str | None:
+    name = shown.rpartition("/")[2]
+    if "/custom/" in f"/{shown}":
+        return "custom"
+    op = name.removeprefix("test_").removesuffix(".py")
+    return op if op in OPS else None

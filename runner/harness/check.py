@@ -1,0 +1,177 @@
+"""Checking a recipe's tier tests folder without deploying: what `cc-ci check` prints, and what
+every run does before it deploys anything.
+
+It compiles every Python file of the maintainer's folder, imports recipe_meta.py and ops.py as
+the run would (settings and hook names), collects every tier's files with pytest's collect-only
+(which imports the test files, conftest.py and the helpers they import), and names what no tier
+will read. Errors (`Problem`s) make a run refuse before deploying (exit 2); notices are what a
+run goes on without: files nothing reads, a repo-local folder the gate turned away, a tier
+whose overlays were all ignored, a file holding no tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.errors import BadInput
+from runner.harness import warm_pytest
+from runner.harness.collectcheck import REPORT_VAR
+from runner.harness.config import OPS
+from runner.harness.hooks import Hooks, load_hooks
+from runner.harness.meta import RecipeMeta, load_meta
+from runner.harness.overlaycheck import folder_entries, stray
+from runner.harness.problems import MaintainerFileError, Problem, from_exception
+from runner.harness.repolocal import FOLDER, RepoLocal, TierTests
+
+
+@dataclass
+class CheckReport:
+    errors: list[Problem] = field(default_factory=list)  # a run refuses these (exit 2)
+    notices: list[str] = field(default_factory=list)  # a run goes on, without what they name
+    gate: str = ""  # the repo-local gate's decision
+    tests: dict[str, int] = field(default_factory=dict)  # shown assertion file -> tests it holds
+    meta: RecipeMeta | None = None
+    hooks: list[str] = field(default_factory=list)  # pre_install, post_install, ...
+    head: str = ""  # the commit checked (set by the caller that cloned it)
+
+    def lines(self) -> list[str]:
+        """One line per problem (errors with their source line and caret under them)."""
+        return [line for problem in self.errors for line in problem.lines()] + self.notices
+
+
+def show_in(tests: TierTests, own_shown: str, cc_ci_tests: str = "tests") -> Callable[[Path], str | None]:
+    """How a file of the run's tier tests folder is named to the maintainer: their own folder
+    (`tests/<recipe>/…` or CCCI_OVERLAY_DIR), `cc-ci/…` for an approved repo-local file, cc-ci's
+    own `tests/_generic/…` and `tests/conftest.py`; None for anything else (pytest, cc-ci)."""
+    root, recipe_dir = tests.root.resolve(), tests.recipe_dir.resolve()
+    from_repo = {p.resolve() for p in tests.from_repo}
+
+    def shown(path: Path) -> str | None:
+        full = (path if path.is_absolute() else tests.root / path).resolve()
+        if full.is_relative_to(recipe_dir):
+            rel = full.relative_to(recipe_dir).as_posix()
+            return f"{FOLDER}/{rel}" if full in from_repo else f"{own_shown}/{rel}"
+        if full.is_relative_to(root):
+            return f"{cc_ci_tests}/{full.relative_to(root).as_posix()}"
+        return None
+    return shown
+
+
+def check(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoLocal | None,
+          tier_files: Callable[[str, Path], list[Path]], generic_skipped: Iterable[str] = (),
+          collect: bool = True) -> CheckReport:
+    """Everything that can be known about the maintainer's files before deploying.
+    `tier_files(op, recipe_dir)` is the op's own overlay files (the ops registry's); `collect`
+    False leaves out pytest's collection (for runs whose tiers are not run by pytest)."""
+    shown = show_in(tests, own_shown)
+    report = CheckReport(gate=(repo_local.message() if repo_local else None)
+                         or f"repo-local {FOLDER}/: none at the tested commit")
+    _compile_all(tests.recipe_dir, shown, report)
+    meta = _import(report, lambda: load_meta(tests.recipe_dir, shown=shown))
+    report.meta = meta if isinstance(meta, RecipeMeta) else None
+    hooks = _import(report, lambda: load_hooks(tests.recipe_dir, OPS, shown=shown))
+    if isinstance(hooks, Hooks):
+        report.hooks = [f"{when}_{op}" for op in OPS for when, found in (("pre", hooks.pre), ("post", hooks.post))
+                        if op in found]
+    skipped = set(generic_skipped) | (report.meta.generic_skipped() if report.meta else set())
+    by_op = {op: ([] if op in skipped else [p for p in [tests.generic_dir / f"test_{op}.py"] if p.is_file()])
+             + tier_files(op, tests.recipe_dir) for op in OPS}
+    broken = {p.file for p in report.errors}
+    files = [f for op_files in by_op.values() for f in op_files if shown(f) not in broken]
+    if files and collect:
+        _collect(tests, files, shown, report)
+    _notices(tests, own_overlay, own_shown, repo_local, by_op, shown, report)
+    return report
+
+
+def _compile_all(recipe_dir: Path, shown: Callable[[Path], str | None], report: CheckReport) -> None:
+    """Syntax errors in any Python file of the folder, helpers nothing imports included."""
+    for path in sorted(recipe_dir.rglob("*.py")):
+        try:
+            compile(path.read_bytes(), str(path), "exec")
+        except SyntaxError as err:
+            report.errors.append(from_exception(err, shown, shown(path) or path.name))
+
+
+def _import(report: CheckReport, load: Callable[[], object]) -> object | None:
+    try:
+        return load()
+    except MaintainerFileError as err:
+        if err.problem.file not in {p.file for p in report.errors}:  # a syntax error told already
+            report.errors.append(err.problem)
+    except BadInput as err:
+        file, _, message = str(err).partition(": ")
+        report.errors.append(Problem(file, message))
+    return None
+
+
+def _collect(tests: TierTests, files: list[Path], shown: Callable[[Path], str | None], report: CheckReport) -> None:
+    with tempfile.TemporaryDirectory(prefix="ccci-collect-") as scratch:
+        target = Path(scratch) / "collect.json"
+        args = ["-p", "no:cacheprovider", "-q", "--collect-only", "-p", "runner.harness.collectcheck",
+                "-c", str(tests.root / "pytest.ini"), "--rootdir", str(tests.root),
+                "--confcutdir", str(tests.root), "--import-mode=importlib", *map(str, files)]
+        done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, {REPORT_VAR: str(target)}),
+                               cwd=tests.root)
+        if not target.exists():
+            tail = [line for line in done.output.strip().splitlines() if line.strip()][-1:]
+            report.errors.append(Problem(shown(files[0]) or files[0].name,
+                                         f"collecting the tier files failed (pytest exited {done.exit_code}): "
+                                         f"{tail[0] if tail else 'no output'}"))
+            return
+        found = json.loads(target.read_text())
+    known = {(p.file, p.line, p.error) for p in report.errors}
+    for data in found["problems"]:
+        problem = _relabel(Problem.from_json(data), shown)
+        if (problem.file, problem.line, problem.error) not in known:
+            report.errors.append(problem)
+            known.add((problem.file, problem.line, problem.error))
+    counted = {shown(Path(path)) or path: n for path, n in found["items"].items()}
+    report.tests = {name: counted.get(name, 0) for f in files if (name := shown(f))}
+
+
+def _relabel(problem: Problem, shown: Callable[[Path], str | None]) -> Problem:
+    """The plugin names files by their run-copy path; the maintainer knows them by theirs."""
+    def name(file: str) -> str:
+        return shown(Path(file)) or file
+    return Problem(name(problem.file), problem.error, problem.line, problem.column, problem.text,
+                   [type(f)(name(f.file), f.line, f.function, f.text) for f in problem.frames], problem.context)
+
+
+def _notices(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoLocal | None,
+             by_op: dict[str, list[Path]], shown: Callable[[Path], str | None], report: CheckReport) -> None:
+    strays = [(own_shown, s) for s in stray(folder_entries(own_overlay))]
+    if repo_local is not None and repo_local.approved:
+        strays += [(FOLDER, s) for s in stray(e.removeprefix(f"{FOLDER}/") for e in repo_local.files)]
+    report.notices += [f"{folder}/{s.line}" for folder, s in strays]
+    # what the maintainer meant for each op but no tier will run
+    meant: dict[str, list[str]] = {op: [] for op in OPS}
+    for folder, s in strays:
+        if s.op:
+            meant[s.op].append(f"{folder}/{s.entry}")
+    for entry in (repo_local.ignored if repo_local else []):
+        if (op := _op_of(entry.removeprefix(f"{FOLDER}/"))) is not None:
+            meant[op].append(entry)
+    overlays = {op: [f for f in files if f.resolve().is_relative_to(tests.recipe_dir.resolve())]
+                for op, files in by_op.items()}
+    for op, ignored in meant.items():
+        if ignored and not overlays[op]:
+            report.notices.append(f"{op} tier: none of your overlays for it will run ({', '.join(ignored)} "
+                                  f"ignored); it checks {'the generic floor only' if by_op[op] else 'nothing'}")
+    for name, count in report.tests.items():
+        if count == 0 and not any(p.file == name for p in report.errors):
+            report.notices.append(f"{name}: holds no tests (pytest collects functions named test_*)")
+
+
+def _op_of(entry: str) -> str | None:
+    """The op a file in an overlay folder is for: `test_<op>.py`, `custom/test_*.py`."""
+    if entry.startswith("custom/test_") and entry.endswith(".py"):
+        return "custom"
+    name = entry.removeprefix("test_").removesuffix(".py")
+    return name if entry.startswith("test_") and name in OPS and name != "custom" else None
+
