@@ -7,6 +7,7 @@ EXIT_ASSERTION_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFRA = 3
 EXIT_EMPTY = 4  # nothing failed, but a tier executed no assertion: not a green
+EXIT_HEAD_MISMATCH = 5  # the PR's head is not the commit the run was bound to: nothing deployed
 
 
 class CcciError(Exception):
@@ -19,6 +20,12 @@ class BadInput(CcciError):
     """Invalid env vars, arguments or files. Nothing has been deployed."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+class HeadMismatch(BadInput):
+    """The PR's head, fetched from the forge's repos, is not the head the run was bound to (REF)."""
+
+    exit_code = EXIT_HEAD_MISMATCH
 
 
 class InfraError(CcciError):

@@ -4,7 +4,10 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
 
   RECIPE               enrolled recipe name (e.g. custom-html-tiny) or path to a recipe git repo
   REF                  commit, branch or tag to test (default: the repo's HEAD)
-  PR                   pull request number, for reporting
+  PR                   pull request whose head is tested: refs/pull/<PR>/head of the recipe repo
+                       (a fork's PR too); with REF set, that head must be REF (else exit 5)
+  PR_HEAD_REPO         the repo the PR's head lives in (a fork): where REF is looked for when
+                       refs/pull/<PR>/head is missing or not yet at it; needs PR and REF
   STAGES               comma list of install,upgrade,backup,restore,custom (default: install);
                        install always runs first, restore brings in backup
   VERSION              release tag to install instead of REF
@@ -23,7 +26,7 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
   CCCI_RECIPE_URL_TEMPLATE  where non-bundled names are cloned from ({name} is replaced)
 
 Exit codes: 0 pass, 1 assertion failure, 2 bad input (nothing deployed), 3 op or infrastructure
-failure. See README.md.
+failure, 4 empty (a tier checked nothing), 5 the PR's head is not REF (nothing deployed). See README.md.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ _FLAGS = {
     "recipe": "RECIPE",
     "ref": "REF",
     "pr": "PR",
+    "pr_head_repo": "PR_HEAD_REPO",
     "stages": "STAGES",
     "version": "VERSION",
     "run_id": "CCCI_RUN_ID",
@@ -26,7 +27,10 @@ _FLAGS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", nargs="?", help="recipe name (e.g. custom-html-tiny) or path to a recipe git repo [RECIPE]")
     parser.add_argument("--ref", help="commit, branch or tag to test; default: the repo's HEAD [REF]")
-    parser.add_argument("--pr", help="pull request number, for reporting [PR]")
+    parser.add_argument("--pr", help="test this pull request's head, fetched from the recipe repo's "
+                        "refs/pull/N/head (a fork's PR too); with --ref, that head must be it [PR]")
+    parser.add_argument("--pr-head-repo", help="the repo the PR's head lives in (a fork): where --ref is "
+                        "looked for when refs/pull/N/head is missing or not yet at it [PR_HEAD_REPO]")
     parser.add_argument("--stages", help=f"comma list of {','.join(OPS)}; default: install; install always runs first and restore brings in backup [STAGES]")
     parser.add_argument("--version", help="release tag to install instead of REF [VERSION]")
     parser.add_argument("--run-id", help="run id; default: generated [CCCI_RUN_ID]")
@@ -37,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: tests/repo-local-approved.txt [CCCI_APPROVED_FILE]")
     parser.add_argument("--skip-generic", action="store_const", const="1", default=None,
                         help="do not collect the generic floor of any op; the ops still run [CCCI_SKIP_GENERIC=1]")
-    parser.epilog = "Exit codes: 0 pass, 1 assertion failure, 2 bad input, 3 op or infrastructure failure."
+    parser.epilog = ("Exit codes: 0 pass, 1 assertion failure, 2 bad input, 3 op or infrastructure failure, "
+                     "4 empty (a tier checked nothing), 5 the PR's head is not --ref (nothing deployed).")
 
 
 def main(args: argparse.Namespace) -> int:

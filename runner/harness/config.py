@@ -26,6 +26,7 @@ ENV_VARS = {
     "RECIPE": "recipe",
     "REF": "ref",
     "PR": "pr",
+    "PR_HEAD_REPO": "pr_head_repo",
     "STAGES": "stages",
     "VERSION": "version",
     "CCCI_RUN_ID": "run_id",
@@ -60,7 +61,10 @@ class RunConfig(BaseModel):
 
     recipe: str = Field(description="enrolled recipe name, or a path to a recipe git repo")
     ref: str | None = Field(None, description="commit, branch or tag to test (default: the repo's HEAD)")
-    pr: int | None = Field(None, ge=1, description="pull request number, for reporting")
+    pr: int | None = Field(None, ge=1, description="pull request whose head is tested: refs/pull/<PR>/head "
+                           "of the recipe repo, which must be REF when REF is set")
+    pr_head_repo: str | None = Field(None, description="the repo the PR's head lives in when the forge "
+                                     "says it is another (a fork): where REF is looked for next")
     stages: tuple[str, ...] = ("install",)
     version: str | None = Field(None, description="release tag to install instead of REF")
     run_id: str = Field(default_factory=naming.new_run_id)
@@ -160,10 +164,21 @@ class RunConfig(BaseModel):
             raise ValueError(f"{value!r} must match {naming.RUN_ID.pattern}")
         return value
 
+    @field_validator("pr_head_repo")
+    @classmethod
+    def _pr_head_repo(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if value.strip().startswith("-") or any(c.isspace() for c in value.strip()):
+            raise ValueError(f"{value!r} is not a git URL or path")
+        return value.strip()
+
     @model_validator(mode="after")
     def _version_xor_ref(self) -> RunConfig:
-        if self.version and self.ref:
-            raise ValueError("set REF (a commit to test) or VERSION (a release to install), not both")
+        if self.version and (self.ref or self.pr):
+            raise ValueError("set REF or PR (a head to test) or VERSION (a release to install), not both")
+        if self.pr_head_repo and not (self.pr and self.ref):
+            raise ValueError("PR_HEAD_REPO is where PR's head REF is looked for; set PR and REF too")
         return self
 
     @property

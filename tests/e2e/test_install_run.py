@@ -19,7 +19,7 @@ def _stack_objects(stack: str) -> list[str]:
 
 
 def test_install_tier_passes_with_one_deploy_and_a_clean_teardown(run_ci: Callable[..., RunOutcome]) -> None:
-    outcome = run_ci(RECIPE="custom-html-tiny", PR="7")
+    outcome = run_ci(RECIPE="custom-html-tiny")
     assert outcome.returncode == 0, outcome.stderr
     results = outcome.results
     assert results["verdict"] == "pass" and results["exit_code"] == 0

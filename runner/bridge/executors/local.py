@@ -25,7 +25,7 @@ from typing import Any
 from runner.bridge.config import LocalExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
 from runner.bridge.store import Job
-from runner.errors import BadInput
+from runner.errors import EXIT_HEAD_MISMATCH, BadInput
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -85,11 +85,15 @@ def outcome_from_results(
 ) -> Outcome:
     """Decide the verdict from what the run left behind; a run without results.json is an error.
 
-    A run refused for bad input (exit 2) writes nothing; its one-line error is what to show.
+    A run refused for bad input (exit 2), or because the PR's head is not the one it was bound to
+    (exit 5), writes nothing; its one-line error is what to show.
     """
     if results is None:
         code = "unknown" if exit_code is None else str(exit_code)
         text = f"The run ended (exit code {code}) without writing results.json."
+        if exit_code == EXIT_HEAD_MISMATCH:
+            text = ("The run was refused before anything was deployed: the PR's head is not the "
+                    f"commit `!testme` was accepted for (exit code {code}).")
         if error_line:
             text += f"\n\n`{error_line.replace('`', chr(39))}`"
         return Outcome("error", summary or text)

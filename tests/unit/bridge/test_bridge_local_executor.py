@@ -72,3 +72,14 @@ def test_zombie_is_not_alive():
         assert not run_alive(proc.pid, "recipe-pr1-zombie")
     finally:
         proc.wait()
+
+
+def test_a_run_refused_for_a_moved_pr_head_says_so_with_its_one_line_error(tmp_path):
+    log_path = tmp_path / "run.log"
+    line = ("cc-ci: error: PR #7: the run is bound to head " + "a" * 40 + ", but refs/pull/7/head is "
+            "bbbbbbbbbbbb; the PR moved since the run was asked for: test its new head (nothing was deployed)")
+    log_path.write_text("cloning x\n" + line + "\n")
+    outcome = read_outcome(tmp_path / "no-run-dir", 5, log_path)
+    assert outcome.verdict == "error"
+    assert "refused before anything was deployed: the PR's head is not the commit" in outcome.summary
+    assert line.removeprefix("cc-ci: error: ") in outcome.summary

@@ -1,0 +1,116 @@
+"""A PR's head is fetched as the forge publishes it (refs/pull/<n>/head of the base repo, then the
+head repo's branches) and must be the head the run is bound to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.errors import EXIT_BAD_INPUT, EXIT_HEAD_MISMATCH, BadInput, ExecError, HeadMismatch
+from runner.harness import git
+from runner.harness.config import RunConfig
+from runner.harness.prhead import fetch_pr_head
+
+
+def _commit(repo: Path, name: str) -> str:
+    (repo / name).write_text(name)
+    git.git(repo, "add", name)
+    git.git(repo, "commit", "-qm", name)
+    return git.rev_parse(repo, "HEAD")
+
+
+@pytest.fixture
+def forge(tmp_path: Path) -> tuple[Path, Path]:
+    """A base repo and a fork of it with one commit the base does not have."""
+    base = tmp_path / "base.git"
+    git.git(None, "init", "-q", "-b", "main", str(tmp_path / "seed"))
+    _commit(tmp_path / "seed", "compose.yml")
+    git.git(None, "clone", "-q", "--bare", str(tmp_path / "seed"), str(base))
+    fork = tmp_path / "fork"
+    git.git(None, "clone", "-q", str(base), str(fork))
+    _commit(fork, "feature")
+    return base, fork
+
+
+def _publish(fork: Path, base: Path, pr: int, rev: str = "HEAD") -> None:
+    """What the forge does for a PR: its head, wherever it lives, as refs/pull/<pr>/head of the base."""
+    git.git(fork, "push", "-q", str(base), f"+{rev}:refs/pull/{pr}/head")
+
+
+def _clone(base: Path, tmp_path: Path) -> Path:
+    checkout = tmp_path / "run" / "recipe"
+    git.git(None, "clone", "-q", "--no-local", str(base), str(checkout))  # as over the network:
+    return checkout  # only what the base's branches reach, not its whole object store
+
+
+def test_a_fork_prs_head_is_fetched_from_the_base_repos_pull_ref(forge: tuple[Path, Path], tmp_path: Path) -> None:
+    base, fork = forge
+    _publish(fork, base, 7)
+    head = git.rev_parse(fork, "HEAD")
+    checkout = _clone(base, tmp_path)
+    with pytest.raises(ExecError):  # a plain clone does not have it
+        git.rev_parse(checkout, head)
+    said: list[str] = []
+    for bound in (None, head, head[:12]):
+        assert fetch_pr_head(checkout, 7, bound, None, said.append) == head
+    assert git.show_file(checkout, head, "feature") == "feature"  # the commit itself is in the clone
+    assert f"PR #7: head {head[:12]} (refs/pull/7/head of the recipe repo)" in said
+
+
+def test_a_head_other_than_the_bound_one_is_refused_with_its_own_exit_code(
+        forge: tuple[Path, Path], tmp_path: Path) -> None:
+    base, fork = forge
+    _publish(fork, base, 7)
+    bound = git.rev_parse(base, "main")  # what the bridge saw; the PR has moved on since
+    with pytest.raises(HeadMismatch) as err:
+        fetch_pr_head(_clone(base, tmp_path), 7, bound, None, print)
+    assert err.value.exit_code == EXIT_HEAD_MISMATCH == 5
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"bound to head {bound}" in message and f"refs/pull/7/head is {git.rev_parse(fork, 'HEAD')[:12]}" in message
+    assert "nothing was deployed" in message
+
+
+def test_a_pr_the_repo_does_not_publish_is_bad_input(forge: tuple[Path, Path], tmp_path: Path) -> None:
+    base, _ = forge
+    with pytest.raises(BadInput) as err:
+        fetch_pr_head(_clone(base, tmp_path), 8, None, None, print)
+    assert not isinstance(err.value, HeadMismatch) and err.value.exit_code == EXIT_BAD_INPUT
+    assert "has no refs/pull/8/head" in str(err.value)
+
+
+def test_when_the_pull_ref_lags_the_head_repo_is_where_the_bound_head_is_found(
+        forge: tuple[Path, Path], tmp_path: Path) -> None:
+    base, fork = forge
+    _publish(fork, base, 7)
+    newer = _commit(fork, "second")  # pushed to the fork; the forge has not updated refs/pull yet
+    checkout = _clone(base, tmp_path)
+    assert fetch_pr_head(checkout, 7, newer, str(fork), print) == newer
+    with pytest.raises(HeadMismatch):
+        fetch_pr_head(_clone(base, tmp_path / "again"), 7, newer, None, print)
+
+
+def test_a_bound_head_in_no_branch_of_the_head_repo_is_refused_naming_both_places(
+        forge: tuple[Path, Path], tmp_path: Path) -> None:
+    base, fork = forge
+    _publish(fork, base, 7)
+    with pytest.raises(HeadMismatch) as err:
+        fetch_pr_head(_clone(base, tmp_path), 7, "f" * 40, str(fork), print)
+    assert f"no branch of {fork} is at it" in str(err.value)
+
+
+@pytest.mark.parametrize(("env", "wanted"), [
+    ({"PR": "7", "VERSION": "1.0.0+1"}, "not both"),
+    ({"PR_HEAD_REPO": "https://forge/x.git", "PR": "7"}, "set PR and REF too"),
+    ({"PR_HEAD_REPO": "--upload-pack=evil", "PR": "7", "REF": "abc1234"}, "not a git URL or path"),
+])
+def test_pr_settings_that_cannot_go_together_are_bad_input(env: dict[str, str], wanted: str) -> None:
+    with pytest.raises(BadInput, match=wanted):
+        RunConfig.from_env({"RECIPE": "custom-html-tiny", **env})
+
+
+def test_a_fork_head_repo_is_read_from_the_environment() -> None:
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "PR": "7", "REF": "abc1234",
+                                 "PR_HEAD_REPO": "https://forge.example/fork/recipe.git"})
+    assert (config.pr, config.ref, config.pr_head_repo) == (7, "abc1234", "https://forge.example/fork/recipe.git")
