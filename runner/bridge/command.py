@@ -8,10 +8,14 @@ import signal
 from pathlib import Path
 from types import FrameType
 
-from runner.bridge.config import LocalExecutorConfig, load_config
+from runner.bridge.config import BridgeConfig, LocalExecutorConfig, load_config
 from runner.bridge.environ import forget_env
 from runner.bridge.executors.local import resolve_run_user
-from runner.bridge.service import Bridge, load_secrets, secret_env_names
+from runner.bridge.forge import ForgeClient
+from runner.bridge.logs import configure as configure_logging
+from runner.bridge.preflight import exit_code, run_checks
+from runner.bridge.retry import RetryPolicy
+from runner.bridge.service import Bridge, BridgeSecrets, load_secrets, secret_env_names
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -25,10 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bridge config file (YAML); see docs/bridge.md",
     )
     parser.add_argument(
-        "--check", action="store_true", help="validate the config and its secrets, then exit"
+        "--check",
+        action="store_true",
+        help="check the config, its secrets, the forge token (one API call), the run command, "
+        "workdir, run user and runs dir, one line each, then exit (non-zero on the first failure)",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="text, or one JSON object per line (default: the config's log_format, else text)",
     )
 
 
@@ -46,21 +59,31 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
     log.info("bridge: already stopping (SIGKILL to stop at once)")
 
 
+def check(cfg: BridgeConfig, secrets: BridgeSecrets) -> int:
+    """`--check`: one line per check on stdout; the first failure's exit code."""
+    forge = ForgeClient(cfg.forge.url, secrets.forge_token, RetryPolicy(attempts=1))
+    try:
+        findings = run_checks(cfg, forge)
+    finally:
+        forge.close()
+    for finding in findings:
+        print(finding)
+    code = exit_code(findings)
+    if code == 0:
+        print(f"bridge config OK: {len(cfg.repos)} enrolled repo(s), executor {cfg.executor.kind}")
+    return code
+
+
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request URL at INFO; URLs carry no secrets, but the noise drowns the bridge's own lines.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     cfg = load_config(args.config)
+    configure_logging(args.log_level, args.log_format or cfg.log_format)
     secrets = load_secrets(cfg)
     if isinstance(cfg.executor, LocalExecutorConfig):
         resolve_run_user(cfg.executor.run_user)
     # Read once; from here on the secrets live only in SecretStr, not in our environment.
     forget_env(secret_env_names(cfg))
     if args.check:
-        print(f"bridge config OK: {len(cfg.repos)} enrolled repo(s), executor {cfg.executor.kind}")
-        return 0
+        return check(cfg, secrets)
     signal.signal(signal.SIGTERM, _terminate)
     bridge = Bridge(cfg, secrets)
     try:
@@ -68,9 +91,11 @@ def main(args: argparse.Namespace) -> int:
         bridge.start_workers()
         polling = f"every {cfg.poll.interval_seconds:g}s" if cfg.poll.interval_seconds else "off"
         log.info(
-            "bridge listening on %s%s (polling %s, executor %s x%d, %d enrolled repo(s))",
-            bridge.base_url,
+            "bridge listening on %s (webhook %s; public URL %s; polling %s, catch-up on start; "
+            "executor %s x%d; %d enrolled repo(s))",
+            bridge.bound_url,
             cfg.webhook.path,
+            cfg.public_url or "not set, run links use the listening address",
             polling,
             cfg.executor.kind,
             cfg.executor.capacity,

@@ -50,6 +50,17 @@ class SecretRef(_Model):
     env: str | None = None
     file: Path | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _a_reference_not_a_value(cls, data: object) -> object:
+        # The value itself is never echoed: it may be the secret.
+        if not isinstance(data, dict | SecretRef):
+            raise ValueError(
+                "a secret is given as a reference, not as its value: write `{env: VAR_NAME}` "
+                "(read from that environment variable) or `{file: /path/to/file}`"
+            )
+        return data
+
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
@@ -121,7 +132,10 @@ class BridgeConfig(_Model):
     executor: ExecutorConfig = LocalExecutorConfig()
     state_dir: Path = Path("/var/lib/cc-ci/bridge")
     public_url: str | None = None  # where the bridge's /runs/<id> pages are reachable
-    status_context: str = "cc-ci/testme"
+    # Commit statuses are posted as `<status_context>/<stages>` (e.g. `cc-ci/install,upgrade`):
+    # one context per stage set, so runs of different stages on one head do not overwrite each other.
+    status_context: str = "cc-ci"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line (`--log-format`)
     # The stages `!testme` may ask for; others get a reply. Defaults to what this harness implements.
     stages: tuple[str, ...] = IMPLEMENTED_OPS
     default_stages: tuple[str, ...] = ("install",)
@@ -198,6 +212,7 @@ def load_config(path: Path) -> BridgeConfig:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
         raise BadInput(
-            f"bridge config: {path}: {where}: {first['msg']} ({err.error_count()} error(s))"
+            f"bridge config: {path}: {where}: {message} ({err.error_count()} error(s))"
         ) from None

@@ -32,6 +32,14 @@ LOST_SUMMARY = (
 )
 
 
+def could_not_start(executor: str) -> str:
+    return (
+        f"The bridge's {executor} executor could not run this job, so nothing was tested. "
+        "This is a problem of the CI host, not of the recipe: its operator finds the reason in "
+        "the bridge's log and on the run page (`cc-ci bridge --check` checks the setup)."
+    )
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -139,7 +147,11 @@ class Dispatcher:
             if self._store.job(job.id).state == "running":
                 self._report_finished(
                     self._store.finish(
-                        job.id, "error", f"The bridge could not handle this run: {err}"
+                        job.id,
+                        "error",
+                        "The bridge could not handle this run; its operator finds the reason in "
+                        "the bridge's log and on the run page.",
+                        detail=f"{type(err).__name__}: {err}",
                     )
                 )
         finally:
@@ -169,9 +181,10 @@ class Dispatcher:
             return self._executor.execute(job, on_started)
         except Exception as err:  # an executor failure is the run's error, never the bridge's crash
             log.exception("run %s: executor %s failed", job.run_id, self._executor.name)
-            return Outcome(
-                "error", f"The {self._executor.name} executor could not run this job: {err}"
-            )
+            # The reason names host paths and users: it goes to the log and the run page (the
+            # operator's), the PR gets a sentence that says where to look.
+            self._store.set_detail(job.id, f"{type(err).__name__}: {err}")
+            return Outcome("error", could_not_start(self._executor.name))
 
     def _report_finished(self, job: Job) -> None:
         log.info("run %s: %s (%s)", job.run_id, job.state, job.verdict)

@@ -42,6 +42,7 @@ class CommentEvent(RepoNamed):
     # When the comment got this body, by the forge's clock (its updated_at; RFC 3339). Empty when
     # unknown (inbox rows stored by an older bridge): intake then asks the forge.
     commented_at: str = ""
+    edited: bool = False  # the webhook's action was `edited` (the comment existed before)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -105,6 +106,7 @@ class IssueCommentPayload(_Edge):
             is_pull=bool(self.is_pull) or self.issue.pull_request is not None,
             source="webhook",
             commented_at=self.comment.updated_at or self.comment.created_at,
+            edited=self.action == "edited",
         )
 
 

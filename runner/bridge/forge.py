@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -31,6 +33,8 @@ from runner.errors import InfraError
 
 log = logging.getLogger("cc-ci.bridge")
 
+T = TypeVar("T")
+
 COMMIT_STATES = frozenset({"pending", "success", "error", "failure", "warning"})
 TIMELINE_PAGE = 50  # Gitea's default MAX_RESPONSE_ITEMS
 
@@ -38,6 +42,22 @@ TIMELINE_PAGE = 50  # Gitea's default MAX_RESPONSE_ITEMS
 class ForgeError(InfraError):
     """A forge API call failed for good (after retries, a non-retryable status, or an answer
     that is not what the API documents)."""
+
+
+class ForgeAuthError(ForgeError):
+    """The forge rejected the bridge's token (401/403): retrying cannot help, the operator must
+    give a valid `forge.token`."""
+
+
+AUTH_STATUSES = (401, 403)
+
+
+@dataclass(frozen=True)
+class ForgeFailure:
+    """The last forge call that failed for good, for /healthz."""
+
+    message: str
+    at: float  # time.time()
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,11 @@ class Push:
 
     at: datetime
     commit_ids: tuple[str, ...]  # oldest first; a force push records (old head, new head)
+
+
+def rfc3339(moment: datetime) -> str:
+    """A UTC timestamp as the bridge stores it (`…Z`): such strings order as the times do."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def forge_time(stamp: str) -> datetime:
@@ -170,6 +195,9 @@ class ForgeClient:
         )
         self._bot_login: str | None = None
         self._bot_lock = threading.Lock()
+        self._failures_lock = threading.Lock()
+        self.last_failure: ForgeFailure | None = None
+        self.failures = 0  # calls that failed for good since start (retries not counted)
 
     def close(self) -> None:
         self._http.close()
@@ -177,20 +205,53 @@ class ForgeClient:
     def _request(
         self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any
     ) -> httpx.Response:
-        return request_with_retry(
-            self._http,
-            method,
-            path,
-            ok,
-            self._policy,
-            f"forge {method} {path}",
-            ForgeError,
-            **kwargs,
+        what = f"forge {method} {path}"
+        return self._recorded(
+            lambda: _reject_bad_token(
+                request_with_retry(
+                    self._http, method, path, (*ok, *AUTH_STATUSES), self._policy, what,
+                    ForgeError, **kwargs,
+                ),
+                ok,
+                what,
+            )
         )
 
+    def _recorded(self, call: Callable[[], T]) -> T:
+        """`call()`, remembering a failure for /healthz and the metrics before it is raised."""
+        try:
+            return call()
+        except ForgeError as err:
+            if not getattr(err, "recorded", False):  # nested calls count one failure once
+                err.recorded = True  # type: ignore[attr-defined]
+                with self._failures_lock:
+                    self.failures += 1
+                    self.last_failure = ForgeFailure(str(err), time.time())
+            raise
+
+    def whoami(self) -> str:
+        """The token's user, asked now with one call (no retry): `cc-ci bridge --check`."""
+        what = "forge GET /user"
+        once = RetryPolicy(attempts=1)
+        response = self._recorded(
+            lambda: expect_status(
+                _reject_bad_token(
+                    retried(lambda: send_once(self._http, "GET", "/user"), once, what, ForgeError),
+                    (200,),
+                    what,
+                ),
+                (200,),
+                what,
+                ForgeError,
+            )
+        )
+        return str(_parse(response, _User, what, "the token's user with a login").login)
+
     def _get(self, path: str, shape: Any, expected: str, **kwargs: Any) -> Any:
-        return _parse(
-            self._request("GET", path, ok=(200,), **kwargs), shape, f"forge GET {path}", expected
+        return self._recorded(
+            lambda: _parse(
+                self._request("GET", path, ok=(200,), **kwargs), shape, f"forge GET {path}", expected
+            )
         )
 
     def is_org_member(self, org: str, login: str) -> bool:
@@ -269,10 +330,10 @@ class ForgeClient:
             if made is not None:
                 return made, False
             response = send_once(self._http, "POST", path, json={"body": body})
-            expect_status(response, (201,), what, ForgeError)
+            expect_status(_reject_bad_token(response, (201,), what), (201,), what, ForgeError)
             return _parse(response, _Created, what, "the created comment with its id").id, True
 
-        return retried(create, self._policy, what, ForgeError)
+        return self._recorded(lambda: retried(create, self._policy, what, ForgeError))
 
     def find_bot_comment(self, owner: str, repo: str, number: int, marker: str) -> int | None:
         bot = self.bot_login().lower()
@@ -331,6 +392,15 @@ class ForgeClient:
                 return [comment for comment in found if comment.event.number > 0]
             found.extend(_polled_comment(repo, item) for item in items)
             page += 1
+
+
+def _reject_bad_token(response: httpx.Response, ok: tuple[int, ...], what: str) -> httpx.Response:
+    if response.status_code in AUTH_STATUSES and response.status_code not in ok:
+        raise ForgeAuthError(
+            f"{what}: the forge rejected the bridge's token (HTTP {response.status_code}): "
+            "check forge.token (a valid token of the bot account, with the scopes in docs/bridge.md)"
+        )
+    return response
 
 
 def _comment(item: _Comment) -> ForgeComment:

@@ -13,12 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from runner.bridge.binding import head_changed_since, pinned_head_matches
 from runner.bridge.config import BridgeConfig
 from runner.bridge.events import CommentEvent, coalesce_key, delivery_key
-from runner.bridge.forge import ForgeClient, ForgeError, forge_time
+from runner.bridge.forge import ForgeAuthError, ForgeClient, ForgeError, forge_time, rfc3339
 from runner.bridge.grammar import (
     Malformed,
     NotATrigger,
@@ -44,6 +44,12 @@ log = logging.getLogger("cc-ci.bridge")
 # removed member keeps their rights for at most this long.
 MEMBERSHIP_TTL_SECONDS = 60.0
 
+# In webhook-only mode each delivered comment moves the repo's catch-up cursor to its time minus
+# this: the forge may deliver webhooks out of order, so a comment a little older than the newest
+# one seen may still be on its way when the bridge stops. Catching up lists it again; the inbox
+# drops what it already has.
+CATCH_UP_MARGIN = timedelta(minutes=10)
+
 
 def prefilter(event: CommentEvent, cfg: BridgeConfig) -> str | None:
     """Why this comment can never start a run (checked before anything is stored), or None."""
@@ -64,11 +70,15 @@ class Intake:
         forge: ForgeClient,
         on_decided: Callable[[], None],
         workers: int = 8,
+        on_queued: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self._cfg = cfg
         self._store = store
         self._forge = forge
         self._on_decided = on_decided
+        self._on_queued = on_queued  # seconds from receiving the comment to its job queued
+        # Without polling, webhooks are what the bridge saw: they move the catch-up cursor.
+        self._webhooks_move_cursor = cfg.poll.interval_seconds == 0
         self._workers = workers
         self._policy = RetryPolicy(
             cfg.retry.attempts, cfg.retry.base_seconds, cfg.retry.max_seconds
@@ -80,16 +90,36 @@ class Intake:
 
     def submit(self, event: CommentEvent) -> str:
         """Returns what happened to the event: "accepted", "duplicate" or "ignored: <why>"."""
+        if self._webhooks_move_cursor and event.source == "webhook":
+            self._seen_by_webhook(event)
         reason = prefilter(event, self._cfg)
         if reason is not None:
             return f"ignored: {reason}"
         key = delivery_key(event.repo, event.comment_id)
         now = time.time()
         if not self._store.add_to_inbox(key, event, now):
-            log.info("comment %s: duplicate delivery (%s), dropped", key, event.source)
+            if event.edited:
+                log.info(
+                    "comment %s: edited after it was evaluated; edits are not read again "
+                    "(its reply, if any, asks for a new comment)",
+                    key,
+                )
+                return "duplicate: an edit of a comment already evaluated; post a new comment"
+            # Every poll lists the comments webhooks already brought: routine, not news.
+            level = logging.DEBUG if event.source == "poll" else logging.INFO
+            log.log(level, "comment %s: duplicate delivery (%s), dropped", key, event.source)
             return "duplicate"
         self._queue.put(InboxItem(key, event, now, 0))
         return "accepted"
+
+    def _seen_by_webhook(self, event: CommentEvent) -> None:
+        if self._cfg.recipe_for(event.repo) is None:
+            return
+        try:
+            moment = forge_time(event.commented_at)
+        except ValueError:
+            return
+        self._store.advance_cursor(event.repo, rfc3339(moment - CATCH_UP_MARGIN))
 
     def start(self) -> None:
         # Comments stored by a previous bridge but not yet evaluated are evaluated now.
@@ -112,6 +142,15 @@ class Intake:
         while (item := self._queue.get()) is not None:
             try:
                 decision = self.evaluate(item)
+            except ForgeAuthError as err:
+                # Retrying cannot fix a rejected token: say so once, keep the comment stored.
+                log.error(
+                    "comment %s: %s; the comment stays stored and is evaluated when the bridge "
+                    "starts again",
+                    item.key,
+                    err,
+                )
+                continue
             except ForgeError as err:
                 self._defer(item, err)
                 continue
@@ -120,6 +159,8 @@ class Intake:
                 decision = Decision("error: evaluation failed")
             outcome = self._store.decide(item.key, decision)
             self._on_decided()
+            if outcome.startswith("queued:"):
+                self._on_queued(max(0.0, time.time() - item.received_at))
             log.info(
                 "comment %s by %s (%s): %s",
                 item.key,

@@ -104,7 +104,12 @@ def coalesced_body(job: Job, follow_url: str) -> str:
 
 
 def malformed_body(reason: str) -> str:
-    return f"cc-ci: {reason}. No run started.\n\n{GRAMMAR_HELP}"
+    # The bridge reads a comment once: an edit of this one would go unnoticed.
+    return (
+        f"cc-ci: {reason}. No run started.\n\n{GRAMMAR_HELP}\n\n"
+        "Post the corrected `!testme` as a **new comment**: edits of a comment the bridge has "
+        "already answered are not read again."
+    )
 
 
 def unauthorised_body(login: str) -> str:
@@ -133,6 +138,11 @@ def no_timeline_body(head_sha: str) -> str:
     )
 
 
+def status_context(prefix: str, job: Job) -> str:
+    """One commit status context per stage set: runs of other stages on the same head keep theirs."""
+    return f"{prefix.rstrip('/')}/{','.join(job.stages)}"
+
+
 def status_description(job: Job) -> str:
     if job.state == "queued":
         return f"run {job.run_id} queued"
@@ -157,6 +167,10 @@ class Reporter:
         # lock, and the job re-read under it, keep the comment from moving backwards.
         self._locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()
+        # What landed last per job, so that a sync with nothing new posts nothing (e.g. the
+        # outbox sending a job's report after the dispatcher already reported it running).
+        self._last_status: dict[int, tuple[str, str, str, str]] = {}
+        self._last_body: dict[int, str] = {}
 
     def follow_url(self, job: Job) -> str:
         return job.follow_url or self._follow_url(job)
@@ -193,6 +207,8 @@ class Reporter:
         self._forge.post_comment(owner, name, item.number, f"{marker}\n{text}", marker)
 
     def _upsert_comment(self, job: Job, body: str) -> bool:
+        if job.report_comment_id is not None and self._last_body.get(job.id) == body:
+            return True
         try:
             if job.report_comment_id is None:
                 comment_id, created = self._forge.post_comment(
@@ -203,22 +219,22 @@ class Reporter:
                     self._forge.edit_comment(job.owner, job.name, comment_id, body)
             else:
                 self._forge.edit_comment(job.owner, job.name, job.report_comment_id, body)
+            self._last_body[job.id] = body
             return True
         except ForgeError as err:
             log.error("run %s: could not write the PR comment: %s", job.run_id, err)
             return False
 
     def _status(self, job: Job, state: str, url: str) -> bool:
+        context = status_context(self._context, job)
+        status = (state, url, status_description(job), context)
+        if self._last_status.get(job.id) == status:
+            return True
         try:
             self._forge.set_status(
-                job.owner,
-                job.name,
-                job.head_sha,
-                state,
-                url,
-                status_description(job),
-                self._context,
+                job.owner, job.name, job.head_sha, state, url, status[2], context
             )
+            self._last_status[job.id] = status
             return True
         except ForgeError as err:
             log.error("run %s: could not set the commit status: %s", job.run_id, err)

@@ -13,19 +13,26 @@ from typing import IO
 import uvicorn
 from pydantic import SecretStr
 
+from runner.bridge import views
 from runner.bridge.binding import recheck_before_start
-from runner.bridge.config import BridgeConfig, DroneExecutorConfig, resolve_secret
+from runner.bridge.config import (
+    BridgeConfig,
+    DroneExecutorConfig,
+    LocalExecutorConfig,
+    resolve_secret,
+)
 from runner.bridge.dispatcher import Dispatcher
 from runner.bridge.executors import Executor, build_executor
 from runner.bridge.executors.local import LocalExecutor
 from runner.bridge.forge import ForgeClient
 from runner.bridge.intake import Intake
+from runner.bridge.metrics import CONTENT_TYPE, BridgeMetrics
 from runner.bridge.outbox import Outbox
 from runner.bridge.poller import Poller
 from runner.bridge.reporting import Reporter
 from runner.bridge.retry import RetryPolicy
 from runner.bridge.store import Job, Store
-from runner.bridge.webhook import build_app
+from runner.bridge.webhook import OperatorViews, build_app
 from runner.errors import InfraError
 
 log = logging.getLogger("cc-ci.bridge")
@@ -77,24 +84,37 @@ class Bridge:
             cfg.max_attempts,
             recheck=lambda job: recheck_before_start(self.forge, job),
         )
-        self.intake = Intake(cfg, self.store, self.forge, on_decided=self._decided)
-        self.poller = (
-            Poller(cfg, self.store, self.forge, self.intake)
-            if cfg.poll.interval_seconds > 0
-            else None
+        self.metrics = BridgeMetrics(self.store, self.forge)
+        self.intake = Intake(
+            cfg,
+            self.store,
+            self.forge,
+            on_decided=self._decided,
+            on_queued=self.metrics.observe_queued,
         )
+        # Polls every interval, or (webhook-only) once on start: the catch-up.
+        self.poller = Poller(cfg, self.store, self.forge, self.intake)
         self.app = build_app(
             path=cfg.webhook.path,
             secret=secrets.webhook_secret,
             max_body_bytes=cfg.webhook.max_body_bytes,
             intake=self.intake,
-            store=self.store,
-            run_page=self.run_page,
+            views=OperatorViews(
+                health=lambda: views.health(
+                    self.store, self.forge, self.poller.caught_up.is_set()
+                ),
+                run_page=self.run_page,
+                runs_page=lambda page, per_page: views.runs_page(self.store, page, per_page),
+                metrics=self.metrics.render,
+                metrics_content_type=CONTENT_TYPE,
+            ),
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self.base_url = cfg.public_url or f"http://{cfg.webhook.host}:{cfg.webhook.port}"
+        # Where this process listens (set by bind) and where PR readers reach it (public_url).
+        self.bound_url = f"http://{cfg.webhook.host}:{cfg.webhook.port}"
+        self.base_url = cfg.public_url or self.bound_url
 
     def _build_executor(self, secrets: BridgeSecrets, policy: RetryPolicy) -> Executor:
         if isinstance(self.cfg.executor, DroneExecutorConfig):
@@ -117,19 +137,11 @@ class Bridge:
         job = self.store.job_by_run_id(run_id)
         if job is None:
             return None
-        return {
-            "run_id": job.run_id,
-            "state": job.state,
-            "verdict": job.verdict,
-            "attempt": job.attempt,
-            "repo": job.repo,
-            "pr": job.pr,
-            "head_sha": job.head_sha,
-            "recipe": job.recipe,
-            "stages": list(job.stages),
-            "follow_url": job.follow_url,
-            "summary": job.summary,
-        }
+        executor = self.cfg.executor
+        run_dir = (
+            executor.runs_dir / job.run_id if isinstance(executor, LocalExecutorConfig) else None
+        )
+        return views.run_page(job, run_dir)
 
     # lifecycle
 
@@ -147,21 +159,26 @@ class Bridge:
                 f"bridge: cannot listen on {self.cfg.webhook.host}:{self.cfg.webhook.port}: {err.strerror}"
             ) from None
         host, port = sock.getsockname()[:2]
+        self.bound_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         if not self.cfg.public_url:
-            self.base_url = f"http://{host}:{port}"
+            self.base_url = self.bound_url
         return sock
 
     def start_workers(self) -> None:
+        # Before any webhook is served: in webhook-only mode deliveries move the cursors.
+        self.poller.save_cursors()
         self.outbox.start()
         self.dispatcher.start()
         self.intake.start()
-        if self.poller is not None:
-            self.poller.start()
+        self.poller.start()
 
     def serve(self, sock: socket.socket) -> None:
         """Serve until SIGINT/SIGTERM (uvicorn handles them when called from the main thread)."""
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+            # log_config=None: uvicorn's own lines go through the bridge's handler (text or JSON).
+            uvicorn.Config(
+                self.app, log_level="warning", access_log=False, lifespan="off", log_config=None
+            )
         )
         self._server.run(sockets=[sock])
 
@@ -187,8 +204,7 @@ class Bridge:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self.poller is not None:
-            self.poller.stop()
+        self.poller.stop()
         self.intake.stop()
         self.dispatcher.stop(cancel_runs=cancel_runs)
         self.outbox.stop()  # sends the replies intake just decided

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     received_at REAL NOT NULL,
     queued_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    detail TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
 CREATE INDEX IF NOT EXISTS jobs_coalesce ON jobs(coalesce_key, state);
@@ -86,6 +87,9 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state, next_try_at);
 """
 
 TERMINAL_STATES = ("finished", "lost", "cancelled")
+
+# Columns added after the first release: (name, SQL type); added to an older database on open.
+ADDED_COLUMNS = {"jobs": (("detail", "TEXT"),)}
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,8 @@ class Job(RepoNamed):
     queued_at: float
     started_at: float | None
     finished_at: float | None
+    # For the operator only (the run page and the log, never the PR): why the run could not start.
+    detail: str | None = None
 
 
 def make_run_id(recipe: str, pr: int, token: str | None = None) -> str:
@@ -196,6 +202,15 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        # A state dir written by an older bridge lacks these columns; CREATE IF NOT EXISTS kept it.
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -372,15 +387,27 @@ class Store:
         with self._tx() as db:
             db.execute("UPDATE jobs SET follow_url = ? WHERE id = ?", (follow_url, job_id))
 
+    def set_detail(self, job_id: int, detail: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET detail = ? WHERE id = ?", (detail, job_id))
+
     def set_report_comment(self, job_id: int, comment_id: int) -> None:
         with self._tx() as db:
             db.execute("UPDATE jobs SET report_comment_id = ? WHERE id = ?", (comment_id, job_id))
 
-    def finish(self, job_id: int, verdict: str, summary: str, state: str = "finished") -> Job:
+    def finish(
+        self,
+        job_id: int,
+        verdict: str,
+        summary: str,
+        state: str = "finished",
+        detail: str | None = None,
+    ) -> Job:
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET state = ?, verdict = ?, summary = ?, finished_at = ? WHERE id = ?",
-                (state, verdict, summary, time.time(), job_id),
+                "UPDATE jobs SET state = ?, verdict = ?, summary = ?, finished_at = ?,"
+                " detail = COALESCE(?, detail) WHERE id = ?",
+                (state, verdict, summary, time.time(), detail, job_id),
             )
             return _job(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
@@ -408,6 +435,23 @@ class Store:
                     "SELECT * FROM jobs WHERE state = ? ORDER BY id", (state,)
                 ).fetchall()
         return [_job(row) for row in rows]
+
+    def page_of_jobs(self, offset: int, limit: int) -> tuple[list[Job], int]:
+        """Jobs newest first, `limit` of them from `offset`, and how many there are in all."""
+        with self._lock:
+            total = self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+            rows = self._db.execute(
+                "SELECT * FROM jobs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
+        return [_job(row) for row in rows], int(total)
+
+    def job_counts(self) -> dict[tuple[str, str], int]:
+        """(state, verdict or "") -> how many jobs."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state, COALESCE(verdict, ''), COUNT(*) FROM jobs GROUP BY 1, 2"
+            ).fetchall()
+        return {(row[0], row[1]): row[2] for row in rows}
 
     def unreported_finished(self) -> list[Job]:
         with self._lock:
@@ -524,6 +568,16 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
+    def advance_cursor(self, repo: str, since: str) -> None:
+        """Move the cursor to `since` unless it is already there or later (RFC 3339, UTC `Z`:
+        the strings order as the times do)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO cursors(repo, since) VALUES (?, ?) ON CONFLICT(repo) DO UPDATE"
+                " SET since = excluded.since WHERE excluded.since > cursors.since",
+                (repo.lower(), since),
+            )
+
     def set_cursor(self, repo: str, since: str) -> None:
         with self._tx() as db:
             db.execute(
@@ -557,4 +611,5 @@ def _job(row: sqlite3.Row) -> Job:
         queued_at=row["queued_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        detail=row["detail"],
     )

@@ -1,4 +1,5 @@
-"""The bridge's HTTP side (Starlette): the webhook endpoint, a health check, run status pages.
+"""The bridge's HTTP side (Starlette): the webhook endpoint, and the operator's endpoints
+(`/healthz`, `/runs`, `/runs/<id>`, `/metrics`) whose content views.py and metrics.py build.
 
 Webhook checks, in order: body size (413), signature over the raw body (401), JSON (400),
 event type (other events are acknowledged and ignored), payload shape (400); then the comment
@@ -16,13 +17,13 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runner.bridge.events import COMMENT_EVENTS, event_name, parse_comment_payload
 from runner.bridge.intake import Intake
 from runner.bridge.signature import signature_from_headers, verify_signature
-from runner.bridge.store import Store
+from runner.bridge.views import page_params
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -31,6 +32,22 @@ TRIGGER_ACTIONS = frozenset({"created", "edited"})
 
 class BodyTooLarge(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class OperatorViews:
+    """What the operator's endpoints serve; each call reads the bridge's state at that moment."""
+
+    health: Callable[[], dict[str, object]]
+    run_page: Callable[[str], dict[str, object] | None]
+    runs_page: Callable[[int, int], dict[str, object]]
+    metrics: Callable[[], bytes]
+    metrics_content_type: str = "text/plain; version=0.0.4; charset=utf-8"
+
+
+# JSON is what every client gets today; an HTML view for browsers may later be chosen by
+# `Accept`, so responses already say they vary by it.
+JSON_HEADERS = {"Vary": "Accept"}
 
 
 @dataclass(frozen=True)
@@ -71,8 +88,7 @@ def build_app(
     secret: SecretStr,
     max_body_bytes: int,
     intake: Intake,
-    store: Store,
-    run_page: Callable[[str], dict[str, object] | None],
+    views: OperatorViews,
 ) -> Starlette:
     secret_bytes = secret.get_secret_value().encode()
 
@@ -106,21 +122,31 @@ def build_app(
         return JSONResponse({"result": result}, status_code=202 if result == "accepted" else 200)
 
     async def healthz(request: Request) -> Response:
-        queued, running = await run_in_threadpool(
-            lambda: (len(store.jobs("queued")), len(store.jobs("running")))
-        )
-        return JSONResponse({"ok": True, "queued": queued, "running": running})
+        return JSONResponse(await run_in_threadpool(views.health), headers=JSON_HEADERS)
 
     async def run_status(request: Request) -> Response:
-        page = await run_in_threadpool(run_page, request.path_params["run_id"])
+        page = await run_in_threadpool(views.run_page, request.path_params["run_id"])
         if page is None:
-            return PlainTextResponse("no such run\n", status_code=404)
-        return JSONResponse(page)
+            return JSONResponse({"error": "no such run"}, status_code=404, headers=JSON_HEADERS)
+        return JSONResponse(page, headers=JSON_HEADERS)
+
+    async def run_list(request: Request) -> Response:
+        params = page_params(dict(request.query_params))
+        if isinstance(params, str):
+            return JSONResponse({"error": params}, status_code=400, headers=JSON_HEADERS)
+        page = await run_in_threadpool(views.runs_page, *params)
+        return JSONResponse(page, headers=JSON_HEADERS)
+
+    async def metrics(request: Request) -> Response:
+        body = await run_in_threadpool(views.metrics)
+        return Response(body, media_type=views.metrics_content_type)
 
     return Starlette(
         routes=[
             Route(path, webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/runs", run_list, methods=["GET"]),
             Route("/runs/{run_id}", run_status, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ]
     )

@@ -2,7 +2,9 @@
 
 Reads the same env vars, appends its invocation to $FAKE_RUN_LOG (JSON lines), waits while
 $FAKE_RUN_HOLD exists (so a test can keep runs busy), then writes results.json and summary.md
-into $CCCI_RUNS_DIR/$CCCI_RUN_ID with verdict $FAKE_RUN_VERDICT (default pass).
+into $CCCI_RUNS_DIR/$CCCI_RUN_ID with verdict $FAKE_RUN_VERDICT (default pass). Its run log
+(`logs/run.log`) says, as the orchestrator's would, that the first tier passed and the second
+is under way.
 
 With $FAKE_RUN_PROBE (paths separated by `:`) it also tries to read the bridge's environment
 (/proc/<parent pid>/environ) and each of those files, and records what happened: "read" or the
@@ -42,12 +44,18 @@ def main() -> int:
         invocation["probes"] = {target: probe(target) for target in targets}
     with open(env["FAKE_RUN_LOG"], "a") as log:
         log.write(json.dumps(invocation) + "\n")
+    run_dir = Path(env["CCCI_RUNS_DIR"]) / env["CCCI_RUN_ID"]
+    stages = env["STAGES"].split(",")
+    # Like the orchestrator's run log: the first tier has ended, the second is under way.
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "logs" / "run.log", "a") as run_log:
+        run_log.write(f"    0.1s deploying {env['REF'][:12]}\n")
+        if len(stages) > 1:
+            run_log.write(f"    1.0s {stages[0]} tier: pass\n    1.1s {stages[1]}: pre_{stages[1]} hook\n")
     hold = env.get("FAKE_RUN_HOLD")
     while hold and Path(hold).exists():
         time.sleep(0.05)
     verdict = env.get("FAKE_RUN_VERDICT", "pass")
-    run_dir = Path(env["CCCI_RUNS_DIR"]) / env["CCCI_RUN_ID"]
-    run_dir.mkdir(parents=True, exist_ok=True)
     if env.get("FAKE_RUN_NO_RESULTS") != "1":
         (run_dir / "summary.md").write_text(
             f"## fake run of {env['RECIPE']} at {env['REF'][:10]}\n\nstages: {env['STAGES']}\nverdict: {verdict}\n"

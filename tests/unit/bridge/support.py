@@ -46,6 +46,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
         time.sleep(0.02)
 
 
+def queue_counts(health: dict[str, Any]) -> dict[str, Any]:
+    """The queue part of /healthz (which carries more: version, outbox, forge errors)."""
+    return {key: health[key] for key in ("ok", "queued", "running")}
+
+
 def a_job(**changes: Any) -> Job:
     """A running job as the store would hand it to an executor."""
     fields: dict[str, Any] = dict(

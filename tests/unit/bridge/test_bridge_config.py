@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from runner.bridge import command
 from runner.bridge.config import DroneExecutorConfig, LocalExecutorConfig, load_config
 from runner.bridge.service import load_secrets
 from runner.errors import BadInput
@@ -100,13 +98,3 @@ def test_drone_executor_config(cfg_file, monkeypatch):
     assert isinstance(cfg.executor, DroneExecutorConfig)
     assert (cfg.executor.branch, cfg.executor.capacity) == ("main", 4)
     assert load_secrets(cfg).drone_token.get_secret_value() == "drone-tok"
-
-
-def test_check_mode_validates_and_exits_zero(cfg_file, monkeypatch, capsys):
-    monkeypatch.setenv("CCCI_TEST_FORGE_TOKEN", "tok-abc")
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    assert command.main(parser.parse_args(["--config", str(cfg_file), "--check"])) == 0
-    out = capsys.readouterr().out
-    assert "1 enrolled repo(s), executor local" in out
-    assert "tok-abc" not in out and "hook-secret-value" not in out

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from runner.bridge.forge import ForgeClient, ForgeError
 from runner.bridge.retry import RetryPolicy
-from tests.unit.bridge.support import FORGE_TOKEN, HEAD, REPO, wait_until
+from tests.unit.bridge.support import FORGE_TOKEN, HEAD, REPO, queue_counts, wait_until
 
 PULL = "/api/v1/repos/coop-cloud/custom-html-tiny/pulls/1"
 CREATE = "/api/v1/repos/coop-cloud/custom-html-tiny/issues/1/comments"
@@ -94,7 +94,7 @@ def test_a_comment_created_without_an_id_in_the_answer_does_not_hang_the_job(
     assert (job.state, job.verdict) == ("finished", "pass")
     assert len(fake_runs.invocations()) == 1
     base = bridge.url.rsplit("/", 1)[0]
-    assert httpx.get(f"{base}/healthz").json() == {"ok": True, "queued": 0, "running": 0}
+    assert queue_counts(httpx.get(f"{base}/healthz").json()) == {"ok": True, "queued": 0, "running": 0}
     comments = forge.bot_comments(REPO, 1)
     assert len(comments) == 1 and "passed" in comments[0]["body"]  # found again, not duplicated
     assert forge.statuses_for(HEAD)[-1]["state"] == "success"
@@ -114,4 +114,5 @@ def test_a_job_whose_handling_breaks_ends_as_error_with_the_reason(
     job = wait_until(lambda: bridge.jobs("finished"), what="job ended")[0]
     assert job.verdict == "error"
     assert "could not handle this run" in (job.summary or "")
+    assert "KeyError" in (job.detail or "")  # the reason, for the operator (run page, log)
     assert bridge.jobs("running") == []

@@ -14,6 +14,7 @@ from tests.unit.bridge.support import (
     SHAS,
     WEBHOOK_SECRET,
     BridgeProcess,
+    queue_counts,
     wait_until,
 )
 
@@ -26,7 +27,7 @@ def kill_bridge_with_one_running_and_two_queued(
     for number in SHAS:
         bridge.deliver_comment(forge, number)
     wait_until(
-        lambda: bridge.health() == {"ok": True, "queued": 2, "running": 1},
+        lambda: queue_counts(bridge.health()) == {"ok": True, "queued": 2, "running": 1},
         what="1 running + 2 queued",
     )
     wait_until(lambda: len(fake_runs.invocations()) == 1, what="first run to start")

@@ -1,0 +1,149 @@
+"""What the operator's endpoints show, as plain JSON-able dicts built from the store, the forge
+client and the run dirs: `/healthz`, `/runs` (a page of runs, newest first), `/runs/<id>`.
+
+These are the JSON representations; the HTTP side (webhook.py) serves them. Keys are only ever
+added, never renamed, so clients keep working as the pages grow (an HTML view for browsers may
+be negotiated later through `Accept`; JSON stays the default).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from runner.bridge.forge import ForgeClient
+from runner.bridge.progress import read_progress
+from runner.bridge.store import Job, Store
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+
+
+@lru_cache(maxsize=1)
+def version() -> dict[str, str | None]:
+    """cc-ci's package version, and the commit of its checkout when it runs from one."""
+    try:
+        package = metadata.version("cc-ci")
+    except metadata.PackageNotFoundError:
+        package = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"version": package, "commit": commit}
+
+
+def iso(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def health(store: Store, forge: ForgeClient, caught_up: bool, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    counts = store.job_counts()
+    backlog = store.outbox_counts()
+    failure = forge.last_failure
+    return {
+        "ok": True,
+        **version(),
+        "queued": sum(n for (state, _), n in counts.items() if state == "queued"),
+        "running": sum(n for (state, _), n in counts.items() if state == "running"),
+        "outbox": {
+            "pending": backlog.get("pending", 0) + backlog.get("sending", 0),
+            "failed": backlog.get("failed", 0),
+        },
+        "caught_up": caught_up,
+        "last_forge_error": None
+        if failure is None
+        else {
+            "message": failure.message,
+            "at": iso(failure.at),
+            "age_seconds": round(now - failure.at, 1),
+        },
+    }
+
+
+def run_summary(job: Job) -> dict[str, Any]:
+    """One run in the list: who asked for what, and where it stands."""
+    return {
+        "run_id": job.run_id,
+        "url": f"/runs/{job.run_id}",
+        "state": job.state,
+        "verdict": job.verdict,
+        "attempt": job.attempt,
+        "repo": job.repo,
+        "pr": job.pr,
+        "head_sha": job.head_sha,
+        "recipe": job.recipe,
+        "stages": list(job.stages),
+        "requested_by": job.requested_by,
+        "received_at": iso(job.received_at),
+        "queued_at": iso(job.queued_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+    }
+
+
+def run_page(job: Job, run_dir: Path | None) -> dict[str, Any]:
+    """Everything about one run. `run_dir` is where a local run writes (None for Drone)."""
+    page = run_summary(job)
+    page.update(
+        base_run_id=job.base_run_id,
+        follow_url=job.follow_url,
+        summary=job.summary,
+        detail=job.detail,
+        exit_code=_exit_code(run_dir),
+        progress=read_progress(run_dir, job.stages).as_dict()
+        if run_dir is not None and job.state == "running"
+        else None,
+    )
+    return page
+
+
+def runs_page(store: Store, page: int, per_page: int) -> dict[str, Any]:
+    jobs, total = store.page_of_jobs((page - 1) * per_page, per_page)
+
+    def link(number: int) -> str:
+        return f"/runs?page={number}&per_page={per_page}"
+
+    return {
+        "runs": [run_summary(job) for job in jobs],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "next": link(page + 1) if page * per_page < total else None,
+        "prev": link(page - 1) if page > 1 else None,
+    }
+
+
+def page_params(query: dict[str, str]) -> tuple[int, int] | str:
+    """(page, per_page) from `?page=&per_page=`, or one line saying what is wrong."""
+    try:
+        page = int(query.get("page", "1"))
+        per_page = int(query.get("per_page", str(DEFAULT_PER_PAGE)))
+    except ValueError:
+        return "page and per_page must be whole numbers"
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        return f"page must be 1 or more, per_page from 1 to {MAX_PER_PAGE}"
+    return page, per_page
+
+
+def _exit_code(run_dir: Path | None) -> int | None:
+    if run_dir is None:
+        return None
+    try:
+        code = json.loads((run_dir / "results.json").read_text()).get("exit_code")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return code if isinstance(code, int) else None

@@ -1,0 +1,256 @@
+"""`cc-ci bridge --check` checks what a job will need: the forge accepts the token (one call,
+naming its user), the run command and workdir exist, the run user can execute the command and
+read the checkout, the runs dir is writable. Each failure is one line naming what to fix, with
+its own exit code; permissions are tried as the run user, not judged by a root bridge."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runner.bridge import command, preflight
+from tests.unit.bridge.support import FORGE_TOKEN, REPO, RECIPE
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("useradd"),
+    reason="creating a throwaway Unix user needs root and useradd",
+)
+
+
+def write_config(tmp_path: Path, forge_url: str, **executor: Any) -> Path:
+    data = {
+        "forge": {"url": forge_url, "token": {"env": "CHECK_TEST_FORGE_TOKEN"}},
+        "webhook": {"secret": {"env": "CHECK_TEST_WEBHOOK_SECRET"}},
+        "repos": {REPO: RECIPE},
+        "state_dir": str(tmp_path / "state"),
+        "executor": {"kind": "local", "runs_dir": str(tmp_path / "runs"), **executor},
+    }
+    path = tmp_path / "bridge.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_check(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    token: str = FORGE_TOKEN,
+) -> tuple[int, list[str]]:
+    monkeypatch.setenv("CHECK_TEST_FORGE_TOKEN", token)
+    monkeypatch.setenv("CHECK_TEST_WEBHOOK_SECRET", "hook-secret-value")
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    code = command.main(parser.parse_args(["--config", str(config), "--check"]))
+    return code, capsys.readouterr().out.splitlines()
+
+
+def errors(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("error: ")]
+
+
+def test_check_passes_names_the_tokens_user_and_shows_no_secret(
+    tmp_path, forge, monkeypatch, capsys
+):
+    code, lines = run_check(write_config(tmp_path, forge.url), monkeypatch, capsys)
+
+    assert code == 0, lines
+    assert errors(lines) == []
+    assert "ok: forge token accepted: it is the token of user 'cc-ci-bot'" in lines
+    assert lines[-1] == "bridge config OK: 1 enrolled repo(s), executor local"
+    assert len(forge.calls_to("GET", "/api/v1/user")) == 1  # one authenticated call
+    out = "\n".join(lines)
+    assert FORGE_TOKEN not in out and "hook-secret-value" not in out
+
+
+def test_a_rejected_token_is_named_as_a_bad_token(tmp_path, forge, monkeypatch, capsys):
+    code, lines = run_check(
+        write_config(tmp_path, forge.url), monkeypatch, capsys, token="not-the-token"
+    )
+
+    assert code == preflight.EXIT_TOKEN_REJECTED
+    assert errors(lines) == [
+        f"error: forge.token: the forge at {forge.url} rejects the token (HTTP 401); give a "
+        "valid token of the bot account"
+    ]
+
+
+def test_an_unreachable_forge_is_not_called_a_bad_token(tmp_path, monkeypatch, capsys):
+    code, lines = run_check(write_config(tmp_path, "http://127.0.0.1:9"), monkeypatch, capsys)
+
+    assert code == preflight.EXIT_FORGE_UNREACHABLE
+    (line,) = errors(lines)
+    assert line.startswith("error: forge.url: cannot ask http://127.0.0.1:9")
+
+
+def test_a_missing_command_fails_in_one_line(tmp_path, forge, monkeypatch, capsys):
+    missing = tmp_path / "venv" / "bin" / "python"
+    config = write_config(tmp_path, forge.url, command=[str(missing), "-m", "runner.run_recipe_ci"])
+
+    code, lines = run_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_NO_COMMAND
+    (line,) = errors(lines)
+    assert line.startswith(f"error: executor.command: {missing} does not exist")
+
+
+def test_a_command_not_on_path_fails(tmp_path, forge, monkeypatch, capsys):
+    config = write_config(tmp_path, forge.url, command=["no-such-ccci-python", "-m", "x"])
+
+    code, lines = run_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_NO_COMMAND
+    assert errors(lines) and "looked for in PATH" in errors(lines)[0]
+
+
+def test_a_missing_workdir_fails_in_one_line(tmp_path, forge, monkeypatch, capsys):
+    config = write_config(tmp_path, forge.url, workdir=str(tmp_path / "no-checkout"))
+
+    code, lines = run_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_NO_WORKDIR
+    assert errors(lines) == [
+        f"error: executor.workdir: {tmp_path / 'no-checkout'} is not a directory; give the "
+        "cc-ci checkout"
+    ]
+
+
+@pytest.fixture
+def run_user() -> Iterator[pwd.struct_passwd]:
+    name = f"ccci-chk-{secrets.token_hex(3)}"
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+         "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    # pytest's tmp_path is 0700 root: the run user could not even reach files inside it.
+    path = Path(tempfile.mkdtemp(prefix="ccci-check-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def interpreter_in(directory: Path, user: pwd.struct_passwd) -> Path:
+    """A Python inside `directory`, as a venv's bin/python is: a symlink to a real one that the
+    run user can execute, so that only `directory`'s own mode decides."""
+    run_user = preflight.resolve_run_user(user.pw_name)
+    for candidate in (os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate) and preflight.as_user(run_user, 'test -x "$1"', candidate):
+            break
+    else:
+        pytest.skip(f"no Python interpreter that {user.pw_name} may execute")
+    (directory / "bin").mkdir(parents=True)
+    link = directory / "bin" / "python"
+    link.symlink_to(os.path.realpath(candidate))
+    return link
+
+
+def a_checkout(shared_dir: Path, user: pwd.struct_passwd) -> tuple[Path, Path]:
+    checkout = shared_dir / "checkout"
+    checkout.mkdir(mode=0o755)
+    runs = shared_dir / "runs"
+    runs.mkdir()
+    os.chown(runs, user.pw_uid, user.pw_gid)
+    return checkout, runs
+
+
+@needs_root
+def test_a_run_user_who_can_execute_the_interpreter_passes(
+    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
+):
+    checkout, runs = a_checkout(shared_dir, run_user)
+    venv = shared_dir / "venv"
+    venv.mkdir(mode=0o755)
+    python = interpreter_in(venv, run_user)
+    config = write_config(
+        tmp_path, forge.url, run_user=run_user.pw_name, command=[str(python), "-m", "x"],
+        workdir=str(checkout), runs_dir=str(runs),
+    )
+
+    code, lines = run_check(config, monkeypatch, capsys)
+
+    assert code == 0, lines
+    assert f"ok: executor.command: run user '{run_user.pw_name}' can execute {python}" in lines
+    assert f"ok: executor.runs_dir: run user '{run_user.pw_name}' can write to {runs}" in lines
+
+
+@needs_root
+def test_a_run_user_who_cannot_read_the_interpreter_fails_though_root_could(
+    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
+):
+    checkout, runs = a_checkout(shared_dir, run_user)
+    venv = shared_dir / "venv"
+    venv.mkdir(mode=0o700)  # a venv under root's 0700 home, as the issue found it
+    python = interpreter_in(venv, run_user)
+    assert os.access(python, os.X_OK)  # what a root bridge asking os.access would be told
+    config = write_config(
+        tmp_path, forge.url, run_user=run_user.pw_name, command=[str(python), "-m", "x"],
+        workdir=str(checkout), runs_dir=str(runs),
+    )
+
+    code, lines = run_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_RUN_USER_CANNOT_EXECUTE
+    (line,) = errors(lines)
+    assert line.startswith(
+        f"error: executor.command: run user '{run_user.pw_name}' cannot execute {python}"
+    )
+
+
+@needs_root
+def test_a_run_user_who_cannot_read_the_checkout_fails(
+    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
+):
+    checkout, runs = a_checkout(shared_dir, run_user)
+    checkout.chmod(0o700)
+    config = write_config(
+        tmp_path, forge.url, run_user=run_user.pw_name, command=["/bin/sh"],
+        workdir=str(checkout), runs_dir=str(runs),
+    )
+
+    code, lines = run_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_RUN_USER_CANNOT_READ_CHECKOUT
+    (line,) = errors(lines)
+    assert line.startswith(f"error: executor.workdir: run user '{run_user.pw_name}' cannot read")
+
+
+@needs_root
+def test_a_runs_dir_the_run_user_cannot_write_fails(
+    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
+):
+    checkout, runs = a_checkout(shared_dir, run_user)
+    os.chown(runs, 0, 0)  # root's, 0755: root could write there, the run user cannot
+    config = write_config(
+        tmp_path, forge.url, run_user=run_user.pw_name, command=["/bin/sh"],
+        workdir=str(checkout), runs_dir=str(runs),
+    )
+
+    code, lines = run_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_RUNS_DIR_NOT_WRITABLE
+    (line,) = errors(lines)
+    assert line.startswith(f"error: executor.runs_dir: run user '{run_user.pw_name}' cannot write")
+
+
+def test_exit_codes_are_distinct_per_kind_of_failure():
+    codes = [value for name, value in vars(preflight).items() if name.startswith("EXIT_")]
+    assert len(codes) == len(set(codes)) and 0 not in codes and 2 not in codes
