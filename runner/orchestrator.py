@@ -22,8 +22,8 @@ from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
 from runner.harness import git, timing, warm_pytest
 from runner.harness.allowlist import load_allowlist
-from runner.harness.check import CheckReport, check, show_in
 from runner.harness.app import App
+from runner.harness.check import CheckReport, check, show_in
 from runner.harness.config import RunConfig
 from runner.harness.fileio import write_json_atomic, write_text_atomic
 from runner.harness.hooks import HookContext, HookError, Hooks, call_hook, load_hooks

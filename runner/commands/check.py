@@ -69,8 +69,8 @@ def _report_lines(run: Run, report: CheckReport) -> list[str]:
     own = report_folder(run)
     lines = [f"cc-ci check {run.config.recipe_name} at {report.head[:12]}: {own}"]
     for op in OPS:
-        files = [f"{name} ({count} test{'s' if count != 1 else ''})" for name, count in report.tests.items()
-                 if _tier_of(name) == op]
+        files = [f"{name} ({'not collected: see below' if count is None else f'{count} test' + ('s' if count != 1 else '')})"
+                 for name, count in report.tests.items() if _tier_of(name) == op]
         lines.append(f"  {op:<8} {', '.join(files) or '-'}")
     lines.append(f"  {'hooks':<8} {', '.join(report.hooks) or '-'}")
     turned_away = _gate_turned_away(run)

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runner.errors import BadInput
 from runner.harness import warm_pytest
 from runner.harness.collectcheck import REPORT_VAR
 from runner.harness.config import OPS
-from runner.harness.hooks import Hooks, load_hooks
+from runner.harness.hooks import Hooks, load_hooks, misnamed_hooks_in_text
 from runner.harness.meta import RecipeMeta, load_meta
 from runner.harness.overlaycheck import folder_entries, stray
 from runner.harness.problems import MaintainerFileError, Problem, from_exception
@@ -34,7 +36,7 @@ class CheckReport:
     errors: list[Problem] = field(default_factory=list)  # a run refuses these (exit 2)
     notices: list[str] = field(default_factory=list)  # a run goes on, without what they name
     gate: str = ""  # the repo-local gate's decision
-    tests: dict[str, int] = field(default_factory=dict)  # shown assertion file -> tests it holds
+    tests: dict[str, int | None] = field(default_factory=dict)  # shown assertion file -> tests it holds (None: broken)
     meta: RecipeMeta | None = None
     hooks: list[str] = field(default_factory=list)  # pre_install, post_install, ...
     head: str = ""  # the commit checked (set by the caller that cloned it)
@@ -52,7 +54,9 @@ def show_in(tests: TierTests, own_shown: str, cc_ci_tests: str = "tests") -> Cal
     from_repo = {p.resolve() for p in tests.from_repo}
 
     def shown(path: Path) -> str | None:
-        full = (path if path.is_absolute() else tests.root / path).resolve()
+        if not path.is_absolute():  # `<frozen os>`, `<string>`: no file of anyone's
+            return None
+        full = path.resolve()
         if full.is_relative_to(recipe_dir):
             rel = full.relative_to(recipe_dir).as_posix()
             return f"{FOLDER}/{rel}" if full in from_repo else f"{own_shown}/{rel}"
@@ -75,17 +79,22 @@ def check(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoL
     meta = _import(report, lambda: load_meta(tests.recipe_dir, shown=shown))
     report.meta = meta if isinstance(meta, RecipeMeta) else None
     hooks = _import(report, lambda: load_hooks(tests.recipe_dir, OPS, shown=shown))
+    ops_py = tests.recipe_dir / "ops.py"
+    if hooks is None and ops_py.is_file():  # it could not be imported: its hook names, read as text
+        name = shown(ops_py) or "ops.py"
+        report.errors += [Problem(name, why, line) for line, why in misnamed_hooks_in_text(ops_py.read_text(), OPS)
+                          if not any(p.file == name and p.line == line for p in report.errors)]
     if isinstance(hooks, Hooks):
         report.hooks = [f"{when}_{op}" for op in OPS for when, found in (("pre", hooks.pre), ("post", hooks.post))
                         if op in found]
     skipped = set(generic_skipped) | (report.meta.generic_skipped() if report.meta else set())
     by_op = {op: ([] if op in skipped else [p for p in [tests.generic_dir / f"test_{op}.py"] if p.is_file()])
              + tier_files(op, tests.recipe_dir) for op in OPS}
-    broken = {p.file for p in report.errors}
-    files = [f for op_files in by_op.values() for f in op_files if shown(f) not in broken]
+    files = [f for op_files in by_op.values() for f in op_files]
     if files and collect:
         _collect(tests, files, shown, report)
     _notices(tests, own_overlay, own_shown, repo_local, by_op, shown, report)
+    report.errors.sort(key=lambda p: (p.file, p.line or 0))
     return report
 
 
@@ -104,42 +113,60 @@ def _import(report: CheckReport, load: Callable[[], object]) -> object | None:
     except MaintainerFileError as err:
         if err.problem.file not in {p.file for p in report.errors}:  # a syntax error told already
             report.errors.append(err.problem)
-    except BadInput as err:
-        file, _, message = str(err).partition(": ")
-        report.errors.append(Problem(file, message))
+    except BadInput as err:  # `file: why` or `file:line: why`
+        located = re.match(r"^(.+?):(\d+): (.*)$", str(err)) or re.match(r"^(.+?)(): (.*)$", str(err))
+        file, line, message = located.groups() if located else ("", "", str(err))
+        report.errors.append(Problem(file, message, int(line) if line else None))
     return None
 
 
-def _collect(tests: TierTests, files: list[Path], shown: Callable[[Path], str | None], report: CheckReport) -> None:
-    with tempfile.TemporaryDirectory(prefix="ccci-collect-") as scratch:
-        target = Path(scratch) / "collect.json"
-        args = ["-p", "no:cacheprovider", "-q", "--collect-only", "-p", "runner.harness.collectcheck",
-                "-c", str(tests.root / "pytest.ini"), "--rootdir", str(tests.root),
-                "--confcutdir", str(tests.root), "--import-mode=importlib", *map(str, files)]
-        done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, {REPORT_VAR: str(target)}),
-                               cwd=tests.root)
-        if not target.exists():
-            tail = [line for line in done.output.strip().splitlines() if line.strip()][-1:]
-            report.errors.append(Problem(shown(files[0]) or files[0].name,
-                                         f"collecting the tier files failed (pytest exited {done.exit_code}): "
-                                         f"{tail[0] if tail else 'no output'}"))
-            return
-        found = json.loads(target.read_text())
+def _collect(tests: TierTests, all_files: list[Path], shown: Callable[[Path], str | None], report: CheckReport) -> None:
+    """pytest's collect-only over the files; a conftest.py that fails to import stops pytest
+    before any file is collected, so then once more without conftests, to name the rest too."""
+    told = {p.file for p in report.errors}  # a file with a syntax error is not collected again
+    files = [f for f in all_files if shown(f) not in told]
+    found = _collect_once(tests, files, noconftest=False) if files else {"problems": [], "items": {}}
+    if found.get("conftest_failed"):
+        again = _collect_once(tests, files, noconftest=True)
+        found = {"problems": found["problems"] + again["problems"], "items": again["items"]}
     known = {(p.file, p.line, p.error) for p in report.errors}
     for data in found["problems"]:
-        problem = _relabel(Problem.from_json(data), shown)
+        problem = _relabel(Problem.from_json(data), shown, tests.root)
         if (problem.file, problem.line, problem.error) not in known:
             report.errors.append(problem)
             known.add((problem.file, problem.line, problem.error))
     counted = {shown(Path(path)) or path: n for path, n in found["items"].items()}
-    report.tests = {name: counted.get(name, 0) for f in files if (name := shown(f))}
+    broken = {p.file for p in report.errors}
+    report.tests = {name: None if name in broken else counted.get(name, 0) for f in all_files if (name := shown(f))}
 
 
-def _relabel(problem: Problem, shown: Callable[[Path], str | None]) -> Problem:
-    """The plugin names files by their run-copy path; the maintainer knows them by theirs."""
+def _collect_once(tests: TierTests, files: list[Path], noconftest: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="ccci-collect-") as scratch:
+        target = Path(scratch) / "collect.json"
+        args = ["-p", "no:cacheprovider", "-q", "--collect-only", "-p", "runner.harness.collectcheck",
+                "-c", str(tests.root / "pytest.ini"), "--rootdir", str(tests.root),
+                "--confcutdir", str(tests.root), "--import-mode=importlib",
+                *(["--noconftest"] if noconftest else []), *map(str, files)]
+        done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, {REPORT_VAR: str(target)}), cwd=tests.root)
+        if target.exists():
+            found: dict[str, Any] = json.loads(target.read_text())
+            return found
+    tail = [line for line in done.output.strip().splitlines() if line.strip()][-1:]
+    failed = Problem(str(files[0]), f"collecting the tier files failed (pytest exited {done.exit_code}): "
+                                    f"{tail[0] if tail else 'no output'}")
+    return {"problems": [failed.to_json()], "items": {}}
+
+
+def _relabel(problem: Problem, shown: Callable[[Path], str | None], root: Path) -> Problem:
+    """The plugin names files by their run-copy path, and pytest's messages by node ids under
+    the tier tests folder (`<recipe>/test_x.py::test_y`); the maintainer knows them by theirs."""
     def name(file: str) -> str:
         return shown(Path(file)) or file
-    return Problem(name(problem.file), problem.error, problem.line, problem.column, problem.text,
+
+    def node_ids(text: str) -> str:
+        return re.sub(r"(?<![\w/.-])([\w.-]+(?:/[\w.-]+)*\.py)(?=::)",
+                      lambda m: shown(root / m.group(1)) or m.group(1), text)
+    return Problem(name(problem.file), node_ids(problem.error), problem.line, problem.column, problem.text,
                    [type(f)(name(f.file), f.line, f.function, f.text) for f in problem.frames], problem.context)
 
 

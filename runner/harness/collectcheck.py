@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ _root: list[Path] = []
 
 def _under_root(path: Path) -> str | None:
     root = _root[0] if _root else Path.cwd()
-    return str(path) if path.resolve().is_relative_to(root.resolve()) else None
+    return str(path) if path.is_absolute() and path.resolve().is_relative_to(root.resolve()) else None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -39,7 +41,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
         cause = getattr(err, "cause", None) or err.__cause__ or err
         path = getattr(err, "path", None)
         _problems.append(from_exception(cause, _under_root, str(path or "conftest.py")))
-        _write(Counter())
+        _write(Counter(), conftest_failed=True)
         raise
 
 
@@ -53,8 +55,14 @@ def pytest_exception_interact(node: pytest.Item | pytest.Collector, call: pytest
         return
     err = call.excinfo.value
     cause = err.__cause__ or err  # pytest wraps a module's import error in a CollectError
-    _problems.append(from_exception(cause, _under_root, str(node.path),
-                                    "" if isinstance(node, pytest.Module) else "collecting"))
+    problem = from_exception(cause, _under_root, str(node.path), "" if isinstance(node, pytest.Module) else "collecting")
+    function = re.search(r"::(\w+)", problem.error)
+    if problem.line is None and function and node.path.is_file():  # pytest's own complaint about a test
+        at = re.search(rf"^\s*(?:async\s+)?def\s+{function.group(1)}\b", node.path.read_text(), re.MULTILINE)
+        if at:
+            line = node.path.read_text().count("\n", 0, at.start()) + 1
+            problem = replace(problem, line=line, text=node.path.read_text().splitlines()[line - 1].strip())
+    _problems.append(problem)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -66,8 +74,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _write(Counter())
 
 
-def _write(items: Counter[str]) -> None:
+def _write(items: Counter[str], conftest_failed: bool = False) -> None:
     target = os.environ.get(REPORT_VAR)
     if target:
         Path(target).write_text(json.dumps({"problems": [p.to_json() for p in _problems],
-                                            "items": dict(items)}))
+                                            "items": dict(items), "conftest_failed": conftest_failed}))

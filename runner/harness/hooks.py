@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,8 @@ from runner.errors import BadInput, InfraError
 from runner.harness.app import App
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
-from runner.harness.proc import ExecResult
 from runner.harness.problems import Problem, Shown, from_exception, in_folder
+from runner.harness.proc import ExecResult
 from runner.harness.pyfile import load_module
 
 Hook = Callable[["HookContext"], Any]
@@ -87,14 +88,29 @@ def load_hooks(recipe_dir: Path, ops: tuple[str, ...], shown: str | Shown | None
         if when not in WHENS or not op or not callable(getattr(module, name)):
             continue
         if op not in ops:
-            valid = [f"{w}_{o}" for w in WHENS for o in ops]
-            near = difflib.get_close_matches(name, valid, n=1)
-            hint = f"did you mean {near[0]}?" if near else f"hooks are pre_<op> and post_<op>, ops are {', '.join(ops)}"
             line = getattr(getattr(module, name), "__code__", None)
             where = f"{named(path)}:{line.co_firstlineno}" if line else named(path)
-            raise BadInput(f"{where}: {name} is not a hook ({hint})")
+            raise BadInput(f"{where}: {not_a_hook(name, ops)}")
         found[when][op] = getattr(module, name)
     return Hooks(pre=found["pre"], post=found["post"], shown=named)
+
+
+def not_a_hook(name: str, ops: tuple[str, ...]) -> str:
+    """Why a `pre_*`/`post_*` function is refused, with what was probably meant."""
+    valid = [f"{w}_{o}" for w in WHENS for o in ops]
+    near = difflib.get_close_matches(name, valid, n=1)
+    hint = f"did you mean {near[0]}?" if near else f"hooks are pre_<op> and post_<op>, ops are {', '.join(ops)}"
+    return f"{name} is not a hook ({hint})"
+
+
+HOOK_DEF = re.compile(r"^(?:async\s+)?def\s+((?:pre|post)_\w+)\s*\(", re.MULTILINE)
+
+
+def misnamed_hooks_in_text(source: str, ops: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(line, why) for each `def pre_/post_<name>` whose op does not exist, read from the text
+    alone: for an ops.py that cannot be imported (a syntax error), so the check still names them."""
+    return [(source.count("\n", 0, m.start()) + 1, not_a_hook(m.group(1), ops))
+            for m in HOOK_DEF.finditer(source) if m.group(1).partition("_")[2] not in ops]
 
 
 class HookError(InfraError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections.abc
 import difflib
+import re
 import sys
 import types
 import typing
@@ -154,7 +155,16 @@ def load_meta(recipe_dir: Path, shown: str | Shown | None = None) -> RecipeMeta:
         return RecipeMeta.model_validate({})
     named = in_folder(path, shown or path.name)
     module = load_module(path, f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", named)
-    return validate_meta(vars(module), named(path) or path.name)
+    name = named(path) or path.name
+    try:
+        return validate_meta(vars(module), name)
+    except BadInput as err:  # told at the line that sets it
+        setting = re.match(rf"^{re.escape(name)}: (?:unknown setting '(\w+)'|(\w+): )", str(err))
+        found = setting and re.search(rf"^{setting.group(1) or setting.group(2)}\s*[:=]", path.read_text(), re.MULTILINE)
+        if not found:
+            raise
+        line = path.read_text().count("\n", 0, found.start()) + 1
+        raise BadInput(f"{name}:{line}:{str(err).removeprefix(name + ':')}") from None
 
 
 def validate_meta(namespace: dict[str, Any], shown: str = "recipe_meta.py") -> RecipeMeta:

@@ -45,7 +45,7 @@ def stray(entries: Iterable[str]) -> list[Stray]:
             if "/" not in rest and not (name.startswith("test_") and name.endswith(".py")) \
                     and name not in ("conftest.py", "README.md") and name.endswith(".py"):
                 found[entry] = Stray(entry, f"{entry}: not collected (custom tests are named custom/test_*.py)",
-                                     _CUSTOM if name.startswith("test") else None)
+                                     _CUSTOM)
         else:
             found.setdefault(f"{top}/", _stray(f"{top}/", [f"{_CUSTOM}/"]))
     return list(found.values())

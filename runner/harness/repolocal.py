@@ -113,7 +113,9 @@ def build_tier_tests(root: Path, cc_ci_tests: Path, own_overlay: Path, recipe: s
     """cc-ci's fixtures, generic floor and overlay for the recipe, then the approved cc-ci/ on top."""
     recipe_dir = root / recipe
     root.mkdir(parents=True)
-    (root / "pytest.ini").write_text("[pytest]\n")  # so no ini file above the run dir applies
+    # an ini file of its own, so that none above the run dir applies; the recipe's folders are on
+    # sys.path, so that its tests import the maintainer's helpers beside them (`from _helpers import …`)
+    (root / "pytest.ini").write_text(f"[pytest]\npythonpath = {recipe} {recipe}/custom\n")
     if (cc_ci_tests / "conftest.py").is_file():
         shutil.copy2(cc_ci_tests / "conftest.py", root / "conftest.py")
     ignore = _ignored(root.resolve())

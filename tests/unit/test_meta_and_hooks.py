@@ -28,8 +28,8 @@ def test_skip_generic_is_true_or_a_set_of_ops(tmp_path: Path, text: str, skipped
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("SKIP_GENERIC = {'deploy'}", "recipe_meta.py: SKIP_GENERIC: names unknown op 'deploy'"),
-        ("UPGRADE_EXTRA_ENV = ['A=1']", "recipe_meta.py: UPGRADE_EXTRA_ENV: "),
+        ("SKIP_GENERIC = {'deploy'}", "recipe_meta.py:1: SKIP_GENERIC: names unknown op 'deploy'"),
+        ("UPGRADE_EXTRA_ENV = ['A=1']", "recipe_meta.py:1: UPGRADE_EXTRA_ENV: "),
         ("raise RuntimeError('boom')", "recipe_meta.py:1: RuntimeError: boom"),
     ],
 )
@@ -43,7 +43,7 @@ def test_an_unknown_all_caps_name_is_bad_input_with_a_suggestion(tmp_path: Path)
     (tmp_path / "recipe_meta.py").write_text("DEPLOY_TIMOUT = 600\n")
     with pytest.raises(BadInput) as err:
         load_meta(tmp_path, shown="cc-ci/recipe_meta.py")
-    assert str(err.value) == "cc-ci/recipe_meta.py: unknown setting 'DEPLOY_TIMOUT' (did you mean DEPLOY_TIMEOUT?)"
+    assert str(err.value) == "cc-ci/recipe_meta.py:1: unknown setting 'DEPLOY_TIMOUT' (did you mean DEPLOY_TIMEOUT?)"
     with pytest.raises(BadInput, match=r"^recipe_meta.py: unknown setting 'FROBNICATE'; settings are DEPLOY_TIMEOUT, "):
         validate_meta({"FROBNICATE": 1})
 

@@ -191,7 +191,7 @@ def test_a_meta_typo_in_cc_cis_own_file_exits_2_before_anything_is_deployed(tmp_
     driver = FakeDriver()
     with pytest.raises(BadInput) as err:
         _run(tmp_path, overlays, driver, STAGES=ALL)
-    assert str(err.value) == (f"{overlays}/custom-html-tiny/recipe_meta.py: unknown setting 'BACKUP_CAPABEL' "
+    assert str(err.value) == (f"{overlays}/custom-html-tiny/recipe_meta.py:2: unknown setting 'BACKUP_CAPABEL' "
                               "(did you mean BACKUP_CAPABLE?)")  # cc-ci's own file, by its path
     assert driver.calls == [] and list((tmp_path / "runs").iterdir()) == []
 

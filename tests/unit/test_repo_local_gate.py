@@ -134,7 +134,7 @@ def test_an_unapproved_meta_typo_cannot_stop_a_run_but_an_approved_one_is_bad_in
                      CCCI_APPROVED_FILE=_allow(tmp_path, "# none\n"))
     assert denied.exit_code == 0
     driver = FakeDriver()
-    with pytest.raises(BadInput, match=r"^cc-ci/recipe_meta.py: unknown setting 'DEPLOY_TIMOUT' \(did you mean DEPLOY_TIMEOUT\?\)$"):
+    with pytest.raises(BadInput, match=r"^cc-ci/recipe_meta.py:1: unknown setting 'DEPLOY_TIMOUT' \(did you mean DEPLOY_TIMEOUT\?\)$"):
         _run(tmp_path / "b", overlays, driver, RECIPE=str(repo), CCCI_APPROVED_FILE=_allow(tmp_path, "my-recipe\n"))
     assert driver.calls == [] and list((tmp_path / "b" / "runs").iterdir()) == []
 

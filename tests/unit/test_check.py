@@ -1,0 +1,226 @@
+"""`cc-ci check` and the check every run makes before deploying: a maintainer's mistake is told
+at their own file and line (never the run dir's copy), with exit 2 and nothing deployed."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from runner import cli
+from runner.errors import BadInput
+from runner.harness.config import RunConfig
+from runner.harness.paths import FIXTURES_DIR, TESTS_DIR
+from runner.harness.recipes import bundled_recipe_repo
+from runner.harness.repolocal import RepoLocal, build_tier_tests
+from runner.harness.tiers import run_tier
+from runner.orchestrator import Run
+from tests.unit.fake_driver import FakeDriver
+
+MISTAKES = FIXTURES_DIR / "mistakes"
+SHOWN = "tests/fixtures/mistakes"
+
+
+def _check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    code = cli.main(["check", *args])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_every_mistake_of_the_fixture_is_listed_at_its_file_and_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _check(capsys, "custom-html-repolocal", "--overlay-dir", str(MISTAKES))
+    problems = [line for line in out if line.startswith("problem: ")]
+    expected = [
+        f"{SHOWN}/conftest.py:5: SyntaxError: expected ':'",
+        f"{SHOWN}/ops.py:5: pre_restor is not a hook (did you mean pre_restore?)",
+        f"{SHOWN}/ops.py:9: SyntaxError: expected ':'",
+        f"{SHOWN}/recipe_meta.py:2: unknown setting 'DEPLOY_TIMOUT' (did you mean DEPLOY_TIMEOUT?)",
+        f"{SHOWN}/test_backup.py:5: Failed: In {SHOWN}/test_backup.py::test_backed_up: function uses no argument 'path'",
+        f"{SHOWN}/test_install.py:5: SyntaxError: invalid syntax",
+        f"{SHOWN}/test_upgrade.py:1: ModuleNotFoundError: No module named 'no_such_module'",
+        f"{SHOWN}/custm/: no tier collects it and nothing reads it (did you mean custom/?)",
+        f"{SHOWN}/test_instal.py: no tier collects it and nothing reads it (did you mean test_install.py?)",
+        f"custom tier: none of your overlays for it will run ({SHOWN}/custm/, cc-ci/custom/test_greeting.py ignored); "
+        "it checks nothing",
+        f"{SHOWN}/test_restore.py: holds no tests (pytest collects functions named test_*)",
+    ]
+    for line in expected:
+        assert f"problem: {line}" in problems, f"{line!r} not in:\n" + "\n".join(out)
+    gate = next(line for line in problems if "repo-local cc-ci/" in line)
+    assert "is not approved" in gate and "adds `custom-html-repolocal@" in gate
+    assert len(problems) == len(expected) + 1
+    # a syntax error shows the line as written and a caret under where the parser stopped
+    at = out.index(f"problem: {SHOWN}/test_install.py:5: SyntaxError: invalid syntax")
+    assert out[at + 1:at + 3] == ["    def test_broken(:", "                    ^"]
+    assert "/runs/" not in "\n".join(out) and "ccci-check-" not in "\n".join(out)  # never the run's copies
+    assert out[-1].startswith("12 problem(s): a run would refuse it before deploying (exit 2, ")
+    assert code == 2
+
+
+@pytest.mark.parametrize("recipe", ["custom-html-tiny", "notes-tiny", "custom-html-repolocal"])
+def test_the_bundled_recipes_check_clean(capsys: pytest.CaptureFixture[str], tmp_path: Path, recipe: str) -> None:
+    approved = tmp_path / "approved.txt"  # the repo-local example is approved as its e2e test approves it
+    approved.write_text("custom-html-repolocal\n")
+    code, out = _check(capsys, recipe, "--approved-file", str(approved))
+    assert not [line for line in out if line.startswith("problem: ")], "\n".join(out)
+    assert out[-1].startswith("ok: nothing to fix") and code == 0
+    assert "tests/_generic/test_install.py (" in out[1]
+
+
+def test_the_example_lists_its_tiers_hooks_and_gate(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _check(capsys, "custom-html-tiny")
+    assert out[0].startswith("cc-ci check custom-html-tiny at ") and out[0].endswith(": tests/custom-html-tiny")
+    assert out[1].startswith("  install  tests/_generic/test_install.py (6 tests), tests/custom-html-tiny/test_install.py (")
+    assert "post_install" in next(line for line in out if line.startswith("  hooks"))
+    assert "  gate     repo-local cc-ci/: none at the tested commit" in out
+    assert code == 0
+
+
+def test_an_unapproved_repo_local_folder_is_a_problem_naming_the_line_that_approves_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _check(capsys, "custom-html-repolocal")
+    assert "  gate     not approved: see below" in out
+    assert any(line.startswith("problem: repo-local cc-ci/ (tree ") and "adds `custom-html-repolocal@" in line for line in out)
+    assert code == 1  # a run would go on, without it
+
+
+def test_bad_arguments_are_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["check", "custom-html-tiny", "--approved-file", str(tmp_path / "nope.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CCCI_APPROVED_FILE" in err[0] and "does not exist" in err[0]
+
+
+# -- every run checks first -------------------------------------------------------------------
+
+def _run(tmp_path: Path, overlays: Path, driver: FakeDriver, console: Console | None = None, **env: str) -> Run:
+    bundled_recipe_repo("custom-html-tiny")
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "runs"),
+                                 "CCCI_OVERLAY_DIR": str(overlays / "custom-html-tiny"), **env})
+    return Run(config, console=console or Console(file=io.StringIO()), driver_factory=lambda c, say: driver,
+               tests_dir=overlays, tier_runner=run_tier)  # the real runner: the check collects with pytest
+
+
+def _refused(tmp_path: Path, overlays: Path, **env: str) -> tuple[str, str]:
+    driver, out = FakeDriver(), io.StringIO()
+    with pytest.raises(BadInput) as err:
+        _run(tmp_path, overlays, driver, Console(file=out, width=200), **env).execute()
+    assert driver.calls == [] and list((tmp_path / "runs").iterdir()) == []  # nothing deployed, nothing left
+    assert err.value.exit_code == 2
+    return str(err.value), re.sub(r"(?m)^ *\d+\.\ds ", "", out.getvalue())  # without the elapsed time
+
+
+@pytest.mark.parametrize(("name", "text", "headline", "caret"), [
+    ("test_install.py", "def test_ok():\n    pass\n\ndef test_x(:\n    pass\n",
+     "test_install.py:4: SyntaxError: invalid syntax", "    def test_x(:\n               ^"),
+    ("conftest.py", "import pytest\n\n@pytest.fixture\ndef greeting()\n    return 1\n",
+     "conftest.py:4: SyntaxError: expected ':'", "    def greeting()\n                  ^"),
+    ("ops.py", "def pre_install(ctx):\n    return [1,\n", "ops.py:2: SyntaxError: '[' was never closed",
+     "        return [1,\n               ^"),
+])
+def test_a_syntax_error_is_exit_2_before_deploying_at_the_maintainers_file_line_and_column(
+        tmp_path: Path, overlays: Path, name: str, text: str, headline: str, caret: str) -> None:
+    (overlays / "custom-html-tiny" / name).write_text(text)
+    message, console = _refused(tmp_path, overlays)
+    own = overlays / "custom-html-tiny"  # the maintainer's folder, never the run dir's copy
+    assert message == f"{own}/{headline}"
+    assert caret in console
+
+
+@pytest.mark.parametrize(("name", "text", "headline"), [
+    ("test_upgrade.py", "import os\nfrom no_such_module import thing\n",
+     "test_upgrade.py:2: ModuleNotFoundError: No module named 'no_such_module'"),
+    ("conftest.py", "import pytest\nVALUE = 1 / 0\n", "conftest.py:2: ZeroDivisionError: division by zero"),
+    ("test_backup.py", "import pytest\n\n@pytest.mark.parametrize('path', ['/srv'])\ndef test_b(volume):\n    pass\n",
+     "test_backup.py:4: Failed: In {own}/test_backup.py::test_b: function uses no argument 'path'"),
+])
+def test_an_import_or_collection_error_is_exit_2_before_deploying_at_the_maintainers_file(
+        tmp_path: Path, overlays: Path, name: str, text: str, headline: str) -> None:
+    (overlays / "custom-html-tiny" / name).write_text(text)
+    message, _ = _refused(tmp_path, overlays)
+    own = overlays / "custom-html-tiny"
+    assert message == f"{own}/{headline.format(own=own)}"
+
+
+def test_an_import_error_in_a_helper_names_the_helper_and_the_test_that_imports_it(tmp_path: Path, overlays: Path) -> None:
+    own = overlays / "custom-html-tiny"
+    (own / "_helpers.py").write_text("import os\n\nBASE = os.environ['NO_SUCH_VARIABLE']\n")
+    (own / "test_install.py").write_text("from _helpers import BASE\n\ndef test_x():\n    assert BASE\n")
+    message, console = _refused(tmp_path, overlays)
+    assert message == f"{own}/_helpers.py:3: KeyError: 'NO_SUCH_VARIABLE'"
+    assert f"{own}/test_install.py:1 in <module>: from _helpers import BASE" in console
+    assert f"{own}/_helpers.py:3 in <module>: BASE = os.environ['NO_SUCH_VARIABLE']" in console
+
+
+def test_every_problem_is_listed_before_the_run_refuses(tmp_path: Path, overlays: Path) -> None:
+    own = overlays / "custom-html-tiny"
+    (own / "test_install.py").write_text("def test_x(:\n    pass\n")
+    (own / "ops.py").write_text("def pre_restor(ctx):\n    pass\n")
+    message, console = _refused(tmp_path, overlays)
+    assert message == f"{own}/ops.py:1: pre_restor is not a hook (did you mean pre_restore?) (and 1 more above)"
+    assert f"{own}/test_install.py:1: SyntaxError: invalid syntax" in console
+
+
+# -- helpers beside the overlays --------------------------------------------------------------
+
+def _tier_tests(tmp_path: Path, own: Path) -> tuple[Path, Path]:
+    run_dir = tmp_path / "run"
+    (run_dir / "logs").mkdir(parents=True)
+    tests = build_tier_tests(run_dir / "tests", TESTS_DIR, own, "my-recipe",
+                             RepoLocal("my-recipe", None), tmp_path)
+    return run_dir, tests.recipe_dir
+
+
+def test_a_helper_beside_the_overlays_imports_in_a_real_tier(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    (own / "custom").mkdir(parents=True)
+    (own / "_notes.py").write_text("GREETING = 'hello'\n\ndef shout(text):\n    return text.upper()\n")
+    (own / "test_install.py").write_text("from _notes import GREETING, shout\n\n"
+                                         "def test_helper():\n    assert shout(GREETING) == 'HELLO'\n")
+    (own / "custom" / "_pages.py").write_text("PAGES = ['/']\n")
+    (own / "custom" / "test_pages.py").write_text("from _pages import PAGES\nfrom _notes import GREETING\n\n"
+                                                  "def test_pages():\n    assert PAGES == ['/'] and GREETING\n")
+    run_dir, recipe_dir = _tier_tests(tmp_path, own)
+    for op, files in (("install", [recipe_dir / "test_install.py"]), ("custom", [recipe_dir / "custom" / "test_pages.py"])):
+        tier = run_tier(op, files, run_dir, {})
+        assert (tier.verdict, tier.counts) == ("pass", {"passed": 1}), (run_dir / "logs" / f"tier-{op}.log").read_text()
+
+
+def test_a_tier_whose_overlays_were_all_ignored_is_said_first(tmp_path: Path, overlays: Path) -> None:
+    own = overlays / "custom-html-tiny"
+    (own / "custom" / "test_pages.py").rename(own / "custom" / "pages_test.py")
+    (own / "custm").mkdir()
+    (own / "custm" / "test_more.py").write_text("def test_more():\n    pass\n")
+    out = io.StringIO()
+    run = _run(tmp_path, overlays, FakeDriver(), Console(file=out, width=300), STAGES="install")
+    result = run.execute()
+    said = out.getvalue()
+    notice = (f"custom tier: none of your overlays for it will run ({own}/custm/, {own}/custom/pages_test.py "
+              "ignored); it checks nothing")
+    assert f"overlay: {notice}" in said
+    assert notice in result.notes["overlay"]
+    summary = (run.run_dir / "summary.md").read_text()
+    assert summary.index(notice) < summary.index("| tier |")  # at the top, before the table
+    assert json.loads((run.run_dir / "results.json").read_text())["notes"]["overlay"] == result.notes["overlay"]
+
+
+def test_a_hook_traceback_is_cut_to_the_maintainers_frames_in_console_log_and_summary(
+        tmp_path: Path, overlays: Path) -> None:
+    own = overlays / "custom-html-tiny"
+    (own / "_seed.py").write_text("def rows(state):\n    return state['upgrade']\n")
+    (own / "ops.py").write_text("from _seed import rows\n\n\ndef post_install(ctx):\n    return rows({})\n")
+    out = io.StringIO()
+    run = _run(tmp_path, overlays, FakeDriver(), Console(file=out, width=300), STAGES="install")
+    result = run.execute()
+    frames = [f"    {own}/ops.py:5 in post_install: return rows({{}})",
+              f"    {own}/_seed.py:2 in rows: return state['upgrade']"]
+    headline = f"{own}/_seed.py:2: post_install hook: KeyError: 'upgrade'"
+    assert result.error_detail[0] == headline and result.error_detail[-2:] == frames
+    assert result.tiers[0].error == f"post_install hook failed: KeyError: 'upgrade' ({own}/_seed.py:2)"
+    for text in (out.getvalue(), (run.run_dir / "logs" / "run.log").read_text(),
+                 (run.run_dir / "summary.md").read_text()):
+        assert headline in text and all(frame in text for frame in frames)
+        assert "runner/" not in "\n".join(line for line in text.splitlines() if " in " in line and ".py:" in line)
+    assert result.exit_code == 3
