@@ -5,7 +5,6 @@ the commit status set to success."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from runner.bridge.config import REPO_ROOT, BridgeConfig
 from runner.bridge.service import Bridge, load_secrets
-from runner.harness.recipes import bundled_recipe_repo
+from tests.e2e.bridge.published import publish_pr
 from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
     FORGE_TOKEN,
@@ -28,6 +27,7 @@ from tests.unit.bridge.support import (
 
 pytestmark = pytest.mark.e2e
 
+NAME = "full-run-demo"  # the example, cloned over file:// as a forge serves it
 SUITE_DOMAIN_BASE = "ccci.test"  # the e2e suite's leftover check looks for this domain base
 
 
@@ -45,24 +45,21 @@ def test_testme_runs_custom_html_tiny_for_real_and_reports_success(
 ):
     monkeypatch.setenv("BRIDGE_TEST_SECRET_FORGE", FORGE_TOKEN)
     monkeypatch.setenv("BRIDGE_TEST_SECRET_WEBHOOK", WEBHOOK_SECRET)
-    recipe_repo = bundled_recipe_repo("custom-html-tiny")
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=recipe_repo, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    recipe_env, head = publish_pr(tmp_path, 1, NAME)
     forge.add_pull(REPO, 1, head)
     runs_dir = tmp_path / "runs"
     cfg = BridgeConfig.model_validate(
         {
             "forge": {"url": forge.url, "token": {"env": "BRIDGE_TEST_SECRET_FORGE"}},
             "webhook": {"secret": {"env": "BRIDGE_TEST_SECRET_WEBHOOK"}, "port": 0},
-            "repos": {REPO: "custom-html-tiny"},
+            "repos": {REPO: NAME},
             "executor": {
                 "kind": "local",
                 "command": [sys.executable, "-m", "runner.run_recipe_ci"],
                 "workdir": str(REPO_ROOT),
                 "runs_dir": str(runs_dir),
                 "timeout_seconds": 900,
-                "env": {"CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE},
+                "env": {"CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE, **recipe_env},
             },
             "state_dir": str(tmp_path / "state"),
             "retry": {"attempts": 3, "base_seconds": 0.1, "max_seconds": 1},
