@@ -11,24 +11,32 @@ whose overlays were all ignored, a file holding no tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from runner.errors import BadInput
 from runner.harness import warm_pytest
-from runner.harness.collectcheck import REPORT_VAR
 from runner.harness.config import OPS
+from runner.harness.fileio import write_json_atomic
 from runner.harness.hooks import Hooks, load_hooks, misnamed_hooks_in_text
 from runner.harness.meta import RecipeMeta, load_meta
 from runner.harness.overlaycheck import folder_entries, stray
-from runner.harness.problems import MaintainerFileError, Problem, from_exception
+from runner.harness.paths import state_dir
+from runner.harness.problems import COLLECT_REPORT_VAR, MaintainerFileError, Problem, from_exception
 from runner.harness.repolocal import FOLDER, RepoLocal, TierTests
+
+_KEPT = 500  # clean collections remembered
+# what decides a collection's report, besides the files collected
+_OWN_CODE = [Path(__file__).with_name("collectcheck.py"), Path(__file__).with_name("problems.py")]
 
 
 @dataclass
@@ -125,7 +133,7 @@ def _collect(tests: TierTests, all_files: list[Path], shown: Callable[[Path], st
     before any file is collected, so then once more without conftests, to name the rest too."""
     told = {p.file for p in report.errors}  # a file with a syntax error is not collected again
     files = [f for f in all_files if shown(f) not in told]
-    found = _collect_once(tests, files, noconftest=False) if files else {"problems": [], "items": {}}
+    found = _collect_cached(tests, files) if files else {"problems": [], "items": {}}
     if found.get("conftest_failed"):
         again = _collect_once(tests, files, noconftest=True)
         found = {"problems": found["problems"] + again["problems"], "items": again["items"]}
@@ -140,6 +148,27 @@ def _collect(tests: TierTests, all_files: list[Path], shown: Callable[[Path], st
     report.tests = {name: None if name in broken else counted.get(name, 0) for f in all_files if (name := shown(f))}
 
 
+def _collect_cached(tests: TierTests, files: list[Path]) -> dict[str, Any]:
+    """A clean collection is the same for the same files, code and interpreter: it is kept (by a
+    hash of all of them) so that the runs of one PR pay for pytest's start-up once, not each time."""
+    digest = hashlib.sha256(f"{sys.version}|{version('pytest')}|{sorted(str(f.relative_to(tests.root)) for f in files)}".encode())
+    for path in sorted(p for p in tests.root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+            + [Path(__file__), *_OWN_CODE]:
+        digest.update(str(path.relative_to(tests.root) if path.is_relative_to(tests.root) else path).encode())
+        digest.update(path.read_bytes())
+    cached = state_dir() / "collected" / f"{digest.hexdigest()[:32]}.json"
+    if cached.is_file():
+        items = json.loads(cached.read_text())
+        return {"problems": [], "items": {str(tests.root / rel): n for rel, n in items.items()}}
+    found = _collect_once(tests, files, noconftest=False)
+    if not found["problems"] and not found.get("conftest_failed"):
+        write_json_atomic(cached, {str(Path(p).relative_to(tests.root)): n for p, n in found["items"].items()})
+        kept = sorted(cached.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-_KEPT]:  # the oldest go: a cache, not a record
+            old.unlink(missing_ok=True)
+    return found
+
+
 def _collect_once(tests: TierTests, files: list[Path], noconftest: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ccci-collect-") as scratch:
         target = Path(scratch) / "collect.json"
@@ -147,7 +176,7 @@ def _collect_once(tests: TierTests, files: list[Path], noconftest: bool) -> dict
                 "-c", str(tests.root / "pytest.ini"), "--rootdir", str(tests.root),
                 "--confcutdir", str(tests.root), "--import-mode=importlib",
                 *(["--noconftest"] if noconftest else []), *map(str, files)]
-        done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, {REPORT_VAR: str(target)}), cwd=tests.root)
+        done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, {COLLECT_REPORT_VAR: str(target)}), cwd=tests.root)
         if target.exists():
             found: dict[str, Any] = json.loads(target.read_text())
             return found

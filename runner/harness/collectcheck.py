@@ -19,9 +19,7 @@ from typing import Any
 
 import pytest
 
-from runner.harness.problems import Problem, from_exception
-
-REPORT_VAR = "CCCI_COLLECT_REPORT"
+from runner.harness.problems import COLLECT_REPORT_VAR, Problem, from_exception
 
 _problems: list[Problem] = []
 _root: list[Path] = []
@@ -75,7 +73,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _write(items: Counter[str], conftest_failed: bool = False) -> None:
-    target = os.environ.get(REPORT_VAR)
+    target = os.environ.get(COLLECT_REPORT_VAR)
     if target:
         Path(target).write_text(json.dumps({"problems": [p.to_json() for p in _problems],
                                             "items": dict(items), "conftest_failed": conftest_failed}))

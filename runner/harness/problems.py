@@ -16,6 +16,8 @@ from typing import Any
 
 from runner.errors import BadInput
 
+COLLECT_REPORT_VAR = "CCCI_COLLECT_REPORT"  # where runner.harness.collectcheck writes what collecting found
+
 Shown = Callable[[Path], "str | None"]  # a run-copy path -> the maintainer's name for it; None: not theirs
 
 

@@ -8,6 +8,7 @@ file outside it is ever loaded. The process gets a minimal environment, never th
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,5 +114,14 @@ def junit_counts(xml: str) -> dict[str, int]:
 
 
 def _error_line(returncode: int, output: str) -> str:
-    tail = [line for line in output.strip().splitlines() if line.strip()][-1:]
-    return f"pytest exited {returncode}: {tail[0] if tail else 'no output'}"
+    """What went wrong, naming the file pytest could not collect (`<recipe>/test_x.py`) and the
+    exception's own line, when there is one; else pytest's last line."""
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    collecting = [m.group(1) for line in lines if (m := re.match(r"^_+ ERROR collecting (\S+) _+$", line))]
+    raised = [line.removeprefix("E").strip() for line in lines if line.startswith("E   ")][:1]
+    if collecting:
+        return (f"pytest exited {returncode}: could not collect {', '.join(dict.fromkeys(collecting))}"
+                + (f": {raised[0]}" if raised else ""))
+    if raised and returncode != PYTEST_PASSED:
+        return f"pytest exited {returncode}: {raised[0]}"
+    return f"pytest exited {returncode}: {lines[-1] if lines else 'no output'}"

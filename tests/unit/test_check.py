@@ -224,3 +224,16 @@ def test_a_hook_traceback_is_cut_to_the_maintainers_frames_in_console_log_and_su
         assert headline in text and all(frame in text for frame in frames)
         assert "runner/" not in "\n".join(line for line in text.splitlines() if " in " in line and ".py:" in line)
     assert result.exit_code == 3
+
+
+def test_a_tier_that_cannot_collect_a_file_names_it(tmp_path: Path) -> None:
+    """Runs check first, so this is the late case (a file that imports on one try and not on the
+    next): the tier is `error` (exit 3), and its line names the file and the exception."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "test_install.py").write_text("from nothing_such import x\n\ndef test_x():\n    assert x\n")
+    run_dir, recipe_dir = _tier_tests(tmp_path, own)
+    tier = run_tier("install", [recipe_dir / "test_install.py"], run_dir, {})
+    assert tier.verdict == "error"
+    assert tier.error == ("pytest exited 2: could not collect my-recipe/test_install.py: "
+                          "ModuleNotFoundError: No module named 'nothing_such'")
