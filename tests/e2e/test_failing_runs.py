@@ -58,3 +58,22 @@ def test_a_generated_secret_that_reaches_an_assertion_message_is_masked_everywhe
     # the assertion message did quote the page, so the mask proves the scrubber did the work
     assert MASK in (run_dir / "logs" / "tier-install.log").read_text()
     assert MASK in (run_dir / "junit-install.xml").read_text()
+
+
+def test_a_stack_deploy_that_docker_refuses_counts_no_deploy(
+    run_ci: Callable[..., RunOutcome], recipe_variant: Callable[..., Path]
+) -> None:
+    """deploy-count counts stacks docker created: a refused `docker stack deploy` is 0, not 1."""
+    def join_a_network_that_does_not_exist(repo: Path) -> None:
+        compose = repo / "compose.yml"
+        text = compose.read_text().replace("    networks:\n      - proxy\n", "    networks:\n      - proxy\n      - nowhere\n", 1)
+        compose.write_text(text.replace("networks:\n  proxy:\n    external: true\n",
+                                        "networks:\n  proxy:\n    external: true\n  nowhere:\n    external: true\n"))
+
+    outcome = run_ci(RECIPE=str(recipe_variant(join_a_network_that_does_not_exist, "a network nobody made")))
+    assert outcome.returncode == 3, outcome.stderr
+    results = outcome.results
+    install = tier(results, "install")
+    assert install["verdict"] == "error" and "nowhere" in install["error"], install
+    assert results["deploy_count"] == 0 and "deploy-count: 0" in outcome.stderr
+    assert results["teardown_leftovers"] == [] and [o for o in suite_objects() if results["stack"] in o] == []
