@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from runner.bridge import command, preflight
-from tests.unit.bridge.support import FORGE_TOKEN, REPO, RECIPE
+from tests.unit.bridge.support import FORGE_TOKEN, RECIPE, REPO
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("useradd"),
