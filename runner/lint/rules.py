@@ -1,0 +1,322 @@
+"""The lint rules: one small function per rule over a recipe's files at one ref. Pure: no git.
+
+A rule yields `(file, message)` pairs; `lint.py` turns them into `Finding`s with the rule's id
+and level. Ids are abra's R-numbers only where abra's own docs confirm the rule (docs/lint.md says
+which); the others are cc-ci's own `CCCI-Lnn`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from runner.errors import BadInput
+from runner.harness.compose import deploy_labels
+from runner.harness.envfile import compose_files, parse_abra_exports, parse_env
+
+Level = Literal["error", "warn"]
+Problems = Iterator[tuple[str, str]]  # (file, one-line message naming the file and the fix)
+
+# Docker refuses secret and config names longer than 64 characters.
+DOCKER_NAME_LIMIT = 64
+# The longest stack name abra gives an app (it cuts the domain-derived name to this length);
+# a secret name must fit beside it. From abra's source as we know it: see docs/lint.md.
+ABRA_STACK_NAME_MAX = 45
+
+_VERSION_TAG = re.compile(r"^v?\d+(\.\d+)*([-+_.~][0-9A-Za-z][0-9A-Za-z.+_~-]*)?$")
+_RELEASE_TAG = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?\+[0-9A-Za-z][0-9A-Za-z._-]*$")
+_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+_VERSION_VAR = re.compile(r"^[A-Z0-9_]+_VERSION$")
+_EXPORTED = re.compile(r"^\s*export\s+(?P<key>[A-Za-z_][A-Za-z0-9_]*)=", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    level: Level
+    file: str
+    message: str  # one line: names the file and the fix
+    opted_out: str | None = None  # the recipe's reason, when it opted out of this rule
+
+    @property
+    def blocking(self) -> bool:
+        """An error nobody opted out of: makes `cc-ci lint` exit 1 and the lint tier fail."""
+        return self.level == "error" and self.opted_out is None
+
+    def line(self) -> str:
+        if self.opted_out is not None:
+            return f"{self.rule:<9} {self.level:<5} {self.message} [opted out: {self.opted_out}]"
+        return f"{self.rule:<9} {self.level:<5} {self.message}"
+
+
+@dataclass
+class RecipeFiles:
+    """What the rules read: a recipe's files at one ref (None = absent) and its release tags."""
+
+    ref: str
+    env_sample: str | None
+    abra_sh: str | None
+    compose: dict[str, str | None]  # the COMPOSE_FILE chain, in order
+    tags: dict[str, bool]  # tag reachable from the ref -> annotated?
+    chain_error: str | None = None  # COMPOSE_FILE itself is unusable
+    env: dict[str, str] = field(default_factory=dict)
+    env_error: str | None = None
+    parsed: dict[str, dict[str, Any]] = field(default_factory=dict)  # the chain files that parse
+    parse_errors: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, text in self.compose.items():
+            if text is None:
+                continue
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as err:
+                mark = getattr(err, "problem_mark", None)
+                where = f"line {mark.line + 1}: " if mark is not None else ""
+                self.parse_errors[name] = f"{where}{getattr(err, 'problem', None) or err}"
+                continue
+            problem = _shape_problem(data)
+            if problem:
+                self.parse_errors[name] = problem
+            else:
+                self.parsed[name] = data or {}
+
+    def services(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Each service merged across the chain (a later file overrides keys), with the file that
+        declares it first."""
+        merged: dict[str, tuple[str, dict[str, Any]]] = {}
+        for name, data in self.parsed.items():
+            for service, spec in (data.get("services") or {}).items():
+                first, so_far = merged.get(str(service), (name, {}))
+                labels = {**deploy_labels(so_far), **deploy_labels(spec or {})}
+                combined = {**so_far, **(spec or {})}
+                combined["deploy"] = {**(so_far.get("deploy") or {}), **((spec or {}).get("deploy") or {}),
+                                      "labels": labels}
+                merged[str(service)] = (first, combined)
+        return merged
+
+    def top_level(self, kind: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Top-level `secrets:` or `configs:` across the chain, with the file declaring each."""
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for name, data in self.parsed.items():
+            for key, spec in (data.get(kind) or {}).items():
+                first, so_far = found.get(str(key), (name, {}))
+                found[str(key)] = (first, {**so_far, **(spec or {})})
+        return found
+
+    def expand(self, text: str, extra: dict[str, str] | None = None) -> str:
+        scope = {**self.env, **(extra or {})}
+
+        def value(m: re.Match[str]) -> str:
+            name = m["braced"] or m["bare"]
+            return scope.get(name) or (m["default"] or "")
+        return _VAR.sub(value, text)
+
+
+def _shape_problem(data: object) -> str | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return "is not a YAML mapping (services:, volumes:, ...)"
+    for section in ("services", "secrets", "configs", "volumes", "networks"):
+        value = data.get(section)
+        if value is not None and not isinstance(value, dict):
+            return f"its {section}: is not a mapping of names"
+    for service, spec in (data.get("services") or {}).items():
+        if spec is not None and not isinstance(spec, dict):
+            return f"service {service} is not a mapping"
+    return None
+
+
+def read_recipe(ref: str, files: dict[str, str | None], tags: dict[str, bool]) -> RecipeFiles:
+    """Build the rules' view from `.env.sample`, `abra.sh` and the chain files' texts.
+
+    `files` maps a recipe path to its text at the ref; chain files missing from it are absent.
+    """
+    env_sample = files.get(".env.sample")
+    env, env_error = env_values(env_sample)
+    chain, chain_error = compose_chain(env)
+    recipe = RecipeFiles(ref=ref, env_sample=env_sample, abra_sh=files.get("abra.sh"),
+                         compose={name: files.get(name) for name in chain}, tags=tags,
+                         chain_error=chain_error, env_error=env_error)
+    recipe.env = {**env, **parse_abra_exports(recipe.abra_sh or "")}
+    return recipe
+
+
+def env_values(text: str | None) -> tuple[dict[str, str], str | None]:
+    if text is None:
+        return {}, None
+    try:
+        return parse_env(text, source=".env.sample").values, None
+    except BadInput as err:
+        return {}, str(err)
+
+
+def compose_chain(env: dict[str, str]) -> tuple[list[str], str | None]:
+    """The COMPOSE_FILE chain `.env.sample` declares, or compose.yml with why when it is unusable."""
+    try:
+        return compose_files(env), None
+    except BadInput as err:
+        return ["compose.yml"], str(err)
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    level: Level
+    what: str
+    check: Callable[[RecipeFiles], Problems]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(rule_id: str, level: Level, what: str) -> Callable[[Callable[[RecipeFiles], Problems]], Callable[[RecipeFiles], Problems]]:
+    def register(check: Callable[[RecipeFiles], Problems]) -> Callable[[RecipeFiles], Problems]:
+        RULES[rule_id] = Rule(rule_id, level, what, check)
+        return check
+    return register
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+@rule("CCCI-L01", "error", "compose files parse")
+def compose_files_parse(r: RecipeFiles) -> Problems:
+    if r.chain_error:
+        yield ".env.sample", f".env.sample: {r.chain_error}"
+    for name, text in r.compose.items():
+        if text is None:
+            where = "COMPOSE_FILE in .env.sample lists it" if name != "compose.yml" else "every recipe needs it"
+            yield name, f"{name}: missing at {r.ref} ({where}); add the file or drop it from COMPOSE_FILE"
+        elif name in r.parse_errors:
+            yield name, f"{name}: does not parse: {r.parse_errors[name]}; fix the YAML"
+    if r.parsed and not r.services():
+        yield next(iter(r.compose)), f"{next(iter(r.compose))}: declares no services; add a services: mapping"
+
+
+@rule("CCCI-L02", "error", "every service has an image")
+def services_have_images(r: RecipeFiles) -> Problems:
+    for service, (file, spec) in r.services().items():
+        if not str(spec.get("image") or "").strip():
+            hint = " (swarm cannot build: drop build: and publish the image)" if "build" in spec else ""
+            yield file, f"{file}: service {service} has no image{hint}; add image: <name>:<version>"
+
+
+@rule("CCCI-L03", "warn", "images are tagged, and not with latest")
+def images_tagged(r: RecipeFiles) -> Problems:
+    for service, file, image, tag in _images(r):
+        if tag is None and "@" not in image:
+            yield file, f"{file}: service {service}'s image {image} has no tag; pin a version, e.g. {image}:1.2.3"
+        elif tag == "latest":
+            name = image.rsplit(":", 1)[0]
+            yield file, f"{file}: service {service}'s image {image} uses latest; pin a version, e.g. {name}:1.2.3"
+
+
+@rule("CCCI-L04", "warn", "image tags look like versions")
+def tags_look_like_versions(r: RecipeFiles) -> Problems:
+    for service, file, _image, tag in _images(r):
+        if tag is not None and tag != "latest" and not _VERSION_TAG.match(tag):
+            yield file, (f"{file}: service {service}'s image tag {tag!r} is not a version; "
+                         "use a version tag (1.2.3, v2.1, 16-alpine) so upgrades can be ordered")
+
+
+@rule("R002", "warn", "healthchecks are present")
+def healthchecks_present(r: RecipeFiles) -> Problems:
+    for service, (file, spec) in r.services().items():
+        check = spec.get("healthcheck")
+        disabled = not isinstance(check, dict) or check.get("disable") is True or check.get("test") in (["NONE"], "NONE")
+        if disabled:
+            yield file, (f"{file}: service {service} has no healthcheck; add healthcheck: (test, interval, "
+                         "retries) so a deploy waits until it is healthy")
+
+
+@rule("CCCI-L05", "error", "there is an app service")
+def app_service(r: RecipeFiles) -> Problems:
+    services = r.services()
+    if r.parsed and services and "app" not in services:
+        file = next(iter(r.compose))
+        yield file, (f"{file}: no service is named app (found {', '.join(services)}); "
+                     "rename the web-facing service to app")
+
+
+@rule("CCCI-L06", "error", "the app service has traefik enabled")
+def traefik_enabled(r: RecipeFiles) -> Problems:
+    found = r.services().get("app")
+    if found is None:
+        return  # CCCI-L05 says so
+    file, spec = found
+    if str(spec["deploy"]["labels"].get("traefik.enable", "")).strip().lower() != "true":
+        yield file, f"{file}: service app has no traefik.enable=true deploy label; add it under deploy: labels:"
+
+
+@rule("CCCI-L07", "error", ".env.sample is present and parses")
+def env_sample_present(r: RecipeFiles) -> Problems:
+    if r.env_sample is None:
+        yield ".env.sample", (f".env.sample: missing at {r.ref}; add one with TYPE, DOMAIN and every setting "
+                              "an operator may change")
+    elif r.env_error:
+        yield ".env.sample", f"{r.env_error}; fix that line"
+
+
+@rule("CCCI-L08", "error", "release tags are shaped <semver>+<upstream>")
+def release_tags_shaped(r: RecipeFiles) -> Problems:
+    for tag in sorted(r.tags):
+        if not _RELEASE_TAG.match(tag):
+            yield "git tags", (f"git tag {tag}: not a release version <semver>+<upstream> (e.g. 1.2.0+3.4.5); "
+                               "re-tag it with abra recipe release, or delete it")
+
+
+@rule("CCCI-L09", "error", "release tags are annotated")
+def release_tags_annotated(r: RecipeFiles) -> Problems:
+    for tag, annotated in sorted(r.tags.items()):
+        if not annotated:
+            yield "git tags", (f"git tag {tag}: a lightweight tag; re-create it annotated: "
+                               f"git tag -f -a {tag} -m 'chore: publish {tag} release' {tag}^{{}}")
+
+
+@rule("CCCI-L10", "error", "config and secret versions are vendored")
+def versions_vendored(r: RecipeFiles) -> Problems:
+    defined = set(r.env) | {m["key"] for m in _EXPORTED.finditer(r.abra_sh or "")}
+    for kind, home, example in (("secrets", ".env.sample", "{var}=v1"), ("configs", "abra.sh", "export {var}=v1")):
+        for key, (file, spec) in r.top_level(kind).items():
+            for var in _referenced(str(spec.get("name") or "")):
+                if _VERSION_VAR.match(var) and var not in defined:
+                    yield file, (f"{file}: {kind[:-1]} {key}'s name uses ${{{var}}}, which neither .env.sample nor "
+                                 f"abra.sh sets; add `{example.format(var=var)}` to {home}")
+
+
+@rule("CCCI-L11", "error", "secret names fit docker's 64 characters after the stack prefix")
+def secret_names_fit(r: RecipeFiles) -> Problems:
+    stack = {"STACK_NAME": "s" * ABRA_STACK_NAME_MAX}
+    for key, (file, spec) in r.top_level("secrets").items():
+        template = str(spec.get("name") or f"${{STACK_NAME}}_{key}")
+        length = len(r.expand(template, stack))
+        if length > DOCKER_NAME_LIMIT:
+            over = length - DOCKER_NAME_LIMIT
+            yield file, (f"{file}: secret {key} is named {length} characters long with a {ABRA_STACK_NAME_MAX}-character "
+                         f"stack name (docker allows {DOCKER_NAME_LIMIT}); shorten it by {over}")
+
+
+def _referenced(text: str) -> list[str]:
+    return [m["braced"] or m["bare"] for m in _VAR.finditer(text)]
+
+
+def _images(r: RecipeFiles) -> Iterator[tuple[str, str, str, str | None]]:
+    """(service, file, image as it deploys with .env.sample's values, its tag or None)."""
+    for service, (file, spec) in r.services().items():
+        image = r.expand(str(spec.get("image") or "")).strip()
+        if image:
+            yield service, file, image, image_tag(image)
+
+
+def image_tag(image: str) -> str | None:
+    """`name:tag@digest` -> tag; None when the reference has no tag (a registry port is no tag)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
