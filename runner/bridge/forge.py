@@ -66,6 +66,8 @@ class PullRequest:
     state: str  # "open" | "closed"
     merged: bool
     head_sha: str
+    # where the head lives when it is not the base repository (a fork): its clone URL
+    head_repo: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -115,8 +117,18 @@ class _User(_Answer):
     login: str
 
 
+class _Repo(_Answer):
+    full_name: str | None = None
+    clone_url: str | None = None
+
+
 class _Head(_Answer):
     sha: str
+    repo: _Repo | None = None  # Gitea/Forgejo: null when the fork was deleted
+
+
+class _Base(_Answer):
+    repo: _Repo | None = None
 
 
 class _Pull(_Answer):
@@ -124,6 +136,7 @@ class _Pull(_Answer):
     state: str
     merged: bool | None = None
     head: _Head
+    base: _Base | None = None
 
 
 class _Comment(_Answer):
@@ -275,7 +288,7 @@ class ForgeClient:
         pull = _parse(
             response, _Pull, f"forge GET {path}", "a pull request with number, state and head.sha"
         )
-        return PullRequest(pull.number, pull.state, bool(pull.merged), pull.head.sha)
+        return PullRequest(pull.number, pull.state, bool(pull.merged), pull.head.sha, _fork_url(pull))
 
     def get_comment(self, owner: str, repo: str, comment_id: int) -> ForgeComment:
         path = f"/repos/{q(owner)}/{q(repo)}/issues/comments/{comment_id}"
@@ -440,3 +453,13 @@ def _polled_comment(repo: str, item: _Comment) -> PolledComment:
         commented_at=comment.updated_at,
     )
     return PolledComment(event=event, updated_at=comment.updated_at)
+
+
+def _fork_url(pull: _Pull) -> str | None:
+    """The head repository's clone URL when the PR comes from another repository (a fork); the
+    run looks for the head there when the base's `refs/pull/<n>/head` has not caught up yet."""
+    head = pull.head.repo
+    base = pull.base.repo if pull.base else None
+    if head is None or not head.clone_url or base is None or not head.full_name:
+        return None
+    return head.clone_url if head.full_name.lower() != (base.full_name or "").lower() else None

@@ -237,6 +237,7 @@ class Intake:
             recipe=recipe,
             pr=pull.number,
             head_sha=pull.head_sha,
+            head_repo=pull.head_repo,
             stages=parsed.stages,
             coalesce_key=coalesce_key(event.repo, pull.number, pull.head_sha, parsed.stages),
             delivery_key=item.key,

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     queued_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
-    detail TEXT
+    detail TEXT,
+    head_repo TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
 CREATE INDEX IF NOT EXISTS jobs_coalesce ON jobs(coalesce_key, state);
@@ -89,7 +90,7 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state, next_try_at);
 TERMINAL_STATES = ("finished", "lost", "cancelled")
 
 # Columns added after the first release: (name, SQL type); added to an older database on open.
-ADDED_COLUMNS = {"jobs": (("detail", "TEXT"),)}
+ADDED_COLUMNS = {"jobs": (("detail", "TEXT"), ("head_repo", "TEXT"))}
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class NewJob:
     delivery_key: str
     requested_by: str
     received_at: float
+    head_repo: str | None = None  # a fork's clone URL (PullRequest.head_repo)
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ class Job(RepoNamed):
     finished_at: float | None
     # For the operator only (the run page and the log, never the PR): why the run could not start.
     detail: str | None = None
+    head_repo: str | None = None  # a fork's clone URL: where the run may look for head_sha
 
 
 def make_run_id(recipe: str, pr: int, token: str | None = None) -> str:
@@ -342,9 +345,9 @@ class Store:
             return _job(row), "coalesced"
         run_id = make_run_id(new.recipe, new.pr)
         cur = db.execute(
-            "INSERT INTO jobs(base_run_id, run_id, repo, recipe, pr, head_sha, stages, coalesce_key,"
-            " delivery_key, requested_by, state, received_at, queued_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+            "INSERT INTO jobs(base_run_id, run_id, repo, recipe, pr, head_sha, head_repo, stages,"
+            " coalesce_key, delivery_key, requested_by, state, received_at, queued_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
             (
                 run_id,
                 run_id,
@@ -352,6 +355,7 @@ class Store:
                 new.recipe,
                 new.pr,
                 new.head_sha,
+                new.head_repo,
                 ",".join(new.stages),
                 new.coalesce_key,
                 new.delivery_key,
@@ -612,4 +616,5 @@ def _job(row: sqlite3.Row) -> Job:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         detail=row["detail"],
+        head_repo=row["head_repo"],
     )

@@ -109,6 +109,8 @@ class DroneExecutor:
             "STAGES": ",".join(job.stages),
             "CCCI_RUN_ID": job.run_id,
         }
+        if job.head_repo:  # a fork's PR: where the run looks for REF if refs/pull/<PR>/head lags
+            params["PR_HEAD_REPO"] = job.head_repo
         attempts = 0
 
         def create() -> int:

@@ -74,6 +74,10 @@ def run_env(
         CCCI_RUN_ID=job.run_id,
         CCCI_RUNS_DIR=str(runs_dir),
     )
+    if job.head_repo:  # a fork's PR: where the run looks for REF if refs/pull/<PR>/head lags
+        env["PR_HEAD_REPO"] = job.head_repo
+    else:
+        env.pop("PR_HEAD_REPO", None)
     return env
 
 

@@ -272,6 +272,9 @@ class StandinForge(_Recorder):
 
     # test setup
 
+    def _repo_json(self, full_name: str) -> dict[str, Any]:
+        return {"full_name": full_name, "clone_url": f"{self.url}/{full_name}.git"}
+
     def add_member(self, org: str, login: str) -> None:
         self.org_members.setdefault(org.lower(), set()).add(login.lower())
 
@@ -283,8 +286,10 @@ class StandinForge(_Recorder):
         state: str = "open",
         merged: bool = False,
         opened_at: str | None = None,
+        fork: str | None = None,
     ) -> None:
-        """A PR opened (by default an hour ago) with head `sha`: its first push is recorded then."""
+        """A PR opened (by default an hour ago) with head `sha`: its first push is recorded then.
+        `fork` (`owner/name`): the head lives in that repository, as Gitea answers for a fork's PR."""
         self.timelines[(repo.lower(), number)] = [
             self._push_event("0" * 40, [sha], False, opened_at or seconds_ago(3600))
         ]
@@ -295,8 +300,9 @@ class StandinForge(_Recorder):
             "merged": merged,
             "title": f"PR {number}",
             "html_url": f"{self.url}/{repo}/pulls/{number}",
-            "head": {"label": f"branch-{number}", "ref": f"branch-{number}", "sha": sha},
-            "base": {"label": "main", "ref": "main", "sha": "0" * 40},
+            "head": {"label": f"branch-{number}", "ref": f"branch-{number}", "sha": sha,
+                     "repo": self._repo_json(fork or repo)},
+            "base": {"label": "main", "ref": "main", "sha": "0" * 40, "repo": self._repo_json(repo)},
         }
 
     def push(

@@ -36,6 +36,8 @@ def main() -> int:
     invocation = {
         k: env.get(k) for k in ("RECIPE", "REF", "PR", "STAGES", "CCCI_RUN_ID", "CCCI_RUNS_DIR")
     }
+    if "PR_HEAD_REPO" in env:  # only a fork's PR sets it
+        invocation["PR_HEAD_REPO"] = env["PR_HEAD_REPO"]
     invocation["pid"] = os.getpid()
     invocation["leaked_env"] = sorted(k for k in env if k.startswith("BRIDGE_TEST_SECRET"))
     if env.get("FAKE_RUN_PROBE"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 
 import pytest
@@ -178,3 +179,37 @@ def test_shipped_pipeline_matches_what_the_executor_sends_and_reads():
     assert set(steps[summary_step]["when"]["status"]) == {"success", "failure"}
     assert "CCCI-VERDICT:" in " ".join(steps[summary_step]["commands"])
     assert "CCCI_RUNS_DIR" in pipeline["environment"]
+
+
+def test_a_forks_build_carries_where_its_head_lives(drone):
+    fork = "https://forge.example/alice/recipe.git"
+    started, _ = execute_in_thread(executor(drone), a_job(head_repo=fork))
+    wait_until(lambda: started, what="build created")
+    (create,) = drone.calls_to("POST", f"/api/repos/{CI_REPO}/builds")
+    assert create.query["PR_HEAD_REPO"] == fork and create.query["REF"] == "c" * 40
+    drone.finish(CI_REPO, 1, "success", "CCCI-VERDICT: pass\n")
+
+
+def _step_commands(name: str) -> list[str]:
+    import yaml
+
+    from runner.bridge.config import REPO_ROOT
+
+    pipeline = yaml.safe_load((REPO_ROOT / "deploy/drone/cc-ci.drone.yml").read_text())
+    return next(step for step in pipeline["steps"] if step["name"] == name)["commands"]
+
+
+def test_a_run_refused_before_deploying_tells_the_pr_its_one_line_through_drone(tmp_path):
+    """The pipeline's own commands, run by sh in a workspace: a run that refuses (exit 5, no run
+    dir) keeps its exit code, and the summary step prints its error line for the PR."""
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 'cloning my-recipe' >&2\n"
+                    "echo \"cc-ci: error: PR 7's head is 0123abcd, not REF 4567ef01\" >&2\nexit 5\n")
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "CCCI_RUNS_DIR": str(tmp_path / "runs"), "CCCI_RUN_ID": "my-recipe-pr7-abc"}
+    run = subprocess.run(["sh", "-c", _step_commands("run")[-1]], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 5 and "cc-ci: error: PR 7's head" in run.stdout  # streamed, and kept
+    summary = subprocess.run(["sh", "-c", "\n".join(_step_commands("summary"))], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+    assert summary.stdout.splitlines() == ["CCCI-VERDICT: error", "cc-ci: error: PR 7's head is 0123abcd, not REF 4567ef01"]

@@ -116,3 +116,17 @@ def test_a_job_whose_handling_breaks_ends_as_error_with_the_reason(
     assert "could not handle this run" in (job.summary or "")
     assert "KeyError" in (job.detail or "")  # the reason, for the operator (run page, log)
     assert bridge.jobs("running") == []
+
+
+def test_a_forks_pull_carries_the_head_repositorys_clone_url(forge, client):
+    forge.add_pull(REPO, 5, HEAD, fork="alice/custom-html-tiny")
+    forge.add_pull(REPO, 6, HEAD)
+    assert client.get_pull("coop-cloud", "custom-html-tiny", 5).head_repo == f"{forge.url}/alice/custom-html-tiny.git"
+    assert client.get_pull("coop-cloud", "custom-html-tiny", 6).head_repo is None  # the base's own branch
+
+
+def test_a_pull_whose_fork_was_deleted_has_no_head_repository(forge, client):
+    forge.add_pull(REPO, 5, HEAD, fork="alice/custom-html-tiny")
+    forge.pulls[(REPO.lower(), 5)]["head"]["repo"] = None  # Gitea answers null once the fork is gone
+    pull = client.get_pull("coop-cloud", "custom-html-tiny", 5)
+    assert (pull.head_sha, pull.head_repo) == (HEAD, None)

@@ -83,3 +83,11 @@ def test_a_run_refused_for_a_moved_pr_head_says_so_with_its_one_line_error(tmp_p
     assert outcome.verdict == "error"
     assert "refused before anything was deployed: the PR's head is not the commit" in outcome.summary
     assert line.removeprefix("cc-ci: error: ") in outcome.summary
+
+
+def test_a_forks_job_tells_the_run_where_its_head_lives(tmp_path):
+    fork = "https://forge.example/alice/recipe.git"
+    env = run_env(a_job(head_repo=fork), tmp_path, {}, {"PATH": "/bin"}, drop=[])
+    assert env["PR_HEAD_REPO"] == fork and env["PR"] == "1" and env["REF"] == "c" * 40
+    # never one inherited from the bridge's own environment for a PR from the base repository
+    assert "PR_HEAD_REPO" not in run_env(a_job(), tmp_path, {}, {"PR_HEAD_REPO": fork}, drop=[])

@@ -340,3 +340,14 @@ def test_every_malformed_signed_body_is_a_400_with_a_one_line_reason(
         assert error and "\n" not in error and len(error) < 200, (what, error)
     assert bridge.deliver(comment).status_code == 202  # still serving
     assert len(bridge.bridge.store.inbox_outcomes()) == 1
+
+
+def test_a_forks_pr_runs_with_the_forks_clone_url_and_remembers_it(start_bridge, fake_runs, forge):
+    forge.add_pull(REPO, 9, "9" * 40, fork="alice/custom-html-tiny")
+    bridge = start_bridge()
+    assert bridge.comment("!testme", number=9).status_code == 202
+    bridge.settle()
+    (job,) = bridge.jobs()
+    assert job.head_repo == f"{forge.url}/alice/custom-html-tiny.git"
+    invocation = wait_until(lambda: fake_runs.invocations(), what="run started")[0]
+    assert (invocation["PR"], invocation["REF"], invocation["PR_HEAD_REPO"]) == ("9", "9" * 40, job.head_repo)
