@@ -1,0 +1,257 @@
+"""Recipe lint (issue 16, part 5): every rule has a passing and a failing fixture, each a small git
+repo built here; opt-outs need a reason; `cc-ci lint` exits 0/1/2."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runner.commands import lint as lint_command
+from runner.errors import BadInput
+from runner.harness import git
+from runner.harness.recipes import bundled_recipe_repo
+from runner.lint import RULES, lint_recipe
+from runner.lint.rules import image_tag
+
+GOOD_COMPOSE = """version: "3.8"
+services:
+  app:
+    image: nginx:1.27.0
+    networks: [proxy]
+    configs:
+      - source: nginx_conf
+        target: /etc/nginx/nginx.conf
+    secrets: [db_password]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost"]
+      interval: 10s
+    deploy:
+      labels:
+        - "traefik.enable=true"
+        - "coop-cloud.${STACK_NAME}.version=1.0.0+1.27.0"
+  db:
+    image: postgres:16-alpine
+    secrets: [db_password]
+    healthcheck:
+      test: ["CMD", "pg_isready"]
+networks:
+  proxy:
+    external: true
+configs:
+  nginx_conf:
+    name: ${STACK_NAME}_nginx_conf_${NGINX_CONF_VERSION}
+    file: nginx.conf
+secrets:
+  db_password:
+    external: true
+    name: ${STACK_NAME}_db_password_${SECRET_DB_PASSWORD_VERSION}
+"""
+GOOD_ENV = """TYPE=good
+DOMAIN=good.example.com
+COMPOSE_FILE="compose.yml"
+SECRET_DB_PASSWORD_VERSION=v1
+"""
+GOOD_FILES = {"compose.yml": GOOD_COMPOSE, ".env.sample": GOOD_ENV,
+              "abra.sh": "export NGINX_CONF_VERSION=v1\n", "nginx.conf": "events {}\n"}
+
+Files = dict[str, str | None]
+
+
+@pytest.fixture
+def lint_repo(tmp_path: Path) -> Callable[..., Path]:
+    """`lint_repo(files, tags)`: a released commit of the good recipe (annotated 1.0.0+1.27.0), then
+    a head commit with `files` applied (None deletes) and `tags` = {name: annotated?} on it."""
+    def make(files: Files | None = None, tags: dict[str, bool] | None = None) -> Path:
+        repo = tmp_path / "recipe"
+        repo.mkdir()
+        git.git(repo, "init", "-q", "-b", "main")
+        _commit(repo, GOOD_FILES, "chore: publish 1.0.0+1.27.0 release")
+        git.git(repo, "tag", "-a", "1.0.0+1.27.0", "-m", "chore: publish 1.0.0+1.27.0 release")
+        _commit(repo, files or {}, "the PR head", allow_empty=True)
+        for name, annotated in (tags or {}).items():
+            git.git(repo, "tag", *(["-a", "-m", name] if annotated else []), name)
+        return repo
+    return make
+
+
+def _commit(repo: Path, files: Files, message: str, allow_empty: bool = False) -> None:
+    for name, text in files.items():
+        path = repo / name
+        if text is None:
+            path.unlink()
+        else:
+            path.write_text(text)
+    git.git(repo, "add", "-A")
+    git.git(repo, "commit", "-q", *(["--allow-empty"] if allow_empty else []), "-m", message)
+
+
+def _rules(repo: Path, ref: str | None = None) -> list[str]:
+    return [f.rule for f in lint_recipe(repo, ref, {})]
+
+
+def test_the_good_recipe_lints_clean(lint_repo: Callable[..., Path]) -> None:
+    assert lint_recipe(lint_repo(), None, {}) == []
+
+
+# (rule, what the head commit changes, a phrase of the message). Each would pass on the good recipe.
+FAILING = [
+    ("CCCI-L01", {"compose.yml": "services:\n  app: [unclosed\n"}, "compose.yml: does not parse: line"),
+    ("CCCI-L01", {".env.sample": GOOD_ENV + 'COMPOSE_FILE="compose.yml:compose.extra.yml"\n'},
+     "compose.extra.yml: missing at"),
+    ("CCCI-L01", {"compose.yml": "services: [app, db]\n"}, "services: is not a mapping"),
+    ("CCCI-L02", {"compose.yml": GOOD_COMPOSE.replace("    image: postgres:16-alpine\n", "    build: .\n")},
+     "service db has no image (swarm cannot build"),
+    ("CCCI-L03", {"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "nginx")}, "image nginx has no tag"),
+    ("CCCI-L03", {"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "nginx:latest")}, "uses latest"),
+    ("CCCI-L04", {"compose.yml": GOOD_COMPOSE.replace("postgres:16-alpine", "postgres:stable")},
+     "tag 'stable' is not a version"),
+    ("R002", {"compose.yml": GOOD_COMPOSE.replace('      test: ["CMD", "pg_isready"]\n', "      disable: true\n")},
+     "service db has no healthcheck"),
+    ("CCCI-L05", {"compose.yml": GOOD_COMPOSE.replace("  app:\n", "  web:\n")}, "no service is named app"),
+    ("CCCI-L06", {"compose.yml": GOOD_COMPOSE.replace('        - "traefik.enable=true"\n', "")},
+     "service app has no traefik.enable=true"),
+    ("CCCI-L07", {".env.sample": None}, ".env.sample: missing at"),
+    ("CCCI-L07", {".env.sample": GOOD_ENV + "not a setting\n"}, ".env.sample:5: not a KEY=VALUE line"),
+    ("CCCI-L10", {"abra.sh": "# nothing vendored\n"}, "config nginx_conf's name uses ${NGINX_CONF_VERSION}"),
+    ("CCCI-L10", {".env.sample": GOOD_ENV.replace("SECRET_DB_PASSWORD_VERSION=v1\n", "")},
+     "add `SECRET_DB_PASSWORD_VERSION=v1` to .env.sample"),
+    ("CCCI-L11", {"compose.yml": GOOD_COMPOSE.replace("db_password", "database_superuser_password")},
+     "secret database_superuser_password is named 76 characters long"),
+]
+
+
+@pytest.mark.parametrize(("rule", "change", "phrase"), FAILING, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(FAILING)])
+def test_each_rule_names_the_file_and_the_fix_when_broken(lint_repo: Callable[..., Path], rule: str,
+                                                         change: Files, phrase: str) -> None:
+    findings = lint_recipe(lint_repo(change), None, {})
+    mine = [f for f in findings if f.rule == rule]
+    assert mine, f"{rule} found nothing; got {[f.line() for f in findings]}"
+    assert any(phrase in f.message for f in mine), [f.message for f in mine]
+    assert all(f.level == RULES[rule].level and "\n" not in f.message and ";" in f.message for f in mine)
+
+
+def test_every_rule_has_a_failing_fixture() -> None:
+    assert {rule for rule, _, _ in FAILING} | {"CCCI-L08", "CCCI-L09"} == set(RULES)
+
+
+def test_release_tags_must_be_semver_plus_upstream(lint_repo: Callable[..., Path]) -> None:
+    repo = lint_repo(tags={"v1.1": True, "1.1.0+1.28.0": True, "1.2.0-rc1+1.28.0-alpine": True})
+    findings = [f for f in lint_recipe(repo, None, {}) if f.rule == "CCCI-L08"]
+    assert [f.message.split(":")[0] for f in findings] == ["git tag v1.1"]
+
+
+def test_release_tags_must_be_annotated(lint_repo: Callable[..., Path]) -> None:
+    repo = lint_repo(tags={"1.1.0+1.28.0": False, "1.2.0+1.28.0": True})
+    findings = [f for f in lint_recipe(repo, None, {}) if f.rule == "CCCI-L09"]
+    assert len(findings) == 1 and "git tag 1.1.0+1.28.0: a lightweight tag" in findings[0].message
+    assert "git tag -f -a 1.1.0+1.28.0" in findings[0].message
+
+
+def test_tags_not_reachable_from_the_ref_are_not_judged(lint_repo: Callable[..., Path]) -> None:
+    repo = lint_repo(tags={"junk": False})
+    assert "CCCI-L09" in _rules(repo) and _rules(repo, "1.0.0+1.27.0") == []
+
+
+PASSING = [
+    ("a digest pins an image", {"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "nginx@sha256:" + "a" * 64)}),
+    ("a registry port is no tag", {"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "reg.example:5000/nginx:1.27")}),
+    ("an image from .env.sample", {"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "${APP_IMAGE:-nginx:1.27.0}")}),
+    ("labels as a map", {"compose.yml": GOOD_COMPOSE.replace('        - "traefik.enable=true"\n', "")
+                         .replace('        - "coop-cloud.${STACK_NAME}.version=1.0.0+1.27.0"\n',
+                                  '        traefik.enable: "true"\n')}),
+    ("an override file adds to a service", {
+        ".env.sample": GOOD_ENV + 'COMPOSE_FILE="$COMPOSE_FILE:compose.smtp.yml"\n',
+        "compose.smtp.yml": "services:\n  app:\n    environment: [SMTP_HOST]\n"}),
+    ("a secret without a name", {"compose.yml": GOOD_COMPOSE.replace(
+        "    name: ${STACK_NAME}_db_password_${SECRET_DB_PASSWORD_VERSION}\n", "")}),
+    ("a computed config version export", {"abra.sh": "export NGINX_CONF_VERSION=$(date +%s)\n"}),
+]
+
+
+@pytest.mark.parametrize(("why", "change"), PASSING, ids=[why for why, _ in PASSING])
+def test_valid_variants_lint_clean(lint_repo: Callable[..., Path], why: str, change: Files) -> None:
+    assert [f.line() for f in lint_recipe(lint_repo(change), None, {})] == []
+
+
+def test_a_secret_name_at_the_limit_passes(lint_repo: Callable[..., Path]) -> None:
+    # 45 (stack) + 1 + 15 + 1 + 2 (v1) = 64
+    at_limit = lint_repo({"compose.yml": GOOD_COMPOSE.replace("db_password", "db_password_abc")})
+    assert "CCCI-L11" not in _rules(at_limit)
+
+
+def test_lint_reads_the_recipe_at_the_ref_not_the_work_tree(lint_repo: Callable[..., Path]) -> None:
+    repo = lint_repo({"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "nginx:latest")})
+    (repo / "compose.yml").write_text("not: [valid\n")  # uncommitted: no ref has it
+    assert _rules(repo) == ["CCCI-L03"]
+    assert _rules(repo, "1.0.0+1.27.0") == []
+    with pytest.raises(BadInput, match="'nope' is not a commit, branch or tag"):
+        lint_recipe(repo, "nope", {})
+
+
+def test_an_opt_out_keeps_the_finding_but_blocks_nothing(lint_repo: Callable[..., Path]) -> None:
+    repo = lint_repo({"compose.yml": GOOD_COMPOSE.replace("  app:\n", "  web:\n")})
+    [finding] = lint_recipe(repo, None, {"CCCI-L05": "  the web service is  called web upstream "})
+    assert finding.opted_out == "the web service is called web upstream" and not finding.blocking
+    assert finding.line().endswith("[opted out: the web service is called web upstream]")
+
+
+@pytest.mark.parametrize(("opt_outs", "phrase"), [({"CCCI-L05": ""}, "has no reason"),
+                                                  ({"CCCI-L05": "   "}, "has no reason"),
+                                                  ({"R999": "why"}, "'R999' is not a lint rule")])
+def test_an_opt_out_without_a_reason_or_of_no_rule_is_bad_input(lint_repo: Callable[..., Path],
+                                                                opt_outs: dict[str, str], phrase: str) -> None:
+    with pytest.raises(BadInput, match=phrase):
+        lint_recipe(lint_repo(), None, opt_outs)
+
+
+def test_image_tag_reads_references_like_docker() -> None:
+    assert image_tag("nginx") is None and image_tag("reg:5000/nginx") is None
+    assert image_tag("reg:5000/nginx:1.2") == "1.2" and image_tag("nginx:1.2@sha256:ab") == "1.2"
+
+
+# The bundled recipes' findings, as docs/lint.md lists them: their release tags are lightweight
+# (recipes.py tags with `git tag`), and notes-tiny's worker has no healthcheck.
+BUNDLED = {
+    "custom-html-tiny": ["CCCI-L09 1.0.0+1.0", "CCCI-L09 1.1.0+1.1"],
+    "custom-html-repolocal": ["CCCI-L09 1.0.0+1.0"],
+    "notes-tiny": ["R002 worker", "CCCI-L09 1.0.0+1.0", "CCCI-L09 1.1.0+1.1"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_the_bundled_recipes_break_only_the_rules_the_docs_list(name: str) -> None:
+    findings = lint_recipe(bundled_recipe_repo(name), None, {})
+    shown = [f"{f.rule} {f.message.split(':')[0].split()[-1] if f.rule != 'R002' else f.message.split()[2]}"
+             for f in findings]
+    assert shown == BUNDLED[name]
+
+
+def _cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    lint_command.add_arguments(parser)
+    return lint_command.main(parser.parse_args(list(argv)))
+
+
+def test_cc_ci_lint_exit_codes(lint_repo: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    clean = lint_repo({"compose.yml": GOOD_COMPOSE.replace('      test: ["CMD", "pg_isready"]\n', "      disable: true\n")})
+    assert _cli(str(clean)) == 0  # a warning only
+    assert "R002      warn  compose.yml: service db has no healthcheck" in capsys.readouterr().out
+    git.git(clean, "tag", "1.1.0+1.27.0")
+    assert _cli(str(clean)) == 1
+    assert "1 error(s), 1 warning(s), 0 opted out (exit 1" in capsys.readouterr().out
+    assert _cli(str(clean), "--opt-out", "CCCI-L09=tagged by hand") == 0
+    with pytest.raises(BadInput, match="give RULE=REASON"):
+        _cli(str(clean), "--opt-out", "CCCI-L09")
+    with pytest.raises(BadInput, match="RECIPE"):
+        _cli(str(clean / "nowhere"))
+
+
+def test_cc_ci_lint_takes_well_under_a_second_on_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    bundled_recipe_repo("custom-html-tiny")  # built once per machine; not lint's time
+    started = time.monotonic()
+    _cli("custom-html-tiny", "--opt-out", "CCCI-L09=lightweight fixture tags")
+    assert time.monotonic() - started < 0.5
