@@ -55,7 +55,7 @@ DOMAIN=good.example.com
 COMPOSE_FILE="compose.yml"
 SECRET_DB_PASSWORD_VERSION=v1
 """
-GOOD_FILES = {"compose.yml": GOOD_COMPOSE, ".env.sample": GOOD_ENV,
+GOOD_FILES: dict[str, str | None] = {"compose.yml": GOOD_COMPOSE, ".env.sample": GOOD_ENV,
               "abra.sh": "export NGINX_CONF_VERSION=v1\n", "nginx.conf": "events {}\n"}
 
 Files = dict[str, str | None]
