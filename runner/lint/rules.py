@@ -196,7 +196,7 @@ def compose_files_parse(r: RecipeFiles) -> Problems:
             yield name, f"{name}: missing at {r.ref} ({where}); add the file or drop it from COMPOSE_FILE"
         elif name in r.parse_errors:
             yield name, f"{name}: does not parse: {r.parse_errors[name]}; fix the YAML"
-    if r.parsed and not r.services():
+    if r.parsed and not r.parse_errors and not r.services():
         yield next(iter(r.compose)), f"{next(iter(r.compose))}: declares no services; add a services: mapping"
 
 

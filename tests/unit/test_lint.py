@@ -134,6 +134,13 @@ def test_each_rule_names_the_file_and_the_fix_when_broken(lint_repo: Callable[..
     assert all(f.level == RULES[rule].level and "\n" not in f.message and ";" in f.message for f in mine)
 
 
+def test_a_file_that_does_not_parse_is_named_once(lint_repo: Callable[..., Path]) -> None:
+    repo = lint_repo({"compose.yml": "services: [\n", "compose.vol.yml": "volumes:\n  data:\n",
+                      ".env.sample": GOOD_ENV + 'COMPOSE_FILE="compose.yml:compose.vol.yml"\n'})
+    messages = [f.message for f in lint_recipe(repo, None, {}) if f.rule == "CCCI-L01"]
+    assert len(messages) == 1 and messages[0].startswith("compose.yml: does not parse")
+
+
 def test_every_rule_has_a_failing_fixture() -> None:
     assert {rule for rule, _, _ in FAILING} | {"CCCI-L08", "CCCI-L09"} == set(RULES)
 
