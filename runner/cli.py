@@ -16,6 +16,7 @@ COMMANDS = {
     "swarm": ("runner.commands.swarm", "set up the local substrate: docker, swarm, proxy network, images"),
     "gc": ("runner.commands.gc", "remove leftovers of runs that were killed before their teardown"),
     "bridge": ("runner.bridge.command", "serve the !testme bridge (webhook + poller)"),
+    "serve": ("runner.commands.serve", "serve the dashboard (pages, badges) from run dirs, without the bridge"),
 }
 
 

@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import uvicorn
@@ -33,6 +34,8 @@ from runner.bridge.reporting import Reporter
 from runner.bridge.retry import RetryPolicy
 from runner.bridge.store import Job, Store
 from runner.bridge.webhook import OperatorViews, build_app
+from runner.dashboard.catalog import BridgeCatalog
+from runner.dashboard.pages import Dashboard
 from runner.errors import InfraError
 
 log = logging.getLogger("cc-ci.bridge")
@@ -108,6 +111,7 @@ class Bridge:
                 metrics=self.metrics.render,
                 metrics_content_type=CONTENT_TYPE,
             ),
+            dashboard=Dashboard(BridgeCatalog(self.store, self._runs_dir(), sorted(set(cfg.repos.values())))),
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -133,15 +137,17 @@ class Bridge:
     def _own_follow_url(self, job: Job) -> str:
         return f"{self.base_url.rstrip('/')}/runs/{job.run_id}"
 
+    def _runs_dir(self) -> Path | None:
+        """Where runs write their run dirs, when they run on this machine (not on Drone)."""
+        executor = self.cfg.executor
+        return executor.runs_dir if isinstance(executor, LocalExecutorConfig) else None
+
     def run_page(self, run_id: str) -> dict[str, object] | None:
         job = self.store.job_by_run_id(run_id)
         if job is None:
             return None
-        executor = self.cfg.executor
-        run_dir = (
-            executor.runs_dir / job.run_id if isinstance(executor, LocalExecutorConfig) else None
-        )
-        return views.run_page(job, run_dir)
+        runs_dir = self._runs_dir()
+        return views.run_page(job, runs_dir / job.run_id if runs_dir is not None else None)
 
     # lifecycle
 

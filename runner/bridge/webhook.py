@@ -1,5 +1,7 @@
-"""The bridge's HTTP side (Starlette): the webhook endpoint, and the operator's endpoints
-(`/healthz`, `/runs`, `/runs/<id>`, `/metrics`) whose content views.py and metrics.py build.
+"""The bridge's HTTP side (Starlette): the webhook endpoint, the operator's endpoints
+(`/healthz`, `/runs`, `/runs/<id>`, `/metrics`) whose content views.py and metrics.py build, and
+the dashboard (runner/dashboard): `/runs` and `/runs/<id>` answer JSON unless the client ranks
+text/html first in `Accept`, as browsers do.
 
 Webhook checks, in order: body size (413), signature over the raw body (401), JSON (400),
 event type (other events are acknowledged and ignored), payload shape (400); then the comment
@@ -24,6 +26,7 @@ from runner.bridge.events import COMMENT_EVENTS, event_name, parse_comment_paylo
 from runner.bridge.intake import Intake
 from runner.bridge.signature import signature_from_headers, verify_signature
 from runner.bridge.views import page_params
+from runner.dashboard.pages import Dashboard, wants_html
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -45,8 +48,7 @@ class OperatorViews:
     metrics_content_type: str = "text/plain; version=0.0.4; charset=utf-8"
 
 
-# JSON is what every client gets today; an HTML view for browsers may later be chosen by
-# `Accept`, so responses already say they vary by it.
+# JSON for API clients, the dashboard's page for browsers: both vary by `Accept`.
 JSON_HEADERS = {"Vary": "Accept"}
 
 
@@ -89,6 +91,7 @@ def build_app(
     max_body_bytes: int,
     intake: Intake,
     views: OperatorViews,
+    dashboard: Dashboard | None = None,
 ) -> Starlette:
     secret_bytes = secret.get_secret_value().encode()
 
@@ -125,12 +128,16 @@ def build_app(
         return JSONResponse(await run_in_threadpool(views.health), headers=JSON_HEADERS)
 
     async def run_status(request: Request) -> Response:
+        if dashboard is not None and wants_html(request.headers.get("accept")):
+            return await dashboard.page_response("run", request.path_params["run_id"])
         page = await run_in_threadpool(views.run_page, request.path_params["run_id"])
         if page is None:
             return JSONResponse({"error": "no such run"}, status_code=404, headers=JSON_HEADERS)
         return JSONResponse(page, headers=JSON_HEADERS)
 
     async def run_list(request: Request) -> Response:
+        if dashboard is not None and wants_html(request.headers.get("accept")):
+            return await dashboard.page_response("runs")
         params = page_params(dict(request.query_params))
         if isinstance(params, str):
             return JSONResponse({"error": params}, status_code=400, headers=JSON_HEADERS)
@@ -148,5 +155,6 @@ def build_app(
             Route("/runs", run_list, methods=["GET"]),
             Route("/runs/{run_id}", run_status, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *(dashboard.routes() if dashboard is not None else []),
         ]
     )

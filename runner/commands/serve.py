@@ -1,0 +1,31 @@
+"""`cc-ci serve`: the dashboard over a runs dir, without the bridge (someone running cc-ci by hand)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import uvicorn
+
+from runner.dashboard.catalog import RunsDirCatalog
+from runner.dashboard.pages import serve_app
+from runner.errors import BadInput
+from runner.harness.paths import default_runs_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="the run dirs to show; default: ~/.local/state/cc-ci/runs [CCCI_RUNS_DIR]")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8099, help="port to listen on (default: 8099)")
+
+
+def main(args: argparse.Namespace) -> int:
+    runs_dir = args.runs_dir or Path(os.environ.get("CCCI_RUNS_DIR") or default_runs_dir())
+    if not runs_dir.is_dir():
+        raise BadInput(f"--runs-dir: {runs_dir} is not a directory")
+    print(f"cc-ci serve: {runs_dir} on http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(serve_app(RunsDirCatalog(runs_dir)), host=args.host, port=args.port,
+                log_level="warning", access_log=False)
+    return 0
