@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytest_plugins = ("runner.harness.browsertest",)  # the `page` fixture of browser tests
+
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.harness import traefik
