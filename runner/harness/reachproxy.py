@@ -48,16 +48,16 @@ def reach_proxy(client: httpx.Client, domain: str) -> Iterator[str]:
             headers["Host"] = target.netloc
             path = (target.path or "/") + (f"?{target.query}" if target.query else "")
             try:
-                with client.stream(self.command, path, headers=headers, content=body) as answer:
-                    data = b"".join(answer.iter_raw())  # as sent: content-encoding kept
-                    self.send_response(answer.status_code)
-                    for key, value in answer.headers.multi_items():
-                        if key.lower() not in _HOP_BY_HOP:
-                            self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(data)
+                answer = client.request(self.command, path, headers=headers, content=body)
+                data = answer.content  # decoded: the browser gets it without content-encoding
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.multi_items():
+                    if key.lower() not in _HOP_BY_HOP | {"content-encoding"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
             except httpx.HTTPError as err:
                 self._refuse(502, f"the app did not answer: {type(err).__name__}: {err}")
 

@@ -1,0 +1,27 @@
+"""The bridge serves the dashboard: browsers get pages, API clients keep their JSON."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.unit.bridge.support import wait_until
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_runs_answer_json_by_default_and_the_page_to_browsers(start_bridge, fake_runs) -> None:
+    bridge = start_bridge()
+    base = bridge.url.rsplit("/", 1)[0]
+    bridge.comment("!testme")
+    (job,) = wait_until(lambda: [j for j in bridge.jobs() if j.state == "finished"], what="run finished")
+    as_api = httpx.get(f"{base}/runs/{job.run_id}")
+    assert as_api.headers["content-type"].startswith("application/json")
+    assert as_api.json()["run_id"] == job.run_id and as_api.headers["vary"] == "Accept"
+    as_browser = httpx.get(f"{base}/runs/{job.run_id}", headers=BROWSER)
+    assert as_browser.headers["content-type"].startswith("text/html") and job.run_id in as_browser.text
+    assert httpx.get(f"{base}/runs").headers["content-type"].startswith("application/json")
+    assert "<table>" in httpx.get(f"{base}/runs", headers=BROWSER).text
+    index = httpx.get(f"{base}/")
+    assert index.status_code == 200 and f"/runs/{job.run_id}" in index.text
+    assert httpx.get(f"{base}/recipes/{job.recipe}").status_code == 200
+    assert httpx.get(f"{base}/badge/{job.recipe}.svg").headers["content-type"].startswith("image/svg+xml")
