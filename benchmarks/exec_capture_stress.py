@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from docker.types import EndpointSpec  # noqa: E402
 
-from runner.drivers.swarm import reach  # noqa: E402
-from runner.drivers.swarm.reach import OutputLost, exec_in_app, running_container  # noqa: E402
-from runner.drivers.swarm.stack import STACK_LABEL  # noqa: E402
-from runner.harness.docker_client import docker_client  # noqa: E402
+from runner.targets import reach  # noqa: E402
+from runner.targets.local import connect as docker_client  # noqa: E402
+from runner.targets.reach import OutputLost, exec_in_app, running_container  # noqa: E402
+from runner.targets.stack import STACK_LABEL  # noqa: E402
 
 IMAGE = "ccci-local/custom-html-tiny:1.0"
 counts: Counter[str] = Counter()
@@ -84,7 +84,7 @@ def start_services(stack: str, n: int, burn: int) -> list[str]:
                                container_labels={STACK_LABEL: stack}, endpoint_spec=EndpointSpec(mode="dnsrr"))
         names.append(name)
     deadline = time.monotonic() + 120
-    while not all(running_container(stack, s) for s in names):
+    while not all(running_container(client, stack, s) for s in names):
         if time.monotonic() > deadline:
             raise SystemExit("the services did not start within 120 s")
         time.sleep(0.5)
@@ -104,7 +104,7 @@ def one_exec(stack: str, service: str, lines: int) -> float:
     token = secrets.token_hex(6)
     started = time.perf_counter()
     try:
-        result = exec_in_app(stack, service, ["sh", "-c", 'seq 1 "$0"; echo "tok-$1" >&2', str(lines), token],
+        result = exec_in_app(docker_client(), stack, service, ["sh", "-c", 'seq 1 "$0"; echo "tok-$1" >&2', str(lines), token],
                              check=False)
     except OutputLost:
         count("output lost (raised)")

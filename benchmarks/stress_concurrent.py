@@ -24,8 +24,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runner.harness.docker_client import docker_client  # noqa: E402
 from runner.ops import ORDER  # noqa: E402
+from runner.targets.local import connect as docker_client  # noqa: E402
 
 DEFAULT_RECIPES = "custom-html-tiny"
 

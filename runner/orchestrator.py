@@ -36,10 +36,12 @@ from runner.harness.problems import Shown
 from runner.harness.ready import wait_ready
 from runner.harness.repolocal import TierTests, build_tier_tests, inspect
 from runner.harness.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
+from runner.harness.rundir import RunDir
 from runner.harness.runlock import run_lock
 from runner.harness.scrub import scrubber
 from runner.harness.tiers import TierResult, run_tier, tier_tests_root
 from runner.ops import ORDER, REGISTRY, Op, OpContext
+from runner.targets import describe_target, open_target
 
 DriverFactory = Callable[[RunConfig, Callable[[str], None]], Driver]
 TierRunner = Callable[[str, list[Path], Path, dict[str, str]], TierResult]
@@ -50,7 +52,9 @@ class Interrupted(InfraError):
 
 
 def default_driver(config: RunConfig, say: Callable[[str], None]) -> Driver:
-    return create_driver(config.driver, config.driver_settings, say)
+    """The run's driver on the run's target (`CCCI_DOCKER_HOST`): an SSH host that cannot be
+    reached or trusted is refused here, before anything is deployed."""
+    return create_driver(config.driver, config.driver_settings, open_target(config.target_settings), say)
 
 
 class Run:
@@ -60,6 +64,7 @@ class Run:
         self.config = config
         self.console = console or Console(stderr=True, highlight=False, width=_console_width())
         self.run_dir = config.runs_dir / config.run_id
+        self.files = RunDir(self.run_dir)
         self.started = time.monotonic()
         self.driver_factory = driver_factory
         self.ops = ops if ops is not None else REGISTRY
@@ -69,6 +74,7 @@ class Run:
         self.own_overlay_dir = config.overlay_dir or tests_dir / config.recipe_name
         self.tier_tests: TierTests | None = None  # built by _gate, before anything is deployed
         self._shown: Shown | None = None  # the maintainer's names of the tier tests folder's files
+        self._close_target: Callable[[], None] = lambda: None  # the target's connection, once opened
         self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
                                 pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir))
 
@@ -76,21 +82,22 @@ class Run:
         elapsed = time.monotonic() - self.started
         line = scrubber.scrub(message)
         self.console.print(f"[dim]{elapsed:6.1f}s[/] {escape(line)}", soft_wrap=True)
-        with (self.run_dir / "logs" / "run.log").open("a") as handle:
+        with self.files.run_log.open("a") as handle:
             handle.write(f"{elapsed:7.1f}s {line}\n")
 
     def execute(self) -> RunResult:
         """Everything after validation. Bad input found before deploying leaves nothing behind."""
         if self.run_dir.exists():
             raise BadInput(f"run dir {self.run_dir} exists already; pick another CCCI_RUN_ID")
-        (self.run_dir / "logs").mkdir(parents=True)
+        self.files.logs.mkdir(parents=True)
         waited_before = timing.waits()
         try:
             ctx, hooks = self._plan()
         except BadInput:
+            self._close_target()
             shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
-        with run_lock(self.run_dir), _signals_raise_interrupted():
+        with run_lock(self.run_dir), _signals_raise_interrupted(), _closing(self._close_target):
             try:
                 with self._app(ctx):
                     self._lifecycle(ctx, hooks)
@@ -121,7 +128,10 @@ class Run:
         # DEPLOY_TIMEOUT is the recipe's own default, in place of the operator's
         driver_config = self.config if meta.DEPLOY_TIMEOUT is None else \
             self.config.model_copy(update={"deploy_timeout_s": meta.DEPLOY_TIMEOUT})
-        ctx = OpContext(config=self.config, driver=self.driver_factory(driver_config, self.say),
+        driver = self.driver_factory(driver_config, self.say)
+        self._close_target = driver.target.close
+        self._describe_run(driver, driver_config)
+        ctx = OpContext(config=self.config, driver=driver,
                         checkout=checkout, overlay_dir=tests.recipe_dir, meta=meta, state=state, say=self.say)
         for op in self._wanted():
             op.plan(ctx)
@@ -131,6 +141,13 @@ class Run:
                            "ref deployed first; a recipe needs one at every release (the app env is read from it)")
         self.result.head_commit, self.result.base, self.result.base_reason = head, state.base, state.base_reason
         return ctx, hooks
+
+    def _describe_run(self, driver: Driver, config: RunConfig) -> None:
+        """run.json: how the tiers' fixtures reach this run's swarm (the driver, its settings,
+        the target), so that they never rebuild defaults of their own."""
+        write_json_atomic(self.files.run_json, {
+            "driver": driver.name, "driver_settings": config.driver_settings.model_dump(mode="json"),
+            "target": describe_target(driver.target, config.target_settings)})
 
     def _gate(self, checkout: Path, head: str) -> TierTests:
         """The allowlist decides about the repo's cc-ci/ at the head; the run's tier tests folder
@@ -147,7 +164,7 @@ class Run:
     def check_only(self) -> CheckReport:
         """`cc-ci check`: what every run checks before deploying, and nothing after; the run dir
         (a clone and the tier tests folder) is removed again."""
-        (self.run_dir / "logs").mkdir(parents=True)
+        self.files.logs.mkdir(parents=True)
         try:
             checkout, head = self._clone_recipe()
             report = self._checked(self._gate(checkout, head))
@@ -180,7 +197,7 @@ class Run:
         """Validated once, here; the assertion files get the same settings from meta.json."""
         meta = load_meta(tests.recipe_dir, shown=self._shown)
         self.result.meta = meta.effective()
-        write_json_atomic(self.run_dir / "meta.json", self.result.meta)
+        write_json_atomic(self.files.meta_json, self.result.meta)
         return meta
 
     def _wanted(self) -> list[Op]:
@@ -189,7 +206,7 @@ class Run:
     def _clone_recipe(self) -> tuple[Path, str]:
         """The run's own clone, and the head commit under test."""
         source = self.config.recipe_source
-        checkout = self.run_dir / "recipe"
+        checkout = self.files.recipe
         self.say(f"cloning {self.config.recipe_name} from {source}")
         try:
             git.git(None, "clone", "-q", "--no-hardlinks", source, str(checkout))
@@ -224,7 +241,10 @@ class Run:
         ctx.app = app
         self.result.domain, self.result.stack = app.domain, app.stack
         try:
-            yield app
+            # stamped before anything exists, stopped before teardown: gc on another host
+            # sharing the swarm tells this live run from a dead one by it
+            with ctx.driver.target.heartbeat(app):
+                yield app
         finally:
             self.say(f"tearing down {app.stack}")
             started = time.monotonic()
@@ -291,8 +311,8 @@ class Run:
         if (post := hooks.post.get(op.name)) is not None:
             record = record.model_copy(update={"post_seed": self._call_hook(op, ctx, post, "post")})
             ctx.state.ops[op.name] = record
-        ctx.state.save(self.run_dir / "op_state.json")
-        write_json_atomic(self.run_dir / "app.json", app.describe())
+        ctx.state.save(self.files.op_state)
+        write_json_atomic(self.files.app_json, app.describe())
         if record.deployment is not None:
             self.result.deployments.append({"op": op.name, **record.deployment.model_dump()})
         self.result.op_durations[op.name] = record.duration_s
@@ -320,8 +340,8 @@ class Run:
         app = ctx.live_app
         return HookContext(
             op=op.name, app=app, op_state=ctx.state, meta=ctx.meta,
-            _exec=lambda service, cmd, check=True: ctx.driver.exec_in(app, service, cmd, check=check),
-            _http=lambda: ctx.driver.http_client(app))
+            _exec=lambda service, cmd, check=True: ctx.driver.target.exec_in(app, service, cmd, check=check),
+            _http=lambda: ctx.driver.target.http_client(app))
 
     def _wait_ready(self, op: Op, ctx: OpContext) -> None:
         probe = ctx.meta.READY_PROBE
@@ -342,18 +362,14 @@ class Run:
         files = generic + op.overlay_files(ctx.overlay_dir)
         self.say(f"{op.name} tier: {', '.join(tests.shown(f) for f in files) or 'no assertion files'}"
                  + (" (generic floor opted out)" if skipped else ""))
-        env = {"CCCI_APP_FILE": str(self.run_dir / "app.json"),
-               "CCCI_OP_STATE_FILE": str(self.run_dir / "op_state.json"),
-               "CCCI_META_FILE": str(self.run_dir / "meta.json"),
-               "CCCI_OP": op.name}
         app = ctx.live_app  # the app's screenshot is taken through the http fixture's reach
-        with self.pictures.during_tier(op.name, app.domain, lambda: ctx.driver.http_client(app), self.say):
-            tier = self.tier_runner(op.name, files, self.run_dir, env)
+        with self.pictures.during_tier(op.name, app.domain, lambda: ctx.driver.target.http_client(app), self.say):
+            tier = self.tier_runner(op.name, files, self.run_dir, self.files.tier_env(op.name))
         tier.generic_skipped = skipped
         self._record_tier(tier)
         self.say(f"{op.name} tier: {tier.verdict}" + (f" — {tier.error}" if tier.error else ""))
         if tier.verdict not in ("pass", "skip"):
-            log = self.run_dir / "logs" / f"tier-{op.name}.log"
+            log = self.files.log(f"tier-{op.name}")
             if log.exists():
                 self.console.print(escape(log.read_text()), highlight=False)
 
@@ -367,7 +383,7 @@ class Run:
         self.result.error = _one_line(err)
         self.result.error_exit_code = err.exit_code if isinstance(err, CcciError) else None
         if not isinstance(err, CcciError):
-            write_text_atomic(self.run_dir / "logs" / "traceback.log",
+            write_text_atomic(self.files.log("traceback"),
                               "".join(traceback.format_exception(err)))
 
 
@@ -401,6 +417,14 @@ def _signals_raise_interrupted() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _closing(close: Callable[[], None]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        close()
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """Fixtures for assertion files (tests/_generic, tests/<recipe>).
 
-The orchestrator runs those files against a live app and points these fixtures at it through
-CCCI_APP_FILE, CCCI_OP_STATE_FILE and CCCI_META_FILE. Fixtures only read: ops are the orchestrator's. They reach
-the app only through the run's driver (chosen by name, as the orchestrator chose it).
+The orchestrator runs those files against a live app and points these fixtures at its run dir
+through CCCI_RUN_DIR (`RunDir.tier_env`). Fixtures only read: ops are the orchestrator's. They reach
+the app only through the run's own target (local, or the run's SSH connection) and driver, as
+the run describes them in run.json: never a client or settings of their own.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-
-pytest_plugins = ("runner.harness.browsertest",)  # the `page` fixture of browser tests
 
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
@@ -26,40 +25,60 @@ from runner.harness.config import DriverSettings
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpState
 from runner.harness.proc import ExecResult
+from runner.harness.rundir import OP_VAR, RUN_DIR_VAR, RunDir
 from runner.harness.serving import Answer, probe
 from runner.harness.traefik import Target, WebService
+from runner.targets import attach_target
+from runner.targets.base import Target as SwarmTarget
+
+pytest_plugins = ("runner.harness.browsertest",)  # the `page` fixture of browser tests
 
 
-def _required_file(var: str) -> Path:
-    value = os.environ.get(var)
-    if not value:
-        pytest.fail(f"{var} is not set: assertion files run under the orchestrator "
+@pytest.fixture(scope="session")
+def run_dir() -> RunDir:
+    """The run's files (`RunDir`): app.json, op_state.json, meta.json, run.json, ..."""
+    found = RunDir.from_env()
+    if found is None:
+        pytest.fail(f"{RUN_DIR_VAR} is not set: assertion files run under the orchestrator "
                     "(python -m runner.run_recipe_ci), not on their own", pytrace=False)
-    return Path(value)
+    return found
 
 
 @pytest.fixture(scope="session")
-def app() -> App:
+def run_description(run_dir: RunDir) -> dict[str, Any]:
+    return json.loads(run_dir.run_json.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def app(run_dir: RunDir) -> App:
     """The live app: `domain`, `stack`, `recipe`, `env`, `secrets` (no values), `deploy_count`."""
-    return App.from_description(json.loads(_required_file("CCCI_APP_FILE").read_text()))
+    return App.from_description(json.loads(run_dir.app_json.read_text()))
 
 
 @pytest.fixture(scope="session")
-def driver(app: App) -> Driver:
-    """The driver that deployed the app: `unconverged(app)`, `service_labels(app)`, ..."""
-    return create_driver(app.driver, DriverSettings())
+def target(run_description: dict[str, Any]) -> Iterator[SwarmTarget]:
+    """The run's own target: `exec_in(app, ...)`, `http_client(app, ...)`, `client` (docker)."""
+    attached = attach_target(run_description["target"])
+    yield attached
+    attached.close()
 
 
 @pytest.fixture(scope="session")
-def op_state() -> OpState:
+def driver(run_description: dict[str, Any], target: SwarmTarget) -> Driver:
+    """The driver that deployed the app, with the run's settings: `unconverged(app)`, `service_labels(app)`, ..."""
+    return create_driver(run_description["driver"], DriverSettings(**run_description["driver_settings"]), target)
+
+
+@pytest.fixture(scope="session")
+def op_state(run_dir: RunDir) -> OpState:
     """What each op produced so far: `op_state["install"].deployment`, `op_state["upgrade"].seed`."""
-    return OpState.load(_required_file("CCCI_OP_STATE_FILE"))
+    return OpState.load(run_dir.op_state)
 
 
 @pytest.fixture(scope="session")
 def op() -> str:
     """The op just performed."""
-    return os.environ.get("CCCI_OP", "install")
+    return os.environ.get(OP_VAR, "install")
 
 
 @pytest.fixture(scope="session")
@@ -72,25 +91,25 @@ def deployment(op_state: OpState) -> Deployment:
 
 
 @pytest.fixture(scope="session")
-def meta() -> RecipeMeta:
+def meta(run_dir: RunDir) -> RecipeMeta:
     """The recipe's settings as the orchestrator validated them (`meta.HEALTH_PATH`, ...); a
     callable setting such as READY_PROBE is named here but runs only in the orchestrator."""
-    return RecipeMeta.from_effective(json.loads(_required_file("CCCI_META_FILE").read_text()))
+    return RecipeMeta.from_effective(json.loads(run_dir.meta_json.read_text()))
 
 
 @pytest.fixture(scope="session")
-def exec_in(app: App, driver: Driver) -> Callable[..., ExecResult]:
+def exec_in(app: App, target: SwarmTarget) -> Callable[..., ExecResult]:
     """`exec_in(service, cmd, check=True)`: run a command in the service's running container.
     Assertion files never change the app, so a command whose output the engine lost runs again."""
     def run(service: str, cmd: list[str] | str, check: bool = True) -> ExecResult:
-        return driver.exec_in(app, service, cmd, check=check, rerun_if_output_lost=True)
+        return target.exec_in(app, service, cmd, check=check, rerun_if_output_lost=True)
     return run
 
 
 @pytest.fixture(scope="session")
-def http(app: App, driver: Driver) -> Iterator[httpx.Client]:
-    """An HTTP client for the app, as traefik would reach it (`Host: <domain>`)."""
-    with driver.http_client(app) as client:
+def http(app: App, target: SwarmTarget) -> Iterator[httpx.Client]:
+    """An HTTP client for the app, as traefik would reach it (`Host: <domain>`), through the run's target."""
+    with target.http_client(app) as client:
         yield client
 
 
@@ -108,7 +127,7 @@ def web_services(app: App, driver: Driver) -> list[WebService]:
 
 
 @pytest.fixture(scope="session")
-def serving(app: App, driver: Driver, meta: RecipeMeta, web_services: list[WebService],
+def serving(app: App, target: SwarmTarget, meta: RecipeMeta, web_services: list[WebService],
             deployment: Deployment) -> list[Answer]:
     """How each place a router sends requests to (a service's containers on the router's port,
     with the host it routes) answered `GET <HEALTH_PATH>`: each is tried until it answers below
@@ -117,16 +136,16 @@ def serving(app: App, driver: Driver, meta: RecipeMeta, web_services: list[WebSe
         meta.DEPLOY_TIMEOUT or DriverSettings().deploy_timeout_s
     started = time.monotonic()
     answers = []
-    for target in traefik.serving_targets(web_services, app.domain):
+    for place in traefik.serving_targets(web_services, app.domain):
         left_s = max(deadline_s - (time.monotonic() - started), 0.0)
-        answers.append(probe(target, meta.HEALTH_PATH, _get(driver, app, target, meta.HEALTH_PATH), left_s))
+        answers.append(probe(place, meta.HEALTH_PATH, _get(target, app, place, meta.HEALTH_PATH), left_s))
     return answers
 
 
-def _get(driver: Driver, app: App, target: Target, path: str) -> Callable[[], int]:
+def _get(target: SwarmTarget, app: App, place: Target, path: str) -> Callable[[], int]:
     def attempt() -> int:
-        with driver.http_client(app, target.service, target.port) as client:
-            return client.get(path, headers={"Host": target.host}).status_code
+        with target.http_client(app, place.service, place.port) as client:
+            return client.get(path, headers={"Host": place.host}).status_code
     return attempt
 
 

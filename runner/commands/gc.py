@@ -1,4 +1,5 @@
-"""`cc-ci gc`: remove the stacks of runs that died without tearing down; optionally prune old run dirs."""
+"""`cc-ci gc`: remove what runs that died without tearing down left on the swarm (this host's
+runs by their lock, another host's by their heartbeat's age); optionally prune old run dirs."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from runner.drivers import DRIVERS, create_driver
-from runner.drivers.base import Driver
 from runner.errors import InfraError
-from runner.harness.config import DriverSettings
+from runner.harness.config import TargetSettings
 from runner.harness.paths import default_runs_dir
 from runner.harness.runlock import stale_run_dirs
+from runner.targets import open_target
+from runner.targets.base import Target
+from runner.targets.gc import DEFAULT_TTL_S, Judgement, engine_now, find_runs, judge
+from runner.targets.stack import remove_stack
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run dirs to check for live runs; default: ~/.local/state/cc-ci/runs [CCCI_RUNS_DIR]")
     parser.add_argument("--prune-days", type=_days, default=None, metavar="DAYS",
                         help="also delete the run dirs of finished runs older than DAYS (default: keep all)")
-    parser.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    parser.add_argument("--driver", choices=sorted(DRIVERS), default="swarm",
-                        help="where the runs deployed (default: swarm) [CCCI_DRIVER]")
+    parser.add_argument("--ttl", type=_duration, default=DEFAULT_TTL_S, metavar="AGE",
+                        help="another harness host's run is dead once its heartbeat is older than AGE "
+                             f"(seconds, or 30m, 2h; default {DEFAULT_TTL_S / 60:.0f}m)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be removed and why, remove nothing")
 
 
 def _days(text: str) -> float:
@@ -38,33 +44,61 @@ def _days(text: str) -> float:
     return days
 
 
+def _duration(text: str) -> float:
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in _UNITS else (text, "s")
+    try:
+        seconds = float(value) * _UNITS[unit]
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age (seconds, or e.g. 30m, 2h)")
+    return seconds
+
+
 def main(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    driver = create_driver(os.environ.get("CCCI_DRIVER") or args.driver, DriverSettings())
+    settings = TargetSettings.from_env(os.environ)
     runs_dir = args.runs_dir or Path(os.environ.get("CCCI_RUNS_DIR") or default_runs_dir())
-    failed = _reclaim_orphans(console, driver, runs_dir, args.dry_run)
-    if args.prune_days is not None:
-        # A run whose objects could not be removed keeps its run dir, the record of what it was.
-        keep = frozenset(driver.run_ids_present())
-        _prune_run_dirs(console, runs_dir, args.prune_days, keep, args.dry_run)
+    target = open_target(settings)
+    try:
+        judged = judge_runs(target, settings.host_id, runs_dir, args.ttl)
+        failed = _reclaim(console, target, judged, args.dry_run)
+        if args.prune_days is not None:
+            # A run whose objects could not be removed keeps its run dir, the record of what it was.
+            keep = frozenset(j.run.run_id for j in judged if not j.remove or args.dry_run or j.run.stack in failed)
+            _prune_run_dirs(console, runs_dir, args.prune_days, keep, args.dry_run)
+    finally:
+        target.close()
     if failed:
-        raise InfraError(f"gc could not remove {len(failed)} object(s): {', '.join(failed[:5])}")
+        left = [obj for objs in failed.values() for obj in objs]
+        raise InfraError(f"gc could not remove {len(left)} object(s): {', '.join(left[:5])}")
     return 0
 
 
-def _reclaim_orphans(console: Console, driver: Driver, runs_dir: Path, dry_run: bool) -> list[str]:
-    orphans = driver.find_orphans(runs_dir)
-    if not orphans:
+def judge_runs(target: Target, own_host: str, runs_dir: Path, ttl_s: float,
+               now: float | None = None) -> list[Judgement]:
+    """Every run on the target's swarm, judged (`now`: the engine's clock unless given)."""
+    runs = find_runs(target.client)
+    at = now if now is not None else engine_now(target.client) if runs else 0.0
+    return [judge(run, own_host=own_host, runs_dir=runs_dir, now=at, ttl_s=ttl_s) for run in runs]
+
+
+def _reclaim(console: Console, target: Target, judged: list[Judgement], dry_run: bool) -> dict[str, list[str]]:
+    doomed = [j for j in judged if j.remove]
+    if dry_run:
+        for j in judged:
+            verb = "would remove" if j.remove else "keeps"
+            console.print(f"gc: {verb} {j.run.stack} (run {j.run.run_id}): {j.why}")
+    if not doomed:
         console.print("gc: nothing to reclaim")
-        return []
-    failed: list[str] = []
-    for orphan in orphans:
-        if dry_run:
-            console.print(f"gc: would remove {orphan.stack} (run {orphan.run_id})")
-            continue
-        left = driver.reclaim(orphan)
-        console.print(f"gc: removed {orphan.stack} (run {orphan.run_id})" + (f"; LEFT: {', '.join(left)}" if left else ""))
-        failed += left
+        return {}
+    failed: dict[str, list[str]] = {}
+    for j in [] if dry_run else doomed:
+        left = remove_stack(target.client, j.run.stack)
+        console.print(f"gc: removed {j.run.stack} (run {j.run.run_id}): {j.why}"
+                      + (f"; LEFT: {', '.join(left)}" if left else ""))
+        if left:
+            failed[j.run.stack] = left
     return failed
 
 

@@ -1,5 +1,12 @@
-"""What every driver provides. Adding a driver means one new module implementing `Driver` and
-one line in the registry (`runner/drivers/__init__.py`)."""
+"""What every driver provides: the app's lifecycle on a target. Adding a driver means one new
+module implementing `Driver` and one line in the registry (`runner/drivers/__init__.py`).
+
+A driver is constructed as `Driver(settings, target, say)` and keeps `target`: reach (exec, HTTP,
+volume access, host commands, the docker client) is the target's, never the driver's, so that
+hooks, fixtures and gc reach the app the same way whichever driver deployed it. The app env is
+`App`'s (`set_env`, `reload_env`, `env_file`); the run dir's files are `RunDir`'s. Every swarm
+object a driver makes carries `run_labels(...)` (`runner/targets/stack.py`): gc finds runs by them.
+See docs/running.md, "Writing a driver"."""
 
 from __future__ import annotations
 
@@ -7,46 +14,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-import httpx
-
 from runner.harness.app import App, Deployment
-from runner.harness.envfile import SecretSpec
 from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
-from runner.harness.proc import ExecResult
-from runner.harness.runlock import Orphan
+from runner.targets.base import Target
 
 Say = Callable[[str], None]
 
 
 class Driver(Protocol):
     name: str
+    target: Target  # where the app is, and how it is reached
 
     # -- ops -------------------------------------------------------------------------------
 
     def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
         """Name the app and read its env from the .env.sample of `ref`, the ref it is first
-        deployed at (the upgrade base, else the head). Touches nothing on the swarm, so a
-        failure here leaves nothing to tear down."""
-        ...
-
-    def env_file(self, app: App) -> Path:
-        """Where the app env file is (what install_steps.sh gets as APP_ENV_FILE)."""
-        ...
-
-    def reload_env(self, app: App) -> None:
-        """Re-read the app env file into `app.env` and `app.secrets`: something edited it before
-        the first deploy (EXTRA_ENV, install_steps.sh)."""
+        deployed at (the upgrade base, else the head), writing it with `App.set_env`. Touches
+        nothing on the swarm, so a failure here leaves nothing to tear down."""
         ...
 
     def deploy(self, app: App, ref: str) -> Deployment:
-        """Create the app: its secrets, then deploy `ref` (checked out in the app's clone) and
-        wait until it has converged. Called once per run."""
+        """Create the app with its current env: its secrets, then deploy `ref` (checked out in
+        the app's clone) and wait until it has converged. Called once per run."""
         ...
 
-    def upgrade(self, app: App, ref: str, env: dict[str, str], secrets: list[SecretSpec]) -> Deployment:
-        """Redeploy the same app in place at `ref` as a chaos deploy, with `env` as its new app
-        env and `secrets` its secrets (a new version is generated), and wait until it has
-        converged."""
+    def upgrade(self, app: App, ref: str) -> Deployment:
+        """Redeploy the same app in place at `ref` as a chaos deploy with its current env (the
+        upgrade op has set the merged one; a new secret version is generated), and wait until
+        it has converged."""
         ...
 
     def backup_unsupported(self, app: App) -> str | None:
@@ -89,20 +84,7 @@ class Driver(Protocol):
         """Remove everything of the app; return what is still there afterwards (empty = clean)."""
         ...
 
-    # -- reach, for hooks and assertion fixtures ---------------------------------------------
-
-    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
-                rerun_if_output_lost: bool = False) -> ExecResult:
-        """Run `cmd` in the service's running container; retried while it cycles, raises
-        ExecError on a non-zero exit unless `check=False`. Output the engine lost raises
-        OutputLost, unless the command only reads (`rerun_if_output_lost`): then it runs again."""
-        ...
-
-    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
-        """A client that reaches the app as its proxy would (`Host: <domain>`): a container of
-        `service` on `port`, by default where the proxy sends the app's domain. Raises
-        InfraError when the service has no running container to reach."""
-        ...
+    # -- what the swarm says of the app, for the ops and the fixtures ------------------------
 
     def unconverged(self, app: App) -> list[str]:
         """One line per service that has not converged; empty when all have."""
@@ -115,18 +97,4 @@ class Driver(Protocol):
     def deployed_identity(self, app: App) -> AppIdentity:
         """The app as the swarm knows it now: its stack, each service's id and spec version, each
         volume's name and creation time. Read without changing anything."""
-        ...
-
-    # -- gc --------------------------------------------------------------------------------
-
-    def find_orphans(self, runs_dir: Path) -> list[Orphan]:
-        """Apps whose run is no longer alive."""
-        ...
-
-    def reclaim(self, orphan: Orphan) -> list[str]:
-        """Remove an orphaned app; return what is still there afterwards."""
-        ...
-
-    def run_ids_present(self) -> set[str]:
-        """Run ids that still have objects where this driver deploys."""
         ...

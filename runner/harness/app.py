@@ -8,7 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runner.harness.envfile import SecretSpec
+from runner.harness import naming
+from runner.harness.envfile import SecretSpec, reread_app_env
+from runner.harness.fileio import write_text_atomic
+from runner.harness.rundir import RunDir
 
 
 @dataclass
@@ -26,6 +29,25 @@ class App:
     secrets: list[SecretSpec] = field(default_factory=list)
     deploy_count: int = 0  # deploys that created the app's stack (it had no service before): from docker's side
     deployments: int = 0  # every deploy, first one and in-place redeploys alike
+
+    # -- the app env: `env` and `secrets` here, and the app env file, change only together ----
+
+    @property
+    def env_file(self) -> Path:
+        """The app env file: what install_steps.sh gets as APP_ENV_FILE and may edit."""
+        return RunDir(self.run_dir).app_env
+
+    def set_env(self, env: dict[str, str], secrets: list[SecretSpec]) -> None:
+        """A new app env (the first, or an upgrade's merge): its secret names are checked before
+        anything is created, then it is written to the app env file."""
+        for spec in secrets:
+            naming.secret_name(self.stack, spec.name, spec.version)
+        self.env, self.secrets = dict(env), list(secrets)
+        write_text_atomic(self.env_file, "".join(f"{k}={_quote(v)}\n" for k, v in self.env.items()))
+
+    def reload_env(self) -> None:
+        """Re-read the app env file after something edited it (EXTRA_ENV, install_steps.sh)."""
+        self.env, self.secrets = reread_app_env(self.env_file.read_text(), self.secrets, "app.env")
 
     def describe(self) -> dict[str, Any]:
         """What assertion files may know about the app (written to app.json)."""
@@ -50,6 +72,13 @@ class App:
                    checkout=Path(data["checkout"]), run_dir=Path(data["run_dir"]), env=data["env"],
                    driver=data["driver"], secrets=[SecretSpec(**s) for s in data["secrets"]],
                    deploy_count=data["deploy_count"], deployments=data["deployments"])
+
+
+def _quote(value: str) -> str:
+    """Double-quoted with escapes unless plain, so that the app env parses back as written."""
+    if value and all(c.isalnum() or c in "._-/:@+,=" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 class Deployment(BaseModel):

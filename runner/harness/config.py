@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from runner.errors import BadInput
 from runner.harness import naming, recipes
+from runner.harness.hostid import HOST_ID, default_host_id
 from runner.harness.paths import ALLOWLIST_FILE, default_runs_dir
 
 # The lifecycle in its fixed order; `runner/ops/` has one module per name.
@@ -40,7 +41,13 @@ ENV_VARS = {
     "CCCI_RECIPE_URL_TEMPLATE": "recipe_url_template",
     "CCCI_OVERLAY_DIR": "overlay_dir",
     "CCCI_APPROVED_FILE": "approved_file",
+    "CCCI_DOCKER_HOST": "docker_host",
+    "CCCI_SSH_KEY": "ssh_key",
+    "CCCI_SSH_KNOWN_HOSTS": "ssh_known_hosts",
+    "CCCI_HOST_ID": "host_id",
+    "CCCI_TEST_REFUSE_LOCAL_REACH": "refuse_local_reach",
 }
+_DOCKER_HOST = re.compile(r"^(local|ssh://.+)$")
 
 
 class DriverSettings(BaseModel):
@@ -54,6 +61,62 @@ class DriverSettings(BaseModel):
     bundled_recipe: bool = False  # its images exist only locally: `auto` resolves to `never`
     # endpoint_mode dnsrr for every service: `auto` where the host's kernel has no IPVS
     dnsrr: Literal["auto", "on", "off"] = "auto"
+
+
+class TargetSettings(BaseModel):
+    """Where the swarm is and how to reach it; the part of RunConfig a target reads (gc's too)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    docker_host: str = "local"  # `local`, or ssh://user@host[:port]
+    ssh_known_hosts: Path = Field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")
+    ssh_key: Path | None = None  # the identity; None: ~/.ssh's keys and the agent
+    host_id: str = Field(default_factory=default_host_id)
+    refuse_local_reach: bool = False  # a test switch (runner/targets/guard.py)
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host(cls, value: str) -> str:
+        value = value.strip() or "local"
+        if not _DOCKER_HOST.match(value):
+            raise ValueError(f"{value!r} is neither `local` nor ssh://user@host[:port]")
+        return value
+
+    @field_validator("ssh_key")
+    @classmethod
+    def _ssh_key(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"{str(value)!r} is not a file (the SSH identity to use)")
+        return None if value is None else value.expanduser().resolve()
+
+    @field_validator("ssh_known_hosts")
+    @classmethod
+    def _known_hosts(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("host_id")
+    @classmethod
+    def _host_id(cls, value: str) -> str:
+        if not HOST_ID.match(value):
+            raise ValueError(f"{value!r} must match {HOST_ID.pattern} (it becomes a docker label)")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TargetSettings:
+        """The target settings alone (gc), bad input named by its env var."""
+        fields = set(cls.model_fields)
+        raw = {field: environ[var] for var, field in ENV_VARS.items() if field in fields and environ.get(var, "").strip()}
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            raise BadInput(_first_error(err)) from None
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    var = next((v for v, f in ENV_VARS.items() if f == field), field)
+    return f"{var}: {first['msg'].removeprefix('Value error, ')}"
 
 
 class RunConfig(BaseModel):
@@ -82,6 +145,11 @@ class RunConfig(BaseModel):
                                 "(default: tests/repo-local-approved.txt of cc-ci)")
     recipe_url_template: str = Field(recipes.DEFAULT_URL_TEMPLATE,
                                      description="where enrolled names that are not bundled are cloned from")
+    docker_host: str = Field("local", description="where the swarm is: `local`, or ssh://user@host[:port]")
+    ssh_key: Path | None = Field(None, description="the SSH identity for an ssh:// docker host")
+    ssh_known_hosts: Path = Field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")
+    host_id: str = Field(default_factory=default_host_id, description="this harness host's identity (gc)")
+    refuse_local_reach: bool = False
 
     @field_validator("recipe")
     @classmethod
@@ -174,6 +242,11 @@ class RunConfig(BaseModel):
         return value.strip()
 
     @model_validator(mode="after")
+    def _target(self) -> RunConfig:
+        self.target_settings  # noqa: B018 - validated with the rest, named by its env var
+        return self
+
+    @model_validator(mode="after")
     def _version_xor_ref(self) -> RunConfig:
         if self.version and (self.ref or self.pr):
             raise ValueError("set REF or PR (a head to test) or VERSION (a release to install), not both")
@@ -204,6 +277,11 @@ class RunConfig(BaseModel):
                               deploy_timeout_s=self.deploy_timeout_s, dnsrr=self.dnsrr,
                               bundled_recipe=not self.is_path and recipes.is_bundled(self.recipe))
 
+    @property
+    def target_settings(self) -> TargetSettings:
+        return TargetSettings(docker_host=self.docker_host, ssh_key=self.ssh_key, ssh_known_hosts=self.ssh_known_hosts,
+                              host_id=self.host_id, refuse_local_reach=self.refuse_local_reach)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunConfig:
         raw: dict[str, object] = {field: environ[var] for var, field in ENV_VARS.items()
@@ -217,11 +295,7 @@ class RunConfig(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as err:
-            first = err.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else ""
-            var = next((v for v, f in ENV_VARS.items() if f == field), field)
-            message = first["msg"].removeprefix("Value error, ")
-            raise BadInput(f"{var}: {message}") from None
+            raise BadInput(_first_error(err)) from None
 
 
 def _per_op_skips(environ: Mapping[str, str]) -> frozenset[str]:

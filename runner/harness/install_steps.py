@@ -10,6 +10,7 @@ from runner.errors import InfraError
 from runner.harness.app import App
 from runner.harness.fileio import write_text_atomic
 from runner.harness.proc import run_host
+from runner.harness.rundir import RunDir
 from runner.harness.scrub import scrubber
 
 SCRIPT = "install_steps.sh"
@@ -26,7 +27,7 @@ def run_install_steps(script: Path, app: App, env_file: Path) -> str:
             "RECIPE_DIR": str(app.checkout)}
     done = run_host(["bash", str(script)], cwd=app.checkout, env=env, check=False)
     output = scrubber.scrub(done.output)
-    write_text_atomic(app.run_dir / "logs" / "install_steps.log", output)
+    write_text_atomic(RunDir(app.run_dir).log("install_steps"), output)
     if done.failed:
         tail = [line.strip() for line in output.strip().splitlines() if line.strip()][-5:]
         raise InstallStepsError(f"{SCRIPT} exited {done.exit_code}: {' | '.join(tail) or 'no output'}")

@@ -14,6 +14,7 @@ from runner.errors import EXIT_ASSERTION_FAILED, EXIT_EMPTY, EXIT_INFRA, EXIT_PA
 from runner.harness.fileio import write_json_atomic, write_text_atomic
 from runner.harness.ladder import Ladder, climb
 from runner.harness.repolocal import RepoLocal
+from runner.harness.rundir import RunDir
 from runner.harness.scrub import scrubber
 from runner.harness.tiers import TierResult
 
@@ -172,8 +173,8 @@ def _teardown_text(leftovers: list[str] | None) -> str:
 
 
 def write_reports(result: RunResult, run_dir: Path) -> None:
-    write_json_atomic(run_dir / "results.json", result.to_json())
-    write_text_atomic(run_dir / "summary.md", summary_markdown(result))
+    write_json_atomic(RunDir(run_dir).results, result.to_json())
+    write_text_atomic(RunDir(run_dir).summary, summary_markdown(result))
 
 
 def print_summary(result: RunResult, console: Console) -> None:

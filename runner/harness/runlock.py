@@ -9,30 +9,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-LOCK_NAME = "run.lock"
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """An app left behind by a run that is no longer alive."""
-
-    stack: str
-    run_id: str
+from runner.harness.rundir import RunDir
 
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Held for the whole run; the kernel releases it when the process dies, however it dies."""
-    with (run_dir / LOCK_NAME).open("w") as handle:
+    with RunDir(run_dir).lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
 
 
 def run_is_alive(run_dir: Path) -> bool:
-    lock = run_dir / LOCK_NAME
+    lock = RunDir(run_dir).lock
     if not lock.exists():
         return False
     with lock.open("a") as handle:
@@ -46,7 +37,7 @@ def run_is_alive(run_dir: Path) -> bool:
 
 def run_dir_age_seconds(run_dir: Path, now: float) -> float:
     """How long ago the run last wrote: its results, else the dir itself."""
-    results = run_dir / "results.json"
+    results = RunDir(run_dir).results
     return now - (results if results.exists() else run_dir).stat().st_mtime
 
 

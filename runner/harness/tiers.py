@@ -16,6 +16,7 @@ from xml.etree import ElementTree
 
 from runner.harness import warm_pytest
 from runner.harness.fileio import write_text_atomic
+from runner.harness.rundir import RunDir
 from runner.harness.scrub import scrubber
 
 # pytest's exit codes: 0 all passed (or all skipped), 1 some failed, 5 nothing collected
@@ -37,7 +38,7 @@ class TierResult:
 
 
 def tier_tests_root(run_dir: Path) -> Path:
-    return run_dir / "tests"
+    return RunDir(run_dir).tests
 
 
 def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
@@ -46,7 +47,7 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     if not files:  # e.g. the generic floor opted out and the recipe has no overlay for the op
         return TierResult(op, "empty", error=NO_FILES)
     root = tier_tests_root(run_dir)
-    junit = run_dir / f"junit-{op}.xml"
+    junit = RunDir(run_dir).junit(op)
     args = ["-p", "no:cacheprovider", "-q", "-rfE",
             # the warm start imports the plugins ahead (anyio's among them), so pytest warned on every
             # tier that it could not rewrite their asserts: they are not the recipe's, nothing is lost
@@ -60,7 +61,7 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     # `python -m pytest <args>` in a minimal environment, started ahead if warm_up() was called
     done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, env), cwd=root)
     output = scrubber.scrub(done.output)
-    write_text_atomic(run_dir / "logs" / f"tier-{op}.log", output)
+    write_text_atomic(RunDir(run_dir).log(f"tier-{op}"), output)
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret
         write_text_atomic(junit, junit.read_text())
     xml = junit.read_text() if junit.exists() else None

@@ -30,11 +30,11 @@ class Install(Op):
                         identity=ctx.driver.deployed_identity(app))  # what the upgrade must keep
 
     def _prepare_env(self, ctx: OpContext, ref: str) -> None:
-        """EXTRA_ENV, then install_steps.sh, into the app env; then the driver re-reads it."""
+        """EXTRA_ENV, then install_steps.sh, into the app env file; then the app re-reads it."""
         app, script = ctx.live_app, ctx.overlay_dir / SCRIPT
         if not ctx.meta.EXTRA_ENV and not script.is_file():
             return
-        env_file = ctx.driver.env_file(app)
+        env_file = app.env_file
         if ctx.meta.EXTRA_ENV:
             env_file.write_text(with_values(env_file.read_text(), ctx.meta.EXTRA_ENV))
             ctx.say(f"EXTRA_ENV: set {', '.join(ctx.meta.EXTRA_ENV)} in the app env")
@@ -42,4 +42,4 @@ class Install(Op):
             git.git(ctx.checkout, "checkout", "-q", "--force", "--detach", ref)  # RECIPE_DIR at the ref deployed
             ctx.say(f"running {SCRIPT}")
             run_install_steps(script, app, env_file)
-        ctx.driver.reload_env(app)
+        app.reload_env()

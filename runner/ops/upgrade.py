@@ -39,7 +39,8 @@ class Upgrade(Op):
         merged, added, changed, kept = merge_upgrade_env(app.env, head_env, ctx.meta.UPGRADE_EXTRA_ENV)
         ctx.say(f"upgrading {app.stack} in place: {ctx.state.base} -> {head[:12]}"
                 + (f" (env: +{len(added)} ~{len(changed)})" if added or changed else ""))
-        deployment = ctx.driver.upgrade(app, head, merged.values, secret_specs(merged))
+        app.set_env(merged.values, secret_specs(merged))
+        deployment = ctx.driver.upgrade(app, head)
         ctx.say(f"converged: version {deployment.version} (chaos {deployment.commit[:8]}) "
                 f"in {deployment.duration_s:.1f}s")
         texts = _compose_texts(ctx, head, merged.values)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.harness.docker_client import docker_client
+from runner.targets.local import connect as docker_client
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.docker_client import docker_client
+from runner.targets.local import connect as docker_client
 from tests.e2e.support import RunOutcome, suite_objects, tier
 
 pytestmark = pytest.mark.e2e

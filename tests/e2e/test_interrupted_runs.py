@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.drivers.swarm.stack import stack_services
 from runner.harness.paths import REPO_ROOT
+from runner.targets.stack import stack_services
 from tests.e2e.support import suite_objects
 
 pytestmark = pytest.mark.e2e

@@ -1,7 +1,9 @@
-"""A driver that performs nothing and records every call: the orchestrator's unit tests use it."""
+"""A driver that performs nothing and records every call, on a target that reaches nothing: the
+orchestrator's unit tests use them."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import httpx
@@ -9,7 +11,6 @@ import httpx
 from runner.errors import InfraError
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
-from runner.harness.envfile import SecretSpec, reread_app_env
 from runner.harness.opstate import (
     AppIdentity,
     BackedUpFile,
@@ -20,7 +21,42 @@ from runner.harness.opstate import (
     Witness,
 )
 from runner.harness.proc import ExecResult
-from runner.harness.runlock import Orphan
+
+
+class FakeTarget:
+    """Records exec calls into the driver's list; HTTP answers 200 from a mock transport."""
+
+    name = "fake"
+    address = "fake"
+    host_id = "fake-host"
+
+    def __init__(self, calls: list[str] | None = None) -> None:
+        self.calls = calls if calls is not None else []
+        self.closed = False
+        self.beating: list[str] = []  # stacks whose heartbeat ran
+
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
+                rerun_if_output_lost: bool = False) -> ExecResult:
+        self.calls.append(f"exec {service}")
+        return ExecResult(0, "", "")
+
+    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
+        return httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, text="ok")),
+                            base_url="http://app")
+
+    def run_on_node(self, argv: list[str]) -> ExecResult:
+        self.calls.append(f"on node: {' '.join(argv)}")
+        return ExecResult(0, "", "")
+
+    def heartbeat(self, app: App) -> contextlib.AbstractContextManager[object]:
+        self.beating.append(app.stack)
+        return contextlib.nullcontext()
+
+    def description(self) -> dict[str, str]:
+        return {"kind": "fake", "address": "fake"}
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FakeDriver:
@@ -34,6 +70,7 @@ class FakeDriver:
         self.teardown_raises = teardown_raises
         self.planted: list[Witness] = []  # what plant_witnesses returns
         self.settings: DriverSettings | None = None  # what the orchestrator configured it with
+        self.target = FakeTarget(self.calls)
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -44,20 +81,20 @@ class FakeDriver:
         self._call("new_app")
         self.new_app_ref = ref
         app = App(recipe=recipe, run_id=run_id, domain=f"{recipe}.test", stack=f"{recipe}_test",
-                  checkout=checkout, run_dir=run_dir, env={"DOMAIN": f"{recipe}.test"}, driver=self.name)
-        self.env_file(app).write_text(f"DOMAIN={app.domain}\n")
+                  checkout=checkout, run_dir=run_dir, env={}, driver=self.name)
+        app.set_env({"DOMAIN": app.domain}, [])
+        reload = app.reload_env
+
+        def recorded_reload() -> None:  # the app env's owner is App; the tests see when it re-read
+            self.calls.append("reload_env")
+            reload()
+
+        app.reload_env = recorded_reload  # type: ignore[method-assign]
         self.deployed_env: dict[str, str] | None = None
         return app
 
     def _deployment(self, ref: str, chaos: bool) -> Deployment:
         return Deployment(ref=ref, commit=ref, version="1.0.0+1.0", chaos=chaos, labels={}, duration_s=0.0)
-
-    def env_file(self, app: App) -> Path:
-        return app.run_dir / "app.env"
-
-    def reload_env(self, app: App) -> None:
-        self.calls.append("reload_env")
-        app.env, app.secrets = reread_app_env(self.env_file(app).read_text(), app.secrets, "app.env")
 
     def deploy(self, app: App, ref: str) -> Deployment:
         self._call(f"deploy {_short(ref)}")
@@ -65,9 +102,8 @@ class FakeDriver:
         app.deploy_count += 1
         return self._deployment(ref, chaos=False)
 
-    def upgrade(self, app: App, ref: str, env: dict[str, str], secrets: list[SecretSpec]) -> Deployment:
+    def upgrade(self, app: App, ref: str) -> Deployment:
         self._call(f"upgrade {_short(ref)}")
-        app.env = env
         return self._deployment(ref, chaos=True)
 
     def backup_unsupported(self, app: App) -> str | None:
@@ -101,15 +137,6 @@ class FakeDriver:
             raise InfraError("docker went away during teardown")
         return []
 
-    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
-                rerun_if_output_lost: bool = False) -> ExecResult:
-        self.calls.append(f"exec {service}")
-        return ExecResult(0, "", "")
-
-    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
-        return httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, text="ok")),
-                            base_url="http://app")
-
     def unconverged(self, app: App) -> list[str]:
         return []
 
@@ -123,15 +150,6 @@ class FakeDriver:
                            services={"app": ServiceIdentity(id="svc-app", version=deploys, updated_at=str(deploys))},
                            volumes={f"{app.stack}_content": VolumeIdentity(name=f"{app.stack}_content",
                                                                            created_at="2026-01-01T00:00:00Z")})
-
-    def find_orphans(self, runs_dir: Path) -> list[Orphan]:
-        return []
-
-    def reclaim(self, orphan: Orphan) -> list[str]:
-        return []
-
-    def run_ids_present(self) -> set[str]:
-        return set()
 
 
 def _short(ref: str) -> str:

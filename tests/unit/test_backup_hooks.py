@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from runner.drivers.swarm.backup import _run_hooks
-from runner.drivers.swarm.reach import OutputLost
 from runner.errors import ExecError
 from runner.harness.backupbot import Hook
 from runner.harness.proc import ExecResult, failure_message
 from runner.harness.scrub import scrubber
+from runner.targets.reach import OutputLost
 
 
 class ShellDriver:
-    """Execs as the swarm driver does in a container that has sh: a string command is split
+    """A target stand-in: execs as the swarm target does in a container that has sh: a string command is split
     with shlex, an argv runs as given, under the host's sh with PATH limited to `tools` (the
     image's programs)."""
 
@@ -60,7 +60,7 @@ def test_a_hook_with_a_redirect_a_pipe_and_a_secret_makes_its_dump(tmp_path: Pat
     dump = tmp_path / "dump.sql.gz"
     label = f'echo "rows of db, password $(cat {tmp_path}/db_password)" | gzip > {dump}'
     driver = ShellDriver(_image(tmp_path, "bash", *SHELL_TOOLS))
-    _run_hooks(driver, None, [Hook("db", "backupbot.backup.pre-hook", label)])  # type: ignore[arg-type]
+    _run_hooks(driver, None, driver.say, [Hook("db", "backupbot.backup.pre-hook", label)])  # type: ignore[arg-type]
     assert subprocess.run(["gzip", "-dc", str(dump)], capture_output=True, text=True).stdout \
         == "rows of db, password s3cret\n"
     assert len(driver.runs) == 1 and driver.runs[0][:2] == ["bash", "-c"]
@@ -70,7 +70,7 @@ def test_a_hook_failing_inside_a_pipe_fails_the_op(tmp_path: Path) -> None:
     driver = ShellDriver(_image(tmp_path, "bash", *SHELL_TOOLS))
     hook = Hook("db", "backupbot.backup.pre-hook", "cat /no/such/dump | gzip > /dev/null")
     with pytest.raises(ExecError, match=r"backupbot.backup.pre-hook on db failed: .* exited 1 .*No such file"):
-        _run_hooks(driver, None, [hook])  # type: ignore[arg-type]
+        _run_hooks(driver, None, driver.say, [hook])  # type: ignore[arg-type]
 
 
 def test_a_hook_in_an_image_without_bash_fails_saying_production_would_lose_the_dump(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_a_hook_in_an_image_without_bash_fails_saying_production_would_lose_the_
     driver = ShellDriver(_image(tmp_path, *SHELL_TOOLS))  # sh, but no bash
     hook = Hook("db", "backupbot.backup.pre-hook", f"sh -c 'echo rows > {dump}'")
     with pytest.raises(ExecError) as failed:
-        _run_hooks(driver, None, [hook])  # type: ignore[arg-type]
+        _run_hooks(driver, None, driver.say, [hook])  # type: ignore[arg-type]
     message = str(failed.value)
     assert "backupbot.backup.pre-hook on db cannot run: the image has no bash" in message
     assert "silently missing" in message and "\n" not in message
@@ -90,7 +90,7 @@ def test_a_hook_production_would_run_only_part_of_fails_before_it_runs(tmp_path:
     driver = ShellDriver(_image(tmp_path, "bash", *SHELL_TOOLS))
     hook = Hook("app", "backupbot.backup.pre-hook", f"sh -c \"echo 'a b' > {tmp_path}/dump\"")
     with pytest.raises(ExecError, match="backupbot.backup.pre-hook on app failed: backup-bot-two would not run"):
-        _run_hooks(driver, None, [hook])  # type: ignore[arg-type]
+        _run_hooks(driver, None, driver.say, [hook])  # type: ignore[arg-type]
     assert driver.runs == []
 
 
@@ -99,7 +99,7 @@ def test_a_failing_hook_names_its_label_service_exit_code_and_output_without_sec
     driver = ShellDriver(_image(tmp_path, "bash", *SHELL_TOOLS))
     hook = Hook("db", "backupbot.restore.post-hook", "echo connecting as hunter2-value; echo disk full >&2; exit 7")
     with pytest.raises(ExecError) as failed:
-        _run_hooks(driver, None, [hook])  # type: ignore[arg-type]
+        _run_hooks(driver, None, driver.say, [hook])  # type: ignore[arg-type]
     message = str(failed.value)
     assert message.startswith("backupbot.restore.post-hook on db failed: ")
     assert "exited 7" in message and "disk full" in message and "connecting as" in message
@@ -121,15 +121,15 @@ class _Raising:
 def test_a_hook_that_exited_0_succeeds_even_when_its_output_was_lost() -> None:
     hook = Hook("app", "backupbot.backup.post-hook", "rm -f /srv/www/dump")
     lost_ok = _Raising(OutputLost("lost", ExecResult(0, "", "")))
-    _run_hooks(lost_ok, None, [hook])  # type: ignore[arg-type]
+    _run_hooks(lost_ok, None, lost_ok.say, [hook])  # type: ignore[arg-type]
     assert "exited 0; the engine lost its output" in lost_ok.said[-1] and lost_ok.calls == 1
     lost_failed = _Raising(OutputLost("lost", ExecResult(2, "", "")))
     with pytest.raises(ExecError, match="backupbot.backup.post-hook on app failed: .* exited 2 .*output was lost"):
-        _run_hooks(lost_failed, None, [hook])  # type: ignore[arg-type]
+        _run_hooks(lost_failed, None, lost_failed.say, [hook])  # type: ignore[arg-type]
     assert lost_failed.calls == 1  # never run again
 
 
 def test_a_hook_with_no_container_to_run_in_names_its_label() -> None:
     gone = _Raising(ExecError("cannot exec in stack_db after 30s: no running container"))
     with pytest.raises(ExecError, match="backupbot.backup.pre-hook on db failed: cannot exec in stack_db"):
-        _run_hooks(gone, None, [Hook("db", "backupbot.backup.pre-hook", "true")])  # type: ignore[arg-type]
+        _run_hooks(gone, None, gone.say, [Hook("db", "backupbot.backup.pre-hook", "true")])  # type: ignore[arg-type]

@@ -56,7 +56,7 @@ def test_the_swarm_backup_of_a_recipe_with_nothing_to_take_is_no_snapshot_not_an
     monkeypatch.setattr(swarm_backup, "live_stack", lambda client, stack: _live(volumes, labels))
     app = App(recipe="r", run_id="r1", domain="r.test", stack="s", checkout=tmp_path, run_dir=tmp_path, env={})
     with pytest.raises(NoSnapshot, match=reason) as found:
-        swarm_backup.backup(_Driver(client=None, said=[]), app)  # type: ignore[arg-type]
+        swarm_backup.backup(_Driver(client=None, said=[]), app, lambda line: None)  # type: ignore[arg-type]
     assert not isinstance(found.value, InfraError)
     assert "backup-bot-two would back up none of the app's files either" in found.value.reason
 

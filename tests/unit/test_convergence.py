@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runner.drivers.swarm.convergence import (
+from runner.targets.convergence import (
     FailureStreak,
     failure_streak,
     service_progress,

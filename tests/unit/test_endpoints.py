@@ -18,6 +18,7 @@ from runner.harness.app import App
 from runner.harness.config import ENV_VARS, DriverSettings, RunConfig
 from runner.harness.paths import REPO_ROOT
 from runner.harness.results import RunResult, summary_markdown
+from tests.unit.fake_driver import FakeTarget
 
 NO_IPVS = ServiceVips(False, "this host's kernel has no IPVS (no /proc/net/ip_vs; no modprobe to load the ip_vs module)")
 IPVS = ServiceVips(True, "the kernel has IPVS (/proc/net/ip_vs)")
@@ -112,7 +113,7 @@ def _override(tmp_path: Path, setting: str, vips: ServiceVips) -> dict[str, Any]
     compose = tmp_path / "compose.yml"
     compose.write_text(yaml.safe_dump({"version": "3.8", "services": {
         "app": {"image": "a"}, "db": {"image": "d"}, "web": {"image": "w", "ports": ["8080:80"]}}}))
-    driver = SwarmDriver(DriverSettings.model_validate({"dnsrr": setting}))
+    driver = SwarmDriver(DriverSettings.model_validate({"dnsrr": setting}), FakeTarget())  # type: ignore[arg-type]
     driver.service_vips = vips  # the host, as detected
     ports = swarm_driver._service_ports([compose])
     path = driver._write_label_override(_app(tmp_path), list(ports), "f" * 40, False,

@@ -13,10 +13,12 @@ from runner.drivers.swarm.driver import SwarmDriver
 from runner.harness import git
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings, RunConfig
+from runner.harness.opstate import AppIdentity, Witness
 from runner.harness.results import RunResult
 from runner.harness.tiers import TierResult
 from runner.orchestrator import Run
 from tests.unit.conftest import RECIPE_COMPOSE
+from tests.unit.fake_driver import FakeTarget
 
 _BASE_ENV = "TYPE=my-recipe\nDOMAIN=x.example.com\nSECRET_DB_PASSWORD_VERSION=v1\n"
 _HEAD_ENV = _BASE_ENV + "SECRET_INSTANCE_TOKEN_VERSION=v1 # length=40\n"
@@ -49,7 +51,7 @@ class RecordingSwarmDriver(SwarmDriver):
     """The swarm driver's own new_app, deploy and upgrade; only the docker part is stubbed."""
 
     def __init__(self, settings: DriverSettings, say: Callable[[str], None]) -> None:
-        super().__init__(settings, say)
+        super().__init__(settings, FakeTarget(), say)  # type: ignore[arg-type]
         self.deployed: list[tuple[str, dict[str, str], list[str]]] = []
 
     def _deploy(self, app: App, ref: str, force_chaos: bool) -> Deployment:
@@ -59,6 +61,12 @@ class RecordingSwarmDriver(SwarmDriver):
 
     def teardown(self, app: App) -> list[str]:
         return []
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        return []
+
+    def deployed_identity(self, app: App) -> AppIdentity:
+        return AppIdentity(stack=app.stack)
 
 
 def _run(tmp_path: Path, repo: Path, **env: str) -> tuple[RunResult, RecordingSwarmDriver]:
@@ -102,7 +110,7 @@ def test_new_app_reads_the_named_refs_env_sample_not_the_checked_out_one(tmp_pat
     repo, head = _recipe(tmp_path, head_on_branch="pr")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    driver = SwarmDriver(DriverSettings(domain_base="hd.test"))
+    driver = SwarmDriver(DriverSettings(domain_base="hd.test"), FakeTarget())  # type: ignore[arg-type]
     app = driver.new_app("my-recipe", repo, "run-1", run_dir, ref=head)
     assert [(s.name, s.version, s.length) for s in app.secrets] == [("db_password", "v1", 32),
                                                                      ("instance_token", "v1", 40)]

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from docker.errors import NotFound
 
-from runner.drivers.swarm import reach
-from runner.drivers.swarm.reach import END_MARKER, OutputLost, framed, unframed
 from runner.errors import ExecError
 from runner.harness.proc import ExecResult
+from runner.targets import reach
+from runner.targets.reach import END_MARKER, OutputLost, framed, unframed
 
 Fault = Callable[[int | None, bytes, bytes], tuple[int | None, bytes, bytes]]
 
@@ -98,8 +98,8 @@ def bases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
 
 
 def _exec_with(monkeypatch: pytest.MonkeyPatch, container: Any, cmd: list[str] | str, **kwargs: Any) -> ExecResult:
-    monkeypatch.setattr(reach, "running_container", lambda stack, service: container)
-    return reach.exec_in_app("stack", "app", cmd, **kwargs)
+    monkeypatch.setattr(reach, "running_container", lambda client, stack, service: container)
+    return reach.exec_in_app(None, "stack", "app", cmd, **kwargs)  # type: ignore[arg-type]
 
 
 def _drop_stdout(code: int | None, out: bytes, err: bytes) -> tuple[int | None, bytes, bytes]:

@@ -16,6 +16,7 @@ from runner.harness.config import RunConfig
 from runner.harness.opstate import OpState
 from runner.harness.recipes import bundled_recipe_repo
 from runner.harness.results import RunResult
+from runner.harness.rundir import RunDir
 from runner.harness.tiers import TierResult, run_tier
 from runner.orchestrator import Run, TierRunner
 from tests.unit.fake_driver import FakeDriver
@@ -34,7 +35,7 @@ class Tiers:
 
     def __call__(self, op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
         self.files[op] = [f"{f.parent.name}/{f.name}" for f in files]
-        assert json.loads(Path(env["CCCI_OP_STATE_FILE"]).read_text())["ops"][op], "op state written first"
+        assert json.loads(RunDir.from_env(env).op_state.read_text())["ops"][op], "op state written first"  # type: ignore[union-attr]
         return TierResult(op, self.verdicts.get(op, "pass"))
 
 
@@ -248,7 +249,7 @@ def test_a_post_hook_runs_after_its_op_and_before_its_tier_and_its_seed_reaches_
 
     class SeeingTiers(Tiers):
         def __call__(self, op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
-            seen[op] = json.loads(Path(env["CCCI_OP_STATE_FILE"]).read_text())["ops"][op]["post_seed"]
+            seen[op] = json.loads(RunDir.from_env(env).op_state.read_text())["ops"][op]["post_seed"]  # type: ignore[union-attr]
             return super().__call__(op, files, run_dir, env)
 
     driver = FakeDriver()

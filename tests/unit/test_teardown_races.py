@@ -11,10 +11,13 @@ from docker.errors import NotFound
 
 from runner.drivers.swarm import driver as swarm_driver
 from runner.drivers.swarm.driver import SwarmDriver
-from runner.drivers.swarm.stack import is_gone, remove_stack, stack_leftovers, stack_progress
 from runner.errors import ConvergenceError
 from runner.harness.app import App
+from runner.harness.config import DriverSettings
+from runner.targets.progress import stack_progress
+from runner.targets.stack import is_gone, remove_stack, stack_leftovers
 from tests.unit.fake_docker import FakeClient, in_use, server_error
+from tests.unit.fake_driver import FakeTarget
 
 STACK = "app-1234_ccci_test"
 
@@ -120,7 +123,7 @@ def _rejected(second: int) -> dict[str, Any]:
 
 def _driver(client: FakeClient, monkeypatch: pytest.MonkeyPatch, said: list[str]) -> SwarmDriver:
     monkeypatch.setattr(SwarmDriver, "client", property(lambda self: client))
-    return SwarmDriver(say=said.append)
+    return SwarmDriver(DriverSettings(), FakeTarget(), say=said.append)  # type: ignore[arg-type]
 
 
 def _app(tmp_path: Path) -> App:

@@ -23,18 +23,29 @@ import stat
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import docker
 from docker.errors import NotFound
 
-from runner.drivers.swarm.reach import OutputLost
-from runner.drivers.swarm.stack import stack_services
-from runner.drivers.swarm.volumes import (
+from runner.errors import ExecError, InfraError
+from runner.harness import backupbot, hookcmd, proof, safetar, timing
+from runner.harness.app import App
+from runner.harness.backupbot import BackupPlan, Hook, Mount, NoSnapshot, StackView
+from runner.harness.fileio import write_text_atomic
+from runner.harness.opstate import PASSWORD_FILE, BackedUpFile, RestoreRecord, Snapshot, Witness
+from runner.harness.proc import ExecResult, run_host
+from runner.harness.proof import Key
+from runner.harness.rundir import RunDir
+from runner.harness.scrub import scrubber
+from runner.targets.base import Target
+from runner.targets.reach import OutputLost
+from runner.targets.stack import stack_services
+from runner.targets.volumes import (
     ChunkReader,
     DockerNames,
     change_witnesses,
@@ -48,18 +59,8 @@ from runner.drivers.swarm.volumes import (
     streamed,
     volume_root,
 )
-from runner.errors import ExecError, InfraError
-from runner.harness import backupbot, hookcmd, proof, safetar, timing
-from runner.harness.app import App
-from runner.harness.backupbot import BackupPlan, Hook, Mount, NoSnapshot, StackView
-from runner.harness.fileio import write_text_atomic
-from runner.harness.opstate import PASSWORD_FILE, BackedUpFile, RestoreRecord, Snapshot, Witness
-from runner.harness.proc import ExecResult, run_host
-from runner.harness.proof import Key
-from runner.harness.scrub import scrubber
 
-if TYPE_CHECKING:
-    from runner.drivers.swarm.driver import SwarmDriver
+Say = Callable[[str], None]
 
 # -- the plan, from the live stack -----------------------------------------------------------
 
@@ -115,19 +116,20 @@ def _backup_plan(live: LiveStack) -> BackupPlan:
 
 # -- backup ----------------------------------------------------------------------------------
 
-def backup(driver: SwarmDriver, app: App, witnesses: bool = True) -> Snapshot:
-    live = live_stack(driver.client, app.stack)
+def backup(target: Target, app: App, say: Say, witnesses: bool = True) -> Snapshot:
+    client = target.client
+    live = live_stack(client, app.stack)
     plan = _backup_plan(live)
     repo = Restic.for_run(app.run_dir)
     with ThreadPoolExecutor(max_workers=1) as pool, \
             tempfile.TemporaryDirectory(prefix="staging-", dir=repo.root) as tmp:
         staging = Path(tmp)
         initialised = pool.submit(repo.init)  # ~2.5 s of key derivation, meanwhile hooks and copy run
-        planted = plant_witnesses(driver.client, app.stack, live.docker_names, proof.witness_places(plan.volumes),
+        planted = plant_witnesses(client, app.stack, live.docker_names, proof.witness_places(plan.volumes),
                                   "planted before the backup") if witnesses else []
-        _run_hooks(driver, app, plan.hooks_for("backup", "pre"))
-        with _post_hooks_after(driver, app, plan.hooks_for("backup", "post")):
-            taken, missing = _copy_out(driver.client, app.stack, plan.volumes, live.docker_names, staging)
+        _run_hooks(target, app, say, plan.hooks_for("backup", "pre"))
+        with _post_hooks_after(target, app, say, plan.hooks_for("backup", "post")):
+            taken, missing = _copy_out(client, app.stack, plan.volumes, live.docker_names, staging)
         initialised.result()
         if not taken:
             raise NoSnapshot(f"every path the backupbot labels name is missing ({', '.join(missing)}): there is "
@@ -141,29 +143,29 @@ def backup(driver: SwarmDriver, app: App, witnesses: bool = True) -> Snapshot:
             volumes.setdefault(volume, []).extend([path] if path else [])
         files = _manifest(staging, {v: live.docker_names[v] for v in volumes})
     # the snapshot holds the planted bytes; from now on only a restore can bring them back
-    change_witnesses(driver.client, app.stack, live.docker_names, planted, "changed after the backup")
+    change_witnesses(client, app.stack, live.docker_names, planted, "changed after the backup")
     return Snapshot(id=snapshot_id, repository=str(repo.repository), export=str(export), volumes=volumes,
                     excluded=plan.excluded, missing=missing, files=files, stack_volumes=live.view.volumes,
                     docker_volumes=dict(live.docker_names), witnesses=planted,
                     label_notes=plan.notes)
 
 
-def _run_hooks(driver: SwarmDriver, app: App, hooks: list[Hook]) -> None:
+def _run_hooks(target: Target, app: App, say: Say, hooks: list[Hook]) -> None:
     """Each hook as backup-bot-two runs it (`bash -c 'set -o pipefail;<cmd>'`, see hookcmd) in
     its service's running container: retried while the container cycles, never run twice.
     Stricter than backup-bot-two, which logs a failing hook and goes on: here it fails the op."""
     for hook in hooks:
-        driver.say(f"{hook.label} in {hook.service}: {hook.command}")
+        say(f"{hook.label} in {hook.service}: {hook.command}")
         try:
             argv = hookcmd.hook_argv(hook.command)
         except hookcmd.UnrunnableHook as err:
             raise ExecError(scrubber.scrub(f"{hook.label} on {hook.service} failed: {err}")) from None
         try:
-            result = driver.exec_in(app, hook.service, argv, check=False)
+            result = target.exec_in(app, hook.service, argv, check=False)
         except OutputLost as err:
             lost = err.result if isinstance(err.result, ExecResult) else ExecResult(-1, "", "")
             if lost.succeeded:  # it ran and exited 0; only its log lines are gone
-                driver.say(f"{hook.label} in {hook.service}: exited 0; the engine lost its output")
+                say(f"{hook.label} in {hook.service}: exited 0; the engine lost its output")
                 continue
             raise _hook_failed(hook, lost, "its output was lost") from None
         except ExecError as err:  # it could not be started (no running container within the retry)
@@ -187,16 +189,16 @@ def _hook_failed(hook: Hook, result: ExecResult, note: str = "") -> ExecError:
 
 
 @contextlib.contextmanager
-def _post_hooks_after(driver: SwarmDriver, app: App, hooks: list[Hook]) -> Iterator[None]:
+def _post_hooks_after(target: Target, app: App, say: Say, hooks: list[Hook]) -> Iterator[None]:
     """Run the post-hooks after the block, also when it failed (the pre-hooks may have put the
     app in a state they undo); the block's own error is the one reported."""
     try:
         yield
     except BaseException:
         with contextlib.suppress(InfraError):
-            _run_hooks(driver, app, hooks)
+            _run_hooks(target, app, say, hooks)
         raise
-    _run_hooks(driver, app, hooks)
+    _run_hooks(target, app, say, hooks)
 
 
 def _staged(docker_name: str, path: str) -> str:
@@ -266,9 +268,11 @@ def _sha256(path: Path) -> str:
 
 # -- restore ---------------------------------------------------------------------------------
 
-def restore(driver: SwarmDriver, app: App, snapshot: Snapshot) -> RestoreRecord:
+def restore(target: Target, app: App, say: Say, snapshot: Snapshot,
+            wait_converged: Callable[[App], Any]) -> RestoreRecord:
     started = time.monotonic()
-    live = live_stack(driver.client, app.stack)
+    client = target.client
+    live = live_stack(client, app.stack)
     plan = _plan(live)
     gone = sorted(set(snapshot.volumes) - set(live.docker_names))
     if gone:
@@ -278,11 +282,11 @@ def restore(driver: SwarmDriver, app: App, snapshot: Snapshot) -> RestoreRecord:
     with tempfile.TemporaryDirectory(prefix="restore-", dir=repo.root) as tmp:
         staging = Path(tmp)
         repo.restore(snapshot.id, staging)
-        _run_hooks(driver, app, plan.hooks_for("restore", "pre"))
-        with _post_hooks_after(driver, app, plan.hooks_for("restore", "post")):
-            written, judged = _copy_in(driver.client, app.stack, snapshot, live.docker_names, staging)
-    driver.wait_converged(app)
-    now = {(f.volume, f.path): f.sha256 for files in volume_files(driver, app).values() for f in files}
+        _run_hooks(target, app, say, plan.hooks_for("restore", "pre"))
+        with _post_hooks_after(target, app, say, plan.hooks_for("restore", "post")):
+            written, judged = _copy_in(client, app.stack, snapshot, live.docker_names, staging)
+    wait_converged(app)
+    now = {(f.volume, f.path): f.sha256 for files in volume_files(client, app).values() for f in files}
     changed = proof.changed_since_restore(snapshot.files, now, judged.judged_otherwise(), snapshot.witnesses)
     return RestoreRecord(snapshot_id=snapshot.id, volumes=sorted(snapshot.volumes), files=written,
                          duration_s=time.monotonic() - started, verified=judged.verified,
@@ -343,12 +347,12 @@ def _regular_files_under(path: Path) -> Iterator[Path]:
 
 # -- reading live volumes, and the witnesses ------------------------------------------------
 
-def volume_files(driver: SwarmDriver, app: App) -> dict[str, list[BackedUpFile]]:
+def volume_files(client: docker.DockerClient, app: App) -> dict[str, list[BackedUpFile]]:
     """Every regular file of every volume of the stack, with size and sha256, read through a
     read-only helper (nothing is written, nothing kept on disk)."""
-    live = live_stack(driver.client, app.stack)
+    live = live_stack(client, app.stack)
     found: dict[str, list[BackedUpFile]] = {}
-    with helper_container(driver.client, app.stack, list(live.docker_names.values()), read_only=True) as helper:
+    with helper_container(client, app.stack, list(live.docker_names.values()), read_only=True) as helper:
         for volume, docker_name in sorted(live.docker_names.items()):
             with timing.waiting("docker"):
                 chunks, _ = helper.get_archive(volume_root(docker_name))
@@ -384,7 +388,7 @@ class Restic:
 
     @classmethod
     def for_run(cls, run_dir: Path) -> Restic:
-        repo = cls(run_dir / "backups")
+        repo = cls(RunDir(run_dir).backups)
         repo.root.mkdir(parents=True, exist_ok=True)
         if not repo.password_file.exists():
             # mkstemp makes the file 0600; the value is never scrubbed out of its own file

@@ -1,4 +1,4 @@
-"""The built-in driver: plain `docker stack deploy` on the local swarm, abra's conventions."""
+"""The built-in driver: plain `docker stack deploy` on the target's swarm, abra's conventions."""
 
 from __future__ import annotations
 
@@ -11,46 +11,35 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import httpx
 import yaml
 from docker.errors import DockerException
 
 from runner.drivers.base import Say
 from runner.drivers.swarm import backup as swarm_backup
-from runner.drivers.swarm import gc as swarm_gc
-from runner.drivers.swarm import reach, substrate
-from runner.drivers.swarm.convergence import Progress, stuck, task_errors, waiting_line
+from runner.drivers.swarm import substrate
 from runner.drivers.swarm.endpoints import EndpointPlan, host_diagnosis, plan_endpoints, preflight
-from runner.drivers.swarm.identity import deployed_identity
-from runner.drivers.swarm.stack import (
-    OWNER_STACK_LABEL,
-    RUN_DIR_LABEL,
-    RUN_LABEL,
-    StackWatch,
-    remove_stack,
-    stack_progress,
-    stack_services,
-    unless_gone,
-)
 from runner.errors import BadInput, ConvergenceError, InfraError
 from runner.harness import git, naming, timing
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
-from runner.harness.docker_client import docker_client
-from runner.harness.envfile import (
-    SecretSpec,
-    compose_files,
-    parse_abra_exports,
-    parse_env,
-    reread_app_env,
-    secret_specs,
-)
+from runner.harness.envfile import compose_files, parse_abra_exports, parse_env, secret_specs
 from runner.harness.fileio import write_text_atomic
 from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
-from runner.harness.proc import ExecResult, run_host
-from runner.harness.runlock import Orphan
+from runner.harness.rundir import RunDir
 from runner.harness.scrub import scrubber
 from runner.harness.versions import parse_version
+from runner.targets.base import Target
+from runner.targets.convergence import Progress, stuck, task_errors, waiting_line
+from runner.targets.identity import deployed_identity
+from runner.targets.progress import StackWatch, stack_progress
+from runner.targets.stack import (
+    OWNER_STACK_LABEL,
+    remove_stack,
+    run_labels,
+    service_labels,
+    stack_services,
+    unless_gone,
+)
 
 COLD_POLL_S = 1.0  # when nothing happens; events wake the wait earlier
 HOT_POLL_S = 0.05
@@ -62,8 +51,9 @@ _SECRET_ALPHABET = string.ascii_letters + string.digits
 class SwarmDriver:
     name = "swarm"
 
-    def __init__(self, settings: DriverSettings | None = None, say: Say = lambda message: None) -> None:
-        self.settings = settings or DriverSettings()
+    def __init__(self, settings: DriverSettings, target: Target, say: Say = lambda message: None) -> None:
+        self.settings = settings
+        self.target = target
         # bundled recipes use locally built images that no registry has
         self.resolve_image = ("never" if self.settings.bundled_recipe else "always") \
             if self.settings.resolve_image == "auto" else self.settings.resolve_image
@@ -72,12 +62,17 @@ class SwarmDriver:
 
     @functools.cached_property
     def service_vips(self) -> substrate.ServiceVips:
-        """Whether swarm's service VIPs answer on this host (checked once per run, under a ms)."""
-        return substrate.service_vips()
+        """Whether swarm's service VIPs answer on the node (checked once per run, under a ms locally)."""
+        if self.target.name == "local":
+            return substrate.service_vips()
+        probe = self.target.run_on_node(["test", "-e", str(substrate.IPVS_PROC)])
+        where = f"{substrate.IPVS_PROC} on {self.target.address}"
+        return substrate.ServiceVips(probe.succeeded, f"the node's kernel {'has' if probe.succeeded else 'has no'} "
+                                     f"IPVS ({where})")
 
     @property
     def client(self) -> docker.DockerClient:
-        return docker_client()
+        return self.target.client
 
     # -- new app -------------------------------------------------------------------------
 
@@ -90,19 +85,11 @@ class SwarmDriver:
             raise BadInput(f"{recipe} at {ref[:12]} has no .env.sample; a recipe needs one at every release")
         env = parse_env(sample, overrides={"DOMAIN": domain}, source=f"{ref[:12]}:.env.sample")
         app = App(recipe=recipe, run_id=run_id, domain=domain, stack=stack, checkout=checkout,
-                  run_dir=run_dir, env=env.values, driver=self.name, secrets=secret_specs(env))
-        for spec in app.secrets:
-            naming.secret_name(stack, spec.name, spec.version)  # fail on bad names before creating any
-        _write_app_env(app)
+                  run_dir=run_dir, env={}, driver=self.name)
+        app.set_env(env.values, secret_specs(env))  # fails on bad secret names before creating any
         if line := preflight(self.settings.dnsrr, self.service_vips):  # the run's check of the host
             self.say(line)
         return app  # nothing on the swarm yet: secrets are created by deploy, inside the app's lifetime
-
-    def env_file(self, app: App) -> Path:
-        return app.run_dir / "app.env"
-
-    def reload_env(self, app: App) -> None:
-        app.env, app.secrets = reread_app_env(self.env_file(app).read_text(), app.secrets, "app.env")
 
     def _create_secrets(self, app: App) -> None:
         existing = {s.name for s in self.client.secrets.list(filters={"label": f"{OWNER_STACK_LABEL}={app.stack}"})}
@@ -113,20 +100,18 @@ class SwarmDriver:
             value = "".join(pysecrets.choice(_SECRET_ALPHABET) for _ in range(spec.length))
             scrubber.add(value)  # before it can reach any output
             self.client.secrets.create(name=name, data=value.encode(),
-                                       labels={OWNER_STACK_LABEL: app.stack, RUN_LABEL: app.run_id,
-                                               RUN_DIR_LABEL: str(app.run_dir.resolve())})
+                                       labels={OWNER_STACK_LABEL: app.stack} | self._run_labels(app))
 
     # -- deploy and upgrade -----------------------------------------------------------------
 
     def deploy(self, app: App, ref: str) -> Deployment:
         return self._deploy(app, ref, force_chaos=False)
 
-    def upgrade(self, app: App, ref: str, env: dict[str, str], secrets: list[SecretSpec]) -> Deployment:
-        for spec in secrets:
-            naming.secret_name(app.stack, spec.name, spec.version)
-        app.env, app.secrets = dict(env), list(secrets)
-        _write_app_env(app)
+    def upgrade(self, app: App, ref: str) -> Deployment:
         return self._deploy(app, ref, force_chaos=True)  # abra's `upgrade --chaos` to a PR head
+
+    def _run_labels(self, app: App) -> dict[str, str]:
+        return run_labels(app.run_id, str(app.run_dir.resolve()), self.target.host_id)
 
     def _deploy(self, app: App, ref: str, force_chaos: bool) -> Deployment:
         started = time.monotonic()
@@ -166,27 +151,28 @@ class SwarmDriver:
                               endpoints: EndpointPlan | None) -> Path:
         """An extra compose file adding our labels, like abra does for chaos deploys, and
         `endpoint_mode: dnsrr` where the host needs it."""
-        labels = [f"{RUN_LABEL}={app.run_id}", f"{RUN_DIR_LABEL}={app.run_dir.resolve()}"]
+        labels = [f"{key}={value}" for key, value in self._run_labels(app).items()]
         if chaos:
             labels += [f"coop-cloud.{app.stack}.chaos=true",
                        f"coop-cloud.{app.stack}.chaos-version={commit[:8]}"]
         dnsrr = set(endpoints.dnsrr if endpoints else [])
         overrides = {name: {"deploy": {"labels": labels, **({"endpoint_mode": "dnsrr"} if name in dnsrr else {})}}
                      for name in services}
-        path = app.run_dir / f"compose.cc-ci.{app.deployments}.yml"
+        path = RunDir(app.run_dir).compose_override(app.deployments)
         write_text_atomic(path, yaml.safe_dump({"version": "3.8", "services": overrides}))
         return path
 
     def _stack_deploy(self, app: App, files: list[Path]) -> None:
         exports = parse_abra_exports(_read(app.checkout / "abra.sh"))
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME") or k.startswith("DOCKER_")}
-        # compose interpolation sees only the app env, abra.sh exports and STACK_NAME
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+        # compose interpolation sees only the app env, abra.sh exports and STACK_NAME (and the
+        # target adds the DOCKER_HOST that reaches its swarm)
         env |= app.env | exports | {"STACK_NAME": app.stack}
         cmd = ["docker", "stack", "deploy", "--resolve-image", self.resolve_image,
                *[arg for f in files for arg in ("-c", str(f))], app.stack]
         with timing.waiting("docker"):
-            done = run_host(cmd, cwd=app.checkout, env=env, check=False)
-        write_text_atomic(app.run_dir / "logs" / f"deploy-{app.deployments}.log", done.output)
+            done = self.target.run_host(cmd, cwd=app.checkout, env=env)
+        write_text_atomic(RunDir(app.run_dir).log(f"deploy-{app.deployments}"), done.output)
         if done.failed:
             last = done.output.strip().splitlines()[-1:] or [f"exit {done.exit_code}"]
             raise InfraError(scrubber.scrub(f"docker stack deploy {app.stack} failed: {last[0]}"))
@@ -270,7 +256,7 @@ class SwarmDriver:
             text, likely_cause = diagnosis
             details = [text, *details] if likely_cause else [*details, text]
         message = scrubber.scrub(" — ".join(details))
-        write_text_atomic(app.run_dir / "logs" / f"convergence-{progress.service}.log", message + "\n")
+        write_text_atomic(RunDir(app.run_dir).log(f"convergence-{progress.service}"), message + "\n")
         return message
 
     def _last_health_output(self, tasks: list[dict[str, Any]]) -> str:
@@ -302,13 +288,13 @@ class SwarmDriver:
         return swarm_backup.unsupported_reason(self.service_labels(app))
 
     def backup(self, app: App, witnesses: bool = True) -> Snapshot:
-        return swarm_backup.backup(self, app, witnesses)
+        return swarm_backup.backup(self.target, app, self.say, witnesses)
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
-        return swarm_backup.restore(self, app, snapshot)
+        return swarm_backup.restore(self.target, app, self.say, snapshot, self.wait_converged)
 
     def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
-        return swarm_backup.volume_files(self, app)
+        return swarm_backup.volume_files(self.target.client, app)
 
     def plant_witnesses(self, app: App) -> list[Witness]:
         return swarm_backup.plant_volume_witnesses(self.client, app)
@@ -325,14 +311,7 @@ class SwarmDriver:
         with timing.waiting("docker"):
             return remove_stack(self.client, app.stack)
 
-    # -- reach -----------------------------------------------------------------------------
-
-    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
-                rerun_if_output_lost: bool = False) -> ExecResult:
-        return reach.exec_in_app(app.stack, service, cmd, check=check, rerun_if_output_lost=rerun_if_output_lost)
-
-    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
-        return reach.http_client(app.stack, app.domain, service, port)
+    # -- what the swarm says of the app ---------------------------------------------------
 
     def deployed_identity(self, app: App) -> AppIdentity:
         return deployed_identity(self.client, app.stack)
@@ -344,30 +323,7 @@ class SwarmDriver:
         return [f"{p.service}: {p.running}/{p.desired} running" for p in progress if not p.converged]
 
     def service_labels(self, app: App) -> dict[str, dict[str, str]]:
-        return {s.name.removeprefix(f"{app.stack}_"): dict(s.attrs["Spec"].get("Labels") or {})
-                for s in stack_services(app.stack, self.client)}
-
-    # -- gc --------------------------------------------------------------------------------
-
-    def find_orphans(self, runs_dir: Path) -> list[Orphan]:
-        return swarm_gc.find_orphans(self.client, runs_dir)
-
-    def reclaim(self, orphan: Orphan) -> list[str]:
-        return remove_stack(self.client, orphan.stack)
-
-    def run_ids_present(self) -> set[str]:
-        return {run.run_id for run in swarm_gc.find_cc_ci_stacks(self.client).values()}
-
-
-def _write_app_env(app: App) -> None:
-    write_text_atomic(app.run_dir / "app.env", "".join(f"{k}={_quote(v)}\n" for k, v in app.env.items()))
-
-
-def _quote(value: str) -> str:
-    """Double-quoted with escapes unless plain, so that the app env parses back as written."""
-    if value and all(c.isalnum() or c in "._-/:@+,=" for c in value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+        return service_labels(self.client, app.stack)
 
 
 def _service_ports(files: list[Path]) -> dict[str, list[Any]]:

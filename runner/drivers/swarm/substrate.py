@@ -20,8 +20,8 @@ import yaml
 from docker.errors import DockerException, ImageNotFound
 
 from runner.errors import InfraError
-from runner.harness.docker_client import connect
 from runner.harness.paths import FIXTURES_DIR
+from runner.targets.local import connect
 
 DOCKERD_LOG = Path("/var/log/cc-ci/dockerd.log")
 DOCKERD_DEADLINE_S = 60.0

@@ -1,4 +1,5 @@
-"""Reaching a live app on the swarm: find its containers, exec in them, talk to it over HTTP."""
+"""Reaching a live app on the swarm through a target's docker client: find its containers, exec in
+them (with the durable output capture), and find where to send HTTP to it."""
 
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ import httpx
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
-from runner.drivers.swarm.stack import SERVICE_LABEL, stack_services
 from runner.errors import ExecError, InfraError
-from runner.harness.docker_client import docker_client
 from runner.harness.proc import ExecResult, failure_message, show
 from runner.harness.traefik import serving_targets, web_services
+from runner.targets.stack import SERVICE_LABEL, stack_services
 
 GATEWAY_NETWORK = "docker_gwbridge"
 EXEC_RETRY_S = 30.0
@@ -47,8 +47,7 @@ _RC_POLL_S = 0.5
 T = TypeVar("T")
 
 
-def running_container(stack: str, service: str, client: docker.DockerClient | None = None) -> Container | None:
-    client = client or docker_client()
+def running_container(client: docker.DockerClient, stack: str, service: str) -> Container | None:
     found = client.containers.list(filters={"label": f"{SERVICE_LABEL}={stack}_{service}",
                                             "status": "running"})
     return found[0] if found else None
@@ -245,8 +244,8 @@ def _until_found(attempt: Callable[[], T | None], retry_s: float, what: str,
         time.sleep(0.5)
 
 
-def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool = True,
-                retry_s: float = EXEC_RETRY_S, rerun_if_output_lost: bool = False) -> ExecResult:
+def exec_in_app(client: docker.DockerClient, stack: str, service: str, cmd: list[str] | str, *,
+                check: bool = True, retry_s: float = EXEC_RETRY_S, rerun_if_output_lost: bool = False) -> ExecResult:
     """Run `cmd` in the service's running container.
 
     While the container is cycling the call is retried until `retry_s`. It never returns an
@@ -258,7 +257,7 @@ def exec_in_app(stack: str, service: str, cmd: list[str] | str, *, check: bool =
     what = f"`{show(cmd)}` in {stack}_{service}"
 
     def attempt() -> ExecResult | None:
-        container = running_container(stack, service)
+        container = running_container(client, stack, service)
         return None if container is None else exec_captured(container, cmd, what)
 
     result = _until_found(attempt, retry_s, f"cannot exec in {stack}_{service}", ExecError,
@@ -309,7 +308,7 @@ def _text(data: bytes | None) -> str:
     return (data or b"").decode(errors="replace")
 
 
-def web_service(stack: str, domain: str, client: docker.DockerClient | None = None) -> tuple[str, int]:
+def web_service(client: docker.DockerClient, stack: str, domain: str) -> tuple[str, int]:
     """The web-facing service that serves the app's domain, and the port traefik routes it to
     (the first place traefik would send a request for the domain)."""
     labels = {s.name.removeprefix(f"{stack}_"): dict(s.attrs["Spec"].get("Labels") or {})
@@ -322,13 +321,13 @@ def web_service(stack: str, domain: str, client: docker.DockerClient | None = No
     return target.service, target.port
 
 
-def gateway_address(container_id: str, client: docker.DockerClient | None = None) -> str:
-    """The container's address on docker_gwbridge, which the host can route to.
+def gateway_address(client: docker.DockerClient, container_id: str) -> str:
+    """The container's address on docker_gwbridge of the node it runs on.
 
-    Overlay addresses are unreachable from the host and ingress publishing does not work here;
-    every swarm task on an overlay network also gets an endpoint on this host bridge.
+    Overlay addresses are unreachable from the node and ingress publishing does not work here;
+    every swarm task on an overlay network also gets an endpoint on this node bridge, which the
+    node itself (the harness's host, or the sshd of a remote node) can route to.
     """
-    client = client or docker_client()
     endpoints = client.api.inspect_network(GATEWAY_NETWORK).get("Containers") or {}
     endpoint = endpoints.get(container_id)
     if not endpoint or not endpoint.get("IPv4Address"):
@@ -336,21 +335,24 @@ def gateway_address(container_id: str, client: docker.DockerClient | None = None
     return str(endpoint["IPv4Address"]).split("/")[0]
 
 
-def app_base_url(stack: str, service: str, port: int, retry_s: float = EXEC_RETRY_S) -> str:
+def app_base_url(client: docker.DockerClient, stack: str, service: str, port: int,
+                 retry_s: float = EXEC_RETRY_S) -> str:
     """http://<gateway address>:<port> of the service's running container, waiting while it cycles."""
 
     def attempt() -> str | None:
-        container = running_container(stack, service)
-        return f"http://{gateway_address(container.id)}:{port}" if container else None
+        container = running_container(client, stack, service)
+        return f"http://{gateway_address(client, container.id)}:{port}" if container else None
 
     return _until_found(attempt, retry_s, f"cannot reach {stack}_{service}")
 
 
-def http_client(stack: str, domain: str, service: str | None = None, port: int | None = None,
+def http_client(client: docker.DockerClient, stack: str, domain: str, service: str | None = None,
+                port: int | None = None, transport: httpx.BaseTransport | None = None,
                 timeout: float = 10.0) -> httpx.Client:
     """A client that talks to the app as traefik would: a container of `service` on `port` (by
-    default where traefik sends the app's domain), with `Host: <domain>`."""
+    default where traefik sends the app's domain), with `Host: <domain>`. `transport`: how the
+    target carries the connection to the container's address (None: straight from this host)."""
     if service is None or port is None:
-        service, port = web_service(stack, domain)
-    return httpx.Client(base_url=app_base_url(stack, service, port), headers={"Host": domain},
-                        timeout=timeout, follow_redirects=False, trust_env=False)
+        service, port = web_service(client, stack, domain)
+    return httpx.Client(base_url=app_base_url(client, stack, service, port), headers={"Host": domain},
+                        timeout=timeout, follow_redirects=False, trust_env=False, transport=transport)

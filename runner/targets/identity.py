@@ -7,8 +7,8 @@ from typing import Any
 
 import docker
 
-from runner.drivers.swarm.stack import STACK_LABEL
 from runner.harness.opstate import AppIdentity, ServiceIdentity, VolumeIdentity
+from runner.targets.stack import STACK_LABEL
 
 
 def deployed_identity(client: docker.DockerClient, stack: str) -> AppIdentity:

@@ -1,4 +1,4 @@
-"""A stack on the swarm: its labels, services, progress, removal and what is left of it.
+"""A stack on the swarm: its labels, services, removal and what is left of it.
 
 Swarm removes a stack's objects in the background while we look at them, so every call here
 treats "already gone" (404, `No such …`) as progress, never as an error.
@@ -6,9 +6,7 @@ treats "already gone" (404, `No such …`) as progress, never as an error.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +18,6 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.services import Service
 from requests.exceptions import RequestException
 
-from runner.drivers.swarm.convergence import Progress, service_progress
-from runner.harness.docker_client import docker_client
-
 log = logging.getLogger(__name__)
 
 STACK_LABEL = "com.docker.stack.namespace"
@@ -30,6 +25,7 @@ SERVICE_LABEL = "com.docker.swarm.service.name"
 RUN_LABEL = "cc-ci.run"
 OWNER_STACK_LABEL = "cc-ci.stack"  # on the secrets we create ourselves (they are external to the stack)
 RUN_DIR_LABEL = "cc-ci.run-dir"  # where the run's lock lives, so gc finds it whatever runs dir it is given
+HOST_LABEL = "cc-ci.host"  # the harness host that made it: gc judges another host's runs by their stamp
 TEARDOWN_DEADLINE_S = 120.0
 RETRY_S = 0.1  # between teardown passes, while something is still in use
 
@@ -51,64 +47,19 @@ def unless_gone(call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         raise
 
 
-def stack_services(stack: str, client: docker.DockerClient | None = None) -> list[Service]:
-    client = client or docker_client()
+def run_labels(run_id: str, run_dir: str, host_id: str) -> dict[str, str]:
+    """The labels every object of a run carries (services through the deploy, secrets, stamps)."""
+    return {RUN_LABEL: run_id, RUN_DIR_LABEL: run_dir, HOST_LABEL: host_id}
+
+
+def service_labels(client: docker.DockerClient, stack: str) -> dict[str, dict[str, str]]:
+    """Deploy labels of every service of the stack, by service name without the stack prefix."""
+    return {s.name.removeprefix(f"{stack}_"): dict(s.attrs["Spec"].get("Labels") or {})
+            for s in stack_services(stack, client)}
+
+
+def stack_services(stack: str, client: docker.DockerClient) -> list[Service]:
     return list(client.services.list(filters={"label": f"{STACK_LABEL}={stack}"}))
-
-
-def stack_progress(stack: str, client: docker.DockerClient | None = None) -> list[Progress]:
-    """Where each service of the stack stands, read fresh from the swarm in two calls."""
-    client = client or docker_client()
-    services = client.api.services(filters={"label": f"{STACK_LABEL}={stack}"})
-    if not services:
-        return []
-    tasks = unless_gone(client.api.tasks, filters={"service": [s["ID"] for s in services]}) or []
-    by_service: dict[str, list[dict[str, Any]]] = {s["ID"]: [] for s in services}
-    for task in tasks:
-        by_service.get(task.get("ServiceID", ""), []).append(task)
-    is_global = any("Global" in s["Spec"].get("Mode", {}) for s in services)
-    nodes = len(client.api.nodes()) if is_global else 1
-    return [service_progress(s["Spec"]["Name"], s, by_service[s["ID"]], nodes) for s in services]
-
-
-class StackWatch:
-    """Wakes a waiter as soon as a container of the stack changes (create, start, health_status,
-    exec of a healthcheck, die, destroy) or one of its services does (an update's state), so
-    that the wait can poll rarely and still react at once."""
-
-    def __init__(self, client: docker.DockerClient, stack: str, service_ids: list[str]) -> None:
-        self._changed = threading.Event()
-        self._streams = [client.events(decode=True, filters=f) for f in (
-            # not exec_*: a healthcheck execs every interval, and task state does not change with it
-            {"type": "container", "label": f"{STACK_LABEL}={stack}", "event": ["start", "die", "health_status"]},
-            {"type": "service", "service": service_ids},
-        )]
-        for stream in self._streams:
-            threading.Thread(target=self._pump, args=(stream,), daemon=True, name=f"events-{stack}").start()
-
-    def _pump(self, stream: Any) -> None:
-        try:
-            for _event in stream:
-                self._changed.set()
-        except Exception:  # closed under us by close(), or the engine went away: polls carry on
-            log.debug("event stream ended", exc_info=True)
-
-    def wait(self, timeout: float) -> bool:
-        """True when something changed since the last call (returns early), False on timeout."""
-        changed = self._changed.wait(timeout)
-        self._changed.clear()
-        return changed
-
-    def close(self) -> None:
-        for stream in self._streams:
-            with contextlib.suppress(Exception):
-                stream.close()
-
-    def __enter__(self) -> StackWatch:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
 
 # -- teardown -----------------------------------------------------------------------------------

@@ -22,11 +22,11 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from runner.drivers.swarm.stack import STACK_LABEL
 from runner.errors import InfraError
 from runner.harness import proof, timing
 from runner.harness.opstate import Witness
 from runner.harness.proof import Key, Seen
+from runner.targets.stack import STACK_LABEL
 
 HELPER_IMAGE = "ccci-local/backup-helper:1"  # built by `cc-ci swarm up` (tests/fixtures/images)
 HELPER_LEASE_S = 3600  # the command a helper would run if someone started it: never for long

@@ -1,0 +1,128 @@
+"""What every target provides: where the swarm is, and everything that touches it.
+
+A driver performs lifecycle operations; a target reaches the swarm for it, for the ops, the hooks,
+the assertion fixtures and gc: a docker client, host commands (the docker CLI with the right
+DOCKER_HOST), exec in an app's container with the durable output capture, file transfer in and out
+of volumes through a helper container, and HTTP to the app as its proxy would send it. Adding a
+target means one module implementing `Target` and one line in the registry
+(`runner/targets/__init__.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import docker
+import httpx
+from docker.models.containers import Container
+
+from runner.harness.app import App
+from runner.harness.proc import ExecResult, run_host
+from runner.targets import reach, volumes
+from runner.targets.stamp import Heartbeat
+
+
+class Target(Protocol):
+    name: str  # the kind: local, ssh
+    address: str  # what CCCI_DOCKER_HOST said: `local`, `ssh://user@host:port`
+    host_id: str  # this harness host's identity, for the labels of what a run makes
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The docker client of the swarm manager (one per run, reused)."""
+        ...
+
+    def host_env(self) -> dict[str, str]:
+        """The environment a docker CLI on the harness host needs to reach the swarm (DOCKER_HOST)."""
+        ...
+
+    def run_host(self, cmd: Sequence[str], *, cwd: Path | None, env: dict[str, str]) -> ExecResult:
+        """A host command (`docker stack deploy …`) with `env` and the target's DOCKER_HOST; not checked."""
+        ...
+
+    def run_on_node(self, argv: list[str]) -> ExecResult:
+        """A command on the swarm manager's own host (the local host, or over SSH); not checked."""
+        ...
+
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
+                rerun_if_output_lost: bool = False) -> ExecResult:
+        """Run `cmd` in the service's running container; retried while it cycles, raises
+        ExecError on a non-zero exit unless `check=False`. Output the engine lost raises
+        OutputLost, unless the command only reads (`rerun_if_output_lost`): then it runs again."""
+        ...
+
+    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
+        """A client that reaches the app as its proxy would (`Host: <domain>`): a container of
+        `service` on `port`, by default where the proxy sends the app's domain. Raises
+        InfraError when the service has no running container to reach."""
+        ...
+
+    def volume_helper(self, stack: str, docker_volumes: list[str],
+                      read_only: bool) -> contextlib.AbstractContextManager[Container]:
+        """A helper container on the node that mounts the volumes at
+        /var/lib/docker/volumes/<name>/_data: `get_archive` streams files out, `put_archive` in."""
+        ...
+
+    def heartbeat(self, app: App) -> contextlib.AbstractContextManager[object]:
+        """Keep the run's stamp fresh on the swarm while the block runs (`runner/targets/stamp.py`)."""
+        ...
+
+    def description(self) -> dict[str, Any]:
+        """What a tier's pytest process needs to reach the same swarm (`attach_target`)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class DockerTarget:
+    """What every target built on a docker client shares: exec, volumes and HTTP go through the
+    client's API; a subclass gives the client, the CLI's DOCKER_HOST and the HTTP transport."""
+
+    name = ""
+    address = ""
+    host_id = ""
+
+    @property
+    def client(self) -> docker.DockerClient:
+        raise NotImplementedError
+
+    def host_env(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k.startswith("DOCKER_")}
+
+    def http_transport(self) -> httpx.BaseTransport | None:
+        """How HTTP gets to a container's gwbridge address; None: straight from this host."""
+        return None
+
+    def run_host(self, cmd: Sequence[str], *, cwd: Path | None, env: dict[str, str]) -> ExecResult:
+        return run_host(cmd, cwd=cwd, env={k: v for k, v in env.items() if not k.startswith("DOCKER_")}
+                        | self.host_env(), check=False)
+
+    def run_on_node(self, argv: list[str]) -> ExecResult:
+        return run_host(argv, check=False)
+
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
+                rerun_if_output_lost: bool = False) -> ExecResult:
+        return reach.exec_in_app(self.client, app.stack, service, cmd, check=check,
+                                 rerun_if_output_lost=rerun_if_output_lost)
+
+    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
+        return reach.http_client(self.client, app.stack, app.domain, service, port, transport=self.http_transport())
+
+    @contextlib.contextmanager
+    def volume_helper(self, stack: str, docker_volumes: list[str], read_only: bool) -> Iterator[Container]:
+        with volumes.helper_container(self.client, stack, docker_volumes, read_only) as helper:
+            yield helper
+
+    def heartbeat(self, app: App) -> contextlib.AbstractContextManager[object]:
+        return Heartbeat(self.client, app.stack, app.run_id, str(app.run_dir.resolve()), self.host_id)
+
+    def description(self) -> dict[str, Any]:
+        return {"kind": self.name, "address": self.address}
+
+    def close(self) -> None:
+        pass
