@@ -30,3 +30,9 @@ def _guarded_connect(sock: socket.socket, address: Any) -> None:
         if ip is not None and any(ip in net for net in _refused):
             raise ConnectionRefusedError(f"the local route to {address[0]} is refused for this run ({ENV}=1)")
     _original_connect(sock, address)
+
+
+def allow_local_reach() -> None:
+    """Undo `refuse_local_reach` (tests that switched it on in their own process)."""
+    _refused.clear()
+    socket.socket.connect = _original_connect  # type: ignore[method-assign]

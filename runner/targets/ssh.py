@@ -131,7 +131,7 @@ class SshConnection:
             raise self._problem(first, f"{where} refused {who}: {err}; refused, nothing deployed") from None
         except (OSError, paramiko.SSHException, EOFError) as err:
             client.close()
-            reason = str(err) or type(err).__name__
+            reason = _reason(err)
             raise self._problem(first, f"cannot reach {where}: {reason}") from None
         self.connects += 1
         return client
@@ -156,6 +156,13 @@ class SshConnection:
             if self._client is not None:
                 self._client.close()
             self._client = None
+
+
+def _reason(err: BaseException) -> str:
+    """Why a connection failed, in the socket's words (`Connection refused`, `timed out`)."""
+    if isinstance(err, paramiko.ssh_exception.NoValidConnectionsError):
+        return "; ".join(sorted({getattr(e, "strerror", None) or str(e) for e in err.errors.values()}))
+    return str(err) or type(err).__name__
 
 
 class _RunConnectionAdapter(SSHHTTPAdapter):
