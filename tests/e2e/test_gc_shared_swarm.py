@@ -90,8 +90,8 @@ def test_gc_as_one_host_spares_the_others_live_run_and_reclaims_its_killed_one_p
             assert f"removed {stacks['b-killed']}" in said
 
             # gc as B: A's live run is foreign to it, and its secret has no stamp but is fresh
-            assert stacks["a-live"] in {l.split()[2] for l in _gc(runs, B, "--ttl", "600", "--dry-run").splitlines()
-                                        if l.startswith("gc: keeps")}
+            assert stacks["a-live"] in {line.split()[2] for line in _gc(runs, B, "--ttl", "600", "--dry-run").splitlines()
+                                        if line.startswith("gc: keeps")}
     finally:
         for stack in stacks.values():
             remove_stack(target.client, stack)
