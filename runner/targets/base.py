@@ -22,8 +22,10 @@ from docker.models.containers import Container
 
 from runner.harness.app import App
 from runner.harness.proc import ExecResult, run_host
-from runner.targets import reach, volumes
+from runner.targets.reach import exec_in_app
+from runner.targets.reach import http_client as reach_http_client
 from runner.targets.stamp import Heartbeat
+from runner.targets.volumes import helper_container
 
 
 class Target(Protocol):
@@ -107,15 +109,15 @@ class DockerTarget:
 
     def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
                 rerun_if_output_lost: bool = False) -> ExecResult:
-        return reach.exec_in_app(self.client, app.stack, service, cmd, check=check,
+        return exec_in_app(self.client, app.stack, service, cmd, check=check,
                                  rerun_if_output_lost=rerun_if_output_lost)
 
     def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
-        return reach.http_client(self.client, app.stack, app.domain, service, port, transport=self.http_transport())
+        return reach_http_client(self.client, app.stack, app.domain, service, port, transport=self.http_transport())
 
     @contextlib.contextmanager
     def volume_helper(self, stack: str, docker_volumes: list[str], read_only: bool) -> Iterator[Container]:
-        with volumes.helper_container(self.client, stack, docker_volumes, read_only) as helper:
+        with helper_container(self.client, stack, docker_volumes, read_only) as helper:
             yield helper
 
     def heartbeat(self, app: App) -> contextlib.AbstractContextManager[object]:

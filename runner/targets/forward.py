@@ -17,7 +17,7 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import docker
 import httpx
@@ -29,7 +29,12 @@ from runner.targets.tunnel import Stream, channel_transport
 if TYPE_CHECKING:
     import paramiko
 
-    from runner.targets.ssh import SshConnection
+
+class Channels(Protocol):
+    """What the forwarder needs of the run's SSH connection (`runner/targets/ssh.py`)."""
+
+    def exec_channel(self, command: str) -> paramiko.Channel: ...
+    def tcp_channel(self, host: str, port: int, timeout: float | None) -> paramiko.Channel: ...
 
 _CHUNK = 1 << 16
 
@@ -63,7 +68,7 @@ def _close(*ends: Any) -> None:
 
 
 class Forwarder:
-    def __init__(self, connection: SshConnection) -> None:
+    def __init__(self, connection: Channels) -> None:
         self._connection = connection
         # short, private, outside the run dir: a unix socket's path must stay under 108 bytes
         self.directory = Path(tempfile.mkdtemp(prefix="ccci-ssh-"))
