@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from runner.bridge.store import RUN_ID_RE, Job, Store
 from runner.dashboard.runview import read_json, recipe_of
 from runner.harness.runlock import run_is_alive
+from runner.ops import ORDER
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,14 @@ def entry_from_run_dir(path: Path) -> RunEntry | None:
         verdict=results.get("verdict"), level=results.get("level"),
         started_at=started, finished_at=finished_at, duration_s=duration,
         pr=results.get("pr"), ref=results.get("ref"), run_dir=path,
-        stages=tuple(results.get("stages") or ()),
+        # a run that just started has written neither: its tiers are looked for in lifecycle order
+        stages=tuple(results.get("stages") or _stages_of(path) or ORDER),
     )
+
+
+def _stages_of(path: Path) -> tuple[str, ...]:
+    state = read_json(path / "op_state.json")
+    return tuple(state.get("stages") or ()) if isinstance(state, dict) else ()
 
 
 def _mtime(path: Path) -> float | None:

@@ -147,6 +147,8 @@ class Dashboard:
             Route("/runs/{run_id}/live", self._live, methods=["GET"]),
             Route("/runs/{run_id}/files/{name:path}", self._file, methods=["GET"]),
             Route("/badge/{recipe}.svg", self._badge, methods=["GET"]),
+            # browsers ask for it when showing a non-HTML document (a badge, a log)
+            Route("/favicon.ico", _favicon, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
         if with_run_json:
@@ -203,6 +205,14 @@ class Dashboard:
         entries = await run_in_threadpool(self.catalog.entries)
         return Response(badge_svg(badge_entry(entries, recipe)), media_type="image/svg+xml",
                         headers=CACHE_HEADERS)
+
+
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+           '<rect width="16" height="16" rx="3" fill="#2e7d32"/></svg>')
+
+
+async def _favicon(request: Request) -> Response:
+    return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _browser_failures(run_dir: Path | None) -> list[dict[str, str | None]]:

@@ -85,7 +85,15 @@ def recipe_of(path: Path) -> str | None:
         data = read_json(path / name)
         if isinstance(data, dict) and isinstance(data.get("recipe"), str):
             return str(data["recipe"])
-    return None
+    try:  # a run that just started: its first log line, `cloning <recipe> from <source>`
+        first = (path / "logs" / "run.log").read_text(errors="replace").split("\n", 1)[0]
+    except OSError:
+        return None
+    found = _CLONING.match(first)
+    return found["recipe"] if found else None
+
+
+_CLONING = re.compile(r"^\s*\d+(?:\.\d+)?s cloning (?P<recipe>\S+) from ")
 
 
 def failures(path: Path) -> list[Failure]:
