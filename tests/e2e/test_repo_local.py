@@ -144,7 +144,7 @@ def test_a_meta_typo_exits_2_before_anything_is_deployed(run_ci: Callable[..., R
     outcome = run_ci(RECIPE="custom-html-tiny", CCCI_OVERLAY_DIR=overlay, CCCI_RUN_ID=run_id)
     assert outcome.returncode == 2
     assert outcome.stderr.strip().splitlines()[-1] == (
-        f"cc-ci: error: {overlay}/recipe_meta.py: unknown setting 'DEPLOY_TIMOUT' (did you mean DEPLOY_TIMEOUT?)")
+        f"cc-ci: error: {overlay}/recipe_meta.py:1: unknown setting 'DEPLOY_TIMOUT' (did you mean DEPLOY_TIMEOUT?)")
     assert "deploying" not in outcome.stderr
     assert outcome.run_dirs == [] and [o for o in suite_objects() if stack in o] == []
 
