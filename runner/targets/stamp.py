@@ -22,8 +22,8 @@ HEARTBEAT_S = 30.0
 
 
 class Heartbeat:
-    """`with Heartbeat(...)`: stamped on entry, refreshed in a thread, stopped on exit (before
-    teardown, so that no new stamp appears while the stack is removed)."""
+    """`with Heartbeat(...)`: stamped at once and refreshed in a thread, stopped on exit (after
+    the beat in flight, before teardown: no new stamp appears while the stack is removed)."""
 
     def __init__(self, client: docker.DockerClient, stack: str, run_id: str, run_dir: str, host_id: str,
                  every_s: float = HEARTBEAT_S) -> None:
@@ -45,14 +45,17 @@ class Heartbeat:
             unless_gone(self._client.api.remove_config, previous)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._every_s):
+        # the first beat too: off the run's critical path (until it lands, another host's gc
+        # judges the run by its objects' creation times, which are as fresh)
+        while True:
             try:
                 self.beat()
             except Exception:  # a busy engine or a dropped connection: the next beat tries again
                 log.warning("heartbeat of %s failed", self._stack, exc_info=True)
+            if self._stop.wait(self._every_s):
+                return
 
     def __enter__(self) -> Heartbeat:
-        self.beat()
         self._thread.start()
         return self
 
