@@ -5,6 +5,9 @@
    `waits_s`) and the harness's own share = wall - waits.
 2. `--pairs` install runs and yardstick runs (benchmarks/raw_install_custom_html_tiny.sh) in turn,
    A B A B, each a whole process: medians and the median of the pair-by-pair ratios (target 1.3).
+   A run's summary card is drawn by a detached process after its verdict: not part of the run's
+   wall time, and waited for (uncounted) before the next process starts. `CCCI_PICTURES=0` measures
+   runs without screenshots and card.
 
 Prints figures; asserts only that every run passed. `python benchmarks/bench_run.py [--stages install]`
 """
@@ -26,6 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from runner.dashboard.card import card_state  # noqa: E402
 from runner.harness.recipes import bundled_recipe_repo  # noqa: E402
 from runner.ops import ORDER  # noqa: E402
 
@@ -42,10 +46,19 @@ def harness_run(runs_dir: Path, stages: str, must_pass: bool = True) -> tuple[fl
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
     (results,) = set(runs_dir.glob("*/results.json")) - before
+    settle_card(results.parent)
     data = json.loads(results.read_text())
     if done.returncode != 0 and must_pass:
         raise SystemExit(f"run failed (exit {done.returncode}): {data.get('error')}\n{done.stderr[-2000:]}")
     return wall, data
+
+
+def settle_card(run_dir: Path, timeout_s: float = 60.0) -> None:
+    """Wait (uncounted) for the run's detached card maker: the run's wall time ends without it,
+    but its Chromium must not slow the next process measured."""
+    deadline = time.monotonic() + timeout_s
+    while card_state(run_dir) == "making" and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def yardstick_run(fixture: Path) -> tuple[float, float, float]:

@@ -65,7 +65,13 @@ def requeued_body(job: Job, follow_url: str) -> str:
     )
 
 
-def finished_body(job: Job, follow_url: str) -> str:
+def card_markdown(card_url: str | None, follow_url: str) -> str:
+    """The run's summary card as an image linking to the run's page (Gitea and Forgejo render
+    Markdown images in comments), or nothing when the run has no card."""
+    return f"[![summary card]({card_url})]({follow_url})\n\n" if card_url else ""
+
+
+def finished_body(job: Job, follow_url: str, card_url: str | None = None) -> str:
     verdict = job.verdict or "error"
     headline = HEADLINE_FOR_VERDICT.get(verdict, verdict)
     if job.state == "lost":
@@ -73,22 +79,23 @@ def finished_body(job: Job, follow_url: str) -> str:
     summary = (job.summary or "").strip()
     if len(summary) > MAX_SUMMARY_CHARS:
         summary = summary[:MAX_SUMMARY_CHARS] + "\n\n… (summary truncated; see the run)"
-    return f"{job_marker(job)}\ncc-ci: run `{job.run_id}` **{headline}** for {_what(job)}.\n\n{summary}\n\nDetails: {follow_url}"
+    return (f"{job_marker(job)}\ncc-ci: run `{job.run_id}` **{headline}** for {_what(job)}.\n\n"
+            f"{card_markdown(card_url, follow_url)}{summary}\n\nDetails: {follow_url}")
 
 
 def cancelled_body(job: Job, follow_url: str) -> str:
     return f"{job_marker(job)}\ncc-ci: run `{job.run_id}` for {_what(job)} was **not started**: {job.summary}"
 
 
-def job_body(job: Job, follow_url: str) -> str:
-    """The run's comment for the state it is in now."""
+def job_body(job: Job, follow_url: str, card_url: str | None = None) -> str:
+    """The run's comment for the state it is in now; a finished run's shows its summary card."""
     if job.state == "queued":
         return (requeued_body if job.attempt > 1 else accepted_body)(job, follow_url)
     if job.state == "running":
         return running_body(job, follow_url)
     if job.state == "cancelled":
         return cancelled_body(job, follow_url)
-    return finished_body(job, follow_url)
+    return finished_body(job, follow_url, card_url if job.state == "finished" else None)
 
 
 def job_status(job: Job) -> str:
@@ -157,12 +164,14 @@ def status_description(job: Job) -> str:
 
 class Reporter:
     def __init__(
-        self, forge: ForgeClient, store: Store, context: str, follow_url: Callable[[Job], str]
+        self, forge: ForgeClient, store: Store, context: str, follow_url: Callable[[Job], str],
+        card_url: Callable[[Job], str | None] = lambda job: None,
     ) -> None:
         self._forge = forge
         self._store = store
         self._context = context
         self._follow_url = follow_url
+        self._card_url = card_url  # where the bridge serves the run's summary card, if it has one
         # The outbox, the dispatcher and the report sweep may sync one job at once: a per-job
         # lock, and the job re-read under it, keep the comment from moving backwards.
         self._locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
@@ -183,7 +192,8 @@ class Reporter:
         with lock:
             job = self._store.job(job_id)
             url = self.follow_url(job)
-            comment_ok = self._upsert_comment(job, job_body(job, url))
+            card = self._card_url(job) if job.state == "finished" else None
+            comment_ok = self._upsert_comment(job, job_body(job, url, card))
             landed = self._status(job, job_status(job), url) and comment_ok
             if landed and job.state in ("finished", "lost", "cancelled"):
                 self._store.mark_reported(job.id)

@@ -34,6 +34,7 @@ from runner.bridge.reporting import Reporter
 from runner.bridge.retry import RetryPolicy
 from runner.bridge.store import Job, Store
 from runner.bridge.webhook import OperatorViews, build_app
+from runner.dashboard.card import CARD_PNG, card_state
 from runner.dashboard.catalog import BridgeCatalog
 from runner.dashboard.pages import Dashboard
 from runner.errors import InfraError
@@ -77,7 +78,8 @@ class Bridge:
         self.forge = ForgeClient(
             cfg.forge.url, secrets.forge_token, policy, cfg.forge.timeout_seconds
         )
-        self.reporter = Reporter(self.forge, self.store, cfg.status_context, self._own_follow_url)
+        self.reporter = Reporter(self.forge, self.store, cfg.status_context, self._own_follow_url,
+                                 self._card_url)
         self.outbox = Outbox(self.store, self.reporter, cfg.retry.base_seconds)
         self.executor = executor or self._build_executor(secrets, policy)
         self.dispatcher = Dispatcher(
@@ -136,6 +138,14 @@ class Bridge:
 
     def _own_follow_url(self, job: Job) -> str:
         return f"{self.base_url.rstrip('/')}/runs/{job.run_id}"
+
+    def _card_url(self, job: Job) -> str | None:
+        """The run's summary card as this bridge serves it (dashboard file route), when the run
+        ran here and its card is made or being made; Drone runs' cards stay on the CI machine."""
+        runs_dir = self._runs_dir()
+        if runs_dir is None or card_state(runs_dir / job.run_id) not in ("making", "made"):
+            return None
+        return f"{self.base_url.rstrip('/')}/runs/{job.run_id}/files/{CARD_PNG}"
 
     def _runs_dir(self) -> Path | None:
         """Where runs write their run dirs, when they run on this machine (not on Drone)."""

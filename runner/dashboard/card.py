@@ -1,21 +1,31 @@
 """The summary card: one picture of a run (recipe, verdict, ladder, tier rows, upgrade base ->
-head, duration) for a PR comment. An HTML template screenshotted by the run's own headless
-Chromium, so there is one rendering path; `card.html` stays beside `card.png` as its text."""
+head, duration) for a PR comment. An HTML template screenshotted by headless Chromium, so there
+is one rendering path; `card.html` stays beside `card.png` as its text.
+
+The card is made after the verdict, by a detached process (`python -m runner.dashboard.card
+<run dir>`), so that no run waits for a browser to draw it. `card.json` in the run dir says where
+it stands: `making` (with the process id), `made`, or `failed` (with why).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from runner.dashboard.pages import render, seconds
-from runner.harness.fileio import write_text_atomic
+from runner.harness.fileio import write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 CARD_PNG = "card.png"
 CARD_HTML = "card.html"
+CARD_STATE = "card.json"
 COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#8e0000", "empty": "#8d6e00"}
+CardState = Literal["making", "made", "failed"]
 
 
 def card_html(results: dict[str, Any]) -> str:
@@ -36,3 +46,56 @@ def make_card(browser: Browser, run_dir: Path, results: dict[str, Any]) -> Path:
     finally:
         context.close()
     return run_dir / CARD_PNG
+
+
+def record_card(run_dir: Path, state: CardState, pid: int | None = None, error: str | None = None) -> None:
+    write_json_atomic(run_dir / CARD_STATE, {"state": state, "pid": pid, "png": CARD_PNG, "error": error})
+
+
+def card_state(run_dir: Path) -> CardState | None:
+    """Where the run's card stands; None when the run makes none (pictures off, no Chromium
+    before the run ended). A `making` whose process is gone reads as `failed`."""
+    try:
+        record = json.loads((run_dir / CARD_STATE).read_text())
+    except (OSError, ValueError):
+        return "made" if (run_dir / CARD_PNG).is_file() else None  # a run dir from before card.json
+    state = record.get("state")
+    if state == "made" and (run_dir / CARD_PNG).is_file():
+        return "made"
+    if state == "making" and isinstance(record.get("pid"), int) and _alive(record["pid"]):
+        return "making"
+    return "failed"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process (a bridge reading a run user's run dir)
+        return True
+    return True
+
+
+def main(argv: list[str]) -> int:
+    """The detached card maker, drawing from results.json as written (scrubbed). It starts once
+    the run closes its stdin, which the run does after recording it as `making` in card.json."""
+    from runner.harness.browser import chromium
+
+    run_dir = Path(argv[0])
+    sys.stdin.read()
+    try:
+        results = json.loads((run_dir / "results.json").read_text())
+        with chromium() as browser:
+            make_card(browser, run_dir, results)
+    except Exception as err:  # noqa: BLE001 - any failure is recorded in card.json; a card never fails a run
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        record_card(run_dir, "failed", error=f"{type(err).__name__}: {text}".rstrip(": "))
+        print(f"no summary card: {type(err).__name__}: {text}", file=sys.stderr)
+        return 1
+    record_card(run_dir, "made")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

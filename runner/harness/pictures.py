@@ -1,11 +1,14 @@
 """What a run pictures, and when: the app after install and after upgrade (while their tiers run),
-and the summary card once the verdict is written. The orchestrator's only contact with the
-camera; `CCCI_PICTURES=0` turns it off (a machine without Chromium records why and goes on)."""
+and the summary card once the verdict is written, drawn by a detached process the run does not
+wait for (`card.json` says whether it is being made or was made). The orchestrator's only contact
+with the camera; `CCCI_PICTURES=0` turns it off (a machine without Chromium records why and goes on)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from runner.harness.camera import SCREENSHOTS, Camera, screenshot_during
 
 PICTURED_OPS = ("install", "upgrade")
 PICTURES_VAR = "CCCI_PICTURES"
-CARD_TIMEOUT_S = 30.0
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # where `python -m runner...` finds the package
 
 
 class Pictures:
@@ -38,15 +41,14 @@ class Pictures:
             yield
 
     def finish(self, results: dict[str, Any], say: Callable[[str], None]) -> None:
-        """The summary card from the written results, then the browser closes. Never raises."""
+        """Once results.json is written (`results`): start the summary card's detached maker,
+        close the browser and say where the pictures are. Never raises, never waits for the card."""
         camera, self._camera = self._camera, None
         if camera is None:
             return
-        from runner.dashboard.card import make_card  # the reporting side, only when a card is made
-
         try:
-            card = camera.submit(lambda browser: make_card(browser, self.run_dir, results)).result(CARD_TIMEOUT_S)
-            say(f"summary card: {card}")
+            card = start_card(self.run_dir)
+            say(f"summary card: {card} (being made in the background; card.json says when it is ready)")
         except Exception as err:
             say(f"no summary card: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
         finally:
@@ -54,3 +56,25 @@ class Pictures:
         shots = sorted((self.run_dir / SCREENSHOTS).glob("*.png"))
         if shots:
             say("screenshots: " + ", ".join(str(shot) for shot in shots))
+
+
+def start_card(run_dir: Path) -> Path:
+    """`python -m runner.dashboard.card <run dir>` in its own session, logging to logs/card.log.
+    It waits for its stdin to close, which happens once card.json says `making` with its pid:
+    its own `made` can never be overwritten by that record."""
+    from runner.dashboard.card import (  # the reporting side, only when a card is made
+        CARD_PNG,
+        record_card,
+    )
+
+    with (run_dir / "logs" / "card.log").open("ab") as log:
+        maker = subprocess.Popen([sys.executable, "-m", "runner.dashboard.card", str(run_dir)],
+                                 cwd=_PACKAGE_ROOT, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    assert maker.stdin is not None
+    try:
+        record_card(run_dir, "making", pid=maker.pid)
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            maker.stdin.close()
+    return run_dir / CARD_PNG

@@ -9,6 +9,9 @@ is under way.
 With $FAKE_RUN_PROBE (paths separated by `:`) it also tries to read the bridge's environment
 (/proc/<parent pid>/environ) and each of those files, and records what happened: "read" or the
 exception's name. What it read is not recorded.
+
+With $FAKE_RUN_CARD (`made` or `making`) it leaves a summary card as a run does: card.png (made
+only) and card.json.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ import time
 from pathlib import Path
 
 EXIT = {"pass": 0, "fail": 1, "error": 3, "empty": 4}
+ONE_PIXEL_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4a40000000049454e44ae426082"
+)
 
 
 def probe(path: str) -> str:
@@ -65,6 +72,11 @@ def main() -> int:
         (run_dir / "results.json").write_text(
             json.dumps({"verdict": verdict, "exit_code": EXIT[verdict]})
         )
+    if card := env.get("FAKE_RUN_CARD"):
+        if card == "made":
+            (run_dir / "card.png").write_bytes(ONE_PIXEL_PNG)
+        pid = os.getppid() if card == "making" else None  # a process that outlives this one
+        (run_dir / "card.json").write_text(json.dumps({"state": card, "pid": pid, "png": "card.png"}))
     return EXIT[verdict]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.unit.bridge.support import wait_until
+from tests.unit.bridge.support import REPO, wait_until
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -25,3 +25,31 @@ def test_runs_answer_json_by_default_and_the_page_to_browsers(start_bridge, fake
     assert index.status_code == 200 and f"/runs/{job.run_id}" in index.text
     assert httpx.get(f"{base}/recipes/{job.recipe}").status_code == 200
     assert httpx.get(f"{base}/badge/{job.recipe}.svg").headers["content-type"].startswith("image/svg+xml")
+
+
+def test_the_finished_comment_shows_the_summary_card_the_bridge_serves(start_bridge, fake_runs, forge) -> None:
+    bridge = start_bridge(executor={"env": {"FAKE_RUN_CARD": "made"}})
+    base = bridge.url.rsplit("/", 1)[0]
+    bridge.comment("!testme")
+    (job,) = wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")
+    card_url = f"{base}/runs/{job.run_id}/files/card.png"
+    body = forge.bot_comments(REPO, 1)[0]["body"]
+    assert f"[![summary card]({card_url})]({base}/runs/{job.run_id})" in body  # Gitea renders it
+    card = httpx.get(card_url)
+    assert card.status_code == 200 and card.headers["content-type"] == "image/png"
+    assert card.content.startswith(b"\x89PNG")
+
+
+def test_a_card_still_being_made_is_shown_already(start_bridge, fake_runs, forge) -> None:
+    bridge = start_bridge(executor={"env": {"FAKE_RUN_CARD": "making"}})
+    bridge.comment("!testme")
+    (job,) = wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")
+    assert "[![summary card](http://127.0.0.1:" in forge.bot_comments(REPO, 1)[0]["body"]
+    assert f"/runs/{job.run_id}/files/card.png)" in forge.bot_comments(REPO, 1)[0]["body"]
+
+
+def test_a_run_without_a_card_has_no_image_in_its_comment(start_bridge, fake_runs, forge) -> None:
+    bridge = start_bridge()
+    bridge.comment("!testme")
+    wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")
+    assert "summary card" not in forge.bot_comments(REPO, 1)[0]["body"]

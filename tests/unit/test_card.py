@@ -1,0 +1,54 @@
+"""The summary card is drawn after the verdict by a detached process the run does not wait for;
+card.json says whether it is being made, was made, or failed and why."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.dashboard.card import card_state, record_card
+from runner.harness.pictures import start_card
+
+
+def dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_card_state_reads_made_making_and_failed_from_card_json(tmp_path: Path) -> None:
+    assert card_state(tmp_path) is None  # pictures off: no card, no record
+    record_card(tmp_path, "making", pid=dead_pid())
+    assert card_state(tmp_path) == "failed"  # its maker died without a word
+    record_card(tmp_path, "making", pid=os.getpid())
+    assert card_state(tmp_path) == "making"
+    record_card(tmp_path, "made")
+    assert card_state(tmp_path) == "failed"  # says made, but there is no card.png
+    (tmp_path / "card.png").write_bytes(b"\x89PNG")
+    assert card_state(tmp_path) == "made"
+    (tmp_path / "card.json").unlink()
+    assert card_state(tmp_path) == "made"  # a run dir from before card.json
+
+
+def test_the_run_does_not_wait_for_the_card_and_its_maker_records_why_it_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "results.json").write_text(json.dumps({"recipe": "demo", "verdict": "pass", "tiers": []}))
+    monkeypatch.setenv("CCCI_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    started = time.monotonic()
+    assert start_card(tmp_path) == tmp_path / "card.png"
+    assert time.monotonic() - started < 0.5  # a spawn, not a browser
+    assert json.loads((tmp_path / "card.json").read_text())["state"] in ("making", "failed")
+    deadline = time.monotonic() + 30
+    while card_state(tmp_path) == "making" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = json.loads((tmp_path / "card.json").read_text())
+    assert card_state(tmp_path) == "failed"
+    assert record["error"].startswith("InfraError: no Chromium found")
+    assert "no summary card" in (tmp_path / "logs" / "card.log").read_text()
+
