@@ -1,9 +1,10 @@
-"""Pictures a run takes: the app after install and after upgrade, and the summary card at the end.
+"""Pictures a run takes of its app: after install and after upgrade (the summary card is drawn
+after the verdict by its own process, runner/dashboard/card.py).
 
 One headless Chromium per run, launched in its own thread when the lifecycle starts (while the
-install op waits on docker), so the pictures cost the tiers nothing: a screenshot is taken while
-its tier's pytest runs, the card once the verdict is written. Nothing here fails a run: a page
-that never loads, or a machine without Chromium, is recorded with the reason
+install op waits on docker): a screenshot is taken while its tier's pytest runs, and the tier
+waits for it only at its end, before a later op or teardown changes the app. Nothing here fails
+a run: a page that never loads, or a machine without Chromium, is recorded with the reason
 (`screenshots/<when>.json`) and the run goes on.
 """
 
