@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -23,7 +23,7 @@ from runner.errors import BadInput, CcciError, InfraError
 from runner.harness import git, timing, warm_pytest
 from runner.harness.allowlist import load_allowlist
 from runner.harness.app import App
-from runner.harness.check import CheckReport, check, show_in
+from runner.harness.check import CheckReport, check, generic_files, show_in
 from runner.harness.config import RunConfig
 from runner.harness.fileio import write_json_atomic, write_text_atomic
 from runner.harness.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
@@ -40,7 +40,7 @@ from runner.harness.rundir import RunDir
 from runner.harness.runlock import run_lock
 from runner.harness.scrub import scrubber
 from runner.harness.tiers import TierResult, run_tier, tier_tests_root
-from runner.ops import ORDER, REGISTRY, Op, OpContext
+from runner.ops import LIFECYCLE, REGISTRY, Op, OpContext, lifecycle_of
 from runner.targets import describe_target, open_target
 
 DriverFactory = Callable[[RunConfig, Callable[[str], None]], Driver]
@@ -59,7 +59,7 @@ def default_driver(config: RunConfig, say: Callable[[str], None]) -> Driver:
 
 class Run:
     def __init__(self, config: RunConfig, console: Console | None = None,
-                 driver_factory: DriverFactory = default_driver, ops: dict[str, Op] | None = None,
+                 driver_factory: DriverFactory = default_driver, ops: Mapping[str, Op] | None = None,
                  tests_dir: Path = TESTS_DIR, tier_runner: TierRunner = run_tier) -> None:
         self.config = config
         self.console = console or Console(stderr=True, highlight=False, width=_console_width())
@@ -67,7 +67,9 @@ class Run:
         self.files = RunDir(self.run_dir)
         self.started = time.monotonic()
         self.driver_factory = driver_factory
-        self.ops = ops if ops is not None else REGISTRY
+        # the ops and the lifecycle their declarations make (order, needs, rungs, records, floors)
+        self.ops = dict(ops) if ops is not None else REGISTRY
+        self.lifecycle = lifecycle_of(self.ops.values()) if ops is not None else LIFECYCLE
         self.tier_runner = tier_runner
         self.pictures = Pictures(self.run_dir, enabled=tier_runner is run_tier)  # screenshots, card
         self.tests_dir = tests_dir
@@ -76,7 +78,8 @@ class Run:
         self._shown: Shown | None = None  # the maintainer's names of the tier tests folder's files
         self._close_target: Callable[[], None] = lambda: None  # the target's connection, once opened
         self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
-                                pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir))
+                                pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir),
+                                rungs=self.lifecycle.rungs)
 
     def say(self, message: str) -> None:
         elapsed = time.monotonic() - self.started
@@ -106,7 +109,7 @@ class Run:
             except Exception as err:  # a harness bug: keep the traceback, scrubbed, in the run log
                 self._fail(err)
             finally:
-                self.result.add_skipped_tiers(ORDER)
+                self.result.add_skipped_tiers(self.lifecycle.names)
                 self.result.duration_s = time.monotonic() - self.started
                 self.result.waits_s = {kind: seconds - waited_before.get(kind, 0.0)
                                        for kind, seconds in timing.waits().items()}
@@ -122,7 +125,7 @@ class Run:
         tests = self._gate(checkout, head)
         self._check(tests)
         meta = self._load_meta(tests)
-        hooks = load_hooks(tests.recipe_dir, ORDER, shown=self._shown)
+        hooks = load_hooks(tests.recipe_dir, self.lifecycle.names, shown=self._shown)
         state = OpState(run_id=self.config.run_id, recipe=self.config.recipe_name, head_commit=head,
                         stages=list(self.config.stages))
         # DEPLOY_TIMEOUT is the recipe's own default, in place of the operator's
@@ -175,7 +178,7 @@ class Run:
 
     def _checked(self, tests: TierTests) -> CheckReport:
         return check(tests, self.own_overlay_dir, _show_own(self.own_overlay_dir), self.result.repo_local,
-                     lambda op, folder: self.ops[op].overlay_files(folder) if op in self.ops else [],
+                     self.lifecycle, lambda op, folder: self.ops[op].overlay_files(folder) if op in self.ops else [],
                      self.config.skip_generic, collect=self.tier_runner is run_tier)
 
     def _check(self, tests: TierTests) -> None:
@@ -195,13 +198,13 @@ class Run:
 
     def _load_meta(self, tests: TierTests) -> RecipeMeta:
         """Validated once, here; the assertion files get the same settings from meta.json."""
-        meta = load_meta(tests.recipe_dir, shown=self._shown)
+        meta = load_meta(tests.recipe_dir, self.lifecycle, shown=self._shown)
         self.result.meta = meta.effective()
         write_json_atomic(self.files.meta_json, self.result.meta)
         return meta
 
     def _wanted(self) -> list[Op]:
-        return [self.ops[name] for name in ORDER if name in self.config.stages and name in self.ops]
+        return [self.ops[name] for name in self.lifecycle.names if name in self.config.stages]
 
     def _clone_recipe(self) -> tuple[Path, str]:
         """The run's own clone, and the head commit under test."""
@@ -279,48 +282,72 @@ class Run:
             if failed:
                 self._record_tier(TierResult(op.name, "skip", error=f"after {failed} failed"))
                 continue
-            started = time.monotonic()
             try:
                 reason = _expected_na(ctx.meta, op.name) or op.skip_reason(ctx)
-                if reason:
-                    self.say(f"{op.name}: skip — {reason}")
-                    self._record_tier(TierResult(op.name, "skip", error=reason))
-                    continue
-                record = self._perform(op, ctx, hooks)
-            except Exception as err:  # the op failed (or its hook): its tier is an error, the rest skip
-                self._record_tier(TierResult(op.name, "error", time.monotonic() - started, error=_one_line(err)))
+                steps = [] if reason else op.steps(ctx)
+            except Exception as err:  # deciding about the op failed: its tier is an error, the rest skip
+                self._record_tier(TierResult(op.name, "error", error=_one_line(err)))
                 self._fail(err)
                 failed = op.name
                 continue
-            finally:
-                self.result.deploy_count = ctx.live_app.deploy_count
-            self._assert(op, ctx, record)
+            if reason:
+                self.say(f"{op.name}: skip — {reason}")
+                self._record_tier(TierResult(op.name, "skip", error=reason))
+                continue
+            for step in steps:
+                verdict = self._step(op, ctx, hooks, step)
+                if verdict == "error":  # the op failed (or its hook): the rest skip
+                    failed = op.name
+                if step != op.name and verdict not in ("pass", "skip"):  # a hop that failed stops the chain
+                    self._record_tier(TierResult(op.name, verdict, error=f"{step} {verdict}: the chain stopped there"))
+                    self.say(f"{op.name}: the chain stopped at {step} ({verdict})")
+                    break
 
-    def _perform(self, op: Op, ctx: OpContext, hooks: Hooks) -> OpRecord:
+    def _step(self, op: Op, ctx: OpContext, hooks: Hooks, step: str) -> str:
+        """Perform one step of the op, then its tier; the tier's verdict (`error`: the op failed)."""
+        started = time.monotonic()
+        try:
+            record = self._perform(op, ctx, hooks, step)
+        except Exception as err:  # the op failed (or its hook): its tier is an error
+            self._record_tier(TierResult(step, "error", time.monotonic() - started, error=_one_line(err)))
+            self._fail(err if step == op.name else InfraError(f"{step}: {_one_line(err)}"))
+            return "error"
+        finally:
+            self.result.deploy_count = ctx.live_app.deploy_count
+        return self._assert(op, ctx, record, step).verdict
+
+    def _perform(self, op: Op, ctx: OpContext, hooks: Hooks, step: str) -> OpRecord:
         app = ctx.live_app
         if self.tier_runner is run_tier:
             warm_pytest.warm_up()  # the tier's pytest starts up while the op waits on docker
         seed = self._call_hook(op, ctx, hooks.pre.get(op.name), "pre")
         started = time.monotonic()
         docker_before = timing.waits().get("docker", 0.0)
-        record = op.perform(ctx)
+        record = op.perform_step(ctx, step)
         if op.converges and ctx.meta.READY_PROBE is not None:
             self._wait_ready(op, ctx)
         record = record.model_copy(update={"seed": seed, "duration_s": time.monotonic() - started})
-        ctx.state.ops[op.name] = record  # a post-op hook sees what its op produced
+        self._keep(ctx, op, step, record)  # a post-op hook sees what its op produced
         if (post := hooks.post.get(op.name)) is not None:
             record = record.model_copy(update={"post_seed": self._call_hook(op, ctx, post, "post")})
-            ctx.state.ops[op.name] = record
+            self._keep(ctx, op, step, record)
         ctx.state.save(self.files.op_state)
         write_json_atomic(self.files.app_json, app.describe())
         if record.deployment is not None:
-            self.result.deployments.append({"op": op.name, **record.deployment.model_dump()})
-        self.result.op_durations[op.name] = record.duration_s
-        self.result.op_timeline[op.name] = {"started_s": started - self.started, "duration_s": record.duration_s,
-                                            "docker_wait_s": timing.waits().get("docker", 0.0) - docker_before}
+            self.result.deployments.append({"op": step, **record.deployment.model_dump()})
+        self.result.op_durations[step] = record.duration_s
+        self.result.op_timeline[step] = {"started_s": started - self.started, "duration_s": record.duration_s,
+                                         "docker_wait_s": timing.waits().get("docker", 0.0) - docker_before}
         if record.notes:
             self.result.notes[op.name] = list(record.notes)
         return record
+
+    @staticmethod
+    def _keep(ctx: OpContext, op: Op, step: str, record: OpRecord) -> None:
+        """The step's record under its own key, and under the op's: `op_state["upgrade"]` is the latest hop."""
+        if step != op.name:
+            ctx.state.ops[step] = record
+        ctx.state.ops[op.name] = record
 
     def _call_hook(self, op: Op, ctx: OpContext, hook: Callable[[HookContext], object] | None, when: str) -> object:
         if hook is None:
@@ -354,24 +381,25 @@ class Run:
         self.say(f"{op.name}: ready — READY_PROBE ({getattr(probe, '__name__', 'probe')}) true "
                  f"after {polls} poll(s) in {waited:.1f}s")
 
-    def _assert(self, op: Op, ctx: OpContext, record: OpRecord) -> None:
+    def _assert(self, op: Op, ctx: OpContext, record: OpRecord, step: str) -> TierResult:
         tests = self.tier_tests
         assert tests is not None
-        skipped = op.name in self.config.skip_generic or op.name in ctx.meta.generic_skipped()
-        generic = [] if skipped else [p for p in [tests.generic_dir / f"test_{op.name}.py"] if p.is_file()]
+        skipped = op.name in self.config.skip_generic or op.name in ctx.meta.generic_skipped(self.lifecycle.names)
+        generic = [] if skipped else generic_files(tests.generic_dir, op.spec.generic_files)
         files = generic + op.overlay_files(ctx.overlay_dir)
-        self.say(f"{op.name} tier: {', '.join(tests.shown(f) for f in files) or 'no assertion files'}"
+        self.say(f"{step} tier: {', '.join(tests.shown(f) for f in files) or 'no assertion files'}"
                  + (" (generic floor opted out)" if skipped else ""))
         app = ctx.live_app  # the app's screenshot is taken through the http fixture's reach
-        with self.pictures.during_tier(op.name, app.domain, lambda: ctx.driver.target.http_client(app), self.say):
-            tier = self.tier_runner(op.name, files, self.run_dir, self.files.tier_env(op.name))
+        with self.pictures.during_tier(step, app.domain, lambda: ctx.driver.target.http_client(app), self.say):
+            tier = self.tier_runner(step, files, self.run_dir, self.files.tier_env(step))
         tier.generic_skipped = skipped
         self._record_tier(tier)
-        self.say(f"{op.name} tier: {tier.verdict}" + (f" — {tier.error}" if tier.error else ""))
+        self.say(f"{step} tier: {tier.verdict}" + (f" — {tier.error}" if tier.error else ""))
         if tier.verdict not in ("pass", "skip"):
-            log = self.files.log(f"tier-{op.name}")
+            log = self.files.log(f"tier-{step}")
             if log.exists():
                 self.console.print(escape(log.read_text()), highlight=False)
+        return tier
 
     def _record_tier(self, tier: TierResult) -> None:
         self.result.tiers.append(tier)

@@ -8,8 +8,10 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
                        (a fork's PR too); with REF set, that head must be REF (else exit 5)
   PR_HEAD_REPO         the repo the PR's head lives in (a fork): where REF is looked for when
                        refs/pull/<PR>/head is missing or not yet at it; needs PR and REF
-  STAGES               comma list of install,upgrade,backup,restore,custom (default: install);
-                       install always runs first, restore brings in backup
+  STAGES               comma list of lint,install,upgrade,backup,restore,custom (default:
+                       lint,install); what an op needs comes too (restore brings in backup)
+  UPGRADE_FROM         previous (default), all, <n> or a comma list of releases: the upgrade
+                       installs the oldest and hops through each newer release to the head
   VERSION              release tag to install instead of REF
   CCCI_RUN_ID          run id (default: generated)
   CCCI_RUNS_DIR        where run dirs go (default: ~/.local/state/cc-ci/runs)
@@ -37,12 +39,13 @@ from collections.abc import Mapping
 
 from runner.errors import CcciError
 from runner.harness.config import RunConfig
+from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
 
 
 def run_from_env(environ: Mapping[str, str]) -> int:
     try:
-        config = RunConfig.from_env(environ)
+        config = RunConfig.from_env(environ, LIFECYCLE)
         return Run(config).execute().exit_code
     except CcciError as err:
         print(f"cc-ci: error: {err}", file=sys.stderr)

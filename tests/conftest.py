@@ -28,6 +28,7 @@ from runner.harness.proc import ExecResult
 from runner.harness.rundir import OP_VAR, RUN_DIR_VAR, RunDir
 from runner.harness.serving import Answer, probe
 from runner.harness.traefik import Target, WebService
+from runner.ops import LIFECYCLE
 from runner.targets import attach_target
 from runner.targets.base import Target as SwarmTarget
 
@@ -72,7 +73,7 @@ def driver(run_description: dict[str, Any], target: SwarmTarget) -> Driver:
 @pytest.fixture(scope="session")
 def op_state(run_dir: RunDir) -> OpState:
     """What each op produced so far: `op_state["install"].deployment`, `op_state["upgrade"].seed`."""
-    return OpState.load(run_dir.op_state)
+    return OpState.load(run_dir.op_state, LIFECYCLE.records)  # each op's record by its own model
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,6 @@ from pydantic import (
 
 from runner.bridge.grammar import STAGES
 from runner.errors import BadInput
-from runner.harness.config import IMPLEMENTED_OPS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,7 +136,7 @@ class BridgeConfig(_Model):
     status_context: str = "cc-ci"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line (`--log-format`)
     # The stages `!testme` may ask for; others get a reply. Defaults to what this harness implements.
-    stages: tuple[str, ...] = IMPLEMENTED_OPS
+    stages: tuple[str, ...] = STAGES
     default_stages: tuple[str, ...] = ("install",)
     reply_to_unauthorised: bool = False
     max_attempts: int = Field(

@@ -13,12 +13,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from runner.harness.config import OPS
+from runner.ops import LIFECYCLE
 
 TRIGGER_WORD = "!testme"
 
 # Lifecycle order; a requested stage list is re-ordered into it so that equal requests compare equal.
-STAGES: tuple[str, ...] = OPS
+STAGES: tuple[str, ...] = LIFECYCLE.names
 
 SHA_PREFIX_RE = re.compile(r"^[0-9a-f]{7,40}$")
 

@@ -15,7 +15,8 @@ from rich.console import Console
 
 from runner.errors import EXIT_ASSERTION_FAILED, EXIT_BAD_INPUT, EXIT_PASS
 from runner.harness.check import CheckReport
-from runner.harness.config import OPS, RunConfig
+from runner.harness.config import RunConfig
+from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
 
 _FLAGS = {"recipe": "RECIPE", "ref": "REF", "overlay_dir": "CCCI_OVERLAY_DIR", "approved_file": "CCCI_APPROVED_FILE"}
@@ -43,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
             environ[var] = str(value)
     with tempfile.TemporaryDirectory(prefix="ccci-check-") as scratch:
         environ["CCCI_RUNS_DIR"] = scratch
-        config = RunConfig.from_env(environ)
+        config = RunConfig.from_env(environ, LIFECYCLE)
         run = Run(config, console=Console(file=io.StringIO()))  # the run's progress lines are not this
         report = run.check_only()
     lines = _report_lines(run, report)
@@ -68,7 +69,7 @@ def _gate_turned_away(run: Run) -> bool:
 def _report_lines(run: Run, report: CheckReport) -> list[str]:
     own = report_folder(run)
     lines = [f"cc-ci check {run.config.recipe_name} at {report.head[:12]}: {own}"]
-    for op in OPS:
+    for op in run.lifecycle.names:
         files = [f"{name} ({'not collected: see below' if count is None else f'{count} test' + ('s' if count != 1 else '')})"
                  for name, count in report.tests.items() if _tier_of(name) == op]
         lines.append(f"  {op:<8} {', '.join(files) or '-'}")
@@ -96,4 +97,4 @@ def _tier_of(shown: str) -> str | None:
     if "/custom/" in f"/{shown}":
         return "custom"
     op = name.removeprefix("test_").removesuffix(".py")
-    return op if op in OPS else None
+    return op if op in LIFECYCLE else None

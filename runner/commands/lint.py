@@ -16,6 +16,7 @@ from runner.harness import git
 from runner.harness.config import RunConfig
 from runner.lint import RULES, lint_recipe
 from runner.lint.lint import resolve_ref
+from runner.ops import LIFECYCLE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
     opt_outs = _opt_outs(args.opt_out)
     environ = {k: v for k, v in os.environ.items() if k not in ("REF", "PR", "VERSION", "STAGES")}
     environ |= {var: str(value) for var, value in (("RECIPE", args.recipe), ("REF", args.ref)) if value is not None}
-    config = RunConfig.from_env(environ)
+    config = RunConfig.from_env(environ, LIFECYCLE)
     with _repo(config) as repo:
         commit = resolve_ref(repo, config.ref)
         findings = lint_recipe(repo, config.ref, opt_outs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from runner.harness.config import OPS
+from runner.ops import LIFECYCLE
 from runner.run_recipe_ci import run_from_env
 
 # flag -> env var read by RunConfig.from_env; a flag wins over the environment
@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "refs/pull/N/head (a fork's PR too); with --ref, that head must be it [PR]")
     parser.add_argument("--pr-head-repo", help="the repo the PR's head lives in (a fork): where --ref is "
                         "looked for when refs/pull/N/head is missing or not yet at it [PR_HEAD_REPO]")
-    parser.add_argument("--stages", help=f"comma list of {','.join(OPS)}; default: install; install always runs first and restore brings in backup [STAGES]")
+    parser.add_argument("--stages", help=f"comma list of {','.join(LIFECYCLE.names)}; default: "
+                        f"{','.join(LIFECYCLE.default_stages)}; what an op needs runs first (restore brings in backup) [STAGES]")
     parser.add_argument("--version", help="release tag to install instead of REF [VERSION]")
     parser.add_argument("--run-id", help="run id; default: generated [CCCI_RUN_ID]")
     parser.add_argument("--runs-dir", help="where run dirs go; default: ~/.local/state/cc-ci/runs [CCCI_RUNS_DIR]")

@@ -25,9 +25,9 @@ from typing import Any
 
 from runner.errors import BadInput
 from runner.harness import warm_pytest
-from runner.harness.config import OPS
 from runner.harness.fileio import write_json_atomic
 from runner.harness.hooks import Hooks, load_hooks, misnamed_hooks_in_text
+from runner.harness.lifecycle import Lifecycle
 from runner.harness.meta import RecipeMeta, load_meta
 from runner.harness.overlaycheck import folder_entries, stray
 from runner.harness.paths import state_dir
@@ -75,33 +75,35 @@ def show_in(tests: TierTests, own_shown: str, cc_ci_tests: str = "tests") -> Cal
 
 
 def check(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoLocal | None,
-          tier_files: Callable[[str, Path], list[Path]], generic_skipped: Iterable[str] = (),
+          lifecycle: Lifecycle, tier_files: Callable[[str, Path], list[Path]], generic_skipped: Iterable[str] = (),
           collect: bool = True) -> CheckReport:
-    """Everything that can be known about the maintainer's files before deploying.
+    """Everything that can be known about the maintainer's files before deploying, for every op
+    of `lifecycle` (its declarations name the generic floor files and hooks).
     `tier_files(op, recipe_dir)` is the op's own overlay files (the ops registry's); `collect`
     False leaves out pytest's collection (for runs whose tiers are not run by pytest)."""
+    ops = lifecycle.names
     shown = show_in(tests, own_shown)
     report = CheckReport(gate=(repo_local.message() if repo_local else None)
                          or f"repo-local {FOLDER}/: none at the tested commit")
     _compile_all(tests.recipe_dir, shown, report)
-    meta = _import(report, lambda: load_meta(tests.recipe_dir, shown=shown))
+    meta = _import(report, lambda: load_meta(tests.recipe_dir, lifecycle, shown=shown))
     report.meta = meta if isinstance(meta, RecipeMeta) else None
-    hooks = _import(report, lambda: load_hooks(tests.recipe_dir, OPS, shown=shown))
+    hooks = _import(report, lambda: load_hooks(tests.recipe_dir, ops, shown=shown))
     ops_py = tests.recipe_dir / "ops.py"
     if hooks is None and ops_py.is_file():  # it could not be imported: its hook names, read as text
         name = shown(ops_py) or "ops.py"
-        report.errors += [Problem(name, why, line) for line, why in misnamed_hooks_in_text(ops_py.read_text(), OPS)
+        report.errors += [Problem(name, why, line) for line, why in misnamed_hooks_in_text(ops_py.read_text(), ops)
                           if not any(p.file == name and p.line == line for p in report.errors)]
     if isinstance(hooks, Hooks):
-        report.hooks = [f"{when}_{op}" for op in OPS for when, found in (("pre", hooks.pre), ("post", hooks.post))
+        report.hooks = [f"{when}_{op}" for op in ops for when, found in (("pre", hooks.pre), ("post", hooks.post))
                         if op in found]
-    skipped = set(generic_skipped) | (report.meta.generic_skipped() if report.meta else set())
-    by_op = {op: ([] if op in skipped else [p for p in [tests.generic_dir / f"test_{op}.py"] if p.is_file()])
-             + tier_files(op, tests.recipe_dir) for op in OPS}
+    skipped = set(generic_skipped) | (report.meta.generic_skipped(ops) if report.meta else set())
+    by_op = {spec.name: ([] if spec.name in skipped else generic_files(tests.generic_dir, spec.generic_files))
+             + tier_files(spec.name, tests.recipe_dir) for spec in lifecycle}
     files = [f for op_files in by_op.values() for f in op_files]
     if files and collect:
         _collect(tests, files, shown, report)
-    _notices(tests, own_overlay, own_shown, repo_local, by_op, shown, report)
+    _notices(tests, own_overlay, own_shown, repo_local, lifecycle, by_op, shown, report)
     report.errors.sort(key=lambda p: (p.file, p.line or 0))
     return report
 
@@ -199,19 +201,20 @@ def _relabel(problem: Problem, shown: Callable[[Path], str | None], root: Path) 
                    [type(f)(name(f.file), f.line, f.function, f.text) for f in problem.frames], problem.context)
 
 
-def _notices(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoLocal | None,
+def _notices(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoLocal | None, lifecycle: Lifecycle,
              by_op: dict[str, list[Path]], shown: Callable[[Path], str | None], report: CheckReport) -> None:
-    strays = [(own_shown, s) for s in stray(folder_entries(own_overlay))]
+    names = lifecycle.overlay_names
+    strays = [(own_shown, s) for s in stray(folder_entries(own_overlay), names)]
     if repo_local is not None and repo_local.approved:
-        strays += [(FOLDER, s) for s in stray(e.removeprefix(f"{FOLDER}/") for e in repo_local.files)]
+        strays += [(FOLDER, s) for s in stray((e.removeprefix(f"{FOLDER}/") for e in repo_local.files), names)]
     report.notices += [f"{folder}/{s.line}" for folder, s in strays]
     # what the maintainer meant for each op but no tier will run
-    meant: dict[str, list[str]] = {op: [] for op in OPS}
+    meant: dict[str, list[str]] = {op: [] for op in lifecycle.names}
     for folder, s in strays:
         if s.op:
             meant[s.op].append(f"{folder}/{s.entry}")
     for entry in (repo_local.ignored if repo_local else []):
-        if (op := _op_of(entry.removeprefix(f"{FOLDER}/"))) is not None:
+        if (op := _op_of(entry.removeprefix(f"{FOLDER}/"), names)) is not None:
             meant[op].append(entry)
     overlays = {op: [f for f in files if f.resolve().is_relative_to(tests.recipe_dir.resolve())]
                 for op, files in by_op.items()}
@@ -224,10 +227,14 @@ def _notices(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: Re
             report.notices.append(f"{name}: holds no tests (pytest collects functions named test_*)")
 
 
-def _op_of(entry: str) -> str | None:
+def _op_of(entry: str, overlay_names: frozenset[str]) -> str | None:
     """The op a file in an overlay folder is for: `test_<op>.py`, `custom/test_*.py`."""
     if entry.startswith("custom/test_") and entry.endswith(".py"):
         return "custom"
-    name = entry.removeprefix("test_").removesuffix(".py")
-    return name if entry.startswith("test_") and name in OPS and name != "custom" else None
+    return entry.removeprefix("test_").removesuffix(".py") if entry in overlay_names else None
+
+
+def generic_files(generic_dir: Path, names: tuple[str, ...]) -> list[Path]:
+    """An op's generic floor files that exist (`OpSpec.generic_files` in tests/_generic/)."""
+    return [path for name in names if (path := generic_dir / name).is_file()]
 

@@ -7,19 +7,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from runner.errors import BadInput
 from runner.harness import naming, recipes
 from runner.harness.hostid import HOST_ID, default_host_id
+from runner.harness.lifecycle import Lifecycle
 from runner.harness.paths import ALLOWLIST_FILE, default_runs_dir
 
-# The lifecycle in its fixed order; `runner/ops/` has one module per name.
-OPS = ("install", "upgrade", "backup", "restore", "custom")
-IMPLEMENTED_OPS = OPS
-# An op needs the ones named here to have run first; asking for it brings them in.
-_NEEDS = {"upgrade": ("install",), "backup": ("install",), "restore": ("install", "backup"),
-          "custom": ("install",)}
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")
 
 # env var -> field; the README's table lists the same names
@@ -30,6 +33,7 @@ ENV_VARS = {
     "PR_HEAD_REPO": "pr_head_repo",
     "STAGES": "stages",
     "VERSION": "version",
+    "UPGRADE_FROM": "upgrade_from",
     "CCCI_RUN_ID": "run_id",
     "CCCI_RUNS_DIR": "runs_dir",
     "CCCI_DRIVER": "driver",
@@ -128,8 +132,11 @@ class RunConfig(BaseModel):
                            "of the recipe repo, which must be REF when REF is set")
     pr_head_repo: str | None = Field(None, description="the repo the PR's head lives in when the forge "
                                      "says it is another (a fork): where REF is looked for next")
-    stages: tuple[str, ...] = ("install",)
+    # the ops to run, in lifecycle order with what they need (the Lifecycle handed to from_env)
+    stages: tuple[str, ...] = Field((), validate_default=True)
     version: str | None = Field(None, description="release tag to install instead of REF")
+    upgrade_from: str = Field("previous", description="where the upgrade starts: `previous` (the base), `all` "
+                              "(every older release, hop by hop), `<n>` (the n newest), or a comma list of releases")
     run_id: str = Field(default_factory=naming.new_run_id)
     runs_dir: Path = Field(default_factory=default_runs_dir)
     driver: Literal["swarm"] = "swarm"
@@ -180,26 +187,30 @@ class RunConfig(BaseModel):
 
     @field_validator("stages", mode="before")
     @classmethod
-    def _stages(cls, value: object) -> tuple[str, ...]:
+    def _stages(cls, value: object, info: ValidationInfo) -> tuple[str, ...]:
+        lifecycle = _lifecycle(info)
         items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
         wanted = [s.strip().lower() for s in items if s.strip()]
-        if not wanted:
-            return ("install",)
-        unknown = [s for s in wanted if s not in OPS]
-        if unknown:
-            raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(OPS)}")
-        needed = {need for op in wanted for need in _NEEDS.get(op, ())}
-        return tuple(op for op in OPS if op in wanted or op in needed)  # lifecycle order, once each
+        return lifecycle.stages(wanted) if wanted else lifecycle.default_stages
+
+    @field_validator("upgrade_from")
+    @classmethod
+    def _upgrade_from(cls, value: str) -> str:
+        value = value.strip() or "previous"
+        if value in ("previous", "all") or (value.isdigit() and int(value) >= 1):
+            return value
+        if value.isdigit():
+            raise ValueError("a number of releases must be 1 or more")
+        tags = [tag.strip() for tag in value.split(",")]
+        if any(not tag or not _REF.match(tag) for tag in tags):
+            raise ValueError(f"{value!r} is not `previous`, `all`, a number of releases or a comma list of release tags")
+        return ",".join(tags)
 
     @field_validator("skip_generic", mode="before")
     @classmethod
-    def _skip_generic(cls, value: object) -> frozenset[str]:
+    def _skip_generic(cls, value: object, info: ValidationInfo) -> frozenset[str]:
         if isinstance(value, str):  # CCCI_SKIP_GENERIC: 1/true = every op
-            if value.strip().lower() in ("1", "true", "yes"):
-                return frozenset(OPS)
-            if value.strip().lower() in ("", "0", "false", "no"):
-                return frozenset()
-            raise ValueError(f"{value!r} is not 1 or 0")
+            return _generic_switch(value, _lifecycle(info).names)
         return frozenset(value)  # type: ignore[call-overload]
 
     @field_validator("overlay_dir")
@@ -283,28 +294,54 @@ class RunConfig(BaseModel):
                               host_id=self.host_id, refuse_local_reach=self.refuse_local_reach)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> RunConfig:
+    def from_env(cls, environ: Mapping[str, str], lifecycle: Lifecycle) -> RunConfig:
+        """The run's input; STAGES and the generic-floor switches are read against `lifecycle`
+        (the ops' own declarations, `runner.ops.LIFECYCLE`)."""
         raw: dict[str, object] = {field: environ[var] for var, field in ENV_VARS.items()
                                   if environ.get(var, "").strip()}
-        per_op = _per_op_skips(environ)
+        per_op = _per_op_skips(environ, lifecycle)
         if per_op:
-            skip = RunConfig._skip_generic(raw.get("skip_generic", ""))
-            raw["skip_generic"] = skip | per_op
+            try:
+                every = _generic_switch(str(raw.get("skip_generic", "")), lifecycle.names)
+            except ValueError as err:
+                raise BadInput(f"CCCI_SKIP_GENERIC: {err}") from None
+            raw["skip_generic"] = every | per_op
         if "recipe" not in raw:
             raise BadInput("RECIPE is not set; set it to a recipe name (e.g. custom-html-tiny) or a path")
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(raw, context={"lifecycle": lifecycle})
         except ValidationError as err:
             raise BadInput(_first_error(err)) from None
 
 
-def _per_op_skips(environ: Mapping[str, str]) -> frozenset[str]:
+def _lifecycle(info: ValidationInfo) -> Lifecycle:
+    lifecycle = (info.context or {}).get("lifecycle")
+    if not isinstance(lifecycle, Lifecycle):
+        raise TypeError("RunConfig is read with RunConfig.from_env(environ, lifecycle)")
+    return lifecycle
+
+
+def _generic_switch(value: str, ops: tuple[str, ...]) -> frozenset[str]:
+    """CCCI_SKIP_GENERIC: 1 = every op's generic floor is skipped, 0 = none."""
+    if value.strip().lower() in ("1", "true", "yes"):
+        return frozenset(ops)
+    if value.strip().lower() in ("", "0", "false", "no"):
+        return frozenset()
+    raise ValueError(f"{value!r} is not 1 or 0")
+
+
+def skip_generic_var(op: str) -> str:
+    """The env var that skips one op's generic floor: CCCI_SKIP_GENERIC_RESTORE_FRESH for restore-fresh."""
+    return f"CCCI_SKIP_GENERIC_{op.upper().replace('-', '_')}"
+
+
+def _per_op_skips(environ: Mapping[str, str], lifecycle: Lifecycle) -> frozenset[str]:
     """CCCI_SKIP_GENERIC_<OP>=1 for each op whose generic floor is skipped."""
     skipped = set()
-    for op in OPS:
-        value = environ.get(f"CCCI_SKIP_GENERIC_{op.upper()}", "").strip().lower()
+    for op in lifecycle.names:
+        value = environ.get(skip_generic_var(op), "").strip().lower()
         if value in ("1", "true", "yes"):
             skipped.add(op)
         elif value not in ("", "0", "false", "no"):
-            raise BadInput(f"CCCI_SKIP_GENERIC_{op.upper()}: {value!r} is not 1 or 0")
+            raise BadInput(f"{skip_generic_var(op)}: {value!r} is not 1 or 0")
     return frozenset(skipped)

@@ -83,10 +83,12 @@ def load_hooks(recipe_dir: Path, ops: tuple[str, ...], shown: str | Shown | None
     named = in_folder(path, shown or path.name)
     module = load_module(path, f"ccci_ops_{recipe_dir.name.replace('-', '_')}", named)
     found: dict[str, dict[str, Hook]] = {when: {} for when in WHENS}
+    by_ident = {op.replace("-", "_"): op for op in ops}  # pre_restore_fresh is restore-fresh's hook
     for name in dir(module):
-        when, _, op = name.partition("_")
-        if when not in WHENS or not op or not callable(getattr(module, name)):
+        when, _, ident = name.partition("_")
+        if when not in WHENS or not ident or not callable(getattr(module, name)):
             continue
+        op = by_ident.get(ident, ident)
         if op not in ops:
             line = getattr(getattr(module, name), "__code__", None)
             where = f"{named(path)}:{line.co_firstlineno}" if line else named(path)
@@ -97,7 +99,7 @@ def load_hooks(recipe_dir: Path, ops: tuple[str, ...], shown: str | Shown | None
 
 def not_a_hook(name: str, ops: tuple[str, ...]) -> str:
     """Why a `pre_*`/`post_*` function is refused, with what was probably meant."""
-    valid = [f"{w}_{o}" for w in WHENS for o in ops]
+    valid = [f"{w}_{o.replace('-', '_')}" for w in WHENS for o in ops]
     near = difflib.get_close_matches(name, valid, n=1)
     hint = f"did you mean {near[0]}?" if near else f"hooks are pre_<op> and post_<op>, ops are {', '.join(ops)}"
     return f"{name} is not a hook ({hint})"
@@ -110,7 +112,8 @@ def misnamed_hooks_in_text(source: str, ops: tuple[str, ...]) -> list[tuple[int,
     """(line, why) for each `def pre_/post_<name>` whose op does not exist, read from the text
     alone: for an ops.py that cannot be imported (a syntax error), so the check still names them."""
     return [(source.count("\n", 0, m.start()) + 1, not_a_hook(m.group(1), ops))
-            for m in HOOK_DEF.finditer(source) if m.group(1).partition("_")[2] not in ops]
+            for m in HOOK_DEF.finditer(source)
+            if m.group(1).partition("_")[2] not in {op.replace("-", "_") for op in ops}]
 
 
 class HookError(InfraError):

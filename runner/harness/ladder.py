@@ -1,6 +1,7 @@
 """The level ladder: how far up the lifecycle a recipe got. Pure: fed the tiers' verdicts.
 
-L1 install, L2 upgrade, L3 backup + restore, L4 custom. A rung whose ops passed, or are in
+The rungs are the ops' own declarations (`OpSpec.rung`, read through `Lifecycle.rungs`): L1
+install, L2 upgrade, L3 backup + restore, L4 custom, L5 lint. A rung whose ops passed, or are in
 EXPECTED_NA (with the reason), is climbed; `fail`, `error`, `empty` (the op ran but no assertion
 executed: nothing was checked) or a skip without a declared reason stops the climb. The level is the last rung climbed before the first one that was not (L0: none).
 """
@@ -10,12 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-RUNGS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("install", ("install",)),
-    ("upgrade", ("upgrade",)),
-    ("backup+restore", ("backup", "restore")),
-    ("custom", ("custom",)),
-)
+Rungs = tuple[tuple[str, tuple[str, ...]], ...]  # (rung name, its ops) by level: `Lifecycle.rungs`
 
 
 @dataclass(frozen=True)
@@ -48,11 +44,11 @@ class Ladder:
         return " · ".join(f"L{r.level} {r.name} {r.state} {'✓' if r.climbed else '✗'}" for r in self.rungs)
 
 
-def climb(verdicts: Mapping[str, tuple[str, str | None]], expected_na: Mapping[str, str]) -> Ladder:
+def climb(verdicts: Mapping[str, tuple[str, str | None]], expected_na: Mapping[str, str], ladder: Rungs) -> Ladder:
     """`verdicts`: op -> (verdict, error or skip reason). An op with no verdict counts as a skip."""
     rungs: list[Rung] = []
     climbing = True
-    for level, (name, ops) in enumerate(RUNGS, start=1):
+    for level, (name, ops) in enumerate(ladder, start=1):
         state, reason = _rung_state(ops, verdicts, expected_na)
         climbing = climbing and state in ("pass", "n/a")
         rungs.append(Rung(level, name, state, climbing, reason))

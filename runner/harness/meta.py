@@ -28,11 +28,12 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from runner.errors import BadInput
-from runner.harness.config import OPS
+from runner.harness.lifecycle import Lifecycle
 from runner.harness.problems import Shown, in_folder
 from runner.harness.pyfile import load_module
 
@@ -71,6 +72,9 @@ class RecipeMeta(BaseModel):
     EXPECTED_NA: dict[StrictStr, StrictStr] = Field(
         default_factory=dict, description="`{stage: reason}` for stages that cannot apply to this recipe: "
                                           "not performed, and climbed on the level ladder with the reason")
+    LINT_OPT_OUT: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict, description="`{rule: reason}` for lint rules the recipe cannot follow (docs/lint.md): "
+                                          "the findings are still shown, marked, and do not fail the lint tier")
 
     @field_validator("HEALTH_PATH")
     @classmethod
@@ -86,29 +90,46 @@ class RecipeMeta(BaseModel):
             raise ValueError("needs the reason the app cannot have the witness files")
         return value
 
+    @field_validator("LINT_OPT_OUT")
+    @classmethod
+    def _lint_opt_out(cls, value: dict[str, str]) -> dict[str, str]:
+        for rule, reason in value.items():
+            if not reason.strip():
+                raise ValueError(f"{rule!r} needs a reason (why the recipe cannot follow the rule)")
+        return value
+
     @field_validator("SKIP_GENERIC")
     @classmethod
-    def _skip_generic(cls, value: bool | frozenset[str]) -> bool | frozenset[str]:
-        unknown = sorted(set(value) - set(OPS)) if not isinstance(value, bool) else []
+    def _skip_generic(cls, value: bool | frozenset[str], info: ValidationInfo) -> bool | frozenset[str]:
+        lifecycle = _lifecycle(info)
+        if lifecycle is None:  # read back from meta.json: validated when the run loaded it
+            return value
+        unknown = sorted(set(value) - set(lifecycle.names)) if not isinstance(value, bool) else []
         if unknown:
-            raise ValueError(f"names unknown op {unknown[0]!r}; choose from {', '.join(OPS)}")
+            raise ValueError(f"names unknown op {unknown[0]!r}; choose from {', '.join(lifecycle.names)}")
         return value
 
     @field_validator("EXPECTED_NA")
     @classmethod
-    def _expected_na(cls, value: dict[str, str]) -> dict[str, str]:
+    def _expected_na(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        lifecycle = _lifecycle(info)
+        if lifecycle is None:
+            return value
         for stage, reason in value.items():
-            if stage not in OPS or stage == "install":
-                raise ValueError(f"{stage!r} is not a stage that can be n/a; choose from {', '.join(OPS[1:])}")
+            if stage not in lifecycle.may_be_na:
+                raise ValueError(f"{stage!r} is not a stage that can be n/a; choose from {', '.join(lifecycle.may_be_na)}")
             if not reason.strip():
                 raise ValueError(f"{stage!r} needs a reason")
-        if "backup" in value and "restore" not in value:  # nothing to restore without a backup
-            value = {**value, "restore": value["backup"]}
+        for spec in lifecycle:  # an op that needs an n/a op is n/a too (nothing to restore without a backup)
+            need = next((n for n in spec.needs if n in value), None)
+            if need is not None and spec.name not in value and spec.can_be_na:
+                value = {**value, spec.name: value[need]}
         return value
 
-    def generic_skipped(self) -> frozenset[str]:
+    def generic_skipped(self, ops: tuple[str, ...]) -> frozenset[str]:
+        """The ops (of `ops`, the lifecycle's names) whose generic floor the recipe opted out of."""
         if self.SKIP_GENERIC is True:
-            return frozenset(OPS)
+            return frozenset(ops)
         return self.SKIP_GENERIC or frozenset()
 
     def effective(self) -> dict[str, Any]:
@@ -123,6 +144,11 @@ class RecipeMeta(BaseModel):
             if _is_callable_type(field.annotation) and isinstance(values.get(name), str):
                 values[name] = _Elsewhere(name, values[name])
         return cls.model_validate(values)
+
+
+def _lifecycle(info: ValidationInfo) -> Lifecycle | None:
+    found = (info.context or {}).get("lifecycle")
+    return found if isinstance(found, Lifecycle) else None
 
 
 class _Elsewhere:
@@ -147,17 +173,18 @@ def _is_callable_type(annotation: Any) -> bool:
     return "Callable" in str(annotation)
 
 
-def load_meta(recipe_dir: Path, shown: str | Shown | None = None) -> RecipeMeta:
-    """`<recipe_dir>/recipe_meta.py`'s settings, or the defaults when it has none. `shown` is how
-    errors name the file (e.g. `cc-ci/recipe_meta.py` for a repo-local one)."""
+def load_meta(recipe_dir: Path, lifecycle: Lifecycle, shown: str | Shown | None = None) -> RecipeMeta:
+    """`<recipe_dir>/recipe_meta.py`'s settings, or the defaults when it has none; op names are
+    checked against `lifecycle`. `shown` is how errors name the file (e.g. `cc-ci/recipe_meta.py`
+    for a repo-local one)."""
     path = recipe_dir / "recipe_meta.py"
     if not path.is_file():
-        return RecipeMeta.model_validate({})
+        return RecipeMeta.model_validate({}, context={"lifecycle": lifecycle})
     named = in_folder(path, shown or path.name)
     module = load_module(path, f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", named)
     name = named(path) or path.name
     try:
-        return validate_meta(vars(module), name)
+        return validate_meta(vars(module), lifecycle, name)
     except BadInput as err:  # told at the line that sets it
         setting = re.match(rf"^{re.escape(name)}: (?:unknown setting '(\w+)'|(\w+): )", str(err))
         found = setting and re.search(rf"^{setting.group(1) or setting.group(2)}\s*[:=]", path.read_text(), re.MULTILINE)
@@ -167,7 +194,7 @@ def load_meta(recipe_dir: Path, shown: str | Shown | None = None) -> RecipeMeta:
         raise BadInput(f"{name}:{line}:{str(err).removeprefix(name + ':')}") from None
 
 
-def validate_meta(namespace: dict[str, Any], shown: str = "recipe_meta.py") -> RecipeMeta:
+def validate_meta(namespace: dict[str, Any], lifecycle: Lifecycle, shown: str = "recipe_meta.py") -> RecipeMeta:
     """The settings among a module's names: ALL-CAPS ones; `_private` and lower-case are helpers."""
     values = {name: value for name, value in namespace.items() if _is_setting(name)}
     known = list(RecipeMeta.model_fields)
@@ -177,7 +204,7 @@ def validate_meta(namespace: dict[str, Any], shown: str = "recipe_meta.py") -> R
             hint = f" (did you mean {close[0]}?)" if close else f"; settings are {', '.join(known)}"
             raise BadInput(f"{shown}: unknown setting {name!r}{hint}")
     try:
-        return RecipeMeta.model_validate(values)
+        return RecipeMeta.model_validate(values, context={"lifecycle": lifecycle})
     except ValidationError as err:
         first = err.errors()[0]
         name = str(first["loc"][0])

@@ -5,10 +5,12 @@ Written atomically after every op, so an assertion file always reads a whole sta
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from runner.harness.app import Deployment
 from runner.harness.fileio import write_text_atomic
@@ -108,23 +110,34 @@ class AppIdentity(BaseModel):
 
 
 class OpRecord(BaseModel):
+    """What every op's record holds. An op with fields of its own subclasses it and names the
+    subclass in its spec (`OpSpec.record`); op_state.json is loaded back with each op's model."""
+
+    model_config = ConfigDict(extra="forbid")  # a field another op's record has is a mistake, not dropped
+
     op: str
     seed: Any = None  # what the pre-op hook returned
     post_seed: Any = None  # what the post-op hook returned (it ran after the op, before its tier)
     deployment: Deployment | None = None
     deploy_count: int = 0  # stacks the app's deploys created so far, as docker saw it (1 through an in-place upgrade)
-    base: str | None = None  # the release an upgrade started from
-    base_reason: str | None = None
-    env_diff: EnvDiff | None = None
-    snapshot: Snapshot | None = None
-    restore: RestoreRecord | None = None
     identity: AppIdentity | None = None  # the app as docker saw it right after this op (install, upgrade)
-    declared_version: str | None = None  # the version label the deployed ref's compose declares (upgrade)
-    declared_services: list[str] | None = None  # the services the deployed ref's compose declares (upgrade)
-    no_snapshot: str | None = None  # why the backup took no snapshot (a recipe finding its floor reports)
     witnesses: list[Witness] = Field(default_factory=list)  # planted by this op (install: one per volume root)
     notes: list[str] = Field(default_factory=list)  # warnings and information for the console and reports
     duration_s: float = 0.0
+
+    def planted(self) -> list[Witness]:
+        """Every witness file this op planted (teardown removes them first)."""
+        return list(self.witnesses)
+
+
+class _UnknownOpRecord(OpRecord):
+    """An op the loader has no model for (e.g. one a test defines): its fields kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+R = TypeVar("R", bound=OpRecord)
+STEP = "@"  # `<op>@<step>`: one step of an op performed in steps (an upgrade chain's hop), its op's model
 
 
 class OpNotRun(KeyError):
@@ -147,7 +160,10 @@ class OpState(BaseModel):
     stages: list[str] = Field(default_factory=list)  # the run's STAGES, for saying what did not run
     base: str | None = None  # the first deploy's release when upgrading, else None
     base_reason: str | None = None
-    ops: dict[str, OpRecord] = Field(default_factory=dict)
+    # an upgrade chain (UPGRADE_FROM): the releases upgraded through after the base, before the head
+    hops: list[str] = Field(default_factory=list)
+    skipped_releases: dict[str, str] = Field(default_factory=dict)  # release -> why the chain left it out
+    ops: dict[str, SerializeAsAny[OpRecord]] = Field(default_factory=dict)  # each op's own record model
 
     def __getitem__(self, op: str) -> OpRecord:
         try:
@@ -161,6 +177,11 @@ class OpState(BaseModel):
     def get(self, op: str) -> OpRecord | None:
         return self.ops.get(op)
 
+    def of(self, op: str, model: type[R]) -> R | None:
+        """The op's record as its own model (`state.of("backup", BackupRecord)`), None when it did not run."""
+        record = self.ops.get(op)
+        return record if isinstance(record, model) else None
+
     @property
     def first_ref(self) -> str:
         """The ref the app is created and first deployed at: the upgrade base, else the head."""
@@ -168,7 +189,7 @@ class OpState(BaseModel):
 
     def witnesses(self) -> list[Witness]:
         """Every witness file any op planted (what teardown removes first)."""
-        found = [w for r in self.ops.values() for w in [*r.witnesses, *(r.snapshot.witnesses if r.snapshot else [])]]
+        found = [w for r in self.ops.values() for w in r.planted()]
         return list({w.key: w for w in found}.values())
 
     def latest_deployment(self) -> Deployment | None:
@@ -180,5 +201,9 @@ class OpState(BaseModel):
         write_text_atomic(path, self.model_dump_json(indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> OpState:
-        return cls.model_validate_json(path.read_text())
+    def load(cls, path: Path, records: Mapping[str, type[OpRecord]]) -> OpState:
+        """op_state.json with each op's record read by its own model (`Lifecycle.records`)."""
+        data = json.loads(path.read_text())
+        data["ops"] = {op: records.get(op.partition(STEP)[0], _UnknownOpRecord).model_validate(raw)
+                       for op, raw in data.get("ops", {}).items()}
+        return cls.model_validate(data)

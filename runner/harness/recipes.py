@@ -48,8 +48,13 @@ def bundled_recipe_repo(name: str) -> Path:
     return dest
 
 
+# How the repo is built, beside the fixture's content: a change here builds a new repo rather than
+# reuse one built the old way (2: release tags are annotated, as abra makes them)
+_BUILD = b"2"
+
+
 def _content_hash(fixture: Path) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(_BUILD)
     for path in sorted(p for p in fixture.rglob("*") if p.is_file()):
         digest.update(path.relative_to(fixture).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
@@ -63,8 +68,15 @@ def _build_fixture_repo(fixture: Path, repo: Path) -> None:
     git.git(repo, "init", "-q", "-b", "main")
     git.git(repo, "add", "-A")
     git.git(repo, "commit", "-q", "-m", base["message"], env=dated)
-    git.git(repo, "tag", base["tag"])
+    _release_tag(repo, base["tag"])
     for step in history.get("commits", []):
         git.git(repo, "am", "-q", "--committer-date-is-author-date", str(fixture / step["patch"]))
         if step.get("tag"):
-            git.git(repo, "tag", step["tag"])
+            _release_tag(repo, step["tag"])
+
+
+def _release_tag(repo: Path, tag: str) -> None:
+    """An annotated tag, as `abra recipe release` makes it, dated with the commit it tags (the
+    tagger identity is git's fixed one) so that the tag object is the same on every machine."""
+    date = git.git(repo, "log", "-1", "--format=%cI", "HEAD")
+    git.git(repo, "tag", "-a", tag, "-m", f"chore: publish {tag} release", env={"GIT_COMMITTER_DATE": date})

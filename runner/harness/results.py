@@ -12,7 +12,7 @@ from rich.table import Table
 
 from runner.errors import EXIT_ASSERTION_FAILED, EXIT_EMPTY, EXIT_INFRA, EXIT_PASS
 from runner.harness.fileio import write_json_atomic, write_text_atomic
-from runner.harness.ladder import Ladder, climb
+from runner.harness.ladder import Ladder, Rungs, climb
 from runner.harness.repolocal import RepoLocal
 from runner.harness.rundir import RunDir
 from runner.harness.scrub import scrubber
@@ -50,6 +50,7 @@ class RunResult:
     duration_s: float = 0.0
     repo_local: RepoLocal | None = None  # the gate's decision about the recipe repo's cc-ci/
     meta: dict[str, Any] = field(default_factory=dict)  # the effective recipe_meta settings
+    rungs: Rungs = ()  # the ladder's shape: (rung, its ops) by level, from the run's lifecycle
 
     @property
     def verdict(self) -> str:
@@ -63,13 +64,15 @@ class RunResult:
 
     @property
     def ladder(self) -> Ladder:
-        return climb({t.op: (t.verdict, t.error) for t in self.tiers}, self.meta.get("EXPECTED_NA") or {})
+        return climb({t.op: (t.verdict, t.error) for t in self.tiers}, self.meta.get("EXPECTED_NA") or {}, self.rungs)
 
     def add_skipped_tiers(self, ops: tuple[str, ...]) -> None:
-        """Every op gets a row: the ones that did not run are `skip`, with why."""
+        """Every op gets a row: the ones that did not run are `skip`, with why. An op's steps
+        (`upgrade@<release>`: the hops of a chain) keep their rows, right before the op's own."""
         done = {t.op: t for t in self.tiers}
-        self.tiers = [done.get(op) or TierResult(op, "skip", error="not reached" if op in self.stages
-                                                 else "not in STAGES") for op in ops]
+        steps = {op: [t for t in self.tiers if t.op.startswith(f"{op}@")] for op in ops}
+        self.tiers = [row for op in ops for row in [*steps[op], done.get(op) or TierResult(
+            op, "skip", error="not reached" if op in self.stages else "not in STAGES")]]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

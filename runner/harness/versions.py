@@ -86,3 +86,32 @@ def choose_base(releases_before: list[str], head_releases: list[str], head_versi
         return candidates[-2].tag, (f"the head's version label is {newest.tag} (unreleased commits "
                                     f"on top of it): stepped back to {candidates[-2].tag}")
     return newest.tag, f"{newest.tag} is the newest release older than the head"
+
+
+def upgrade_chain(policy: str, releases_before: list[str], head_releases: list[str], all_tags: list[str],
+                  previous: tuple[str | None, str]) -> tuple[list[str], str]:
+    """The releases an upgrade passes through, oldest first (the first is installed), and why.
+
+    `policy` is UPGRADE_FROM: `previous` is the one base (`previous`, from `choose_base`); `all`
+    every release older than the head; `<n>` the n newest of those; a comma list those releases
+    (each must be a release tag of the recipe, else BadInput).
+    """
+    if policy == "previous":
+        base, reason = previous
+        return ([base] if base else []), reason
+    if policy not in ("all",) and not policy.isdigit():
+        listed = policy.split(",")
+        unknown = [tag for tag in listed if tag not in all_tags or parse_version(tag) is None]
+        if unknown:
+            releases = ", ".join(v.tag for v in release_versions(all_tags)) or "none"
+            raise BadInput(f"UPGRADE_FROM: {unknown[0]!r} is not a release tag of the recipe (releases: {releases})")
+        return [v.tag for v in release_versions(listed)], f"the releases UPGRADE_FROM lists ({policy})"
+    older = release_versions(releases_before)
+    head_versions = release_versions(head_releases)
+    if head_versions:  # the head is itself a release: only older releases count
+        older = [v for v in older if v.sort_key < head_versions[0].sort_key]
+    chosen = older if policy == "all" else older[-int(policy):]
+    if not chosen:
+        return [], "no release older than the head to upgrade from"
+    what = "every release older than the head" if policy == "all" else f"the {policy} newest release(s) older than the head"
+    return [v.tag for v in chosen], f"UPGRADE_FROM={policy}: {what}"

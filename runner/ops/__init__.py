@@ -1,16 +1,33 @@
-"""The op registry, in lifecycle order. The orchestrator loops over it and names no op itself."""
+"""The op registry. Each op declares its place, needs, rung, record model and floor in its own
+module (`Op.spec`); `LIFECYCLE` is built from those declarations and handed down to the harness.
+The orchestrator loops over it and names no op itself."""
 
 from __future__ import annotations
 
-from runner.harness.config import OPS as ORDER
+from collections.abc import Iterable
+
+from runner.harness.lifecycle import Lifecycle, OpSpec
 from runner.ops.backup import Backup
 from runner.ops.base import Op, OpContext
 from runner.ops.custom import Custom
 from runner.ops.install import Install
+from runner.ops.lint import Lint
 from runner.ops.restore import Restore
 from runner.ops.upgrade import Upgrade
 
-REGISTRY: dict[str, Op] = {op.name: op for op in (Install(), Upgrade(), Backup(), Restore(), Custom())}
-assert tuple(REGISTRY) == ORDER, "the registry must hold every op of the lifecycle, in order"
 
-__all__ = ["ORDER", "REGISTRY", "Op", "OpContext"]
+def registry(ops: Iterable[Op]) -> dict[str, Op]:
+    """Ops by name, in lifecycle order."""
+    given = {op.name: op for op in ops}
+    return {name: given[name] for name in lifecycle_of(given.values()).names}
+
+
+def lifecycle_of(ops: Iterable[Op]) -> Lifecycle:
+    return Lifecycle(op.spec for op in ops)
+
+
+REGISTRY: dict[str, Op] = registry([Lint(), Install(), Upgrade(), Backup(), Restore(), Custom()])
+LIFECYCLE = lifecycle_of(REGISTRY.values())
+ORDER = LIFECYCLE.names  # the ops' names in lifecycle order
+
+__all__ = ["LIFECYCLE", "ORDER", "REGISTRY", "Lifecycle", "Op", "OpContext", "OpSpec", "lifecycle_of", "registry"]

@@ -5,18 +5,28 @@ from __future__ import annotations
 
 from runner.errors import InfraError
 from runner.harness.backupbot import NoSnapshot
-from runner.harness.opstate import OpRecord, Snapshot
+from runner.harness.lifecycle import OpSpec
+from runner.harness.opstate import OpRecord, Snapshot, Witness
 from runner.harness.proof import few
 from runner.ops.base import Op, OpContext
 
 
+class BackupRecord(OpRecord):
+    snapshot: Snapshot | None = None
+    no_snapshot: str | None = None  # why the backup took no snapshot (a recipe finding its floor reports)
+
+    def planted(self) -> list[Witness]:
+        return [*self.witnesses, *(self.snapshot.witnesses if self.snapshot else [])]
+
+
 class Backup(Op):
-    name = "backup"
+    spec = OpSpec("backup", after=("upgrade",), needs=("install",), rung=3, record=BackupRecord,
+                  summary="a restic snapshot of what backup-bot-two would take")
 
     def skip_reason(self, ctx: OpContext) -> str | None:
         return backup_capability(ctx)
 
-    def perform(self, ctx: OpContext) -> OpRecord:
+    def perform(self, ctx: OpContext) -> BackupRecord:
         app = ctx.live_app
         ctx.say(f"backing up {app.stack}")
         try:
@@ -24,14 +34,14 @@ class Backup(Op):
         except NoSnapshot as found:  # the recipe's doing: the floor reports it, restore skips
             notes = [*found.notes, f"no snapshot: {found.reason}"]
             _say_notes(ctx, notes)
-            return OpRecord(op=self.name, no_snapshot=found.reason, notes=notes, deploy_count=app.deploy_count)
+            return BackupRecord(op=self.name, no_snapshot=found.reason, notes=notes, deploy_count=app.deploy_count)
         notes = backup_notes(snapshot)
         _say_notes(ctx, notes)
         taken = ", ".join(f"{vol}{':' + ','.join(paths) if paths else ''}" for vol, paths in snapshot.volumes.items())
         ctx.say(f"snapshot {snapshot.id[:8]}: {len(snapshot.files)} file(s) from {taken or 'no volume'}"
                 + (f"; {len(snapshot.witnesses)} witness file(s) planted before it, changed since"
                    if snapshot.witnesses else ""))
-        return OpRecord(op=self.name, snapshot=snapshot, notes=notes, deploy_count=app.deploy_count)
+        return BackupRecord(op=self.name, snapshot=snapshot, notes=notes, deploy_count=app.deploy_count)
 
 
 def backup_notes(snapshot: Snapshot) -> list[str]:

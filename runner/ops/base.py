@@ -1,15 +1,18 @@
-"""What every op provides, and what it is handed. Adding an op means one module here and one
-line in the registry (`runner/ops/__init__.py`)."""
+"""What every op provides, and what it is handed. Adding an op means one module here, declaring
+its `OpSpec` (order, needs, rung, record model, floor, deploys, default; `runner/harness/lifecycle.py`),
+and one line in the registry (`runner/ops/__init__.py`). docs/running.md, "Adding an op"."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from runner.drivers.base import Driver
 from runner.harness.app import App
 from runner.harness.config import RunConfig
+from runner.harness.lifecycle import OpSpec
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import OpRecord, OpState
 
@@ -33,10 +36,18 @@ class OpContext:
 
 
 class Op:
-    """One lifecycle op. Subclasses set `name` and override what differs."""
+    """One lifecycle op. Subclasses set `spec` and override what differs."""
 
-    name: str = ""
-    converges: bool = False  # the op (re)deploys or rewrites the app: READY_PROBE is polled after it
+    spec: ClassVar[OpSpec]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def converges(self) -> bool:
+        """The op (re)deploys or rewrites the app: READY_PROBE is polled after it."""
+        return self.spec.deploys
 
     def plan(self, ctx: OpContext) -> None:
         """Before anything is deployed: check input, decide refs (raise BadInput to refuse)."""
@@ -49,7 +60,16 @@ class Op:
         """Perform the op once, through the driver; return what it produced."""
         raise NotImplementedError
 
+    def steps(self, ctx: OpContext) -> list[str]:
+        """The op's steps, in order, each performed and asserted on its own (its own tier row and
+        op-state key; `op_state["<op>"]` is always the latest): an upgrade chain's hops,
+        `upgrade@<release>`, then `upgrade`. The last step is the op's own name. Default: once."""
+        return [self.name]
+
+    def perform_step(self, ctx: OpContext, step: str) -> OpRecord:
+        """Perform one step (see `steps`); an op performed once needs only `perform`."""
+        return self.perform(ctx)
+
     def overlay_files(self, overlay_dir: Path) -> list[Path]:
         """The recipe's own assertion files for this op (the generic floor is added apart)."""
-        path = overlay_dir / f"test_{self.name}.py"
-        return [path] if path.is_file() else []
+        return sorted({path for glob in self.spec.overlay_globs for path in overlay_dir.glob(glob) if path.is_file()})

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runner.harness.lifecycle import OpSpec
 from runner.harness.opstate import OpRecord
 from runner.ops.base import Op, OpContext
 
 
 class Custom(Op):
-    name = "custom"
+    spec = OpSpec("custom", after=("restore",), needs=("install",), rung=4,
+                  generic=(), overlays=("custom/test_*.py",), summary="the recipe's functional tests")
 
     def skip_reason(self, ctx: OpContext) -> str | None:
         if not self.overlay_files(ctx.overlay_dir):
@@ -20,6 +22,3 @@ class Custom(Op):
 
     def perform(self, ctx: OpContext) -> OpRecord:
         return OpRecord(op=self.name, deploy_count=ctx.live_app.deploy_count)
-
-    def overlay_files(self, overlay_dir: Path) -> list[Path]:
-        return sorted((overlay_dir / "custom").glob("test_*.py"))

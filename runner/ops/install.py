@@ -5,16 +5,22 @@ from __future__ import annotations
 from runner.harness import git
 from runner.harness.envfile import with_values
 from runner.harness.install_steps import SCRIPT, run_install_steps
+from runner.harness.lifecycle import OpSpec
 from runner.harness.naming import shown_ref
 from runner.harness.opstate import OpRecord
 from runner.ops.base import Op, OpContext
 
 
-class Install(Op):
-    name = "install"
-    converges = True
+class InstallRecord(OpRecord):
+    base: str | None = None  # the release installed when upgrading (None: the head)
+    base_reason: str | None = None
 
-    def perform(self, ctx: OpContext) -> OpRecord:
+
+class Install(Op):
+    spec = OpSpec("install", rung=1, record=InstallRecord, deploys=True, default=True, can_be_na=False,
+                  summary="create the app and deploy it once")
+
+    def perform(self, ctx: OpContext) -> InstallRecord:
         app = ctx.live_app
         ref = ctx.state.first_ref  # new_app read the app env from this ref's .env.sample
         self._prepare_env(ctx, ref)
@@ -25,7 +31,7 @@ class Install(Op):
         witnesses = [] if ctx.meta.SKIP_WITNESSES else ctx.driver.plant_witnesses(app)  # the upgrade floor's proof
         if witnesses:
             ctx.say(f"planted {len(witnesses)} witness file(s), one in the root of each volume")
-        return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
+        return InstallRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
                         base=ctx.state.base, base_reason=ctx.state.base_reason, witnesses=witnesses,
                         identity=ctx.driver.deployed_identity(app))  # what the upgrade must keep
 

@@ -3,27 +3,33 @@ convergence."""
 
 from __future__ import annotations
 
+from runner.harness.lifecycle import OpSpec
 from runner.harness.opstate import OpRecord, RestoreRecord
 from runner.harness.proof import few
-from runner.ops.backup import backup_capability
+from runner.ops.backup import BackupRecord, backup_capability
 from runner.ops.base import Op, OpContext
 
 
+class RestoreOpRecord(OpRecord):
+    restore: RestoreRecord | None = None
+
+
 class Restore(Op):
-    name = "restore"
-    converges = True
+    spec = OpSpec("restore", after=("backup",), needs=("install", "backup"), rung=3, record=RestoreOpRecord,
+                  deploys=True, summary="the backup's snapshot back into the live volumes")
 
     def skip_reason(self, ctx: OpContext) -> str | None:
-        backup = ctx.state.get("backup")
+        backup = ctx.state.of("backup", BackupRecord)
         if backup is None or backup.snapshot is None:
             took_none = f"the backup took no snapshot: {backup.no_snapshot}" if backup and backup.no_snapshot \
                 else "the backup op took no snapshot"
             return backup_capability(ctx) or took_none
         return None
 
-    def perform(self, ctx: OpContext) -> OpRecord:
+    def perform(self, ctx: OpContext) -> RestoreOpRecord:
         app = ctx.live_app
-        snapshot = ctx.state["backup"].snapshot
+        backup = ctx.state.of("backup", BackupRecord)
+        snapshot = backup.snapshot if backup else None
         assert snapshot is not None
         ctx.say(f"restoring snapshot {snapshot.id[:8]} into {app.stack}")
         record = ctx.driver.restore(app, snapshot)
@@ -33,7 +39,7 @@ class Restore(Op):
         notes = restore_notes(record)
         for note in notes:
             ctx.say(f"restore: {note}")
-        return OpRecord(op=self.name, restore=record, notes=notes, deploy_count=app.deploy_count)
+        return RestoreOpRecord(op=self.name, restore=record, notes=notes, deploy_count=app.deploy_count)
 
 
 def restore_notes(record: RestoreRecord) -> list[str]:

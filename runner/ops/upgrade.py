@@ -1,54 +1,120 @@
-"""upgrade: redeploy the same app in place at the PR head (chaos), from the base install deployed."""
+"""upgrade: redeploy the same app in place at the PR head (chaos), from the base install deployed.
+With an upgrade chain (UPGRADE_FROM=all, <n>, or a list of releases) the base is the oldest release
+of the chain and the app is upgraded in place through each newer release, one hop at a time, then
+to the head; every hop gets the upgrade tier, and a hop that fails stops the chain."""
 
 from __future__ import annotations
+
+import yaml
 
 from runner.harness import git
 from runner.harness.compose import service_names, version_label
 from runner.harness.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
-from runner.harness.opstate import EnvDiff, OpRecord
-from runner.harness.versions import choose_base
+from runner.harness.lifecycle import OpSpec
+from runner.harness.opstate import STEP, EnvDiff, OpRecord
+from runner.harness.versions import choose_base, upgrade_chain
 from runner.ops.base import Op, OpContext
+
+HOP = STEP  # a hop's tier row and op-state key: `upgrade@1.1.0+1.1`
+
+
+class UpgradeRecord(OpRecord):
+    base: str | None = None  # the release the upgrade started from
+    base_reason: str | None = None
+    env_diff: EnvDiff | None = None
+    declared_version: str | None = None  # the version label the deployed ref's compose declares
+    declared_services: list[str] | None = None  # the services the deployed ref's compose declares
+    hop_from: str | None = None  # the release this hop started from (the base, or the hop before)
+    hop_to: str | None = None  # the release a hop of a chain deployed; None: the PR head (the last hop)
 
 
 class Upgrade(Op):
-    name = "upgrade"
-    converges = True
+    spec = OpSpec("upgrade", after=("install",), needs=("install",), rung=2, record=UpgradeRecord, deploys=True,
+                  summary="redeploy the app in place at the PR head, from the base release (or through a chain)")
 
     def plan(self, ctx: OpContext) -> None:
-        """Choose the base; install then deploys it instead of the head."""
+        """Choose the base (and the chain's hops); install then deploys it instead of the head."""
         head = ctx.state.head_commit
-        all_tags = git.tags(ctx.checkout)
-        base, reason = choose_base(
-            releases_before=git.release_tags_before(ctx.checkout, head),
-            head_releases=git.tags_at(ctx.checkout, head),
-            head_version_label=_head_version_label(ctx, head),
-            pinned=ctx.meta.UPGRADE_BASE_VERSION,
-            all_tags=all_tags,
-        )
-        ctx.state.base, ctx.state.base_reason = base, reason
-        ctx.say(f"upgrade base: {base or 'none'} — {reason}")
+        all_tags, before, at_head = git.tags(ctx.checkout), git.release_tags_before(ctx.checkout, head), \
+            git.tags_at(ctx.checkout, head)
+        policy = ctx.config.upgrade_from
+        previous = choose_base(releases_before=before, head_releases=at_head,
+                               head_version_label=_head_version_label(ctx, head),
+                               pinned=ctx.meta.UPGRADE_BASE_VERSION if policy == "previous" else None,
+                               all_tags=all_tags) if policy == "previous" else (None, "")
+        chain, reason = upgrade_chain(policy, before, at_head, all_tags, previous)
+        for release in list(chain) if policy != "previous" else []:  # the one base is read as it always was
+            why = _unreadable(ctx, release)
+            if why:
+                ctx.state.skipped_releases[release] = why
+                chain.remove(release)
+                ctx.say(f"upgrade chain: skipping {release} — {why}")
+        ctx.state.base, ctx.state.base_reason = (chain[0] if chain else None), reason
+        ctx.state.hops = chain[1:]
+        shown = " -> ".join([*chain, head[:12]]) if len(chain) > 1 else ctx.state.base or "none"
+        ctx.say(f"upgrade {'chain' if len(chain) > 1 else 'base'}: {shown} — {reason}")
 
     def skip_reason(self, ctx: OpContext) -> str | None:
         return None if ctx.state.base else ctx.state.base_reason
 
+    def steps(self, ctx: OpContext) -> list[str]:
+        return [f"{self.name}{HOP}{release}" for release in ctx.state.hops] + [self.name]
+
+    def perform_step(self, ctx: OpContext, step: str) -> OpRecord:
+        if step == self.name:  # the last hop, to the head
+            return self.perform(ctx)
+        release = step.partition(HOP)[2]
+        hops = [ctx.state.base or "", *ctx.state.hops]
+        return self._hop(ctx, hops[hops.index(release) - 1], release)
+
     def perform(self, ctx: OpContext) -> OpRecord:
+        return self._hop(ctx, ([ctx.state.base or "", *ctx.state.hops])[-1], None)
+
+    def _hop(self, ctx: OpContext, came_from: str, release: str | None) -> UpgradeRecord:
         app = ctx.live_app
         head = ctx.state.head_commit
-        sample = git.show_file(ctx.checkout, head, ".env.sample") or ""
-        head_env = parse_env(sample, overrides={"DOMAIN": app.domain}, source=f"{head[:8]}:.env.sample")
-        merged, added, changed, kept = merge_upgrade_env(app.env, head_env, ctx.meta.UPGRADE_EXTRA_ENV)
-        ctx.say(f"upgrading {app.stack} in place: {ctx.state.base} -> {head[:12]}"
+        target = release or head
+        sample = git.show_file(ctx.checkout, target, ".env.sample") or ""
+        target_env = parse_env(sample, overrides={"DOMAIN": app.domain}, source=f"{target[:12]}:.env.sample")
+        merged, added, changed, kept = merge_upgrade_env(app.env, target_env, ctx.meta.UPGRADE_EXTRA_ENV)
+        ctx.say(f"upgrading {app.stack} in place: {came_from} -> {release or head[:12]}"
                 + (f" (env: +{len(added)} ~{len(changed)})" if added or changed else ""))
         app.set_env(merged.values, secret_specs(merged))
-        deployment = ctx.driver.upgrade(app, head)
-        ctx.say(f"converged: version {deployment.version} (chaos {deployment.commit[:8]}) "
-                f"in {deployment.duration_s:.1f}s")
-        texts = _compose_texts(ctx, head, merged.values)
-        return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
-                        base=ctx.state.base, base_reason=ctx.state.base_reason,
-                        env_diff=EnvDiff(added=added, changed=changed, kept=kept),
-                        identity=ctx.driver.deployed_identity(app),
-                        declared_version=version_label(texts), declared_services=service_names(texts))
+        # a release is deployed as abra upgrades to a version; the head as `upgrade --chaos`
+        deployment = ctx.driver.deploy(app, release) if release else ctx.driver.upgrade(app, head)
+        ctx.say(f"converged: version {deployment.version}"
+                + ("" if release else f" (chaos {deployment.commit[:8]})") + f" in {deployment.duration_s:.1f}s")
+        texts = _compose_texts(ctx, target, merged.values)
+        skipped = [f"upgrade chain: {tag} skipped — {why}" for tag, why in ctx.state.skipped_releases.items()]
+        return UpgradeRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
+                             base=ctx.state.base, base_reason=ctx.state.base_reason,
+                             env_diff=EnvDiff(added=added, changed=changed, kept=kept),
+                             identity=ctx.driver.deployed_identity(app), hop_from=came_from, hop_to=release,
+                             declared_version=version_label(texts), declared_services=service_names(texts),
+                             notes=skipped if release is None else [])
+
+
+def _unreadable(ctx: OpContext, release: str) -> str | None:
+    """Why a release's compose chain cannot be read (no .env.sample, a file of COMPOSE_FILE missing
+    or not YAML); None when it can."""
+    sample = git.show_file(ctx.checkout, release, ".env.sample")
+    if sample is None:
+        return "no .env.sample at that release"
+    try:
+        env = parse_env(sample, source=f"{release}:.env.sample").values
+    except Exception as err:  # noqa: BLE001 - whatever is wrong with it is the reason given
+        return f".env.sample does not parse: {err}"
+    for name in compose_files(env):
+        text = git.show_file(ctx.checkout, release, name)
+        if text is None:
+            return f"COMPOSE_FILE names {name}, which is not in the recipe at that release"
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            return f"{name} is not YAML: {' '.join(str(err).split())}"
+        if not isinstance(loaded, dict):
+            return f"{name} is not a compose mapping"
+    return None
 
 
 def _head_version_label(ctx: OpContext, head: str) -> str | None:

@@ -42,6 +42,13 @@ def test_every_web_service_is_routed_under_a_host(web_services: list[WebService]
 
 def test_the_deployed_chaos_version_is_the_pr_head(app: App, deployed_labels: dict[str, str], op_state: OpState) -> None:
     labels = deployed_labels
+    hop_to = getattr(op_state["upgrade"], "hop_to", None)
+    if hop_to:  # a hop of an upgrade chain (UPGRADE_FROM) deploys a release, as `abra app upgrade <version>`
+        deployed = op_state["upgrade"].deployment
+        assert labels.get(f"coop-cloud.{app.stack}.chaos") != "true", f"the hop to {hop_to} was deployed in chaos mode"
+        assert deployed is not None and deployed.version == hop_to, (
+            f"the hop to {hop_to} deployed {deployed.version if deployed else 'nothing'}")
+        return
     assert labels.get(f"coop-cloud.{app.stack}.chaos") == "true"
     assert labels.get(f"coop-cloud.{app.stack}.chaos-version") == op_state.head_commit[:8], (
         f"the app runs {labels.get(f'coop-cloud.{app.stack}.chaos-version')}, not the PR head {op_state.head_commit[:8]}")

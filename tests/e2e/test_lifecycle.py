@@ -17,7 +17,7 @@ from rich.console import Console
 from runner.harness.config import RunConfig
 from runner.harness.opstate import OpRecord
 from runner.harness.paths import REPO_ROOT
-from runner.ops import REGISTRY, OpContext
+from runner.ops import LIFECYCLE, REGISTRY, OpContext
 from runner.ops.upgrade import Upgrade
 from runner.orchestrator import Run
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
@@ -61,7 +61,7 @@ class RedeploysTheBase(Upgrade):
 def test_the_generic_upgrade_floor_fails_when_the_upgrade_redeployed_the_base(tmp_path: Path) -> None:
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "STAGES": "upgrade",
                                  "CCCI_RUNS_DIR": str(tmp_path / "runs"), "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE,
-                                 "CCCI_OVERLAY_DIR": str(tmp_path)})  # the generic floor only
+                                 "CCCI_OVERLAY_DIR": str(tmp_path)}, LIFECYCLE)  # the generic floor only
     with (tmp_path / "console.log").open("w") as log:
         result = Run(config, console=Console(file=log), ops={**REGISTRY, "upgrade": RedeploysTheBase()}).execute()
     assert result.exit_code == 1
@@ -86,7 +86,7 @@ class RecreatesTheApp(Upgrade):
 def test_the_generic_upgrade_floor_fails_when_the_upgrade_recreated_the_app(tmp_path: Path) -> None:
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "STAGES": "upgrade",
                                  "CCCI_RUNS_DIR": str(tmp_path / "runs"), "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE,
-                                 "CCCI_OVERLAY_DIR": str(tmp_path)})  # the generic floor only
+                                 "CCCI_OVERLAY_DIR": str(tmp_path)}, LIFECYCLE)  # the generic floor only
     with (tmp_path / "console.log").open("w") as log:
         result = Run(config, console=Console(file=log), ops={**REGISTRY, "upgrade": RecreatesTheApp()}).execute()
     assert result.exit_code == 1 and tier(json.loads(json.dumps(result.to_json())), "upgrade")["verdict"] == "fail"

@@ -66,6 +66,7 @@ class FakeDriver:
                  teardown_raises: bool = False) -> None:
         self.calls: list[str] = []
         self.fail = fail or {}
+        self.stacks: set[str] = set()  # stacks deployed and not torn down
         self._backup_unsupported = backup_unsupported
         self.teardown_raises = teardown_raises
         self.planted: list[Witness] = []  # what plant_witnesses returns
@@ -99,7 +100,9 @@ class FakeDriver:
     def deploy(self, app: App, ref: str) -> Deployment:
         self._call(f"deploy {_short(ref)}")
         self.deployed_env = dict(app.env)
-        app.deploy_count += 1
+        if app.stack not in self.stacks:  # counted as the swarm driver counts: a stack created
+            self.stacks.add(app.stack)
+            app.deploy_count += 1
         return self._deployment(ref, chaos=False)
 
     def upgrade(self, app: App, ref: str) -> Deployment:
@@ -133,6 +136,7 @@ class FakeDriver:
 
     def teardown(self, app: App) -> list[str]:
         self.calls.append("teardown")
+        self.stacks.discard(app.stack)
         if self.teardown_raises:
             raise InfraError("docker went away during teardown")
         return []

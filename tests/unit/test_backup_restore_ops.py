@@ -21,6 +21,7 @@ from runner.harness.backupbot import Mount, NoSnapshot, StackView
 from runner.harness.opstate import OpState, Snapshot, Witness
 from runner.harness.paths import TESTS_DIR
 from runner.harness.tiers import TierResult, run_tier
+from runner.ops import LIFECYCLE
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.test_orchestrator import Tiers, _run
 
@@ -78,12 +79,12 @@ def _real_backup_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, 
 def test_nothing_to_back_up_fails_the_backup_tier_with_the_reason_and_restore_skips(tmp_path: Path) -> None:
     driver = FakeDriver(fail={"backup": NoSnapshot(NOTHING, ["warning: backupbot.backup.volume.data on app: …"])})
     result, run = _run(tmp_path, _floor_only(tmp_path), driver, _real_backup_tier, STAGES="backup,restore")
-    backup, restore = result.tiers[2], result.tiers[3]
+    backup, restore = result.tiers[3], result.tiers[4]
     assert (backup.verdict, backup.counts.get("failed")) == ("fail", 1)
     assert result.exit_code == 1 and result.error is None, "a recipe finding, not an infrastructure error"
     assert f"the backup took no snapshot: {NOTHING}" in (run.run_dir / "logs" / "tier-backup.log").read_text()
     assert (restore.verdict, restore.error) == ("skip", f"the backup took no snapshot: {NOTHING}")
-    state = OpState.load(run.run_dir / "op_state.json")
+    state = OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)
     assert state["backup"].snapshot is None and state["backup"].no_snapshot == NOTHING
     assert result.notes["backup"] == ["warning: backupbot.backup.volume.data on app: …", f"no snapshot: {NOTHING}"]
 
@@ -124,7 +125,7 @@ def test_install_plants_witnesses_and_teardown_removes_them_before_anything_else
     result, run = _run(tmp_path, overlays, driver, STAGES="install,backup")
     assert driver.calls[-2:] == ["remove_witnesses", "teardown"]
     assert driver.removed == [WITNESS] and driver.backup_witnesses is True
-    assert OpState.load(run.run_dir / "op_state.json")["install"].witnesses == [WITNESS]
+    assert OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)["install"].witnesses == [WITNESS]
     assert result.teardown_leftovers == []
 
 

@@ -18,6 +18,7 @@ from runner.harness.paths import FIXTURES_DIR, TESTS_DIR
 from runner.harness.recipes import bundled_recipe_repo
 from runner.harness.repolocal import RepoLocal, build_tier_tests
 from runner.harness.tiers import run_tier
+from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
 from tests.unit.fake_driver import FakeDriver
 
@@ -67,13 +68,14 @@ def test_the_bundled_recipes_check_clean(capsys: pytest.CaptureFixture[str], tmp
     code, out = _check(capsys, recipe, "--approved-file", str(approved))
     assert not [line for line in out if line.startswith("problem: ")], "\n".join(out)
     assert out[-1].startswith("ok: nothing to fix") and code == 0
-    assert "tests/_generic/test_install.py (" in out[1]
+    assert out[1].startswith("  lint     tests/_generic/test_lint.py (1 test)")
+    assert "tests/_generic/test_install.py (" in out[2]
 
 
 def test_the_example_lists_its_tiers_hooks_and_gate(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _check(capsys, "custom-html-tiny")
     assert out[0].startswith("cc-ci check custom-html-tiny at ") and out[0].endswith(": tests/custom-html-tiny")
-    assert out[1].startswith("  install  tests/_generic/test_install.py (6 tests), tests/custom-html-tiny/test_install.py (")
+    assert out[2].startswith("  install  tests/_generic/test_install.py (6 tests), tests/custom-html-tiny/test_install.py (")
     assert "post_install" in next(line for line in out if line.startswith("  hooks"))
     assert "  gate     repo-local cc-ci/: none at the tested commit" in out
     assert code == 0
@@ -98,7 +100,7 @@ def test_bad_arguments_are_exit_2_with_one_line(capsys: pytest.CaptureFixture[st
 def _run(tmp_path: Path, overlays: Path, driver: FakeDriver, console: Console | None = None, **env: str) -> Run:
     bundled_recipe_repo("custom-html-tiny")
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "runs"),
-                                 "CCCI_OVERLAY_DIR": str(overlays / "custom-html-tiny"), **env})
+                                 "CCCI_OVERLAY_DIR": str(overlays / "custom-html-tiny"), **env}, LIFECYCLE)
     return Run(config, console=console or Console(file=io.StringIO()), driver_factory=lambda c, say: driver,
                tests_dir=overlays, tier_runner=run_tier)  # the real runner: the check collects with pytest
 
@@ -218,7 +220,7 @@ def test_a_hook_traceback_is_cut_to_the_maintainers_frames_in_console_log_and_su
               f"    {own}/_seed.py:2 in rows: return state['upgrade']"]
     headline = f"{own}/_seed.py:2: post_install hook: KeyError: 'upgrade'"
     assert result.error_detail[0] == headline and result.error_detail[-2:] == frames
-    assert result.tiers[0].error == f"post_install hook failed: KeyError: 'upgrade' ({own}/_seed.py:2)"
+    assert result.tiers[1].error == f"post_install hook failed: KeyError: 'upgrade' ({own}/_seed.py:2)"
     for text in (out.getvalue(), (run.run_dir / "logs" / "run.log").read_text(),
                  (run.run_dir / "summary.md").read_text()):
         assert headline in text and all(frame in text for frame in frames)

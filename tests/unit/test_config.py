@@ -9,6 +9,7 @@ import pytest
 
 from runner.errors import BadInput
 from runner.harness.config import RunConfig
+from runner.ops import LIFECYCLE
 
 
 def _recipe_repo(path: Path) -> Path:
@@ -26,15 +27,15 @@ def _deep_cwd(root: Path) -> Path:
 
 
 def test_defaults_for_an_enrolled_name() -> None:
-    config = RunConfig.from_env({"RECIPE": "custom-html-tiny"})
-    assert config.stages == ("install",)
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny"}, LIFECYCLE)
+    assert config.stages == ("lint", "install")  # lint is on by default: it deploys nothing (docs/lint.md)
     assert config.ref is None and config.pr is None
     assert config.recipe_name == "custom-html-tiny" and not config.is_path
 
 
 def test_a_path_to_a_recipe_repo_is_accepted_and_resolved(tmp_path: Path) -> None:
     repo = _recipe_repo(tmp_path / "my-recipe")
-    config = RunConfig.from_env({"RECIPE": str(repo), "PR": "12", "REF": "abc123"})
+    config = RunConfig.from_env({"RECIPE": str(repo), "PR": "12", "REF": "abc123"}, LIFECYCLE)
     assert config.recipe == str(repo.resolve()) and config.recipe_name == "my-recipe"
     assert config.pr == 12
 
@@ -65,7 +66,7 @@ def test_bad_input_names_the_variable(
     (tmp_path / "etc").mkdir()
     monkeypatch.chdir(_deep_cwd(tmp_path))
     with pytest.raises(BadInput, match=message) as caught:
-        RunConfig.from_env(env)
+        RunConfig.from_env(env, LIFECYCLE)
     assert caught.value.exit_code == 2
     assert "\n" not in str(caught.value)
 
@@ -76,29 +77,29 @@ def test_a_directory_that_is_not_a_git_repo_is_refused(tmp_path: Path) -> None:
     (plain / "compose.yml").write_text("services: {}\n")
     (plain / ".env.sample").write_text("TYPE=x\n")
     with pytest.raises(BadInput, match="not a git repo"):
-        RunConfig.from_env({"RECIPE": str(plain)})
+        RunConfig.from_env({"RECIPE": str(plain)}, LIFECYCLE)
 
 
 def test_stages_are_put_in_lifecycle_order_once_each() -> None:
-    assert RunConfig.from_env({"RECIPE": "x", "STAGES": " install , INSTALL"}).stages == ("install",)
+    assert RunConfig.from_env({"RECIPE": "x", "STAGES": " install , INSTALL"}, LIFECYCLE).stages == ("install",)
 
 
 def test_restore_brings_in_backup_and_every_stage_brings_in_install() -> None:
-    assert RunConfig.from_env({"RECIPE": "x", "STAGES": "restore"}).stages == ("install", "backup", "restore")
-    assert RunConfig.from_env({"RECIPE": "x", "STAGES": "custom,upgrade"}).stages == ("install", "upgrade", "custom")
+    assert RunConfig.from_env({"RECIPE": "x", "STAGES": "restore"}, LIFECYCLE).stages == ("install", "backup", "restore")
+    assert RunConfig.from_env({"RECIPE": "x", "STAGES": "custom,upgrade"}, LIFECYCLE).stages == ("install", "upgrade", "custom")
 
 
 @pytest.mark.parametrize(
     ("env", "skipped"),
     [
         ({}, set()),
-        ({"CCCI_SKIP_GENERIC": "1"}, {"install", "upgrade", "backup", "restore", "custom"}),
+        ({"CCCI_SKIP_GENERIC": "1"}, {"lint", "install", "upgrade", "backup", "restore", "custom"}),
         ({"CCCI_SKIP_GENERIC": "0", "CCCI_SKIP_GENERIC_BACKUP": "1"}, {"backup"}),
         ({"CCCI_SKIP_GENERIC_INSTALL": "true", "CCCI_SKIP_GENERIC_RESTORE": "1"}, {"install", "restore"}),
     ],
 )
 def test_the_generic_opt_out_is_read_per_run_and_per_op(env: dict[str, str], skipped: set[str]) -> None:
-    assert RunConfig.from_env({"RECIPE": "x", **env}).skip_generic == skipped
+    assert RunConfig.from_env({"RECIPE": "x", **env}, LIFECYCLE).skip_generic == skipped
 
 
 @pytest.mark.parametrize(
@@ -113,4 +114,4 @@ def test_the_generic_opt_out_is_read_per_run_and_per_op(env: dict[str, str], ski
 )
 def test_bad_lifecycle_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(BadInput, match=message):
-        RunConfig.from_env({"RECIPE": "x", **env})
+        RunConfig.from_env({"RECIPE": "x", **env}, LIFECYCLE)

@@ -13,11 +13,13 @@ from runner.bridge.reporting import finished_body, job_status
 from runner.errors import EXIT_EMPTY
 from runner.harness.results import RunResult, print_summary, summary_markdown, verdict_of
 from runner.harness.tiers import NO_FILES, TierResult
+from runner.ops import LIFECYCLE
 from tests.unit.bridge.support import a_job
 
 
 def _result(*tiers: TierResult) -> RunResult:
-    result = RunResult("r1", "recipe", None, None, [t.op for t in tiers], "/tmp/r1", teardown_leftovers=[])
+    result = RunResult("r1", "recipe", None, None, [t.op for t in tiers], "/tmp/r1", teardown_leftovers=[],
+                       rungs=LIFECYCLE.rungs)
     result.tiers = list(tiers)
     return result
 

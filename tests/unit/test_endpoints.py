@@ -18,6 +18,7 @@ from runner.harness.app import App
 from runner.harness.config import ENV_VARS, DriverSettings, RunConfig
 from runner.harness.paths import REPO_ROOT
 from runner.harness.results import RunResult, summary_markdown
+from runner.ops import LIFECYCLE
 from tests.unit.fake_driver import FakeTarget
 
 NO_IPVS = ServiceVips(False, "this host's kernel has no IPVS (no /proc/net/ip_vs; no modprobe to load the ip_vs module)")
@@ -168,10 +169,10 @@ def test_the_host_is_not_mentioned_where_it_is_not_in_question() -> None:
 # -- the setting and the reports ------------------------------------------------------------------
 
 def test_ccci_dnsrr_reaches_the_driver_and_defaults_to_auto() -> None:
-    assert RunConfig.from_env({"RECIPE": "custom-html-tiny"}).driver_settings.dnsrr == "auto"
-    assert RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_DNSRR": "off"}).driver_settings.dnsrr == "off"
+    assert RunConfig.from_env({"RECIPE": "custom-html-tiny"}, LIFECYCLE).driver_settings.dnsrr == "auto"
+    assert RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_DNSRR": "off"}, LIFECYCLE).driver_settings.dnsrr == "off"
     with pytest.raises(BadInput, match="^CCCI_DNSRR: "):
-        RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_DNSRR": "maybe"})
+        RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_DNSRR": "maybe"}, LIFECYCLE)
 
 
 def test_the_summary_shows_a_deploy_override_once() -> None:

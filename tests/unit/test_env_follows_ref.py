@@ -16,6 +16,7 @@ from runner.harness.config import DriverSettings, RunConfig
 from runner.harness.opstate import AppIdentity, Witness
 from runner.harness.results import RunResult
 from runner.harness.tiers import TierResult
+from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
 from tests.unit.conftest import RECIPE_COMPOSE
 from tests.unit.fake_driver import FakeTarget
@@ -77,7 +78,7 @@ def _run(tmp_path: Path, repo: Path, **env: str) -> tuple[RunResult, RecordingSw
         return drivers[0]
     tests = tmp_path / "tests"
     (tests / "_generic").mkdir(parents=True)
-    config = RunConfig.from_env({"RECIPE": str(repo), "CCCI_RUNS_DIR": str(tmp_path / "runs"), **env})
+    config = RunConfig.from_env({"RECIPE": str(repo), "CCCI_RUNS_DIR": str(tmp_path / "runs"), **env}, LIFECYCLE)
     run = Run(config, console=Console(file=open("/dev/null", "w")), driver_factory=factory, tests_dir=tests,
               tier_runner=lambda op, files, run_dir, env: TierResult(op, "pass"))
     return run.execute(), drivers[0]

@@ -6,6 +6,10 @@ import pytest
 
 from runner.harness.ladder import climb
 
+# the ladder is fed its rungs (the run's `Lifecycle.rungs`); these are the four lifecycle rungs
+RUNGS = (("install", ("install",)), ("upgrade", ("upgrade",)), ("backup+restore", ("backup", "restore")),
+         ("custom", ("custom",)))
+
 P = ("pass", None)
 NOT_IN_STAGES = ("skip", "not in STAGES")
 
@@ -54,7 +58,7 @@ def _v(install: tuple[str, str | None] = P, upgrade: tuple[str, str | None] = P,
 ])
 def test_the_ladder(verdicts: dict[str, tuple[str, str | None]], expected_na: dict[str, str], level: int,
                     states: list[str], stop: str | None) -> None:
-    ladder = climb(verdicts, expected_na)
+    ladder = climb(verdicts, expected_na, RUNGS)
     assert ladder.level == level
     assert [r.state for r in ladder.rungs] == states
     assert [r.climbed for r in ladder.rungs] == [i < level for i in range(4)]
@@ -65,6 +69,6 @@ def test_the_ladder(verdicts: dict[str, tuple[str, str | None]], expected_na: di
 
 def test_a_rung_in_expected_na_carries_its_reason() -> None:
     ladder = climb(_v(backup=("skip", "no labels"), restore=("skip", "no labels")),
-                   {"backup": "serves files baked into the image", "restore": "serves files baked into the image"})
+                   {"backup": "serves files baked into the image", "restore": "serves files baked into the image"}, RUNGS)
     assert ladder.rungs[2].reason == ("backup: serves files baked into the image; "
                                       "restore: serves files baked into the image")

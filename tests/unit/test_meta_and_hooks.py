@@ -7,22 +7,22 @@ from pathlib import Path
 import pytest
 
 from runner.errors import BadInput
-from runner.harness.config import OPS
 from runner.harness.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
 from runner.harness.meta import RecipeMeta, load_meta, validate_meta
+from runner.ops import LIFECYCLE
 
 
 def test_a_recipe_without_meta_gets_the_defaults(tmp_path: Path) -> None:
-    meta = load_meta(tmp_path)
-    assert meta.UPGRADE_BASE_VERSION is None and meta.generic_skipped() == frozenset()
+    meta = load_meta(tmp_path, LIFECYCLE)
+    assert meta.UPGRADE_BASE_VERSION is None and meta.generic_skipped(LIFECYCLE.names) == frozenset()
 
 
-@pytest.mark.parametrize(("text", "skipped"), [("SKIP_GENERIC = True", set(OPS)),
+@pytest.mark.parametrize(("text", "skipped"), [("SKIP_GENERIC = True", set(LIFECYCLE.names)),
                                                ("SKIP_GENERIC = {'backup', 'restore'}", {"backup", "restore"}),
                                                ("SKIP_GENERIC = False", set())])
 def test_skip_generic_is_true_or_a_set_of_ops(tmp_path: Path, text: str, skipped: set[str]) -> None:
     (tmp_path / "recipe_meta.py").write_text(text + "\n")
-    assert load_meta(tmp_path).generic_skipped() == skipped
+    assert load_meta(tmp_path, LIFECYCLE).generic_skipped(LIFECYCLE.names) == skipped
 
 
 @pytest.mark.parametrize(
@@ -36,16 +36,16 @@ def test_skip_generic_is_true_or_a_set_of_ops(tmp_path: Path, text: str, skipped
 def test_a_bad_meta_is_bad_input(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "recipe_meta.py").write_text(text + "\n")
     with pytest.raises(BadInput, match=message):
-        load_meta(tmp_path)
+        load_meta(tmp_path, LIFECYCLE)
 
 
 def test_an_unknown_all_caps_name_is_bad_input_with_a_suggestion(tmp_path: Path) -> None:
     (tmp_path / "recipe_meta.py").write_text("DEPLOY_TIMOUT = 600\n")
     with pytest.raises(BadInput) as err:
-        load_meta(tmp_path, shown="cc-ci/recipe_meta.py")
+        load_meta(tmp_path, LIFECYCLE, shown="cc-ci/recipe_meta.py")
     assert str(err.value) == "cc-ci/recipe_meta.py:1: unknown setting 'DEPLOY_TIMOUT' (did you mean DEPLOY_TIMEOUT?)"
     with pytest.raises(BadInput, match=r"^recipe_meta.py: unknown setting 'FROBNICATE'; settings are DEPLOY_TIMEOUT, "):
-        validate_meta({"FROBNICATE": 1})
+        validate_meta({"FROBNICATE": 1}, LIFECYCLE)
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -55,13 +55,13 @@ def test_an_unknown_all_caps_name_is_bad_input_with_a_suggestion(tmp_path: Path)
     ({"BACKUP_CAPABLE": "yes"}, "BACKUP_CAPABLE: Input should be a valid boolean; expected bool | None, got str 'yes'"),
     ({"READY_PROBE": True}, "READY_PROBE: Input should be callable; expected Callable[[ctx], bool] | None, got bool True"),
     ({"EXTRA_ENV": {"A": 1}}, "EXTRA_ENV: Input should be a valid string; expected dict[str, str], got dict {'A': 1}"),
-    ({"EXPECTED_NA": {"deploy": "x"}}, "EXPECTED_NA: 'deploy' is not a stage that can be n/a; choose from upgrade, backup, restore, custom"),
+    ({"EXPECTED_NA": {"deploy": "x"}}, "EXPECTED_NA: 'deploy' is not a stage that can be n/a; choose from lint, upgrade, backup, restore, custom"),
     ({"EXPECTED_NA": {"install": "x"}}, "EXPECTED_NA: 'install' is not a stage that can be n/a"),
     ({"EXPECTED_NA": {"custom": " "}}, "EXPECTED_NA: 'custom' needs a reason"),
 ])
 def test_a_wrong_type_is_bad_input_naming_the_key_and_the_expected_type(values: dict[str, object], message: str) -> None:
     with pytest.raises(BadInput) as err:
-        validate_meta(values)
+        validate_meta(values, LIFECYCLE)
     assert str(err.value).startswith(f"recipe_meta.py: {message}")
 
 
@@ -70,7 +70,7 @@ def test_private_and_lower_case_names_are_the_files_own_helpers(tmp_path: Path) 
         "import os\nfrom pathlib import Path\n_TIMEOUT = 300\n_Private = 1\n"
         "def _ready(ctx):\n    return ctx.http.get('/').status_code == 200\n"
         "DEPLOY_TIMEOUT = _TIMEOUT\nREADY_PROBE = _ready\n")
-    meta = load_meta(tmp_path)
+    meta = load_meta(tmp_path, LIFECYCLE)
     assert meta.DEPLOY_TIMEOUT == 300 and meta.READY_PROBE is not None and meta.READY_PROBE.__name__ == "_ready"
 
 
@@ -78,13 +78,13 @@ def test_the_effective_settings_name_callables_and_round_trip_for_assertion_file
     def probe(ctx: object) -> bool:
         return True
     meta = validate_meta({"READY_PROBE": probe, "SKIP_GENERIC": {"restore", "backup"}, "HEALTH_PATH": "/up",
-                          "EXPECTED_NA": {"backup": "stateless"}})
+                          "EXPECTED_NA": {"backup": "stateless"}}, LIFECYCLE)
     effective = meta.effective()
     assert effective["READY_PROBE"].endswith("probe") and effective["SKIP_GENERIC"] == ["backup", "restore"]
     assert effective["EXPECTED_NA"] == {"backup": "stateless", "restore": "stateless"}  # no restore without a backup
     assert set(effective) == set(RecipeMeta.model_fields)
     again = RecipeMeta.from_effective(effective)
-    assert again.HEALTH_PATH == "/up" and again.generic_skipped() == {"backup", "restore"}
+    assert again.HEALTH_PATH == "/up" and again.generic_skipped(LIFECYCLE.names) == {"backup", "restore"}
     assert again.READY_PROBE is not None
     with pytest.raises(RuntimeError, match="READY_PROBE .*probe.* runs in the orchestrator"):
         again.READY_PROBE(None)
@@ -93,15 +93,15 @@ def test_the_effective_settings_name_callables_and_round_trip_for_assertion_file
 def test_hooks_are_the_pre_and_post_op_functions_of_ops_py(tmp_path: Path) -> None:
     (tmp_path / "ops.py").write_text("def pre_backup(ctx):\n    return 1\n\ndef post_install(ctx):\n    return 2\n\n"
                                      "def helper():\n    pass\n")
-    hooks = load_hooks(tmp_path, OPS)
+    hooks = load_hooks(tmp_path, LIFECYCLE.names)
     assert (list(hooks.pre), list(hooks.post)) == (["backup"], ["install"])
-    assert load_hooks(tmp_path / "nothing-here", OPS) == Hooks()
+    assert load_hooks(tmp_path / "nothing-here", LIFECYCLE.names) == Hooks()
 
 
 def test_a_hook_for_no_op_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "ops.py").write_text("def pre_deploy(ctx):\n    pass\n")
-    with pytest.raises(BadInput, match=r"pre_deploy is not a hook \(hooks are pre_<op> and post_<op>, ops are install, upgrade"):
-        load_hooks(tmp_path, OPS)
+    with pytest.raises(BadInput, match=r"pre_deploy is not a hook \(hooks are pre_<op> and post_<op>, ops are lint, install, upgrade"):
+        load_hooks(tmp_path, LIFECYCLE.names)
 
 
 @pytest.mark.parametrize(("name", "meant"), [("pre_restor", "pre_restore"), ("post_instal", "post_install"),
@@ -109,7 +109,7 @@ def test_a_hook_for_no_op_is_bad_input(tmp_path: Path) -> None:
 def test_a_misspelt_hook_is_bad_input_with_a_did_you_mean(tmp_path: Path, name: str, meant: str) -> None:
     (tmp_path / "ops.py").write_text(f"def {name}(ctx):\n    pass\n")
     with pytest.raises(BadInput, match=rf"ops.py:1: {name} is not a hook \(did you mean {meant}\?\)"):
-        load_hooks(tmp_path, OPS)
+        load_hooks(tmp_path, LIFECYCLE.names)
 
 
 def test_a_post_hook_that_raises_is_a_hook_error_naming_the_post_hook() -> None:

@@ -18,6 +18,7 @@ from runner.harness.recipes import bundled_recipe_repo
 from runner.harness.results import RunResult
 from runner.harness.rundir import RunDir
 from runner.harness.tiers import TierResult, run_tier
+from runner.ops import LIFECYCLE
 from runner.orchestrator import Run, TierRunner
 from tests.unit.fake_driver import FakeDriver
 
@@ -42,7 +43,7 @@ class Tiers:
 def _run(tmp_path: Path, tests_dir: Path, driver: FakeDriver, tiers: TierRunner | None = None,
          console: Console | None = None, **env: str) -> tuple[RunResult, Run]:
     bundled_recipe_repo("custom-html-tiny")
-    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "runs"), **env})
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "runs"), **env}, LIFECYCLE)
 
     def factory(config: RunConfig, say: Callable[[str], None]) -> FakeDriver:
         driver.settings = config.driver_settings
@@ -61,12 +62,12 @@ def test_every_op_is_performed_once_in_lifecycle_order_then_teardown(tmp_path: P
     result, run = _run(tmp_path, overlays, driver, tiers, STAGES="custom,restore,backup,upgrade,install")
     assert driver.calls == ["new_app", f"deploy {BASE}", f"upgrade {HEAD}", "backup",
                             "restore 01234567", "teardown"]
-    assert _verdicts(result) == [(op, "pass") for op in ("install", "upgrade", "backup", "restore", "custom")]
+    assert _verdicts(result) == [("lint", "skip"), *((op, "pass") for op in ("install", "upgrade", "backup", "restore", "custom"))]
     assert result.exit_code == 0 and result.deploy_count == 1
     assert [d["op"] for d in result.deployments] == ["install", "upgrade"]
     assert tiers.files["install"] == ["_generic/test_install.py", "custom-html-tiny/test_install.py"]
     assert tiers.files["custom"] == ["custom/test_pages.py"]
-    state = OpState.load(run.run_dir / "op_state.json")
+    state = OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)
     assert list(state.ops) == ["install", "upgrade", "backup", "restore", "custom"]
     assert state.base == "1.0.0+1.0" and "stepped back" in (state.base_reason or "")
 
@@ -75,18 +76,18 @@ def test_without_upgrade_the_first_deploy_is_the_head(tmp_path: Path, overlays: 
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver)
     assert driver.calls == ["new_app", f"deploy {HEAD}", "teardown"]
-    assert _verdicts(result)[1:] == [(op, "skip") for op in ("upgrade", "backup", "restore", "custom")]
-    assert {t.error for t in result.tiers[1:]} == {"not in STAGES"}
+    assert _verdicts(result)[2:] == [(op, "skip") for op in ("upgrade", "backup", "restore", "custom")]
+    assert {t.error for t in result.tiers[2:]} == {"not in STAGES"}
 
 
 def test_an_op_error_skips_the_later_tiers_tears_down_and_exits_3(tmp_path: Path, overlays: Path) -> None:
     driver = FakeDriver(fail={"backup": InfraError("restic exploded")})
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert driver.calls[-2:] == ["backup", "teardown"]
-    assert _verdicts(result) == [("install", "pass"), ("upgrade", "pass"), ("backup", "error"),
+    assert _verdicts(result) == [("lint", "skip"), ("install", "pass"), ("upgrade", "pass"), ("backup", "error"),
                                  ("restore", "skip"), ("custom", "skip")]
-    assert [t.error for t in result.tiers[3:]] == ["after backup failed"] * 2
-    assert result.tiers[2].error == "restic exploded" == result.error
+    assert [t.error for t in result.tiers[4:]] == ["after backup failed"] * 2
+    assert result.tiers[3].error == "restic exploded" == result.error
     assert result.exit_code == 3 and result.teardown_leftovers == []
 
 
@@ -94,7 +95,7 @@ def test_a_failed_first_deploy_is_the_install_tiers_error(tmp_path: Path, overla
     driver = FakeDriver(fail={f"deploy {HEAD}": ConvergenceError("service app did not converge")})
     result, _ = _run(tmp_path, overlays, driver)
     assert driver.calls == ["new_app", f"deploy {HEAD}", "teardown"]
-    assert (result.tiers[0].verdict, result.tiers[0].error) == ("error", "service app did not converge")
+    assert (result.tiers[1].verdict, result.tiers[1].error) == ("error", "service app did not converge")
     assert result.exit_code == 3
 
 
@@ -102,7 +103,7 @@ def test_an_assertion_failure_lets_the_later_ops_run_and_exits_1(tmp_path: Path,
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver, Tiers({"upgrade": "fail"}), STAGES=ALL)
     assert "backup" in driver.calls and "restore 01234567" in driver.calls
-    assert _verdicts(result) == [("install", "pass"), ("upgrade", "fail"), ("backup", "pass"),
+    assert _verdicts(result) == [("lint", "skip"), ("install", "pass"), ("upgrade", "fail"), ("backup", "pass"),
                                  ("restore", "pass"), ("custom", "pass")]
     assert result.exit_code == 1
 
@@ -111,7 +112,7 @@ def test_a_harness_bug_in_an_op_is_an_error_and_still_tears_down(tmp_path: Path,
     driver = FakeDriver(fail={f"upgrade {HEAD}": KeyError("id")})
     result, run = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert driver.calls[-1] == "teardown"
-    assert result.tiers[1].verdict == "error" and result.exit_code == 3
+    assert result.tiers[2].verdict == "error" and result.exit_code == 3
     assert "KeyError" in (run.run_dir / "logs" / "traceback.log").read_text()
 
 
@@ -133,7 +134,7 @@ def test_a_hook_runs_right_before_its_op_and_its_seed_reaches_op_state(tmp_path:
     driver = FakeDriver()
     result, run = _run(tmp_path, overlays, driver, STAGES="backup,upgrade")
     assert driver.calls.index("exec app") == driver.calls.index("backup") - 1
-    seed = OpState.load(run.run_dir / "op_state.json")["backup"].seed
+    seed = OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)["backup"].seed
     assert seed == {"marker": "ok", "stack": "custom-html-tiny_test", "upgraded": HEAD}
     assert result.exit_code == 0
 
@@ -144,12 +145,12 @@ def test_a_hook_that_raises_is_its_tiers_error_and_its_op_is_not_performed(tmp_p
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert not any(call.startswith("upgrade") for call in driver.calls)
     assert driver.calls[-1] == "teardown"
-    assert result.tiers[1].verdict == "error"
+    assert result.tiers[2].verdict == "error"
     ops_py = f"{overlays}/custom-html-tiny/ops.py"  # the maintainer's file (CCCI_OVERLAY_DIR), not the run's copy
-    assert result.tiers[1].error == f"pre_upgrade hook failed: RuntimeError: no marker written ({ops_py}:2)"
+    assert result.tiers[2].error == f"pre_upgrade hook failed: RuntimeError: no marker written ({ops_py}:2)"
     assert result.error_detail == [f"{ops_py}:2: pre_upgrade hook: RuntimeError: no marker written",
                                    "    raise RuntimeError('no marker written')"]
-    assert [t.error for t in result.tiers[2:]] == ["after upgrade failed"] * 3
+    assert [t.error for t in result.tiers[3:]] == ["after upgrade failed"] * 3
     assert result.exit_code == 3
 
 
@@ -195,8 +196,8 @@ def test_opting_out_of_the_generic_floor_without_an_overlay_is_empty_not_a_pass(
         overlay.unlink()
     result, _ = _run(tmp_path, overlays, FakeDriver(), run_tier, STAGES="install,upgrade,backup,restore",
                      CCCI_SKIP_GENERIC="1")
-    assert _verdicts(result)[:4] == [(op, "empty") for op in ("install", "upgrade", "backup", "restore")]
-    assert {t.error for t in result.tiers[:4]} == {"no assertion files to run"}
+    assert _verdicts(result)[1:5] == [(op, "empty") for op in ("install", "upgrade", "backup", "restore")]
+    assert {t.error for t in result.tiers[1:5]} == {"no assertion files to run"}
     assert (result.verdict, result.exit_code, result.ladder.level) == ("empty", 4, 0)
     assert result.ladder.text() == "L0 (stopped at L1 install: install empty — no assertion files to run)"
 
@@ -204,8 +205,8 @@ def test_opting_out_of_the_generic_floor_without_an_overlay_is_empty_not_a_pass(
 def test_a_tier_whose_files_hold_no_tests_is_empty(tmp_path: Path, overlays: Path) -> None:
     # the fixture's assertion files are empty: pytest collects nothing from them
     result, _ = _run(tmp_path, overlays, FakeDriver(), run_tier)
-    assert _verdicts(result)[0] == ("install", "empty") and result.exit_code == 4
-    assert result.tiers[0].error == "the assertion files hold no tests"
+    assert _verdicts(result)[1] == ("install", "empty") and result.exit_code == 4
+    assert result.tiers[1].error == "the assertion files hold no tests"
 
 
 def test_upgrade_skips_with_its_reason_when_the_recipe_has_no_older_release(
@@ -214,7 +215,7 @@ def test_upgrade_skips_with_its_reason_when_the_recipe_has_no_older_release(
     repo = make_recipe(tags=["1.0.0+1.0"], head_label="1.0.0+1.0")
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver, RECIPE=str(repo), STAGES="upgrade")
-    upgrade = result.tiers[1]
+    upgrade = result.tiers[2]
     assert (upgrade.verdict, upgrade.error) == ("skip", "the head is 1.0.0+1.0 plus unreleased commits and no older release exists to upgrade from")
     assert [c.split()[0] for c in driver.calls] == ["new_app", "deploy", "teardown"]
     assert result.exit_code == 0

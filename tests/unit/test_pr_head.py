@@ -11,6 +11,7 @@ from runner.errors import EXIT_BAD_INPUT, EXIT_HEAD_MISMATCH, BadInput, ExecErro
 from runner.harness import git
 from runner.harness.config import RunConfig
 from runner.harness.prhead import fetch_pr_head
+from runner.ops import LIFECYCLE
 
 
 def _commit(repo: Path, name: str) -> str:
@@ -107,10 +108,10 @@ def test_a_bound_head_in_no_branch_of_the_head_repo_is_refused_naming_both_place
 ])
 def test_pr_settings_that_cannot_go_together_are_bad_input(env: dict[str, str], wanted: str) -> None:
     with pytest.raises(BadInput, match=wanted):
-        RunConfig.from_env({"RECIPE": "custom-html-tiny", **env})
+        RunConfig.from_env({"RECIPE": "custom-html-tiny", **env}, LIFECYCLE)
 
 
 def test_a_fork_head_repo_is_read_from_the_environment() -> None:
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "PR": "7", "REF": "abc1234",
-                                 "PR_HEAD_REPO": "https://forge.example/fork/recipe.git"})
+                                 "PR_HEAD_REPO": "https://forge.example/fork/recipe.git"}, LIFECYCLE)
     assert (config.pr, config.ref, config.pr_head_repo) == (7, "abc1234", "https://forge.example/fork/recipe.git")

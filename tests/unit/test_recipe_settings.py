@@ -54,10 +54,10 @@ def test_a_failing_install_steps_is_the_install_tiers_error_with_its_output_and_
     driver = FakeDriver()
     result, run = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert driver.calls == ["new_app", "teardown"]
-    install = result.tiers[0]
+    install = result.tiers[1]
     assert (install.verdict, install.error) == (
         "error", "install_steps.sh exited 7: adding the admin compose file | compose.admin.yml: no such file")
-    assert [t.error for t in result.tiers[1:]] == ["after install failed"] * 4
+    assert [t.error for t in result.tiers[2:]] == ["after install failed"] * 4
     assert result.deploy_count == 0 and result.exit_code == 3 and result.teardown_leftovers == []
     assert "no such file" in (run.run_dir / "logs" / "install_steps.log").read_text()
 
@@ -117,7 +117,7 @@ def test_a_ready_probe_that_never_holds_is_the_ops_error_after_the_deploy_timeou
     _meta(overlays, "DEPLOY_TIMEOUT = 1\ndef _never(ctx):\n    return False\nREADY_PROBE = _never\n")
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver, STAGES="install,upgrade")
-    install = result.tiers[0]
+    install = result.tiers[1]
     assert install.verdict == "error"
     assert install.error is not None and install.error.startswith("READY_PROBE (_never) not true within 1s (")
     assert install.error.endswith("poll(s)); last call returned False")
@@ -130,7 +130,7 @@ def test_backup_capable_false_skips_backup_and_restore_with_that_reason(tmp_path
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert "backup" not in driver.calls and not any(c.startswith("restore") for c in driver.calls)
-    assert [(t.op, t.verdict, t.error) for t in result.tiers[2:4]] == [
+    assert [(t.op, t.verdict, t.error) for t in result.tiers[3:5]] == [
         ("backup", "skip", "BACKUP_CAPABLE = False in recipe_meta.py"),
         ("restore", "skip", "BACKUP_CAPABLE = False in recipe_meta.py")]
     assert result.exit_code == 0
@@ -141,7 +141,7 @@ def test_backup_capable_true_without_the_labels_is_an_error_the_run_reports(tmp_
     _meta(overlays, "BACKUP_CAPABLE = True\n")
     driver = FakeDriver(backup_unsupported="no service has the deploy label backupbot.backup=true")
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
-    backup = result.tiers[2]
+    backup = result.tiers[3]
     assert (backup.verdict, backup.error) == (
         "error", "BACKUP_CAPABLE = True in recipe_meta.py, but no service has the deploy label backupbot.backup=true")
     assert "backup" not in driver.calls and result.exit_code == 3
@@ -150,7 +150,7 @@ def test_backup_capable_true_without_the_labels_is_an_error_the_run_reports(tmp_
 def test_backup_capable_none_decides_from_the_labels(tmp_path: Path, overlays: Path) -> None:
     driver = FakeDriver(backup_unsupported="no service has the deploy label backupbot.backup=true")
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
-    assert [(t.verdict, t.error) for t in result.tiers[2:4]] == [
+    assert [(t.verdict, t.error) for t in result.tiers[3:5]] == [
         ("skip", "no service has the deploy label backupbot.backup=true")] * 2
     assert result.exit_code == 0
 
@@ -159,18 +159,19 @@ def test_an_expected_na_stage_is_not_performed_and_is_climbed_with_its_reason(tm
     _meta(overlays, "EXPECTED_NA = {'backup': 'serves files baked into the image'}\n")
     driver = FakeDriver()
     out = io.StringIO()
-    result, run = _run(tmp_path, overlays, driver, console=Console(file=out, width=200), STAGES=ALL)
+    result, run = _run(tmp_path, overlays, driver, console=Console(file=out, width=200), STAGES=f"{ALL},lint")
     assert "backup" not in driver.calls and not any(c.startswith("restore") for c in driver.calls)
-    assert [(t.verdict, t.error) for t in result.tiers[2:4]] == [
+    assert [(t.verdict, t.error) for t in result.tiers[3:5]] == [
         ("skip", "expected n/a: serves files baked into the image")] * 2
     data = json.loads((run.run_dir / "results.json").read_text())
-    assert data["level"] == 4 and data["ladder_stop"] == "L4 (every rung)"
+    assert data["level"] == 5 and data["ladder_stop"] == "L5 (every rung)"
     assert data["ladder"][2] == {"level": 3, "name": "backup+restore", "state": "n/a", "climbed": True,
                                  "reason": "backup: serves files baked into the image; "
                                            "restore: serves files baked into the image"}
     assert "- ✅ L3 backup+restore: n/a (backup: serves files baked into the image;" in (
         run.run_dir / "summary.md").read_text()
-    assert "ladder: L1 install pass ✓ · L2 upgrade pass ✓ · L3 backup+restore n/a ✓ · L4 custom pass ✓" in out.getvalue()
+    assert ("ladder: L1 install pass ✓ · L2 upgrade pass ✓ · L3 backup+restore n/a ✓ · L4 custom pass ✓ · "
+            "L5 lint pass ✓") in out.getvalue()
 
 
 def test_the_level_and_the_first_rung_not_climbed_are_reported_everywhere(tmp_path: Path, overlays: Path) -> None:
@@ -180,7 +181,7 @@ def test_the_level_and_the_first_rung_not_climbed_are_reported_everywhere(tmp_pa
     data = json.loads((run.run_dir / "results.json").read_text())
     assert data["level"] == 1 and data["ladder_stop"] == "L1 (stopped at L2 upgrade: upgrade fail)"
     assert [(r["state"], r["climbed"]) for r in data["ladder"]] == [
-        ("pass", True), ("fail", False), ("pass", False), ("pass", False)]
+        ("pass", True), ("fail", False), ("pass", False), ("pass", False), ("skip", False)]
     assert "**level L1** — stopped at L2 upgrade: upgrade fail" in (run.run_dir / "summary.md").read_text()
     assert "level: L1 (stopped at L2 upgrade: upgrade fail)" in out.getvalue()
     assert result.exit_code == 1

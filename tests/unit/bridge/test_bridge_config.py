@@ -9,7 +9,7 @@ import pytest
 from runner.bridge.config import DroneExecutorConfig, LocalExecutorConfig, load_config
 from runner.bridge.service import load_secrets
 from runner.errors import BadInput
-from runner.harness.config import IMPLEMENTED_OPS
+from runner.ops import LIFECYCLE
 
 MINIMAL = """
 forge:
@@ -40,7 +40,7 @@ def test_minimal_config_gets_documented_defaults(cfg_file):
     assert isinstance(cfg.executor, LocalExecutorConfig) and cfg.executor.capacity == 1
     assert cfg.poll.interval_seconds == 0
     assert cfg.default_stages == ("install",)
-    assert cfg.stages == IMPLEMENTED_OPS
+    assert cfg.stages == LIFECYCLE.names
     assert cfg.webhook.max_body_bytes == 256 * 1024
 
 

@@ -26,6 +26,7 @@ from runner.harness.opstate import (
     Snapshot,
     Witness,
 )
+from runner.ops.backup import BackupRecord
 from tests.unit.floor.support import fixture_function, load_floor
 
 floor = load_floor("backup")
@@ -110,14 +111,14 @@ def _state(record: OpRecord) -> OpState:
 
 def test_no_snapshot_fails_with_what_is_wrong_with_the_recipe_and_the_rest_skips() -> None:
     reason = "backupbot.backup=true is set, but no service of the stack mounts a volume: there is nothing to back up"
-    state = _state(OpRecord(op="backup", no_snapshot=reason))
+    state = _state(BackupRecord(op="backup", no_snapshot=reason))
     assert _fails(floor.test_the_backup_took_a_snapshot, state) == f"the backup took no snapshot: {reason}"
     with pytest.raises(pytest.skip.Exception):
         fixture_function(floor, "snapshot")(state)
 
 
 def test_a_snapshot_taken_passes(tmp_path: Path) -> None:
-    state = _state(OpRecord(op="backup", snapshot=_content(tmp_path).snapshot))
+    state = _state(BackupRecord(op="backup", snapshot=_content(tmp_path).snapshot))
     floor.test_the_backup_took_a_snapshot(state)
     assert fixture_function(floor, "snapshot")(state).id == "0123abcd"
 

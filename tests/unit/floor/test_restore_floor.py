@@ -15,13 +15,14 @@ from runner.harness.app import App
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import (
     BackedUpFile,
-    OpRecord,
     OpState,
     RestoreRecord,
     Snapshot,
     Witness,
 )
 from runner.harness.proof import Key, Seen
+from runner.ops.backup import BackupRecord
+from runner.ops.restore import RestoreOpRecord
 from tests.unit.floor.support import load_floor
 from tests.unit.floor.web_stubs import StubDriver, fixtures, web
 
@@ -36,8 +37,8 @@ def _app() -> App:
 
 def _state(snapshot: Snapshot, restored: RestoreRecord) -> OpState:
     return OpState(run_id="r1", recipe="recipe", head_commit="0" * 40,
-                   ops={"backup": OpRecord(op="backup", snapshot=snapshot),
-                        "restore": OpRecord(op="restore", restore=restored)})
+                   ops={"backup": BackupRecord(op="backup", snapshot=snapshot),
+                        "restore": RestoreOpRecord(op="restore", restore=restored)})
 
 
 @dataclass

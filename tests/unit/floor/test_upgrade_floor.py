@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from runner.harness.opstate import AppIdentity, OpRecord, OpState, ServiceIdentity, VolumeIdentity
+from runner.ops.upgrade import UpgradeRecord
 from tests.unit.floor.support import load_floor
 from tests.unit.floor.web_stubs import REFUSED, STACK, StubDriver, app, deployment, fixtures, web
 
@@ -33,7 +34,7 @@ def _state(after: AppIdentity | None = None, base_label: str = "1.0.0+1.0", decl
     after = after if after is not None else _identity({"app": ("svc-app", 14), "db": ("svc-db", 15)})
     return OpState(run_id="r1", recipe="recipe", head_commit=HEAD, base="1.0.0+1.0", ops={
         "install": OpRecord(op="install", deployment=installed, deploy_count=1, identity=_identity()),
-        "upgrade": OpRecord(op="upgrade", deployment=upgraded, deploy_count=1, identity=after,
+        "upgrade": UpgradeRecord(op="upgrade", deployment=upgraded, deploy_count=1, identity=after,
                             declared_version=declared,
                             declared_services=["app", "db"] if declared_services is None else declared_services),
     })
@@ -122,6 +123,19 @@ def test_the_chaos_version_is_the_pr_head() -> None:
     with pytest.raises(AssertionError, match="not the PR head"):
         floor.test_the_deployed_chaos_version_is_the_pr_head(
             app(), {**labels, f"coop-cloud.{STACK}.chaos-version": "0badc0de"}, _state())
+
+
+def test_a_hop_of_a_chain_runs_its_release_not_in_chaos_mode() -> None:
+    state = _state()
+    hop = state.ops["upgrade"].model_copy(update={"hop_to": "1.1.0+1.1", "deployment": deployment(
+        {VERSION: "1.1.0+1.1"}).model_copy(update={"version": "1.1.0+1.1"})})
+    state.ops["upgrade"] = hop
+    floor.test_the_deployed_chaos_version_is_the_pr_head(app(), {}, state)
+    with pytest.raises(AssertionError, match="deployed in chaos mode"):
+        floor.test_the_deployed_chaos_version_is_the_pr_head(app(), {f"coop-cloud.{STACK}.chaos": "true"}, state)
+    state.ops["upgrade"] = hop.model_copy(update={"deployment": deployment({VERSION: "1.0.0+1.0"})})
+    with pytest.raises(AssertionError, match="the hop to 1.1.0\\+1.1 deployed 1.0.0"):
+        floor.test_the_deployed_chaos_version_is_the_pr_head(app(), {}, state)
 
 
 # -- serving and routing (the same rules as after install) ---------------------------------------
