@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from runner.drivers.swarm.backup import _run_hooks
 from runner.errors import ExecError
 from runner.harness.backupbot import Hook
 from runner.harness.proc import ExecResult, failure_message
 from runner.harness.scrub import scrubber
+from runner.targets.backup import _run_hooks
 from runner.targets.reach import OutputLost
 
 

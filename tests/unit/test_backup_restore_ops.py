@@ -14,7 +14,6 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from runner.drivers.swarm import backup as swarm_backup
 from runner.errors import InfraError
 from runner.harness.app import App
 from runner.harness.backupbot import Mount, NoSnapshot, StackView
@@ -22,6 +21,7 @@ from runner.harness.opstate import OpState, Snapshot, Witness
 from runner.harness.paths import TESTS_DIR
 from runner.harness.tiers import TierResult, run_tier
 from runner.ops import LIFECYCLE
+from runner.targets import backup as swarm_backup
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.test_orchestrator import Tiers, _run
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.drivers.swarm import backup
 from runner.harness import repolocal, safetar
+from runner.targets import backup
 
 Entry = Callable[[tarfile.TarFile], None]
 

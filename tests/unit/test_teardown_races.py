@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from docker.errors import NotFound
 
-from runner.drivers.swarm import driver as swarm_driver
 from runner.drivers.swarm.driver import SwarmDriver
 from runner.errors import ConvergenceError
 from runner.harness.app import App
 from runner.harness.config import DriverSettings
+from runner.targets import progress
 from runner.targets.progress import stack_progress
 from runner.targets.stack import is_gone, remove_stack, stack_leftovers
 from tests.unit.fake_docker import FakeClient, in_use, server_error
@@ -150,11 +150,11 @@ def test_the_progress_line_names_the_latest_task_error(
     client: FakeClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     client.api.tasks_of[f"{STACK}_app"] = [_rejected(1)]  # one rejection: keep waiting, and say why
-    monkeypatch.setattr(swarm_driver, "PROGRESS_EVERY_S", 0.0)
-    monkeypatch.setattr(swarm_driver, "COLD_POLL_S", 0.05)
+    monkeypatch.setattr(progress, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(progress, "COLD_POLL_S", 0.05)
     said: list[str] = []
     driver = _driver(client, monkeypatch, said)
-    monkeypatch.setattr(driver, "_timeout_s", lambda stack, services: 1)
+    monkeypatch.setattr(progress, "stack_timeout_s", lambda stack, services, default_s: 1)
     with pytest.raises(ConvergenceError, match="did not converge within 1s"):
         driver.wait_converged(_app(tmp_path))
     assert said and all(line.endswith(f"{STACK}_app 0/1 ({NO_IMAGE})") for line in said)

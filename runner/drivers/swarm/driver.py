@@ -15,10 +15,9 @@ import yaml
 from docker.errors import DockerException
 
 from runner.drivers.base import Say
-from runner.drivers.swarm import backup as swarm_backup
 from runner.drivers.swarm import substrate
 from runner.drivers.swarm.endpoints import EndpointPlan, host_diagnosis, plan_endpoints, preflight
-from runner.errors import BadInput, ConvergenceError, InfraError
+from runner.errors import BadInput, InfraError
 from runner.harness import git, naming, timing
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
@@ -28,10 +27,11 @@ from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Sna
 from runner.harness.rundir import RunDir
 from runner.harness.scrub import scrubber
 from runner.harness.versions import parse_version
+from runner.targets import backup as target_backup
 from runner.targets.base import Target
-from runner.targets.convergence import Progress, stuck, task_errors, waiting_line
+from runner.targets.convergence import Progress, task_errors
 from runner.targets.identity import deployed_identity
-from runner.targets.progress import StackWatch, stack_progress
+from runner.targets.progress import stack_progress, stack_timeout_s, wait_converged
 from runner.targets.stack import (
     OWNER_STACK_LABEL,
     remove_stack,
@@ -41,10 +41,6 @@ from runner.targets.stack import (
     unless_gone,
 )
 
-COLD_POLL_S = 1.0  # when nothing happens; events wake the wait earlier
-HOT_POLL_S = 0.05
-HOT_WINDOW_S = 1.0  # keep polling this long after a change of the stack
-PROGRESS_EVERY_S = 10.0
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -138,7 +134,8 @@ class SwarmDriver:
         version = labels.get(f"coop-cloud.{app.stack}.version", "unknown") if chaos else str(release)
         return Deployment(ref=ref, commit=commit, version=version, chaos=chaos, labels=labels,
                           duration_s=time.monotonic() - started,
-                          timeout_s=self._timeout_s(app.stack, stack_services(app.stack, self.client)),
+                          timeout_s=stack_timeout_s(app.stack, stack_services(app.stack, self.client),
+                                                    self.settings.deploy_timeout_s),
                           overrides=[endpoints.describe()] if endpoints else [])
 
     def _plan_endpoints(self, app: App, ports: dict[str, list[Any]]) -> EndpointPlan | None:
@@ -183,55 +180,9 @@ class SwarmDriver:
 
     def _wait_converged(self, app: App) -> dict[str, str]:
         with timing.waiting("docker"):
-            services = stack_services(app.stack, self.client)
-            if not services:
-                raise InfraError(f"docker stack deploy created no services for {app.stack}")
-            timeout = self._timeout_s(app.stack, services)
-            with StackWatch(self.client, app.stack, [s.id for s in services]) as watch:
-                self._poll_until_converged(app, watch, timeout)
-            return self._app_labels(app.stack)
-
-    def _poll_until_converged(self, app: App, watch: StackWatch, timeout: int) -> None:
-        """Poll when the stack changes (swarm's task state trails the container's events by a
-        moment, so keep polling briefly after each), at least every COLD_POLL_S otherwise."""
-        now = time.monotonic()
-        deadline, next_report, hot_until = now + timeout, now + PROGRESS_EVERY_S, now
-        while True:
-            progress = stack_progress(app.stack, self.client)
-            now = time.monotonic()
-            if now >= next_report:
-                next_report += PROGRESS_EVERY_S
-                self.say(f"waiting for convergence ({deadline - now:.0f}s left): {waiting_line(progress)}")
-            verdict = stuck(progress)
-            if verdict:
-                raise ConvergenceError(self._describe_failure(app, *verdict))
-            if progress and all(p.converged for p in progress):
-                return
-            if now >= deadline:
-                late = next((p for p in progress if not p.converged), None)
-                if late is None:
-                    raise ConvergenceError(f"the services of {app.stack} disappeared while waiting for them")
-                raise ConvergenceError(self._describe_failure(
-                    app, late, f"did not converge within {timeout}s ({late.running}/{late.desired} running)"))
-            hot = now < hot_until
-            if watch.wait(min(HOT_POLL_S if hot else COLD_POLL_S, max(deadline - now, 0.0))):
-                hot_until = time.monotonic() + HOT_WINDOW_S
-
-    def _timeout_s(self, stack: str, services: list[Any]) -> int:
-        for service in services:
-            raw = service.attrs["Spec"].get("Labels", {}).get(f"coop-cloud.{stack}.timeout", "")
-            if raw.strip().isdigit() and int(raw) > 0:
-                return int(raw)
-        return self.settings.deploy_timeout_s
-
-    def _app_labels(self, stack: str) -> dict[str, str]:
-        """Labels of the service carrying the recipe's version label (abra's `app` service)."""
-        services = stack_services(stack, self.client)
-        for service in services:
-            labels = service.attrs["Spec"].get("Labels", {})
-            if f"coop-cloud.{stack}.version" in labels:
-                return dict(labels)
-        return dict(services[0].attrs["Spec"].get("Labels", {}))
+            return wait_converged(self.client, app.stack, default_timeout_s=self.settings.deploy_timeout_s,
+                                  say=self.say, describe=lambda progress, reason: self._describe_failure(
+                                      app, progress, reason))
 
     def _describe_failure(self, app: App, progress: Progress, reason: str) -> str:
         """The reason plus what the swarm knows of why: task errors, last healthcheck, log tail.
@@ -285,25 +236,25 @@ class SwarmDriver:
     # -- backup and restore -----------------------------------------------------------------
 
     def backup_unsupported(self, app: App) -> str | None:
-        return swarm_backup.unsupported_reason(self.service_labels(app))
+        return target_backup.unsupported_reason(self.service_labels(app))
 
     def backup(self, app: App, witnesses: bool = True) -> Snapshot:
-        return swarm_backup.backup(self.target, app, self.say, witnesses)
+        return target_backup.backup(self.target, app, self.say, witnesses)
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
-        return swarm_backup.restore(self.target, app, self.say, snapshot, self.wait_converged)
+        return target_backup.restore(self.target, app, self.say, snapshot, self.wait_converged)
 
     def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
-        return swarm_backup.volume_files(self.target.client, app)
+        return target_backup.volume_files(self.target.client, app)
 
     def plant_witnesses(self, app: App) -> list[Witness]:
-        return swarm_backup.plant_volume_witnesses(self.client, app)
+        return target_backup.plant_volume_witnesses(self.client, app)
 
     def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
-        swarm_backup.remove_app_witnesses(self.client, app, witnesses)
+        target_backup.remove_app_witnesses(self.client, app, witnesses)
 
     def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        return swarm_backup.app_file_digests(self.client, app, files)
+        return target_backup.app_file_digests(self.client, app, files)
 
     # -- teardown ------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from runner.drivers.swarm.backup import Restic
 from runner.harness.app import App
 from runner.harness.meta import RecipeMeta
 from runner.harness.opstate import (
@@ -27,6 +26,7 @@ from runner.harness.opstate import (
     Witness,
 )
 from runner.ops.backup import BackupRecord
+from runner.targets.backup import Restic
 from tests.unit.floor.support import fixture_function, load_floor
 
 floor = load_floor("backup")

@@ -1,4 +1,5 @@
-"""Backup and restore with backup-bot-two's semantics, on the swarm that has no backup bot.
+"""The target's own backup and restore, with backup-bot-two's semantics, for a swarm that has no
+backup bot (every driver may use it; the abra driver where the server runs no backup-bot-two).
 
 Files are read and written through a helper container that mounts the app's volumes (read-only
 for a backup), as backup-bot-two does, so that it also works where the volumes are not on the
