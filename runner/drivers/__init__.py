@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # name -> "module:Class", imported only when chosen
 DRIVERS = {
     "swarm": "runner.drivers.swarm.driver:SwarmDriver",
+    "abra": "runner.drivers.abra.driver:AbraDriver",
 }
 
 

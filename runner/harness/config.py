@@ -139,7 +139,7 @@ class RunConfig(BaseModel):
                               "(every older release, hop by hop), `<n>` (the n newest), or a comma list of releases")
     run_id: str = Field(default_factory=naming.new_run_id)
     runs_dir: Path = Field(default_factory=default_runs_dir)
-    driver: Literal["swarm"] = "swarm"
+    driver: Literal["swarm", "abra"] = "swarm"
     resolve_image: Literal["auto", "always", "changed", "never"] = "auto"
     deploy_timeout_s: int = Field(120, ge=5, le=3600)
     dnsrr: Literal["auto", "on", "off"] = "auto"

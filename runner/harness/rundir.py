@@ -33,6 +33,12 @@ class RunDir:
         return self.root / "recipe"
 
     @property
+    def abra_dir(self) -> Path:
+        """The abra driver's ABRA_DIR, the run's own: `recipes/<recipe>` (the run's clone) and
+        `servers/<server>/<domain>.env`."""
+        return self.root / "abra"
+
+    @property
     def tests(self) -> Path:
         """The tier tests folder: pytest's rootdir and confcutdir."""
         return self.root / "tests"

@@ -1,0 +1,1 @@
+"""The abra driver: the lifecycle through the real `abra` CLI (docs/abra.md)."""

@@ -1,0 +1,216 @@
+"""The abra driver: the app's lifecycle through the real `abra` CLI, reach through the target.
+
+Each run has its own ABRA_DIR (`<run dir>/abra`): `recipes/<recipe>` is the run's own clone
+(checked out at the ref before each call) and `servers/<server>/<domain>.env` the app env, written
+from `App`'s before each deploy. abra deploys, redeploys and undeploys; waiting for convergence,
+exec, HTTP, volumes, the target's own backup and removing what is left are the target's, as with
+every driver. See docs/abra.md for what is known of abra's behaviour and how sure it is.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from runner.drivers.abra.cli import Abra, find_abra
+from runner.drivers.base import Say
+from runner.errors import BadInput, InfraError
+from runner.harness import git, naming, timing
+from runner.harness.app import App, Deployment
+from runner.harness.config import DriverSettings
+from runner.harness.envfile import compose_files, parse_env, secret_specs
+from runner.harness.fileio import write_text_atomic
+from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
+from runner.harness.rundir import RunDir
+from runner.harness.scrub import scrubber
+from runner.harness.versions import parse_version
+from runner.targets import backup as target_backup
+from runner.targets.base import Target
+from runner.targets.identity import deployed_identity
+from runner.targets.progress import stack_progress, stack_timeout_s, wait_converged
+from runner.targets.stack import remove_stack, service_labels, stack_services
+
+SERVER = "default"  # abra's name for the server its docker environment reaches (the target's DOCKER_HOST)
+BACKUP_BOT_IMAGE = "backup-bot-two"
+
+
+class AbraDriver:
+    name = "abra"
+
+    def __init__(self, settings: DriverSettings, target: Target, say: Say = lambda message: None) -> None:
+        self.settings = settings
+        self.target = target
+        self.say = say
+        self._abra: dict[str, Abra] = {}  # stack -> abra for its run
+        self._read_secrets: set[str] = set()  # secrets whose values the scrubber has
+
+    # -- new app -------------------------------------------------------------------------
+
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
+        binary = find_abra()  # bad input (exit 2) before anything exists
+        domain = naming.app_domain(recipe, run_id, self.settings.domain_base)
+        sample = git.show_file(checkout, ref, ".env.sample")
+        if sample is None:
+            raise BadInput(f"{recipe} at {ref[:12]} has no .env.sample; a recipe needs one at every release")
+        env = parse_env(sample, overrides={"DOMAIN": domain}, source=f"{ref[:12]}:.env.sample")
+        app = App(recipe=recipe, run_id=run_id, domain=domain, stack=naming.stack_name(domain),
+                  checkout=checkout, run_dir=run_dir, env={}, driver=self.name)
+        app.set_env(env.values, secret_specs(env))
+        abra_dir = RunDir(run_dir).abra_dir
+        (abra_dir / "servers" / SERVER).mkdir(parents=True, exist_ok=True)
+        (abra_dir / "recipes").mkdir(exist_ok=True)
+        (abra_dir / "recipes" / recipe).symlink_to(checkout.resolve(), target_is_directory=True)
+        self._abra[app.stack] = Abra(binary, abra_dir, self.target.host_env(), RunDir(run_dir).log("abra"))
+        return app  # nothing on the swarm yet: `abra app new -S` creates the secrets, in deploy
+
+    def _env_file(self, app: App) -> Path:
+        return RunDir(app.run_dir).abra_dir / "servers" / SERVER / f"{app.domain}.env"
+
+    # -- deploy and upgrade -----------------------------------------------------------------
+
+    def deploy(self, app: App, ref: str) -> Deployment:
+        return self._deploy(app, ref, upgrade=False)
+
+    def upgrade(self, app: App, ref: str) -> Deployment:
+        return self._deploy(app, ref, upgrade=True)  # `abra app deploy -f -C` at the head
+
+    def _deploy(self, app: App, ref: str, upgrade: bool) -> Deployment:
+        started = time.monotonic()
+        abra = self._abra[app.stack]
+        commit = git.rev_parse(app.checkout, ref)
+        git.git(app.checkout, "checkout", "-q", "--force", "--detach", commit)
+        git.git(app.checkout, "clean", "-q", "-fdx")  # abra would call leftovers unstaged changes
+        release = next((t for t in git.tags_at(app.checkout, commit) if parse_version(t)), None)
+        chaos = upgrade or release is None
+        missing = [f for f in compose_files(app.env) if not (app.checkout / f).is_file()]
+        if missing:
+            raise InfraError(f"{ref}: COMPOSE_FILE names {', '.join(missing)}, not in the recipe at that ref")
+        with timing.waiting("docker"):
+            if not self._env_file(app).exists():  # the app's first deploy: abra creates it and its secrets
+                abra("app", "new", app.recipe, "--no-input", "--offline", "--chaos", "--server", SERVER,
+                     "--domain", app.domain, "--secrets", prints_secrets=True)
+            self._write_env_file(app)
+            self._generate_missing_secrets(app, abra)
+            creates = not stack_services(app.stack, self.target.client)
+            abra("app", "deploy", "--no-input", "--offline", "--no-domain-checks",
+                 *([] if creates else ["--force"]), *(["--chaos"] if chaos else []),
+                 app.domain, *([] if chaos else [str(release)]))
+        app.deployments += 1
+        if creates:  # counted from docker's side, as the swarm driver does
+            app.deploy_count += 1
+        labels = self.wait_converged(app)
+        self._scrub_secret_values(app)
+        version = labels.get(f"coop-cloud.{app.stack}.version", "unknown") if chaos else str(release)
+        return Deployment(ref=ref, commit=commit, version=version, chaos=chaos, labels=labels,
+                          duration_s=time.monotonic() - started,
+                          timeout_s=stack_timeout_s(app.stack, stack_services(app.stack, self.target.client),
+                                                    self.settings.deploy_timeout_s))
+
+    def _write_env_file(self, app: App) -> None:
+        """abra's app env file is App's app env, with the recipe line abra reads it by."""
+        text = app.env_file.read_text()
+        if "TYPE" not in app.env and "RECIPE" not in app.env:
+            text = f"RECIPE={app.recipe}\n{text}"
+        write_text_atomic(self._env_file(app), text)
+
+    def _generate_missing_secrets(self, app: App, abra: Abra) -> None:
+        """A secret version the app env names but the swarm lacks (EXTRA_ENV, an upgrade's bump)."""
+        existing = {s.name for s in self.target.client.secrets.list(filters={"name": f"{app.stack}_"})}
+        for spec in app.secrets:
+            if naming.secret_name(app.stack, spec.name, spec.version) not in existing:
+                abra("app", "secret", "generate", "--no-input", "--offline", app.domain, spec.name, spec.version,
+                     prints_secrets=True)
+
+    def _scrub_secret_values(self, app: App) -> None:
+        """abra generated the secrets, so cc-ci never saw their values: read each one where a
+        service mounts it and hand it to the scrubber before any tier can print it."""
+        for service in stack_services(app.stack, self.target.client):
+            mounted = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []
+            for secret in mounted:
+                name, path = secret.get("SecretName", ""), (secret.get("File") or {}).get("Name", "")
+                if not name.startswith(f"{app.stack}_") or not path or name in self._read_secrets:
+                    continue
+                path = path if path.startswith("/") else f"/run/secrets/{path}"
+                read = self.target.exec_in(app, service.name.removeprefix(f"{app.stack}_"), ["cat", path],
+                                           check=False, rerun_if_output_lost=True)
+                if read.succeeded:
+                    scrubber.add(read.stdout)
+                    scrubber.add(read.stdout.strip())
+                    self._read_secrets.add(name)
+
+    def wait_converged(self, app: App) -> dict[str, str]:
+        """abra waits too, but by its own rules: the run waits by cc-ci's (fail fast, the timeout label)."""
+        with timing.waiting("docker"):
+            return wait_converged(self.target.client, app.stack, default_timeout_s=self.settings.deploy_timeout_s,
+                                  say=self.say, describe=lambda progress, reason: _failure(app, progress.service,
+                                                                                          reason))
+
+    # -- backup and restore: the target's own, unless the server runs backup-bot-two ----------
+
+    def _runs_backup_bot(self) -> bool:
+        return any(BACKUP_BOT_IMAGE in str(s.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Image", ""))
+                   for s in self.target.client.services.list())
+
+    def backup_unsupported(self, app: App) -> str | None:
+        return target_backup.unsupported_reason(self.service_labels(app))
+
+    def backup(self, app: App, witnesses: bool = True) -> Snapshot:
+        self._refuse_backup_bot("backup")
+        return target_backup.backup(self.target, app, self.say, witnesses)
+
+    def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
+        self._refuse_backup_bot("restore")
+        return target_backup.restore(self.target, app, self.say, snapshot, self.wait_converged)
+
+    def _refuse_backup_bot(self, op: str) -> None:
+        # `abra app backup` / `restore` would go through the server's bot, whose snapshots live on
+        # the server, not in the run dir where the backup floor reads them: not wired in yet
+        if self._runs_backup_bot():
+            raise InfraError(f"this server runs backup-bot-two: `abra app {op}` through it is not supported by "
+                             "cc-ci's abra driver yet (the floor needs the snapshot in the run dir)")
+
+    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
+        return target_backup.volume_files(self.target.client, app)
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        return target_backup.plant_volume_witnesses(self.target.client, app)
+
+    def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
+        target_backup.remove_app_witnesses(self.target.client, app, witnesses)
+
+    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        return target_backup.app_file_digests(self.target.client, app, files)
+
+    # -- teardown ------------------------------------------------------------------------
+
+    def teardown(self, app: App) -> list[str]:
+        """`abra app undeploy`, then the target removes the volumes, secrets and whatever else is
+        left (abra leaves volumes and secrets on purpose) and says what it could not."""
+        with timing.waiting("docker"):
+            abra = self._abra.get(app.stack)
+            if abra and stack_services(app.stack, self.target.client):
+                try:
+                    abra("app", "undeploy", "--no-input", "--offline", app.domain)
+                except InfraError as err:  # the target's removal below still takes everything
+                    self.say(f"{err}; removing the stack through the target")
+            return remove_stack(self.target.client, app.stack)
+
+    # -- what the swarm says of the app ---------------------------------------------------
+
+    def deployed_identity(self, app: App) -> AppIdentity:
+        return deployed_identity(self.target.client, app.stack)
+
+    def unconverged(self, app: App) -> list[str]:
+        progress = stack_progress(app.stack, self.target.client)
+        if not progress:
+            return [f"no services of stack {app.stack}"]
+        return [f"{p.service}: {p.running}/{p.desired} running" for p in progress if not p.converged]
+
+    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
+        return service_labels(self.target.client, app.stack)
+
+
+def _failure(app: App, service: str, reason: str) -> str:
+    message = scrubber.scrub(f"service {service} {reason} (after abra app deploy)")
+    write_text_atomic(RunDir(app.run_dir).log(f"convergence-{service}"), message + "\n")
+    return message
