@@ -1,6 +1,6 @@
 """Benchmark: where a run's wall time goes, and an install run against the same docker work by hand.
 
-1. `--runs` full runs of the example with `--stages` (default all five): wall time of the whole
+1. `--runs` full runs of the example with `--stages` (default every op: lint and the five): wall time of the whole
    process, each op, each tier's pytest, teardown, time waiting on docker/restic (results.json
    `waits_s`) and the harness's own share = wall - waits.
 2. `--pairs` install runs and yardstick runs (benchmarks/raw_install_custom_html_tiny.sh) in turn,
@@ -127,7 +127,7 @@ def side_by_side(pairs: int, runs_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stages", default=",".join(ORDER), help="STAGES of the full runs (default: all five)")
+    parser.add_argument("--stages", default=",".join(ORDER), help="STAGES of the full runs (default: every op of the lifecycle)")
     parser.add_argument("--runs", type=int, default=3, help="full runs (default 3; 0 skips them)")
     parser.add_argument("--pairs", type=int, default=5, help="install/yardstick pairs (default 5; 0 skips them)")
     args = parser.parse_args()

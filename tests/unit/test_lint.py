@@ -225,6 +225,7 @@ def test_image_tag_reads_references_like_docker() -> None:
 BUNDLED: dict[str, list[str]] = {
     "custom-html-tiny": [],
     "custom-html-repolocal": [],
+    "hops-tiny": [],
     "notes-tiny": ["R002 worker"],
 }
 

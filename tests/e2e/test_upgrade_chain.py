@@ -1,0 +1,75 @@
+"""Upgrade chains on the local swarm (UPGRADE_FROM=all): the oldest release installed once, each
+newer release and then the PR head upgraded in place, a tier row per hop, the head proven deployed
+at the end; a middle release that cannot deploy fails exactly its hop, which the upgrade row names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runner.harness import git
+from runner.harness.recipes import bundled_recipe_repo
+from tests.e2e.support import RunOutcome, tier
+
+
+def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(t["op"], t["verdict"]) for t in results["tiers"] if t["op"].startswith("upgrade")]
+
+
+def _head_deployed_last(results: dict[str, Any]) -> None:
+    last = results["deployments"][-1]
+    assert (last["op"], last["commit"], last["chaos"]) == ("upgrade", results["head_commit"], True)
+
+
+def test_the_example_upgrades_through_every_release_then_runs_the_rest_of_its_lifecycle(
+        run_ci: Callable[..., RunOutcome]) -> None:
+    done = run_ci(RECIPE="custom-html-tiny", STAGES="install,upgrade,backup,restore,custom", UPGRADE_FROM="all")
+    results = done.results
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _rows(results) == [("upgrade@1.1.0+1.1", "pass"), ("upgrade", "pass")]
+    assert results["deploy_count"] == 1 and results["base"] == "1.0.0+1.0"
+    assert [(d["op"], d["version"]) for d in results["deployments"][:2]] == [("install", "1.0.0+1.0"),
+                                                                             ("upgrade@1.1.0+1.1", "1.1.0+1.1")]
+    _head_deployed_last(results)
+    assert tier(results, "restore")["verdict"] == "pass" and results["teardown_clean"] is True
+
+
+def test_a_recipe_with_three_releases_hops_through_each(run_ci: Callable[..., RunOutcome]) -> None:
+    done = run_ci(RECIPE="hops-tiny", STAGES="upgrade", UPGRADE_FROM="all")
+    results = done.results
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _rows(results) == [("upgrade@1.1.0+1.1", "pass"), ("upgrade@1.2.0+1.2", "pass"), ("upgrade", "pass")]
+    assert all(tier(results, op)["counts"].get("passed", 0) >= 10 for op, _ in _rows(results))  # the whole floor, each hop
+    assert results["deploy_count"] == 1 and results["level"] >= 2
+    _head_deployed_last(results)
+
+
+def test_a_middle_release_that_cannot_deploy_fails_exactly_its_hop(
+        run_ci: Callable[..., RunOutcome], tmp_path: Path) -> None:
+    repo = _hops_with_a_broken_middle_release(tmp_path / "hops-tiny")
+    done = run_ci(RECIPE=str(repo), STAGES="upgrade", UPGRADE_FROM="all", CCCI_DEPLOY_TIMEOUT="60")
+    results = done.results
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert _rows(results) == [("upgrade@1.1.0+1.1", "error"), ("upgrade", "error")]
+    assert tier(results, "upgrade")["error"] == "upgrade@1.1.0+1.1 error: the chain stopped there"
+    assert results["error"].startswith("upgrade@1.1.0+1.1: ") and "missing" in results["error"]
+    assert [d["op"] for d in results["deployments"]] == ["install"]  # 1.2.0 and the head never deployed
+    assert tier(results, "install")["verdict"] == "pass" and results["teardown_clean"] is True
+
+
+def _hops_with_a_broken_middle_release(repo: Path) -> Path:
+    """hops-tiny whose release 1.1.0+1.1 names an image that does not exist; 1.2.0 and the head as they were."""
+    git.git(None, "clone", "-q", str(bundled_recipe_repo("hops-tiny")), str(repo))
+    picks = [git.rev_parse(repo, ref) for ref in ("1.1.0+1.1", "1.2.0+1.2", "HEAD")]
+    git.git(repo, "checkout", "-q", "-B", "main", "1.0.0+1.0")
+    git.git(repo, "cherry-pick", picks[0])
+    compose = repo / "compose.yml"
+    compose.write_text(compose.read_text().replace("custom-html-tiny:1.1", "custom-html-tiny:missing"))
+    git.git(repo, "commit", "-q", "-a", "--amend", "--no-edit")
+    git.git(repo, "tag", "-f", "-a", "1.1.0+1.1", "-m", "chore: publish 1.1.0+1.1 release")
+    git.git(repo, "cherry-pick", "-X", "theirs", picks[1])  # its image line wins over the broken one
+    git.git(repo, "tag", "-f", "-a", "1.2.0+1.2", "-m", "chore: publish 1.2.0+1.2 release")
+    git.git(repo, "cherry-pick", picks[2])
+    assert "custom-html-tiny:1.2" in compose.read_text()
+    return repo
