@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.harness import git
-from tests.e2e.support import RunOutcome, tier
+from tests.e2e.support import RunOutcome
 
 
 def test_a_lightweight_release_tag_fails_the_lint_tier_while_install_still_passes(
