@@ -18,6 +18,7 @@ from runner.drivers.abra.driver import AbraDriver
 from runner.errors import EXIT_BAD_INPUT, BadInput
 from runner.harness.app import App
 from runner.harness.config import DriverSettings
+from runner.harness.envfile import SecretSpec
 from runner.harness.proc import ExecResult
 from runner.harness.scrub import MASK, scrubber
 
@@ -144,3 +145,21 @@ def test_secret_values_abra_generated_are_read_where_mounted_and_masked(tmp_path
     AbraDriver(DriverSettings(), target)._scrub_secret_values(app)  # type: ignore[arg-type]
     assert target.read == [("app", ["cat", "/run/secrets/admin_password"])]
     assert scrubber.scrub("password: Qm4generatedByAbra") == f"password: {MASK}"
+
+
+class _Secret:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_a_secret_version_the_swarm_lacks_is_generated_through_abra_and_no_other(tmp_path: Path) -> None:
+    stack = "app-1_ccci_test"
+    target = _Target([])
+    target.secrets = target  # type: ignore[attr-defined]
+    target._listed = [_Secret(f"{stack}_admin_password_v1"), _Secret(f"{stack}_db_password_v1")]  # type: ignore[list-item]
+    app = App(recipe="r", run_id="1", domain="app-1.ccci.test", stack=stack, checkout=tmp_path, run_dir=tmp_path,
+              env={}, secrets=[SecretSpec("admin_password", "v1", 24), SecretSpec("db_password", "v2", 32)])
+    called: list[tuple[str, ...]] = []
+    AbraDriver(DriverSettings(), target)._generate_missing_secrets(  # type: ignore[arg-type]
+        app, lambda *args, **_: called.append(args))  # type: ignore[arg-type]
+    assert called == [("app", "secret", "generate", "--no-input", "--offline", app.domain, "db_password", "v2")]
