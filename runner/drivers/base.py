@@ -35,7 +35,9 @@ class Driver(Protocol):
 
     def deploy(self, app: App, ref: str) -> Deployment:
         """Create the app with its current env: its secrets, then deploy `ref` (checked out in
-        the app's clone) and wait until it has converged. Called once per run."""
+        the app's clone) and wait until it has converged. Called once per run to create the app;
+        an upgrade chain's middle hops call it again on the live app: an in-place deploy of that
+        release (as `abra app upgrade <version>`), the stack kept (`deploy_count` unchanged)."""
         ...
 
     def upgrade(self, app: App, ref: str) -> Deployment:
