@@ -13,6 +13,7 @@ COMMANDS = {
     "run": ("runner.commands.run", "run one recipe through its lifecycle stages (same as run_recipe_ci.py)"),
     "check": ("runner.commands.check", "check a recipe's overlays, hooks, meta and file names without deploying"),
     "lint": ("runner.commands.lint", "lint a recipe's files at a ref the way abra's recipe lint does, without deploying"),
+    "render": ("runner.commands.render", "print the compose a run would deploy (env, chain, abra.sh exports, labels applied)"),
     "swarm": ("runner.commands.swarm", "set up the local substrate: docker, swarm, proxy network, images"),
     "gc": ("runner.commands.gc", "remove leftovers of runs that were killed before their teardown"),
     "bridge": ("runner.bridge.command", "serve the !testme bridge (webhook + poller)"),

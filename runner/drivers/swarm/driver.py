@@ -111,23 +111,11 @@ class SwarmDriver:
 
     def _deploy(self, app: App, ref: str, force_chaos: bool) -> Deployment:
         started = time.monotonic()
-        commit = git.rev_parse(app.checkout, ref)
-        git.git(app.checkout, "checkout", "-q", "--force", "--detach", commit)
-        git.git(app.checkout, "clean", "-q", "-fdx")
-        release = next((t for t in git.tags_at(app.checkout, commit) if parse_version(t)), None)
-        chaos = force_chaos or release is None
-        files = [app.checkout / f for f in compose_files(app.env)]
-        missing = [f.name for f in files if not f.is_file()]
-        if missing:
-            raise InfraError(f"{ref}: COMPOSE_FILE names {', '.join(missing)}, not in the recipe at that ref")
         with timing.waiting("docker"):
             self._create_secrets(app)
-        app.deployments += 1
-        ports = _service_ports(files)
-        endpoints = self._plan_endpoints(app, ports)
-        override = self._write_label_override(app, list(ports), commit, chaos, endpoints)
+        commit, release, chaos, files, endpoints = self._compose_chain(app, ref, force_chaos)
         creates = not stack_services(app.stack, self.client)
-        self._stack_deploy(app, [*files, override])
+        self._stack_deploy(app, files)
         if creates:  # counted from docker's side: a redeploy that found the stack gone would show
             app.deploy_count += 1
         labels = self._wait_converged(app)
@@ -137,6 +125,42 @@ class SwarmDriver:
                           timeout_s=stack_timeout_s(app.stack, stack_services(app.stack, self.client),
                                                     self.settings.deploy_timeout_s),
                           overrides=[endpoints.describe()] if endpoints else [])
+
+    def _compose_chain(self, app: App, ref: str, force_chaos: bool
+                       ) -> tuple[str, str | None, bool, list[Path], EndpointPlan | None]:
+        """What a deploy of `ref` hands `docker stack deploy`: the app's clone checked out at it,
+        its COMPOSE_FILE chain and the label override (a new one per deploy)."""
+        commit = git.rev_parse(app.checkout, ref)
+        git.git(app.checkout, "checkout", "-q", "--force", "--detach", commit)
+        git.git(app.checkout, "clean", "-q", "-fdx")
+        release = next((t for t in git.tags_at(app.checkout, commit) if parse_version(t)), None)
+        chaos = force_chaos or release is None
+        files = [app.checkout / f for f in compose_files(app.env)]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise InfraError(f"{ref}: COMPOSE_FILE names {', '.join(missing)}, not in the recipe at that ref")
+        app.deployments += 1
+        ports = _service_ports(files)
+        endpoints = self._plan_endpoints(app, ports)
+        override = self._write_label_override(app, list(ports), commit, chaos, endpoints)
+        return commit, release, chaos, [*files, override], endpoints
+
+    def render(self, app: App, ref: str, upgrade: bool = False) -> str:
+        """The compose `deploy(app, ref)` (or `upgrade`, chaos) would hand the swarm, merged and
+        interpolated by `docker stack config` with the same files and env; nothing is deployed."""
+        *_, files, _ = self._compose_chain(app, ref, force_chaos=upgrade)
+        cmd = ["docker", "stack", "config", *[arg for f in files for arg in ("-c", str(f))]]
+        done = self.target.run_host(cmd, cwd=app.checkout, env=self._stack_env(app))
+        if done.failed:
+            raise InfraError(scrubber.scrub(f"docker stack config failed: {done.output.strip()[-500:]}"))
+        return done.output
+
+    def _stack_env(self, app: App) -> dict[str, str]:
+        """What compose interpolation sees: only the app env, abra.sh exports and STACK_NAME (and
+        the target adds the DOCKER_HOST that reaches its swarm)."""
+        exports = parse_abra_exports(_read(app.checkout / "abra.sh"))
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+        return env | app.env | exports | {"STACK_NAME": app.stack}
 
     def _plan_endpoints(self, app: App, ports: dict[str, list[Any]]) -> EndpointPlan | None:
         plan = self._endpoints[app.stack] = plan_endpoints(self.settings.dnsrr, self.service_vips, ports)
@@ -160,11 +184,7 @@ class SwarmDriver:
         return path
 
     def _stack_deploy(self, app: App, files: list[Path]) -> None:
-        exports = parse_abra_exports(_read(app.checkout / "abra.sh"))
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
-        # compose interpolation sees only the app env, abra.sh exports and STACK_NAME (and the
-        # target adds the DOCKER_HOST that reaches its swarm)
-        env |= app.env | exports | {"STACK_NAME": app.stack}
+        env = self._stack_env(app)
         cmd = ["docker", "stack", "deploy", "--resolve-image", self.resolve_image,
                *[arg for f in files for arg in ("-c", str(f))], app.stack]
         with timing.waiting("docker"):
