@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner.harness.paths import REPO_ROOT
+from runner.targets.local import connect
 from runner.targets.stack import stack_services
 from tests.e2e.support import suite_objects
 
@@ -38,7 +39,7 @@ def _wait_until_converged(proc: subprocess.Popen[str]) -> str:
 
 
 def _stack_services(stack: str) -> list[str]:
-    return [s.name for s in stack_services(stack)]
+    return [s.name for s in stack_services(stack, connect())]
 
 
 def test_sigterm_during_a_run_tears_everything_down(tmp_path: Path) -> None:

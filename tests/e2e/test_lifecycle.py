@@ -18,7 +18,7 @@ from runner.harness.config import RunConfig
 from runner.harness.opstate import OpRecord
 from runner.harness.paths import REPO_ROOT
 from runner.ops import LIFECYCLE, REGISTRY, OpContext
-from runner.ops.upgrade import Upgrade
+from runner.ops.upgrade import Upgrade, UpgradeRecord
 from runner.orchestrator import Run
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.support import RunOutcome, suite_objects, tier
@@ -52,8 +52,8 @@ class RedeploysTheBase(Upgrade):
     def perform(self, ctx: OpContext) -> OpRecord:
         app = ctx.live_app
         assert ctx.state.base is not None
-        deployment = ctx.driver.upgrade(app, ctx.state.base, app.env, app.secrets)
-        return OpRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
+        deployment = ctx.driver.upgrade(app, ctx.state.base)
+        return UpgradeRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
                         identity=ctx.driver.deployed_identity(app), declared_version="1.1.0+1.1",
                         declared_services=["app"])
 
