@@ -46,5 +46,5 @@ def test_following_the_worked_example_word_for_word_gives_a_green_five_stage_run
     assert "install: post_install hook" in out
     for tier in ("install", "upgrade", "backup", "restore", "custom"):
         assert f"{tier} tier: pass" in out, out
-    assert "level: L4 (every rung)" in out
+    assert "level: L4 (stopped at L5 lint: lint skip — not in STAGES)" in out  # five stages, lint not asked
     assert "verdict: pass (exit 0)" in out and "teardown: clean, nothing left behind" in out
