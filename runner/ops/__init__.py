@@ -10,6 +10,7 @@ from runner.harness.lifecycle import Lifecycle, OpSpec
 from runner.ops.backup import Backup
 from runner.ops.base import Op, OpContext
 from runner.ops.custom import Custom
+from runner.ops.idempotent import Idempotent
 from runner.ops.install import Install
 from runner.ops.lint import Lint
 from runner.ops.restore import Restore
@@ -26,7 +27,7 @@ def lifecycle_of(ops: Iterable[Op]) -> Lifecycle:
     return Lifecycle(op.spec for op in ops)
 
 
-REGISTRY: dict[str, Op] = registry([Lint(), Install(), Upgrade(), Backup(), Restore(), Custom()])
+REGISTRY: dict[str, Op] = registry([Lint(), Install(), Upgrade(), Backup(), Restore(), Custom(), Idempotent()])
 LIFECYCLE = lifecycle_of(REGISTRY.values())
 ORDER = LIFECYCLE.names  # the ops' names in lifecycle order
 
