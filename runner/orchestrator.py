@@ -277,7 +277,7 @@ class Run:
 
     def _lifecycle(self, ctx: OpContext, hooks: Hooks) -> None:
         failed: str | None = None
-        self.pictures.start()  # the browser starts while the install op waits on docker
+        self.pictures.start(op.name for op in self._wanted())  # the browser starts while the install op waits on docker
         for op in self._wanted():
             if failed:
                 self._record_tier(TierResult(op.name, "skip", error=f"after {failed} failed"))
@@ -323,6 +323,8 @@ class Run:
         seed = self._call_hook(op, ctx, hooks.pre.get(op.name), "pre")
         started = time.monotonic()
         docker_before = timing.waits().get("docker", 0.0)
+        self.pictures.while_deploying(step, app.domain, lambda: ctx.driver.target.http_client(app),
+                                      self.config.deploy_timeout_s)
         record = op.perform_step(ctx, step)
         if op.converges and ctx.meta.READY_PROBE is not None:
             self._wait_ready(op, ctx)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -33,6 +35,8 @@ PAGE_TIMEOUT_S = 15.0  # a page that has not loaded by then is recorded as never
 VIEWPORT: Any = {"width": 1280, "height": 800}  # playwright's ViewportSize
 # a context's proxy is only honoured when the browser was launched with one (Chromium)
 _PER_CONTEXT = "http://per-context"
+_NICE = 10
+_RETRY_S = 0.3  # between tries of a screenshot taken while the app comes up
 T = TypeVar("T")
 
 
@@ -42,10 +46,15 @@ class Camera:
 
     def __init__(self) -> None:
         self._jobs: queue.Queue[tuple[Callable[[Browser], Any], Future[Any]] | None] = queue.Queue()
+        self._closing = False
         self._thread = threading.Thread(target=self._work, name="ccci-camera", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
+        # The browser (Playwright's driver and Chromium inherit this thread's priority) starts while
+        # the install op deploys: behind the deploy and the tiers for the CPU, never ahead of them.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICE)
         try:
             with chromium(proxy=_PER_CONTEXT) as browser:
                 while (job := self._jobs.get()) is not None:
@@ -68,8 +77,12 @@ class Camera:
         return future
 
     def close(self, timeout_s: float = 10.0) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=timeout_s)
+        """Ask the browser to close (once); wait up to `timeout_s` for it (0: not at all)."""
+        if not self._closing:
+            self._closing = True
+            self._jobs.put(None)
+        if timeout_s:
+            self._thread.join(timeout=timeout_s)
 
 
 def shoot_app(browser: Browser, client: httpx.Client, domain: str, dest: Path) -> None:
@@ -85,6 +98,32 @@ def shoot_app(browser: Browser, client: httpx.Client, domain: str, dest: Path) -
             context.close()
 
 
+def shoot_app_when_up(browser: Browser, open_client: Callable[[], httpx.Client], domain: str, dest: Path,
+                      stop: threading.Event, deadline_s: float) -> None:
+    """`shoot_app` as soon as the app answers below 500, tried while the op still waits on docker
+    (the first deploy: whatever answers is the installed app); gives up at `stop` or the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with open_client() as client, reach_proxy(client, domain) as proxy:
+                context = browser.new_context(proxy={"server": proxy}, viewport=VIEWPORT, ignore_https_errors=True)
+                try:
+                    page = context.new_page()
+                    answer = page.goto(f"http://{domain}/", timeout=PAGE_TIMEOUT_S * 1000, wait_until="load")
+                    if answer is None or answer.status < 500:
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        page.screenshot(path=str(dest))
+                        return
+                    failure: Exception = RuntimeError(f"the app answered HTTP {answer.status}")
+                finally:
+                    context.close()
+        except Exception as err:  # no container yet, nothing listening yet: try again
+            failure = err
+        if stop.is_set() or time.monotonic() > deadline:
+            raise failure
+        stop.wait(_RETRY_S)
+
+
 def record_screenshot(run_dir: Path, when: str, domain: str, error: str | None) -> None:
     """`screenshots/<when>.json`: where the browser went and, for a page that never loaded, why."""
     record = {"when": when, "url": f"http://{domain}/", "png": None if error else f"{when}.png", "error": error}
@@ -93,8 +132,14 @@ def record_screenshot(run_dir: Path, when: str, domain: str, error: str | None) 
 
 @contextlib.contextmanager
 def screenshot_during(camera: Camera | None, open_client: Callable[[], httpx.Client], domain: str,
-                      run_dir: Path, when: str, say: Callable[[str], None]) -> Iterator[None]:
-    """Take the app's screenshot while the block (its tier) runs; record it after."""
+                      run_dir: Path, when: str, say: Callable[[str], None],
+                      taken: Future[None] | None = None) -> Iterator[None]:
+    """Take the app's screenshot while the block (its tier) runs, or let the block run while one
+    already `taken` (started while the op waited on docker) finishes; record it after."""
+    if taken is not None:
+        yield
+        _record(run_dir, when, domain, _outcome(taken), say)
+        return
     if camera is None:
         yield
         return
@@ -108,12 +153,16 @@ def screenshot_during(camera: Camera | None, open_client: Callable[[], httpx.Cli
         dest = run_dir / SCREENSHOTS / f"{when}.png"
         future = camera.submit(lambda browser: shoot_app(browser, client, domain, dest))
         yield
-        try:
-            future.result(timeout=PAGE_TIMEOUT_S + 10)
-            error = None
-        except Exception as err:
-            error = _reason(err)
-        _record(run_dir, when, domain, error, say)
+        _record(run_dir, when, domain, _outcome(future), say)
+
+
+def _outcome(future: Future[None]) -> str | None:
+    """None once the screenshot is saved; else why there is none."""
+    try:
+        future.result(timeout=PAGE_TIMEOUT_S + 10)
+        return None
+    except Exception as err:
+        return _reason(err)
 
 
 def _record(run_dir: Path, when: str, domain: str, error: str | None, say: Callable[[str], None]) -> None:
