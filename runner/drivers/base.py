@@ -69,7 +69,8 @@ class Driver(Protocol):
         ...
 
     def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
-        """Delete the witness files (at teardown's start)."""
+        """Delete the witness files (at teardown's start), where the driver's teardown keeps the
+        volumes; a driver whose teardown removes them (and checks it) has nothing to do."""
         ...
 
     def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
