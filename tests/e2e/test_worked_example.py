@@ -27,7 +27,7 @@ def worked_example_blocks(text: str) -> list[str]:
 def test_the_doc_has_the_blocks_a_maintainer_follows() -> None:
     blocks = worked_example_blocks(DOC.read_text())
     assert len(blocks) == 5
-    assert ".venv/bin/cc-ci run ~/guestbook" in blocks[-1] and ".venv/bin/cc-ci check ~/guestbook" in blocks[-1]
+    assert all(f".venv/bin/cc-ci {command} ~/guestbook" in blocks[-1] for command in ("lint", "check", "run"))
 
 
 def test_following_the_worked_example_word_for_word_gives_a_green_five_stage_run(tmp_path: Path) -> None:
@@ -46,5 +46,6 @@ def test_following_the_worked_example_word_for_word_gives_a_green_five_stage_run
     assert "install: post_install hook" in out
     for tier in ("install", "upgrade", "backup", "restore", "custom"):
         assert f"{tier} tier: pass" in out, out
-    assert "level: L4 (stopped at L5 lint: lint skip — not in STAGES)" in out  # five stages, lint not asked
+    assert "lint guestbook at " in out and "0 error(s), 0 warning(s)" in out  # cc-ci lint: it lints clean
+    assert "lint tier: pass" in out and "level: L5 (every rung)" in out
     assert "verdict: pass (exit 0)" in out and "teardown: clean, nothing left behind" in out
