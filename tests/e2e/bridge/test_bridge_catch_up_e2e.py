@@ -5,24 +5,17 @@ custom-html-tiny on the local swarm, reported on the PR; a late redelivery start
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from runner.bridge.config import REPO_ROOT, BridgeConfig
 from runner.bridge.poller import rfc3339
 from runner.bridge.service import Bridge, load_secrets
 from tests.e2e.bridge.published import publish_pr
-from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
-    FORGE_TOKEN,
     MEMBER,
-    ORG,
     REPO,
-    WEBHOOK_SECRET,
     RunningBridge,
     wait_until,
 )
@@ -30,43 +23,15 @@ from tests.unit.bridge.support import (
 pytestmark = pytest.mark.e2e
 
 NAME = "catch-up-demo"  # the example, cloned over file:// as a forge serves it
-SUITE_DOMAIN_BASE = "ccci.test"  # the e2e suite's leftover check looks for this domain base
-
-
-@pytest.fixture
-def forge() -> Iterator[StandinForge]:
-    server = StandinForge(FORGE_TOKEN)
-    server.server.start()
-    server.add_member(ORG, MEMBER)
-    yield server
-    server.server.stop()
 
 
 def test_a_testme_made_while_the_bridge_was_down_runs_once_for_real_after_it_starts(
-    tmp_path: Path, forge, monkeypatch
+    tmp_path: Path, forge, bridge_config
 ):
-    monkeypatch.setenv("BRIDGE_TEST_SECRET_FORGE", FORGE_TOKEN)
-    monkeypatch.setenv("BRIDGE_TEST_SECRET_WEBHOOK", WEBHOOK_SECRET)
     recipe_env, head = publish_pr(tmp_path, 1, NAME)
     forge.add_pull(REPO, 1, head)
     runs_dir = tmp_path / "runs"
-    cfg = BridgeConfig.model_validate(
-        {
-            "forge": {"url": forge.url, "token": {"env": "BRIDGE_TEST_SECRET_FORGE"}},
-            "webhook": {"secret": {"env": "BRIDGE_TEST_SECRET_WEBHOOK"}, "port": 0},
-            "repos": {REPO: NAME},  # no `poll:`: webhook-only mode
-            "executor": {
-                "kind": "local",
-                "command": [sys.executable, "-m", "runner.run_recipe_ci"],
-                "workdir": str(REPO_ROOT),
-                "runs_dir": str(runs_dir),
-                "timeout_seconds": 900,
-                "env": {"CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE, **recipe_env},
-            },
-            "state_dir": str(tmp_path / "state"),
-            "retry": {"attempts": 3, "base_seconds": 0.1, "max_seconds": 1},
-        }
-    )
+    cfg = bridge_config(NAME, recipe_env)
     first = Bridge(cfg, load_secrets(cfg))
     first.start_in_thread()
     wait_until(first.poller.caught_up.is_set, what="the first start's catch-up")

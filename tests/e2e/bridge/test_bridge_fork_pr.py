@@ -5,23 +5,18 @@ is not at the bound head, the run refuses and the PR is told why in one line."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from runner.bridge.config import REPO_ROOT, BridgeConfig
+from runner.bridge.config import REPO_ROOT
 from runner.bridge.service import Bridge, load_secrets
 from runner.harness import git
 from runner.harness.recipes import bundled_recipe_repo
 from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
-    FORGE_TOKEN,
-    MEMBER,
-    ORG,
     REPO,
-    WEBHOOK_SECRET,
     RunningBridge,
     wait_until,
 )
@@ -31,19 +26,8 @@ pytestmark = pytest.mark.e2e
 NAME = "fork-bridge"  # not bundled: cloned over file:// from the stand-in forge's repos
 
 
-@pytest.fixture
-def forge() -> Iterator[StandinForge]:
-    server = StandinForge(FORGE_TOKEN)
-    server.server.start()
-    server.add_member(ORG, MEMBER)
-    yield server
-    server.server.stop()
-
-
 def test_a_fork_pr_runs_the_forks_head_and_a_stale_pull_ref_is_refused_on_the_pr(
-        tmp_path: Path, forge: StandinForge, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BRIDGE_TEST_SECRET_FORGE", FORGE_TOKEN)
-    monkeypatch.setenv("BRIDGE_TEST_SECRET_WEBHOOK", WEBHOOK_SECRET)
+        tmp_path: Path, forge: StandinForge, bridge_config: Any) -> None:
     example = bundled_recipe_repo("custom-html-tiny")
     base = tmp_path / "git" / f"{NAME}.git"
     git.git(None, "clone", "-q", "--bare", str(example), str(base))
@@ -58,23 +42,9 @@ def test_a_fork_pr_runs_the_forks_head_and_a_stale_pull_ref_is_refused_on_the_pr
     forge.add_pull(REPO, 1, head)
     forge.add_pull(REPO, 2, head)
     runs_dir = tmp_path / "runs"
-    cfg = BridgeConfig.model_validate({
-        "forge": {"url": forge.url, "token": {"env": "BRIDGE_TEST_SECRET_FORGE"}},
-        "webhook": {"secret": {"env": "BRIDGE_TEST_SECRET_WEBHOOK"}, "port": 0},
-        "repos": {REPO: NAME},
-        "executor": {
-            "kind": "local",
-            "command": [sys.executable, "-m", "runner.run_recipe_ci"],
-            "workdir": str(REPO_ROOT),
-            "runs_dir": str(runs_dir),
-            "timeout_seconds": 600,
-            "env": {"CCCI_DOMAIN_BASE": "ccci.test", "CCCI_RESOLVE_IMAGE": "never",
-                    "CCCI_RECIPE_URL_TEMPLATE": f"file://{base.parent}/{{name}}.git",
-                    "CCCI_OVERLAY_DIR": str(REPO_ROOT / "tests" / "custom-html-tiny")},
-        },
-        "state_dir": str(tmp_path / "state"),
-        "retry": {"attempts": 3, "base_seconds": 0.1, "max_seconds": 1},
-    })
+    cfg = bridge_config(NAME, {"CCCI_RESOLVE_IMAGE": "never",
+                               "CCCI_RECIPE_URL_TEMPLATE": f"file://{base.parent}/{{name}}.git",
+                               "CCCI_OVERLAY_DIR": str(REPO_ROOT / "tests" / "custom-html-tiny")}, 600)
     bridge = Bridge(cfg, load_secrets(cfg))
     running = RunningBridge(bridge, bridge.start_in_thread(), forge)
     try:
