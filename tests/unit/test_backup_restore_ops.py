@@ -23,6 +23,7 @@ from runner.harness.tiers import TierResult, run_tier
 from runner.ops import LIFECYCLE
 from runner.targets import backup as swarm_backup
 from tests.unit.fake_driver import FakeDriver
+from tests.unit.rows import six_op_rows
 from tests.unit.test_orchestrator import Tiers, _run
 
 NOTHING = ("backupbot.backup=true is set, but no service of the stack mounts a volume: there is nothing to back "
@@ -79,7 +80,7 @@ def _real_backup_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, 
 def test_nothing_to_back_up_fails_the_backup_tier_with_the_reason_and_restore_skips(tmp_path: Path) -> None:
     driver = FakeDriver(fail={"backup": NoSnapshot(NOTHING, ["warning: backupbot.backup.volume.data on app: …"])})
     result, run = _run(tmp_path, _floor_only(tmp_path), driver, _real_backup_tier, STAGES="backup,restore")
-    backup, restore = result.tiers[3], result.tiers[4]
+    backup, restore = six_op_rows(result)[3], six_op_rows(result)[4]
     assert (backup.verdict, backup.counts.get("failed")) == ("fail", 1)
     assert result.exit_code == 1 and result.error is None, "a recipe finding, not an infrastructure error"
     assert f"the backup took no snapshot: {NOTHING}" in (run.run_dir / "logs" / "tier-backup.log").read_text()

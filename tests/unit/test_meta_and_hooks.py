@@ -55,7 +55,7 @@ def test_an_unknown_all_caps_name_is_bad_input_with_a_suggestion(tmp_path: Path)
     ({"BACKUP_CAPABLE": "yes"}, "BACKUP_CAPABLE: Input should be a valid boolean; expected bool | None, got str 'yes'"),
     ({"READY_PROBE": True}, "READY_PROBE: Input should be callable; expected Callable[[ctx], bool] | None, got bool True"),
     ({"EXTRA_ENV": {"A": 1}}, "EXTRA_ENV: Input should be a valid string; expected dict[str, str], got dict {'A': 1}"),
-    ({"EXPECTED_NA": {"deploy": "x"}}, "EXPECTED_NA: 'deploy' is not a stage that can be n/a; choose from lint, upgrade, backup, restore, custom"),
+    ({"EXPECTED_NA": {"deploy": "x"}}, "EXPECTED_NA: 'deploy' is not a stage that can be n/a; choose from lint, idempotent, upgrade, backup, restore, custom"),
     ({"EXPECTED_NA": {"install": "x"}}, "EXPECTED_NA: 'install' is not a stage that can be n/a"),
     ({"EXPECTED_NA": {"custom": " "}}, "EXPECTED_NA: 'custom' needs a reason"),
 ])
@@ -99,8 +99,8 @@ def test_hooks_are_the_pre_and_post_op_functions_of_ops_py(tmp_path: Path) -> No
 
 
 def test_a_hook_for_no_op_is_bad_input(tmp_path: Path) -> None:
-    (tmp_path / "ops.py").write_text("def pre_deploy(ctx):\n    pass\n")
-    with pytest.raises(BadInput, match=r"pre_deploy is not a hook \(hooks are pre_<op> and post_<op>, ops are lint, install, upgrade"):
+    (tmp_path / "ops.py").write_text("def pre_frobnicate(ctx):\n    pass\n")  # near no op's name
+    with pytest.raises(BadInput, match=r"pre_frobnicate is not a hook \(hooks are pre_<op> and post_<op>, ops are lint, install, idempotent, upgrade"):
         load_hooks(tmp_path, LIFECYCLE.names)
 
 

@@ -21,6 +21,7 @@ from runner.harness.tiers import TierResult, run_tier
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run, TierRunner
 from tests.unit.fake_driver import FakeDriver
+from tests.unit.rows import six_op_rows
 
 ALL = "install,upgrade,backup,restore,custom"
 BASE = "1.0.0+1.0"  # the example's base release; a base is deployed by its tag
@@ -54,7 +55,7 @@ def _run(tmp_path: Path, tests_dir: Path, driver: FakeDriver, tiers: TierRunner 
 
 
 def _verdicts(result: RunResult) -> list[tuple[str, str]]:
-    return [(t.op, t.verdict) for t in result.tiers]
+    return [(t.op, t.verdict) for t in six_op_rows(result)]
 
 
 def test_every_op_is_performed_once_in_lifecycle_order_then_teardown(tmp_path: Path, overlays: Path) -> None:
@@ -77,7 +78,7 @@ def test_without_upgrade_the_first_deploy_is_the_head(tmp_path: Path, overlays: 
     result, _ = _run(tmp_path, overlays, driver)
     assert driver.calls == ["new_app", f"deploy {HEAD}", "teardown"]
     assert _verdicts(result)[2:] == [(op, "skip") for op in ("upgrade", "backup", "restore", "custom")]
-    assert {t.error for t in result.tiers[2:]} == {"not in STAGES"}
+    assert {t.error for t in six_op_rows(result)[2:]} == {"not in STAGES"}
 
 
 def test_an_op_error_skips_the_later_tiers_tears_down_and_exits_3(tmp_path: Path, overlays: Path) -> None:
@@ -86,8 +87,8 @@ def test_an_op_error_skips_the_later_tiers_tears_down_and_exits_3(tmp_path: Path
     assert driver.calls[-2:] == ["backup", "teardown"]
     assert _verdicts(result) == [("lint", "skip"), ("install", "pass"), ("upgrade", "pass"), ("backup", "error"),
                                  ("restore", "skip"), ("custom", "skip")]
-    assert [t.error for t in result.tiers[4:]] == ["after backup failed"] * 2
-    assert result.tiers[3].error == "restic exploded" == result.error
+    assert [t.error for t in six_op_rows(result)[4:]] == ["after backup failed"] * 2
+    assert six_op_rows(result)[3].error == "restic exploded" == result.error
     assert result.exit_code == 3 and result.teardown_leftovers == []
 
 
@@ -95,7 +96,7 @@ def test_a_failed_first_deploy_is_the_install_tiers_error(tmp_path: Path, overla
     driver = FakeDriver(fail={f"deploy {HEAD}": ConvergenceError("service app did not converge")})
     result, _ = _run(tmp_path, overlays, driver)
     assert driver.calls == ["new_app", f"deploy {HEAD}", "teardown"]
-    assert (result.tiers[1].verdict, result.tiers[1].error) == ("error", "service app did not converge")
+    assert (six_op_rows(result)[1].verdict, six_op_rows(result)[1].error) == ("error", "service app did not converge")
     assert result.exit_code == 3
 
 
@@ -112,7 +113,7 @@ def test_a_harness_bug_in_an_op_is_an_error_and_still_tears_down(tmp_path: Path,
     driver = FakeDriver(fail={f"upgrade {HEAD}": KeyError("id")})
     result, run = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert driver.calls[-1] == "teardown"
-    assert result.tiers[2].verdict == "error" and result.exit_code == 3
+    assert six_op_rows(result)[2].verdict == "error" and result.exit_code == 3
     assert "KeyError" in (run.run_dir / "logs" / "traceback.log").read_text()
 
 
@@ -145,12 +146,12 @@ def test_a_hook_that_raises_is_its_tiers_error_and_its_op_is_not_performed(tmp_p
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert not any(call.startswith("upgrade") for call in driver.calls)
     assert driver.calls[-1] == "teardown"
-    assert result.tiers[2].verdict == "error"
+    assert six_op_rows(result)[2].verdict == "error"
     ops_py = f"{overlays}/custom-html-tiny/ops.py"  # the maintainer's file (CCCI_OVERLAY_DIR), not the run's copy
-    assert result.tiers[2].error == f"pre_upgrade hook failed: RuntimeError: no marker written ({ops_py}:2)"
+    assert six_op_rows(result)[2].error == f"pre_upgrade hook failed: RuntimeError: no marker written ({ops_py}:2)"
     assert result.error_detail == [f"{ops_py}:2: pre_upgrade hook: RuntimeError: no marker written",
                                    "    raise RuntimeError('no marker written')"]
-    assert [t.error for t in result.tiers[3:]] == ["after upgrade failed"] * 3
+    assert [t.error for t in six_op_rows(result)[3:]] == ["after upgrade failed"] * 3
     assert result.exit_code == 3
 
 
@@ -197,7 +198,7 @@ def test_opting_out_of_the_generic_floor_without_an_overlay_is_empty_not_a_pass(
     result, _ = _run(tmp_path, overlays, FakeDriver(), run_tier, STAGES="install,upgrade,backup,restore",
                      CCCI_SKIP_GENERIC="1")
     assert _verdicts(result)[1:5] == [(op, "empty") for op in ("install", "upgrade", "backup", "restore")]
-    assert {t.error for t in result.tiers[1:5]} == {"no assertion files to run"}
+    assert {t.error for t in six_op_rows(result)[1:5]} == {"no assertion files to run"}
     assert (result.verdict, result.exit_code, result.ladder.level) == ("empty", 4, 0)
     assert result.ladder.text() == "L0 (stopped at L1 install: install empty — no assertion files to run)"
 
@@ -206,7 +207,7 @@ def test_a_tier_whose_files_hold_no_tests_is_empty(tmp_path: Path, overlays: Pat
     # the fixture's assertion files are empty: pytest collects nothing from them
     result, _ = _run(tmp_path, overlays, FakeDriver(), run_tier)
     assert _verdicts(result)[1] == ("install", "empty") and result.exit_code == 4
-    assert result.tiers[1].error == "the assertion files hold no tests"
+    assert six_op_rows(result)[1].error == "the assertion files hold no tests"
 
 
 def test_upgrade_skips_with_its_reason_when_the_recipe_has_no_older_release(
@@ -215,7 +216,7 @@ def test_upgrade_skips_with_its_reason_when_the_recipe_has_no_older_release(
     repo = make_recipe(tags=["1.0.0+1.0"], head_label="1.0.0+1.0")
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver, RECIPE=str(repo), STAGES="upgrade")
-    upgrade = result.tiers[2]
+    upgrade = six_op_rows(result)[2]
     assert (upgrade.verdict, upgrade.error) == ("skip", "the head is 1.0.0+1.0 plus unreleased commits and no older release exists to upgrade from")
     assert [c.split()[0] for c in driver.calls] == ["new_app", "deploy", "teardown"]
     assert result.exit_code == 0

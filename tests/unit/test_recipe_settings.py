@@ -13,6 +13,7 @@ from rich.console import Console
 from runner.errors import BadInput
 from runner.harness import ready
 from tests.unit.fake_driver import FakeDriver
+from tests.unit.rows import six_op_rows
 from tests.unit.test_orchestrator import ALL, HEAD, Tiers, _run
 
 
@@ -54,10 +55,10 @@ def test_a_failing_install_steps_is_the_install_tiers_error_with_its_output_and_
     driver = FakeDriver()
     result, run = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert driver.calls == ["new_app", "teardown"]
-    install = result.tiers[1]
+    install = six_op_rows(result)[1]
     assert (install.verdict, install.error) == (
         "error", "install_steps.sh exited 7: adding the admin compose file | compose.admin.yml: no such file")
-    assert [t.error for t in result.tiers[2:]] == ["after install failed"] * 4
+    assert [t.error for t in six_op_rows(result)[2:]] == ["after install failed"] * 4
     assert result.deploy_count == 0 and result.exit_code == 3 and result.teardown_leftovers == []
     assert "no such file" in (run.run_dir / "logs" / "install_steps.log").read_text()
 
@@ -117,7 +118,7 @@ def test_a_ready_probe_that_never_holds_is_the_ops_error_after_the_deploy_timeou
     _meta(overlays, "DEPLOY_TIMEOUT = 1\ndef _never(ctx):\n    return False\nREADY_PROBE = _never\n")
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver, STAGES="install,upgrade")
-    install = result.tiers[1]
+    install = six_op_rows(result)[1]
     assert install.verdict == "error"
     assert install.error is not None and install.error.startswith("READY_PROBE (_never) not true within 1s (")
     assert install.error.endswith("poll(s)); last call returned False")
@@ -130,7 +131,7 @@ def test_backup_capable_false_skips_backup_and_restore_with_that_reason(tmp_path
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert "backup" not in driver.calls and not any(c.startswith("restore") for c in driver.calls)
-    assert [(t.op, t.verdict, t.error) for t in result.tiers[3:5]] == [
+    assert [(t.op, t.verdict, t.error) for t in six_op_rows(result)[3:5]] == [
         ("backup", "skip", "BACKUP_CAPABLE = False in recipe_meta.py"),
         ("restore", "skip", "BACKUP_CAPABLE = False in recipe_meta.py")]
     assert result.exit_code == 0
@@ -141,7 +142,7 @@ def test_backup_capable_true_without_the_labels_is_an_error_the_run_reports(tmp_
     _meta(overlays, "BACKUP_CAPABLE = True\n")
     driver = FakeDriver(backup_unsupported="no service has the deploy label backupbot.backup=true")
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
-    backup = result.tiers[3]
+    backup = six_op_rows(result)[3]
     assert (backup.verdict, backup.error) == (
         "error", "BACKUP_CAPABLE = True in recipe_meta.py, but no service has the deploy label backupbot.backup=true")
     assert "backup" not in driver.calls and result.exit_code == 3
@@ -150,7 +151,7 @@ def test_backup_capable_true_without_the_labels_is_an_error_the_run_reports(tmp_
 def test_backup_capable_none_decides_from_the_labels(tmp_path: Path, overlays: Path) -> None:
     driver = FakeDriver(backup_unsupported="no service has the deploy label backupbot.backup=true")
     result, _ = _run(tmp_path, overlays, driver, STAGES=ALL)
-    assert [(t.verdict, t.error) for t in result.tiers[3:5]] == [
+    assert [(t.verdict, t.error) for t in six_op_rows(result)[3:5]] == [
         ("skip", "no service has the deploy label backupbot.backup=true")] * 2
     assert result.exit_code == 0
 
@@ -161,7 +162,7 @@ def test_an_expected_na_stage_is_not_performed_and_is_climbed_with_its_reason(tm
     out = io.StringIO()
     result, run = _run(tmp_path, overlays, driver, console=Console(file=out, width=200), STAGES=f"{ALL},lint")
     assert "backup" not in driver.calls and not any(c.startswith("restore") for c in driver.calls)
-    assert [(t.verdict, t.error) for t in result.tiers[3:5]] == [
+    assert [(t.verdict, t.error) for t in six_op_rows(result)[3:5]] == [
         ("skip", "expected n/a: serves files baked into the image")] * 2
     data = json.loads((run.run_dir / "results.json").read_text())
     assert data["level"] == 5 and data["ladder_stop"] == "L5 (every rung)"
