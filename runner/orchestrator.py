@@ -238,31 +238,52 @@ class Run:
 
     @contextlib.contextmanager
     def _app(self, ctx: OpContext) -> Iterator[App]:
-        """The app's whole lifetime. Teardown lives here and nowhere else."""
+        """The app's whole lifetime, and that of every further app an op opens (`ctx.new_app`).
+        Teardown lives here and nowhere else."""
         app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir,
                                  ref=ctx.state.first_ref)  # its env is that ref's .env.sample
         ctx.app = app
-        self.result.domain, self.result.stack = app.domain, app.stack
+        self.result.domain, self.result.stack, self.result.apps = app.domain, app.stack, 1
         try:
             # stamped before anything exists, stopped before teardown: gc on another host
             # sharing the swarm tells this live run from a dead one by it
+            with ctx.driver.target.heartbeat(app), contextlib.ExitStack() as further:
+                ctx.open_app = lambda name: further.enter_context(self._further_app(ctx, name))
+                yield app
+        finally:
+            ctx.open_app = None
+            self._teardown(ctx, app)
+
+    @contextlib.contextmanager
+    def _further_app(self, ctx: OpContext, name: str) -> Iterator[App]:
+        """A further app of the run at the PR head (restore-fresh's), with a heartbeat of its own:
+        torn down and verified before the run's app, whatever happens."""
+        app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir,
+                                 ref=ctx.state.head_commit, name=name)
+        ctx.apps[name] = app
+        self.result.apps += 1
+        try:
             with ctx.driver.target.heartbeat(app):
                 yield app
         finally:
-            self.say(f"tearing down {app.stack}")
-            started = time.monotonic()
-            leftovers: list[str] | None = None
-            try:
-                with _signals_deferred():
-                    self._remove_witnesses(ctx, app)
-                    leftovers = ctx.driver.teardown(app)
-            finally:
-                self.result.teardown_s = time.monotonic() - started
-                # a teardown that raised left something we could not list: say so, never "clean"
-                self.result.teardown_leftovers = leftovers if leftovers is not None else [
-                    f"unknown: teardown of {app.stack} raised before checking what was left"]
-                self.say("teardown left nothing behind" if leftovers == []
-                         else f"teardown LEFT BEHIND: {', '.join(self.result.teardown_leftovers)}")
+            self._teardown(ctx, app)
+
+    def _teardown(self, ctx: OpContext, app: App) -> None:
+        self.say(f"tearing down {app.stack}")
+        started = time.monotonic()
+        leftovers: list[str] | None = None
+        try:
+            with _signals_deferred():
+                self._remove_witnesses(ctx, app)
+                leftovers = ctx.driver.teardown(app)
+        finally:
+            self.result.teardown_s += time.monotonic() - started
+            # a teardown that raised left something we could not list: say so, never "clean"
+            left = leftovers if leftovers is not None else [
+                f"unknown: teardown of {app.stack} raised before checking what was left"]
+            self.result.teardown_leftovers = [*(self.result.teardown_leftovers or []), *left]
+            self.say("teardown left nothing behind" if leftovers == []
+                     else f"teardown LEFT BEHIND: {', '.join(left)}")
 
     def _remove_witnesses(self, ctx: OpContext, app: App) -> None:
         """Teardown's first step, best effort: the harness's own files go before the app does
@@ -334,7 +355,8 @@ class Run:
             record = record.model_copy(update={"post_seed": self._call_hook(op, ctx, post, "post")})
             self._keep(ctx, op, step, record)
         ctx.state.save(self.files.op_state)
-        write_json_atomic(self.files.app_json, app.describe())
+        for each in (app, *ctx.apps.values()):  # app.json of the run's app, apps/<name>/app.json of others
+            write_json_atomic(each.files.app_json, each.describe())
         if record.deployment is not None:
             self.result.deployments.append({"op": step, **record.deployment.model_dump()})
         self.result.op_durations[step] = record.duration_s
@@ -366,7 +388,7 @@ class Run:
             raise
 
     def _hook_ctx(self, op: Op, ctx: OpContext) -> HookContext:
-        app = ctx.live_app
+        app = op.tier_app(ctx)
         return HookContext(
             op=op.name, app=app, op_state=ctx.state, meta=ctx.meta,
             _exec=lambda service, cmd, check=True: ctx.driver.target.exec_in(app, service, cmd, check=check),
@@ -391,9 +413,9 @@ class Run:
         files = generic + op.overlay_files(ctx.overlay_dir)
         self.say(f"{step} tier: {', '.join(tests.shown(f) for f in files) or 'no assertion files'}"
                  + (" (generic floor opted out)" if skipped else ""))
-        app = ctx.live_app  # the app's screenshot is taken through the http fixture's reach
+        app = op.tier_app(ctx)  # the app's screenshot is taken through the http fixture's reach
         with self.pictures.during_tier(step, app.domain, lambda: ctx.driver.target.http_client(app), self.say):
-            tier = self.tier_runner(step, files, self.run_dir, self.files.tier_env(step))
+            tier = self.tier_runner(step, files, self.run_dir, self.files.tier_env(step, app=app.name))
         tier.generic_skipped = skipped
         self._record_tier(tier)
         self.say(f"{step} tier: {tier.verdict}" + (f" — {tier.error}" if tier.error else ""))

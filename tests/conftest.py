@@ -52,8 +52,9 @@ def run_description(run_dir: RunDir) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def app(run_dir: RunDir) -> App:
-    """The live app: `domain`, `stack`, `recipe`, `env`, `secrets` (no values), `deploy_count`."""
-    return App.from_description(json.loads(run_dir.app_json.read_text()))
+    """The live app the tier asserts on: `domain`, `stack`, `recipe`, `env`, `secrets` (no values),
+    `deploy_count`. The run's app, or the further app its op made (restore-fresh's fresh app)."""
+    return App.from_description(json.loads(run_dir.tier_app_json().read_text()))
 
 
 @pytest.fixture(scope="session")

@@ -27,10 +27,18 @@ class Driver(Protocol):
 
     # -- ops -------------------------------------------------------------------------------
 
-    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str, name: str = "") -> App:
         """Name the app and read its env from the .env.sample of `ref`, the ref it is first
         deployed at (the upgrade base, else the head), writing it with `App.set_env`. Touches
-        nothing on the swarm, so a failure here leaves nothing to tear down."""
+        nothing on the swarm, so a failure here leaves nothing to tear down. `name`: a further
+        app of the run (restore-fresh's `fresh`): a domain of its own, its files in `App.files`,
+        the run's labels on everything it makes."""
+        ...
+
+    def share_secrets(self, source: App, app: App) -> list[str]:
+        """Before `app`'s first deploy: its secrets are to have the values of `source`'s of the
+        same name and version (an operator restoring a backup onto a new app inserts them).
+        Returns `<name> v<version>` of each one shared."""
         ...
 
     def deploy(self, app: App, ref: str) -> Deployment:

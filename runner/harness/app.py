@@ -29,13 +29,21 @@ class App:
     secrets: list[SecretSpec] = field(default_factory=list)
     deploy_count: int = 0  # deploys that created the app's stack (it had no service before): from docker's side
     deployments: int = 0  # every deploy, first one and in-place redeploys alike
+    name: str = ""  # "" for the run's app; a further app of the run by its name (restore-fresh's `fresh`)
+
+    @property
+    def files(self) -> RunDir:
+        """Where this app's own files go (app env, deploy overrides, deploy logs): the run dir for
+        the run's app, `<run dir>/apps/<name>/` for a further one. The run's lock, restic
+        repository and labels stay the run dir's."""
+        return RunDir(self.run_dir).of_app(self.name)
 
     # -- the app env: `env` and `secrets` here, and the app env file, change only together ----
 
     @property
     def env_file(self) -> Path:
         """The app env file: what install_steps.sh gets as APP_ENV_FILE and may edit."""
-        return RunDir(self.run_dir).app_env
+        return self.files.app_env
 
     def set_env(self, env: dict[str, str], secrets: list[SecretSpec]) -> None:
         """A new app env (the first, or an upgrade's merge): its secret names are checked before
@@ -61,6 +69,7 @@ class App:
             "secrets": [asdict(s) for s in self.secrets],
             "deploy_count": self.deploy_count,
             "deployments": self.deployments,
+            "name": self.name,
             "run_dir": str(self.run_dir),
             "checkout": str(self.checkout),
         }
@@ -71,7 +80,7 @@ class App:
         return cls(recipe=data["recipe"], run_id=data["run_id"], domain=data["domain"], stack=data["stack"],
                    checkout=Path(data["checkout"]), run_dir=Path(data["run_dir"]), env=data["env"],
                    driver=data["driver"], secrets=[SecretSpec(**s) for s in data["secrets"]],
-                   deploy_count=data["deploy_count"], deployments=data["deployments"])
+                   deploy_count=data["deploy_count"], deployments=data["deployments"], name=data.get("name", ""))
 
 
 def _quote(value: str) -> str:

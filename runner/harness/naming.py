@@ -25,9 +25,10 @@ def run_suffix(run_id: str) -> str:
     return hashlib.sha256(run_id.encode()).hexdigest()[:8]
 
 
-def app_domain(recipe: str, run_id: str, domain_base: str) -> str:
-    """`<recipe>-<suffix>.<base>`, the recipe part shortened so the stack name fits."""
-    suffix = run_suffix(run_id)
+def app_domain(recipe: str, run_id: str, domain_base: str, name: str = "") -> str:
+    """`<recipe>-<suffix>.<base>`, the recipe part shortened so the stack name fits; a further
+    app of the run (`name`, e.g. restore-fresh's `fresh`) gets a suffix of its own."""
+    suffix = run_suffix(f"{run_id}/{name}" if name else run_id)
     room = MAX_STACK_NAME - len(suffix) - len(domain_base) - 2
     if room < 1:
         raise BadInput(f"CCCI_DOMAIN_BASE {domain_base!r} is too long; use at most 30 characters")

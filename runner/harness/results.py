@@ -34,7 +34,8 @@ class RunResult:
     head_commit: str | None = None
     base: str | None = None  # the release the first deploy installed when upgrading
     base_reason: str | None = None
-    deploy_count: int = 0
+    deploy_count: int = 0  # the run's app's; every further app is deployed once too (restore-fresh's floor)
+    apps: int = 0  # apps the run created: 1, or 2 with restore-fresh's fresh app
     deployments: list[dict[str, Any]] = field(default_factory=list)
     tiers: list[TierResult] = field(default_factory=list)
     error: str | None = None
@@ -85,6 +86,10 @@ class RunResult:
         return data
 
 
+def _apps_text(result: RunResult) -> str:
+    return f" per app · apps: {result.apps}" if result.apps > 1 else ""
+
+
 def verdict_of(tiers: list[TierResult], error: str | None, leftovers: list[str] | None) -> str:
     """error beats fail beats empty beats pass: an op or infra failure, or a dirty teardown, is
     an error; a run whose tiers found nothing wrong but one of which asserted nothing is `empty`,
@@ -115,7 +120,7 @@ def summary_markdown(result: RunResult) -> str:
         f"### cc-ci {icon.get(result.verdict, '')} {result.verdict}: `{result.recipe}`"
         + (f" @ `{result.ref}`" if result.ref else ""),
         "",
-        f"run `{result.run_id}` · deploy-count {result.deploy_count} · {result.duration_s:.0f}s",
+        f"run `{result.run_id}` · deploy-count {result.deploy_count}{_apps_text(result)} · {result.duration_s:.0f}s",
         "",
         *_ahead_lines(result),
         "| tier | verdict | tests | time |",
@@ -204,7 +209,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     ladder = result.ladder
     console.print(escape(f"level: {ladder.text()}"), highlight=False)
     console.print(escape(f"ladder: {ladder.rungs_text()}"), highlight=False)
-    console.print(f"deploy-count: {result.deploy_count}")
+    console.print(f"deploy-count: {result.deploy_count}{_apps_text(result)}")
     console.print(escape(_teardown_text(result.teardown_leftovers)), highlight=False)
     console.print(f"verdict: [{style.get(result.verdict, 'bold')}]{result.verdict}[/] "
                   f"(exit {result.exit_code}) in {result.duration_s:.1f}s — {result.run_dir}")

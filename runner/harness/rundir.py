@@ -13,6 +13,7 @@ from pathlib import Path
 
 RUN_DIR_VAR = "CCCI_RUN_DIR"
 OP_VAR = "CCCI_OP"
+APP_VAR = "CCCI_APP"  # which of the run's apps a tier asserts on: unset for the run's app, else its name
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,20 @@ class RunDir:
         """The extra compose file of a deploy (the run's labels, deploy-time overrides)."""
         return self.root / f"compose.cc-ci.{deployment}.yml"
 
-    def tier_env(self, op: str) -> dict[str, str]:
-        """The fixture contract: what a tier's pytest process is given to find the run."""
-        return {RUN_DIR_VAR: str(self.root), OP_VAR: op}
+    def of_app(self, name: str) -> RunDir:
+        """A further app's own files (`App.files`): `apps/<name>/` with its app.env, app.json,
+        compose overrides and logs; "" is the run's app, whose files are the run dir's."""
+        return RunDir(self.root / "apps" / name) if name else self
+
+    def tier_env(self, op: str, app: str = "") -> dict[str, str]:
+        """The fixture contract: what a tier's pytest process is given to find the run, and which
+        of its apps the tier asserts on (`app`: a further app's name; the `app` fixture reads
+        that app's app.json)."""
+        return {RUN_DIR_VAR: str(self.root), OP_VAR: op} | ({APP_VAR: app} if app else {})
+
+    def tier_app_json(self, environ: Mapping[str, str] = os.environ) -> Path:
+        """The app.json of the app the tier asserts on (`tier_env`)."""
+        return self.of_app(environ.get(APP_VAR, "")).app_json
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RunDir | None:

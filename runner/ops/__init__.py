@@ -14,6 +14,7 @@ from runner.ops.idempotent import Idempotent
 from runner.ops.install import Install
 from runner.ops.lint import Lint
 from runner.ops.restore import Restore
+from runner.ops.restore_fresh import RestoreFresh
 from runner.ops.upgrade import Upgrade
 
 
@@ -27,7 +28,7 @@ def lifecycle_of(ops: Iterable[Op]) -> Lifecycle:
     return Lifecycle(op.spec for op in ops)
 
 
-REGISTRY: dict[str, Op] = registry([Lint(), Install(), Upgrade(), Backup(), Restore(), Custom(), Idempotent()])
+REGISTRY: dict[str, Op] = registry([Lint(), Install(), Upgrade(), Backup(), Restore(), Custom(), RestoreFresh(), Idempotent()])
 LIFECYCLE = lifecycle_of(REGISTRY.values())
 ORDER = LIFECYCLE.names  # the ops' names in lifecycle order
 

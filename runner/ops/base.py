@@ -5,7 +5,7 @@ and one line in the registry (`runner/ops/__init__.py`). docs/running.md, "Addin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,11 +28,20 @@ class OpContext:
     state: OpState
     say: Callable[[str], None]
     app: App | None = None  # set once the app exists (after `plan`)
+    apps: dict[str, App] = field(default_factory=dict)  # the run's further apps, by name (`new_app`)
+    open_app: Callable[[str], App] | None = None  # the orchestrator's, set inside the app's lifetime
 
     @property
     def live_app(self) -> App:
         assert self.app is not None, "ops are performed inside the app's lifetime"
         return self.app
+
+    def new_app(self, name: str) -> App:
+        """A further app of the recipe (its own domain, stack and files; the run's labels and a
+        heartbeat of its own), named, not deployed yet. Its teardown and leftover check are the
+        run's, with the run's app, whatever happens: its op failing, the run interrupted."""
+        assert self.open_app is not None, "further apps are opened inside the app's lifetime"
+        return self.open_app(name)
 
 
 class Op:
@@ -48,6 +57,11 @@ class Op:
     def converges(self) -> bool:
         """The op (re)deploys or rewrites the app: READY_PROBE is polled after it."""
         return self.spec.deploys
+
+    def tier_app(self, ctx: OpContext) -> App:
+        """The app this op's tier, post-op hook and READY_PROBE look at: the run's app, unless
+        the op made a further one of its own (restore-fresh)."""
+        return ctx.live_app
 
     def plan(self, ctx: OpContext) -> None:
         """Before anything is deployed: check input, decide refs (raise BadInput to refuse)."""

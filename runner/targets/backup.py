@@ -304,7 +304,9 @@ def _copy_in(client: docker.DockerClient, stack: str, snapshot: Snapshot, docker
     with helper_container(client, stack, [docker_names[v] for v in snapshot.volumes], read_only=False) as helper:
         began = started_at(helper)  # whatever is written from here on is the restore's or the app's
         for volume, paths in snapshot.volumes.items():
-            root = staging / volume_root(docker_names[volume]).lstrip("/")
+            # the snapshot holds the volume under the backed-up stack's name: the live app's, or,
+            # restoring onto a fresh app, the original's (its stack differs)
+            root = staging / volume_root(snapshot.docker_volumes.get(volume, docker_names[volume])).lstrip("/")
             if not root.is_dir():
                 continue  # a limited volume whose paths all were missing at backup time
             # the taken paths only, by their path from the volume root: parents that the

@@ -1,5 +1,5 @@
-"""The generic floor after restore: the app converged again, answers HTTP, and the snapshot was
-written back: every file read back as taken right after the restore wrote it, and every witness
+"""The generic floor after restore (and after restore-fresh, on the fresh app: the tier's `app`, its
+record `op_state[op]`): the app converged again, answers HTTP, and the snapshot was written back: every file read back as taken right after the restore wrote it, and every witness
 file planted before the backup (changed since) back byte for byte in the live volume. Both hold
 however busy the app is: the read-back happens before the app is given time, and the app never
 touches a witness. What the app changed after the restore is the restore op's note, never a
@@ -30,16 +30,16 @@ def test_every_web_service_answers_http(serving: list[Answer], web_services: lis
     assert not unanswered, "; ".join(unanswered)
 
 
-def test_the_restore_wrote_back_the_backups_snapshot(op_state: OpState) -> None:
-    snapshot, restored = op_state["backup"].snapshot, op_state["restore"].restore
+def test_the_restore_wrote_back_the_backups_snapshot(op_state: OpState, op: str) -> None:
+    snapshot, restored = op_state["backup"].snapshot, op_state[op].restore
     assert snapshot is not None and restored is not None
     assert restored.snapshot_id == snapshot.id
     assert restored.volumes == sorted(snapshot.volumes)
     assert restored.files == len(snapshot.files)
 
 
-def test_every_restored_file_read_back_as_taken(op_state: OpState) -> None:
-    snapshot, restored = op_state["backup"].snapshot, op_state["restore"].restore
+def test_every_restored_file_read_back_as_taken(op_state: OpState, op: str) -> None:
+    snapshot, restored = op_state["backup"].snapshot, op_state[op].restore
     assert snapshot is not None and restored is not None
     assert restored.mismatched == [], (
         f"{len(restored.mismatched)} of {len(snapshot.files)} restored file(s) read back otherwise than the "

@@ -78,11 +78,12 @@ class FakeDriver:
         if name in self.fail:
             raise self.fail[name]
 
-    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
-        self._call("new_app")
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str, name: str = "") -> App:
+        self._call(f"new_app {name}" if name else "new_app")
         self.new_app_ref = ref
-        app = App(recipe=recipe, run_id=run_id, domain=f"{recipe}.test", stack=f"{recipe}_test",
-                  checkout=checkout, run_dir=run_dir, env={}, driver=self.name)
+        app = App(recipe=recipe, run_id=run_id, domain=f"{recipe}{'-' + name if name else ''}.test",
+                  stack=f"{recipe}{'-' + name if name else ''}_test",
+                  checkout=checkout, run_dir=run_dir, env={}, driver=self.name, name=name)
         app.set_env({"DOMAIN": app.domain}, [])
         reload = app.reload_env
 
@@ -134,8 +135,12 @@ class FakeDriver:
     def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         return dict.fromkeys(files)
 
+    def share_secrets(self, source: App, app: App) -> list[str]:
+        self._call(f"share_secrets {source.stack} -> {app.stack}")
+        return [f"{spec.name} v{spec.version}" for spec in app.secrets]
+
     def teardown(self, app: App) -> list[str]:
-        self.calls.append("teardown")
+        self.calls.append(f"teardown {app.name}" if app.name else "teardown")
         self.stacks.discard(app.stack)
         if self.teardown_raises:
             raise InfraError("docker went away during teardown")

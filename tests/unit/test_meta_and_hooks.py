@@ -81,7 +81,8 @@ def test_the_effective_settings_name_callables_and_round_trip_for_assertion_file
                           "EXPECTED_NA": {"backup": "stateless"}}, LIFECYCLE)
     effective = meta.effective()
     assert effective["READY_PROBE"].endswith("probe") and effective["SKIP_GENERIC"] == ["backup", "restore"]
-    assert effective["EXPECTED_NA"] == {"backup": "stateless", "restore": "stateless"}  # no restore without a backup
+    # no restore (into this app or a fresh one) without a backup
+    assert effective["EXPECTED_NA"] == {"backup": "stateless", "restore": "stateless", "restore-fresh": "stateless"}
     assert set(effective) == set(RecipeMeta.model_fields)
     again = RecipeMeta.from_effective(effective)
     assert again.HEALTH_PATH == "/up" and again.generic_skipped(LIFECYCLE.names) == {"backup", "restore"}

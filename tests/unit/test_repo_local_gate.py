@@ -62,7 +62,8 @@ def test_denied_nothing_of_cc_ci_is_loaded_or_run_and_the_run_says_what_it_ignor
     assert sorted(p.name for p in canaries.iterdir()) == []
     assert "reload_env" not in driver.calls  # install_steps.sh did not run
     assert tiers.files["install"] == ["_generic/test_install.py"]
-    assert result.tiers[-1].error == "the recipe has no custom tests (tests/my-recipe/custom/test_*.py)"
+    custom = next(t for t in result.tiers if t.op == "custom")
+    assert custom.error == "the recipe has no custom tests (tests/my-recipe/custom/test_*.py)"
     assert result.meta["HEALTH_PATH"] == "/"
     tests_dir = run.run_dir / "tests"
     assert not any(p.is_file() for p in (tests_dir / "my-recipe").rglob("*"))  # nothing extracted

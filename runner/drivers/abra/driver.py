@@ -46,22 +46,27 @@ class AbraDriver:
 
     # -- new app -------------------------------------------------------------------------
 
-    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str, name: str = "") -> App:
         binary = find_abra()  # bad input (exit 2) before anything exists
-        domain = naming.app_domain(recipe, run_id, self.settings.domain_base)
+        domain = naming.app_domain(recipe, run_id, self.settings.domain_base, name)
         sample = git.show_file(checkout, ref, ".env.sample")
         if sample is None:
             raise BadInput(f"{recipe} at {ref[:12]} has no .env.sample; a recipe needs one at every release")
         env = parse_env(sample, overrides={"DOMAIN": domain}, source=f"{ref[:12]}:.env.sample")
         app = App(recipe=recipe, run_id=run_id, domain=domain, stack=naming.stack_name(domain),
-                  checkout=checkout, run_dir=run_dir, env={}, driver=self.name)
+                  checkout=checkout, run_dir=run_dir, env={}, driver=self.name, name=name)
         app.set_env(env.values, secret_specs(env))
         abra_dir = RunDir(run_dir).abra_dir
         (abra_dir / "servers" / SERVER).mkdir(parents=True, exist_ok=True)
         (abra_dir / "recipes").mkdir(exist_ok=True)
-        (abra_dir / "recipes" / recipe).symlink_to(checkout.resolve(), target_is_directory=True)
+        if not (abra_dir / "recipes" / recipe).is_symlink():  # a further app of the run shares it
+            (abra_dir / "recipes" / recipe).symlink_to(checkout.resolve(), target_is_directory=True)
         self._abra[app.stack] = Abra(binary, abra_dir, self.target.host_env(), RunDir(run_dir).log("abra"))
         return app  # nothing on the swarm yet: `abra app new -S` creates the secrets, in deploy
+
+    def share_secrets(self, source: App, app: App) -> list[str]:
+        raise InfraError("the abra driver cannot give a new app another app's secret values yet "
+                         "(`abra app secret insert` is not wired); run restore-fresh with CCCI_DRIVER=swarm")
 
     def _env_file(self, app: App) -> Path:
         return RunDir(app.run_dir).abra_dir / "servers" / SERVER / f"{app.domain}.env"

@@ -24,7 +24,6 @@ from runner.harness.config import DriverSettings
 from runner.harness.envfile import compose_files, parse_abra_exports, parse_env, secret_specs
 from runner.harness.fileio import write_text_atomic
 from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
-from runner.harness.rundir import RunDir
 from runner.harness.scrub import scrubber
 from runner.harness.versions import parse_version
 from runner.targets import backup as target_backup
@@ -55,6 +54,9 @@ class SwarmDriver:
             if self.settings.resolve_image == "auto" else self.settings.resolve_image
         self.say = say  # progress for long waits
         self._endpoints: dict[str, EndpointPlan | None] = {}  # stack -> its latest deploy's plan
+        # secret values this driver made, by swarm name: only in memory (the scrubber has each),
+        # for a further app of the run that gets the same values (share_secrets)
+        self._secret_values: dict[str, str] = {}
 
     @functools.cached_property
     def service_vips(self) -> substrate.ServiceVips:
@@ -72,8 +74,8 @@ class SwarmDriver:
 
     # -- new app -------------------------------------------------------------------------
 
-    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str) -> App:
-        domain = naming.app_domain(recipe, run_id, self.settings.domain_base)
+    def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str, name: str = "") -> App:
+        domain = naming.app_domain(recipe, run_id, self.settings.domain_base, name)
         stack = naming.stack_name(domain)
         # the ref's own file, not the clone's default branch: a head may add a secret, a base lack one
         sample = git.show_file(checkout, ref, ".env.sample")
@@ -81,7 +83,7 @@ class SwarmDriver:
             raise BadInput(f"{recipe} at {ref[:12]} has no .env.sample; a recipe needs one at every release")
         env = parse_env(sample, overrides={"DOMAIN": domain}, source=f"{ref[:12]}:.env.sample")
         app = App(recipe=recipe, run_id=run_id, domain=domain, stack=stack, checkout=checkout,
-                  run_dir=run_dir, env={}, driver=self.name)
+                  run_dir=run_dir, env={}, driver=self.name, name=name)
         app.set_env(env.values, secret_specs(env))  # fails on bad secret names before creating any
         if line := preflight(self.settings.dnsrr, self.service_vips):  # the run's check of the host
             self.say(line)
@@ -93,10 +95,23 @@ class SwarmDriver:
             name = naming.secret_name(app.stack, spec.name, spec.version)
             if name in existing:
                 continue
-            value = "".join(pysecrets.choice(_SECRET_ALPHABET) for _ in range(spec.length))
+            value = self._secret_values.get(name) or "".join(
+                pysecrets.choice(_SECRET_ALPHABET) for _ in range(spec.length))
             scrubber.add(value)  # before it can reach any output
+            self._secret_values[name] = value
             self.client.secrets.create(name=name, data=value.encode(),
                                        labels={OWNER_STACK_LABEL: app.stack} | self._run_labels(app))
+
+    def share_secrets(self, source: App, app: App) -> list[str]:
+        """`app`'s secrets, created by its first deploy, get the values of `source`'s secrets of
+        the same name and version: what an operator restoring a backup onto a new app inserts."""
+        shared = []
+        for spec in app.secrets:
+            theirs = self._secret_values.get(naming.secret_name(source.stack, spec.name, spec.version))
+            if theirs is not None:
+                self._secret_values[naming.secret_name(app.stack, spec.name, spec.version)] = theirs
+                shared.append(f"{spec.name} v{spec.version}")
+        return shared
 
     # -- deploy and upgrade -----------------------------------------------------------------
 
@@ -179,7 +194,7 @@ class SwarmDriver:
         dnsrr = set(endpoints.dnsrr if endpoints else [])
         overrides = {name: {"deploy": {"labels": labels, **({"endpoint_mode": "dnsrr"} if name in dnsrr else {})}}
                      for name in services}
-        path = RunDir(app.run_dir).compose_override(app.deployments)
+        path = app.files.compose_override(app.deployments)
         write_text_atomic(path, yaml.safe_dump({"version": "3.8", "services": overrides}))
         return path
 
@@ -189,7 +204,7 @@ class SwarmDriver:
                *[arg for f in files for arg in ("-c", str(f))], app.stack]
         with timing.waiting("docker"):
             done = self.target.run_host(cmd, cwd=app.checkout, env=env)
-        write_text_atomic(RunDir(app.run_dir).log(f"deploy-{app.deployments}"), done.output)
+        write_text_atomic(app.files.log(f"deploy-{app.deployments}"), done.output)
         if done.failed:
             last = done.output.strip().splitlines()[-1:] or [f"exit {done.exit_code}"]
             raise InfraError(scrubber.scrub(f"docker stack deploy {app.stack} failed: {last[0]}"))
@@ -227,7 +242,7 @@ class SwarmDriver:
             text, likely_cause = diagnosis
             details = [text, *details] if likely_cause else [*details, text]
         message = scrubber.scrub(" — ".join(details))
-        write_text_atomic(RunDir(app.run_dir).log(f"convergence-{progress.service}"), message + "\n")
+        write_text_atomic(app.files.log(f"convergence-{progress.service}"), message + "\n")
         return message
 
     def _last_health_output(self, tasks: list[dict[str, Any]]) -> str:

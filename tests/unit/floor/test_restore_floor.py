@@ -116,8 +116,8 @@ def _lifecycle(writes: bool, busy: bool, changed_since_backup: bool = True) -> t
 
 
 def _restore_floor(state: OpState, driver: VolumeDriver) -> None:
-    floor.test_the_restore_wrote_back_the_backups_snapshot(state)
-    floor.test_every_restored_file_read_back_as_taken(state)
+    floor.test_the_restore_wrote_back_the_backups_snapshot(state, "restore")
+    floor.test_every_restored_file_read_back_as_taken(state, "restore")
     floor.test_every_witness_is_back_byte_identical(_app(), driver, state, META)
 
 
@@ -138,7 +138,7 @@ def test_a_restore_that_wrote_nothing_back_goes_red_on_the_witnesses(busy: bool)
     assert "2 of 2 witness file(s), planted before the backup and changed after it, are not back as the " \
            "snapshot took them: the restore did not write the snapshot back" in str(failed.value)
     with pytest.raises(AssertionError, match="read back otherwise than the snapshot took them"):
-        floor.test_every_restored_file_read_back_as_taken(state)
+        floor.test_every_restored_file_read_back_as_taken(state, "restore")
 
 
 def test_a_witness_gone_from_the_volume_fails_naming_it() -> None:
@@ -158,7 +158,7 @@ def test_without_witnesses_the_check_skips_and_the_read_back_decides() -> None:
     opted_out = RecipeMeta.model_validate({"SKIP_WITNESSES": "the app refuses unknown files in its volume"})
     with pytest.raises(pytest.skip.Exception, match="SKIP_WITNESSES = 'the app refuses unknown files"):
         floor.test_every_witness_is_back_byte_identical(_app(), driver, bare, opted_out)
-    floor.test_every_restored_file_read_back_as_taken(bare)
+    floor.test_every_restored_file_read_back_as_taken(bare, "restore")
 
 
 def test_a_read_back_that_accounts_for_fewer_files_than_the_snapshot_fails() -> None:
@@ -167,7 +167,7 @@ def test_a_read_back_that_accounts_for_fewer_files_than_the_snapshot_fails() -> 
     assert restored is not None
     short = _state(state["backup"].snapshot, restored.model_copy(update={"verified": 1}))  # type: ignore[arg-type]
     with pytest.raises(AssertionError, match="accounts for 1 of the snapshot's 4 file"):
-        floor.test_every_restored_file_read_back_as_taken(short)
+        floor.test_every_restored_file_read_back_as_taken(short, "restore")
 
 
 def test_a_restore_of_another_snapshot_or_fewer_files_fails() -> None:
@@ -177,7 +177,7 @@ def test_a_restore_of_another_snapshot_or_fewer_files_fails() -> None:
     wrongs: list[dict[str, object]] = [{"snapshot_id": "ffff0000"}, {"files": restored.files - 1}, {"volumes": []}]
     for wrong in wrongs:
         with pytest.raises(AssertionError):
-            floor.test_the_restore_wrote_back_the_backups_snapshot(_state(snapshot, restored.model_copy(update=wrong)))
+            floor.test_the_restore_wrote_back_the_backups_snapshot(_state(snapshot, restored.model_copy(update=wrong)), "restore")
 
 
 @pytest.mark.parametrize("status", [200, 302, 401])

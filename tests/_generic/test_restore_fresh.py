@@ -1,0 +1,35 @@
+"""The generic floor after restore-fresh, besides the restore floor run on the fresh app: the
+fresh app is a second app (its own domain and stack), deployed once, at the PR head, and given
+the original app's secret values. docs/generic-floor.md says more."""
+
+from __future__ import annotations
+
+import json
+
+from runner.harness.app import App
+from runner.harness.opstate import OpState
+from runner.harness.rundir import RunDir
+
+
+def test_the_fresh_app_is_a_second_app(app: App, run_dir: RunDir, op_state: OpState, op: str) -> None:
+    original = App.from_description(json.loads(run_dir.app_json.read_text()))
+    record = op_state[op]
+    assert (app.domain, app.stack) == (record.domain, record.stack), "the tier is not looking at the fresh app"
+    assert app.stack != original.stack and app.domain != original.domain
+
+
+def test_the_fresh_app_was_deployed_once(app: App, op_state: OpState, op: str) -> None:
+    assert app.deploy_count == 1
+    assert op_state[op].deploy_count == 1
+
+
+def test_the_fresh_app_runs_the_pr_head(op_state: OpState, op: str) -> None:
+    deployment = op_state[op].deployment
+    assert deployment is not None and deployment.commit == op_state.head_commit
+
+
+def test_the_fresh_app_got_the_original_apps_secrets(app: App, op_state: OpState, op: str) -> None:
+    wanted = sorted(f"{spec.name} v{spec.version}" for spec in app.secrets)
+    assert sorted(op_state[op].shared_secrets) == wanted, (
+        "an operator restoring onto a new app inserts the old app's secret values; these were generated anew: "
+        f"{', '.join(sorted(set(wanted) - set(op_state[op].shared_secrets)))}")
