@@ -1,16 +1,19 @@
 """The idempotence check on the local swarm: redeploying the installed example unchanged changes
 no service spec and restarts no task, whether the install was the PR head (a chaos deploy) or a
-release; a recipe whose config name moves with every deploy fails the tier, naming the service
-and the spec field, and is still deployed once."""
+release, by the swarm driver and by the abra driver (the stand-in abra); a recipe whose config
+name moves with every deploy fails the tier, naming the service and the spec field, and is still
+deployed once."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from runner.harness.paths import REPO_ROOT
 from tests.e2e.support import RunOutcome, tier
 
 # Stands in for a deploy that is not stable: the config's name takes DEPLOY_STAMP from the app
@@ -28,10 +31,18 @@ def pre_idempotent(ctx):
 '''
 
 
-@pytest.mark.parametrize("head", [{}, {"VERSION": "1.1.0+1.1"}], ids=["chaos-head", "release"])
+def _abra(tmp_path: Path) -> dict[str, str]:
+    """The abra driver with the stand-in abra (tests/fixtures/abra/abra) on PATH."""
+    return {"CCCI_DRIVER": "abra", "PATH": f"{REPO_ROOT / 'tests' / 'fixtures' / 'abra'}:{os.environ['PATH']}",
+            "ABRA_STANDIN_RECORD": str(tmp_path / "abra-calls.jsonl"),
+            "ABRA_STANDIN_SECRETS": str(tmp_path / "abra-secrets.txt"), "CCCI_PICTURES": "0"}
+
+
+@pytest.mark.parametrize(("head", "abra"), [({}, False), ({"VERSION": "1.1.0+1.1"}, False), ({}, True)],
+                         ids=["chaos-head", "release", "abra-chaos-head"])
 def test_an_unchanged_redeploy_of_the_example_changes_nothing(
-        run_ci: Callable[..., RunOutcome], head: dict[str, str]) -> None:
-    done = run_ci(RECIPE="custom-html-tiny", STAGES="install,idempotent", **head)
+        run_ci: Callable[..., RunOutcome], head: dict[str, str], abra: bool, tmp_path: Path) -> None:
+    done = run_ci(RECIPE="custom-html-tiny", STAGES="install,idempotent", **head, **(_abra(tmp_path) if abra else {}))
     results = done.results
     assert done.returncode == 0, done.stderr[-3000:]
     assert tier(results, "idempotent")["verdict"] == "pass"
