@@ -38,7 +38,7 @@ class Driver(Protocol):
     def share_secrets(self, source: App, app: App) -> list[str]:
         """Before `app`'s first deploy: its secrets are to have the values of `source`'s of the
         same name and version (an operator restoring a backup onto a new app inserts them).
-        Returns `<name> v<version>` of each one shared."""
+        Returns `<name> <version>` of each one shared."""
         ...
 
     def deploy(self, app: App, ref: str) -> Deployment:

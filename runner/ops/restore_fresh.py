@@ -20,7 +20,7 @@ FRESH = "fresh"  # the fresh app's name in the run (`App.name`, `<run dir>/apps/
 class FreshRestoreRecord(RestoreOpRecord):
     domain: str | None = None  # the fresh app's
     stack: str | None = None
-    shared_secrets: list[str] = Field(default_factory=list)  # `<name> v<version>` given the original app's values
+    shared_secrets: list[str] = Field(default_factory=list)  # `<name> <version>` given the original app's values
 
 
 class RestoreFresh(Op):

@@ -29,7 +29,7 @@ def test_the_fresh_app_runs_the_pr_head(op_state: OpState, op: str) -> None:
 
 
 def test_the_fresh_app_got_the_original_apps_secrets(app: App, op_state: OpState, op: str) -> None:
-    wanted = sorted(f"{spec.name} v{spec.version}" for spec in app.secrets)
+    wanted = sorted(f"{spec.name} {spec.version}" for spec in app.secrets)
     assert sorted(op_state[op].shared_secrets) == wanted, (
         "an operator restoring onto a new app inserts the old app's secret values; these were generated anew: "
         f"{', '.join(sorted(set(wanted) - set(op_state[op].shared_secrets)))}")

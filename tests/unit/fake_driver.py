@@ -137,7 +137,7 @@ class FakeDriver:
 
     def share_secrets(self, source: App, app: App) -> list[str]:
         self._call(f"share_secrets {source.stack} -> {app.stack}")
-        return [f"{spec.name} v{spec.version}" for spec in app.secrets]
+        return [f"{spec.name} {spec.version}" for spec in app.secrets]
 
     def teardown(self, app: App) -> list[str]:
         self.calls.append(f"teardown {app.name}" if app.name else "teardown")

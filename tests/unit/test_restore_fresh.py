@@ -100,3 +100,40 @@ def test_the_fresh_app_has_a_domain_of_its_own_under_the_runs_labels() -> None:
     run_id = "20260101-000000-abcdef"
     assert naming.app_domain("recipe", run_id, "ci.test", "fresh") != naming.app_domain("recipe", run_id, "ci.test")
     assert naming.app_domain("recipe", run_id, "ci.test", "fresh").endswith(".ci.test")
+
+
+class _Secrets:
+    def __init__(self) -> None:
+        self.made: dict[str, bytes] = {}
+
+    def list(self, filters: dict[str, str]) -> list[object]:
+        return []
+
+    def create(self, name: str, data: bytes, labels: dict[str, str]) -> None:
+        self.made[name] = data
+
+
+class _SecretsTarget:
+    name, address, host_id = "stub", "stub", "stub-host"
+
+    def __init__(self) -> None:
+        self.client = type("Client", (), {"secrets": _Secrets()})()
+
+
+def test_the_swarm_driver_gives_the_fresh_app_the_original_apps_secret_values(tmp_path: Path) -> None:
+    from runner.drivers.swarm.driver import SwarmDriver
+    from runner.harness.config import DriverSettings
+    from runner.harness.envfile import SecretSpec
+
+    target = _SecretsTarget()
+    driver = SwarmDriver(DriverSettings(), target)  # type: ignore[arg-type]
+    spec = SecretSpec(name="admin_password", version="v1", length=24)
+    original, fresh, other = (App(recipe="r", run_id="r1", domain=f"{n}.test", stack=f"{n}_test", checkout=tmp_path,
+                                  run_dir=tmp_path, env={}, secrets=[spec], name=n) for n in ("", "fresh", "other"))
+    driver._create_secrets(original)
+    assert driver.share_secrets(original, fresh) == ["admin_password v1"]  # its version, as .env.sample names it
+    driver._create_secrets(fresh)
+    driver._create_secrets(other)  # not shared: generated anew
+    made = target.client.secrets.made
+    assert made["fresh_test_admin_password_v1"] == made["_test_admin_password_v1"]
+    assert made["other_test_admin_password_v1"] != made["_test_admin_password_v1"]

@@ -110,7 +110,7 @@ class SwarmDriver:
             theirs = self._secret_values.get(naming.secret_name(source.stack, spec.name, spec.version))
             if theirs is not None:
                 self._secret_values[naming.secret_name(app.stack, spec.name, spec.version)] = theirs
-                shared.append(f"{spec.name} v{spec.version}")
+                shared.append(f"{spec.name} {spec.version}")
         return shared
 
     # -- deploy and upgrade -----------------------------------------------------------------
