@@ -8,8 +8,9 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
                        (a fork's PR too); with REF set, that head must be REF (else exit 5)
   PR_HEAD_REPO         the repo the PR's head lives in (a fork): where REF is looked for when
                        refs/pull/<PR>/head is missing or not yet at it; needs PR and REF
-  STAGES               comma list of lint,install,upgrade,backup,restore,custom (default:
-                       lint,install); what an op needs comes too (restore brings in backup)
+  STAGES               comma list of lint,install,idempotent,upgrade,backup,restore,custom,
+                       restore-fresh (default: lint,install,idempotent); what an op needs
+                       comes too (restore brings in backup)
   UPGRADE_FROM         previous (default), all, <n> or a comma list of releases: the upgrade
                        installs the oldest and hops through each newer release to the head
   VERSION              release tag to install instead of REF

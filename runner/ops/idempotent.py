@@ -26,7 +26,7 @@ class IdempotentRecord(OpRecord):
 
 class Idempotent(Op):
     spec = OpSpec("idempotent", after=("install",), before=("upgrade",), needs=("install",), rung=None,
-                  record=IdempotentRecord, deploys=True, default=False,
+                  record=IdempotentRecord, deploys=True, default=True,
                   summary="redeploy the installed version unchanged: no service spec changes, no task restarts")
 
     def perform(self, ctx: OpContext) -> IdempotentRecord:

@@ -28,11 +28,16 @@ def test_install_tier_passes_with_one_deploy_and_a_clean_teardown(run_ci: Callab
     assert install["verdict"] == "pass"
     assert install["counts"]["passed"] >= 6 and "failed" not in install["counts"]
     assert install["files"] == ["tests/_generic/test_install.py", "tests/custom-html-tiny/test_install.py"]
-    assert tier(results, "lint")["verdict"] == "pass"  # STAGES unset: lint,install
-    assert [t["verdict"] for t in results["tiers"] if t["op"] not in ("lint", "install")] == ["skip"] * 4
-    # the PR head of the fixture is a commit after the last release: a chaos deploy of 1.1.0+1.1
-    (deployment,) = results["deployments"]
+    assert tier(results, "lint")["verdict"] == "pass"  # STAGES unset: lint,install,idempotent
+    # the unchanged redeploy changed no service spec and restarted no task (docs/generic-floor.md)
+    assert tier(results, "idempotent")["verdict"] == "pass"
+    rest = [t["verdict"] for t in results["tiers"] if t["op"] not in ("lint", "install", "idempotent")]
+    assert rest == ["skip"] * (len(results["tiers"]) - 3)
+    # the PR head of the fixture is a commit after the last release: a chaos deploy of 1.1.0+1.1,
+    # redeployed so by the idempotence check
+    deployment, redeployed = results["deployments"]
     assert deployment["chaos"] is True and deployment["version"] == "1.1.0+1.1"
+    assert (redeployed["op"], redeployed["commit"], redeployed["chaos"]) == ("idempotent", deployment["commit"], True)
     assert results["teardown_clean"] is True and results["teardown_leftovers"] == []
     assert "deploy-count: 1" in outcome.stderr
     assert "teardown left nothing behind" in outcome.stderr
@@ -42,8 +47,11 @@ def test_install_tier_passes_with_one_deploy_and_a_clean_teardown(run_ci: Callab
 def test_installing_a_release_deploys_that_tag(run_ci: Callable[..., RunOutcome]) -> None:
     outcome = run_ci(RECIPE="custom-html-tiny", VERSION="1.0.0+1.0")
     assert outcome.returncode == 0, outcome.stderr
-    (deployment,) = outcome.results["deployments"]
+    deployment, redeployed = outcome.results["deployments"]
     assert (deployment["version"], deployment["chaos"]) == ("1.0.0+1.0", False)
+    # the idempotence check redeploys the release as a release, and nothing changes
+    assert (redeployed["op"], redeployed["version"], redeployed["chaos"]) == ("idempotent", "1.0.0+1.0", False)
+    assert tier(outcome.results, "idempotent")["verdict"] == "pass"
 
 
 def test_a_recipe_whose_healthcheck_never_passes_fails_with_exit_3_naming_the_service(

@@ -23,6 +23,19 @@ from runner.harness.opstate import (
 from runner.harness.proc import ExecResult
 
 
+class _NoServices:
+    """A docker client whose engine knows no service and no task."""
+
+    class api:  # noqa: N801 -- docker's attribute name
+        @staticmethod
+        def services(filters: dict[str, object] | None = None) -> list[dict[str, object]]:
+            return []
+
+        @staticmethod
+        def tasks(filters: dict[str, object] | None = None) -> list[dict[str, object]]:
+            return []
+
+
 class FakeTarget:
     """Records exec calls into the driver's list; HTTP answers 200 from a mock transport."""
 
@@ -34,6 +47,7 @@ class FakeTarget:
         self.calls = calls if calls is not None else []
         self.closed = False
         self.beating: list[str] = []  # stacks whose heartbeat ran
+        self.client = _NoServices()  # what docker says of a fake app: no services (the idempotence check reads it)
 
     def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
                 rerun_if_output_lost: bool = False) -> ExecResult:

@@ -28,7 +28,8 @@ def _deep_cwd(root: Path) -> Path:
 
 def test_defaults_for_an_enrolled_name() -> None:
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny"}, LIFECYCLE)
-    assert config.stages == ("lint", "install")  # lint is on by default: it deploys nothing (docs/lint.md)
+    # lint deploys nothing (docs/lint.md); the idempotence check costs under a second (docs/running.md)
+    assert config.stages == ("lint", "install", "idempotent")
     assert config.ref is None and config.pr is None
     assert config.recipe_name == "custom-html-tiny" and not config.is_path
 

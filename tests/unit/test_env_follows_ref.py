@@ -86,7 +86,7 @@ def _run(tmp_path: Path, repo: Path, **env: str) -> tuple[RunResult, RecordingSw
 
 def test_a_pr_head_that_adds_a_secret_is_installed_with_it(tmp_path: Path) -> None:
     repo, head = _recipe(tmp_path, head_on_branch="pr")
-    result, driver = _run(tmp_path, repo, REF="pr")
+    result, driver = _run(tmp_path, repo, REF="pr", STAGES="install")
     assert result.error is None
     [(ref, env, secrets)] = driver.deployed
     assert ref == head

@@ -101,7 +101,7 @@ def test_the_lifecycle_orders_by_declarations_and_closes_over_needs() -> None:
     assert WITH_PROBE.records["probe"] is ProbeRecord and WITH_PROBE.records["backup"].__name__ == "BackupRecord"
     assert LIFECYCLE.rungs == (("install", ("install",)), ("upgrade", ("upgrade",)),
                                ("backup+restore", ("backup", "restore")), ("custom", ("custom",)), ("lint", ("lint",)))
-    assert LIFECYCLE.default_stages == ("lint", "install")  # lint is on by default (docs/lint.md)
+    assert LIFECYCLE.default_stages == ("lint", "install", "idempotent")  # both cheap: on by default
 
 
 @pytest.mark.parametrize(("specs", "why"), [

@@ -76,7 +76,7 @@ def test_every_op_is_performed_once_in_lifecycle_order_then_teardown(tmp_path: P
 def test_without_upgrade_the_first_deploy_is_the_head(tmp_path: Path, overlays: Path) -> None:
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver)
-    assert driver.calls == ["new_app", f"deploy {HEAD}", "teardown"]
+    assert driver.calls == ["new_app", f"deploy {HEAD}", f"deploy {HEAD}", "teardown"]  # the idempotence check redeploys it
     assert _verdicts(result)[2:] == [(op, "skip") for op in ("upgrade", "backup", "restore", "custom")]
     assert {t.error for t in six_op_rows(result)[2:]} == {"not in STAGES"}
 
