@@ -1,6 +1,6 @@
 """Benchmark: where a run's wall time goes, and an install run against the same docker work by hand.
 
-1. `--runs` full runs of the example with `--stages` (default every op: lint and the five): wall time of the whole
+1. `--runs` full runs of the example with `--stages` (default every op of the lifecycle: lint, the five, idempotent, restore-fresh): wall time of the whole
    process, each op, each tier's pytest, teardown, time waiting on docker/restic (results.json
    `waits_s`) and the harness's own share = wall - waits.
 2. `--pairs` install runs and yardstick runs (benchmarks/raw_install_custom_html_tiny.sh) in turn,
