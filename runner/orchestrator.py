@@ -147,10 +147,12 @@ class Run:
 
     def _describe_run(self, driver: Driver, config: RunConfig) -> None:
         """run.json: how the tiers' fixtures reach this run's swarm (the driver, its settings,
-        the target), so that they never rebuild defaults of their own."""
+        the target), so that they never rebuild defaults of their own; and the run's stages, so
+        that a page following the run knows them before any op has run."""
         write_json_atomic(self.files.run_json, {
             "driver": driver.name, "driver_settings": config.driver_settings.model_dump(mode="json"),
-            "target": describe_target(driver.target, config.target_settings)})
+            "target": describe_target(driver.target, config.target_settings),
+            "stages": list(config.stages)})
 
     def _gate(self, checkout: Path, head: str) -> TierTests:
         """The allowlist decides about the repo's cc-ci/ at the head; the run's tier tests folder

@@ -75,8 +75,13 @@ def entry_from_run_dir(path: Path) -> RunEntry | None:
 
 
 def _stages_of(path: Path) -> tuple[str, ...]:
-    state = read_json(path / "op_state.json")
-    return tuple(state.get("stages") or ()) if isinstance(state, dict) else ()
+    """The run's stages before its results exist: from run.json (written before the first op),
+    else its op state."""
+    for name in ("run.json", "op_state.json"):
+        data = read_json(path / name)
+        if isinstance(data, dict) and data.get("stages"):
+            return tuple(data["stages"])
+    return ()
 
 
 def _mtime(path: Path) -> float | None:

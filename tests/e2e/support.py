@@ -37,6 +37,12 @@ def suite_objects() -> list[str]:
     return sorted(found)
 
 
+def asked(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The results.json rows of the ops the run was asked for (or that they needed): every op of
+    the lifecycle has a row, and those outside STAGES are `skip` with that reason."""
+    return [t for t in results["tiers"] if not (t["verdict"] == "skip" and t["error"] == "not in STAGES")]
+
+
 def tier(results: dict[str, Any], op: str) -> dict[str, Any]:
     """The results.json row of one op (every op has one; those not run are `skip`)."""
     (row,) = [t for t in results["tiers"] if t["op"] == op]

@@ -159,3 +159,22 @@ def test_the_reach_proxy_sends_the_apps_domain_through_the_client_and_refuses_ot
         assert browser.get("http://demo.ccci.test/a?b=1").text == "hello from the app"
         assert browser.get("http://elsewhere.example/").status_code == 403
     assert [(r.url.path, r.url.query, r.headers["host"]) for r in seen] == [("/a", b"b=1", "demo.ccci.test")]
+
+
+def test_a_run_that_just_started_is_followed_through_its_own_stages_not_every_op(tmp_path: Path) -> None:
+    """Before its first op has run, a run has only run.json and its log: the page must follow the
+    stages it was asked for (an install run shows `install`, never a `lint` it will not run)."""
+    import fcntl
+
+    from runner.bridge.progress import read_progress
+    from runner.dashboard.catalog import entry_from_run_dir
+
+    run_dir = tmp_path / "20261201-000000-abcdef"
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "logs" / "run.log").write_text("   0.0s cloning demo from /x\n   0.1s deploying 1.0 as demo-1.t\n")
+    (run_dir / "run.json").write_text(json.dumps({"driver": "swarm", "stages": ["install", "upgrade"]}))
+    with (run_dir / "run.lock").open("w") as lock:  # the run is alive: it holds its lock
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entry = entry_from_run_dir(run_dir)
+        assert entry is not None and entry.state == "running" and entry.stages == ("install", "upgrade")
+        assert read_progress(run_dir, entry.stages).tier == "install"
