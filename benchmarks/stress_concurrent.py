@@ -24,6 +24,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_run import settle_card  # noqa: E402  -- the same wait as the timed benchmark
+
 from runner.ops import ORDER  # noqa: E402
 from runner.targets.local import connect as docker_client  # noqa: E402
 
@@ -51,6 +53,8 @@ def run_batch(recipes: list[str], stages: str, runs_dir: Path,
     stderrs = [proc.communicate()[1] for proc in procs]
     wall = time.perf_counter() - started
     results = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*/results.json"))]
+    for path in sorted(runs_dir.glob("*/results.json")):
+        settle_card(path.parent)  # each run's detached card maker writes into its run dir after the run
     problems = [f"{recipe}: exit {proc.returncode}: {err.strip().splitlines()[-1:] or ['no output']}"
                 for recipe, proc, err in zip(recipes, procs, stderrs, strict=True) if proc.returncode != 0]
     if len(results) != count:
