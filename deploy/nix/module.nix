@@ -76,8 +76,8 @@ let
     public_url = optional types.str "Where this bridge's /runs/<id> pages are reachable.";
     status_context = optional types.str "Prefix of the commit status context.";
     log_format = optional (types.enum [ "text" "json" ]) "Log lines as text or JSON objects.";
-    stages = optional (types.listOf types.str) "The stages `!testme` may ask for.";
-    default_stages = optional (types.listOf types.str) "What a bare `!testme` runs; within `stages`.";
+    stages = optional (types.listOf types.str) "The lifecycle ops `!testme` may ask for (docs/bridge.md), each with the ops it needs (restore: install, backup); cc-ci's default is every op.";
+    default_stages = optional (types.listOf types.str) "What a bare `!testme` runs, within `stages`; cc-ci's default is what a run by hand runs (STAGES unset), within `stages`.";
     reply_to_unauthorised = optional types.bool "Reply to comments from people who may not start runs.";
     max_attempts = optional types.ints.positive "A run interrupted by a bridge crash is retried up to this.";
     retry = section "Retries of forge and Drone API calls." {

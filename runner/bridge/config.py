@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from runner.bridge.grammar import STAGES
+from runner.bridge.grammar import DEFAULT_STAGES, STAGES, canonical_stages
 from runner.errors import BadInput
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -135,9 +135,11 @@ class BridgeConfig(_Model):
     # one context per stage set, so runs of different stages on one head do not overwrite each other.
     status_context: str = "cc-ci"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line (`--log-format`)
-    # The stages `!testme` may ask for; others get a reply. Defaults to what this harness implements.
+    # The stages `!testme` may ask for; others get a reply. Defaults to every op of the lifecycle.
     stages: tuple[str, ...] = STAGES
-    default_stages: tuple[str, ...] = ("install",)
+    # What a bare `!testme` runs. Defaults to what a hand run runs (the lifecycle's default
+    # stages), less those outside `stages`; kept in the harness's spelling (needs, order).
+    default_stages: tuple[str, ...] = DEFAULT_STAGES
     reply_to_unauthorised: bool = False
     max_attempts: int = Field(
         default=2, ge=1
@@ -161,13 +163,35 @@ class BridgeConfig(_Model):
             raise ValueError(f"stages must be a non-empty subset of {', '.join(STAGES)}")
         return value
 
+    @field_validator("stages")
+    @classmethod
+    def _stages_bring_what_they_need(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # The harness runs what a stage needs whether asked or not: offering `restore` without
+        # `backup` would offer a run that is refused every time.
+        for stage in value:
+            needed = [need for need in canonical_stages([stage]) if need not in value]
+            if needed:
+                raise ValueError(f"{stage!r} needs {needed[0]!r}; add it to `stages`")
+        return value
+
     @model_validator(mode="after")
     def _defaults_are_accepted(self) -> BridgeConfig:
-        refused = [stage for stage in self.default_stages if stage not in self.stages]
-        if refused:
-            raise ValueError(
-                f"default_stages: {refused[0]!r} is not in `stages` ({', '.join(self.stages)})"
-            )
+        if "default_stages" in self.model_fields_set:
+            chosen = self.default_stages
+            refused = [stage for stage in chosen if stage not in self.stages]
+            if refused:
+                raise ValueError(
+                    f"default_stages: {refused[0]!r} is not in `stages` ({', '.join(self.stages)})"
+                )
+        else:
+            chosen = tuple(stage for stage in DEFAULT_STAGES if stage in self.stages)
+            if not chosen:
+                raise ValueError(
+                    f"default_stages: none of the lifecycle's default ({', '.join(DEFAULT_STAGES)}) "
+                    "is in `stages`; set `default_stages`"
+                )
+        # The model is frozen; this fills in the resolved value once, while it is being built.
+        object.__setattr__(self, "default_stages", canonical_stages(chosen))
         return self
 
     def recipe_for(self, repo: str) -> str | None:

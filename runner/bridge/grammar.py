@@ -17,8 +17,10 @@ from runner.ops import LIFECYCLE
 
 TRIGGER_WORD = "!testme"
 
-# Lifecycle order; a requested stage list is re-ordered into it so that equal requests compare equal.
+# Every op of the lifecycle, in its order.
 STAGES: tuple[str, ...] = LIFECYCLE.names
+# What a bare `!testme` runs unless the operator says otherwise: what a hand run runs (STAGES unset).
+DEFAULT_STAGES: tuple[str, ...] = LIFECYCLE.default_stages
 
 SHA_PREFIX_RE = re.compile(r"^[0-9a-f]{7,40}$")
 
@@ -62,7 +64,7 @@ def looks_like_trigger(body: str) -> bool:
 
 def parse_trigger(
     body: str,
-    default_stages: tuple[str, ...] = ("install",),
+    default_stages: tuple[str, ...] = DEFAULT_STAGES,
     available: tuple[str, ...] = STAGES,
 ) -> ParseResult:
     """`available` is what the harness can run today; a known stage outside it is refused here,
@@ -101,16 +103,24 @@ def parse_stages(value: str, available: tuple[str, ...] = STAGES) -> tuple[str, 
     unknown = [name for name in names if name not in STAGES]
     if unknown:
         return Malformed(f"unknown stage `{clip(unknown[0])}`")
+    offered = f"available: {','.join(stage for stage in STAGES if stage in available)}"
     missing = [name for name in names if name not in available]
     if missing:
-        return Malformed(
-            f"stage `{missing[0]}` is not available on this cc-ci (available: {','.join(canonical_stages(available))})"
-        )
+        return Malformed(f"stage `{missing[0]}` is not available on this cc-ci ({offered})")
+    for name in names:
+        needed = [stage for stage in canonical_stages([name]) if stage not in available]
+        if needed:
+            return Malformed(
+                f"stage `{name}` needs `{needed[0]}`, which is not available on this cc-ci ({offered})"
+            )
     return canonical_stages(names)
 
 
 def canonical_stages(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    return tuple(stage for stage in STAGES if stage in names)
+    """What a stage list runs, spelt one way: the harness's own reading of STAGES (what the
+    stages need comes too, lifecycle order, once each), so that one stage set is one status
+    context and one queue key however it was asked for. `names` are known stages."""
+    return LIFECYCLE.stages(names)
 
 
 def printable(text: str) -> str:

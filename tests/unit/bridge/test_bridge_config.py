@@ -39,9 +39,30 @@ def test_minimal_config_gets_documented_defaults(cfg_file):
     )  # forge names are case-insensitive
     assert isinstance(cfg.executor, LocalExecutorConfig) and cfg.executor.capacity == 1
     assert cfg.poll.interval_seconds == 0
-    assert cfg.default_stages == ("install",)
+    assert cfg.default_stages == LIFECYCLE.default_stages  # what a hand run runs (STAGES unset)
     assert cfg.stages == LIFECYCLE.names
     assert cfg.webhook.max_body_bytes == 256 * 1024
+
+
+@pytest.mark.parametrize(
+    ("extra", "stages", "default_stages"),
+    [
+        # narrowed `stages`: a bare `!testme` runs the lifecycle's default within them
+        ("stages: [install, upgrade]\n", ("install", "upgrade"), ("install",)),
+        ("stages: [idempotent, install]\n", ("idempotent", "install"), ("install", "idempotent")),
+        # the operator's own default wins
+        ("default_stages: [install, upgrade]\n", LIFECYCLE.names, ("install", "upgrade")),
+        (
+            "stages: [lint, install, idempotent, backup, restore-fresh]\ndefault_stages: [restore-fresh]\n",
+            ("lint", "install", "idempotent", "backup", "restore-fresh"),
+            ("install", "backup", "restore-fresh"),  # what it needs comes with it
+        ),
+    ],
+)
+def test_a_bare_testme_runs_the_lifecycle_default_within_stages_unless_the_operator_sets_it(cfg_file, extra, stages, default_stages):
+    cfg_file.write_text(cfg_file.read_text() + extra)
+    cfg = load_config(cfg_file)
+    assert (cfg.stages, cfg.default_stages) == (stages, default_stages)
 
 
 def test_secrets_come_from_env_and_file_and_never_show_in_repr(cfg_file, monkeypatch):
@@ -68,6 +89,8 @@ def test_unset_secret_env_is_bad_input_naming_the_variable(cfg_file, monkeypatch
         (lambda t: t + "default_stages: [deploy]\n", "default_stages"),
         (lambda t: t + "stages: [install]\ndefault_stages: [backup]\n", "default_stages: 'backup' is not in `stages`"),
         (lambda t: t + "stages: []\n", "stages"),
+        (lambda t: t + "stages: [upgrade]\n", "stages: 'upgrade' needs 'install'; add it"),
+        (lambda t: t + "stages: [install, restore]\n", "stages: 'restore' needs 'backup'; add it"),
         (lambda t: t + "surprise: 1\n", "surprise"),
         (lambda t: t.replace("{env: CCCI_TEST_FORGE_TOKEN}", "plain-text-token"), "forge.token"),
         (lambda t: t.replace("{env: CCCI_TEST_FORGE_TOKEN}", "{env: A, file: /b}"), "forge.token"),

@@ -12,6 +12,8 @@ from runner.bridge.grammar import (
     looks_like_trigger,
     parse_trigger,
 )
+from runner.bridge.reporting import malformed_body
+from runner.ops import LIFECYCLE
 
 
 @pytest.mark.parametrize(
@@ -43,8 +45,9 @@ def test_ordinary_text_is_not_a_trigger(body):
         "!testme\n\nstages=upgrade",
     ],
 )
-def test_bare_testme_runs_the_default_stages(body):
-    assert parse_trigger(body) == Trigger(("install",))
+def test_bare_testme_runs_what_a_hand_run_runs_by_default(body):
+    assert parse_trigger(body) == Trigger(LIFECYCLE.default_stages)
+    assert parse_trigger(body) == Trigger(("lint", "install", "idempotent"))
 
 
 def test_default_stages_come_from_config():
@@ -57,7 +60,30 @@ def test_stage_list_is_put_in_lifecycle_order_without_repeats():
     assert parse_trigger("!testme stages=restore,install,backup,install") == Trigger(
         ("install", "backup", "restore")
     )
-    assert parse_trigger("!testme   stages=custom") == Trigger(("custom",))
+
+
+@pytest.mark.parametrize(
+    ("asked", "runs"),
+    [
+        ("custom", ("install", "custom")),
+        ("restore", ("install", "backup", "restore")),
+        ("idempotent", ("install", "idempotent")),
+        ("restore-fresh,lint", ("lint", "install", "backup", "restore-fresh")),
+    ],
+)
+def test_stage_list_brings_in_what_its_stages_need_as_the_harness_does(asked, runs):
+    # one spelling per stage set the harness runs: one status context, one queue key
+    assert parse_trigger(f"!testme stages={asked}") == Trigger(runs)
+    assert LIFECYCLE.stages(asked.split(",")) == runs
+
+
+@pytest.mark.parametrize("stage", LIFECYCLE.names)
+def test_every_lifecycle_op_may_be_asked_for(stage):
+    assert parse_trigger(f"!testme stages={stage}") == Trigger(LIFECYCLE.stages([stage]))
+
+
+def test_lint_and_install_are_accepted_as_asked():
+    assert parse_trigger("!testme stages=lint,install") == Trigger(("lint", "install"))
 
 
 @pytest.mark.parametrize(
@@ -79,11 +105,26 @@ def test_malformed_options_explain_themselves(body, reason):
     assert parse_trigger(body) == Malformed(reason)
 
 
+def test_an_unknown_stage_gets_one_line_naming_it_and_every_stage_there_is():
+    result = parse_trigger("!testme stages=lint,deploy")
+    assert result == Malformed("unknown stage `deploy`")
+    reply = malformed_body(result.reason)
+    assert reply.splitlines()[0] == "cc-ci: unknown stage `deploy`. No run started."
+    assert ",".join(LIFECYCLE.names) in reply
+
+
 def test_a_known_stage_the_harness_cannot_run_yet_is_refused_with_what_it_can():
     assert parse_trigger("!testme stages=install,backup", available=("install",)) == Malformed(
         "stage `backup` is not available on this cc-ci (available: install)"
     )
     assert parse_trigger("!testme stages=install", available=("install",)) == Trigger(("install",))
+
+
+def test_a_stage_whose_need_is_not_offered_is_refused_naming_the_need():
+    offered = ("install", "restore")
+    assert parse_trigger("!testme stages=restore", available=offered) == Malformed(
+        "stage `restore` needs `backup`, which is not available on this cc-ci (available: install,restore)"
+    )
 
 
 def test_reply_quotes_input_short_and_without_backticks():
@@ -98,9 +139,9 @@ def test_grammar_help_documents_the_option_and_never_triggers_itself():
 
 
 def test_sha_option_pins_a_commit_prefix_in_lower_case():
-    assert parse_trigger("!testme sha=ABCDEF1") == Trigger(("install",), "abcdef1")
+    assert parse_trigger("!testme sha=ABCDEF1") == Trigger(LIFECYCLE.default_stages, "abcdef1")
     assert parse_trigger("!testme stages=upgrade sha=" + "a" * 40) == Trigger(
-        ("upgrade",), "a" * 40
+        ("install", "upgrade"), "a" * 40
     )
 
 

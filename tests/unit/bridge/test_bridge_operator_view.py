@@ -192,9 +192,11 @@ def test_each_stage_set_has_its_own_status_context(start_bridge, fake_runs, forg
     reported(bridge, 1)
     bridge.comment("!testme stages=install,upgrade")
     reported(bridge, 2)
+    bridge.comment("!testme stages=upgrade")  # the same stage set: upgrade brings in install
+    reported(bridge, 3)
 
     final = {s["context"]: s["state"] for s in forge.statuses_for(HEAD)}
-    assert final == {"cc-ci/install": "success", "cc-ci/install,upgrade": "success"}
+    assert final == {"cc-ci/lint,install,idempotent": "success", "cc-ci/install,upgrade": "success"}
 
 
 def test_a_sync_with_nothing_new_posts_no_second_status_or_edit(start_bridge, fake_runs, forge):

@@ -6,6 +6,7 @@ import json
 
 import httpx
 
+from runner.ops import LIFECYCLE
 from tests.unit.bridge.bridge_standins import sign
 from tests.unit.bridge.support import HEAD, MEMBER, ORG, REPO, queue_counts, wait_until
 
@@ -28,7 +29,7 @@ def test_member_testme_queues_one_run_with_comment_and_pending_status(
         REPO,
         1,
         HEAD,
-        ("install",),
+        LIFECYCLE.default_stages,  # what a hand run runs
         MEMBER,
     )
     # membership was checked against the forge, not trusted from the payload
@@ -39,7 +40,7 @@ def test_member_testme_queues_one_run_with_comment_and_pending_status(
     assert f"/runs/{job.run_id}" in comments[0]["body"]  # where to follow it
     pending = wait_until(lambda: forge.statuses_for(HEAD), what="pending status")
     assert pending[0]["state"] == "pending"
-    assert pending[0]["context"] == "cc-ci/install"  # one context per stage set
+    assert pending[0]["context"] == "cc-ci/lint,install,idempotent"  # one context per stage set
     assert pending[0]["target_url"].endswith(f"/runs/{job.run_id}")
     wait_until(lambda: len(fake_runs.invocations()) == 1, what="run started")
     invocation = {
@@ -49,7 +50,7 @@ def test_member_testme_queues_one_run_with_comment_and_pending_status(
         "RECIPE": "custom-html-tiny",
         "REF": HEAD,
         "PR": "1",
-        "STAGES": "install",
+        "STAGES": "lint,install,idempotent",
         "CCCI_RUN_ID": job.run_id,
         "CCCI_RUNS_DIR": str(fake_runs.runs_dir),
     }
@@ -204,10 +205,11 @@ def test_different_stages_for_the_same_head_are_separate_runs(start_bridge, fake
     wait_until(lambda: fake_runs.invocations(), what="first run to start")
     bridge.comment("!testme")
     bridge.comment("!testme stages=upgrade,install")
+    bridge.comment("!testme stages=upgrade")  # the same set as the harness runs it: joins
     bridge.settle()
     assert sorted(j.stages for j in bridge.jobs() if j.pr == 1) == [
-        ("install",),
         ("install", "upgrade"),
+        ("lint", "install", "idempotent"),
     ]
 
 
