@@ -64,6 +64,9 @@ class Snapshot(BaseModel):
     docker_volumes: dict[str, str] = Field(default_factory=dict)  # each of stack_volumes -> its docker name
     witnesses: list[Witness] = Field(default_factory=list)  # planted before the pre-hooks, changed after
     label_notes: list[str] = Field(default_factory=list)  # what the labels' reading found wrong or odd
+    # taken by the server's backup bot (the abra driver, `abra app backup create`): the bot's own id
+    # for its snapshot, which stays on the server; `id` is the run's copy (`abra app backup download`)
+    bot_snapshot: str | None = None
 
     @property
     def password_file(self) -> str:
@@ -82,6 +85,7 @@ class RestoreRecord(BaseModel):
     mismatched: list[str] = Field(default_factory=list)  # `vol:path (why)` not as taken, and not by the app
     # once the app converged: files that differ from the snapshot (information, never a failure)
     changed_by_app: list[str] = Field(default_factory=list)
+    bot_snapshot: str | None = None  # written back by the server's backup bot, from its snapshot of this id
 
 
 class ServiceIdentity(BaseModel):

@@ -102,7 +102,7 @@ def _plan(live: LiveStack) -> BackupPlan:
         raise InfraError(f"cannot back up: {err}") from None
 
 
-def _backup_plan(live: LiveStack) -> BackupPlan:
+def backup_plan(live: LiveStack) -> BackupPlan:
     """The plan, or NoSnapshot when the recipe's labels cannot be followed or leave nothing to take."""
     try:
         plan = backupbot.plan(live.view)
@@ -117,38 +117,62 @@ def _backup_plan(live: LiveStack) -> BackupPlan:
 
 # -- backup ----------------------------------------------------------------------------------
 
-def backup(target: Target, app: App, say: Say, witnesses: bool = True) -> Snapshot:
+@dataclass(frozen=True)
+class Taken:
+    """What a backup's taker put into the staging dir (laid out as /var/lib/docker/volumes/...)."""
+
+    paths: list[tuple[str, str]]  # (volume, path) taken, '' = the whole volume
+    missing: list[str]  # `vol:path` of limits that name nothing
+    bot_snapshot: str | None = None  # the backup bot's own id for it, when a bot took it
+
+
+# Takes the plan's files into the staging dir, hooks included: cc-ci's own (`take_files`), or
+# the server's backup bot (the abra driver's, through `abra app backup`)
+Take = Callable[[Path, BackupPlan, LiveStack], Taken]
+
+
+def backup(target: Target, app: App, say: Say, witnesses: bool = True, take: Take | None = None) -> Snapshot:
+    """Plan from the labels, plant the witnesses, let `take` take the files (cc-ci's own copy by
+    default), then keep them as a snapshot of the run's restic repository with its export."""
     client = target.client
     live = live_stack(client, app.stack)
-    plan = _backup_plan(live)
+    plan = backup_plan(live)
     repo = Restic.for_run(app.run_dir)
+    take = take or (lambda staging, plan, live: take_files(target, app, say, staging, plan, live))
     with ThreadPoolExecutor(max_workers=1) as pool, \
             tempfile.TemporaryDirectory(prefix="staging-", dir=repo.root) as tmp:
         staging = Path(tmp)
         initialised = pool.submit(repo.init)  # ~2.5 s of key derivation, meanwhile hooks and copy run
         planted = plant_witnesses(client, app.stack, live.docker_names, proof.witness_places(plan.volumes),
                                   "planted before the backup") if witnesses else []
-        _run_hooks(target, app, say, plan.hooks_for("backup", "pre"))
-        with _post_hooks_after(target, app, say, plan.hooks_for("backup", "post")):
-            taken, missing = _copy_out(client, app.stack, plan.volumes, live.docker_names, staging)
+        taken = take(staging, plan, live)
         initialised.result()
-        if not taken:
-            raise NoSnapshot(f"every path the backupbot labels name is missing ({', '.join(missing)}): there is "
-                             "nothing to back up (backup-bot-two would back up none of the app's files either)",
+        if not taken.paths:
+            raise NoSnapshot(f"every path the backupbot labels name is missing ({', '.join(taken.missing)}): there "
+                             "is nothing to back up (backup-bot-two would back up none of the app's files either)",
                              plan.notes)
-        snapshot_id = repo.backup(staging, [_staged(live.docker_names[v], p) for v, p in taken])
+        snapshot_id = repo.backup(staging, [_staged(live.docker_names[v], p) for v, p in taken.paths])
         export = repo.root / f"{snapshot_id}.tar.gz"
         _export(staging, export)
         volumes: dict[str, list[str]] = {}
-        for volume, path in taken:
+        for volume, path in taken.paths:
             volumes.setdefault(volume, []).extend([path] if path else [])
         files = _manifest(staging, {v: live.docker_names[v] for v in volumes})
     # the snapshot holds the planted bytes; from now on only a restore can bring them back
     change_witnesses(client, app.stack, live.docker_names, planted, "changed after the backup")
     return Snapshot(id=snapshot_id, repository=str(repo.repository), export=str(export), volumes=volumes,
-                    excluded=plan.excluded, missing=missing, files=files, stack_volumes=live.view.volumes,
+                    excluded=plan.excluded, missing=taken.missing, files=files, stack_volumes=live.view.volumes,
                     docker_volumes=dict(live.docker_names), witnesses=planted,
-                    label_notes=plan.notes)
+                    label_notes=plan.notes, bot_snapshot=taken.bot_snapshot)
+
+
+def take_files(target: Target, app: App, say: Say, staging: Path, plan: BackupPlan, live: LiveStack) -> Taken:
+    """cc-ci's own taking, as backup-bot-two takes: the pre-hooks, the files through a read-only
+    helper container, the post-hooks (also when the copy failed)."""
+    _run_hooks(target, app, say, plan.hooks_for("backup", "pre"))
+    with _post_hooks_after(target, app, say, plan.hooks_for("backup", "post")):
+        paths, missing = _copy_out(target.client, app.stack, plan.volumes, live.docker_names, staging)
+    return Taken(paths, missing)
 
 
 def _run_hooks(target: Target, app: App, say: Say, hooks: list[Hook]) -> None:
@@ -269,8 +293,26 @@ def _sha256(path: Path) -> str:
 
 # -- restore ---------------------------------------------------------------------------------
 
+# Writes the whole snapshot back into the live volumes, restore hooks included, in one go: the
+# server's backup bot (the abra driver's, through `abra app restore`); None = cc-ci's own
+WriteBack = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One volume's part of a restore: its root in the restic-restored staging dir and the taken
+    paths under it, by their path from the volume root."""
+
+    volume: str
+    docker_name: str  # the live volume's
+    root: Path
+    tops: list[str]
+
+
 def restore(target: Target, app: App, say: Say, snapshot: Snapshot,
-            wait_converged: Callable[[App], Any]) -> RestoreRecord:
+            wait_converged: Callable[[App], Any], write_back: WriteBack | None = None) -> RestoreRecord:
+    """Write the snapshot back (cc-ci's own way, or `write_back`'s), read every file written back
+    at once, then wait for convergence and note what the app changed by then."""
     started = time.monotonic()
     client = target.client
     live = live_stack(client, app.stack)
@@ -282,48 +324,80 @@ def restore(target: Target, app: App, say: Say, snapshot: Snapshot,
     repo = Restic.for_run(app.run_dir)
     with tempfile.TemporaryDirectory(prefix="restore-", dir=repo.root) as tmp:
         staging = Path(tmp)
-        repo.restore(snapshot.id, staging)
-        _run_hooks(target, app, say, plan.hooks_for("restore", "pre"))
-        with _post_hooks_after(target, app, say, plan.hooks_for("restore", "post")):
-            written, judged = _copy_in(client, app.stack, snapshot, live.docker_names, staging)
+        repo.restore(snapshot.id, staging)  # what is written back, with the times restic stamps on it
+        units = _units(snapshot, live.docker_names, staging)
+        if write_back is None:
+            _run_hooks(target, app, say, plan.hooks_for("restore", "pre"))
+            with _post_hooks_after(target, app, say, plan.hooks_for("restore", "post")):
+                written, judged = _copy_in(client, app.stack, snapshot, units)
+        else:
+            written, judged = _written_back_by(write_back, client, app.stack, snapshot, units)
     wait_converged(app)
     now = {(f.volume, f.path): f.sha256 for files in volume_files(client, app).values() for f in files}
     changed = proof.changed_since_restore(snapshot.files, now, judged.judged_otherwise(), snapshot.witnesses)
     return RestoreRecord(snapshot_id=snapshot.id, volumes=sorted(snapshot.volumes), files=written,
                          duration_s=time.monotonic() - started, verified=judged.verified,
                          rewritten_by_app=judged.rewritten_by_app, mismatched=judged.mismatched,
-                         changed_by_app=sorted(set(judged.rewritten_by_app) | set(changed)))
+                         changed_by_app=sorted(set(judged.rewritten_by_app) | set(changed)),
+                         bot_snapshot=snapshot.bot_snapshot if write_back else None)
 
 
-def _copy_in(client: docker.DockerClient, stack: str, snapshot: Snapshot, docker_names: DockerNames,
-             staging: Path) -> tuple[int, proof.ReadBack]:
+def _units(snapshot: Snapshot, docker_names: DockerNames, staging: Path) -> list[_Unit]:
+    units = []
+    for volume, paths in snapshot.volumes.items():
+        # the snapshot holds the volume under the backed-up stack's name: the live app's, or,
+        # restoring onto a fresh app, the original's (its stack differs)
+        root = staging / volume_root(snapshot.docker_volumes.get(volume, docker_names[volume])).lstrip("/")
+        if not root.is_dir():
+            continue  # a limited volume whose paths all were missing at backup time
+        # the taken paths only, by their path from the volume root: parents that the snapshot
+        # holds only as the way to a path keep their live owner and mode
+        tops = sorted(p.name for p in root.iterdir()) if not paths else [p for p in paths if (root / p).exists()]
+        units.append(_Unit(volume, docker_names[volume], root, tops))
+    return units
+
+
+def _copy_in(client: docker.DockerClient, stack: str, snapshot: Snapshot,
+             units: list[_Unit]) -> tuple[int, proof.ReadBack]:
     """Write what the snapshot took back into the live volumes, over what is there (files made
     since are kept, as `restic restore` would), and read every path written back at once, before
     the app is given time. Returns the number of regular files written and the read-back's verdict."""
     written, seen, stamped = 0, dict[Key, proof.Seen](), dict[Key, int]()
-    with helper_container(client, stack, [docker_names[v] for v in snapshot.volumes], read_only=False) as helper:
+    with helper_container(client, stack, [u.docker_name for u in units], read_only=False) as helper:
         began = started_at(helper)  # whatever is written from here on is the restore's or the app's
-        for volume, paths in snapshot.volumes.items():
-            # the snapshot holds the volume under the backed-up stack's name: the live app's, or,
-            # restoring onto a fresh app, the original's (its stack differs)
-            root = staging / volume_root(snapshot.docker_volumes.get(volume, docker_names[volume])).lstrip("/")
-            if not root.is_dir():
-                continue  # a limited volume whose paths all were missing at backup time
-            # the taken paths only, by their path from the volume root: parents that the
-            # snapshot holds only as the way to a path keep their live owner and mode
-            tops = sorted(p.name for p in root.iterdir()) if not paths else [p for p in paths if (root / p).exists()]
-            with tempfile.TemporaryFile(dir=staging) as archive:
+        for unit in units:
+            with tempfile.TemporaryFile(dir=unit.root.parent) as archive:
                 with tarfile.open(fileobj=archive, mode="w") as tar:
-                    for top in tops:
-                        tar.add(root / top, arcname=top)
+                    for top in unit.tops:
+                        tar.add(unit.root / top, arcname=top)
                 archive.seek(0)
                 with timing.waiting("docker"):
-                    if not helper.put_archive(volume_root(docker_names[volume]), archive):
-                        raise InfraError(f"writing the snapshot back into volume {docker_names[volume]} failed")
-            written += sum(1 for top in tops for _ in _regular_files_under(root / top))
-            stamped |= _restored_mtimes(volume, root, tops)
-            seen |= read_back(helper, volume, docker_names[volume], tops)
+                    if not helper.put_archive(volume_root(unit.docker_name), archive):
+                        raise InfraError(f"writing the snapshot back into volume {unit.docker_name} failed")
+            written += _files_in(unit)
+            stamped |= _restored_mtimes(unit.volume, unit.root, unit.tops)
+            seen |= read_back(helper, unit.volume, unit.docker_name, unit.tops)
     return written, proof.judge_read_back(snapshot.files, seen, began, snapshot.witnesses, stamped)
+
+
+def _written_back_by(write_back: WriteBack, client: docker.DockerClient, stack: str, snapshot: Snapshot,
+                     units: list[_Unit]) -> tuple[int, proof.ReadBack]:
+    """`write_back` writes the whole snapshot, then every path it was to write is read back at
+    once. Its post-restore hooks have run by then (they are the bot's): what they rewrote reads
+    as the app's. The helper is made first, so its time bounds when the writing began."""
+    seen, stamped = dict[Key, proof.Seen](), dict[Key, int]()
+    with helper_container(client, stack, [u.docker_name for u in units], read_only=True) as helper:
+        began = started_at(helper)
+        write_back()
+        for unit in units:
+            stamped |= _restored_mtimes(unit.volume, unit.root, unit.tops)
+            seen |= read_back(helper, unit.volume, unit.docker_name, unit.tops)
+    written = sum(_files_in(unit) for unit in units)  # what it was to write: the snapshot's files
+    return written, proof.judge_read_back(snapshot.files, seen, began, snapshot.witnesses, stamped)
+
+
+def _files_in(unit: _Unit) -> int:
+    return sum(1 for top in unit.tops for _ in _regular_files_under(unit.root / top))
 
 
 def _restored_mtimes(volume: str, root: Path, tops: list[str]) -> dict[Key, int]:

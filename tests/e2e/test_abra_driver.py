@@ -1,22 +1,27 @@
 """The abra driver on the local swarm, with the stand-in `abra` (tests/fixtures/abra/abra) on PATH:
 the whole lifecycle through abra commands, and two runs of one recipe at once, each with its own
-ABRA_DIR. What the stand-in copies of abra, and how sure that is: docs/abra.md."""
+ABRA_DIR; where the server runs backup-bot-two (a stand-in service), backup and restore through it. What the stand-in copies of abra, and how sure that is: docs/abra.md."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from xml.etree import ElementTree
 
 import pytest
 
+from runner.drivers.abra.backupbot import BOT_LABEL
+from runner.harness.opstate import WITNESS_PREFIX
 from runner.harness.paths import REPO_ROOT
+from runner.targets.volumes import HELPER_IMAGE
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
-from tests.e2e.support import RunOutcome, suite_objects
+from tests.e2e.support import RunOutcome, suite_objects, tier
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +98,80 @@ def test_two_abra_runs_of_one_recipe_at_once_use_their_own_abra_dirs_and_both_pa
         abra_dirs.append(run_dir / "abra")
         assert json.loads((run_dir / "results.json").read_text())["teardown_leftovers"] == []
     assert abra_dirs[0] != abra_dirs[1]
+
+
+# -- a server that runs backup-bot-two: abra backs up and restores through it --------------------
+
+@pytest.fixture
+def backup_bot(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A stand-in backup-bot-two on the swarm: a service with the label abra finds the bot by,
+    naming its restic repository (on a bind mount) and password; the stand-in abra does its work.
+    Yields the repository's path on this host and its password."""
+    store, password = tmp_path / "bot", secrets.token_hex(16)
+    store.mkdir()
+    name = f"ccci-standin-backupbot-{secrets.token_hex(3)}"
+    subprocess.run(["docker", "service", "create", "--quiet", "--detach=false", "--name", name,
+                    "--label", f"{BOT_LABEL}=true", "--env", "RESTIC_REPOSITORY=/backups/restic",
+                    "--env", f"RESTIC_PASSWORD={password}", "--mount", f"type=bind,source={store},target=/backups",
+                    HELPER_IMAGE, "sleep", "3600"], check=True, capture_output=True)
+    try:
+        yield store / "restic", password
+    finally:
+        subprocess.run(["docker", "service", "rm", name], check=True, capture_output=True)
+
+
+def _bot_snapshots(repository: Path, password: str) -> list[dict[str, Any]]:
+    done = subprocess.run(["restic", "--no-cache", "-r", str(repository), "snapshots", "--json"], check=True,
+                          capture_output=True, text=True, env={"PATH": os.environ["PATH"], "RESTIC_PASSWORD": password})
+    return cast(list[dict[str, Any]], json.loads(done.stdout))
+
+
+def test_where_the_server_runs_backup_bot_two_abra_backs_up_and_restores_through_it(
+    run_ci: Callable[..., RunOutcome], tmp_path: Path, backup_bot: tuple[Path, str]
+) -> None:
+    outcome = run_ci(RECIPE="custom-html-tiny", STAGES=ALL, **_abra_env(tmp_path))
+    assert outcome.returncode == 0, outcome.stderr
+    results = outcome.results
+    assert [(t["op"], t["verdict"]) for t in results["tiers"] if t["op"] in ALL.split(",")] == \
+        [(op, "pass") for op in ALL.split(",")]
+    run_dir, domain, stack = outcome.run_dirs[0], results["domain"], results["stack"]
+    ops = json.loads((run_dir / "op_state.json").read_text())["ops"]
+    snapshot, restored = ops["backup"]["snapshot"], ops["restore"]["restore"]
+    # the bot took it on the server: one snapshot of this app in the bot's repository, by the id kept
+    (taken,) = [s for s in _bot_snapshots(*backup_bot) if stack in (s.get("tags") or [])]
+    assert snapshot["bot_snapshot"] == taken["short_id"] and restored["bot_snapshot"] == taken["short_id"]
+    # the run's copy of it (`download`) holds the witness the harness planted before it, and the
+    # restore (the bot's) brought it back: the floors said so, and here are their figures
+    assert snapshot["witnesses"] and restored["verified"] + len(restored["rewritten_by_app"]) == len(snapshot["files"])
+    assert restored["mismatched"] == []
+    commands = [" ".join(call["argv"]) for call in _calls(tmp_path)]
+    bot_id = taken["short_id"]
+    assert commands[3:] == [
+        f"app backup create --no-input --offline {domain}",
+        f"app backup download --no-input --offline {domain} --snapshot {bot_id}",
+        f"app restore --no-input --offline {domain} --snapshot {bot_id}",
+        f"app undeploy --no-input --offline {domain}",
+    ]
+    assert not (run_dir / "abra" / "backup.tar.gz").exists()  # the download may hold the app's secrets
+    # the hooks ran once, the bot's: cc-ci ran none of its own around the bot's backup
+    assert "backupbot.backup.pre-hook on" in (run_dir / "logs" / "abra.log").read_text()
+    assert "backupbot.backup.pre-hook in app" not in outcome.stdout + outcome.stderr
+    assert results["teardown_leftovers"] == []
+
+
+@pytest.mark.parametrize(("fault", "stages", "op", "expected"), [
+    ({"ABRA_STANDIN_BOT_DROP": f"{WITNESS_PREFIX}*"}, "backup", "backup", "not in the snapshot as planted"),
+    ({"ABRA_STANDIN_BOT_RESTORE": "nothing"}, "restore", "restore", "not back as the snapshot took them"),
+], ids=["bot-loses-a-file", "bot-restores-nothing"])
+def test_a_backup_bot_that_loses_data_fails_the_tier_that_checks_it(
+    run_ci: Callable[..., RunOutcome], tmp_path: Path, backup_bot: tuple[Path, str],
+    fault: dict[str, str], stages: str, op: str, expected: str
+) -> None:
+    outcome = run_ci(RECIPE="custom-html-tiny", STAGES=stages, **_abra_env(tmp_path), **fault)
+    assert outcome.returncode == 1, outcome.stderr
+    assert tier(outcome.results, op)["verdict"] == "fail"
+    junit = ElementTree.parse(outcome.run_dirs[0] / f"junit-{op}.xml")
+    failures = [f"{case.get('name')}: {failure.get('message')}" for case in junit.iter("testcase")
+                for failure in case.iter("failure")]
+    assert any(expected in failure for failure in failures), failures
+    assert outcome.results["teardown_leftovers"] == []

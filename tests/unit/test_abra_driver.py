@@ -3,19 +3,22 @@ abra needs, FATA lines as the op's error, a missing binary, secret values it pri
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runner.drivers.abra import cli
+from runner.drivers.abra import backupbot, cli
 from runner.drivers.abra.cli import Abra, AbraCall, AbraError, error_of, find_abra, run_in_pty
 from runner.drivers.abra.driver import AbraDriver
 from runner.errors import EXIT_BAD_INPUT, BadInput
+from runner.harness import safetar
 from runner.harness.app import App
 from runner.harness.config import DriverSettings
 from runner.harness.envfile import SecretSpec
@@ -163,3 +166,65 @@ def test_a_secret_version_the_swarm_lacks_is_generated_through_abra_and_no_other
     AbraDriver(DriverSettings(), target)._generate_missing_secrets(  # type: ignore[arg-type]
         app, lambda *args, **_: called.append(args))  # type: ignore[arg-type]
     assert called == [("app", "secret", "generate", "--no-input", "--offline", app.domain, "db_password", "v2")]
+
+
+# -- backup-bot-two's download, as the run reads it ------------------------------------------------
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _download(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as out:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("prefix", ["var/lib/docker/volumes/s_content/_data/", "_data/", ""],
+                         ids=["restic-0.14-from-the-root", "from-the-volume-dir", "from-the-data-dir"])
+def test_each_volumes_dump_in_the_bots_download_lands_under_its_volume_root(tmp_path: Path, prefix: str) -> None:
+    dump = _tar({f"{prefix}index.html": b"<h1>hi</h1>", f"{prefix}sub/a.txt": b"a"})
+    download = _download(tmp_path / "backup.tar.gz", {"s_content.tar": dump, "s_other.tar": _tar({"x": b"x"})})
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    backupbot.unpack_download(download, staging, {"s_content"})  # s_other is no volume of this app
+    root = staging / "var/lib/docker/volumes/s_content/_data"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == ["index.html", "sub/a.txt"]
+    assert (root / "index.html").read_bytes() == b"<h1>hi</h1>"
+    assert int((root / "index.html").stat().st_mtime) == 1_700_000_000  # the read-back judges by it
+    assert not (staging / "var/lib/docker/volumes/s_other").exists()
+
+
+def test_the_secrets_in_the_bots_download_are_masked_and_never_kept(tmp_path: Path) -> None:
+    value = "bot-secret-" + os.urandom(6).hex()
+    download = _download(tmp_path / "backup.tar.gz", {"s_content.tar": _tar({"_data/a": b"a"}),
+                                                      "secrets.json": json.dumps({"db_password": value}).encode()})
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    backupbot.unpack_download(download, staging, {"s_content"})
+    assert scrubber.scrub(f"the password is {value}") == f"the password is {MASK}"
+    assert [p for p in staging.rglob("*") if p.is_file() and value.encode() in p.read_bytes()] == []
+
+
+def test_a_dump_reaching_out_of_its_volume_is_refused(tmp_path: Path) -> None:
+    download = _download(tmp_path / "backup.tar.gz", {"s_content.tar": _tar({"../../../../escaped": b"x"})})
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(safetar.UnsafeMember):
+        backupbot.unpack_download(download, staging, {"s_content"})
+    assert not list(tmp_path.rglob("escaped"))
+
+
+def test_the_bots_snapshot_id_is_restics_saved_line_else_its_latest() -> None:
+    printed = "pre-hook on app: exit 0\nprocessed 3 files, 1.2 KiB in 0:00\nsnapshot 443eb3f2 saved\n"
+    assert backupbot._SAVED.findall(printed) == ["443eb3f2"]
+    assert backupbot._SAVED.findall("Backup finished") == []

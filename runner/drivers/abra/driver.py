@@ -4,7 +4,9 @@ Each run has its own ABRA_DIR (`<run dir>/abra`): `recipes/<recipe>` is the run'
 (checked out at the ref before each call) and `servers/<server>/<domain>.env` the app env, written
 from `App`'s before each deploy. abra deploys, redeploys and undeploys; waiting for convergence,
 exec, HTTP, volumes, the target's own backup and removing what is left are the target's, as with
-every driver. See docs/abra.md for what is known of abra's behaviour and how sure it is.
+every driver. Where the server runs backup-bot-two, abra backs up and restores through it
+(`backupbot.py`), and the target reads what it took and wrote back. See docs/abra.md for what is
+known of abra's behaviour and how sure it is.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from runner.drivers.abra import backupbot
 from runner.drivers.abra.cli import Abra, find_abra
 from runner.drivers.base import Say
 from runner.errors import BadInput, InfraError
@@ -31,7 +34,6 @@ from runner.targets.progress import stack_progress, stack_timeout_s, wait_conver
 from runner.targets.stack import remove_stack, service_labels, stack_services
 
 SERVER = "default"  # abra's name for the server its docker environment reaches (the target's DOCKER_HOST)
-BACKUP_BOT_IMAGE = "backup-bot-two"
 
 
 class AbraDriver:
@@ -150,29 +152,30 @@ class AbraDriver:
                                   say=self.say, describe=lambda progress, reason: _failure(app, progress.service,
                                                                                           reason))
 
-    # -- backup and restore: the target's own, unless the server runs backup-bot-two ----------
-
-    def _runs_backup_bot(self) -> bool:
-        return any(BACKUP_BOT_IMAGE in str(s.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Image", ""))
-                   for s in self.target.client.services.list())
+    # -- backup and restore: the server's backup-bot-two through abra, else the target's own ----
 
     def backup_unsupported(self, app: App) -> str | None:
         return target_backup.unsupported_reason(self.service_labels(app))
 
     def backup(self, app: App, witnesses: bool = True) -> Snapshot:
-        self._refuse_backup_bot("backup")
-        return target_backup.backup(self.target, app, self.say, witnesses)
+        if not backupbot.runs_backup_bot(self.target.client):
+            return target_backup.backup(self.target, app, self.say, witnesses)
+        self.say("backing up through the server's backup-bot-two: `abra app backup create`, then `download`")
+        abra = self._abra[app.stack]
+        return target_backup.backup(
+            self.target, app, self.say, witnesses,
+            take=lambda staging, plan, live: backupbot.take(abra, self.target.client, app, staging, plan, live))
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
-        self._refuse_backup_bot("restore")
-        return target_backup.restore(self.target, app, self.say, snapshot, self.wait_converged)
-
-    def _refuse_backup_bot(self, op: str) -> None:
-        # `abra app backup` / `restore` would go through the server's bot, whose snapshots live on
-        # the server, not in the run dir where the backup floor reads them: not wired in yet
-        if self._runs_backup_bot():
-            raise InfraError(f"this server runs backup-bot-two: `abra app {op}` through it is not supported by "
-                             "cc-ci's abra driver yet (the floor needs the snapshot in the run dir)")
+        if snapshot.bot_snapshot is None:  # taken by the target: written back by it
+            return target_backup.restore(self.target, app, self.say, snapshot, self.wait_converged)
+        if not backupbot.runs_backup_bot(self.target.client):
+            raise InfraError(f"backup-bot-two took snapshot {snapshot.bot_snapshot}, and the server runs no "
+                             f"backup-bot-two now (no service labelled {backupbot.BOT_LABEL}=true)")
+        self.say(f"restoring through the server's backup-bot-two: `abra app restore` of {snapshot.bot_snapshot}")
+        abra = self._abra[app.stack]
+        return target_backup.restore(self.target, app, self.say, snapshot, self.wait_converged,
+                                     write_back=lambda: backupbot.write_back(abra, app, str(snapshot.bot_snapshot)))
 
     def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
         return target_backup.volume_files(self.target.client, app)
