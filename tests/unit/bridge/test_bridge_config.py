@@ -120,4 +120,5 @@ def test_drone_executor_config(cfg_file, monkeypatch):
     cfg = load_config(cfg_file)
     assert isinstance(cfg.executor, DroneExecutorConfig)
     assert (cfg.executor.branch, cfg.executor.capacity) == ("main", 4)
-    assert load_secrets(cfg).drone_token.get_secret_value() == "drone-tok"
+    token = load_secrets(cfg).drone_token
+    assert token is not None and token.get_secret_value() == "drone-tok"
