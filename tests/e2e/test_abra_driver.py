@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -175,3 +176,27 @@ def test_a_backup_bot_that_loses_data_fails_the_tier_that_checks_it(
                 for failure in case.iter("failure")]
     assert any(expected in failure for failure in failures), failures
     assert outcome.results["teardown_leftovers"] == []
+
+
+def test_restore_onto_a_fresh_app_inserts_the_original_apps_secret_values_through_abra(
+    run_ci: Callable[..., RunOutcome], tmp_path: Path
+) -> None:
+    env = _abra_env(tmp_path) | {"ABRA_STANDIN_INSERTED": str(tmp_path / "inserted.txt")}
+    outcome = run_ci(RECIPE="custom-html-tiny", STAGES="restore-fresh", **env)
+    assert outcome.returncode == 0, outcome.stderr
+    results = outcome.results
+    assert tier(results, "restore-fresh")["verdict"] == "pass" and results["apps"] == 2
+    (run_dir,) = outcome.run_dirs
+    fresh = json.loads((run_dir / "apps" / "fresh" / "app.json").read_text())["domain"]
+    commands = [" ".join(call["argv"]) for call in _calls(tmp_path)]
+    inserts = [c for c in commands if c.startswith("app secret insert")]
+    # the value goes in through a file, never on abra's command line
+    assert [c.rsplit(" ", 1)[0] for c in inserts] == \
+        [f"app secret insert --no-input --offline --file {fresh} admin_password v1"], commands
+    assert f"app new custom-html-tiny --no-input --offline --chaos --server default --domain {fresh}" in commands
+    # the original's value, generated once by abra, went into the fresh app; nothing generated anew
+    (generated,) = (tmp_path / "abra-secrets.txt").read_text().split()
+    assert (tmp_path / "inserted.txt").read_text().split() == [generated]
+    assert _files_holding(run_dir, generated) == [] and generated not in outcome.stdout + outcome.stderr
+    assert not list(Path(tempfile.gettempdir()).glob("ccci-secret-*"))
+    assert results["teardown_leftovers"] == []

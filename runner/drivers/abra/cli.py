@@ -126,7 +126,7 @@ class Abra:
             shown += "\n" + scrubber.scrub(call.fatal_line)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:  # every call, in order: logs/abra.log
-            log.write(f"$ abra {' '.join(args)}\n{shown}\n(exit {exit_code})\n\n")
+            log.write(f"$ abra {scrubber.scrub(' '.join(args))}\n{shown}\n(exit {exit_code})\n\n")
         error = error_of(call)
         if error:
             raise error

@@ -11,6 +11,7 @@ known of abra's behaviour and how sure it is.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class AbraDriver:
         self.say = say
         self._abra: dict[str, Abra] = {}  # stack -> abra for its run
         self._read_secrets: set[str] = set()  # secrets whose values the scrubber has
+        # their values, by secret name, for a further app of the run (restore-fresh); memory only
+        self._secret_values: dict[str, str] = {}
 
     # -- new app -------------------------------------------------------------------------
 
@@ -67,8 +70,33 @@ class AbraDriver:
         return app  # nothing on the swarm yet: `abra app new -S` creates the secrets, in deploy
 
     def share_secrets(self, source: App, app: App) -> list[str]:
-        raise InfraError("the abra driver cannot give a new app another app's secret values yet "
-                         "(`abra app secret insert` is not wired); run restore-fresh with CCCI_DRIVER=swarm")
+        """`abra app new` without generating, then `abra app secret insert --file` of each secret
+        of `source` (read where a service mounts it) under `app`, as an operator restoring onto a
+        new app does; deploy generates the rest. The value passes through a 0600 file in a private
+        temporary dir, removed at once, never the command line."""
+        abra = self._abra[app.stack]
+        self._new(app, abra, generate_secrets=False)
+        shared = []
+        with tempfile.TemporaryDirectory(prefix="ccci-secret-") as private:  # mkdtemp: mode 0700
+            for spec in app.secrets:
+                value = self._secret_values.get(naming.secret_name(source.stack, spec.name, spec.version))
+                if value is None:  # no service of the source mounts it: nothing to read it from
+                    continue
+                path = Path(private) / "value"
+                write_text_atomic(path, value, scrub=False)
+                try:
+                    abra("app", "secret", "insert", "--no-input", "--offline", "--file", app.domain, spec.name,
+                         spec.version, str(path), prints_secrets=True)
+                finally:
+                    path.unlink()
+                shared.append(f"{spec.name} {spec.version}")
+        return shared
+
+    def _new(self, app: App, abra: Abra, generate_secrets: bool) -> None:
+        """`abra app new`: the app's env file (then written over with App's) and, when asked, its secrets."""
+        with timing.waiting("docker"):
+            abra("app", "new", app.recipe, "--no-input", "--offline", "--chaos", "--server", SERVER,
+                 "--domain", app.domain, *(["--secrets"] if generate_secrets else []), prints_secrets=True)
 
     def _env_file(self, app: App) -> Path:
         return RunDir(app.run_dir).abra_dir / "servers" / SERVER / f"{app.domain}.env"
@@ -94,8 +122,7 @@ class AbraDriver:
             raise InfraError(f"{ref}: COMPOSE_FILE names {', '.join(missing)}, not in the recipe at that ref")
         with timing.waiting("docker"):
             if not self._env_file(app).exists():  # the app's first deploy: abra creates it and its secrets
-                abra("app", "new", app.recipe, "--no-input", "--offline", "--chaos", "--server", SERVER,
-                     "--domain", app.domain, "--secrets", prints_secrets=True)
+                self._new(app, abra, generate_secrets=True)
             self._write_env_file(app)
             self._generate_missing_secrets(app, abra)
             creates = not stack_services(app.stack, self.target.client)
@@ -144,6 +171,7 @@ class AbraDriver:
                     scrubber.add(read.stdout)
                     scrubber.add(read.stdout.strip())
                     self._read_secrets.add(name)
+                    self._secret_values[name] = read.stdout
 
     def wait_converged(self, app: App) -> dict[str, str]:
         """abra waits too, but by its own rules: the run waits by cc-ci's (fail fast, the timeout label)."""
@@ -167,7 +195,9 @@ class AbraDriver:
             take=lambda staging, plan, live: backupbot.take(abra, self.target.client, app, staging, plan, live))
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
-        if snapshot.bot_snapshot is None:  # taken by the target: written back by it
+        if snapshot.bot_snapshot is None or app.name:
+            # taken by the target, or restored onto a further app of the run (the bot restores a
+            # snapshot only into the app it took it of): the target writes the run's copy back
             return target_backup.restore(self.target, app, self.say, snapshot, self.wait_converged)
         if not backupbot.runs_backup_bot(self.target.client):
             raise InfraError(f"backup-bot-two took snapshot {snapshot.bot_snapshot}, and the server runs no "
