@@ -8,8 +8,14 @@ import signal
 from pathlib import Path
 from types import FrameType
 
-from runner.bridge.config import BridgeConfig, LocalExecutorConfig, load_config
+from runner.bridge.config import (
+    BridgeConfig,
+    DroneExecutorConfig,
+    LocalExecutorConfig,
+    load_config,
+)
 from runner.bridge.environ import forget_env
+from runner.bridge.executors.drone import DroneExecutor
 from runner.bridge.executors.local import resolve_run_user
 from runner.bridge.forge import ForgeClient
 from runner.bridge.logs import configure as configure_logging
@@ -31,8 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="check the config, its secrets, the forge token (one API call), the run command, "
-        "workdir, run user and runs dir, one line each, then exit (non-zero on the first failure)",
+        help="check the config, its secrets, the forge token (one API call), the state dir, and "
+        "the executor: local, the run command, workdir, run user and runs dir; drone, the Drone "
+        "token and repo (two API calls); one line each, then exit with the first failure's code "
+        "(10-20, see docs/bridge.md)",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -61,11 +69,18 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
 
 def check(cfg: BridgeConfig, secrets: BridgeSecrets) -> int:
     """`--check`: one line per check on stdout; the first failure's exit code."""
-    forge = ForgeClient(cfg.forge.url, secrets.forge_token, RetryPolicy(attempts=1))
+    once = RetryPolicy(attempts=1)
+    forge = ForgeClient(cfg.forge.url, secrets.forge_token, once)
+    drone = None
+    if isinstance(cfg.executor, DroneExecutorConfig):
+        assert secrets.drone_token is not None
+        drone = DroneExecutor(cfg.executor, secrets.drone_token, once)
     try:
-        findings = run_checks(cfg, forge)
+        findings = run_checks(cfg, forge, drone)
     finally:
         forge.close()
+        if drone is not None:
+            drone.close()
     for finding in findings:
         print(finding)
     code = exit_code(findings)

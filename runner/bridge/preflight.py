@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.bridge.config import BridgeConfig, LocalExecutorConfig
+from runner.bridge.config import BridgeConfig, DroneExecutorConfig, LocalExecutorConfig
+from runner.bridge.executors.drone import (
+    DroneAuthError,
+    DroneError,
+    DroneExecutor,
+    DroneRepoNotFound,
+    DroneUser,
+)
 from runner.bridge.executors.local import RunUser, resolve_run_user
 from runner.bridge.forge import ForgeAuthError, ForgeClient, ForgeError
 
@@ -27,6 +34,9 @@ EXIT_RUN_USER_CANNOT_EXECUTE = 14
 EXIT_RUN_USER_CANNOT_READ_CHECKOUT = 15
 EXIT_RUNS_DIR_NOT_WRITABLE = 16
 EXIT_STATE_DIR_NOT_WRITABLE = 17
+EXIT_DRONE_TOKEN_REJECTED = 18
+EXIT_DRONE_UNREACHABLE = 19
+EXIT_DRONE_REPO_UNUSABLE = 20
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -61,6 +71,62 @@ def check_forge(forge: ForgeClient, url: str) -> Finding:
             EXIT_FORGE_UNREACHABLE,
         )
     return Finding(f"forge token accepted: it is the token of user {login!r}")
+
+
+def check_drone(drone: DroneExecutor, cfg: DroneExecutorConfig) -> Iterator[Finding]:
+    """Drone accepts the token (naming its user), then the token's user can build `cfg.repo`."""
+    try:
+        user = drone.whoami()
+    except DroneAuthError as err:
+        yield Finding(
+            f"executor.token: Drone rejected the token (HTTP {err.status} from "
+            f"{cfg.url}/api/user); give the token of a Drone user with write access to "
+            f"{cfg.repo} (Drone: User settings → Token)",
+            EXIT_DRONE_TOKEN_REJECTED,
+        )
+        return
+    except DroneError as err:
+        yield Finding(
+            f"executor.url: cannot ask Drone at {cfg.url} who the token belongs to ({err}); check "
+            "the URL (Drone's own, without /api) and that Drone is reachable from here",
+            EXIT_DRONE_UNREACHABLE,
+        )
+        return
+    yield Finding(f"Drone token accepted: it is the token of user {user.login!r}")
+    yield _check_drone_repo(drone, cfg, user)
+
+
+def _check_drone_repo(drone: DroneExecutor, cfg: DroneExecutorConfig, user: DroneUser) -> Finding:
+    try:
+        repo = drone.repo_info()
+    except DroneRepoNotFound:
+        return Finding(
+            f"executor.repo: Drone at {cfg.url} has no repo {cfg.repo} that user {user.login!r} "
+            "can see (HTTP 404): activate the repo in Drone, or give the token of a user with "
+            "access to it on the forge (Drone takes its users' access from the forge)",
+            EXIT_DRONE_REPO_UNUSABLE,
+        )
+    except DroneError as err:
+        return Finding(
+            f"executor.repo: cannot ask Drone at {cfg.url} about {cfg.repo} ({err}); check that "
+            "Drone is answering",
+            EXIT_DRONE_UNREACHABLE,
+        )
+    if not repo.active:
+        return Finding(
+            f"executor.repo: {cfg.repo} is known to Drone but not activated, so it runs no builds; "
+            "activate it in Drone (the repo's Settings → Activate)",
+            EXIT_DRONE_REPO_UNUSABLE,
+        )
+    # Creating a build needs write access to the repo; Drone lets an admin user past that.
+    if repo.can_write is False and not user.admin:
+        return Finding(
+            f"executor.repo: user {user.login!r} can read {cfg.repo} in Drone but not write to it, "
+            "and only writers can create builds; give that user write access to the repo on the "
+            "forge, or use the token of a user who has it",
+            EXIT_DRONE_REPO_UNUSABLE,
+        )
+    return Finding(f"executor.repo: user {user.login!r} can create builds of {repo.slug} on Drone")
 
 
 def resolve_command(executable: str, workdir: Path, env: dict[str, str]) -> Path | None:
@@ -169,10 +235,15 @@ def check_state_dir(state_dir: Path) -> Finding:
     )
 
 
-def run_checks(cfg: BridgeConfig, forge: ForgeClient) -> list[Finding]:
+def run_checks(
+    cfg: BridgeConfig, forge: ForgeClient, drone: DroneExecutor | None = None
+) -> list[Finding]:
     findings = [check_forge(forge, cfg.forge.url), check_state_dir(cfg.state_dir)]
     if isinstance(cfg.executor, LocalExecutorConfig):
         findings.extend(check_local_executor(cfg.executor))
+    else:
+        assert drone is not None, "a drone executor is checked through its client"
+        findings.extend(check_drone(drone, cfg.executor))
     return findings
 
 

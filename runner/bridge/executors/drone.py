@@ -3,7 +3,8 @@
 The build is created with `POST /api/repos/{owner}/{name}/builds?branch=…&RECIPE=…&REF=…&PR=…
 &STAGES=…&CCCI_RUN_ID=…`; Drone hands the parameters to the pipeline's steps as env vars. The
 bridge polls `GET …/builds/{number}` until the build ends, then reads the pipeline's `summary`
-step log for the verdict line and summary.md.
+step log for the verdict line and summary.md. `cc-ci bridge --check` asks `GET /api/user` and
+`GET /api/repos/{owner}/{name}` once each: the token's user, and that it can build the repo.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from runner.bridge.config import DroneExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
@@ -30,6 +32,58 @@ VERDICT_MARKER = "CCCI-VERDICT:"
 
 class DroneError(InfraError):
     """A Drone API call failed for good."""
+
+
+class DroneAuthError(DroneError):
+    """Drone rejected the token (401/403): retrying cannot help, the operator must give another."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DroneRepoNotFound(DroneError):
+    """Drone answered 404 for the repo: it is not activated there, or the token's user cannot see
+    it (Drone answers a repo its user may not read with 404 too, not 403)."""
+
+
+@dataclass(frozen=True)
+class DroneUser:
+    login: str
+    admin: bool
+
+
+@dataclass(frozen=True)
+class DroneRepo:
+    slug: str
+    active: bool
+    # None when Drone sent no permissions (it sends them only when it has the user's synced ones).
+    can_write: bool | None
+
+
+class _User(BaseModel):
+    login: str
+    admin: bool = False
+
+
+class _Perms(BaseModel):
+    write: bool = False
+
+
+class _Repo(BaseModel):
+    slug: str
+    active: bool
+    permissions: _Perms | None = None
+
+
+def _parse(response: httpx.Response, shape: type[BaseModel], what: str) -> Any:
+    try:
+        return shape.model_validate_json(response.content)
+    except ValidationError:
+        got = response.text[:60].replace("\n", " ") or "an empty body"
+        raise DroneError(
+            f"{what}: HTTP {response.status_code} with an answer that is not Drone's ({got!r})"
+        ) from None
 
 
 def verdict_for_build_status(status: str) -> str:
@@ -79,6 +133,35 @@ class DroneExecutor:
             timeout=30.0,
             transport=transport,
         )
+
+    def whoami(self) -> DroneUser:
+        """The token's user, asked now with one call (no retry): `cc-ci bridge --check`."""
+        user = _parse(self._ask_once("/user"), _User, "drone GET /api/user")
+        return DroneUser(login=user.login, admin=user.admin)
+
+    def repo_info(self) -> DroneRepo:
+        """The configured repo as the token's user sees it, one call: `cc-ci bridge --check`."""
+        what = f"drone GET /api/repos/{self._cfg.repo}"
+        response = self._ask_once(f"/repos/{self._cfg.repo}")
+        if response.status_code == 404:
+            raise DroneRepoNotFound(f"{what}: HTTP 404")
+        repo = _parse(response, _Repo, what)
+        can_write = repo.permissions.write if repo.permissions else None
+        return DroneRepo(slug=repo.slug, active=repo.active, can_write=can_write)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _ask_once(self, path: str) -> httpx.Response:
+        what = f"drone GET /api{path}"
+        response = retried(
+            lambda: send_once(self._http, "GET", path), RetryPolicy(attempts=1), what, DroneError
+        )
+        if response.status_code in (401, 403):
+            raise DroneAuthError(f"{what}: HTTP {response.status_code}", response.status_code)
+        if response.status_code not in (200, 404):
+            raise DroneError(f"{what}: HTTP {response.status_code}")
+        return response
 
     def can_resume(self, job: Job) -> bool:
         return bool(job.external_id)

@@ -561,12 +561,18 @@ class StandinDrone(_Recorder):
 
     def __init__(self, token: str = "drone-test-token") -> None:
         super().__init__(token, "Bearer")
+        self.login = "cc-ci-drone"  # the token's user
+        self.admin = False
+        # Repos the token's user can see (`GET /api/repos/{owner}/{name}`), slug -> Drone's answer.
+        self.repos: dict[str, dict[str, Any]] = {}
         self.builds: dict[tuple[str, int], dict[str, Any]] = {}
         self.logs: dict[tuple[str, int], str] = {}
         # Statuses to answer the next create calls with *after* making the build (a lost response).
         self.create_then_fail: list[int] = []
         self.app = Starlette(
             routes=[
+                Route("/api/user", self._user, methods=["GET"]),
+                Route("/api/repos/{owner}/{name}", self._repo, methods=["GET"]),
                 Route("/api/repos/{owner}/{name}/builds", self._create, methods=["POST"]),
                 Route("/api/repos/{owner}/{name}/builds", self._list, methods=["GET"]),
                 Route("/api/repos/{owner}/{name}/builds/{number:int}", self._get, methods=["GET"]),
@@ -579,6 +585,32 @@ class StandinDrone(_Recorder):
         )
         self.server = ServerThread(self.app)
         self.url = self.server.url
+
+    def add_repo(self, slug: str, active: bool = True, write: bool = True) -> None:
+        owner, name = slug.split("/", 1)
+        self.repos[slug] = {
+            "id": 42,
+            "namespace": owner,
+            "name": name,
+            "slug": slug,
+            "active": active,
+            "default_branch": "main",
+            "permissions": {"read": True, "write": write, "admin": False},
+        }
+
+    async def _user(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        return JSONResponse({"id": 1, "login": self.login, "admin": self.admin, "active": True})
+
+    async def _repo(self, request: Request) -> Response:
+        # Drone answers 404, not 403, for a repo it does not have or its user may not read.
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        repo = self.repos.get(f"{request.path_params['owner']}/{request.path_params['name']}")
+        return JSONResponse(repo) if repo else JSONResponse({"message": "Not Found"}, 404)
 
     def finish(self, repo: str, number: int, status: str, summary_log: str | None = None) -> None:
         build = self.builds[(repo, number)]

@@ -1,7 +1,9 @@
 """`cc-ci bridge --check` checks what a job will need: the forge accepts the token (one call,
 naming its user), the run command and workdir exist, the run user can execute the command and
-read the checkout, the runs dir is writable. Each failure is one line naming what to fix, with
-its own exit code; permissions are tried as the run user, not judged by a root bridge."""
+read the checkout, the runs dir is writable; with the drone executor, Drone accepts its token
+(naming its user) and that user can create builds of the configured repo. Each failure is one
+line naming what to fix, with its own exit code; permissions are tried as the run user, not
+judged by a root bridge."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pytest
 import yaml
 
 from runner.bridge import command, preflight
-from tests.unit.bridge.support import FORGE_TOKEN, RECIPE, REPO
+from tests.unit.bridge.support import DRONE_TOKEN, FORGE_TOKEN, RECIPE, REPO
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("useradd"),
@@ -249,6 +251,140 @@ def test_a_runs_dir_the_run_user_cannot_write_fails(
     assert code == preflight.EXIT_RUNS_DIR_NOT_WRITABLE
     (line,) = errors(lines)
     assert line.startswith(f"error: executor.runs_dir: run user '{run_user.pw_name}' cannot write")
+
+
+CI_REPO = "coop-cloud/cc-ci"
+
+
+def write_drone_config(tmp_path: Path, forge_url: str, drone_url: str) -> Path:
+    path = write_config(tmp_path, forge_url)
+    data = yaml.safe_load(path.read_text())
+    data["executor"] = {
+        "kind": "drone",
+        "url": drone_url,
+        "token": {"env": "CHECK_TEST_DRONE_TOKEN"},
+        "repo": CI_REPO,
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_drone_check(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    drone_token: str = DRONE_TOKEN,
+) -> tuple[int, list[str]]:
+    monkeypatch.setenv("CHECK_TEST_DRONE_TOKEN", drone_token)
+    return run_check(config, monkeypatch, capsys)
+
+
+def test_check_with_drone_names_the_drone_user_and_repo_and_shows_no_secret(
+    tmp_path, forge, drone, monkeypatch, capsys
+):
+    drone.add_repo(CI_REPO)
+    config = write_drone_config(tmp_path, forge.url, drone.url)
+
+    code, lines = run_drone_check(config, monkeypatch, capsys)
+
+    assert code == 0, lines
+    assert errors(lines) == []
+    assert "ok: Drone token accepted: it is the token of user 'cc-ci-drone'" in lines
+    assert f"ok: executor.repo: user 'cc-ci-drone' can create builds of {CI_REPO} on Drone" in lines
+    assert lines[-1] == "bridge config OK: 1 enrolled repo(s), executor drone"
+    (user_call,) = drone.calls_to("GET", "/api/user")
+    (repo_call,) = drone.calls_to("GET", f"/api/repos/{CI_REPO}")
+    assert user_call.authorization == repo_call.authorization == f"Bearer {DRONE_TOKEN}"
+    assert drone.calls_to("POST") == []  # checking makes no build
+    out = "\n".join(lines)
+    assert DRONE_TOKEN not in out and FORGE_TOKEN not in out
+
+
+def test_a_token_drone_rejects_is_named_as_a_bad_drone_token(
+    tmp_path, forge, drone, monkeypatch, capsys
+):
+    drone.add_repo(CI_REPO)
+
+    code, lines = run_drone_check(
+        write_drone_config(tmp_path, forge.url, drone.url), monkeypatch, capsys,
+        drone_token="not-the-drone-token",
+    )
+
+    assert code == preflight.EXIT_DRONE_TOKEN_REJECTED
+    assert errors(lines) == [
+        f"error: executor.token: Drone rejected the token (HTTP 401 from {drone.url}/api/user); "
+        f"give the token of a Drone user with write access to {CI_REPO} (Drone: User settings "
+        "→ Token)"
+    ]
+    assert "ok: forge token accepted: it is the token of user 'cc-ci-bot'" in lines
+    assert drone.calls_to("GET", "/api/repos/") == []  # no second line blaming the repo
+    assert "not-the-drone-token" not in "\n".join(lines)
+
+
+def test_a_repo_drone_does_not_show_the_user_is_named_in_one_line(
+    tmp_path, forge, drone, monkeypatch, capsys
+):
+    config = write_drone_config(tmp_path, forge.url, drone.url)
+
+    code, lines = run_drone_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_DRONE_REPO_UNUSABLE
+    assert "ok: Drone token accepted: it is the token of user 'cc-ci-drone'" in lines
+    assert errors(lines) == [
+        f"error: executor.repo: Drone at {drone.url} has no repo {CI_REPO} that user "
+        "'cc-ci-drone' can see (HTTP 404): activate the repo in Drone, or give the token of a "
+        "user with access to it on the forge (Drone takes its users' access from the forge)"
+    ]
+
+
+def test_an_unreachable_drone_is_not_called_a_bad_token(tmp_path, forge, monkeypatch, capsys):
+    config = write_drone_config(tmp_path, forge.url, "http://127.0.0.1:9")
+
+    code, lines = run_drone_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_DRONE_UNREACHABLE
+    (line,) = errors(lines)
+    assert line.startswith("error: executor.url: cannot ask Drone at http://127.0.0.1:9 who")
+
+
+def test_a_url_that_is_not_drones_is_not_called_a_bad_token(tmp_path, forge, monkeypatch, capsys):
+    # The forge's address given as Drone's: it answers /api/user, but not as Drone does.
+    config = write_drone_config(tmp_path, forge.url, forge.url)
+
+    code, lines = run_drone_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_DRONE_UNREACHABLE
+    (line,) = errors(lines)
+    assert line.startswith(f"error: executor.url: cannot ask Drone at {forge.url} who")
+
+
+def test_a_repo_not_activated_in_drone_fails(tmp_path, forge, drone, monkeypatch, capsys):
+    drone.add_repo(CI_REPO, active=False)
+    config = write_drone_config(tmp_path, forge.url, drone.url)
+
+    code, lines = run_drone_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_DRONE_REPO_UNUSABLE
+    (line,) = errors(lines)
+    assert line.startswith(f"error: executor.repo: {CI_REPO} is known to Drone but not activated")
+
+
+@pytest.mark.parametrize(
+    ("admin", "code"), [(False, preflight.EXIT_DRONE_REPO_UNUSABLE), (True, 0)]
+)
+def test_a_user_who_can_only_read_the_repo_fails_unless_a_drone_admin(
+    tmp_path, forge, drone, monkeypatch, capsys, admin, code
+):
+    drone.add_repo(CI_REPO, write=False)
+    drone.admin = admin  # Drone lets its admins create builds without write access
+    config = write_drone_config(tmp_path, forge.url, drone.url)
+
+    got, lines = run_drone_check(config, monkeypatch, capsys)
+
+    assert got == code, lines
+    if not admin:
+        (line,) = errors(lines)
+        assert line.startswith(
+            f"error: executor.repo: user 'cc-ci-drone' can read {CI_REPO} in Drone but not write"
+        )
 
 
 def test_exit_codes_are_distinct_per_kind_of_failure():
