@@ -37,6 +37,7 @@ VIEWPORT: Any = {"width": 1280, "height": 800}  # playwright's ViewportSize
 _PER_CONTEXT = "http://per-context"
 _NICE = 10
 _RETRY_S = 0.3  # between tries of a screenshot taken while the app comes up
+_LOGIN_CHALLENGE = "net::ERR_INVALID_AUTH_CREDENTIALS"  # Playwright's error for a 401 it has no credentials for
 T = TypeVar("T")
 
 
@@ -118,10 +119,18 @@ def shoot_app_when_up(browser: Browser, open_client: Callable[[], httpx.Client],
                 finally:
                     context.close()
         except Exception as err:  # no container yet, nothing listening yet: try again
+            if asks_for_login(err):
+                raise  # an answer: the app is up behind a login that the browser has no credentials for
             failure = err
         if stop.is_set() or time.monotonic() > deadline:
             raise failure
         stop.wait(_RETRY_S)
+
+
+def asks_for_login(err: BaseException) -> bool:
+    """Chromium ended the page at the app's login challenge (HTTP 401 + WWW-Authenticate): with no
+    credentials to give, it shows no page, however often it is asked."""
+    return _LOGIN_CHALLENGE in str(err)
 
 
 def record_screenshot(run_dir: Path, when: str, domain: str, error: str | None) -> None:
@@ -172,5 +181,7 @@ def _record(run_dir: Path, when: str, domain: str, error: str | None, say: Calla
 
 
 def _reason(err: BaseException) -> str:
+    if asks_for_login(err):
+        return "the app asks for a login (HTTP 401), which the browser has no credentials for"
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {text}" if text else type(err).__name__

@@ -1,0 +1,52 @@
+"""The install's screenshot is tried while the app comes up, and given up at once when the app's
+answer is one the browser can never get past (a login challenge)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from runner.harness.browser import chromium
+from runner.harness.camera import asks_for_login, shoot_app_when_up
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+DOMAIN = "demo.ccci.test"
+PAGE = b"<!doctype html><html><body style='background:#c5e4f4'><h1>demo</h1></body></html>"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium(proxy="http://per-context") as launched:  # as the camera launches it
+        yield launched
+
+
+def app(answers: list[httpx.Response]) -> Callable[[], httpx.Client]:
+    """A client whose app gives `answers` in turn, then the last one for ever."""
+    def handle(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+    return lambda: httpx.Client(transport=httpx.MockTransport(handle), base_url=f"http://{DOMAIN}")
+
+
+def test_a_front_page_behind_a_login_is_given_up_at_once(browser: Browser, tmp_path: Path) -> None:
+    login = httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="demo"'}, html="login first")
+    started = time.monotonic()
+    with pytest.raises(Exception) as raised:
+        shoot_app_when_up(browser, app([login]), DOMAIN, tmp_path / "install.png", threading.Event(), deadline_s=30)
+    assert asks_for_login(raised.value), raised.value
+    assert time.monotonic() - started < 10  # one answer, not tries until the deadline
+    assert not (tmp_path / "install.png").exists()
+
+
+def test_an_app_still_coming_up_is_tried_again_until_it_answers(browser: Browser, tmp_path: Path) -> None:
+    down = httpx.Response(502, text="no task yet")
+    shoot_app_when_up(browser, app([down, down, httpx.Response(200, content=PAGE)]), DOMAIN,
+                      tmp_path / "install.png", threading.Event(), deadline_s=30)
+    assert (tmp_path / "install.png").read_bytes().startswith(b"\x89PNG")
