@@ -254,6 +254,7 @@ class Run:
                 yield app
         finally:
             ctx.open_app = None
+            self.pictures.settle()  # the camera lets go of the app before it goes
             self._teardown(ctx, app)
 
     @contextlib.contextmanager
@@ -346,7 +347,9 @@ class Run:
         seed = self._call_hook(op, ctx, hooks.pre.get(op.name), "pre")
         started = time.monotonic()
         docker_before = timing.waits().get("docker", 0.0)
-        self.pictures.while_deploying(step, app.domain, lambda: ctx.driver.target.http_client(app),
+        # retry_s=0: the camera tries again by itself, and gives up once the run ends (an install that
+        # never came up would otherwise keep it looking for a container, and the run's exit waiting)
+        self.pictures.while_deploying(step, app.domain, lambda: ctx.driver.target.http_client(app, retry_s=0),
                                       self.config.deploy_timeout_s)
         record = op.perform_step(ctx, step)
         if op.converges and ctx.meta.READY_PROBE is not None:

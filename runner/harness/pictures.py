@@ -17,7 +17,13 @@ from typing import Any
 
 import httpx
 
-from runner.harness.camera import SCREENSHOTS, Camera, screenshot_during, shoot_app_when_up
+from runner.harness.camera import (
+    PAGE_TIMEOUT_S,
+    SCREENSHOTS,
+    Camera,
+    screenshot_during,
+    shoot_app_when_up,
+)
 
 PICTURED_OPS = ("install", "upgrade")
 EARLY_OPS = ("install",)  # the first deploy: whatever answers is the installed app
@@ -49,6 +55,16 @@ class Pictures:
             dest = self.run_dir / SCREENSHOTS / f"{op}.png"
             self._early[op] = self._camera.submit(
                 lambda browser: shoot_app_when_up(browser, open_client, domain, dest, self._stop, deadline_s))
+
+    def settle(self) -> None:
+        """Before teardown: a first-deploy screenshot that no tier waited for (its op failed) stops
+        trying and ends while the app is still there to answer. Torn down under it, a request in
+        flight waits for its connection to time out, and the run's exit waits for the browser."""
+        self._stop.set()
+        for future in self._early.values():
+            with contextlib.suppress(Exception):
+                future.result(timeout=PAGE_TIMEOUT_S)
+        self._early.clear()
 
     @contextlib.contextmanager
     def during_tier(self, op: str, domain: str, open_client: Callable[[], httpx.Client],

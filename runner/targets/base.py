@@ -22,7 +22,7 @@ from docker.models.containers import Container
 
 from runner.harness.app import App
 from runner.harness.proc import ExecResult, run_host
-from runner.targets.reach import exec_in_app
+from runner.targets.reach import EXEC_RETRY_S, exec_in_app
 from runner.targets.reach import http_client as reach_http_client
 from runner.targets.stamp import Heartbeat
 from runner.targets.volumes import helper_container
@@ -57,10 +57,11 @@ class Target(Protocol):
         OutputLost, unless the command only reads (`rerun_if_output_lost`): then it runs again."""
         ...
 
-    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
+    def http_client(self, app: App, service: str | None = None, port: int | None = None, *,
+                    retry_s: float = EXEC_RETRY_S) -> httpx.Client:
         """A client that reaches the app as its proxy would (`Host: <domain>`): a container of
         `service` on `port`, by default where the proxy sends the app's domain. Raises
-        InfraError when the service has no running container to reach."""
+        InfraError when the service has no running container to reach within `retry_s`."""
         ...
 
     def volume_helper(self, stack: str, docker_volumes: list[str],
@@ -112,8 +113,10 @@ class DockerTarget:
         return exec_in_app(self.client, app.stack, service, cmd, check=check,
                                  rerun_if_output_lost=rerun_if_output_lost)
 
-    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
-        return reach_http_client(self.client, app.stack, app.domain, service, port, transport=self.http_transport())
+    def http_client(self, app: App, service: str | None = None, port: int | None = None, *,
+                    retry_s: float = EXEC_RETRY_S) -> httpx.Client:
+        return reach_http_client(self.client, app.stack, app.domain, service, port, transport=self.http_transport(),
+                                 retry_s=retry_s)
 
     @contextlib.contextmanager
     def volume_helper(self, stack: str, docker_volumes: list[str], read_only: bool) -> Iterator[Container]:

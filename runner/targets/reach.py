@@ -348,11 +348,12 @@ def app_base_url(client: docker.DockerClient, stack: str, service: str, port: in
 
 def http_client(client: docker.DockerClient, stack: str, domain: str, service: str | None = None,
                 port: int | None = None, transport: httpx.BaseTransport | None = None,
-                timeout: float = 10.0) -> httpx.Client:
+                timeout: float = 10.0, retry_s: float = EXEC_RETRY_S) -> httpx.Client:
     """A client that talks to the app as traefik would: a container of `service` on `port` (by
     default where traefik sends the app's domain), with `Host: <domain>`. `transport`: how the
-    target carries the connection to the container's address (None: straight from this host)."""
+    target carries the connection to the container's address (None: straight from this host).
+    `retry_s`: how long to wait for a running container of the service."""
     if service is None or port is None:
         service, port = web_service(client, stack, domain)
-    return httpx.Client(base_url=app_base_url(client, stack, service, port), headers={"Host": domain},
+    return httpx.Client(base_url=app_base_url(client, stack, service, port, retry_s), headers={"Host": domain},
                         timeout=timeout, follow_redirects=False, trust_env=False, transport=transport)

@@ -54,7 +54,8 @@ class FakeTarget:
         self.calls.append(f"exec {service}")
         return ExecResult(0, "", "")
 
-    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
+    def http_client(self, app: App, service: str | None = None, port: int | None = None, *,
+                    retry_s: float = 0.0) -> httpx.Client:
         return httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, text="ok")),
                             base_url="http://app")
 

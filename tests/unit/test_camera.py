@@ -1,5 +1,6 @@
-"""The install's screenshot is tried while the app comes up, and given up at once when the app's
-answer is one the browser can never get past (a login challenge)."""
+"""The install's screenshot is tried while the app comes up, given up at once when the app's
+answer is one the browser can never get past (a login challenge), and ended before teardown when
+no tier waited for it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from runner.harness.browser import chromium
 from runner.harness.camera import asks_for_login, shoot_app_when_up
+from runner.harness.pictures import Pictures
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -50,3 +52,19 @@ def test_an_app_still_coming_up_is_tried_again_until_it_answers(browser: Browser
     shoot_app_when_up(browser, app([down, down, httpx.Response(200, content=PAGE)]), DOMAIN,
                       tmp_path / "install.png", threading.Event(), deadline_s=30)
     assert (tmp_path / "install.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_settle_ends_a_first_deploy_screenshot_that_no_tier_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("runner.harness.pictures.start_card", lambda run_dir: run_dir / "card.png")
+    pictures = Pictures(tmp_path)
+    pictures.start(["install"])
+    down = httpx.Response(502, text="no task yet")  # the install failed: it never comes up
+    pictures.while_deploying("install", DOMAIN, app([down]), deadline_s=120)
+    time.sleep(2)  # the browser is up and trying
+    started = time.monotonic()
+    pictures.settle()  # the orchestrator's call before teardown
+    assert time.monotonic() - started < 5  # not the deploy deadline, nor the 15 s page wait
+    pictures.finish({}, lambda line: None)
+    assert time.monotonic() - started < 8  # the browser closed at once
+    assert not (tmp_path / "screenshots" / "install.png").exists()

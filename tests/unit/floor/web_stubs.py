@@ -52,7 +52,8 @@ class StubDriver:
     def unconverged(self, app: App) -> list[str]:
         return list(self._unconverged)
 
-    def http_client(self, app: App, service: str | None = None, port: int | None = None) -> httpx.Client:
+    def http_client(self, app: App, service: str | None = None, port: int | None = None, *,
+                    retry_s: float = 0.0) -> httpx.Client:
         assert service is not None and port is not None, "the floor probes each service on its own port"
         script = self.answers.get((service, port), [REFUSED])  # nothing listens there
 
