@@ -61,14 +61,14 @@ def test_a_recipe_whose_healthcheck_never_passes_fails_with_exit_3_naming_the_se
         compose = repo / "compose.yml"
         compose.write_text(compose.read_text().replace("http://127.0.0.1/", "http://127.0.0.1/missing"))
         sample = repo / ".env.sample"
-        sample.write_text(sample.read_text().replace("#TIMEOUT=120", "TIMEOUT=20"))
+        sample.write_text(sample.read_text().replace("#TIMEOUT=120", "TIMEOUT=12"))  # health checks every 2 s
 
     repo = recipe_variant(break_healthcheck, "break the healthcheck")
     outcome = run_ci(RECIPE=str(repo))
     assert outcome.returncode == 3, outcome.stderr
     results = outcome.results
     stack = results["stack"]
-    assert re.search(rf"service {stack}_app did not converge within 20s", results["error"])
+    assert re.search(rf"service {stack}_app did not converge within 12s", results["error"])
     assert "last healthcheck: exit 1" in results["error"]
     assert f"service {stack}_app" in outcome.stderr
     assert results["deploy_count"] == 1
