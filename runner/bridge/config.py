@@ -118,6 +118,19 @@ class DroneExecutorConfig(_Model):
     timeout_seconds: float = Field(default=4 * 3600.0, gt=0)
     summary_step: str = "summary"
 
+    @field_validator("repo")
+    @classmethod
+    def _repo_name(cls, value: str) -> str:
+        return _owner_name(value)
+
+
+def _owner_name(repo: str) -> str:
+    """`owner/name`, as forges and Drone name a repo; anything else is refused."""
+    owner, _, name = repo.partition("/")
+    if not owner or not name or "/" in name:
+        raise ValueError(f"repo {repo!r} must be owner/name")
+    return repo
+
 
 ExecutorConfig = Annotated[LocalExecutorConfig | DroneExecutorConfig, Field(discriminator="kind")]
 
@@ -149,11 +162,7 @@ class BridgeConfig(_Model):
     @field_validator("repos")
     @classmethod
     def _repo_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for repo in value:
-            owner, _, name = repo.partition("/")
-            if not owner or not name or "/" in name:
-                raise ValueError(f"repo {repo!r} must be owner/name")
-        return {repo.lower(): recipe for repo, recipe in value.items()}
+        return {_owner_name(repo).lower(): recipe for repo, recipe in value.items()}
 
     @field_validator("stages", "default_stages")
     @classmethod

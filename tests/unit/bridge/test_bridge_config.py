@@ -122,3 +122,14 @@ def test_drone_executor_config(cfg_file, monkeypatch):
     assert (cfg.executor.branch, cfg.executor.capacity) == ("main", 4)
     token = load_secrets(cfg).drone_token
     assert token is not None and token.get_secret_value() == "drone-tok"
+
+
+@pytest.mark.parametrize("repo", ["cc-ci", "coop-cloud/cc-ci/x", "/cc-ci"])
+def test_a_drone_repo_that_is_not_owner_slash_name_is_refused_at_load(cfg_file, repo):
+    cfg_file.write_text(
+        cfg_file.read_text()
+        + f"executor:\n  kind: drone\n  url: https://drone.example.org\n  token: {{env: CCCI_TEST_DRONE}}\n  repo: {repo}\n"
+    )
+    with pytest.raises(BadInput, match="bridge config") as err:
+        load_config(cfg_file)
+    assert f"repo {repo!r} must be owner/name" in str(err.value) and err.value.exit_code == 2
