@@ -40,6 +40,15 @@ def _calls(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (tmp_path / "abra-calls.jsonl").read_text().splitlines()]
 
 
+def _passed_all_five(outcome: RunOutcome) -> dict[str, Any]:
+    """The run's results, once it passed and every one of the five stages passed."""
+    assert outcome.returncode == 0, outcome.stderr
+    results = outcome.results
+    assert [(t["op"], t["verdict"]) for t in results["tiers"] if t["op"] in ALL.split(",")] == \
+        [(op, "pass") for op in ALL.split(",")]
+    return results
+
+
 def _files_holding(root: Path, value: str) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and value.encode() in p.read_bytes()]
 
@@ -48,10 +57,7 @@ def test_the_abra_driver_climbs_all_five_stages_through_abra_commands(
     run_ci: Callable[..., RunOutcome], tmp_path: Path
 ) -> None:
     outcome = run_ci(RECIPE="custom-html-tiny", STAGES=ALL, **_abra_env(tmp_path))
-    assert outcome.returncode == 0, outcome.stderr
-    results = outcome.results
-    assert [(t["op"], t["verdict"]) for t in results["tiers"] if t["op"] in ALL.split(",")] == \
-        [(op, "pass") for op in ALL.split(",")]
+    results = _passed_all_five(outcome)
     assert results["deploy_count"] == 1
     install, upgrade = results["deployments"]
     assert (install["version"], install["chaos"]) == ("1.0.0+1.0", False)
@@ -131,10 +137,7 @@ def test_where_the_server_runs_backup_bot_two_abra_backs_up_and_restores_through
     run_ci: Callable[..., RunOutcome], tmp_path: Path, backup_bot: tuple[Path, str]
 ) -> None:
     outcome = run_ci(RECIPE="custom-html-tiny", STAGES=ALL, **_abra_env(tmp_path))
-    assert outcome.returncode == 0, outcome.stderr
-    results = outcome.results
-    assert [(t["op"], t["verdict"]) for t in results["tiers"] if t["op"] in ALL.split(",")] == \
-        [(op, "pass") for op in ALL.split(",")]
+    results = _passed_all_five(outcome)
     run_dir, domain, stack = outcome.run_dirs[0], results["domain"], results["stack"]
     ops = json.loads((run_dir / "op_state.json").read_text())["ops"]
     snapshot, restored = ops["backup"]["snapshot"], ops["restore"]["restore"]
