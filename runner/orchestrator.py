@@ -93,6 +93,14 @@ class Run:
         if self.run_dir.exists():
             raise BadInput(f"run dir {self.run_dir} exists already; pick another CCCI_RUN_ID")
         self.files.logs.mkdir(parents=True)
+        # locked before the first log line: the dashboard (and gc) see a live run from then on,
+        # never a "lost" one while it clones and checks
+        with run_lock(self.run_dir):
+            self._execute_locked()
+        print_summary(self.result, self.console)
+        return self.result
+
+    def _execute_locked(self) -> None:
         waited_before = timing.waits()
         try:
             ctx, hooks = self._plan()
@@ -100,7 +108,7 @@ class Run:
             self._close_target()
             shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
-        with run_lock(self.run_dir), _signals_raise_interrupted(), _closing(self._close_target):
+        with _signals_raise_interrupted(), _closing(self._close_target):
             try:
                 with self._app(ctx):
                     self._lifecycle(ctx, hooks)
@@ -115,8 +123,6 @@ class Run:
                                        for kind, seconds in timing.waits().items()}
                 write_reports(self.result, self.run_dir)
                 self.pictures.finish(self.result.to_json(), self.say)  # after the verdict
-        print_summary(self.result, self.console)
-        return self.result
 
     # -- before anything is deployed --------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from runner.harness.opstate import OpState
 from runner.harness.recipes import bundled_recipe_repo
 from runner.harness.results import RunResult
 from runner.harness.rundir import RunDir
+from runner.harness.runlock import run_is_alive
 from runner.harness.tiers import TierResult, run_tier
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run, TierRunner
@@ -285,3 +287,26 @@ def test_a_misnamed_overlay_file_is_named_first_in_the_console_results_and_summa
     assert f"overlay: {line}" in out.getvalue()
     summary = (run.run_dir / "summary.md").read_text()
     assert "test_instal.py" in summary and summary.index("test_instal.py") < summary.index("| tier |")
+
+
+class _AliveAtEachLine(io.StringIO):
+    """A console that notes, for each progress line the run prints, whether the run holds its lock."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.lines: list[tuple[str, bool]] = []
+
+    def write(self, text: str) -> int:
+        self.lines += [(line, run_is_alive(self.run_dir)) for line in text.splitlines() if re.match(r"\s*\d+\.\ds ", line)]
+        return super().write(text)
+
+
+def test_a_run_holds_its_lock_from_its_first_line_so_it_is_never_seen_lost_while_it_plans(
+        tmp_path: Path, overlays: Path) -> None:
+    console = _AliveAtEachLine(tmp_path / "runs" / "locked-early")
+    result, _ = _run(tmp_path, overlays, FakeDriver(), console=Console(file=console), CCCI_RUN_ID="locked-early")
+    assert result.exit_code == 0
+    assert "cloning custom-html-tiny" in console.lines[0][0]  # planning: nothing deployed yet
+    assert [line for line, alive in console.lines if not alive] == []
+    assert run_is_alive(tmp_path / "runs" / "locked-early") is False  # released when the run ends
