@@ -3,8 +3,9 @@ convergence."""
 
 from __future__ import annotations
 
+from runner.harness.app import App
 from runner.harness.lifecycle import OpSpec
-from runner.harness.opstate import OpRecord, RestoreRecord
+from runner.harness.opstate import OpRecord, RestoreRecord, Snapshot
 from runner.harness.proof import few
 from runner.ops.backup import BackupRecord, backup_capability
 from runner.ops.base import Op, OpContext
@@ -31,19 +32,21 @@ class Restore(Op):
         backup = ctx.state.of("backup", BackupRecord)
         snapshot = backup.snapshot if backup else None
         assert snapshot is not None
-        ctx.say(f"restoring snapshot {snapshot.id[:8]} into {app.stack}")
-        record = ctx.driver.restore(app, snapshot)
-        ctx.say(f"restored {record.files} file(s) into {', '.join(record.volumes)} in {record.duration_s:.1f}s; "
-                f"read back at once: {record.verified} as taken" + (
-                    f", {len(record.mismatched)} NOT as taken" if record.mismatched else ""))
-        notes = restore_notes(record)
-        for note in notes:
-            ctx.say(f"restore: {note}")
+        record, notes = restore_into(ctx, self.name, app, snapshot)
         return RestoreOpRecord(op=self.name, restore=record, notes=notes, deploy_count=app.deploy_count)
 
 
-def restore_notes(record: RestoreRecord) -> list[str]:
-    """Files the app changed after the restore: information for the maintainer, never a failure."""
-    if not record.changed_by_app:
-        return []
-    return [f"changed by the app after the restore: {few(record.changed_by_app)}"]
+def restore_into(ctx: OpContext, op: str, app: App, snapshot: Snapshot, which: str = "") -> tuple[RestoreRecord, list[str]]:
+    """The snapshot written into `app` by the driver, with the console's account of it; the
+    record and its notes (files the app changed after the restore: never a failure). `which`
+    names the app in the console (`the fresh app `)."""
+    ctx.say(f"restoring snapshot {snapshot.id[:8]} into {which}{app.stack}")
+    record = ctx.driver.restore(app, snapshot)
+    into = f"{', '.join(record.volumes)}" + (f" of {app.stack}" if which else "")
+    ctx.say(f"restored {record.files} file(s) into {into} in {record.duration_s:.1f}s; "
+            f"read back at once: {record.verified} as taken" + (
+                f", {len(record.mismatched)} NOT as taken" if record.mismatched else ""))
+    notes = [f"changed by the app after the restore: {few(record.changed_by_app)}"] if record.changed_by_app else []
+    for note in notes:
+        ctx.say(f"{op}: {note}")
+    return record, notes

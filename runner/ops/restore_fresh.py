@@ -12,7 +12,7 @@ from runner.harness.app import App
 from runner.harness.lifecycle import OpSpec
 from runner.ops.backup import BackupRecord
 from runner.ops.base import Op, OpContext
-from runner.ops.restore import Restore, RestoreOpRecord, restore_notes
+from runner.ops.restore import Restore, RestoreOpRecord, restore_into
 
 FRESH = "fresh"  # the fresh app's name in the run (`App.name`, `<run dir>/apps/fresh/`)
 
@@ -45,14 +45,7 @@ class RestoreFresh(Op):
         ctx.say(f"fresh app {fresh.domain} at the PR head, with the original's values of "
                 f"{len(shared)} secret(s)")
         deployment = ctx.driver.deploy(fresh, ctx.state.head_commit)
-        ctx.say(f"restoring snapshot {snapshot.id[:8]} into the fresh app {fresh.stack}")
-        record = ctx.driver.restore(fresh, snapshot)
-        ctx.say(f"restored {record.files} file(s) into {', '.join(record.volumes)} of {fresh.stack} in "
-                f"{record.duration_s:.1f}s; read back at once: {record.verified} as taken" + (
-                    f", {len(record.mismatched)} NOT as taken" if record.mismatched else ""))
-        notes = restore_notes(record)
-        for note in notes:
-            ctx.say(f"restore-fresh: {note}")
+        record, notes = restore_into(ctx, self.name, fresh, snapshot, which="the fresh app ")
         return FreshRestoreRecord(op=self.name, restore=record, deployment=deployment, notes=notes,
                                   deploy_count=fresh.deploy_count, domain=fresh.domain, stack=fresh.stack,
                                   shared_secrets=shared)
