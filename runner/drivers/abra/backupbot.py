@@ -110,18 +110,18 @@ def _taken(client: docker.DockerClient, stack: str, plan: BackupPlan, live: Live
            staging: Path) -> tuple[list[tuple[str, str]], list[str]]:
     """Each path of the plan is taken when the bot's download holds it, or when it exists in the
     live volume (then the bot should have taken it, and the floor says it did not); missing
-    when it is in neither, as cc-ci's own backup notes a labelled path that is not there."""
-    taken, missing = [], []
-    with helper_container(client, stack, [live.docker_names[v] for v in plan.volumes], read_only=True) as helper:
-        for volume, paths in plan.volumes.items():
-            docker_name = live.docker_names[volume]
-            for path in paths or [""]:
-                held = (staging / in_volume(docker_name, path).lstrip("/")).exists()
-                if held or not path or _exists(helper, in_volume(docker_name, path)):
-                    taken.append((volume, path))
-                else:
-                    missing.append(f"{volume}:{path}")
-    return taken, missing
+    when it is in neither, as cc-ci's own backup notes a labelled path that is not there. The
+    live volumes are read only for labelled paths the download lacks."""
+    wanted = [(volume, path) for volume, paths in plan.volumes.items() for path in paths or [""]]
+    unheld = [(volume, path) for volume, path in wanted if path and not
+              (staging / in_volume(live.docker_names[volume], path).lstrip("/")).exists()]
+    live_too: set[tuple[str, str]] = set()
+    if unheld:
+        with helper_container(client, stack, sorted({live.docker_names[v] for v, _ in unheld}),
+                              read_only=True) as helper:
+            live_too = {(v, p) for v, p in unheld if _exists(helper, in_volume(live.docker_names[v], p))}
+    missing = [(v, p) for v, p in unheld if (v, p) not in live_too]
+    return [key for key in wanted if key not in missing], [f"{v}:{p}" for v, p in missing]
 
 
 def _exists(helper: Container, path: str) -> bool:
