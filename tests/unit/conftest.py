@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from runner.harness import git
+
+# Property tests (hypothesis) fuzz every parser of outside input. CI gets a fixed, bounded search
+# (derandomized: the same examples every run, so a red is reproducible, never a roll of the dice);
+# HYPOTHESIS_PROFILE=deep searches harder by hand.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=150, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow], database=None,
+)
+settings.register_profile("deep", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # a one-service compose.yml whose version label is `{label}` (`.format(label=...)`)
 RECIPE_COMPOSE = """version: "3.8"
