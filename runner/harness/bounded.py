@@ -69,10 +69,16 @@ def check_size(name: str, text: str, limit: int | None = None) -> str:
     return text
 
 
+def at(ref: str, name: str) -> str:
+    """How a refusal names a file at a ref: `<commit, shortened>:<name>`, a tag as it is."""
+    return f"{ref[:12] if len(ref) == 40 else ref}:{name}"
+
+
 def show_file(checkout: Path, ref: str, name: str, shown: str | None = None) -> str | None:
     """A recipe file's text at `ref`, or None when it is not there. Its size is asked of git
-    first, so an oversized file is refused (OverLimit) without reading it into memory."""
-    shown = shown or name
+    first, so an oversized file is refused (OverLimit) without reading it into memory.
+    `shown` names the file in a refusal (default: `at(ref, name)`)."""
+    shown = shown or at(ref, name)
     try:
         size = int(git.git(checkout, "cat-file", "-s", f"{ref}:{name}"))
     except ExecError:

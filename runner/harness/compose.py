@@ -68,7 +68,7 @@ def chain_texts(checkout: Path, ref: str, env: dict[str, str]) -> dict[str, str]
     refused past its size limit before it is read."""
     found = {}
     for name in compose_files(env):
-        text = bounded.show_file(checkout, ref, name, shown=f"{ref[:12]}:{name}")
+        text = bounded.show_file(checkout, ref, name)
         if text is not None:
             found[name] = text
     return found
@@ -78,7 +78,7 @@ def check_recipe(checkout: Path, ref: str) -> None:
     """Every file a run reads of the recipe at `ref` (.env.sample, abra.sh, the compose chain),
     through the bounds, before anything is deployed: RecipeFileError (exit 2) names the first
     one refused. A file that is absent is the business of whoever needs it."""
-    sample = bounded.show_file(checkout, ref, ".env.sample", shown=f"{ref[:12]}:.env.sample") or ""
-    env = parse_env(sample, source=f"{ref[:12]}:.env.sample").values
-    parse_abra_exports(bounded.show_file(checkout, ref, "abra.sh", shown=f"{ref[:12]}:abra.sh") or "")
-    load_chain({f"{ref[:12]}:{name}": text for name, text in chain_texts(checkout, ref, env).items()})
+    sample = bounded.show_file(checkout, ref, ".env.sample") or ""
+    env = parse_env(sample, source=bounded.at(ref, ".env.sample")).values
+    parse_abra_exports(bounded.show_file(checkout, ref, "abra.sh") or "")
+    load_chain({bounded.at(ref, name): text for name, text in chain_texts(checkout, ref, env).items()})

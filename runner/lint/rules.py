@@ -86,10 +86,18 @@ class RecipeFiles:
             else:
                 self.parsed[name] = data or {}
 
+    @property
+    def whole_chain(self) -> bool:
+        """Every file of the chain that exists was read and parsed (CCCI-L01/L12 say which not)."""
+        return not self.parse_errors and not self.refused
+
     def services(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Each service merged across the chain (a later file overrides keys), with the file that
-        declares it first."""
+        declares it first. None while a file of the chain could not be read: the rest alone would
+        be judged as if it were the whole chain (an app without its image, ...)."""
         merged: dict[str, tuple[str, dict[str, Any]]] = {}
+        if not self.whole_chain:
+            return merged
         for name, data in self.parsed.items():
             for service, spec in (data.get("services") or {}).items():
                 first, so_far = merged.get(str(service), (name, {}))
@@ -103,6 +111,8 @@ class RecipeFiles:
     def top_level(self, kind: str) -> dict[str, tuple[str, dict[str, Any]]]:
         """Top-level `secrets:` or `configs:` across the chain, with the file declaring each."""
         found: dict[str, tuple[str, dict[str, Any]]] = {}
+        if not self.whole_chain:
+            return found
         for name, data in self.parsed.items():
             for key, spec in (data.get(kind) or {}).items():
                 first, so_far = found.get(str(key), (name, {}))
@@ -319,8 +329,7 @@ def secret_names_fit(r: RecipeFiles) -> Problems:
 
 @rule("CCCI-L12", "error", "files are within cc-ci's input limits")
 def within_limits(r: RecipeFiles) -> Problems:
-    for name, why in sorted(r.refused.items()):
-        yield name, why
+    yield from sorted(r.refused.items())
 
 
 def _referenced(text: str) -> list[str]:
