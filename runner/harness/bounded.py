@@ -103,8 +103,9 @@ def load_yaml(text: str, name: str) -> Any:
     """One YAML document of a recipe, safely: plain data, or RecipeFileError (past a bound, or not
     YAML) naming the file."""
     check_size(name, text, YAML_MAX_BYTES)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters here already
         node = loader.get_single_node()
         if node is None:
             return None
@@ -121,7 +122,8 @@ def load_yaml(text: str, name: str) -> Any:
     except RecursionError:  # the pure-Python composer recurses per level, before our depth check
         raise _too_deep(name) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml_file(path: Path, name: str) -> Any:

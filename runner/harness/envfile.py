@@ -49,7 +49,7 @@ def parse_env(
 
     `base` is visible to expansions only; `overrides` replace the file's own value of a key
     (e.g. the run-scoped DOMAIN) before later lines expand it. Raises BadInput, naming the
-    file and line: a line that is not an assignment, an unterminated quote, or (OverLimit)
+    file and line: a line that is not an assignment, a NUL, an unterminated quote, or (OverLimit)
     values that expand past ENV_MAX_BYTES in all (`B=$A$A`, `C=$B$B`, ... doubles per line).
     """
     env = EnvFile()
@@ -63,6 +63,8 @@ def parse_env(
         match = _ASSIGN.match(line)
         if match is None:
             raise BadInput(f"{source}:{lineno}: not a KEY=VALUE line: {stripped[:60]!r}")
+        if "\x00" in line:  # no environment can hold one (and it is the parser's escaped-dollar mark)
+            raise BadInput(f"{source}:{lineno}: a NUL character; remove it (no environment variable can hold one)")
         key = match["key"]
         value, comment = _split_value(match["rest"], f"{source}:{lineno}")
         found = overrides[key] if key in overrides else _expand(value, scope, ENV_MAX_BYTES - expanded)
