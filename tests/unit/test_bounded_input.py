@@ -5,6 +5,7 @@ few MB, nothing deployed and nothing left behind."""
 
 from __future__ import annotations
 
+import functools
 import resource
 import subprocess
 import sys
@@ -14,10 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner import cli
+from runner import cli, run_recipe_ci
 from runner.errors import EXIT_BAD_INPUT, BadInput
 from runner.harness import bounded, git
 from runner.harness.envfile import parse_env
+from runner.orchestrator import Run
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.hostile import alias_bomb, oversized_env
 from tests.unit.test_orchestrator import _run
@@ -186,11 +188,14 @@ def test_a_run_with_upgrade_refuses_a_bomb_at_the_head_too(tmp_path: Path, overl
 
 def test_cc_ci_run_exits_2_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's one catch turns the refusal into one line and exit 2 (no driver is reached: the
-    refusal comes before one is made)."""
+    """`cc-ci run` end to end but for the driver (a fake: were the refusal missing, this test
+    must not deploy to the swarm): one line, exit 2, the driver never called."""
     repo = _recipe(tmp_path / "hostile", env_sample=oversized_env(1))
+    driver = FakeDriver()
+    monkeypatch.setattr(run_recipe_ci, "Run", functools.partial(Run, driver_factory=lambda config, say: driver))
     monkeypatch.setenv("CCCI_RUNS_DIR", str(tmp_path / "runs"))
     assert cli.main(["run", str(repo), "--stages", "install"]) == EXIT_BAD_INPUT
+    assert driver.calls == []
     err = capsys.readouterr().err.splitlines()
     assert [line for line in err if "error" in line] == [err[-1]] and "Traceback" not in "".join(err)
     assert err[-1].startswith("cc-ci: error: ") and ".env.sample: 1,024 KiB is past" in err[-1]
