@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.errors import BadInput
 from runner.harness import bounded
-from runner.harness.envfile import compose_files, parse_abra_exports, parse_env
+from runner.harness.envfile import compose_files, parse_env
 
 VERSION_LABEL = "coop-cloud.${STACK_NAME}.version"
 Texts = Mapping[str, str] | Sequence[str]  # the chain's texts by file name, or in order
@@ -76,9 +77,21 @@ def chain_texts(checkout: Path, ref: str, env: dict[str, str]) -> dict[str, str]
 
 def check_recipe(checkout: Path, ref: str) -> None:
     """Every file a run reads of the recipe at `ref` (.env.sample, abra.sh, the compose chain),
-    through the bounds, before anything is deployed: RecipeFileError (exit 2) names the first
-    one refused. A file that is absent is the business of whoever needs it."""
+    through the bounds, before anything is deployed: OverLimit (exit 2) names the first one
+    refused. Only the bounds: a file that is absent or does not parse is told where it always
+    was (lint's CCCI-L01/L07, the deploy)."""
     sample = bounded.show_file(checkout, ref, ".env.sample") or ""
-    env = parse_env(sample, source=bounded.at(ref, ".env.sample")).values
-    parse_abra_exports(bounded.show_file(checkout, ref, "abra.sh") or "")
-    load_chain({bounded.at(ref, name): text for name, text in chain_texts(checkout, ref, env).items()})
+    bounded.show_file(checkout, ref, "abra.sh")
+    try:
+        env = parse_env(sample, source=bounded.at(ref, ".env.sample")).values
+        chain = compose_files(env)
+    except bounded.OverLimit:
+        raise
+    except BadInput:
+        chain = ["compose.yml"]
+    for name in chain:
+        text = bounded.show_file(checkout, ref, name)
+        try:
+            bounded.load_yaml(text or "", bounded.at(ref, name))
+        except bounded.NotYaml:
+            pass
