@@ -200,3 +200,13 @@ def test_cc_ci_run_exits_2_in_process(tmp_path: Path, capsys: pytest.CaptureFixt
     assert [line for line in err if "error" in line] == [err[-1]] and "Traceback" not in "".join(err)
     assert err[-1].startswith("cc-ci: error: ") and ".env.sample: 1,024 KiB is past" in err[-1]
     assert not any((tmp_path / "runs").glob("*/recipe"))
+
+
+def test_no_reader_of_recipe_files_loads_yaml_but_the_bounded_loader() -> None:
+    """A new `yaml.safe_load` of a recipe file would bring the alias bomb back: the only other
+    YAML loads read cc-ci's own files (a bundled fixture's history, the example images) and the
+    operator's bridge config."""
+    loads = {str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "runner").rglob("*.py")
+             if any(call in path.read_text() for call in ("yaml.safe_load(", "yaml.load(", "yaml.full_load(",
+                                                           "yaml.unsafe_load(", "yaml.compose("))}
+    assert loads == {"runner/harness/recipes.py", "runner/drivers/swarm/substrate.py", "runner/bridge/config.py"}
