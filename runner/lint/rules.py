@@ -65,7 +65,7 @@ class RecipeFiles:
     env: dict[str, str] = field(default_factory=dict)
     env_error: str | None = None
     parsed: dict[str, dict[str, Any]] = field(default_factory=dict)  # the chain files that parse
-    parse_errors: dict[str, str] = field(default_factory=dict)
+    parse_errors: dict[str, str] = field(default_factory=dict)  # file -> its one-line finding
     refused: dict[str, str] = field(default_factory=dict)  # file -> why cc-ci will not read it (a bound)
 
     def __post_init__(self) -> None:
@@ -75,14 +75,14 @@ class RecipeFiles:
             try:
                 data = bounded.load_yaml(text, name)
             except bounded.NotYaml as err:
-                self.parse_errors[name] = err.problem.removeprefix("does not parse: ")
+                self.parse_errors[name] = str(err)
                 continue
             except bounded.OverLimit as err:
                 self.refused[name] = str(err)
                 continue
             problem = _shape_problem(data)
             if problem:
-                self.parse_errors[name] = problem
+                self.parse_errors[name] = f"{name}: does not parse: {problem}; fix the YAML"
             else:
                 self.parsed[name] = data or {}
 
@@ -217,7 +217,7 @@ def compose_files_parse(r: RecipeFiles) -> Problems:
             where = "COMPOSE_FILE in .env.sample lists it" if name != "compose.yml" else "every recipe needs it"
             yield name, f"{name}: missing at {r.ref} ({where}); add the file or drop it from COMPOSE_FILE"
         elif name in r.parse_errors:
-            yield name, f"{name}: does not parse: {r.parse_errors[name]}; fix the YAML"
+            yield name, r.parse_errors[name]
     if r.parsed and not r.parse_errors and not r.refused and not r.services():
         yield next(iter(r.compose)), f"{next(iter(r.compose))}: declares no services; add a services: mapping"
 

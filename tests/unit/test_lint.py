@@ -104,6 +104,7 @@ FAILING = [
     ("CCCI-L01", {".env.sample": GOOD_ENV + 'COMPOSE_FILE="compose.yml:compose.extra.yml"\n'},
      "compose.extra.yml: missing at"),
     ("CCCI-L01", {"compose.yml": "services: [app, db]\n"}, "services: is not a mapping"),
+    ("CCCI-L01", {"compose.yml": GOOD_COMPOSE + "x-released: 2020-13-45\n"}, "compose.yml: does not load: month must be in 1..12; fix the value"),
     ("CCCI-L02", {"compose.yml": GOOD_COMPOSE.replace("    image: postgres:16-alpine\n", "    build: .\n")},
      "service db has no image (swarm cannot build"),
     ("CCCI-L03", {"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "nginx")}, "image nginx has no tag"),
