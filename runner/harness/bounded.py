@@ -5,7 +5,9 @@ A PR's recipe is untrusted input. A 435-byte compose file of nested aliases expa
 millions of nodes in whatever walks it; a 50 MB `.env.sample` ends up in a subprocess environment
 past the kernel's limit. So each file has a size limit, checked before its text is read, and the
 YAML loader refuses documents whose aliases expand past a node budget or that nest too deep.
-Every refusal is `RecipeFileError` (bad input, exit 2): one line naming the file and what to do.
+Every refusal is `RecipeFileError` (bad input, exit 2): one line naming the file and what to do;
+OverLimit past a bound, NotYaml for what a safe loader cannot construct, NotText for bytes that
+are not UTF-8.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ class NotYaml(RecipeFileError):
     """Not one YAML document that a safe loader can construct."""
 
 
+class NotText(RecipeFileError):
+    """Not UTF-8 text: no reader of the harness can take it (git's output is decoded as UTF-8)."""
+
+
+def _not_text(name: str, err: UnicodeDecodeError) -> NotText:
+    return NotText(name, f"is not UTF-8 text (byte {err.start} is {err.object[err.start:err.start + 1]!r})",
+                   "save it as UTF-8")
+
+
 def limit_for(name: str) -> int:
     """The size limit of a recipe file, by its name in the recipe."""
     base = name.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
@@ -85,7 +96,10 @@ def show_file(checkout: Path, ref: str, name: str, shown: str | None = None) -> 
         return None
     if size > limit_for(name):
         raise too_big(shown, size)
-    return git.show_file(checkout, ref, name)
+    try:
+        return git.show_file(checkout, ref, name)
+    except UnicodeDecodeError as err:
+        raise _not_text(shown, err) from None
 
 
 def read_file(path: Path, name: str) -> str:
@@ -96,7 +110,10 @@ def read_file(path: Path, name: str) -> str:
     size = path.stat().st_size
     if size > limit_for(name):
         raise too_big(name, size)
-    return path.read_text()
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_text(name, err) from None
 
 
 def load_yaml(text: str, name: str) -> Any:

@@ -65,10 +65,11 @@ def read_at(checkout: Path, ref: str | None) -> RecipeFiles:
 
 
 def _bounded(checkout: Path, commit: str, name: str, refused: dict[str, str]) -> str | None:
-    """A file's text at the commit; None when absent or past its size limit (then `refused` says why)."""
+    """A file's text at the commit; None when absent, past its size limit or not UTF-8 text (then
+    `refused` says why)."""
     try:
         return bounded.show_file(checkout, commit, name)
-    except bounded.OverLimit as err:
+    except (bounded.OverLimit, bounded.NotText) as err:
         refused[name] = str(err)
         return None
 

@@ -66,7 +66,7 @@ class RecipeFiles:
     env_error: str | None = None
     parsed: dict[str, dict[str, Any]] = field(default_factory=dict)  # the chain files that parse
     parse_errors: dict[str, str] = field(default_factory=dict)  # file -> its one-line finding
-    refused: dict[str, str] = field(default_factory=dict)  # file -> why cc-ci will not read it (a bound)
+    refused: dict[str, str] = field(default_factory=dict)  # file -> why cc-ci will not read it (a bound, not UTF-8)
 
     def __post_init__(self) -> None:
         for name, text in self.compose.items():
@@ -327,7 +327,7 @@ def secret_names_fit(r: RecipeFiles) -> Problems:
                          f"stack name (docker allows {DOCKER_NAME_LIMIT}); shorten it by {over}")
 
 
-@rule("CCCI-L12", "error", "files are within cc-ci's input limits")
+@rule("CCCI-L12", "error", "files are UTF-8 text within cc-ci's input limits")
 def within_limits(r: RecipeFiles) -> Problems:
     yield from sorted(r.refused.items())
 

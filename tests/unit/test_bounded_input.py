@@ -19,6 +19,7 @@ from runner import cli, run_recipe_ci
 from runner.errors import EXIT_BAD_INPUT, BadInput
 from runner.harness import bounded, git
 from runner.harness.envfile import parse_env
+from runner.lint import lint_recipe
 from runner.orchestrator import Run
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.hostile import alias_bomb, oversized_env
@@ -210,3 +211,17 @@ def test_no_reader_of_recipe_files_loads_yaml_but_the_bounded_loader() -> None:
              if any(call in path.read_text() for call in ("yaml.safe_load(", "yaml.load(", "yaml.full_load(",
                                                            "yaml.unsafe_load(", "yaml.compose("))}
     assert loads == {"runner/harness/recipes.py", "runner/drivers/swarm/substrate.py", "runner/bridge/config.py"}
+
+
+def test_a_file_that_is_not_utf8_is_one_line_not_a_decode_traceback(tmp_path: Path, overlays: Path) -> None:
+    repo = _recipe(tmp_path / "latin1")
+    (repo / "compose.yml").write_bytes((FIXTURE / "compose.yml").read_bytes() + b"# caf\xe9\n")
+    git.git(repo, "commit", "-q", "-am", "a latin-1 comment")
+    with pytest.raises(bounded.NotText, match=r"compose\.yml: is not UTF-8 text \(byte \d+ is b'\\xe9'\); save it as UTF-8$"):
+        bounded.show_file(repo, "HEAD", "compose.yml")
+    findings = [f for f in lint_recipe(repo, None, {}) if f.rule == "CCCI-L12"]
+    assert len(findings) == 1 and "compose.yml: is not UTF-8 text" in findings[0].message
+    driver = FakeDriver()
+    with pytest.raises(bounded.NotText):
+        _run(tmp_path, overlays, driver, RECIPE=str(repo), STAGES="install")
+    assert driver.calls == [] and list((tmp_path / "runs").iterdir()) == []
