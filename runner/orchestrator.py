@@ -20,7 +20,7 @@ from rich.markup import escape
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
-from runner.harness import bounded, git, timing, warm_pytest
+from runner.harness import bounded, git, naming, timing, warm_pytest
 from runner.harness.allowlist import load_allowlist
 from runner.harness.app import App
 from runner.harness.check import CheckReport, check, generic_files, show_in
@@ -149,10 +149,15 @@ class Run:
             shown = state.base or state.head_commit[:12]  # a release by its whole tag
             raise BadInput(f"RECIPE: {self.config.recipe_name} has no .env.sample at {shown}, the "
                            "ref deployed first; a recipe needs one at every release (the app env is read from it)")
-        for ref in dict.fromkeys((state.first_ref, head)):  # past a bound: exit 2, nothing deployed
-            check_recipe(checkout, ref)
+        for ref in dict.fromkeys((state.first_ref, head)):  # past a bound, or out: exit 2, nothing deployed
+            check_recipe(checkout, ref, self._domain)
         self.result.head_commit, self.result.base, self.result.base_reason = head, state.base, state.base_reason
         return ctx, hooks
+
+    @property
+    def _domain(self) -> str:
+        """The app's domain, as the driver will name it: what compose interpolation will see."""
+        return naming.app_domain(self.config.recipe_name, self.config.run_id, self.config.domain_base)
 
     def _describe_run(self, driver: Driver, config: RunConfig) -> None:
         """run.json: how the tiers' fixtures reach this run's swarm (the driver, its settings,
@@ -181,7 +186,7 @@ class Run:
         self.files.logs.mkdir(parents=True)
         try:
             checkout, head = self._clone_recipe()
-            check_recipe(checkout, head)  # a file past a bound: exit 2, as a run would
+            check_recipe(checkout, head, self._domain)  # a file past a bound, or out: exit 2, as a run would
             report = self._checked(self._gate(checkout, head))
             report.head = head
             return report

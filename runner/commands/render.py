@@ -14,7 +14,7 @@ from pathlib import Path
 
 from runner.drivers import create_driver
 from runner.errors import BadInput, InfraError
-from runner.harness import bounded, git
+from runner.harness import bounded, git, naming
 from runner.harness.compose import chain_texts, check_recipe, version_label
 from runner.harness.config import RunConfig
 from runner.harness.envfile import merge_upgrade_env, parse_env, secret_specs
@@ -48,13 +48,14 @@ def main(args: argparse.Namespace) -> int:
             (run_dir / "logs").mkdir(parents=True)
             checkout = _clone(config, run_dir / "recipe")
             head = resolve_ref(checkout, config.ref)
-            check_recipe(checkout, head)  # refused past a bound (exit 2) before docker sees it
+            domain = naming.app_domain(config.recipe_name, config.run_id, config.domain_base)
+            check_recipe(checkout, head, domain)  # refused past a bound, or out (exit 2), before docker sees it
             if args.diff != "base":
                 app = driver.new_app(config.recipe_name, checkout, config.run_id, run_dir, ref=head)
                 sys.stdout.write(render(app, head))
                 return 0
             base = _base(checkout, head)
-            check_recipe(checkout, base)
+            check_recipe(checkout, base, domain)
             app = driver.new_app(config.recipe_name, checkout, config.run_id, run_dir, ref=base)
             before = render(app, base)
             _merge_head_env(app, checkout, head)  # as the upgrade op does

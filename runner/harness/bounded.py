@@ -7,13 +7,24 @@ past the kernel's limit. So each file has a size limit, checked before its text 
 YAML loader refuses documents whose aliases expand past a node budget or that nest too deep.
 Every refusal is `RecipeFileError` (bad input, exit 2): one line naming the file and what to do;
 OverLimit past a bound, NotYaml for what a safe loader cannot construct, NotText for bytes that
-are not UTF-8.
+are not UTF-8, OutsideRecipe for a file that is not a regular file inside the recipe.
+
+A recipe's files are found inside the recipe only: a name is followed component by component, a
+committed symlink by its target, and one that leads out of the clone (absolute, or `..` past its
+root) is refused, never read. The same walk judges the files a deploy makes the docker CLI read
+on the harness host (`configs: … file:`, `env_file:`), in git's tree at a ref before anything is
+deployed, and in the work tree right before `docker stack deploy`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
+import posixpath
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
 
 import yaml
 
@@ -28,6 +39,8 @@ ABRA_SH_MAX_BYTES = 64 * KIB  # abra.sh; its exports join the env of every docke
 # them past ARG_MAX (2 MiB by default); the two 64 KiB limits keep a run well inside both.
 YAML_MAX_NODES = 100_000  # nodes of a document with every alias expanded (the alias-bomb bound)
 YAML_MAX_DEPTH = 64  # nesting of collections; compose files nest fewer than ten deep
+MAX_SYMLINKS = 40  # symlinks followed for one name: Linux's own limit (MAXSYMLINKS)
+LINK_MAX_BYTES = 4 * KIB  # a symlink's target: PATH_MAX
 
 # the C loader when there is one (7x faster): its composer shares aliased nodes as the Python one
 # does, so the same walk over its node graph bounds it before anything is constructed
@@ -53,6 +66,11 @@ class NotYaml(RecipeFileError):
 
 class NotText(RecipeFileError):
     """Not UTF-8 text: no reader of the harness can take it (git's output is decoded as UTF-8)."""
+
+
+class OutsideRecipe(RecipeFileError):
+    """Not a regular file inside the recipe: a symlink (or a path) leading out of the clone, a
+    directory, a symlink loop."""
 
 
 def _not_text(name: str, err: UnicodeDecodeError) -> NotText:
@@ -86,34 +104,164 @@ def at(ref: str, name: str) -> str:
 
 
 def show_file(checkout: Path, ref: str, name: str, shown: str | None = None) -> str | None:
-    """A recipe file's text at `ref`, or None when it is not there. Its size is asked of git
-    first, so an oversized file is refused (OverLimit) without reading it into memory.
-    `shown` names the file in a refusal (default: `at(ref, name)`)."""
+    """A recipe file's text at `ref`, or None when it is not there. It is found in git's tree
+    inside the recipe (a committed symlink followed to its target, OutsideRecipe when it leads out)
+    and its size asked of git first, so an oversized file is refused (OverLimit) without reading it
+    into memory. `shown` names the file in a refusal (default: `at(ref, name)`)."""
     shown = shown or at(ref, name)
-    try:
-        size = int(git.git(checkout, "cat-file", "-s", f"{ref}:{name}"))
-    except ExecError:
+    found = resolve(name, tree(checkout, ref), lambda why: OutsideRecipe(shown, why, _OWN_FILE_FIX))
+    if found is None:
         return None
-    if size > limit_for(name):
-        raise too_big(shown, size)
+    path, entry = found
+    if entry.size > limit_for(name):
+        raise too_big(shown, entry.size)
     try:
-        return git.show_file(checkout, ref, name)
+        return git.show_file(checkout, ref, path)
     except UnicodeDecodeError as err:
         raise _not_text(shown, err) from None
 
 
-def read_file(path: Path, name: str) -> str:
-    """A recipe file of a checkout's work tree ('' when absent), refused past its limit before
-    it is read."""
-    if not path.is_file():
+def read_file(root: Path, name: str) -> str:
+    """A recipe file of a checkout's work tree at `root` ('' when absent), found inside it as
+    `show_file` finds it in git's tree, and refused past its limit before it is read."""
+    found = work_tree_file(root, name)
+    if found is None:
         return ""
-    size = path.stat().st_size
-    if size > limit_for(name):
-        raise too_big(name, size)
+    path, entry = found
+    if entry.size > limit_for(name):
+        raise too_big(name, entry.size)
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise _not_text(name, err) from None
+
+
+def work_tree_file(root: Path, name: str) -> tuple[Path, Entry] | None:
+    """Where the regular file `name` of the work tree at `root` really is (a committed symlink
+    followed inside the recipe), None when absent; OutsideRecipe when it leads out."""
+    found = resolve(name, work_tree(root), lambda why: OutsideRecipe(name, why, _OWN_FILE_FIX))
+    return None if found is None else (root / found[0], found[1])
+
+
+# -- inside the recipe -------------------------------------------------------------------------
+
+_OWN_FILE_FIX = "commit the file itself inside the recipe, not a symlink out of it"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One name of a recipe, as `lstat` (or git's tree) has it; a symlink with its target."""
+
+    kind: Literal["file", "dir", "link", "other"]
+    size: int = 0
+    target: str | None = None  # a symlink's; None when it cannot be read
+
+
+Lookup = Callable[[str], Entry | None]  # a recipe-relative path without symlinks -> its entry
+
+
+def tree(checkout: Path, ref: str) -> Lookup:
+    """Names as git's tree at `ref` has them (a symlink is a blob of mode 120000 holding its target)."""
+    def lookup(path: str) -> Entry | None:
+        try:
+            out = git.git(checkout, "--literal-pathspecs", "ls-tree", "-l", "-z", ref, "--", path)
+        except ExecError:
+            return None
+        for record in out.split("\0"):
+            meta, _, found = record.partition("\t")
+            if found != path or len(meta.split()) != 4:
+                continue
+            mode, _kind, oid, size = meta.split()
+            if mode == "120000":
+                return Entry("link", target=_link_target(checkout, oid, size))
+            if mode == "040000":
+                return Entry("dir")
+            return Entry("file", int(size)) if mode in ("100644", "100755") else Entry("other")  # a submodule
+        return None
+    return lookup
+
+
+def _link_target(checkout: Path, oid: str, size: str) -> str | None:
+    if not size.isdigit() or int(size) > LINK_MAX_BYTES:
+        return None
+    try:
+        return git.git(checkout, "cat-file", "blob", oid, strip=False)  # exact: "a " is not "a"
+    except (ExecError, UnicodeDecodeError):
+        return None
+
+
+def work_tree(root: Path) -> Lookup:
+    """Names as the file system under `root` has them, without following the last symlink."""
+    def lookup(path: str) -> Entry | None:
+        full = root / path
+        try:
+            info = os.lstat(full)
+            if stat.S_ISLNK(info.st_mode):
+                return Entry("link", target=os.readlink(full))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, ValueError):  # too long, a NUL: nothing can open it either
+            return Entry("other")
+        if stat.S_ISDIR(info.st_mode):
+            return Entry("dir")
+        return Entry("file", info.st_size) if stat.S_ISREG(info.st_mode) else Entry("other")
+    return lookup
+
+
+def resolve(name: str, lookup: Lookup, refuse: Callable[[str], RecipeFileError]) -> tuple[str, Entry] | None:
+    """`name` (relative to the recipe's root) followed component by component as the kernel
+    follows it, every symlink by its target, without the OS's help (no realpath, which gives up
+    past PATH_MAX): the real path inside the recipe and its entry, None when a component is
+    missing. `refuse(why)` is raised when a symlink leads out (absolute, or `..` past the root),
+    more than MAX_SYMLINKS are followed, or the name ends in something other than a regular file."""
+    pending = list(reversed(PurePosixPath(name).parts)) if name else []
+    done: list[str] = []
+    entry, hops, via = Entry("dir"), 0, ""
+    while pending:
+        part = pending.pop()
+        if part == ".":
+            continue
+        if part == "..":
+            if not done:
+                raise refuse(f"{via or name} leads out of the recipe")
+            done.pop()
+            entry = Entry("dir")
+            continue
+        here = "/".join([*done, part])
+        found = lookup(here)
+        if found is None:
+            return None  # nothing to read: whoever opens it fails as well
+        if found.kind == "link":
+            hops += 1
+            if found.target is None or hops > MAX_SYMLINKS:
+                raise refuse(f"{here} is a symlink cc-ci will not follow ({'unreadable' if found.target is None else 'a loop?'})")
+            via = f"{here} (a symlink to {found.target})"
+            if found.target.startswith("/"):
+                raise refuse(f"{via} leads out of the recipe")
+            pending.extend(reversed(PurePosixPath(found.target).parts))
+            continue
+        if pending and found.kind != "dir":
+            return None  # a file used as a folder: not there
+        done.append(part)
+        entry = found
+    if entry.kind != "file":
+        what = "a folder" if entry.kind == "dir" else "not a regular file"
+        raise refuse(f"{'/'.join(done) or 'the recipe itself'} is {what}")
+    return "/".join(done), entry
+
+
+def check_host_file(lookup: Lookup, base: str, path: str, refuse: Callable[[str], RecipeFileError]) -> None:
+    """A file a deploy makes the docker CLI read on the harness host (a config's or secret's
+    `file:`, an `env_file:`), `path` as compose interpolated it: the docker CLI joins it to `base`
+    (the first compose file's folder) and cleans it lexically (Go's filepath.Join), then opens it.
+    Refused unless that is a regular file inside the recipe; a missing one is left to docker,
+    which refuses the deploy without reading anything."""
+    if posixpath.isabs(path):
+        raise refuse(f"{path} is an absolute path, outside the recipe")
+    joined = posixpath.normpath(posixpath.join(base, path))
+    if joined == ".." or joined.startswith("../"):
+        raise refuse(f"{path} leads out of the recipe")
+    resolve("" if joined == "." else joined, lookup, refuse)
 
 
 def load_yaml(text: str, name: str) -> Any:
@@ -143,9 +291,9 @@ def load_yaml(text: str, name: str) -> Any:
             loader.dispose()
 
 
-def load_yaml_file(path: Path, name: str) -> Any:
-    """`load_yaml` of a work-tree file, refused past its size before it is read."""
-    return load_yaml(read_file(path, name), name)
+def load_yaml_file(root: Path, name: str) -> Any:
+    """`load_yaml` of a work-tree file (`read_file`: inside the recipe, within its size)."""
+    return load_yaml(read_file(root, name), name)
 
 
 def _check_expansion(root: yaml.Node, name: str) -> None:

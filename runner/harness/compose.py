@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+import posixpath
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from runner.errors import BadInput
-from runner.harness import bounded
-from runner.harness.envfile import compose_files, parse_env
+from runner.harness import bounded, naming
+from runner.harness.envfile import compose_files, parse_abra_exports, parse_env
 
 VERSION_LABEL = "coop-cloud.${STACK_NAME}.version"
 Texts = Mapping[str, str] | Sequence[str]  # the chain's texts by file name, or in order
@@ -75,23 +78,129 @@ def chain_texts(checkout: Path, ref: str, env: dict[str, str]) -> dict[str, str]
     return found
 
 
-def check_recipe(checkout: Path, ref: str) -> None:
+def check_recipe(checkout: Path, ref: str, domain: str | None = None) -> None:
     """Every file a run reads of the recipe at `ref` (.env.sample, abra.sh, the compose chain),
-    through the bounds, before anything is deployed: OverLimit (exit 2) names the first one
-    refused. Only the bounds: a file that is absent or does not parse is told where it always
-    was (lint's CCCI-L01/L07, the deploy)."""
+    through the bounds, and every file its deploy would make the docker CLI read on the harness
+    host (`host_files`), before anything is deployed: RecipeFileError (exit 2) names the first
+    one refused. `domain` is the run's (default: .env.sample's), as the driver interpolates with
+    it. Only the bounds: a file that is absent or does not parse is told where it always was
+    (lint's CCCI-L01/L07, the deploy)."""
     sample = bounded.show_file(checkout, ref, ".env.sample") or ""
-    bounded.show_file(checkout, ref, "abra.sh")
+    abra_sh = bounded.show_file(checkout, ref, "abra.sh") or ""
     try:
-        env = parse_env(sample, source=bounded.at(ref, ".env.sample")).values
+        env = parse_env(sample, overrides={"DOMAIN": domain} if domain else None,
+                        source=bounded.at(ref, ".env.sample")).values
         chain = compose_files(env)
     except bounded.OverLimit:
         raise
     except BadInput:
-        chain = ["compose.yml"]
+        env, chain = {}, ["compose.yml"]
+    loaded = {}
     for name in chain:
         text = bounded.show_file(checkout, ref, name)
         try:
-            bounded.load_yaml(text or "", bounded.at(ref, name))
+            loaded[name] = bounded.load_yaml(text or "", bounded.at(ref, name))
         except bounded.NotYaml:
             pass
+    stack = naming.stack_name(domain or env.get("DOMAIN", ""))
+    environ = interpolation_env(env, abra_sh, stack) | {k: v for k, v in os.environ.items() if k.startswith("DOCKER_")}
+    check_host_files(loaded, chain[0], environ, bounded.tree(checkout, ref), lambda name: bounded.at(ref, name))
+
+
+# -- files the docker CLI reads on the harness host ---------------------------------------------
+
+# docker/cli's compose interpolation (cli/compose/template): `$$`, `$VAR`, `${VAR}`, and after the
+# name `:-`/`-` (default when unset or empty / unset), `:?`/`?` (an error when ...), tried in that order
+_SUBST = r"[_a-z][_a-z0-9]*(?::?[-?][^}]*)?"
+_TEMPLATE = re.compile(rf"\$(?i:(?P<escaped>\$)|(?P<named>{_SUBST})|{{(?P<braced>{_SUBST})}}|(?P<invalid>))")
+
+
+def interpolation_env(app_env: Mapping[str, str], abra_sh: str, stack: str) -> dict[str, str]:
+    """What compose interpolation sees in a deploy: only the app env, abra.sh's exports, STACK_NAME
+    and the harness's PATH and HOME (the target adds the DOCKER_* that reach its swarm)."""
+    host = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+    return host | dict(app_env) | parse_abra_exports(abra_sh) | {"STACK_NAME": stack}
+
+
+def interpolate(template: str, env: Mapping[str, str]) -> str | None:
+    """`template` as `docker stack deploy` interpolates it with `env`; None where docker refuses
+    it (an invalid `$`, a required variable unset): that deploy reads nothing."""
+    failed = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal failed
+        if match["escaped"]:
+            return "$"
+        found = match["named"] or match["braced"]
+        if not found:
+            failed = True
+            return ""
+        for sep in (":-", "-", ":?", "?"):
+            if sep in found:
+                name, _, rest = found.partition(sep)
+                value = env.get(name)
+                if sep == ":-":
+                    return value or rest
+                if sep == "-":
+                    return rest if value is None else value
+                failed = failed or not (value if sep == ":?" else value is not None)
+                return value or ""
+        return env.get(found, "")
+    result = _TEMPLATE.sub(substitute, template)
+    return None if failed else result
+
+
+HostFile = tuple[str, str, str]  # (compose file, entry, path as written)
+
+
+def host_files(chain: Mapping[str, Any]) -> Iterator[HostFile]:
+    """Every file a deploy of the loaded chain makes the docker CLI open on the harness host and
+    hand to the swarm: each top-level config's and secret's `file:` and each service's `env_file:`
+    (a string, a list, or compose's long form `{path: …}`). Nothing else of a compose is read on the
+    client side by `docker stack deploy` (bind mounts are the node's; `build:` is ignored)."""
+    for name, data in chain.items():
+        if not isinstance(data, dict):
+            continue
+        for kind in ("configs", "secrets"):
+            for key, spec in _mapping(data.get(kind)).items():
+                if isinstance(spec, dict) and isinstance(spec.get("file"), str):
+                    yield name, f"{kind}.{key}.file", spec["file"]
+        for service, spec in _services(data).items():
+            given = spec.get("env_file")
+            for i, item in enumerate(given if isinstance(given, list) else [given]):
+                path = item.get("path") if isinstance(item, dict) else item
+                if isinstance(path, str):
+                    yield name, f"services.{service}.env_file" + (f"[{i}]" if isinstance(given, list) else ""), path
+
+
+def check_host_files(chain: Mapping[str, Any], first: str, env: Mapping[str, str], lookup: bounded.Lookup,
+                     shown: Callable[[str], str]) -> None:
+    """OutsideRecipe (exit 2) for the first of `host_files` that may not be read."""
+    for refusal in host_file_refusals(chain, first, env, lookup, shown):
+        raise refusal
+
+
+def host_file_refusals(chain: Mapping[str, Any], first: str, env: Mapping[str, str], lookup: bounded.Lookup,
+                       shown: Callable[[str], str]) -> Iterator[bounded.OutsideRecipe]:
+    """Why each of `host_files` may not be read (one OutsideRecipe per file), its path
+    interpolated with `env` and taken relative to the folder of `first`, the chain's first file
+    (the docker CLI's working directory)."""
+    base = posixpath.dirname(first)
+    for name, entry, written in host_files(chain):
+        path = interpolate(written, env)
+        if path is None:
+            continue
+        said = entry if path == written else f"{entry} {written!r}"  # which variable took it out
+
+        def refuse(why: str, name: str = name, said: str = said) -> bounded.OutsideRecipe:
+            return bounded.OutsideRecipe(shown(name), f"{said}: {why} (the docker CLI would read it on the harness "
+                                         "host and hand it to the swarm)",
+                                         "name a file committed inside the recipe, relative to it (e.g. file: nginx.conf)")
+        try:
+            bounded.check_host_file(lookup, base, path, refuse)
+        except bounded.OutsideRecipe as err:
+            yield err
+
+
+def _mapping(value: object) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}

@@ -22,9 +22,11 @@ _IDENTITY = {
 }
 
 
-def git(repo: Path | None, *args: str, env: dict[str, str] | None = None) -> str:
+def git(repo: Path | None, *args: str, env: dict[str, str] | None = None, strip: bool = True) -> str:
+    """git's output, stripped unless `strip` is False (a symlink's target is its exact bytes)."""
     cmd = ["git", *(["-C", str(repo)] if repo else []), *args]
-    return run_host(cmd, env={**_IDENTITY, **(env or {})}, what=f"`git {' '.join(args)}`").stdout.strip()
+    out = run_host(cmd, env={**_IDENTITY, **(env or {})}, what=f"`git {' '.join(args)}`").stdout
+    return out.strip() if strip else out
 
 
 def tags(repo: Path) -> list[str]:

@@ -6,11 +6,13 @@ in `rules.py` are pure.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from runner.errors import BadInput, InfraError
-from runner.harness import bounded, git
+from runner.harness import bounded, git, naming
+from runner.harness.compose import host_file_refusals, interpolation_env
 from runner.lint.rules import RULES, Finding, RecipeFiles, compose_chain, env_values, read_recipe
 
 
@@ -54,24 +56,33 @@ def resolve_ref(checkout: Path, ref: str | None) -> str:
 def read_at(checkout: Path, ref: str | None) -> RecipeFiles:
     commit = resolve_ref(checkout, ref)
     refused: dict[str, str] = {}
-    files = {name: _bounded(checkout, commit, name, refused) for name in (".env.sample", "abra.sh")}
+    outside: dict[str, str] = {}
+    files = {name: _bounded(checkout, commit, name, refused, outside) for name in (".env.sample", "abra.sh")}
     try:
         env = env_values(files[".env.sample"])[0]
     except bounded.OverLimit:
         env = {}  # read_recipe says why
     chain, _ = compose_chain(env)
-    files |= {name: _bounded(checkout, commit, name, refused) for name in chain}
-    return read_recipe(ref or commit[:12], files, release_tags(checkout, commit), refused)
+    files |= {name: _bounded(checkout, commit, name, refused, outside) for name in chain}
+    recipe = read_recipe(ref or commit[:12], files, release_tags(checkout, commit), refused, outside)
+    if recipe.whole_chain:  # the files a deploy would read on the harness host, as a run checks them
+        environ = interpolation_env(env, recipe.abra_sh or "", naming.stack_name(env.get("DOMAIN", "")))
+        environ |= {k: v for k, v in os.environ.items() if k.startswith("DOCKER_")}
+        recipe.host_files = [(err.file, str(err)) for err in host_file_refusals(
+            recipe.parsed, chain[0], environ, bounded.tree(checkout, commit), lambda name: name)]
+    return recipe
 
 
-def _bounded(checkout: Path, commit: str, name: str, refused: dict[str, str]) -> str | None:
+def _bounded(checkout: Path, commit: str, name: str, refused: dict[str, str], outside: dict[str, str]) -> str | None:
     """A file's text at the commit; None when absent, past its size limit or not UTF-8 text (then
-    `refused` says why)."""
+    `refused` says why), or not a regular file inside the recipe (then `outside` does)."""
     try:
         return bounded.show_file(checkout, commit, name)
     except (bounded.OverLimit, bounded.NotText) as err:
         refused[name] = str(err)
-        return None
+    except bounded.OutsideRecipe as err:
+        outside[name] = str(err)
+    return None
 
 
 def release_tags(checkout: Path, commit: str) -> dict[str, bool]:

@@ -67,6 +67,8 @@ class RecipeFiles:
     parsed: dict[str, dict[str, Any]] = field(default_factory=dict)  # the chain files that parse
     parse_errors: dict[str, str] = field(default_factory=dict)  # file -> its one-line finding
     refused: dict[str, str] = field(default_factory=dict)  # file -> why cc-ci will not read it (a bound, not UTF-8)
+    outside: dict[str, str] = field(default_factory=dict)  # file -> why: not a regular file inside the recipe
+    host_files: list[tuple[str, str]] = field(default_factory=list)  # (file, why) a deploy would read out of it
 
     def __post_init__(self) -> None:
         for name, text in self.compose.items():
@@ -88,8 +90,8 @@ class RecipeFiles:
 
     @property
     def whole_chain(self) -> bool:
-        """Every file of the chain that exists was read and parsed (CCCI-L01/L12 say which not)."""
-        return not self.parse_errors and not self.refused
+        """Every file of the chain that exists was read and parsed (CCCI-L01/L12/L13 say which not)."""
+        return not self.parse_errors and not self.refused and not set(self.outside) & set(self.compose)
 
     def services(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Each service merged across the chain (a later file overrides keys), with the file that
@@ -144,11 +146,12 @@ def _shape_problem(data: object) -> str | None:
 
 
 def read_recipe(ref: str, files: dict[str, str | None], tags: dict[str, bool],
-                refused: dict[str, str] | None = None) -> RecipeFiles:
+                refused: dict[str, str] | None = None, outside: dict[str, str] | None = None) -> RecipeFiles:
     """Build the rules' view from `.env.sample`, `abra.sh` and the chain files' texts.
 
     `files` maps a recipe path to its text at the ref; chain files missing from it are absent.
-    `refused` maps a file read past its size limit (not read: absent from `files`) to why.
+    `refused` maps a file read past its size limit (not read: absent from `files`) to why;
+    `outside` a file that is not a regular file inside the recipe (not read either).
     """
     refused = dict(refused or {})
     env_sample = files.get(".env.sample")
@@ -159,7 +162,7 @@ def read_recipe(ref: str, files: dict[str, str | None], tags: dict[str, bool],
     chain, chain_error = compose_chain(env)
     recipe = RecipeFiles(ref=ref, env_sample=env_sample, abra_sh=files.get("abra.sh"),
                          compose={name: files.get(name) for name in chain}, tags=tags,
-                         chain_error=chain_error, env_error=env_error, refused=refused)
+                         chain_error=chain_error, env_error=env_error, refused=refused, outside=dict(outside or {}))
     recipe.env = {**env, **parse_abra_exports(recipe.abra_sh or "")}
     return recipe
 
@@ -211,8 +214,8 @@ def compose_files_parse(r: RecipeFiles) -> Problems:
     if r.chain_error:
         yield ".env.sample", f".env.sample: {r.chain_error}"
     for name, text in r.compose.items():
-        if name in r.refused:
-            continue  # CCCI-L12 says why
+        if name in r.refused or name in r.outside:
+            continue  # CCCI-L12 or L13 says why
         if text is None:
             where = "COMPOSE_FILE in .env.sample lists it" if name != "compose.yml" else "every recipe needs it"
             yield name, f"{name}: missing at {r.ref} ({where}); add the file or drop it from COMPOSE_FILE"
@@ -279,8 +282,8 @@ def traefik_enabled(r: RecipeFiles) -> Problems:
 
 @rule("CCCI-L07", "error", ".env.sample is present and parses")
 def env_sample_present(r: RecipeFiles) -> Problems:
-    if ".env.sample" in r.refused:
-        return  # CCCI-L12 says why
+    if ".env.sample" in r.refused or ".env.sample" in r.outside:
+        return  # CCCI-L12 or L13 says why
     if r.env_sample is None:
         yield ".env.sample", (f".env.sample: missing at {r.ref}; add one with TYPE, DOMAIN and every setting "
                               "an operator may change")
@@ -330,6 +333,12 @@ def secret_names_fit(r: RecipeFiles) -> Problems:
 @rule("CCCI-L12", "error", "files are UTF-8 text within cc-ci's input limits")
 def within_limits(r: RecipeFiles) -> Problems:
     yield from sorted(r.refused.items())
+
+
+@rule("CCCI-L13", "error", "every file a deploy reads is a regular file inside the recipe")
+def files_inside_the_recipe(r: RecipeFiles) -> Problems:
+    yield from sorted(r.outside.items())
+    yield from r.host_files
 
 
 def _referenced(text: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import secrets as pysecrets
 import string
 import time
@@ -20,8 +19,9 @@ from runner.drivers.swarm.endpoints import EndpointPlan, host_diagnosis, plan_en
 from runner.errors import BadInput, InfraError
 from runner.harness import bounded, git, naming, timing
 from runner.harness.app import App, Deployment
+from runner.harness.compose import check_host_files, interpolation_env
 from runner.harness.config import DriverSettings
-from runner.harness.envfile import compose_files, parse_abra_exports, parse_env, secret_specs
+from runner.harness.envfile import compose_files, parse_env, secret_specs
 from runner.harness.fileio import write_text_atomic
 from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
 from runner.harness.scrub import scrubber
@@ -150,12 +150,17 @@ class SwarmDriver:
         git.git(app.checkout, "clean", "-q", "-fdx")
         release = next((t for t in git.tags_at(app.checkout, commit) if parse_version(t)), None)
         chaos = force_chaos or release is None
-        files = [app.checkout / f for f in compose_files(app.env)]
-        missing = [f.name for f in files if not f.is_file()]
+        names = compose_files(app.env)
+        missing = [name for name in names if bounded.work_tree_file(app.checkout, name) is None]  # or out: refused
         if missing:
             raise InfraError(f"{ref}: COMPOSE_FILE names {', '.join(missing)}, not in the recipe at that ref")
+        chain = {name: bounded.load_yaml_file(app.checkout, name) for name in names}
+        # what plan time checked in git's tree, again with this deploy's own env in the files docker reads
+        environ = {k: v for k, v in self._stack_env(app).items() if not k.startswith("DOCKER_")} | self.target.host_env()
+        check_host_files(chain, names[0], environ, bounded.work_tree(app.checkout), lambda name: name)
         app.deployments += 1
-        ports = _service_ports(files)
+        files = [app.checkout / name for name in names]
+        ports = _service_ports(chain)
         endpoints = self._plan_endpoints(app, ports)
         override = self._write_label_override(app, list(ports), commit, chaos, endpoints)
         return commit, release, chaos, [*files, override], endpoints
@@ -173,9 +178,7 @@ class SwarmDriver:
     def _stack_env(self, app: App) -> dict[str, str]:
         """What compose interpolation sees: only the app env, abra.sh exports and STACK_NAME (and
         the target adds the DOCKER_HOST that reaches its swarm)."""
-        exports = parse_abra_exports(bounded.read_file(app.checkout / "abra.sh", "abra.sh"))
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
-        return env | app.env | exports | {"STACK_NAME": app.stack}
+        return interpolation_env(app.env, bounded.read_file(app.checkout, "abra.sh"), app.stack)
 
     def _plan_endpoints(self, app: App, ports: dict[str, list[Any]]) -> EndpointPlan | None:
         plan = self._endpoints[app.stack] = plan_endpoints(self.settings.dnsrr, self.service_vips, ports)
@@ -313,11 +316,10 @@ class SwarmDriver:
         return service_labels(self.client, app.stack)
 
 
-def _service_ports(files: list[Path]) -> dict[str, list[Any]]:
-    """Every service of the compose files, in order, with the `ports:` entries they give it."""
+def _service_ports(chain: dict[str, Any]) -> dict[str, list[Any]]:
+    """Every service of the loaded compose files, in order, with the `ports:` entries they give it."""
     ports: dict[str, list[Any]] = {}
-    for path in files:
-        data = bounded.load_yaml_file(path, path.name)
+    for data in chain.values():
         services = data.get("services") if isinstance(data, dict) else None
         for name, service in (services if isinstance(services, dict) else {}).items():
             given = service.get("ports") if isinstance(service, dict) else None
