@@ -128,6 +128,11 @@ FAILING = [
     ("CCCI-L12", {".env.sample": GOOD_ENV + "A=" + "x" * 9_000 + "\nB=$A$A$A$A$A$A$A$A\n"},
      ".env.sample:6: the values up to here come to more than 64 KiB"),
     ("CCCI-L12", {"abra.sh": "export NGINX_CONF_VERSION=v1\n" + "#" * 70_000 + "\n"}, "abra.sh: 68 KiB is past"),
+    ("CCCI-L13", {"compose.yml": GOOD_COMPOSE.replace("file: nginx.conf", "file: /etc/hostname")},
+     "compose.yml: configs.nginx_conf.file: /etc/hostname is an absolute path, outside the recipe"),
+    ("CCCI-L13", {"compose.yml": GOOD_COMPOSE.replace("    secrets: [db_password]\n    healthcheck:\n      test: [\"CMD\", \"pg",
+                                                      "    env_file: ../../.ssh/env\n    healthcheck:\n      test: [\"CMD\", \"pg")},
+     "compose.yml: services.db.env_file: ../../.ssh/env leads out of the recipe"),
 ]
 
 
@@ -146,6 +151,26 @@ def test_a_file_that_does_not_parse_is_named_once(lint_repo: Callable[..., Path]
                       ".env.sample": GOOD_ENV + 'COMPOSE_FILE="compose.yml:compose.vol.yml"\n'})
     messages = [f.message for f in lint_recipe(repo, None, {}) if f.rule == "CCCI-L01"]
     assert len(messages) == 1 and messages[0].startswith("compose.yml: does not parse")
+
+
+def test_a_symlink_out_of_the_recipe_is_one_ccci_l13_error_and_nothing_else(lint_repo: Callable[..., Path],
+                                                                           tmp_path: Path) -> None:
+    """A compose.yml committed as a symlink to a harness-host file: CCCI-L13 names it; it is not
+    read (no CCCI-L01 "missing", no rule judging the file it points at); a symlinked config file too."""
+    repo = lint_repo()
+    for name, target in (("compose.yml", "/etc/hostname"), ("nginx.conf", "../../../etc/hostname")):
+        (repo / name).unlink()
+        (repo / name).symlink_to(target)
+    git.git(repo, "commit", "-q", "-am", "symlinks out")
+    findings = lint_recipe(repo, None, {})
+    assert [(f.rule, f.level) for f in findings] == [("CCCI-L13", "error")], [f.line() for f in findings]
+    assert ":compose.yml: compose.yml (a symlink to /etc/hostname) leads out of the recipe; " in findings[0].message
+    (repo / "compose.yml").unlink()
+    (repo / "compose.yml").write_text(GOOD_COMPOSE)
+    git.git(repo, "commit", "-q", "-am", "compose.yml back, nginx.conf still a symlink out")
+    assert [f.message.split(";")[0] for f in lint_recipe(repo, None, {})] == [
+        "compose.yml: configs.nginx_conf.file: nginx.conf (a symlink to ../../../etc/hostname) leads out of the recipe "
+        "(the docker CLI would read it on the harness host and hand it to the swarm)"]
 
 
 def test_every_rule_has_a_failing_fixture() -> None:
