@@ -116,7 +116,7 @@ def _override(tmp_path: Path, setting: str, vips: ServiceVips) -> dict[str, Any]
         "app": {"image": "a"}, "db": {"image": "d"}, "web": {"image": "w", "ports": ["8080:80"]}}}))
     driver = SwarmDriver(DriverSettings.model_validate({"dnsrr": setting}), FakeTarget())  # type: ignore[arg-type]
     driver.service_vips = vips  # the host, as detected
-    ports = swarm_driver._service_ports([compose])
+    ports = swarm_driver._service_ports({"compose.yml": yaml.safe_load(compose.read_text())})
     path = driver._write_label_override(_app(tmp_path), list(ports), "f" * 40, False,
                                         plan_endpoints(driver.settings.dnsrr, vips, ports))
     services: dict[str, Any] = yaml.safe_load(path.read_text())["services"]

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from runner.drivers.swarm.driver import SwarmDriver
 from runner.errors import EXIT_BAD_INPUT, BadInput
 from runner.harness import bounded, git
 from runner.harness.compose import check_host_files, host_files, interpolate
+from runner.harness.config import DriverSettings
+from runner.harness.proc import ExecResult
 from runner.lint import lint_recipe
-from tests.unit.fake_driver import FakeDriver
+from tests.unit.fake_driver import FakeDriver, FakeTarget
 from tests.unit.test_orchestrator import _run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -263,3 +266,34 @@ def test_check_render_and_lint_refuse_a_config_out_of_the_recipe(tmp_path: Path,
         assert done.returncode == EXIT_BAD_INPUT and done.stdout == "", done.stderr
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("cc-ci: error: ")
         assert f"compose.yml: configs.httpd_conf.file: {secret_file} is an absolute path" in done.stderr
+
+
+class _RecordingTarget(FakeTarget):
+    """A target whose host commands (`docker stack config`) are recorded, not run."""
+
+    def host_env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+    def run_host(self, cmd: list[str], *, cwd: Path | None, env: dict[str, str]) -> ExecResult:
+        self.calls.append(" ".join(cmd[:3]))
+        return ExecResult(0, "rendered\n", "")
+
+
+def test_the_swarm_driver_checks_again_with_the_deploys_own_env_before_docker_runs(tmp_path: Path,
+                                                                                   secret_file: Path) -> None:
+    """The env of a deploy may differ from the one checked at plan time (an upgrade keeps the
+    base's values over the head's sample): the driver checks its work tree with it before the
+    docker CLI runs (`render` and `deploy` share `_compose_chain`)."""
+    repo = _recipe(tmp_path / "r", _compose("${CONF_DIR}/httpd.conf"),
+                   env_sample=(FIXTURE / ".env.sample").read_text() + "CONF_DIR=.\n")
+    target = _RecordingTarget()
+    driver = SwarmDriver(DriverSettings(), target)  # type: ignore[arg-type]
+    app = driver.new_app("custom-html-tiny", repo, "r1", tmp_path / "run", "HEAD")
+    assert driver.render(app, "HEAD") == "rendered\n" and target.calls[-1] == "docker stack config"
+    ran = len(target.calls)
+    app.env["CONF_DIR"] = str(secret_file.parent)  # e.g. kept from the base's .env.sample
+    (secret_file.parent / "httpd.conf").write_text("HARNESS HOST SECRET\n")
+    with pytest.raises(bounded.OutsideRecipe, match=rf"^compose\.yml: configs\.httpd_conf\.file '\$\{{CONF_DIR\}}/httpd\.conf': "
+                                                    rf"{re.escape(str(secret_file.parent))}/httpd\.conf is an absolute path"):
+        driver.render(app, "HEAD")
+    assert len(target.calls) == ran  # the docker CLI never ran for it
