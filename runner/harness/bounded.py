@@ -212,8 +212,9 @@ def resolve(name: str, lookup: Lookup, refuse: Callable[[str], RecipeFileError])
     """`name` (relative to the recipe's root) followed component by component as the kernel
     follows it, every symlink by its target, without the OS's help (no realpath, which gives up
     past PATH_MAX): the real path inside the recipe and its entry, None when a component is
-    missing. `refuse(why)` is raised when a symlink leads out (absolute, or `..` past the root),
-    more than MAX_SYMLINKS are followed, or the name ends in something other than a regular file."""
+    missing. `refuse(why)` is raised when a symlink leads out (absolute, or `..` past the root) or
+    into `.git`, more than MAX_SYMLINKS are followed, or the name ends in something other than a
+    regular file."""
     pending = list(reversed(PurePosixPath(name).parts)) if name else []
     done: list[str] = []
     entry, hops, via = Entry("dir"), 0, ""
@@ -228,6 +229,8 @@ def resolve(name: str, lookup: Lookup, refuse: Callable[[str], RecipeFileError])
             entry = Entry("dir")
             continue
         here = "/".join([*done, part])
+        if part == ".git":  # the clone's, not the recipe's: its config holds the remote's URL
+            raise refuse(f"{via or here} is inside git's own folder, not the recipe")
         found = lookup(here)
         if found is None:
             return None  # nothing to read: whoever opens it fails as well

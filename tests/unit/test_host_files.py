@@ -101,6 +101,8 @@ def test_a_secret_file_with_dotdot_out_of_the_recipe_is_refused(tmp_path: Path, 
     ({"conf": "{secret_dir}"}, "conf/id_ed25519", "conf (a symlink to {secret_dir}) leads out of the recipe"),
     ({"a": "b", "b": "c", "c": "{secret}"}, "a", "c (a symlink to {secret}) leads out of the recipe"),
     ({"loop": "loop"}, "loop", "loop is a symlink cc-ci will not follow (a loop?)"),
+    ({"conf": ".git"}, "conf/config", "conf (a symlink to .git) is inside git's own folder, not the recipe"),
+    ({}, ".git/config", ".git is inside git's own folder"),  # the clone's remote URL, perhaps with a token
 ])
 def test_a_committed_symlink_out_of_the_recipe_is_refused(tmp_path: Path, overlays: Path, secret_file: Path,
                                                           links: dict[str, str], config: str, phrase: str) -> None:
