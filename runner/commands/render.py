@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "from the upgrade base's first deploy to the ref's in-place chaos upgrade")
     parser.epilog = ("The domain is a run's (<recipe>-<8 hex>.<CCCI_DOMAIN_BASE>), so STACK_NAME and the labels "
                      "are as a run's. recipe_meta.py's EXTRA_ENV is not applied. Exit 0, or 2 on bad input (a recipe "
-                     "file past cc-ci's input limits too: docs/enroll-recipe.md).")
+                     "file past cc-ci's input limits or outside the recipe too: docs/enroll-recipe.md).")
 
 
 def main(args: argparse.Namespace) -> int:
