@@ -262,10 +262,9 @@ def validate(name: str, data: object, model: type[M]) -> M | None:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top)"
-        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise RunFileUnreadable(name, f"{where}: {first['msg']}{more}") from None
+        found = [f"{'.'.join(str(part) for part in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()]
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        raise RunFileUnreadable(name, "; ".join(found[:3]) + more) from None
 
 
 def read_model(root: Path, name: str, model: type[M]) -> M | None:
