@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from runner.harness.rundir import RunFileUnreadable
 from runner.harness.runlock import file_kind, run_is_alive
 
-MAX_JSON_BYTES = 16 * 2**20  # a results.json is some kB; more is not a run's
+MAX_JSON_BYTES = 64 * 2**20  # a results.json is some kB; an op state lists every backed-up file
 MAX_TEXT_BYTES = 64 * 2**20  # a run log, a JUnit report
 CHUNK = 64 * 1024
 
@@ -262,9 +262,14 @@ def validate(name: str, data: object, model: type[M]) -> M | None:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        found = [f"{'.'.join(str(part) for part in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()]
-        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
-        raise RunFileUnreadable(name, "; ".join(found[:3]) + more) from None
+        raise RunFileUnreadable(name, invalid_why(err)) from None
+
+
+def invalid_why(err: ValidationError) -> str:
+    """`stages: Input should be a valid list; level: …`: where and what, for the first three."""
+    found = [f"{'.'.join(str(part) for part in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()]
+    more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+    return "; ".join(found[:3]) + more
 
 
 def read_model(root: Path, name: str, model: type[M]) -> M | None:
