@@ -25,8 +25,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runner.harness.rundir import RunFileUnreadable
-from runner.harness.runlock import file_kind, run_is_alive
+from runner.harness.rundir import RunFileUnreadable, file_kind
+from runner.harness.runlock import run_is_alive
 
 MAX_JSON_BYTES = 64 * 2**20  # a results.json is some kB; an op state lists every backed-up file
 MAX_TEXT_BYTES = 64 * 2**20  # a run log, a JUnit report

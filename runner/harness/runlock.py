@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from runner.harness.rundir import RunDir, RunFileUnreadable
+from runner.harness.rundir import RunDir, RunFileUnreadable, file_kind
 
 PROC_LOCKS = Path("/proc/locks")
 LOCK_NAME = "run.lock"
@@ -73,12 +73,6 @@ def _flocked_inodes(proc_locks: Path) -> set[int]:
         if len(fields) >= 6 and fields[1] == "FLOCK":
             found.add(int(fields[5].rsplit(":", 1)[-1]))
     return found
-
-
-def file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISLNK, "a symlink"),
-             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 def _why(err: OSError) -> str:
