@@ -18,7 +18,7 @@ import pytest
 
 from runner.harness.rundir import RunFileUnreadable
 from runner.harness.runlock import run_is_alive, run_lock, stale_run_dirs
-from runner.targets.gc import FoundRun, judge
+from runner.targets.gc import FoundRun, Judgement, judge
 
 CHECKERS = 2
 TAKES = 3000
@@ -152,6 +152,17 @@ def test_gc_keeps_what_it_cannot_judge(tmp_path: Path) -> None:
     (runs / "odd").mkdir(parents=True)
     os.mkfifo(runs / "odd" / "run.lock")
     os.utime(runs / "odd", (0, 0))
-    assert stale_run_dirs(runs, 60, time.time()) == []
-    verdict = judge(FoundRun("s", "odd", None, runs / "odd"), own_host="h", runs_dir=runs, now=time.time(), ttl_s=60)
+    answers: list[object] = []
+
+    def judge_it() -> None:
+        answers.append(stale_run_dirs(runs, 60, time.time()))
+        answers.append(judge(FoundRun("s", "odd", None, runs / "odd"), own_host="h", runs_dir=runs,
+                             now=time.time(), ttl_s=60))
+
+    judging = threading.Thread(target=judge_it, daemon=True)  # a FIFO opened would never answer
+    judging.start()
+    judging.join(2)
+    assert len(answers) == 2, "no answer within 2s"
+    stale, verdict = answers
+    assert stale == [] and isinstance(verdict, Judgement)
     assert verdict.remove is False and "cannot tell" in verdict.why
