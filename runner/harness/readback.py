@@ -223,10 +223,12 @@ def first_line(root: Path, name: str, size: int = 4096) -> str | None:
     return head.decode(errors="replace").split("\n", 1)[0]
 
 
-def stream_file(fd: int) -> Iterator[bytes]:
-    """A file opened by `open_file`, in chunks, closed at the end (a page's file route)."""
+def stream_file(fd: int, size: int) -> Iterator[bytes]:
+    """The first `size` bytes of a file opened by `open_file`, in chunks, closed at the end (a
+    page's file route: a log a live run appends to never outgrows the Content-Length sent)."""
     with os.fdopen(fd, "rb") as handle:
-        while chunk := handle.read(CHUNK):
+        while size > 0 and (chunk := handle.read(min(CHUNK, size))):
+            size -= len(chunk)
             yield chunk
 
 
