@@ -24,7 +24,7 @@ from tests.unit.bridge.support import free_port, wait_until
 from tests.unit.test_dashboard import BROWSER_ACCEPT, make_run
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD, DAMAGED = "20260101-000000-aaaaaa", "20260102-000000-bbbbbb"
+GOOD, DAMAGED, PRIVATE = "20260101-000000-aaaaaa", "20260102-000000-bbbbbb", "20260103-000000-cccccc"
 # wrong types and a number JSON does not have, as a damaged disk or a hand edit leaves them
 DAMAGED_RESULTS = '{"recipe": "broken", "stages": 5, "duration_s": "12", "level": 1e999, "verdict": "pass"}'
 STOP_WITHIN_S = 5.0
@@ -41,6 +41,8 @@ def runs_dir() -> Iterator[Path]:
     damaged = make_run(runs, DAMAGED, recipe="broken")
     (damaged / "results.json").write_text(DAMAGED_RESULTS)
     os.mkfifo(damaged / "run.lock")
+    private = make_run(runs, PRIVATE, recipe="private")
+    (private / "results.json").chmod(0o600)  # only its owner may read it
     yield runs
     _make_writable(runs)
     shutil.rmtree(root)
@@ -115,6 +117,11 @@ def test_a_damaged_run_dir_beside_a_good_one_takes_down_only_its_own_row_and_pag
         row = next(line for line in _get(base, "/runs")[0].text.splitlines() if DAMAGED in line)
         assert "unreadable: results.json" in _get(base, "/runs")[0].text and "broken" in row
         assert "/tmp/" not in page  # no server path on an unauthenticated page
+        private = _get(base, f"/runs/{PRIVATE}")[0].text
+        if viewer == "read-only" and os.geteuid() == 0:  # as `nobody`, who may not read it
+            assert "unreadable: results.json: permission denied" in private
+        else:
+            assert "unreadable" not in private
 
 
 def _stuck_download(base: str, path: str) -> socket.socket:
