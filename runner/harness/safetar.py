@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -76,19 +78,15 @@ def _extract(tar: tarfile.TarFile, dest: Path, policy: _Policy) -> None:
         tree.finish()
 
 
-class _about:
-    """Turns an OS error while writing `member` into the guard's own error naming it."""
-
-    def __init__(self, member: tarfile.TarInfo) -> None:
-        self.member = member
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: object) -> None:
-        if isinstance(err, (OSError, ValueError, OverflowError)):
-            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-            raise ExtractFailed(f"could not extract {_shown(self.member.name)}: {reason}") from err
+@contextmanager
+def _about(member: tarfile.TarInfo) -> Iterator[None]:
+    """An OS error while writing `member` (disk full, a time out of range) becomes the guard's own
+    error naming it, in one line."""
+    try:
+        yield
+    except (OSError, ValueError, OverflowError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ExtractFailed(f"could not extract {_shown(member.name)}: {reason}") from err
 
 
 def _shown(name: str) -> str:

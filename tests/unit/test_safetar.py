@@ -207,6 +207,17 @@ def test_a_repo_link_made_to_point_out_by_a_later_member_is_refused_and_removed(
     assert not os.path.lexists(dest / "cc-ci" / "up")
 
 
+@MODES
+def test_a_member_the_host_cannot_write_is_the_guards_error_naming_it(
+        extract: Callable[[bytes, Path], None], dest: Path) -> None:
+    def far_future(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo("late.txt")
+        info.mtime = 1e30  # a pax header can say it; no time_t holds it
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(safetar.ExtractFailed, match=r"^could not extract 'late.txt': .*out of range"):
+        extract(_tar(far_future), dest)
+
+
 def test_repo_local_files_lose_setuid_and_group_write(dest: Path) -> None:
     _data(_tar(_file("run.sh", mode=0o4775), _file("plain.txt", mode=0o444)), dest)
     assert stat.S_IMODE((dest / "run.sh").stat().st_mode) == 0o755
