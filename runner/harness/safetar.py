@@ -72,9 +72,14 @@ def extract_volume(tar: tarfile.TarFile, dest: Path) -> None:
 def _extract(tar: tarfile.TarFile, dest: Path, policy: _Policy) -> None:
     room = PATH_MAX - 2 - len(os.fsencode(os.path.abspath(dest)))
     with _Tree(os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), policy, room) as tree:
-        for member in tar:
-            with _about(member):
-                tree.add(tar, member)
+        last: tarfile.TarInfo | None = None
+        try:
+            for last in tar:
+                with _about(last):
+                    tree.add(tar, last)
+        except tarfile.TarError as err:  # cut or corrupt: a download or a stream that broke off
+            where = f"at or after {_shown(last.name)}" if last is not None else "before its first member"
+            raise ExtractFailed(f"the archive is damaged {where}: {err}") from err
         tree.finish()
 
 

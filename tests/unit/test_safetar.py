@@ -218,6 +218,13 @@ def test_a_member_the_host_cannot_write_is_the_guards_error_naming_it(
         extract(_tar(far_future), dest)
 
 
+@MODES
+def test_a_cut_archive_is_the_guards_error_naming_where(extract: Callable[[bytes, Path], None], dest: Path) -> None:
+    data = _tar(_file("first.txt"), _file("big.bin", b"y" * 4096))
+    with pytest.raises(safetar.ExtractFailed, match=r"^the archive is damaged at or after 'big.bin': "):
+        extract(data[:2048], dest)
+
+
 def test_repo_local_files_lose_setuid_and_group_write(dest: Path) -> None:
     _data(_tar(_file("run.sh", mode=0o4775), _file("plain.txt", mode=0o444)), dest)
     assert stat.S_IMODE((dest / "run.sh").stat().st_mode) == 0o755
