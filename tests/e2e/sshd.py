@@ -53,7 +53,7 @@ def loopback_sshd(directory: Path) -> Iterator[Sshd]:
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {directory / 'sshd.pid'}",
         f"AuthorizedKeysFile {directory / 'authorized_keys'}", "PermitRootLogin prohibit-password",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
-        "AllowTcpForwarding yes", "MaxSessions 100", "MaxStartups 100", "LogLevel VERBOSE", ""]))
+        "AllowTcpForwarding yes", "LogLevel VERBOSE", ""]))
     known_hosts = directory / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {(directory / 'host_key.pub').read_text().split(' ', 2)[0]} "
                            f"{(directory / 'host_key.pub').read_text().split(' ', 2)[1]}\n")
