@@ -13,6 +13,7 @@ refused before anything is deployed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import re
 import shlex
@@ -74,6 +75,16 @@ class _Refuse(paramiko.MissingHostKeyPolicy):
         raise BadInput(f"CCCI_DOCKER_HOST: ssh host {hostname} is not in {self.known_hosts} (it offered "
                        f"{key.get_name()} {key.fingerprint}); check that fingerprint on the host, then add "
                        "its key to that file (CCCI_SSH_KNOWN_HOSTS); refused, nothing deployed")
+
+
+class _HandledRefusals(logging.Filter):
+    """paramiko logs a refused channel as an ERROR; the link handles it (another connection)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "open FAILED" not in record.getMessage()
+
+
+logging.getLogger("paramiko.transport").addFilter(_HandledRefusals())
 
 
 class SshConnection:

@@ -6,9 +6,15 @@ stop before anything exists."""
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,10 +22,12 @@ import pytest
 from runner.errors import BadInput, InfraError
 from runner.harness import naming
 from runner.harness.config import TargetSettings
+from runner.harness.paths import REPO_ROOT
 from runner.targets import gateway_subnets, open_target
 from runner.targets.guard import allow_local_reach, refuse_local_reach
 from runner.targets.local import LocalTarget
 from runner.targets.ssh import SshTarget
+from runner.targets.stack import OWNER_STACK_LABEL, STACK_LABEL, remove_stack, run_labels
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.sshd import SSHD, Sshd, free_port, keygen, loopback_sshd
 from tests.e2e.support import RunOutcome, asked, suite_objects
@@ -117,20 +125,54 @@ def test_an_unreachable_host_is_refused_saying_why(run_ci: Callable[..., RunOutc
     assert f"cannot reach ssh://root@127.0.0.1:{port}" in line and "refused" in line.lower()
 
 
-def test_one_connection_is_reused_and_a_dropped_one_is_reconnected_once_else_the_use_fails(sshd: Sshd) -> None:
+def test_connections_are_reused_and_a_dropped_link_is_reconnected_within_its_bound_else_the_use_fails(
+    sshd: Sshd
+) -> None:
     target = open_target(TargetSettings(docker_host=sshd.url, ssh_key=sshd.key, ssh_known_hosts=sshd.known_hosts))
     assert isinstance(target, SshTarget)
+    link = target.connection.link
     try:
         target.client.ping()
         target.client.services.list()
         assert target.connection.connects == 1
-        target.connection.client.get_transport().close()  # type: ignore[union-attr]
+        for client in link.clients():
+            client.get_transport().close()
         target.client.ping()
         assert target.connection.connects == 2
-        target.connection.client.get_transport().close()  # type: ignore[union-attr]
+        for client in link.clients():
+            client.get_transport().close()
+        link.reconnect_s = 1.5
         target.connection.address = type(target.ssh)("root", "127.0.0.1", free_port())  # now unreachable
-        with pytest.raises(InfraError, match="dropped and reconnecting failed: cannot reach"):
+        started = time.monotonic()
+        with pytest.raises(InfraError, match=r"the SSH link to ssh://root@127\.0\.0\.1:\d+ is lost: no connection "
+                           r"within 2s \(\d+ attempts; last: cannot reach .*refused"):
             target.client.ping()
+        assert time.monotonic() - started < 10, "bounded: one outage costs one bound, not one per retry"
+    finally:
+        target.close()
+
+
+def test_a_stock_sshd_serves_more_simultaneous_channel_users_than_its_max_sessions(sshd: Sshd) -> None:
+    """16 users at once, each holding its channel for a while, as a run's fixtures, camera, polling,
+    exec and file transfer do: the link spreads them over connections under MaxSessions (10)."""
+    target = open_target(TargetSettings(docker_host=sshd.url, ssh_key=sshd.key, ssh_known_hosts=sshd.known_hosts))
+    assert isinstance(target, SshTarget)
+    try:
+        def hold_a_session(i: int) -> str:
+            result = target.run_on_node(["sh", "-c", f"sleep 1; echo user-{i}"])
+            assert result.succeeded, result.stderr
+            return result.stdout.strip()
+
+        def engine_calls(i: int) -> int:
+            return len(target.client.api.networks())
+
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            held = pool.map(hold_a_session, range(16))
+            calls = pool.map(engine_calls, range(8))
+            assert sorted(held) == sorted(f"user-{i}" for i in range(16))
+            assert all(n > 0 for n in calls)
+        assert 2 <= target.connection.connects <= 4
+        assert "no more sessions" not in sshd.log.read_text().lower()
     finally:
         target.close()
 
@@ -138,3 +180,110 @@ def test_one_connection_is_reused_and_a_dropped_one_is_reconnected_once_else_the
 def test_a_bad_docker_host_is_bad_input() -> None:
     with pytest.raises(BadInput, match="neither `local` nor ssh://user@host"):
         TargetSettings.from_env({"CCCI_DOCKER_HOST": "tcp://10.0.0.1:2375"})
+
+
+# -- a cut link ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """An sshd of the test's own, to kill and bring back."""
+    with loopback_sshd(tmp_path_factory.mktemp("own-sshd")) as running:
+        yield running
+
+
+def _wait_for_line(path: Path, text: str, process: subprocess.Popen[str], timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = next((line for line in path.read_text().splitlines() if text in line), None) if path.exists() else None
+        if found:
+            return found
+        assert process.poll() is None, f"the run ended before {text!r}: {path.read_text()[-3000:]}"
+        time.sleep(0.1)
+    raise AssertionError(f"no {text!r} within {timeout_s}s: {path.read_text()[-3000:]}")
+
+
+def test_a_link_cut_right_after_the_install_tier_is_survived_or_reported_and_leaves_nothing(
+    own_sshd: Sshd, tmp_path: Path
+) -> None:
+    """sshd and every session of the run are killed the moment the install tier's verdict is
+    printed, and sshd is back 3 s later: the run passes or errors, and nothing of it is left
+    (no gc run)."""
+    run_id = f"ssh-cut-{secrets.token_hex(4)}"
+    stack = naming.stack_name(naming.app_domain("custom-html-tiny", run_id, SUITE_DOMAIN_BASE))
+    console = tmp_path / "console.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("RECIPE", "REF", "PR", "STAGES", "VERSION")}
+    env |= {"CCCI_RUNS_DIR": str(tmp_path / "runs"), "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE, "RECIPE": "custom-html-tiny",
+            "STAGES": FIVE, "CCCI_RUN_ID": run_id, **own_sshd.env()}
+    with console.open("w") as out:
+        run = subprocess.Popen([sys.executable, "-m", "runner.run_recipe_ci"], cwd=REPO_ROOT, env=env,
+                               stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        verdict = _wait_for_line(console, "install tier: ", run, timeout_s=300)
+        killed = own_sshd.kill()
+        cut_at = time.monotonic()
+        assert len(killed) > 2, "the listener and the run's sessions were killed"
+        time.sleep(3)
+        own_sshd.start()
+        returncode = run.wait(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    said = console.read_text()
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert "install tier: pass" in verdict, said[-3000:]
+    assert returncode in (0, 3) and results["verdict"] in ("pass", "error"), said[-3000:]
+    assert results["teardown_leftovers"] == [], said[-3000:]
+    assert [o for o in suite_objects() if o.split(" ", 1)[1].startswith(stack)] == [], "nothing left, without gc"
+    assert "Traceback" not in said
+    if returncode == 0:  # it reconnected and carried on: every tier after the cut ran
+        assert [(t["op"], t["verdict"]) for t in asked(results)] == [(op, "pass") for op in FIVE.split(",")]
+    else:  # the error names the link it lost
+        assert "SSH link" in json.dumps(results["tiers"]) + str(results["error"]), said[-3000:]
+    assert time.monotonic() - cut_at > 3
+
+
+def _dead_run(target: LocalTarget, stack: str, run_dir: Path, host: str) -> None:
+    """What a run killed before its teardown leaves: a secret, a config, a volume and a network."""
+    labels = run_labels(run_dir.name, str(run_dir), host)
+    target.client.secrets.create(name=f"{stack}_token_v1", data=b"x", labels={OWNER_STACK_LABEL: stack} | labels)
+    target.client.configs.create(name=f"{stack}_conf_v1", data=b"x", labels={STACK_LABEL: stack} | labels)
+    target.client.volumes.create(name=f"{stack}_content", labels={STACK_LABEL: stack})
+    target.client.networks.create(f"{stack}_default", driver="overlay", labels={STACK_LABEL: stack})
+
+
+def test_gc_over_a_stock_sshd_reclaims_killed_runs_through_a_cut_link_without_a_traceback(
+    own_sshd: Sshd, tmp_path: Path
+) -> None:
+    """Six killed runs to reclaim; the link is cut after the first is removed and back 2 s later:
+    gc reconnects and removes them all, in lines of its own."""
+    local, host = LocalTarget(), f"gc-ssh-{secrets.token_hex(3)}"
+    stacks = [f"gc{secrets.token_hex(3)}-{i}_ccci_test" for i in range(6)]
+    runs = tmp_path / "runs"
+    try:
+        for stack in stacks:
+            (runs / stack).mkdir(parents=True)
+            _dead_run(local, stack, runs / stack, host)
+        said = tmp_path / "gc.log"
+        with said.open("w") as out:
+            gc = subprocess.Popen([sys.executable, "-m", "runner.cli", "gc", "--runs-dir", str(runs)], cwd=REPO_ROOT,
+                                  env=os.environ | own_sshd.env() | {"CCCI_HOST_ID": host}, stdout=out,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            _wait_for_line(said, "gc: removed", gc, timeout_s=120)
+            own_sshd.kill()
+            time.sleep(2)
+            own_sshd.start()
+            returncode = gc.wait(timeout=300)
+        finally:
+            if gc.poll() is None:
+                gc.kill()
+        text = said.read_text()
+        assert returncode == 0 and "Traceback" not in text, text[-3000:]
+        assert all(f"gc: removed {stack}" in text for stack in stacks), text
+        assert [o for o in suite_objects() if any(stack in o for stack in stacks)] == []
+    finally:
+        for stack in stacks:
+            remove_stack(local.client, stack)
+        local.close()
