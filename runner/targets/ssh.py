@@ -20,7 +20,7 @@ import shlex
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import docker
 import httpx
@@ -200,10 +200,25 @@ class _LinkPool(urllib3.connectionpool.HTTPConnectionPool):
         return conn or self._new_conn()
 
 
-# an idempotent request that lost its channel (the link dropped, the engine restarted) is sent again
-# once the link is back; one that may have taken effect (POST) is not, and says which link broke
-_RETRIES = urllib3.util.Retry(total=4, connect=4, read=4, status=0, other=0, backoff_factor=0.5,
-                              raise_on_status=False, raise_on_redirect=False)
+# POSTs that change nothing the run relies on when sent twice: creating an exec instance (a
+# second one is never started)
+_RETRY_SAFE_POST = re.compile(r"/containers/[^/]+/exec$")
+
+
+class _LinkRetry(urllib3.util.Retry):
+    """An idempotent request that lost its channel (the link dropped, the engine restarted) is
+    sent again once the link is back, and so is a retry-safe POST; any other POST may have taken
+    effect, so it is not: it fails saying which link broke."""
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Self:
+        if method == "POST" and url and _RETRY_SAFE_POST.search(urllib.parse.urlsplit(url).path):
+            method = "GET"
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+_RETRIES = _LinkRetry(total=4, connect=4, read=4, status=0, other=0, backoff_factor=0.5,
+                      raise_on_status=False, raise_on_redirect=False)
 
 
 class _LinkAdapter(BaseHTTPAdapter):
