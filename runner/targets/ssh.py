@@ -33,7 +33,7 @@ from runner.errors import BadInput, InfraError
 from runner.harness.proc import ExecResult
 from runner.targets.base import DockerTarget
 from runner.targets.forward import Forwarder
-from runner.targets.sshlink import SshLink, Unreachable
+from runner.targets.sshlink import RECONNECT_S, SshLink, Unreachable
 from runner.targets.tunnel import channel_transport
 
 CONNECT_TIMEOUT_S = 10.0
@@ -87,9 +87,10 @@ class SshConnection:
     host-key check and the identity; sessions kept under the server's limit; a lost link
     reconnected within a bound, past which the use raises InfraError naming it."""
 
-    def __init__(self, address: SshAddress, known_hosts: Path, key: Path | None) -> None:
+    def __init__(self, address: SshAddress, known_hosts: Path, key: Path | None,
+                 reconnect_s: float = RECONNECT_S) -> None:
         self.address, self.known_hosts, self.key = address, known_hosts, key
-        self.link = SshLink(str(address), lambda: self._connect(first=False))
+        self.link = SshLink(str(address), lambda: self._connect(first=False), reconnect_s=reconnect_s)
 
     def open(self) -> None:
         """The first connection: every refusal here is bad input (exit 2), said in one line."""
@@ -258,10 +259,10 @@ def _docker_client(connection: SshConnection, address: SshAddress) -> docker.Doc
 class SshTarget(DockerTarget):
     name = "ssh"
 
-    def __init__(self, url: str, known_hosts: Path, key: Path | None) -> None:
+    def __init__(self, url: str, known_hosts: Path, key: Path | None, reconnect_s: float = RECONNECT_S) -> None:
         self.ssh = SshAddress.parse(url)
         self.address = str(self.ssh)
-        self.connection = SshConnection(self.ssh, known_hosts, key)
+        self.connection = SshConnection(self.ssh, known_hosts, key, reconnect_s)
         self.connection.open()
         try:
             self._client = _docker_client(self.connection, self.ssh)
