@@ -17,6 +17,8 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.services import Service
 
+from runner.errors import CcciError
+
 log = logging.getLogger(__name__)
 
 STACK_LABEL = "com.docker.stack.namespace"
@@ -87,11 +89,15 @@ def remove_stack(client: docker.DockerClient, stack: str, deadline_s: float = TE
     """
     deadline = time.monotonic() + deadline_s
     seen: dict[str, list[Leftover]] = {}  # per kind, its last listing: what may be left when it fails
+    lost = 0  # passes in a row in which the engine was out of reach for every kind
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="teardown") as pool:
         while True:
             left, unlisted = _listed(client, stack, pool)
             seen |= {kind: [o for o in left if o.kind == kind] for kind in _KINDS if kind not in unlisted}
-            if (not left and not unlisted) or time.monotonic() >= deadline:
+            # out of reach twice in a row, each after its own retries (a lost SSH link's reconnect
+            # bound): the engine is gone for now; trying until the deadline would only wait longer
+            lost = lost + 1 if set(unlisted) == set(_KINDS) and all(u.gave_up for u in unlisted.values()) else 0
+            if (not left and not unlisted) or lost >= 2 or time.monotonic() >= deadline:
                 return _may_be_left(stack, left, unlisted, seen)
             stages = (("service",), ("container", "secret", "config"), ("volume", "network"))
             deferred = bool(unlisted)
@@ -102,14 +108,24 @@ def remove_stack(client: docker.DockerClient, stack: str, deadline_s: float = TE
                 time.sleep(RETRY_S)
 
 
-def _may_be_left(stack: str, left: list[Leftover], unlisted: dict[str, str],
+@dataclass(frozen=True)
+class _Unlisted:
+    why: str
+    gave_up: bool  # the call already retried on its own and gave up (CcciError: a lost link's bound)
+
+
+def _may_be_left(stack: str, left: list[Leftover], unlisted: dict[str, _Unlisted],
                  seen: dict[str, list[Leftover]]) -> list[str]:
     """What is left, and for a kind that could not be listed, what it held when last listed (or
     every object of that kind of the stack, never listed) and why it is unknown."""
     found = {str(obj) for obj in left}
-    for kind, why in unlisted.items():
+    by_reason: dict[str, list[str]] = {}
+    for kind in (k for k in _KINDS if k in unlisted):
         found |= {str(obj) for obj in seen.get(kind, [])}
-        found.add(f"unknown: any {kind} of {stack} (could not list them: {why})")
+        by_reason.setdefault(unlisted[kind].why, []).append(kind)
+    for why, kinds in by_reason.items():
+        either = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
+        found.add(f"unknown: any {either} of {stack} (could not list them: {why})")
     return sorted(found)
 
 
@@ -121,7 +137,8 @@ def stack_leftovers(client: docker.DockerClient, stack: str) -> list[str]:
     return _may_be_left(stack, left, unlisted, {})
 
 
-def _listed(client: docker.DockerClient, stack: str, pool: ThreadPoolExecutor) -> tuple[list[Leftover], dict[str, str]]:
+def _listed(client: docker.DockerClient, stack: str,
+            pool: ThreadPoolExecutor) -> tuple[list[Leftover], dict[str, _Unlisted]]:
     """One listing call per kind and filter, in parallel; none of them inspects objects one by one
     (the high-level `containers.list` does, and fails on a container removed in between). Also,
     per kind whose listing failed, why."""
@@ -130,21 +147,21 @@ def _listed(client: docker.DockerClient, stack: str, pool: ThreadPoolExecutor) -
     queries = [(kind, by_stack) for kind in _KINDS] + [(kind, by_name) for kind in _KINDS[2:]]
     queries.append(("secret", {"label": f"{OWNER_STACK_LABEL}={stack}"}))
     found: dict[tuple[str, str], Leftover] = {}
-    unlisted: dict[str, str] = {}
+    unlisted: dict[str, _Unlisted] = {}
     for (kind, _), objs in zip(queries, pool.map(lambda query: _list_or_why(client.api, *query), queries), strict=True):
-        if isinstance(objs, str):
+        if isinstance(objs, _Unlisted):
             unlisted[kind] = objs
         else:
             found |= {(obj.kind, obj.id): obj for obj in objs}
     return list(found.values()), unlisted
 
 
-def _list_or_why(api: Any, kind: str, filters: dict[str, str]) -> list[Leftover] | str:
+def _list_or_why(api: Any, kind: str, filters: dict[str, str]) -> list[Leftover] | _Unlisted:
     try:
         return _list_kind(api, kind, filters)
     except Exception as err:  # noqa: BLE001 - any failure (engine, link, transport) is this kind's alone
         log.debug("listing %ss with %s failed: %s", kind, filters, err)
-        return _one_line(err)
+        return _Unlisted(_one_line(err), isinstance(err, CcciError))
 
 
 def _one_line(err: BaseException) -> str:

@@ -247,6 +247,55 @@ def test_a_link_cut_right_after_the_install_tier_is_survived_or_reported_and_lea
     assert time.monotonic() - cut_at > 3
 
 
+def test_a_link_lost_for_good_is_reported_with_what_may_be_left_and_the_gc_that_reclaims_it(
+    own_sshd: Sshd, tmp_path: Path
+) -> None:
+    """sshd is killed after the install tier and stays down past the run's reconnect bound (2 s):
+    the op is `error` naming the lost link, teardown gives up after trying again, exit 3 names
+    what may be left and the gc command; once sshd is back, that command reclaims everything."""
+    run_id = f"ssh-lost-{secrets.token_hex(4)}"
+    stack = naming.stack_name(naming.app_domain("custom-html-tiny", run_id, SUITE_DOMAIN_BASE))
+    runs, console = tmp_path / "runs", tmp_path / "console.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("RECIPE", "REF", "PR", "STAGES", "VERSION")}
+    env |= {"CCCI_RUNS_DIR": str(runs), "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE, "RECIPE": "custom-html-tiny",
+            "STAGES": FIVE, "CCCI_RUN_ID": run_id, "CCCI_SSH_RECONNECT": "2", **own_sshd.env()}
+    try:
+        with console.open("w") as out:
+            run = subprocess.Popen([sys.executable, "-m", "runner.run_recipe_ci"], cwd=REPO_ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            _wait_for_line(console, r"install tier: (pass|fail|error|empty)", run, timeout_s=300)
+            own_sshd.kill()
+            cut_at = time.monotonic()
+            returncode = run.wait(timeout=300)
+            took = time.monotonic() - cut_at
+        finally:
+            if run.poll() is None:
+                run.kill()
+        said = console.read_text()
+        results = json.loads((runs / run_id / "results.json").read_text())
+        assert returncode == 3 and "Traceback" not in said, said[-3000:]
+        upgrade = next(t for t in results["tiers"] if t["op"] == "upgrade")
+        assert upgrade["verdict"] == "error" and f"the SSH link to {own_sshd.url}" in upgrade["error"], upgrade
+        command = f"CCCI_DOCKER_HOST={own_sshd.url} cc-ci gc --runs-dir {runs}"
+        assert results["reclaim"] == command
+        (left,) = results["teardown_leftovers"]
+        assert left.startswith(f"unknown: any service, container, volume, secret, config or network of {stack} "
+                               f"(could not list them: the SSH link to {own_sshd.url} is lost: no connection within 2s")
+        assert f"teardown LEFT BEHIND: {left}; to reclaim it once this run has ended: {command}" in said
+        assert f"reclaim with: {command}" in (runs / run_id / "summary.md").read_text()
+        assert took < 60, "bounded: the op and the teardown each gave up after trying the link again"
+        assert [o for o in suite_objects() if stack in o], "it was left (the host was out of reach)"
+
+        own_sshd.start()
+        gc = subprocess.run([sys.executable, "-m", "runner.cli", "gc", "--runs-dir", str(runs)], cwd=REPO_ROOT,
+                            env=os.environ | own_sshd.env(), capture_output=True, text=True, timeout=300)
+        assert gc.returncode == 0 and f"gc: removed {stack} (run {run_id})" in gc.stderr, gc.stderr
+        assert [o for o in suite_objects() if stack in o] == []
+    finally:
+        remove_stack(LocalTarget().client, stack)
+
+
 def _dead_run(target: LocalTarget, stack: str, run_dir: Path, host: str) -> None:
     """What a run killed before its teardown leaves: a secret, a config, a volume and a network."""
     labels = run_labels(run_dir.name, str(run_dir), host)

@@ -199,3 +199,28 @@ def test_a_kind_lost_after_it_was_listed_names_what_it_last_held(client: FakeCli
     left = remove_stack(client, STACK, deadline_s=0.5)  # type: ignore[arg-type]
     assert left == [f"network {STACK}_default", f"unknown: any network of {STACK} (could not list them: Socket is closed)"]
     assert f"volume {STACK}_content" not in api.names(), "the others were removed meanwhile"
+
+
+def test_an_engine_out_of_reach_after_its_own_retries_is_given_up_after_a_second_try_not_at_the_deadline(
+    client: FakeClient
+) -> None:
+    lost = InfraError("the SSH link to ssh://root@h:22 is lost: no connection within 60s (8 attempts; last: refused)")
+    for kind in ("service", "container", "volume", "secret", "config", "network"):
+        client.api.script[(f"list_{kind}", "")] = [lost] * 1000
+    started = time.monotonic()
+    left = remove_stack(client, STACK, deadline_s=30)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 5
+    assert left == [f"unknown: any service, container, volume, secret, config or network of {STACK} "
+                    f"(could not list them: {lost})"]
+    assert client.api.calls.count("list_service") == 2, "tried again once, after the first bounded attempt"
+
+
+def test_a_busy_engine_failing_every_listing_is_tried_until_the_deadline(client: FakeClient) -> None:
+    for kind in ("service", "container", "volume", "secret", "config", "network"):
+        client.api.script[(f"list_{kind}", "")] = [server_error("context deadline exceeded")] * 1000
+    started = time.monotonic()
+    left = remove_stack(client, STACK, deadline_s=0.5)  # type: ignore[arg-type]
+    assert time.monotonic() - started >= 0.5 and client.api.calls.count("list_service") > 2
+    (line,) = left
+    assert line.startswith(f"unknown: any service, container, volume, secret, config or network of {STACK} "
+                           "(could not list them: 500 Server Error") and "context deadline exceeded" in line
