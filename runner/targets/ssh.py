@@ -213,7 +213,9 @@ class _LinkRetry(urllib3.util.Retry):
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
-_RETRIES = _LinkRetry(total=4, connect=4, read=4, status=0, other=0, backoff_factor=0.5,
+# waits of 0, 1, 2, 4, 8, 8 s: an engine that restarts (`docker system dial-stdio` there fails
+# at once) has about 20 s to answer again; a lost link is waited for by the link itself
+_RETRIES = _LinkRetry(total=6, connect=6, read=6, status=0, other=0, backoff_factor=0.5, backoff_max=8,
                       raise_on_status=False, raise_on_redirect=False)
 
 
@@ -235,7 +237,8 @@ class _LinkAdapter(BaseHTTPAdapter):
         except requests.exceptions.ConnectionError as err:
             path = urllib.parse.urlsplit(request.url).path
             raise requests.exceptions.ConnectionError(
-                f"the SSH link to {self._connection.address} broke during {request.method} {path}: {err}",
+                f"the SSH link to {self._connection.address} or the engine behind it went away during "
+                f"{request.method} {path}: {err}",
                 request=request) from err
 
     def close(self) -> None:

@@ -87,9 +87,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def loopback_sshd(directory: Path) -> Iterator[Sshd]:
+def loopback_sshd(directory: Path, extra: tuple[str, ...] = ()) -> Iterator[Sshd]:
     """Debian's sshd with its stock limits (no MaxSessions, no MaxStartups: 10 and 10:30:100),
-    configured only to be a test host on loopback: its port, keys and paths, key login for root."""
+    configured only to be a test host on loopback: its port, keys and paths, key login for root
+    (and `extra` lines, for a test that injects a fault)."""
     directory.mkdir(parents=True, exist_ok=True)
     host_key, key = keygen(directory / "host_key"), keygen(directory / "client_key")
     (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
@@ -99,7 +100,7 @@ def loopback_sshd(directory: Path) -> Iterator[Sshd]:
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {directory / 'sshd.pid'}",
         f"AuthorizedKeysFile {directory / 'authorized_keys'}", "PermitRootLogin prohibit-password",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
-        "LogLevel VERBOSE", ""]))
+        "LogLevel VERBOSE", *extra, ""]))
     known_hosts = directory / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {(directory / 'host_key.pub').read_text().split(' ', 2)[0]} "
                            f"{(directory / 'host_key.pub').read_text().split(' ', 2)[1]}\n")

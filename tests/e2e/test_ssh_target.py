@@ -6,13 +6,16 @@ stop before anything exists."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import requests
 
 from runner.errors import BadInput, InfraError
 from runner.harness import naming
@@ -31,7 +35,7 @@ from runner.targets.local import LocalTarget
 from runner.targets.ssh import SshTarget
 from runner.targets.stack import OWNER_STACK_LABEL, STACK_LABEL, remove_stack, run_labels
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
-from tests.e2e.sshd import SSHD, Sshd, free_port, keygen, loopback_sshd
+from tests.e2e.sshd import SSHD, Sshd, descendants, free_port, keygen, loopback_sshd
 from tests.e2e.support import RunOutcome, asked, suite_objects
 
 pytestmark = pytest.mark.skipif(not SSHD.exists(), reason="no /usr/sbin/sshd (scripts/bootstrap installs openssh-server)")
@@ -193,6 +197,56 @@ def test_a_stock_sshd_serves_more_simultaneous_channel_users_than_its_max_sessio
         assert 2 <= target.connection.connects <= 5, target.connection.connects
     finally:
         target.close()
+
+
+ENGINE_SWITCH = """#!/bin/sh
+# the engine "restarting": while {down} exists, `docker system dial-stdio` fails as it does then
+if [ -e {down} ] && [ "$SSH_ORIGINAL_COMMAND" = "docker system dial-stdio" ]; then
+  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+  exit 1
+fi
+exec sh -c "$SSH_ORIGINAL_COMMAND"
+"""
+
+
+def _engine_goes_down(sshd: Sshd, down: Path) -> None:
+    """As dockerd stopping looks from the SSH side: the engine connections open now end (their
+    `docker system dial-stdio` exits) and new ones fail, until `down` is removed."""
+    down.touch()
+    assert sshd.process is not None
+    for pid in descendants(sshd.process.pid):
+        with contextlib.suppress(OSError):
+            if b"dial-stdio" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_an_engine_that_stops_answering_for_a_few_seconds_is_waited_for_past_that_an_error_names_the_link(
+    tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    directory = tmp_path_factory.mktemp("engine-sshd")
+    down, switch = directory / "engine-down", directory / "engine-switch"
+    switch.write_text(ENGINE_SWITCH.format(down=down))
+    switch.chmod(0o755)
+    with loopback_sshd(directory, extra=(f"ForceCommand {switch}",)) as sshd:
+        target = open_target(TargetSettings(docker_host=sshd.url, ssh_key=sshd.key, ssh_known_hosts=sshd.known_hosts))
+        try:
+            assert isinstance(target.client.api.services(), list)
+            _engine_goes_down(sshd, down)
+            threading.Timer(4, down.unlink).start()
+            started = time.monotonic()
+            assert isinstance(target.client.api.services(), list)  # asked again until it answered
+            assert 4 <= time.monotonic() - started < 20
+
+            _engine_goes_down(sshd, down)
+            started = time.monotonic()
+            with pytest.raises(requests.exceptions.ConnectionError,
+                               match=rf"the SSH link to {sshd.url} or the engine behind it went away during GET "
+                                     r"/v[\d.]+/services"):
+                target.client.api.services()
+            assert 15 < time.monotonic() - started < 60
+        finally:
+            down.unlink(missing_ok=True)
+            target.close()
 
 
 def test_a_bad_docker_host_is_bad_input() -> None:

@@ -343,7 +343,8 @@ class _CutWhileStarting(_ExecApi):
             self.cuts -= 1
             if self.ran:
                 super().exec_start(exec_id, demux)  # it ran, its output went down with the link
-            raise requests.exceptions.ConnectionError("the SSH link to ssh://root@h:22 broke during POST /exec")
+            raise requests.exceptions.ConnectionError("the SSH link to ssh://root@h:22 or the engine behind it went away "
+                                                     "during POST /exec")
         return super().exec_start(exec_id, demux)
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
