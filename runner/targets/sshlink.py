@@ -229,6 +229,9 @@ class SshLink:
                     return
             client = self._connect_within_bound()
             with self._state:
+                if self._closed:  # the run ended while this connection was being made
+                    client.close()
+                    return
                 self._connections.append(_Connection(client))
                 self.connects += 1
                 self._state.notify_all()
@@ -253,13 +256,8 @@ class SshLink:
             self._last_failure = failure
         raise failure
 
-    def primary(self) -> SshClient | None:
-        """The oldest live connection, if any (for tests and diagnostics)."""
-        with self._state:
-            self._drop_dead()
-            return self._connections[0].client if self._connections else None
-
     def clients(self) -> list[Any]:
+        """The connections made and not dropped (a test cuts them)."""
         with self._state:
             return [c.client for c in self._connections]
 

@@ -10,10 +10,12 @@ from typing import Any
 
 import paramiko
 import pytest
+import urllib3
 from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.errors import InfraError
+from runner.targets.ssh import _RETRIES
 from runner.targets.sshlink import SshLink, Unreachable, backoff_delays, choose
 
 # -- pure decisions --------------------------------------------------------------------------------
@@ -282,3 +284,34 @@ def test_a_closed_link_opens_nothing_more() -> None:
     with pytest.raises(InfraError, match="closed: the run is over"):
         link.tcp_channel("10.0.0.2", 80, None)
     assert server.attempts == 1
+
+
+# -- which engine requests are sent again over a new channel ----------------------------------------
+
+LOST = urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError("the link went away"))
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/v1.41/services"), ("DELETE", "/v1.41/secrets/abc"), ("HEAD", "/_ping"),
+    ("POST", "/v1.41/containers/0a1b2c/exec"),  # creating an exec: a second one is never started
+])
+def test_a_request_that_changes_nothing_when_repeated_is_sent_again_after_a_lost_channel(method: str, path: str) -> None:
+    again = _RETRIES.increment(method, f"http+docker://ssh{path}", error=LOST)
+    assert again.total == _RETRIES.total - 1  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("path", ["/v1.41/services/create", "/v1.41/exec/0a1b2c/start",
+                                  "/v1.41/services/abc/update", "/v1.41/containers/0a1b2c/exec/start"])
+def test_a_request_that_may_have_taken_effect_is_not_sent_again(path: str) -> None:
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        _RETRIES.increment("POST", f"http+docker://ssh{path}", error=LOST)
+
+
+def test_the_retries_wait_about_twenty_seconds_for_an_engine_that_restarts() -> None:
+    retry, waits = _RETRIES, []
+    for _ in range(6):
+        retry = retry.increment("GET", "http+docker://ssh/v1.41/services", error=LOST)
+        waits.append(retry.get_backoff_time())
+    assert waits == [0, 1, 2, 4, 8, 8]
+    with pytest.raises(urllib3.exceptions.MaxRetryError):
+        retry.increment("GET", "http+docker://ssh/v1.41/services", error=LOST)
