@@ -20,10 +20,11 @@ from rich.markup import escape
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
-from runner.harness import git, timing, warm_pytest
+from runner.harness import bounded, git, timing, warm_pytest
 from runner.harness.allowlist import load_allowlist
 from runner.harness.app import App
 from runner.harness.check import CheckReport, check, generic_files, show_in
+from runner.harness.compose import check_recipe
 from runner.harness.config import RunConfig
 from runner.harness.fileio import write_json_atomic, write_text_atomic
 from runner.harness.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
@@ -145,10 +146,12 @@ class Run:
                         checkout=checkout, overlay_dir=tests.recipe_dir, meta=meta, state=state, say=self.say)
         for op in self._wanted():
             op.plan(ctx)
-        if git.show_file(checkout, state.first_ref, ".env.sample") is None:  # before anything exists
+        if bounded.show_file(checkout, state.first_ref, ".env.sample") is None:  # before anything exists
             shown = state.base or state.head_commit[:12]  # a release by its whole tag
             raise BadInput(f"RECIPE: {self.config.recipe_name} has no .env.sample at {shown}, the "
                            "ref deployed first; a recipe needs one at every release (the app env is read from it)")
+        for ref in dict.fromkeys((state.first_ref, head)):  # past a bound: exit 2, nothing deployed
+            check_recipe(checkout, ref)
         self.result.head_commit, self.result.base, self.result.base_reason = head, state.base, state.base_reason
         return ctx, hooks
 
@@ -179,6 +182,7 @@ class Run:
         self.files.logs.mkdir(parents=True)
         try:
             checkout, head = self._clone_recipe()
+            check_recipe(checkout, head)  # a file past a bound: exit 2, as a run would
             report = self._checked(self._gate(checkout, head))
             report.head = head
             return report

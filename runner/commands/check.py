@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (f"Exit codes: {EXIT_PASS} nothing to fix; {EXIT_ASSERTION_FAILED} a run would go on but "
                      f"ignore what is listed (misnamed files, an unapproved repo-local folder, a file holding no "
                      f"tests); {EXIT_BAD_INPUT} a run would refuse before deploying (syntax or import errors, "
-                     "bad settings, misspelt hooks, bad arguments).")
+                     "bad settings, misspelt hooks, bad arguments, a recipe file past cc-ci's input limits: "
+                     "docs/enroll-recipe.md).")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from runner.drivers import create_driver
 from runner.errors import BadInput, InfraError
-from runner.harness import git
-from runner.harness.compose import version_label
+from runner.harness import bounded, git
+from runner.harness.compose import chain_texts, check_recipe, version_label
 from runner.harness.config import RunConfig
-from runner.harness.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
+from runner.harness.envfile import merge_upgrade_env, parse_env, secret_specs
 from runner.harness.versions import choose_base
 from runner.lint.lint import resolve_ref
 from runner.ops import LIFECYCLE
@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--diff", choices=["base"], help="`base`: what the upgrade changes, as a unified diff "
                         "from the upgrade base's first deploy to the ref's in-place chaos upgrade")
     parser.epilog = ("The domain is a run's (<recipe>-<8 hex>.<CCCI_DOMAIN_BASE>), so STACK_NAME and the labels "
-                     "are as a run's. recipe_meta.py's EXTRA_ENV is not applied. Exit 0, or 2 on bad input.")
+                     "are as a run's. recipe_meta.py's EXTRA_ENV is not applied. Exit 0, or 2 on bad input (a recipe "
+                     "file past cc-ci's input limits too: docs/enroll-recipe.md).")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -47,11 +48,13 @@ def main(args: argparse.Namespace) -> int:
             (run_dir / "logs").mkdir(parents=True)
             checkout = _clone(config, run_dir / "recipe")
             head = resolve_ref(checkout, config.ref)
+            check_recipe(checkout, head)  # refused past a bound (exit 2) before docker sees it
             if args.diff != "base":
                 app = driver.new_app(config.recipe_name, checkout, config.run_id, run_dir, ref=head)
                 sys.stdout.write(render(app, head))
                 return 0
             base = _base(checkout, head)
+            check_recipe(checkout, base)
             app = driver.new_app(config.recipe_name, checkout, config.run_id, run_dir, ref=base)
             before = render(app, base)
             _merge_head_env(app, checkout, head)  # as the upgrade op does
@@ -74,9 +77,8 @@ def _clone(config: RunConfig, checkout: Path) -> Path:
 
 def _base(checkout: Path, head: str) -> str:
     """The upgrade base a run would choose (UPGRADE_FROM=previous, no pin)."""
-    sample = git.show_file(checkout, head, ".env.sample") or ""
-    texts = [t for name in compose_files(parse_env(sample, source=".env.sample").values)
-             if (t := git.show_file(checkout, head, name)) is not None]
+    sample = bounded.show_file(checkout, head, ".env.sample") or ""
+    texts = chain_texts(checkout, head, parse_env(sample, source=".env.sample").values)
     base, reason = choose_base(git.release_tags_before(checkout, head), git.tags_at(checkout, head),
                                version_label(texts), None, git.tags(checkout))
     if base is None:
@@ -85,7 +87,7 @@ def _base(checkout: Path, head: str) -> str:
 
 
 def _merge_head_env(app, checkout: Path, head: str) -> None:  # type: ignore[no-untyped-def]
-    sample = git.show_file(checkout, head, ".env.sample") or ""
+    sample = bounded.show_file(checkout, head, ".env.sample") or ""
     head_env = parse_env(sample, overrides={"DOMAIN": app.domain}, source=f"{head[:12]}:.env.sample")
     merged, *_ = merge_upgrade_env(app.env, head_env, {})
     app.set_env(merged.values, secret_specs(merged))

@@ -16,9 +16,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from runner.harness.compose import deploy_labels
+from runner.harness.compose import Texts, deploy_labels, load_chain
 
 OPT_IN = "backupbot.backup"
 LEGACY_PATH = "backupbot.backup.path"
@@ -221,20 +219,22 @@ def _minimal(paths: list[str]) -> list[str]:
 
 # -- compose files (what a recipe declares, before anything is deployed) ----------------------
 
-def from_compose(texts: list[str]) -> StackView:
+def from_compose(texts: Texts) -> StackView:
     """The stack a COMPOSE_FILE chain would deploy: later files override earlier ones, as
-    `docker stack deploy -c a -c b` merges them (labels by key, volumes by target)."""
+    `docker stack deploy -c a -c b` merges them (labels by key, volumes by target). Read by the
+    bounded loader (RecipeFileError); a volume entry the labels cannot be read against (no
+    target, a number) is LabelError."""
     labels: Labels = {}
     mounts: dict[str, dict[str, Mount]] = {}
     volumes: dict[str, None] = {}
-    for text in texts:
-        data = yaml.safe_load(text) or {}
-        volumes |= dict.fromkeys(str(v) for v in (data.get("volumes") or {}))
-        for name, service in (data.get("services") or {}).items():
-            service = service or {}
-            labels[name] = labels.get(name, {}) | deploy_labels(service)
-            declared = {m.target: m for m in map(_mount, service.get("volumes") or [])}
-            mounts[name] = mounts.get(name, {}) | declared
+    for data in load_chain(texts):
+        volumes |= dict.fromkeys(str(v) for v in _mapping(data.get("volumes")))
+        for name, service in _mapping(data.get("services")).items():
+            service = service if isinstance(service, dict) else {}
+            labels[str(name)] = labels.get(str(name), {}) | deploy_labels(service)
+            given = service.get("volumes")
+            declared = {m.target: m for m in map(_mount, given if isinstance(given, list) else [])}
+            mounts[str(name)] = mounts.get(str(name), {}) | declared
     named = set(volumes)
     return StackView(labels=labels,
                      mounts={s: [m if m.volume in named else Mount(m.target, None) for m in ms.values()]
@@ -242,12 +242,20 @@ def from_compose(texts: list[str]) -> StackView:
                      volumes=list(volumes))
 
 
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _mount(entry: Any) -> Mount:
     """A compose service volume, short (`content:/srv/www:ro`) or long (`{source, target}`) form."""
     if isinstance(entry, dict):
         kind = entry.get("type", "volume")
-        return Mount(str(entry["target"]).rstrip("/") or "/", str(entry["source"]) if kind == "volume" else None)
-    source, _, rest = str(entry).partition(":")
+        if not isinstance(entry.get("target"), str) or (kind == "volume" and not isinstance(entry.get("source"), str)):
+            raise LabelError(f"volume entry {entry!r:.80}: the long form needs a target (and a source, for a volume)")
+        return Mount(entry["target"].rstrip("/") or "/", entry["source"] if kind == "volume" else None)
+    if not isinstance(entry, str):
+        raise LabelError(f"volume entry {entry!r:.80}: not a source:target string nor a mapping")
+    source, _, rest = entry.partition(":")
     if not rest:  # an anonymous volume: `- /data`
         return Mount(source.rstrip("/") or "/", None)
     target = rest.split(":")[0]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from runner.errors import BadInput
+from runner.harness.bounded import ENV_MAX_BYTES, OverLimit
 
 _KEY = r"[A-Za-z_][A-Za-z0-9_]*"
 _ASSIGN = re.compile(rf"^\s*(?:export\s+)?(?P<key>{_KEY})\s*=\s*(?P<rest>.*)$")
@@ -47,11 +48,14 @@ def parse_env(
     """Parse dotenv text like abra: comments, `export`, quotes, `$VAR`/`${VAR}` expansion.
 
     `base` is visible to expansions only; `overrides` replace the file's own value of a key
-    (e.g. the run-scoped DOMAIN) before later lines expand it.
+    (e.g. the run-scoped DOMAIN) before later lines expand it. Raises BadInput, naming the
+    file and line: a line that is not an assignment, a NUL, an unterminated quote, or (OverLimit)
+    values that expand past ENV_MAX_BYTES in all (`B=$A$A`, `C=$B$B`, ... doubles per line).
     """
     env = EnvFile()
     overrides = overrides or {}
     scope = {**(base or {}), **overrides}
+    expanded = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -59,9 +63,16 @@ def parse_env(
         match = _ASSIGN.match(line)
         if match is None:
             raise BadInput(f"{source}:{lineno}: not a KEY=VALUE line: {stripped[:60]!r}")
+        if "\x00" in line:  # no environment can hold one (and it is the parser's escaped-dollar mark)
+            raise BadInput(f"{source}:{lineno}: a NUL character; remove it (no environment variable can hold one)")
         key = match["key"]
         value, comment = _split_value(match["rest"], f"{source}:{lineno}")
-        env.values[key] = scope[key] = overrides.get(key, _expand(value, scope))
+        found = overrides[key] if key in overrides else _expand(value, scope, ENV_MAX_BYTES - expanded)
+        expanded += len(key) + len(found or "")
+        if found is None or expanded > ENV_MAX_BYTES:
+            raise OverLimit(f"{source}:{lineno}", f"the values up to here come to more than {ENV_MAX_BYTES // 1024} "
+                            "KiB (cc-ci's limit for an env, expansions included)", "shorten them")
+        env.values[key] = scope[key] = found
         mods = dict(_MODIFIER.findall(comment))
         if mods:
             env.modifiers[key] = mods
@@ -106,15 +117,22 @@ def _double_escape(char: str) -> str:
     return _ESCAPED_DOLLAR if resolved == "$" else resolved
 
 
-def _expand(value: str, scope: dict[str, str]) -> str:
-    def replace(m: re.Match[str]) -> str:
+def _expand(value: str, scope: dict[str, str], budget: int) -> str | None:
+    """`value` with its `$VAR`s expanded from `scope`; None once it grows past `budget` characters
+    (checked as it grows: one line of `$A$A$A...` must not build gigabytes first)."""
+    parts, size, at = [], 0, 0
+    for m in _EXPANSION.finditer(value):
         name = m["braced"] or m["bare"]
         found = scope.get(name, "")
         if not found and m["default"] is not None:
-            return m["default"]
-        return found
-
-    return _EXPANSION.sub(replace, value).replace(_ESCAPED_DOLLAR, "$")
+            found = m["default"]
+        parts += [value[at:m.start()], found]
+        size += m.start() - at + len(found)
+        at = m.end()
+        if size > budget:
+            return None
+    parts.append(value[at:])
+    return "".join(parts).replace(_ESCAPED_DOLLAR, "$")
 
 
 def compose_files(values: dict[str, str]) -> list[str]:

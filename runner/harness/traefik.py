@@ -145,9 +145,13 @@ _Node = tuple[Any, ...]
 _Tokens = list[tuple[str, str]]
 
 
+# Nesting of parentheses and `!`: the parser recurses per level, and a rule is a PR's text
+_MAX_NESTING = 50
+
+
 def _parse(rule: str) -> _Node:
     tokens = _tokenize(rule)
-    node, at = _parse_or(tokens, 0)
+    node, at = _parse_or(tokens, 0, 0)
     if at != len(tokens):
         raise RuleError(f"unexpected {tokens[at][1]!r} in {rule!r}")
     return node
@@ -176,12 +180,12 @@ def _tokenize(rule: str) -> _Tokens:
     return tokens
 
 
-def _parse_or(tokens: _Tokens, at: int) -> tuple[_Node, int]:
-    return _parse_joined(tokens, at, "||", "or", _parse_and)
+def _parse_or(tokens: _Tokens, at: int, depth: int) -> tuple[_Node, int]:
+    return _parse_joined(tokens, at, "||", "or", lambda t, a: _parse_and(t, a, depth))
 
 
-def _parse_and(tokens: _Tokens, at: int) -> tuple[_Node, int]:
-    return _parse_joined(tokens, at, "&&", "and", _parse_unary)
+def _parse_and(tokens: _Tokens, at: int, depth: int) -> tuple[_Node, int]:
+    return _parse_joined(tokens, at, "&&", "and", lambda t, a: _parse_unary(t, a, depth))
 
 
 def _parse_joined(tokens: _Tokens, at: int, joiner: str, kind: str,
@@ -194,15 +198,17 @@ def _parse_joined(tokens: _Tokens, at: int, joiner: str, kind: str,
     return (first, at) if len(parts) == 1 else ((kind, parts), at)
 
 
-def _parse_unary(tokens: _Tokens, at: int) -> tuple[_Node, int]:
+def _parse_unary(tokens: _Tokens, at: int, depth: int) -> tuple[_Node, int]:
     if at >= len(tokens):
         raise RuleError("the rule ends early")
+    if depth > _MAX_NESTING:
+        raise RuleError(f"the rule nests deeper than {_MAX_NESTING} levels")
     kind, value = tokens[at]
     if (kind, value) == ("op", "!"):
-        inner, at = _parse_unary(tokens, at + 1)
+        inner, at = _parse_unary(tokens, at + 1, depth + 1)
         return ("not", [inner]), at
     if (kind, value) == ("op", "("):
-        inner, at = _parse_or(tokens, at + 1)
+        inner, at = _parse_or(tokens, at + 1, depth + 1)
         _expect(tokens, at, ")")
         return inner, at + 1
     if kind == "name":
@@ -266,8 +272,8 @@ def _host_regexp(pattern: str, host: str) -> bool | None:
         if _V2_VARIABLE.search(pattern):
             return re.fullmatch(_v2_template(pattern), host, re.IGNORECASE) is not None
         return re.search(pattern, host, re.IGNORECASE) is not None
-    except re.error:
-        return None  # Go's syntax, not Python's: unknown
+    except (re.error, RecursionError, OverflowError):
+        return None  # Go's syntax, not Python's, or past what Python's compiler takes: unknown
 
 
 def _v2_template(pattern: str) -> str:
@@ -320,9 +326,9 @@ def _router(name: str, props: Mapping[str, str], owner: str, own_services: list[
     # its own labels first: a service name two app services both define is each one's own
     reaches = owner if owner in defined else next(iter(defined))
     port = defined[reaches]
-    if not port.isdigit():
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):  # '²'.isdigit(), yet no int
         return Router(name, rule, service, None, problem=f"forwards to service {service}, "
-                      f"whose port {port!r} is not a number")
+                      f"whose port {port!r} is not a number from 1 to 65535")
     return Router(name, rule, service, int(port), reaches)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from runner.errors import BadInput, InfraError
-from runner.harness import git
+from runner.harness import bounded, git
 from runner.lint.rules import RULES, Finding, RecipeFiles, compose_chain, env_values, read_recipe
 
 
@@ -53,10 +53,25 @@ def resolve_ref(checkout: Path, ref: str | None) -> str:
 
 def read_at(checkout: Path, ref: str | None) -> RecipeFiles:
     commit = resolve_ref(checkout, ref)
-    files = {name: git.show_file(checkout, commit, name) for name in (".env.sample", "abra.sh")}
-    chain, _ = compose_chain(env_values(files[".env.sample"])[0])
-    files |= {name: git.show_file(checkout, commit, name) for name in chain}
-    return read_recipe(ref or commit[:12], files, release_tags(checkout, commit))
+    refused: dict[str, str] = {}
+    files = {name: _bounded(checkout, commit, name, refused) for name in (".env.sample", "abra.sh")}
+    try:
+        env = env_values(files[".env.sample"])[0]
+    except bounded.OverLimit:
+        env = {}  # read_recipe says why
+    chain, _ = compose_chain(env)
+    files |= {name: _bounded(checkout, commit, name, refused) for name in chain}
+    return read_recipe(ref or commit[:12], files, release_tags(checkout, commit), refused)
+
+
+def _bounded(checkout: Path, commit: str, name: str, refused: dict[str, str]) -> str | None:
+    """A file's text at the commit; None when absent, past its size limit or not UTF-8 text (then
+    `refused` says why)."""
+    try:
+        return bounded.show_file(checkout, commit, name)
+    except (bounded.OverLimit, bounded.NotText) as err:
+        refused[name] = str(err)
+        return None
 
 
 def release_tags(checkout: Path, commit: str) -> dict[str, bool]:

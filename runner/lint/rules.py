@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
-
 from runner.errors import BadInput
+from runner.harness import bounded
 from runner.harness.compose import deploy_labels
 from runner.harness.envfile import compose_files, parse_abra_exports, parse_env
 
@@ -66,29 +65,39 @@ class RecipeFiles:
     env: dict[str, str] = field(default_factory=dict)
     env_error: str | None = None
     parsed: dict[str, dict[str, Any]] = field(default_factory=dict)  # the chain files that parse
-    parse_errors: dict[str, str] = field(default_factory=dict)
+    parse_errors: dict[str, str] = field(default_factory=dict)  # file -> its one-line finding
+    refused: dict[str, str] = field(default_factory=dict)  # file -> why cc-ci will not read it (a bound, not UTF-8)
 
     def __post_init__(self) -> None:
         for name, text in self.compose.items():
             if text is None:
                 continue
             try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as err:
-                mark = getattr(err, "problem_mark", None)
-                where = f"line {mark.line + 1}: " if mark is not None else ""
-                self.parse_errors[name] = f"{where}{getattr(err, 'problem', None) or err}"
+                data = bounded.load_yaml(text, name)
+            except bounded.NotYaml as err:
+                self.parse_errors[name] = str(err)
+                continue
+            except bounded.OverLimit as err:
+                self.refused[name] = str(err)
                 continue
             problem = _shape_problem(data)
             if problem:
-                self.parse_errors[name] = problem
+                self.parse_errors[name] = f"{name}: does not parse: {problem}; fix the YAML"
             else:
                 self.parsed[name] = data or {}
 
+    @property
+    def whole_chain(self) -> bool:
+        """Every file of the chain that exists was read and parsed (CCCI-L01/L12 say which not)."""
+        return not self.parse_errors and not self.refused
+
     def services(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Each service merged across the chain (a later file overrides keys), with the file that
-        declares it first."""
+        declares it first. None while a file of the chain could not be read: the rest alone would
+        be judged as if it were the whole chain (an app without its image, ...)."""
         merged: dict[str, tuple[str, dict[str, Any]]] = {}
+        if not self.whole_chain:
+            return merged
         for name, data in self.parsed.items():
             for service, spec in (data.get("services") or {}).items():
                 first, so_far = merged.get(str(service), (name, {}))
@@ -102,6 +111,8 @@ class RecipeFiles:
     def top_level(self, kind: str) -> dict[str, tuple[str, dict[str, Any]]]:
         """Top-level `secrets:` or `configs:` across the chain, with the file declaring each."""
         found: dict[str, tuple[str, dict[str, Any]]] = {}
+        if not self.whole_chain:
+            return found
         for name, data in self.parsed.items():
             for key, spec in (data.get(kind) or {}).items():
                 first, so_far = found.get(str(key), (name, {}))
@@ -132,26 +143,35 @@ def _shape_problem(data: object) -> str | None:
     return None
 
 
-def read_recipe(ref: str, files: dict[str, str | None], tags: dict[str, bool]) -> RecipeFiles:
+def read_recipe(ref: str, files: dict[str, str | None], tags: dict[str, bool],
+                refused: dict[str, str] | None = None) -> RecipeFiles:
     """Build the rules' view from `.env.sample`, `abra.sh` and the chain files' texts.
 
     `files` maps a recipe path to its text at the ref; chain files missing from it are absent.
+    `refused` maps a file read past its size limit (not read: absent from `files`) to why.
     """
+    refused = dict(refused or {})
     env_sample = files.get(".env.sample")
-    env, env_error = env_values(env_sample)
+    try:
+        env, env_error = env_values(env_sample)
+    except bounded.OverLimit as err:  # its values expand past the env's bound
+        (env, env_error), refused[".env.sample"] = ({}, None), str(err)
     chain, chain_error = compose_chain(env)
     recipe = RecipeFiles(ref=ref, env_sample=env_sample, abra_sh=files.get("abra.sh"),
                          compose={name: files.get(name) for name in chain}, tags=tags,
-                         chain_error=chain_error, env_error=env_error)
+                         chain_error=chain_error, env_error=env_error, refused=refused)
     recipe.env = {**env, **parse_abra_exports(recipe.abra_sh or "")}
     return recipe
 
 
 def env_values(text: str | None) -> tuple[dict[str, str], str | None]:
+    """`.env.sample`'s values, or why it does not parse; OverLimit past the env's bound."""
     if text is None:
         return {}, None
     try:
         return parse_env(text, source=".env.sample").values, None
+    except bounded.OverLimit:
+        raise
     except BadInput as err:
         return {}, str(err)
 
@@ -191,12 +211,14 @@ def compose_files_parse(r: RecipeFiles) -> Problems:
     if r.chain_error:
         yield ".env.sample", f".env.sample: {r.chain_error}"
     for name, text in r.compose.items():
+        if name in r.refused:
+            continue  # CCCI-L12 says why
         if text is None:
             where = "COMPOSE_FILE in .env.sample lists it" if name != "compose.yml" else "every recipe needs it"
             yield name, f"{name}: missing at {r.ref} ({where}); add the file or drop it from COMPOSE_FILE"
         elif name in r.parse_errors:
-            yield name, f"{name}: does not parse: {r.parse_errors[name]}; fix the YAML"
-    if r.parsed and not r.parse_errors and not r.services():
+            yield name, r.parse_errors[name]
+    if r.parsed and not r.parse_errors and not r.refused and not r.services():
         yield next(iter(r.compose)), f"{next(iter(r.compose))}: declares no services; add a services: mapping"
 
 
@@ -257,6 +279,8 @@ def traefik_enabled(r: RecipeFiles) -> Problems:
 
 @rule("CCCI-L07", "error", ".env.sample is present and parses")
 def env_sample_present(r: RecipeFiles) -> Problems:
+    if ".env.sample" in r.refused:
+        return  # CCCI-L12 says why
     if r.env_sample is None:
         yield ".env.sample", (f".env.sample: missing at {r.ref}; add one with TYPE, DOMAIN and every setting "
                               "an operator may change")
@@ -301,6 +325,11 @@ def secret_names_fit(r: RecipeFiles) -> Problems:
             over = length - DOCKER_NAME_LIMIT
             yield file, (f"{file}: secret {key} is named {length} characters long with a {ABRA_STACK_NAME_MAX}-character "
                          f"stack name (docker allows {DOCKER_NAME_LIMIT}); shorten it by {over}")
+
+
+@rule("CCCI-L12", "error", "files are UTF-8 text within cc-ci's input limits")
+def within_limits(r: RecipeFiles) -> Problems:
+    yield from sorted(r.refused.items())
 
 
 def _referenced(text: str) -> list[str]:

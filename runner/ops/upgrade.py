@@ -5,10 +5,8 @@ to the head; every hop gets the upgrade tier, and a hop that fails stops the cha
 
 from __future__ import annotations
 
-import yaml
-
-from runner.harness import git
-from runner.harness.compose import service_names, version_label
+from runner.harness import bounded, git
+from runner.harness.compose import chain_texts, service_names, version_label
 from runner.harness.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
 from runner.harness.lifecycle import OpSpec
 from runner.harness.opstate import STEP, EnvDiff, OpRecord
@@ -74,7 +72,7 @@ class Upgrade(Op):
         app = ctx.live_app
         head = ctx.state.head_commit
         target = release or head
-        sample = git.show_file(ctx.checkout, target, ".env.sample") or ""
+        sample = bounded.show_file(ctx.checkout, target, ".env.sample") or ""
         target_env = parse_env(sample, overrides={"DOMAIN": app.domain}, source=f"{target[:12]}:.env.sample")
         merged, added, changed, kept = merge_upgrade_env(app.env, target_env, ctx.meta.UPGRADE_EXTRA_ENV)
         ctx.say(f"upgrading {app.stack} in place: {came_from} -> {release or head[:12]}"
@@ -97,7 +95,10 @@ class Upgrade(Op):
 def _unreadable(ctx: OpContext, release: str) -> str | None:
     """Why a release's compose chain cannot be read (no .env.sample, a file of COMPOSE_FILE missing
     or not YAML); None when it can."""
-    sample = git.show_file(ctx.checkout, release, ".env.sample")
+    try:
+        sample = bounded.show_file(ctx.checkout, release, ".env.sample")
+    except bounded.RecipeFileError as err:
+        return str(err)
     if sample is None:
         return "no .env.sample at that release"
     try:
@@ -105,23 +106,25 @@ def _unreadable(ctx: OpContext, release: str) -> str | None:
     except Exception as err:  # noqa: BLE001 - whatever is wrong with it is the reason given
         return f".env.sample does not parse: {err}"
     for name in compose_files(env):
-        text = git.show_file(ctx.checkout, release, name)
-        if text is None:
-            return f"COMPOSE_FILE names {name}, which is not in the recipe at that release"
         try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            return f"{name} is not YAML: {' '.join(str(err).split())}"
+            text = bounded.show_file(ctx.checkout, release, name)
+            if text is None:
+                return f"COMPOSE_FILE names {name}, which is not in the recipe at that release"
+            loaded = bounded.load_yaml(text, name)
+        except bounded.NotYaml as err:
+            return f"{name} is not YAML: {err.problem}"
+        except bounded.RecipeFileError as err:  # past a bound
+            return str(err)
         if not isinstance(loaded, dict):
             return f"{name} is not a compose mapping"
     return None
 
 
 def _head_version_label(ctx: OpContext, head: str) -> str | None:
-    sample = git.show_file(ctx.checkout, head, ".env.sample") or ""
-    return version_label(_compose_texts(ctx, head, parse_env(sample, source=".env.sample").values))
+    sample = bounded.show_file(ctx.checkout, head, ".env.sample") or ""
+    return version_label(chain_texts(ctx.checkout, head, parse_env(sample, source=".env.sample").values))
 
 
-def _compose_texts(ctx: OpContext, ref: str, env: dict[str, str]) -> list[str]:
-    """The compose files of `ref` that the env's COMPOSE_FILE chains."""
-    return [text for name in compose_files(env) if (text := git.show_file(ctx.checkout, ref, name)) is not None]
+def _compose_texts(ctx: OpContext, ref: str, env: dict[str, str]) -> dict[str, str]:
+    """The compose files of `ref` that the env's COMPOSE_FILE chain names, by name."""
+    return chain_texts(ctx.checkout, ref, env)

@@ -16,6 +16,7 @@ from runner.harness import git
 from runner.harness.recipes import bundled_recipe_repo
 from runner.lint import RULES, lint_recipe
 from runner.lint.rules import image_tag
+from tests.unit.hostile import alias_bomb
 
 GOOD_COMPOSE = """version: "3.8"
 services:
@@ -103,6 +104,7 @@ FAILING = [
     ("CCCI-L01", {".env.sample": GOOD_ENV + 'COMPOSE_FILE="compose.yml:compose.extra.yml"\n'},
      "compose.extra.yml: missing at"),
     ("CCCI-L01", {"compose.yml": "services: [app, db]\n"}, "services: is not a mapping"),
+    ("CCCI-L01", {"compose.yml": GOOD_COMPOSE + "x-released: 2020-13-45\n"}, "compose.yml: does not load: month must be in 1..12; fix the value"),
     ("CCCI-L02", {"compose.yml": GOOD_COMPOSE.replace("    image: postgres:16-alpine\n", "    build: .\n")},
      "service db has no image (swarm cannot build"),
     ("CCCI-L03", {"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "nginx")}, "image nginx has no tag"),
@@ -121,6 +123,11 @@ FAILING = [
      "add `SECRET_DB_PASSWORD_VERSION=v1` to .env.sample"),
     ("CCCI-L11", {"compose.yml": GOOD_COMPOSE.replace("db_password", "database_superuser_password")},
      "secret database_superuser_password is named 76 characters long"),
+    ("CCCI-L12", {"compose.yml": alias_bomb()}, "compose.yml: its aliases expand it past 100,000 YAML nodes"),
+    ("CCCI-L12", {".env.sample": GOOD_ENV + "BIG=" + "x" * 70_000 + "\n"}, ".env.sample: 68 KiB is past cc-ci's limit"),
+    ("CCCI-L12", {".env.sample": GOOD_ENV + "A=" + "x" * 9_000 + "\nB=$A$A$A$A$A$A$A$A\n"},
+     ".env.sample:6: the values up to here come to more than 64 KiB"),
+    ("CCCI-L12", {"abra.sh": "export NGINX_CONF_VERSION=v1\n" + "#" * 70_000 + "\n"}, "abra.sh: 68 KiB is past"),
 ]
 
 

@@ -19,7 +19,7 @@ from runner.drivers.abra import backupbot
 from runner.drivers.abra.cli import Abra, find_abra
 from runner.drivers.base import Say
 from runner.errors import BadInput, InfraError
-from runner.harness import git, naming, timing
+from runner.harness import bounded, git, naming, timing
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
 from runner.harness.envfile import compose_files, parse_env, secret_specs
@@ -54,7 +54,7 @@ class AbraDriver:
     def new_app(self, recipe: str, checkout: Path, run_id: str, run_dir: Path, ref: str, name: str = "") -> App:
         binary = find_abra()  # bad input (exit 2) before anything exists
         domain = naming.app_domain(recipe, run_id, self.settings.domain_base, name)
-        sample = git.show_file(checkout, ref, ".env.sample")
+        sample = bounded.show_file(checkout, ref, ".env.sample")
         if sample is None:
             raise BadInput(f"{recipe} at {ref[:12]} has no .env.sample; a recipe needs one at every release")
         env = parse_env(sample, overrides={"DOMAIN": domain}, source=f"{ref[:12]}:.env.sample")

@@ -18,7 +18,7 @@ from runner.drivers.base import Say
 from runner.drivers.swarm import substrate
 from runner.drivers.swarm.endpoints import EndpointPlan, host_diagnosis, plan_endpoints, preflight
 from runner.errors import BadInput, InfraError
-from runner.harness import git, naming, timing
+from runner.harness import bounded, git, naming, timing
 from runner.harness.app import App, Deployment
 from runner.harness.config import DriverSettings
 from runner.harness.envfile import compose_files, parse_abra_exports, parse_env, secret_specs
@@ -78,7 +78,7 @@ class SwarmDriver:
         domain = naming.app_domain(recipe, run_id, self.settings.domain_base, name)
         stack = naming.stack_name(domain)
         # the ref's own file, not the clone's default branch: a head may add a secret, a base lack one
-        sample = git.show_file(checkout, ref, ".env.sample")
+        sample = bounded.show_file(checkout, ref, ".env.sample")
         if sample is None:
             raise BadInput(f"{recipe} at {ref[:12]} has no .env.sample; a recipe needs one at every release")
         env = parse_env(sample, overrides={"DOMAIN": domain}, source=f"{ref[:12]}:.env.sample")
@@ -173,7 +173,7 @@ class SwarmDriver:
     def _stack_env(self, app: App) -> dict[str, str]:
         """What compose interpolation sees: only the app env, abra.sh exports and STACK_NAME (and
         the target adds the DOCKER_HOST that reaches its swarm)."""
-        exports = parse_abra_exports(_read(app.checkout / "abra.sh"))
+        exports = parse_abra_exports(bounded.read_file(app.checkout / "abra.sh", "abra.sh"))
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
         return env | app.env | exports | {"STACK_NAME": app.stack}
 
@@ -317,11 +317,9 @@ def _service_ports(files: list[Path]) -> dict[str, list[Any]]:
     """Every service of the compose files, in order, with the `ports:` entries they give it."""
     ports: dict[str, list[Any]] = {}
     for path in files:
-        data = yaml.safe_load(path.read_text()) or {}
-        for name, service in (data.get("services") or {}).items():
-            ports.setdefault(name, []).extend((service or {}).get("ports") or [])
+        data = bounded.load_yaml_file(path, path.name)
+        services = data.get("services") if isinstance(data, dict) else None
+        for name, service in (services if isinstance(services, dict) else {}).items():
+            given = service.get("ports") if isinstance(service, dict) else None
+            ports.setdefault(name, []).extend(given if isinstance(given, list) else [])
     return ports
-
-
-def _read(path: Path) -> str:
-    return path.read_text() if path.is_file() else ""
