@@ -30,6 +30,7 @@ from runner.harness import naming
 from runner.harness.config import TargetSettings
 from runner.harness.paths import REPO_ROOT
 from runner.targets import gateway_subnets, open_target
+from runner.targets.gc import parse_time
 from runner.targets.guard import allow_local_reach, refuse_local_reach
 from runner.targets.local import LocalTarget
 from runner.targets.ssh import SshTarget
@@ -337,7 +338,7 @@ def test_a_link_lost_for_good_is_reported_with_what_may_be_left_and_the_gc_that_
         try:
             _wait_for_line(console, r"install tier: (pass|fail|error|empty)", run, timeout_s=300)
             own_sshd.kill()
-            cut_at = time.monotonic()
+            cut_at, cut_wall = time.monotonic(), time.time()
             returncode = run.wait(timeout=300)
             took = time.monotonic() - cut_at
         finally:
@@ -357,6 +358,9 @@ def test_a_link_lost_for_good_is_reported_with_what_may_be_left_and_the_gc_that_
         assert f"reclaim with: {command}" in (runs / run_id / "summary.md").read_text()
         assert took < 60, "bounded: the op and the teardown each gave up after trying the link again"
         assert [o for o in suite_objects() if stack in o], "it was left (the host was out of reach)"
+        stamps = [c for c in LocalTarget().client.configs.list() if c.name.startswith(f"{stack}_ccci-stamp-")]
+        assert stamps and all((parse_time(c.attrs["CreatedAt"]) or 0) < cut_wall for c in stamps), \
+            "the heartbeat stopped: its last stamp ages, for another host's gc to judge by its TTL"
 
         own_sshd.start()
         gc = subprocess.run([sys.executable, "-m", "runner.cli", "gc", "--runs-dir", str(runs)], cwd=REPO_ROOT,
