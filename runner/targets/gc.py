@@ -18,6 +18,7 @@ from pathlib import Path
 
 import docker
 
+from runner.harness.rundir import RunFileUnreadable
 from runner.harness.runlock import run_is_alive
 from runner.targets.stack import (
     HOST_LABEL,
@@ -56,7 +57,11 @@ def judge(run: FoundRun, *, own_host: str, runs_dir: Path, now: float, ttl_s: fl
     """Remove or keep, and why. A stamp exactly `ttl_s` old is kept: only older ones go."""
     if run.host is None or run.host == own_host:
         lock = run.lock_dir(runs_dir)
-        if lock_alive(lock):
+        try:
+            alive = lock_alive(lock)
+        except RunFileUnreadable as err:
+            return Judgement(run, False, f"cannot tell whether its run is alive ({err}): kept")
+        if alive:
             return Judgement(run, False, f"its run holds the lock on {lock}: live")
         return Judgement(run, True, f"no run holds the lock on {lock}: killed before its teardown")
     seen, what = (run.stamp, "heartbeat") if run.stamp is not None else (run.created, "newest object (no heartbeat)")
