@@ -38,7 +38,7 @@ from runner.targets.tunnel import channel_transport
 
 CONNECT_TIMEOUT_S = 10.0
 DOCKER_API_TIMEOUT_S = 60
-SDK_POOL_SIZE = 4  # idle keep-alive channels the run's own docker client holds
+SDK_POOL_SIZE = 8  # idle keep-alive channels the run's own docker client keeps (teardown lists with 8 threads)
 _SSH_URL = re.compile(r"^ssh://(?P<user>[A-Za-z0-9._-]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d{1,5}))?/?$")
 
 
