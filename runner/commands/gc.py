@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from runner.errors import InfraError
+from runner.errors import CcciError, InfraError
 from runner.harness.config import TargetSettings
 from runner.harness.paths import default_runs_dir
 from runner.harness.runlock import stale_run_dirs
@@ -61,7 +61,12 @@ def main(args: argparse.Namespace) -> int:
     runs_dir = args.runs_dir or Path(os.environ.get("CCCI_RUNS_DIR") or default_runs_dir())
     target = open_target(settings)
     try:
-        judged = judge_runs(target, settings.host_id, runs_dir, args.ttl)
+        try:
+            judged = judge_runs(target, settings.host_id, runs_dir, args.ttl)
+        except CcciError:
+            raise
+        except Exception as err:  # noqa: BLE001 - an engine or transport error: one line, no traceback
+            raise InfraError(f"gc could not list the runs on {target.address}: {_one_line(err)}") from None
         failed = _reclaim(console, target, judged, args.dry_run)
         if args.prune_days is not None:
             # A run whose objects could not be removed keeps its run dir, the record of what it was.
@@ -100,6 +105,10 @@ def _reclaim(console: Console, target: Target, judged: list[Judgement], dry_run:
         if left:
             failed[j.run.stack] = left
     return failed
+
+
+def _one_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]
 
 
 def _prune_run_dirs(console: Console, runs_dir: Path, days: float, keep: frozenset[str], dry_run: bool) -> None:

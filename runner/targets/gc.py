@@ -10,6 +10,7 @@ A run with no stamp at all is judged by its objects' newest creation time instea
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,6 +110,12 @@ def find_runs(client: docker.DockerClient) -> list[FoundRun]:
         runs.append(FoundRun(stack, seen.labels[RUN_LABEL], seen.labels.get(HOST_LABEL),
                              Path(run_dir) if run_dir else None, seen.stamp, seen.created))
     return runs
+
+
+def reclaim_command(address: str, runs_dir: Path) -> str:
+    """The `cc-ci gc` that removes what a run left on its target, as an operator would type it."""
+    where = "" if address == "local" else f"CCCI_DOCKER_HOST={shlex.quote(address)} "
+    return f"{where}cc-ci gc --runs-dir {shlex.quote(str(runs_dir))}"
 
 
 _FRACTION = re.compile(r"\.(\d+)")
