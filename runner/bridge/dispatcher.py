@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from runner.bridge.executors.base import Executor, Outcome, Started
 from runner.bridge.forge import ForgeError
-from runner.bridge.reporting import Reporter
+from runner.bridge.reporting import Reporter, public_reason
 from runner.bridge.store import Job, Store
 
 log = logging.getLogger("cc-ci.bridge")
@@ -38,6 +38,15 @@ def could_not_start(executor: str) -> str:
         "This is a problem of the CI host, not of the recipe: its operator finds the reason in "
         "the bridge's log and on the run page (`cc-ci bridge --check` checks the setup)."
     )
+
+
+def could_not_handle(err: Exception) -> str:
+    """The PR's sentence when handling a job failed. A forge error is the forge's answer (the call
+    and its status, no host detail): the PR gets its cause; anything else stays the operator's."""
+    text = "The bridge could not handle this run"
+    if isinstance(err, ForgeError):
+        return f"{text}: {public_reason(str(err))}"
+    return f"{text}; its operator finds the reason in the bridge's log and on the run page."
 
 
 class Dispatcher:
@@ -147,11 +156,7 @@ class Dispatcher:
             if self._store.job(job.id).state == "running":
                 self._report_finished(
                     self._store.finish(
-                        job.id,
-                        "error",
-                        "The bridge could not handle this run; its operator finds the reason in "
-                        "the bridge's log and on the run page.",
-                        detail=f"{type(err).__name__}: {err}",
+                        job.id, "error", could_not_handle(err), detail=f"{type(err).__name__}: {err}"
                     )
                 )
         finally:

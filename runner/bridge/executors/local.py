@@ -24,6 +24,7 @@ from typing import Any
 
 from runner.bridge.config import LocalExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
+from runner.bridge.reporting import public_reason
 from runner.bridge.store import Job
 from runner.errors import EXIT_HEAD_MISMATCH, BadInput
 
@@ -99,7 +100,7 @@ def outcome_from_results(
             text = ("The run was refused before anything was deployed: the PR's head is not the "
                     f"commit `!testme` was accepted for (exit code {code}).")
         if error_line:
-            text += f"\n\n`{error_line.replace('`', chr(39))}`"
+            text += f"\n\n`{public_reason(error_line)}`"
         return Outcome("error", summary or text)
     verdict = results.get("verdict")
     if verdict not in VERDICTS:
@@ -114,7 +115,7 @@ def last_error_line(log_path: Path) -> str | None:
     except OSError:
         return None
     errors = [line.strip() for line in lines if line.startswith("cc-ci: error:")]
-    return errors[-1][:500] if errors else None
+    return errors[-1] if errors else None  # clipped, with a mark, where it is shown
 
 
 def read_outcome(run_dir: Path, exit_code: int | None, log_path: Path | None = None) -> Outcome:
