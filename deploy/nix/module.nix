@@ -44,6 +44,7 @@ let
     runs_dir = optional types.str "local: where run dirs go (CCCI_RUNS_DIR).";
     env = optional (types.attrsOf types.str) "local: extra environment for every run.";
     run_user = optional types.str "local: start runs as this Unix user (in the docker group); needs user = \"root\".";
+    gc_command = optional (types.listOf types.str) "local: cc-ci gc, run with --run <run id> before a job whose run died with the bridge is re-queued.";
     # drone
     url = optional types.str "drone: the Drone server's base URL.";
     token = optional secretRef "drone: the Drone token, as {env} or {file}.";

@@ -13,6 +13,7 @@ reason: a job never stays `running` without a run behind it.
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from runner.bridge.executors.base import Executor, Outcome, Started
 from runner.bridge.forge import ForgeError
 from runner.bridge.reporting import Reporter, public_reason
 from runner.bridge.store import Job, Store
+from runner.errors import CcciError
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -92,6 +94,7 @@ class Dispatcher:
                 self._slots.acquire()
                 self._launch(job)
             elif job.attempt < self._max_attempts:
+                self._reclaim(job)
                 requeued = self._store.requeue(job.id)
                 log.warning(
                     "run %s: interrupted by a bridge restart; re-queued as %s",
@@ -100,10 +103,22 @@ class Dispatcher:
                 )
                 self._reporter.sync(requeued.id)
             else:
+                self._reclaim(job)
                 lost = self._store.finish(job.id, "error", LOST_SUMMARY, state="lost")
                 log.error("run %s: interrupted and out of attempts; marked lost", job.run_id)
                 self._report_finished(lost)
         self._resend_reports(older_than=0.0)
+
+    def _reclaim(self, job: Job) -> None:
+        # The dead attempt may have left its stack (it died before its teardown): reclaim it now,
+        # not at the next manual gc. A failure is logged; the job goes on (a new attempt gets a
+        # new run id and a new stack, and gc still finds the old one).
+        try:
+            self._executor.reclaim(job)
+            log.info("run %s: reclaimed what the interrupted run left", job.run_id)
+        except (CcciError, OSError, subprocess.SubprocessError) as err:  # gc failed, missing, hung
+            log.error("run %s: could not reclaim what the interrupted run left: %s; "
+                      "`cc-ci gc` will", job.run_id, err)
 
     def _resend_reports(self, older_than: float) -> None:
         # Final reports that did not reach the forge (it was down) are sent again; recent ones
