@@ -172,3 +172,18 @@ def test_a_pull_ref_the_forge_refuses_to_serve_names_the_forges_reason(
     assert not isinstance(refused.value, BadInput)
     assert "PR: refs/pull/7/head could not be fetched from the recipe repo: detected dubious ownership" in str(
         refused.value)
+
+
+def test_the_bundled_example_publishes_its_head_as_pr_1_so_the_bridge_can_run_it(tmp_path: Path) -> None:
+    from runner.harness.recipes import bundled_recipe_repo
+
+    source = bundled_recipe_repo("custom-html-tiny")
+    head = git.rev_parse(source, "HEAD")
+    checkout = tmp_path / "recipe"
+    git.git(None, "clone", "-q", "--no-hardlinks", str(source), str(checkout))  # as a run clones it
+    said: list[str] = []
+
+    assert fetch_pr_head(checkout, 1, head, None, said.append) == head  # what the bridge asks
+    assert said == [f"PR #1: head {head[:12]} (refs/pull/1/head of the recipe repo)"]
+    with pytest.raises(BadInput, match="has no refs/pull/2/head"):  # only PR #1 is published
+        fetch_pr_head(checkout, 2, head, None, said.append)
