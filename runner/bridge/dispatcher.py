@@ -114,8 +114,8 @@ class Dispatcher:
         # not at the next manual gc. A failure is logged; the job goes on (a new attempt gets a
         # new run id and a new stack, and gc still finds the old one).
         try:
-            self._executor.reclaim(job)
-            log.info("run %s: reclaimed what the interrupted run left", job.run_id)
+            if self._executor.reclaim(job):
+                log.info("run %s: reclaimed what the interrupted run left", job.run_id)
         except (CcciError, OSError, subprocess.SubprocessError) as err:  # gc failed, missing, hung
             log.error("run %s: could not reclaim what the interrupted run left: %s; "
                       "`cc-ci gc` will", job.run_id, err)

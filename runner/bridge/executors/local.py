@@ -184,7 +184,7 @@ class LocalExecutor:
         log.info("run %s: exited with code %s", job.run_id, code)
         return read_outcome(run_dir, code, self._log_dir / f"{job.run_id}.log")
 
-    def reclaim(self, job: Job) -> None:
+    def reclaim(self, job: Job) -> bool:
         """`cc-ci gc --run <run id>` as the run would be started (same user, same env: the same
         swarm, over SSH too): one remover, gc's, judged by the dead run's lock. Its output goes
         to the dead attempt's log."""
@@ -206,6 +206,7 @@ class LocalExecutor:
         if done.returncode != 0:
             raise InfraError(f"run {job.run_id}: `cc-ci gc --run` exited {done.returncode} "
                            f"(its output: {self._log_dir / f'{job.run_id}.log'})")
+        return True
 
     def cancel_all(self) -> None:
         with self._lock:
