@@ -15,9 +15,11 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_trying_the_bridge_on_the_bundled_example_passes_as_the_docs_say(tmp_path: Path) -> None:
-    done = subprocess.run([str(REPO_ROOT / "scripts" / "try-bridge"), "--dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=900)
-    out = done.stdout + done.stderr
+    for _ in range(2):  # and again in the same dir, as an operator trying twice does
+        done = subprocess.run([str(REPO_ROOT / "scripts" / "try-bridge"), "--dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=900)
+        out = done.stdout + done.stderr
+        assert done.returncode == 0, out[-4000:]
     assert done.returncode == 0, out[-4000:]
     assert "bridge config OK: 1 enrolled repo(s), executor local" in out
     assert "ok: repos.example/custom-html-tiny: the forge publishes refs/pull/1/head (PR #1)" in out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave the forge and the bridge running afterwards, until Ctrl-C (to look around)")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
+    # Each try has a new stand-in forge, whose comment ids start over: a bridge state kept from an
+    # earlier try would take the new `!testme` for a duplicate. The runs dir (history) is kept.
+    shutil.rmtree(args.dir / "state", ignore_errors=True)
     port = free_port()
     forge, head = start_forge("unset")
     config = write_config(args.dir, forge.url, port)
