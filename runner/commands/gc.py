@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="another harness host's run is dead once its heartbeat is older than AGE "
                              f"(seconds, or 30m, 2h; default {DEFAULT_TTL_S / 60:.0f}m)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be removed and why, remove nothing")
+    parser.add_argument("--run", metavar="RUN_ID", default=None,
+                        help="judge and reclaim only this run's objects (the bridge does this before it "
+                             "re-runs a job whose run died with it)")
 
 
 def _days(text: str) -> float:
@@ -67,6 +70,8 @@ def main(args: argparse.Namespace) -> int:
             raise
         except Exception as err:  # noqa: BLE001 - an engine or transport error: one line, no traceback
             raise InfraError(f"gc could not list the runs on {target.address}: {_one_line(err)}") from None
+        if args.run is not None:
+            judged = [j for j in judged if j.run.run_id == args.run]
         failed = _reclaim(console, target, judged, args.dry_run)
         if args.prune_days is not None:
             # A run whose objects could not be removed keeps its run dir, the record of what it was.
