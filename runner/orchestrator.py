@@ -43,6 +43,7 @@ from runner.harness.scrub import scrubber
 from runner.harness.tiers import TierResult, run_tier, tier_tests_root
 from runner.ops import LIFECYCLE, REGISTRY, Op, OpContext, lifecycle_of
 from runner.targets import describe_target, open_target
+from runner.targets.gc import reclaim_command
 
 DriverFactory = Callable[[RunConfig, Callable[[str], None]], Driver]
 TierRunner = Callable[[str, list[Path], Path, dict[str, str]], TierResult]
@@ -300,8 +301,14 @@ class Run:
             left = leftovers if leftovers is not None else [
                 f"unknown: teardown of {app.stack} raised before checking what was left"]
             self.result.teardown_leftovers = [*(self.result.teardown_leftovers or []), *left]
-            self.say("teardown left nothing behind" if leftovers == []
-                     else f"teardown LEFT BEHIND: {', '.join(left)}")
+            if leftovers == []:
+                self.say("teardown left nothing behind")
+            else:
+                # the heartbeat has stopped: this host's gc reclaims it once the run is over,
+                # another host's once its stamp is past the TTL
+                self.result.reclaim = reclaim_command(ctx.driver.target.address, self.run_dir.parent)
+                self.say(f"teardown LEFT BEHIND: {', '.join(left)}; to reclaim it once this run has ended: "
+                         f"{self.result.reclaim}")
 
     def _remove_witnesses(self, ctx: OpContext, app: App) -> None:
         """Teardown's first step, best effort: the harness's own files go before the app does

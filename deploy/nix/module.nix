@@ -44,6 +44,7 @@ let
     runs_dir = optional types.str "local: where run dirs go (CCCI_RUNS_DIR).";
     env = optional (types.attrsOf types.str) "local: extra environment for every run.";
     run_user = optional types.str "local: start runs as this Unix user (in the docker group); needs user = \"root\".";
+    gc_command = optional (types.listOf types.str) "local: cc-ci gc, run with --run <run id> before a job whose run died with the bridge is re-queued.";
     # drone
     url = optional types.str "drone: the Drone server's base URL.";
     token = optional secretRef "drone: the Drone token, as {env} or {file}.";
@@ -94,6 +95,11 @@ let
     else value;
   configFile = (pkgs.formats.yaml { }).generate "cc-ci-bridge.yml" (clean cfg.settings);
   runUser = cfg.settings.executor.run_user;
+  local = cfg.settings.executor.kind == "local";
+  # gc judges the runs by their run dirs' locks, as the user the runs run as, with their env.
+  gcUser = if runUser != null then runUser else cfg.user;
+  runsDir = if cfg.settings.executor.runs_dir != null then cfg.settings.executor.runs_dir else "/var/lib/cc-ci/runs";
+  runEnv = if cfg.settings.executor.env != null then cfg.settings.executor.env else { };
 in
 {
   options.services.cc-ci-bridge = {
@@ -108,6 +114,14 @@ in
       description = ''
         The bridge's user. root when settings.executor.run_user is set (only root can start runs
         as another user); otherwise a user in the docker group, created by this module.
+      '';
+    };
+    gcTimer = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Run `cc-ci gc` every 15 minutes (local executor): reclaims what runs killed before their
+        teardown left on the swarm. The same as deploy/systemd/cc-ci-gc.{service,timer}.
       '';
     };
     environmentFile = mkOption {
@@ -181,6 +195,44 @@ in
         RestrictNamespaces = true;
         LockPersonality = true;
         RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
+      };
+    };
+
+    # The same as deploy/systemd/cc-ci-gc.service and .timer; the reasons are written there.
+    systemd.services.cc-ci-gc = mkIf (cfg.gcTimer && local) {
+      description = "cc-ci gc: reclaim what killed runs left on the swarm";
+      after = [ "docker.service" ];
+      environment = runEnv;
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${cfg.package}/bin/cc-ci gc --runs-dir ${runsDir}";
+        User = gcUser;
+        SupplementaryGroups = [ "docker" ];
+        TimeoutStartSec = "30min";
+        NoNewPrivileges = true;
+        ProtectSystem = "full";
+        PrivateTmp = true;
+        PrivateDevices = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        RestrictNamespaces = true;
+        LockPersonality = true;
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
+      };
+    };
+    systemd.timers.cc-ci-gc = mkIf (cfg.gcTimer && local) {
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnBootSec = "5min";
+        OnCalendar = "*:0/15";
+        RandomizedDelaySec = 60;
+        Persistent = true;
       };
     };
   };

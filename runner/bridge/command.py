@@ -37,10 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="check the config, its secrets, the forge token (one API call), the state dir, and "
-        "the executor: local, the run command, workdir, run user and runs dir; drone, the Drone "
-        "token and repo (two API calls); one line each, then exit with the first failure's code "
-        "(10-20, see docs/bridge.md)",
+        help="check the config, its secrets, the forge token (one API call), each enrolled repo "
+        "(there, statuses writable, org members visible to the bot, refs/pull published), the "
+        "state dir, and the executor: local, the run command (naming the real path the run user "
+        "cannot pass), workdir, run user and runs dir; drone, the Drone token and repo (two API "
+        "calls); one line each, then exit with the first failure's code (10-24, see docs/bridge.md)",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]

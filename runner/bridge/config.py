@@ -105,6 +105,11 @@ class LocalExecutorConfig(_Model):
     # Run each job as this Unix user (in the `docker` group) instead of the bridge's own: the run
     # then cannot read the bridge's secret files or /proc/<bridge pid>/environ. Needs a root bridge.
     run_user: str | None = None
+    # `cc-ci gc`, run (with `--run <run id>`, as the run user, with the run's env) before a job
+    # whose run died with the bridge is re-queued: it reclaims what the dead attempt left.
+    gc_command: list[str] = Field(
+        default_factory=lambda: [sys.executable, "-m", "runner.cli", "gc"]
+    )
 
 
 class DroneExecutorConfig(_Model):

@@ -13,14 +13,16 @@ reason: a job never stays `running` without a run behind it.
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 
 from runner.bridge.executors.base import Executor, Outcome, Started
 from runner.bridge.forge import ForgeError
-from runner.bridge.reporting import Reporter
+from runner.bridge.reporting import Reporter, public_reason
 from runner.bridge.store import Job, Store
+from runner.errors import CcciError
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -38,6 +40,15 @@ def could_not_start(executor: str) -> str:
         "This is a problem of the CI host, not of the recipe: its operator finds the reason in "
         "the bridge's log and on the run page (`cc-ci bridge --check` checks the setup)."
     )
+
+
+def could_not_handle(err: Exception) -> str:
+    """The PR's sentence when handling a job failed. A forge error is the forge's answer (the call
+    and its status, no host detail): the PR gets its cause; anything else stays the operator's."""
+    text = "The bridge could not handle this run"
+    if isinstance(err, ForgeError):
+        return f"{text}: {public_reason(str(err))}"
+    return f"{text}; its operator finds the reason in the bridge's log and on the run page."
 
 
 class Dispatcher:
@@ -83,6 +94,7 @@ class Dispatcher:
                 self._slots.acquire()
                 self._launch(job)
             elif job.attempt < self._max_attempts:
+                self._reclaim(job)
                 requeued = self._store.requeue(job.id)
                 log.warning(
                     "run %s: interrupted by a bridge restart; re-queued as %s",
@@ -91,10 +103,22 @@ class Dispatcher:
                 )
                 self._reporter.sync(requeued.id)
             else:
+                self._reclaim(job)
                 lost = self._store.finish(job.id, "error", LOST_SUMMARY, state="lost")
                 log.error("run %s: interrupted and out of attempts; marked lost", job.run_id)
                 self._report_finished(lost)
         self._resend_reports(older_than=0.0)
+
+    def _reclaim(self, job: Job) -> None:
+        # The dead attempt may have left its stack (it died before its teardown): reclaim it now,
+        # not at the next manual gc. A failure is logged; the job goes on (a new attempt gets a
+        # new run id and a new stack, and gc still finds the old one).
+        try:
+            if self._executor.reclaim(job):
+                log.info("run %s: reclaimed what the interrupted run left", job.run_id)
+        except (CcciError, OSError, subprocess.SubprocessError) as err:  # gc failed, missing, hung
+            log.error("run %s: could not reclaim what the interrupted run left: %s; "
+                      "`cc-ci gc` will", job.run_id, err)
 
     def _resend_reports(self, older_than: float) -> None:
         # Final reports that did not reach the forge (it was down) are sent again; recent ones
@@ -147,11 +171,7 @@ class Dispatcher:
             if self._store.job(job.id).state == "running":
                 self._report_finished(
                     self._store.finish(
-                        job.id,
-                        "error",
-                        "The bridge could not handle this run; its operator finds the reason in "
-                        "the bridge's log and on the run page.",
-                        detail=f"{type(err).__name__}: {err}",
+                        job.id, "error", could_not_handle(err), detail=f"{type(err).__name__}: {err}"
                     )
                 )
         finally:

@@ -75,6 +75,14 @@ class PullRequest:
 
 
 @dataclass(frozen=True)
+class RepoAccess:
+    """What the bot may do in a repo, as the forge says (`GET /repos/{owner}/{repo}`)."""
+
+    full_name: str
+    can_push: bool  # write access: what commit statuses need
+
+
+@dataclass(frozen=True)
 class PolledComment:
     event: CommentEvent
     updated_at: str
@@ -151,6 +159,25 @@ class _Comment(_Answer):
 
 class _Created(_Answer):
     id: int
+
+
+class _Permissions(_Answer):
+    admin: bool = False
+    push: bool = False
+    pull: bool = False
+
+
+class _RepoInfo(_Answer):
+    full_name: str
+    permissions: _Permissions | None = None
+
+
+class _Ref(_Answer):
+    ref: str
+
+
+class _PullNumber(_Answer):
+    number: int
 
 
 class _TimelineItem(_Answer):
@@ -278,6 +305,42 @@ class ForgeClient:
             follow_redirects=False,
         )
         return response.status_code == 204
+
+    def membership_visible(self, org: str, login: str) -> bool | None:
+        """Can the bot (`login`) see private org membership? It can when it is a member itself:
+        asked about itself, the forge answers 204. A redirect (302/303/307): it is not a member,
+        so every private member would look like a non-member. None: `org` is no organisation (a
+        user-owned repo: its owner and the allowlist trigger, membership is never asked)."""
+        response = self._request(
+            "GET", f"/orgs/{q(org)}/members/{q(login)}", ok=(204, 404, 302, 303, 307),
+            follow_redirects=False,
+        )
+        return None if response.status_code == 404 else response.status_code == 204
+
+    def repo_access(self, owner: str, repo: str) -> RepoAccess | None:
+        """The repo as the bot sees it; None when the forge has none it can see (404)."""
+        path = f"/repos/{q(owner)}/{q(repo)}"
+        response = self._request("GET", path, ok=(200, 404))
+        if response.status_code == 404:
+            return None
+        info = _parse(response, _RepoInfo, f"forge GET {path}", "a repository with full_name")
+        perms = info.permissions or _Permissions()
+        return RepoAccess(info.full_name, perms.push or perms.admin)
+
+    def newest_pull_number(self, owner: str, repo: str) -> int | None:
+        """The newest PR of the repo, open or closed; None when it has none yet."""
+        path = f"/repos/{q(owner)}/{q(repo)}/pulls"
+        pulls = self._get(path, list[_PullNumber], "a list of pull requests",
+                          params={"state": "all", "page": 1, "limit": 1, "sort": "newest"})
+        return pulls[0].number if pulls else None
+
+    def pull_refs(self, owner: str, repo: str) -> set[str]:
+        """The repo's `refs/pull/...` as the forge publishes them (404: none)."""
+        path = f"/repos/{q(owner)}/{q(repo)}/git/refs/pull"
+        response = self._request("GET", path, ok=(200, 404))
+        if response.status_code == 404:
+            return set()
+        return {ref.ref for ref in _parse(response, list[_Ref], f"forge GET {path}", "a list of refs")}
 
     def get_pull(self, owner: str, repo: str, number: int) -> PullRequest | None:
         """The PR with this index, or None when the index is an issue (404)."""

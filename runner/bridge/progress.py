@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.harness.readback import RUN_LOG, read_text
+from runner.harness.rundir import RunFileUnreadable
+
 _TIME = r"^\s*\d+(?:\.\d+)?s\s+"
 _ENDED = re.compile(_TIME + r"(?P<op>[a-z]+) tier: (?P<verdict>pass|fail|error|empty)\b")
 _SKIPPED = re.compile(_TIME + r"(?P<op>[a-z]+): skip\b")
@@ -54,7 +57,7 @@ def progress_from_log(text: str, stages: tuple[str, ...]) -> Progress:
 
 def read_progress(run_dir: Path, stages: tuple[str, ...]) -> Progress:
     try:
-        text = (run_dir / "logs" / "run.log").read_text(errors="replace")
-    except OSError:
+        text = read_text(run_dir, RUN_LOG) or ""
+    except RunFileUnreadable:  # a damaged log: no progress to show, the rest of the page stands
         text = ""
     return progress_from_log(text, stages)

@@ -36,7 +36,7 @@ from runner.bridge.store import Job, Store
 from runner.bridge.webhook import OperatorViews, build_app
 from runner.dashboard.card import CARD_PNG, card_state
 from runner.dashboard.catalog import BridgeCatalog
-from runner.dashboard.pages import Dashboard
+from runner.dashboard.pages import Dashboard, bounded_server
 from runner.errors import InfraError
 
 log = logging.getLogger("cc-ci.bridge")
@@ -190,11 +190,10 @@ class Bridge:
 
     def serve(self, sock: socket.socket) -> None:
         """Serve until SIGINT/SIGTERM (uvicorn handles them when called from the main thread)."""
-        self._server = uvicorn.Server(
-            # log_config=None: uvicorn's own lines go through the bridge's handler (text or JSON).
-            uvicorn.Config(
-                self.app, log_level="warning", access_log=False, lifespan="off", log_config=None
-            )
+        # log_config=None: uvicorn's own lines go through the bridge's handler (text or JSON).
+        # Bounded: a request stuck on a page never holds the bridge past SIGTERM.
+        self._server = bounded_server(
+            self.app, log_level="warning", access_log=False, lifespan="off", log_config=None
         )
         self._server.run(sockets=[sock])
 

@@ -8,7 +8,6 @@ be negotiated later through `Accept`; JSON stays the default).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -20,10 +19,15 @@ from typing import Any
 from runner.bridge.forge import ForgeClient
 from runner.bridge.progress import read_progress
 from runner.bridge.store import Job, Store
+from runner.harness.readback import read_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
+MAX_PAGE = 100_000  # far past any history; bounds the offset the store is asked for
+# What an unauthenticated page says of a job the bridge could not start or handle: the reason
+# names host paths and users, so it goes to the bridge's log only.
+DETAIL_ELSEWHERE = "The bridge could not start or handle this run; its operator finds why in the bridge's log."
 
 
 @lru_cache(maxsize=1)
@@ -98,12 +102,14 @@ def run_summary(job: Job) -> dict[str, Any]:
 def run_page(job: Job, run_dir: Path | None) -> dict[str, Any]:
     """Everything about one run. `run_dir` is where a local run writes (None for Drone)."""
     page = run_summary(job)
+    run = read_run(run_dir) if run_dir is not None and run_dir.is_dir() else None
     page.update(
         base_run_id=job.base_run_id,
         follow_url=job.follow_url,
         summary=job.summary,
-        detail=job.detail,
-        exit_code=_exit_code(run_dir),
+        detail=DETAIL_ELSEWHERE if job.detail else None,
+        exit_code=run.results.exit_code if run and run.results else None,
+        unreadable=run.unreadable if run else None,
         progress=read_progress(run_dir, job.stages).as_dict()
         if run_dir is not None and job.state == "running"
         else None,
@@ -127,23 +133,14 @@ def runs_page(store: Store, page: int, per_page: int) -> dict[str, Any]:
     }
 
 
-def page_params(query: dict[str, str]) -> tuple[int, int] | str:
+def page_params(query: dict[str, str], default_per_page: int = DEFAULT_PER_PAGE) -> tuple[int, int] | str:
     """(page, per_page) from `?page=&per_page=`, or one line saying what is wrong."""
-    try:
-        page = int(query.get("page", "1"))
-        per_page = int(query.get("per_page", str(DEFAULT_PER_PAGE)))
-    except ValueError:
+    page_text, per_page_text = query.get("page", "1"), query.get("per_page", str(default_per_page))
+    if not (page_text.isascii() and page_text.isdigit() and per_page_text.isascii() and per_page_text.isdigit()):
         return "page and per_page must be whole numbers"
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        return f"page must be 1 or more, per_page from 1 to {MAX_PER_PAGE}"
+    if len(page_text) > 7 or len(per_page_text) > 4:  # before int(): no huge number is ever parsed
+        return f"page must be from 1 to {MAX_PAGE}, per_page from 1 to {MAX_PER_PAGE}"
+    page, per_page = int(page_text), int(per_page_text)
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        return f"page must be from 1 to {MAX_PAGE}, per_page from 1 to {MAX_PER_PAGE}"
     return page, per_page
-
-
-def _exit_code(run_dir: Path | None) -> int | None:
-    if run_dir is None:
-        return None
-    try:
-        code = json.loads((run_dir / "results.json").read_text()).get("exit_code")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return code if isinstance(code, int) else None

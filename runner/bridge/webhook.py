@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,7 +27,7 @@ from runner.bridge.events import COMMENT_EVENTS, event_name, parse_comment_paylo
 from runner.bridge.intake import Intake
 from runner.bridge.signature import signature_from_headers, verify_signature
 from runner.bridge.views import page_params
-from runner.dashboard.pages import Dashboard, wants_html
+from runner.dashboard.pages import Dashboard, page_failed, secured, wants_html
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -137,7 +138,7 @@ def build_app(
 
     async def run_list(request: Request) -> Response:
         if dashboard is not None and wants_html(request.headers.get("accept")):
-            return await dashboard.page_response("runs")
+            return await dashboard.page_response("runs", query=dict(request.query_params))
         params = page_params(dict(request.query_params))
         if isinstance(params, str):
             return JSONResponse({"error": params}, status_code=400, headers=JSON_HEADERS)
@@ -156,5 +157,8 @@ def build_app(
             Route("/runs/{run_id}", run_status, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             *(dashboard.routes() if dashboard is not None else []),
-        ]
+        ],
+        # nosniff and the CSP on every answer; an unexpected error answers a fixed sentence
+        exception_handlers={Exception: page_failed},
+        middleware=[Middleware(secured)],
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from runner.errors import InfraError
+from runner.errors import CcciError, InfraError
 from runner.harness.config import TargetSettings
 from runner.harness.paths import default_runs_dir
 from runner.harness.runlock import stale_run_dirs
@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="another harness host's run is dead once its heartbeat is older than AGE "
                              f"(seconds, or 30m, 2h; default {DEFAULT_TTL_S / 60:.0f}m)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be removed and why, remove nothing")
+    parser.add_argument("--run", metavar="RUN_ID", default=None,
+                        help="judge and reclaim only this run's objects (the bridge does this before it "
+                             "re-runs a job whose run died with it)")
 
 
 def _days(text: str) -> float:
@@ -61,7 +64,14 @@ def main(args: argparse.Namespace) -> int:
     runs_dir = args.runs_dir or Path(os.environ.get("CCCI_RUNS_DIR") or default_runs_dir())
     target = open_target(settings)
     try:
-        judged = judge_runs(target, settings.host_id, runs_dir, args.ttl)
+        try:
+            judged = judge_runs(target, settings.host_id, runs_dir, args.ttl)
+        except CcciError:
+            raise
+        except Exception as err:  # noqa: BLE001 - an engine or transport error: one line, no traceback
+            raise InfraError(f"gc could not list the runs on {target.address}: {_one_line(err)}") from None
+        if args.run is not None:
+            judged = [j for j in judged if j.run.run_id == args.run]
         failed = _reclaim(console, target, judged, args.dry_run)
         if args.prune_days is not None:
             # A run whose objects could not be removed keeps its run dir, the record of what it was.
@@ -100,6 +110,10 @@ def _reclaim(console: Console, target: Target, judged: list[Judgement], dry_run:
         if left:
             failed[j.run.stack] = left
     return failed
+
+
+def _one_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]
 
 
 def _prune_run_dirs(console: Console, runs_dir: Path, days: float, keep: frozenset[str], dry_run: bool) -> None:

@@ -6,10 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-import uvicorn
-
 from runner.dashboard.catalog import RunsDirCatalog
-from runner.dashboard.pages import serve_app
+from runner.dashboard.pages import bounded_server, serve_app
 from runner.errors import BadInput
 from runner.harness.paths import default_runs_dir
 
@@ -26,6 +24,8 @@ def main(args: argparse.Namespace) -> int:
     if not runs_dir.is_dir():
         raise BadInput(f"--runs-dir: {runs_dir} is not a directory")
     print(f"cc-ci serve: {runs_dir} on http://{args.host}:{args.port}/", flush=True)
-    uvicorn.run(serve_app(RunsDirCatalog(runs_dir)), host=args.host, port=args.port,
-                log_level="warning", access_log=False)
+    # stops within seconds of SIGTERM even with a request stuck (uvicorn then re-raises the
+    # signal, which ends the process whatever threads a stuck read left behind)
+    bounded_server(serve_app(RunsDirCatalog(runs_dir)), host=args.host, port=args.port,
+                   log_level="warning", access_log=False).run()
     return 0

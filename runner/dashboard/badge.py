@@ -27,6 +27,7 @@ def badge_svg(entry: RunEntry | None) -> str:
 
 
 def badge_entry(entries: list[RunEntry], recipe: str) -> RunEntry | None:
-    """The newest finished default-branch run of `recipe` (entries newest first)."""
+    """The newest finished default-branch run of `recipe` (entries newest first); a run whose
+    dir is unreadable is not one it can vouch for."""
     return next((e for e in entries if e.recipe == recipe and e.default_branch
-                 and e.state == "finished"), None)
+                 and e.state == "finished" and not e.unreadable), None)

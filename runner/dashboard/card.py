@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from runner.dashboard.pages import render, seconds
 from runner.harness.fileio import write_json_atomic, write_text_atomic
+from runner.harness.readback import read_json
+from runner.harness.rundir import RunFileUnreadable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -55,9 +57,11 @@ def record_card(run_dir: Path, state: CardState, pid: int | None = None, error: 
 def card_state(run_dir: Path) -> CardState | None:
     """Where the run's card stands; None when the run makes none (pictures off, no Chromium
     before the run ended). A `making` whose process is gone reads as `failed`."""
-    try:
-        record = json.loads((run_dir / CARD_STATE).read_text())
-    except (OSError, ValueError):
+    try:  # read as pages read a run dir: never a FIFO, never through a symlink
+        record = read_json(run_dir, CARD_STATE)
+    except RunFileUnreadable:
+        record = None
+    if not isinstance(record, dict):
         return "made" if (run_dir / CARD_PNG).is_file() else None  # a run dir from before card.json
     state = record.get("state")
     if state == "made" and (run_dir / CARD_PNG).is_file():

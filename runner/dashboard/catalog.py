@@ -6,11 +6,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from runner.bridge.store import RUN_ID_RE, Job, Store
-from runner.dashboard.runview import read_json, recipe_of
-from runner.harness.runlock import run_is_alive
+from runner.harness.readback import RunRead, read_run
 from runner.ops import ORDER
 
 
@@ -30,6 +29,8 @@ class RunEntry:
     stages: tuple[str, ...] = ()
     follow_url: str | None = None
     detail: str | None = None
+    unreadable: str | None = None  # why (part of) its run dir could not be read: its row and page say so
+    read: RunRead | None = None  # the run dir as read for this entry (the run page shows the rest of it)
 
     @property
     def default_branch(self) -> bool:
@@ -54,41 +55,25 @@ class Catalog(Protocol):
 
 
 def entry_from_run_dir(path: Path) -> RunEntry | None:
-    results = read_json(path / "results.json")
-    results = results if isinstance(results, dict) else {}
-    recipe = recipe_of(path)
-    if recipe is None:
+    """The run of a run dir; None when nothing in it says which recipe it ran (not a run yet)."""
+    run = read_run(path)
+    if run.recipe is None and run.unreadable is None:
         return None
-    alive = run_is_alive(path)
-    finished_at = _mtime(path / "results.json") if results and not alive else None
-    duration = results.get("duration_s") if isinstance(results.get("duration_s"), int | float) else None
-    started = finished_at - duration if finished_at and duration else _mtime(path / "logs")
+    results = run.results
     return RunEntry(
-        run_id=path.name, recipe=recipe,
-        state="running" if alive else "finished" if results else "lost",
-        verdict=results.get("verdict"), level=results.get("level"),
-        started_at=started, finished_at=finished_at, duration_s=duration,
-        pr=results.get("pr"), ref=results.get("ref"), run_dir=path,
+        run_id=path.name, recipe=run.recipe or "", state=run.state,
+        verdict=results.verdict if results else None, level=results.level if results else None,
+        started_at=run.started_at, finished_at=run.finished_at,
+        duration_s=results.duration_s if results else None,
+        pr=results.pr if results else None, ref=results.ref if results else None, run_dir=path,
         # a run that just started has written neither: its tiers are looked for in lifecycle order
-        stages=tuple(results.get("stages") or _stages_of(path) or ORDER),
+        stages=run.stages or ORDER, unreadable=run.unreadable, read=run,
     )
 
 
-def _stages_of(path: Path) -> tuple[str, ...]:
-    """The run's stages before its results exist: from run.json (written before the first op),
-    else its op state."""
-    for name in ("run.json", "op_state.json"):
-        data = read_json(path / name)
-        if isinstance(data, dict) and data.get("stages"):
-            return tuple(data["stages"])
-    return ()
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
+def _is_run_dir(path: Path) -> bool:
+    """A run id's own directory: not a symlink to one elsewhere."""
+    return RUN_ID_RE.match(path.name) is not None and path.is_dir() and not path.is_symlink()
 
 
 class RunsDirCatalog:
@@ -101,12 +86,11 @@ class RunsDirCatalog:
     def entries(self) -> list[RunEntry]:
         if not self.runs_dir.is_dir():
             return []
-        found = [entry_from_run_dir(path) for path in self.runs_dir.iterdir()
-                 if path.is_dir() and RUN_ID_RE.match(path.name)]
+        found = [entry_from_run_dir(path) for path in self.runs_dir.iterdir() if _is_run_dir(path)]
         return _newest_first([entry for entry in found if entry is not None])
 
     def entry(self, run_id: str) -> RunEntry | None:
-        if not RUN_ID_RE.match(run_id) or not (self.runs_dir / run_id).is_dir():
+        if not _is_run_dir(self.runs_dir / run_id):
             return None
         return entry_from_run_dir(self.runs_dir / run_id)
 
@@ -142,17 +126,18 @@ class BridgeCatalog:
 
     def _entry(self, job: Job) -> RunEntry:
         run_dir = self.runs_dir / job.run_id if self.runs_dir is not None else None
-        results: dict[str, Any] = {}
-        if run_dir is not None and (data := read_json(run_dir / "results.json")) and isinstance(data, dict):
-            results = data
+        run = read_run(run_dir) if run_dir is not None and _is_run_dir(run_dir) else None
+        results = run.results if run else None
         end = job.finished_at or (time.time() if job.state == "running" else None)
+        verdict = results.verdict if results else None
         return RunEntry(
             run_id=job.run_id, recipe=job.recipe, state=job.state,
-            verdict=(job.verdict or results.get("verdict")) if job.state == "finished" else job.verdict,
-            level=results.get("level"), started_at=job.started_at, finished_at=job.finished_at,
-            duration_s=results.get("duration_s") or (end - job.started_at if end and job.started_at else None),
-            pr=job.pr, ref=job.head_sha, run_dir=run_dir if run_dir and run_dir.is_dir() else None,
+            verdict=(job.verdict or verdict) if job.state == "finished" else job.verdict,
+            level=results.level if results else None, started_at=job.started_at, finished_at=job.finished_at,
+            duration_s=(results.duration_s if results else None) or (end - job.started_at if end and job.started_at else None),
+            pr=job.pr, ref=job.head_sha, run_dir=run.path if run else None,
             stages=tuple(job.stages), follow_url=job.follow_url, detail=job.detail,
+            unreadable=run.unreadable if run else None, read=run,
         )
 
 

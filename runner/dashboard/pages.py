@@ -3,36 +3,59 @@ live JSON for the page to poll), `/badge/<recipe>.svg`. Server-rendered (Jinja2,
 readable without JavaScript; the one script only refreshes the live part of a running run's page.
 
 A Content-Security-Policy without inline scripts backs the escaping: even text that escaped it
-could not run. Used by the bridge (webhook.py mounts these routes) and by `cc-ci serve`.
+could not run; every response carries it, `nosniff` and `frame-ancestors 'none'` (`secured`).
+Used by the bridge (webhook.py mounts these routes) and by `cc-ci serve`.
+
+One damaged run dir never takes a page down: runs are read through `runner.harness.readback`,
+which confines damage to that run's row and page ("unreadable: <why>"). A page that fails anyway
+answers a fixed sentence (the reason goes to the log), and a read that hangs is abandoned when the
+server stops (`STOP_WITHIN_S`).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 import jinja2
+import uvicorn
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runner.bridge.progress import read_progress
+from runner.bridge.views import DETAIL_ELSEWHERE, page_params
 from runner.dashboard import runview
 from runner.dashboard.badge import CACHE_HEADERS, badge_entry, badge_svg
 from runner.dashboard.catalog import Catalog, RunEntry, latest_by_recipe, level_changes
+from runner.harness.readback import open_file, stream_file
+from runner.harness.rundir import RunFileUnreadable
+
+log = logging.getLogger("cc-ci.dashboard")
+T = TypeVar("T")
 
 HERE = Path(__file__).parent
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
+                               "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+# A request still in flight this long after SIGTERM is cancelled; a read stuck in the kernel is abandoned.
+STOP_WITHIN_S = 3
+PAGE_FAILED = "This page could not be drawn. The server's log says why."
 HTML_HEADERS = {**SECURITY_HEADERS, "Vary": "Accept"}
 _TEXT_TYPES = {".log": "text/plain; charset=utf-8", ".md": "text/plain; charset=utf-8",
                ".xml": "text/plain; charset=utf-8", ".json": "application/json",
@@ -71,7 +94,10 @@ def age(stamp: float | None, now: float | None = None) -> str:
 
 
 def clock(stamp: float | None) -> str:
-    return "—" if stamp is None else datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return "—" if stamp is None else datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a clock far off (a file's mtime set by hand)
+        return "—"
 
 
 def seconds(value: float | None) -> str:
@@ -87,6 +113,15 @@ def render(name: str, **context: Any) -> str:
     return ENV.get_template(name).render(**context)
 
 
+RUNS_PER_PAGE = 50
+
+
+async def off_loop(call: Callable[..., T], *args: Any) -> T:
+    """A blocking read in a worker thread, abandoned (not waited for) when the request is
+    cancelled, so that a read stuck in the kernel never holds the server past SIGTERM."""
+    return await anyio.to_thread.run_sync(functools.partial(call, *args), abandon_on_cancel=True)
+
+
 class Dashboard:
     def __init__(self, catalog: Catalog, title: str = "cc-ci") -> None:
         self.catalog = catalog
@@ -97,7 +132,7 @@ class Dashboard:
     def index_html(self) -> str:
         entries = self.catalog.entries()
         latest = latest_by_recipe(entries)
-        recipes = sorted(set(self.catalog.enrolled()) | {e.recipe for e in entries})
+        recipes = sorted(set(self.catalog.enrolled()) | {e.recipe for e in entries if e.recipe})
         return render("index.html", title=self.title, recipes=[(r, latest.get(r)) for r in recipes],
                       active=[(e, self._progress(e)) for e in entries if e.active])
 
@@ -109,20 +144,23 @@ class Dashboard:
         return render("recipe.html", title=self.title, recipe=recipe, history=history,
                       changes=level_changes(history), badge=badge_entry(entries, recipe))
 
-    def runs_html(self) -> str:
-        return render("runs.html", title=self.title, runs=self.catalog.entries())
+    def runs_html(self, page: int = 1, per_page: int = RUNS_PER_PAGE) -> str:
+        entries = self.catalog.entries()
+        shown = entries[(page - 1) * per_page: page * per_page]
+        return render("runs.html", title=self.title, runs=shown, page=page, per_page=per_page,
+                      more=page * per_page < len(entries))
 
     def run_html(self, run_id: str) -> str | None:
         entry = self.catalog.entry(run_id)
         if entry is None:
             return None
-        run = runview.read_run_view(entry.run_dir, entry.stages or None) if entry.run_dir else None
+        run = runview.read_run_view(entry.read, entry.stages or None) if entry.read else None
         results = run.results if run else None
-        return render("run.html", title=self.title, entry=entry, run=run, results=results or {},
+        return render("run.html", title=self.title, entry=entry, run=run, results=results,
                       live=self._progress(entry), timeline=runview.timeline(results) if results else [],
                       files=runview.linkable_files(entry.run_dir) if entry.run_dir else [],
                       screenshots=runview.screenshots(entry.run_dir) if entry.run_dir else [],
-                      browser=_browser_failures(entry.run_dir))
+                      browser=_browser_failures(entry.run_dir), detail_elsewhere=DETAIL_ELSEWHERE)
 
     def live(self, run_id: str) -> dict[str, Any] | None:
         entry = self.catalog.entry(run_id)
@@ -156,53 +194,57 @@ class Dashboard:
                        Route("/runs/{run_id}", self._run, methods=["GET"])]
         return routes
 
-    async def page_response(self, name: str, arg: str | None = None) -> Response:
+    async def page_response(self, name: str, arg: str | None = None,
+                            query: dict[str, str] | None = None) -> Response:
         if name == "runs":
-            body: str | None = await run_in_threadpool(self.runs_html)
+            params = page_params(query or {}, default_per_page=RUNS_PER_PAGE)
+            if isinstance(params, str):
+                return _html(render("missing.html", title="cc-ci", heading="Bad request", reason=params), 400)
+            body: str | None = await off_loop(self.runs_html, *params)
         else:
-            body = await run_in_threadpool(self.run_html, arg or "")
+            body = await off_loop(self.run_html, arg or "")
         if body is None:
             return _not_found("no such run")
-        return Response(body, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
+        return _html(body)
 
     async def _index(self, request: Request) -> Response:
-        body = await run_in_threadpool(self.index_html)
-        return Response(body, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
+        return _html(await off_loop(self.index_html))
 
     async def _recipe(self, request: Request) -> Response:
-        body = await run_in_threadpool(self.recipe_html, request.path_params["recipe"])
+        body = await off_loop(self.recipe_html, request.path_params["recipe"])
         if body is None:
             return _not_found("no runs of that recipe and it is not enrolled")
-        return Response(body, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
+        return _html(body)
 
     async def _runs(self, request: Request) -> Response:
-        return await self.page_response("runs")
+        return await self.page_response("runs", query=dict(request.query_params))
 
     async def _run(self, request: Request) -> Response:
         return await self.page_response("run", request.path_params["run_id"])
 
     async def _live(self, request: Request) -> Response:
-        data = await run_in_threadpool(self.live, request.path_params["run_id"])
+        data = await off_loop(self.live, request.path_params["run_id"])
         if data is None:
             return JSONResponse({"error": "no such run"}, status_code=404)
         return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
     async def _file(self, request: Request) -> Response:
-        entry = await run_in_threadpool(self.catalog.entry, request.path_params["run_id"])
+        entry = await off_loop(self.catalog.entry, request.path_params["run_id"])
         name = request.path_params["name"]
         if entry is None or entry.run_dir is None:
             return _not_found("no such run")
-        if name == runview.MANIFEST and (manifest := runview.backup_manifest(entry.run_dir)):
+        if name == runview.MANIFEST and (manifest := await off_loop(runview.backup_manifest, entry.run_dir)):
             return JSONResponse(manifest, headers=SECURITY_HEADERS)
-        path = runview.linkable_file(entry.run_dir, name)
-        if path is None:
+        fd = await off_loop(_open_linkable, entry.run_dir, name)
+        if fd is None:
             return _not_found("no such file, or not one a page shows")
-        return FileResponse(path, media_type=_TEXT_TYPES.get(path.suffix, "application/octet-stream"),
-                            headers=SECURITY_HEADERS)
+        size = os.fstat(fd).st_size
+        return StreamingResponse(stream_file(fd, size), headers={**SECURITY_HEADERS, "Content-Length": str(size)},
+                                 media_type=_TEXT_TYPES.get(Path(name).suffix, "application/octet-stream"))
 
     async def _badge(self, request: Request) -> Response:
         recipe = request.path_params["recipe"]
-        entries = await run_in_threadpool(self.catalog.entries)
+        entries = await off_loop(self.catalog.entries)
         return Response(badge_svg(badge_entry(entries, recipe)), media_type="image/svg+xml",
                         headers=CACHE_HEADERS)
 
@@ -215,20 +257,72 @@ async def _favicon(request: Request) -> Response:
     return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
+def _open_linkable(run_dir: Path, name: str) -> int | None:
+    """The file a page may serve, opened component by component without following a symlink
+    (a symlinked `screenshots/` is refused, not followed); None when it may not be served."""
+    if runview.linkable_file(run_dir, name) is None:
+        return None
+    try:
+        return open_file(run_dir, name)
+    except RunFileUnreadable:
+        return None
+
+
 def _browser_failures(run_dir: Path | None) -> list[dict[str, str | None]]:
     if run_dir is None:
         return []
-    folder = run_dir / runview.BROWSER_FAILURES
-    return [{"test": png.stem, "png": f"{runview.BROWSER_FAILURES}/{png.name}",
-             "trace": f"{runview.BROWSER_FAILURES}/{png.stem}.zip" if png.with_suffix(".zip").is_file() else None}
-            for png in sorted(folder.glob("*.png"))]
+    pngs = runview.listing(run_dir, f"{runview.BROWSER_FAILURES}/*.png")
+    zips = set(runview.listing(run_dir, f"{runview.BROWSER_FAILURES}/*.zip"))
+    return [{"test": Path(png).stem, "png": png,
+             "trace": trace if (trace := png.removesuffix(".png") + ".zip") in zips else None}
+            for png in pngs]
+
+
+def _html(body: str, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
 
 
 def _not_found(reason: str) -> Response:
-    body = render("missing.html", title="cc-ci", reason=reason)
-    return Response(body, status_code=404, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
+    return _html(render("missing.html", title="cc-ci", heading="Not found", reason=reason), 404)
+
+
+async def page_failed(request: Request, err: Exception) -> Response:
+    """Any error a page did not expect: a fixed sentence, never the exception's text (it may name
+    server paths); the traceback goes to the log."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=err)
+    return _html(render("missing.html", title="cc-ci", heading="Error", reason=PAGE_FAILED), 500)
+
+
+class secured:  # noqa: N801 - an ASGI middleware, used like a function
+    """Every response (pages, files, badges, JSON, static files, errors) gets the security headers
+    it does not set itself: `nosniff`, the CSP with `frame-ancestors 'none'`, no referrer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
+                                        if k.lower().encode() not in present)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def bounded_server(app: ASGIApp, **config: Any) -> uvicorn.Server:
+    """uvicorn that stops within a few seconds of SIGTERM however its requests stand: one still
+    running `STOP_WITHIN_S` after the signal is cancelled (and its stuck read abandoned)."""
+    return uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=STOP_WITHIN_S, **config))
 
 
 def serve_app(catalog: Catalog) -> Starlette:
     """`cc-ci serve`: the pages alone, over run dirs."""
-    return Starlette(routes=Dashboard(catalog).routes(with_run_json=True))
+    return Starlette(routes=Dashboard(catalog).routes(with_run_json=True),
+                     exception_handlers={Exception: page_failed}, middleware=[Middleware(secured)])

@@ -1,5 +1,6 @@
 """One run dir read for people: its results, failed assertions, op timeline, progress and the
-files a page may link. Pure readers; a missing or half-written file reads as absent.
+files a page may link, all read through `runner.harness.readback` (read-only, never through a
+symlink, never a FIFO); a missing file reads as absent, a damaged one as absent or unreadable.
 
 Only the files in `linkable_files` are ever served: the app env, op state, restic repository and
 password, recipe clone and tier tests folder stay on the machine.
@@ -7,7 +8,6 @@ password, recipe clone and tier tests folder stay on the machine.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +15,16 @@ from typing import Any
 from xml.etree import ElementTree
 
 from runner.bridge.progress import Progress, read_progress
-from runner.harness.runlock import run_is_alive
+from runner.harness.readback import (
+    Results,
+    RunRead,
+    Screenshot,
+    listing,
+    read_model,
+    read_op_state,
+    read_text,
+)
+from runner.harness.rundir import RunFileUnreadable
 
 SCREENSHOTS = "screenshots"  # <run dir>/screenshots/<name>.png: the app after install, after upgrade
 BROWSER_FAILURES = "browser"  # <run dir>/browser/<test>.png and .zip: a failing browser test
@@ -49,7 +58,7 @@ class TimelineRow:
 @dataclass
 class RunView:
     path: Path
-    results: dict[str, Any] | None
+    results: Results | None
     alive: bool
     progress: Progress
     failures: list[Failure] = field(default_factory=list)
@@ -59,52 +68,19 @@ class RunView:
         return self.results is not None and not self.alive
 
 
-def read_run_view(path: Path, stages: tuple[str, ...] | None = None) -> RunView:
-    results = read_json(path / "results.json")
-    alive = run_is_alive(path)
-    wanted = stages or tuple((results or {}).get("stages") or ()) or _stages_from_app(path)
-    return RunView(path, results if isinstance(results, dict) else None, alive,
-                  read_progress(path, wanted), failures(path))
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _stages_from_app(path: Path) -> tuple[str, ...]:
-    state = read_json(path / "op_state.json")
-    return tuple(state.get("stages") or ()) if isinstance(state, dict) else ()
-
-
-def recipe_of(path: Path) -> str | None:
-    """The recipe of a run dir, finished (results.json) or still running (app.json, op state)."""
-    for name in ("results.json", "app.json", "op_state.json"):
-        data = read_json(path / name)
-        if isinstance(data, dict) and isinstance(data.get("recipe"), str):
-            return str(data["recipe"])
-    try:  # a run that just started: its first log line, `cloning <recipe> from <source>`
-        first = (path / "logs" / "run.log").read_text(errors="replace").split("\n", 1)[0]
-    except OSError:
-        return None
-    found = _CLONING.match(first)
-    return found["recipe"] if found else None
-
-
-_CLONING = re.compile(r"^\s*\d+(?:\.\d+)?s cloning (?P<recipe>\S+) from ")
+def read_run_view(run: RunRead, stages: tuple[str, ...] | None = None) -> RunView:
+    wanted = stages or run.stages
+    return RunView(run.path, run.results, run.alive, read_progress(run.path, wanted), failures(run.path))
 
 
 def failures(path: Path) -> list[Failure]:
     found: list[Failure] = []
-    for junit in sorted(path.glob("junit-*.xml")):
+    for name in listing(path, "junit-*.xml"):
         try:
-            found += failures_from_junit(junit.stem.removeprefix("junit-"), junit.read_text())
-        except (OSError, ElementTree.ParseError):
+            found += failures_from_junit(name.removeprefix("junit-").removesuffix(".xml"), read_text(path, name) or "")
+        except (RunFileUnreadable, ElementTree.ParseError):
             continue
     return found
-
 
 def failures_from_junit(op: str, xml: str) -> list[Failure]:
     """Every failed or erroring test case of one tier, with pytest's message and its report."""
@@ -117,52 +93,46 @@ def failures_from_junit(op: str, xml: str) -> list[Failure]:
     return found
 
 
-def timeline(results: dict[str, Any]) -> list[TimelineRow]:
+def timeline(results: Results) -> list[TimelineRow]:
     """When each op ran and how long it waited on docker (`op_timeline`); runs made before it was
     recorded show each op's duration only."""
-    rows = results.get("op_timeline") or {}
-    durations = results.get("op_durations") or {}
-    order = [tier.get("op") for tier in results.get("tiers") or [] if isinstance(tier, dict)]
+    rows, durations = results.op_timeline, results.op_durations
+    order = [tier.op for tier in results.tiers]
     ops = sorted(set(rows) | set(durations), key=lambda op: order.index(op) if op in order else len(order))
-    return [TimelineRow(op, _num(rows.get(op, {}).get("started_s")),
-                        _num(rows.get(op, {}).get("duration_s")) or _num(durations.get(op)) or 0.0,
-                        _num(rows.get(op, {}).get("docker_wait_s"))) for op in ops]
-
-
-def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+    return [TimelineRow(op, row.started_s if (row := rows.get(op)) else None,
+                        (row.duration_s if row else None) or durations.get(op) or 0.0,
+                        row.docker_wait_s if row else None) for op in ops]
 
 
 def linkable_files(path: Path) -> list[str]:
-    """The run dir's files a page links, relative to it, in a stable order."""
-    found: list[str] = []
-    for pattern in _LINKABLE:
-        found += sorted(str(p.relative_to(path)) for p in path.glob(pattern)
-                        if p.is_file() and not p.is_symlink())
+    """The run dir's files a page links, relative to it, in a stable order: regular files whose
+    every path component is a real directory (a symlinked folder lists nothing)."""
+    found = [name for pattern in _LINKABLE for name in listing(path, pattern)]
     if backup_manifest(path) is not None:
         found.append(MANIFEST)
     return found
 
 
-def linkable_file(path: Path, name: str) -> Path | None:
-    """`name` resolved in the run dir when a page may serve it, else None: a fixed list of files,
-    plain names only (no `..`, no symlink), so no request reaches the app env or the restic password."""
+def linkable_file(path: Path, name: str) -> str | None:
+    """`name` when a page may serve it, else None: a fixed list of files, plain names only (no
+    `..`), so no request reaches the app env or the restic password. The file route then opens
+    it component by component without following a symlink (`readback.open_file`)."""
     parts = name.split("/")
     if not 1 <= len(parts) <= 2 or not all(_SAFE_NAME.match(part) for part in parts):
         return None
-    if name not in linkable_files(path) or name == MANIFEST:
+    if name == MANIFEST or name not in linkable_files(path):
         return None
-    return path / name
+    return name
 
 
 def backup_manifest(path: Path) -> dict[str, Any] | None:
     """What the backup took: snapshot id, volumes and every file with size and sha256."""
-    state = read_json(path / "op_state.json")
     try:
-        snapshot = state["ops"]["backup"]["snapshot"]
-    except (KeyError, TypeError):
+        state = read_op_state(path)
+    except RunFileUnreadable:
         return None
-    if not isinstance(snapshot, dict):
+    snapshot = state.backup_snapshot() if state is not None else None
+    if snapshot is None:
         return None
     return {key: snapshot.get(key) for key in ("id", "volumes", "stack_volumes", "files", "excluded", "missing")}
 
@@ -171,10 +141,14 @@ def screenshots(path: Path) -> list[dict[str, Any]]:
     """The app's screenshots (`screenshots/<when>.png`) and the pages that never loaded, with why
     (`screenshots/<when>.json`)."""
     shots = []
-    for record in sorted((path / SCREENSHOTS).glob("*.json")):
-        data = read_json(record)
-        if isinstance(data, dict):
-            png = record.with_suffix(".png")
-            shots.append({"when": record.stem, "url": data.get("url"), "error": data.get("error"),
-                          "png": f"{SCREENSHOTS}/{png.name}" if png.is_file() else None})
+    pngs = set(listing(path, f"{SCREENSHOTS}/*.png"))
+    for record in listing(path, f"{SCREENSHOTS}/*.json"):
+        try:
+            shot = read_model(path, record, Screenshot)
+        except RunFileUnreadable:
+            continue
+        if shot is not None:
+            when = record.removeprefix(f"{SCREENSHOTS}/").removesuffix(".json")
+            png = f"{SCREENSHOTS}/{when}.png"
+            shots.append({"when": when, "url": shot.url, "error": shot.error, "png": png if png in pngs else None})
     return shots

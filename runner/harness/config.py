@@ -48,6 +48,7 @@ ENV_VARS = {
     "CCCI_DOCKER_HOST": "docker_host",
     "CCCI_SSH_KEY": "ssh_key",
     "CCCI_SSH_KNOWN_HOSTS": "ssh_known_hosts",
+    "CCCI_SSH_RECONNECT": "ssh_reconnect_s",
     "CCCI_HOST_ID": "host_id",
     "CCCI_TEST_REFUSE_LOCAL_REACH": "refuse_local_reach",
 }
@@ -75,6 +76,7 @@ class TargetSettings(BaseModel):
     docker_host: str = "local"  # `local`, or ssh://user@host[:port]
     ssh_known_hosts: Path = Field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")
     ssh_key: Path | None = None  # the identity; None: ~/.ssh's keys and the agent
+    ssh_reconnect_s: float = Field(60.0, gt=0, le=3600)  # how long a lost SSH link is tried again
     host_id: str = Field(default_factory=default_host_id)
     refuse_local_reach: bool = False  # a test switch (runner/targets/guard.py)
 
@@ -155,6 +157,8 @@ class RunConfig(BaseModel):
     docker_host: str = Field("local", description="where the swarm is: `local`, or ssh://user@host[:port]")
     ssh_key: Path | None = Field(None, description="the SSH identity for an ssh:// docker host")
     ssh_known_hosts: Path = Field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")
+    ssh_reconnect_s: float = Field(60.0, gt=0, le=3600, description="how long a lost SSH link is tried again "
+                                   "(seconds) before the op using it fails")
     host_id: str = Field(default_factory=default_host_id, description="this harness host's identity (gc)")
     refuse_local_reach: bool = False
 
@@ -291,7 +295,8 @@ class RunConfig(BaseModel):
     @property
     def target_settings(self) -> TargetSettings:
         return TargetSettings(docker_host=self.docker_host, ssh_key=self.ssh_key, ssh_known_hosts=self.ssh_known_hosts,
-                              host_id=self.host_id, refuse_local_reach=self.refuse_local_reach)
+                              ssh_reconnect_s=self.ssh_reconnect_s, host_id=self.host_id,
+                              refuse_local_reach=self.refuse_local_reach)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], lifecycle: Lifecycle) -> RunConfig:

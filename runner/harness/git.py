@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.errors import ExecError
-from runner.harness.proc import run_host
+from runner.harness.proc import ExecResult, run_host
+from runner.harness.scrub import scrubber
 
 # Fixed identity so commits the harness makes (fixtures) are reproducible and never use the
 # operator's global config.
@@ -22,11 +23,28 @@ _IDENTITY = {
 }
 
 
+REASON_LIMIT = 600  # characters of git's reason kept in an error (a PR comment quotes it)
+
+
 def git(repo: Path | None, *args: str, env: dict[str, str] | None = None, strip: bool = True) -> str:
     """git's output, stripped unless `strip` is False (a symlink's target is its exact bytes)."""
     cmd = ["git", *(["-C", str(repo)] if repo else []), *args]
-    out = run_host(cmd, env={**_IDENTITY, **(env or {})}, what=f"`git {' '.join(args)}`").stdout
-    return out.strip() if strip else out
+    result = run_host(cmd, env={**_IDENTITY, **(env or {})}, check=False)
+    if result.failed:
+        message = f"`git {' '.join(args)}` exited {result.exit_code}: {reason(result)}"
+        raise ExecError(scrubber.scrub(message), result)
+    return result.stdout.strip() if strip else result.stdout
+
+
+def reason(result: ExecResult) -> str:
+    """Git's own reason for a failure: its `fatal:` and `error:` lines, in order. The last line
+    alone is often advice ("Please make sure you have the correct access rights / and the
+    repository exists.") that hides the cause ("detected dubious ownership in repository")."""
+    lines = [line.strip() for line in (result.stderr.strip() or result.stdout.strip()).splitlines()]
+    causes = [line.split(":", 1)[1].strip() for line in lines
+              if line.startswith(("fatal:", "error:")) and line.split(":", 1)[1].strip()]
+    text = "; ".join(causes) or next((line for line in reversed(lines) if line), "no output")
+    return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + "…"
 
 
 def tags(repo: Path) -> list[str]:

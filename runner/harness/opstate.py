@@ -5,15 +5,16 @@ Written atomically after every op, so an assertion file always reads a whole sta
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from runner.harness.app import Deployment
 from runner.harness.fileio import write_text_atomic
+from runner.harness.readback import invalid_why, read_json
+from runner.harness.rundir import RunFileUnreadable
 
 
 class EnvDiff(BaseModel):
@@ -206,8 +207,15 @@ class OpState(BaseModel):
 
     @classmethod
     def load(cls, path: Path, records: Mapping[str, type[OpRecord]]) -> OpState:
-        """op_state.json with each op's record read by its own model (`Lifecycle.records`)."""
-        data = json.loads(path.read_text())
-        data["ops"] = {op: records.get(op.partition(STEP)[0], _UnknownOpRecord).model_validate(raw)
-                       for op, raw in data.get("ops", {}).items()}
-        return cls.model_validate(data)
+        """op_state.json with each op's record read by its own model (`Lifecycle.records`).
+        Raises RunFileUnreadable, naming the file and why, when it is missing or damaged."""
+        data = read_json(path.parent, path.name)
+        if not isinstance(data, dict) or not isinstance(data.get("ops", {}), dict):
+            why = "missing" if data is None else "not an object with an object of ops"
+            raise RunFileUnreadable(path.name, why)
+        try:
+            ops = {op: records.get(op.partition(STEP)[0], _UnknownOpRecord).model_validate(raw)
+                   for op, raw in data.get("ops", {}).items()}
+            return cls.model_validate({**data, "ops": ops})
+        except ValidationError as err:
+            raise RunFileUnreadable(path.name, invalid_why(err)) from None

@@ -13,11 +13,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.errors import BadInput, ExecError, HeadMismatch
+from runner.errors import BadInput, ExecError, HeadMismatch, InfraError
 from runner.harness import git
 
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _HEAD_REPO_REFS = "refs/ccci/head-repo"
+_MISSING_REF = "couldn't find remote ref"  # git's words when the repo has no such ref
 
 
 def pull_ref(pr: int) -> str:
@@ -50,8 +51,12 @@ def fetch_pr_head(checkout: Path, pr: int, bound: str | None, head_repo: str | N
 def _fetch_published(checkout: Path, pr: int) -> str | None:
     try:
         git.git(checkout, "fetch", "-q", "--no-tags", "origin", f"+{pull_ref(pr)}:{pull_ref(pr)}")
-    except ExecError:
-        return None  # git says "couldn't find remote ref"; the caller says what that means
+    except ExecError as err:
+        if _MISSING_REF in str(err):
+            return None  # the caller says what a missing ref means
+        # Any other reason (the forge refused, went away) is the forge's answer: say it as is.
+        raise InfraError(f"PR: {pull_ref(pr)} could not be fetched from the recipe repo: "
+                         f"{str(err).split(': ', 1)[-1]} (nothing was deployed)") from None
     return git.rev_parse(checkout, pull_ref(pr))
 
 

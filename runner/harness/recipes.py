@@ -49,8 +49,12 @@ def bundled_recipe_repo(name: str) -> Path:
 
 
 # How the repo is built, beside the fixture's content: a change here builds a new repo rather than
-# reuse one built the old way (2: release tags are annotated, as abra makes them)
-_BUILD = b"2"
+# reuse one built the old way (2: release tags are annotated, as abra makes them; 3: it publishes
+# its head as PR #1)
+_BUILD = b"3"
+# A forge publishes every PR's head as refs/pull/<n>/head, and the bridge always runs a PR: the
+# example's newest commit is PR #1's head, so `!testme` on PR #1 can be tried on it (docs/bridge.md).
+BUNDLED_PR = 1
 
 
 def _content_hash(fixture: Path) -> str:
@@ -73,6 +77,7 @@ def _build_fixture_repo(fixture: Path, repo: Path) -> None:
         git.git(repo, "am", "-q", "--committer-date-is-author-date", str(fixture / step["patch"]))
         if step.get("tag"):
             _release_tag(repo, step["tag"])
+    git.git(repo, "update-ref", f"refs/pull/{BUNDLED_PR}/head", "HEAD")
 
 
 def _release_tag(repo: Path, tag: str) -> None:

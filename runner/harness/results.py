@@ -42,6 +42,7 @@ class RunResult:
     error_exit_code: int | None = None  # the failing error's own code (2 for bad input found late)
     error_detail: list[str] = field(default_factory=list)  # e.g. a hook's traceback through the maintainer's files
     teardown_leftovers: list[str] | None = None  # None: teardown never ran (nothing deployed)
+    reclaim: str | None = None  # with leftovers: the `cc-ci gc` command that removes them
     teardown_s: float = 0.0
     op_durations: dict[str, float] = field(default_factory=dict)  # time each op took to perform
     # op -> started_s (after the run started), duration_s, docker_wait_s: the dashboard's timeline
@@ -149,7 +150,7 @@ def summary_markdown(result: RunResult) -> str:
         lines += ["", f"**error:** {result.error}"]
         if result.error_detail:
             lines += ["", "```", *result.error_detail, "```"]
-    lines += ["", _teardown_text(result.teardown_leftovers)]
+    lines += ["", _teardown_text(result.teardown_leftovers, result.reclaim)]
     return scrubber.scrub("\n".join(lines) + "\n")
 
 
@@ -172,12 +173,12 @@ def _repo_local_markdown(repo_local: RepoLocal) -> str:
             f"or `{repo_local.recipe}` (any commit) to `{Path(repo_local.allowlist).name}`.")
 
 
-def _teardown_text(leftovers: list[str] | None) -> str:
+def _teardown_text(leftovers: list[str] | None, reclaim: str | None = None) -> str:
     if leftovers is None:
         return "teardown: nothing was deployed"
     if not leftovers:
         return "teardown: clean, nothing left behind"
-    return "teardown: LEFT BEHIND " + ", ".join(leftovers)
+    return "teardown: LEFT BEHIND " + ", ".join(leftovers) + (f" — reclaim with: {reclaim}" if reclaim else "")
 
 
 def write_reports(result: RunResult, run_dir: Path) -> None:
@@ -210,7 +211,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     console.print(escape(f"level: {ladder.text()}"), highlight=False)
     console.print(escape(f"ladder: {ladder.rungs_text()}"), highlight=False)
     console.print(f"deploy-count: {result.deploy_count}{_apps_text(result)}")
-    console.print(escape(_teardown_text(result.teardown_leftovers)), highlight=False)
+    console.print(escape(_teardown_text(result.teardown_leftovers, result.reclaim)), highlight=False)
     console.print(f"verdict: [{style.get(result.verdict, 'bold')}]{result.verdict}[/] "
                   f"(exit {result.exit_code}) in {result.duration_s:.1f}s — {result.run_dir}")
 

@@ -7,13 +7,32 @@ the fixtures find it from one variable, `CCCI_RUN_DIR` (`RunDir.tier_env`, `RunD
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.errors import InfraError
+
 RUN_DIR_VAR = "CCCI_RUN_DIR"
 OP_VAR = "CCCI_OP"
 APP_VAR = "CCCI_APP"  # which of the run's apps a tier asserts on: unset for the run's app, else its name
+
+
+class RunFileUnreadable(InfraError):
+    """A run dir's file, read back by someone other than its run (a page, the bridge, gc), is
+    damaged: `str()` is one line naming the file relative to the run dir and why, never a server
+    path, so that a page may show it."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"{name}: {why}")
+        self.name, self.why = name, why
+
+
+def file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISLNK, "a symlink"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ def open_target(settings: TargetSettings) -> Target:
     SSH refusal) or InfraError (a local engine that does not answer), before anything is deployed."""
     kind = target_kind(settings.docker_host)
     cls = _class(kind)
-    target: Target = cls() if kind == "local" else cls(settings.docker_host, settings.ssh_known_hosts, settings.ssh_key)
+    target: Target = cls() if kind == "local" else cls(settings.docker_host, settings.ssh_known_hosts, settings.ssh_key,
+                                                       reconnect_s=settings.ssh_reconnect_s)
     target.host_id = settings.host_id
     if settings.refuse_local_reach:
         refuse_local_reach(gateway_subnets(target))

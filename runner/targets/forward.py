@@ -12,6 +12,7 @@ A tier process attaches as `ForwardedTarget`: no SSH of its own, no second host-
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import tempfile
@@ -94,8 +95,8 @@ class Forwarder:
     def _docker(self, sock: socket.socket) -> None:
         try:
             channel = self._connection.exec_channel("docker system dial-stdio")
-        except Exception:  # noqa: BLE001 - the client sees its connection closed, and says so
-            sock.close()
+        except Exception as err:  # noqa: BLE001 - told to the client as the engine's answer
+            _answer_unreachable(sock, str(err) or type(err).__name__)
             return
         _splice(sock, channel)
 
@@ -116,6 +117,26 @@ class Forwarder:
             with contextlib.suppress(OSError):
                 listener.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _answer_unreachable(sock: socket.socket, reason: str) -> None:
+    """A 502 in the engine API's own error shape, so the docker CLI and SDK print why (`Error
+    response from daemon: the SSH link to … is lost: …`) instead of an EOF. The request is read
+    first: closing a socket with unread data resets it, and the client would see only that."""
+    with contextlib.suppress(OSError):
+        sock.settimeout(5)
+        request = b""
+        while b"\r\n\r\n" not in request and len(request) < _CHUNK:
+            data = sock.recv(4096)
+            if not data:
+                break
+            request += data
+        body = json.dumps({"message": reason}).encode()
+        sock.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n"
+                     + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(_CHUNK)  # what is left of the request's body, until the client closes
+    sock.close()
 
 
 def _read_line(sock: socket.socket) -> str:

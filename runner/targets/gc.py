@@ -10,6 +10,7 @@ A run with no stamp at all is judged by its objects' newest creation time instea
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import docker
 
+from runner.harness.rundir import RunFileUnreadable
 from runner.harness.runlock import run_is_alive
 from runner.targets.stack import (
     HOST_LABEL,
@@ -55,7 +57,11 @@ def judge(run: FoundRun, *, own_host: str, runs_dir: Path, now: float, ttl_s: fl
     """Remove or keep, and why. A stamp exactly `ttl_s` old is kept: only older ones go."""
     if run.host is None or run.host == own_host:
         lock = run.lock_dir(runs_dir)
-        if lock_alive(lock):
+        try:
+            alive = lock_alive(lock)
+        except RunFileUnreadable as err:
+            return Judgement(run, False, f"cannot tell whether its run is alive ({err}): kept")
+        if alive:
             return Judgement(run, False, f"its run holds the lock on {lock}: live")
         return Judgement(run, True, f"no run holds the lock on {lock}: killed before its teardown")
     seen, what = (run.stamp, "heartbeat") if run.stamp is not None else (run.created, "newest object (no heartbeat)")
@@ -104,6 +110,12 @@ def find_runs(client: docker.DockerClient) -> list[FoundRun]:
         runs.append(FoundRun(stack, seen.labels[RUN_LABEL], seen.labels.get(HOST_LABEL),
                              Path(run_dir) if run_dir else None, seen.stamp, seen.created))
     return runs
+
+
+def reclaim_command(address: str, runs_dir: Path) -> str:
+    """The `cc-ci gc` that removes what a run left on its target, as an operator would type it."""
+    where = "" if address == "local" else f"CCCI_DOCKER_HOST={shlex.quote(address)} "
+    return f"{where}cc-ci gc --runs-dir {shlex.quote(str(runs_dir))}"
 
 
 _FRACTION = re.compile(r"\.(\d+)")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import docker
 import httpx
+import requests
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
@@ -296,12 +297,27 @@ def _bare(raw: RawExec, what: str) -> ExecResult:
 
 
 def _exec(container: Container, cmd: list[str] | str) -> RawExec:
-    code, (out, err) = container.exec_run(cmd, demux=True)
+    # container.exec_run, with the exec's id kept: a start whose connection broke (a cut SSH link)
+    # is asked about, never sent again blindly
+    api = container.client.api
+    exec_id = api.exec_create(container.id, cmd, stdout=True, stderr=True)["Id"]
+    try:
+        out, err = api.exec_start(exec_id, demux=True)
+    except requests.exceptions.ConnectionError as lost:
+        if not _exec_started(api, exec_id):
+            raise ExecNotStarted(f"the connection broke before it started: {lost}") from None
+        out, err = None, None  # it ran: its output is lost, the capture files have it
+    code = api.exec_inspect(exec_id)["ExitCode"]
     raw = RawExec(None if code is None else int(code), _text(out), _text(err))
     if raw.exit_code == 126 and any(m in raw.output for m in _RUNTIME_DID_NOT_START) \
             and not any(m in raw.output for m in _NO_SHELL):
         raise ExecNotStarted(raw.output.strip())  # the command never ran: runc loses races under load
     return raw
+
+
+def _exec_started(api: Any, exec_id: str) -> bool:
+    state = api.exec_inspect(exec_id)
+    return bool(state.get("Running") or state.get("Pid") or state.get("ExitCode") is not None)
 
 
 def _text(data: bytes | None) -> str:

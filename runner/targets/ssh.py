@@ -1,36 +1,44 @@
 """A remote swarm manager over SSH (`CCCI_DOCKER_HOST=ssh://user@host[:port]`), with paramiko.
 
-One SSH connection per run, reused by everything: the docker SDK's paramiko transport rides on
-it, the docker CLI (`docker stack deploy`) and the tiers' pytest processes reach it through unix
-sockets this process forwards over it (`runner/targets/forward.py`), and HTTP to the app goes
-through `direct-tcpip` channels to the container's docker_gwbridge address on the remote node:
-no port is published, the recipe is unchanged. The host key is checked against a known_hosts
-file; an unknown or changed key is refused before anything is deployed.
+One link per run, shared by everything (`runner/targets/sshlink.py`: as many connections as its
+channels need under the server's MaxSessions, reconnected within a bound when lost): the docker
+SDK's requests ride on its session channels, the docker CLI (`docker stack deploy`) and the tiers'
+pytest processes reach it through unix sockets this process forwards over it
+(`runner/targets/forward.py`), and HTTP to the app goes through `direct-tcpip` channels to the
+container's docker_gwbridge address on the remote node: no port is published, the recipe is
+unchanged. The host key is checked against a known_hosts file; an unknown or changed key is
+refused before anything is deployed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import queue
 import re
 import shlex
-import threading
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import docker
 import httpx
 import paramiko
-from docker.transport import SSHHTTPAdapter
+import requests
+import urllib3
+from docker.transport.basehttpadapter import BaseHTTPAdapter
 
 from runner.errors import BadInput, InfraError
 from runner.harness.proc import ExecResult
 from runner.targets.base import DockerTarget
 from runner.targets.forward import Forwarder
+from runner.targets.sshlink import RECONNECT_S, SshLink, Unreachable
 from runner.targets.tunnel import channel_transport
 
 CONNECT_TIMEOUT_S = 10.0
 DOCKER_API_TIMEOUT_S = 60
+SDK_POOL_SIZE = 8  # idle keep-alive channels the run's own docker client keeps (teardown lists with 8 threads)
 _SSH_URL = re.compile(r"^ssh://(?P<user>[A-Za-z0-9._-]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d{1,5}))?/?$")
 
 
@@ -69,38 +77,29 @@ class _Refuse(paramiko.MissingHostKeyPolicy):
                        "its key to that file (CCCI_SSH_KNOWN_HOSTS); refused, nothing deployed")
 
 
-class SshConnection:
-    """The run's one SSH connection. A dropped one is reconnected once, on its next use; when
-    that fails too, the use raises InfraError with the reason."""
+# paramiko's threads log what fails in them (a refused channel, a reset during the banner) as
+# ERRORs with tracebacks on stderr; the link gets each as an exception and handles or reports it
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
-    def __init__(self, address: SshAddress, known_hosts: Path, key: Path | None) -> None:
+
+class SshConnection:
+    """The run's SSH connections to one address (`runner/targets/sshlink.py`): made here, with the
+    host-key check and the identity; sessions kept under the server's limit; a lost link
+    reconnected within a bound, past which the use raises InfraError naming it."""
+
+    def __init__(self, address: SshAddress, known_hosts: Path, key: Path | None,
+                 reconnect_s: float = RECONNECT_S) -> None:
         self.address, self.known_hosts, self.key = address, known_hosts, key
-        self._lock = threading.Lock()
-        self._client: paramiko.SSHClient | None = None
-        self.connects = 0  # how many times it connected: 1 for a run whose connection never dropped
+        self.link = SshLink(str(address), lambda: self._connect(first=False), reconnect_s=reconnect_s)
 
     def open(self) -> None:
         """The first connection: every refusal here is bad input (exit 2), said in one line."""
-        with self._lock:
-            self._client = self._connect(first=True)
-
-    def transport(self) -> paramiko.Transport:
-        with self._lock:
-            live = self._client.get_transport() if self._client else None
-            if live is not None and live.is_active():
-                return live
-            if self._client is not None:
-                self._client.close()
-            self._client = self._connect(first=False)  # once; a failure is the op's error
-            transport = self._client.get_transport()
-            assert transport is not None
-            return transport
+        self.link.add(self._connect(first=True))
 
     @property
-    def client(self) -> paramiko.SSHClient:
-        self.transport()
-        assert self._client is not None
-        return self._client
+    def connects(self) -> int:
+        """How many connections were made: 1 for a run that never lost its link nor needed another."""
+        return self.link.connects
 
     def _connect(self, first: bool) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
@@ -131,31 +130,26 @@ class SshConnection:
             raise self._problem(first, f"{where} refused {who}: {err}; refused, nothing deployed") from None
         except (OSError, paramiko.SSHException, EOFError) as err:
             client.close()
-            reason = _reason(err)
-            raise self._problem(first, f"cannot reach {where}: {reason}") from None
-        self.connects += 1
+            reason = f"cannot reach {where}: {_reason(err)}"
+            if first:
+                raise BadInput(f"CCCI_DOCKER_HOST: {reason}") from None
+            raise Unreachable(reason) from None  # the link's bounded reconnect tries again
         return client
 
     def _problem(self, first: bool, message: str) -> Exception:
         if first:
             return BadInput(f"CCCI_DOCKER_HOST: {message}")
-        return InfraError(f"the SSH connection to {self.address} dropped and reconnecting failed: {message}")
+        return InfraError(f"the SSH link to {self.address} was lost and reconnecting was refused: {message}")
 
     def exec_channel(self, command: str) -> paramiko.Channel:
-        channel = self.transport().open_session(timeout=CONNECT_TIMEOUT_S)
-        channel.exec_command(command)
-        return channel
+        return self.link.exec_channel(command)
 
     def tcp_channel(self, host: str, port: int, timeout: float | None) -> paramiko.Channel:
         """A `direct-tcpip` channel: the remote sshd connects to host:port from the remote node."""
-        return self.transport().open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
-                                             timeout=timeout or CONNECT_TIMEOUT_S)
+        return self.link.tcp_channel(host, port, timeout)
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-            self._client = None
+        self.link.close()
 
 
 def _reason(err: BaseException) -> str:
@@ -165,42 +159,100 @@ def _reason(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
-class _RunConnectionAdapter(SSHHTTPAdapter):
-    """The docker SDK's paramiko transport (`SSHHTTPAdapter`, `use_ssh_client=False`'s), on the
-    run's own connection: its host-key check, its identity, its reconnect-once."""
+class _LinkHTTPConnection(urllib3.connection.HTTPConnection):
+    """One HTTP connection to the engine: a session channel running `docker system dial-stdio`."""
 
-    def __init__(self, connection: SshConnection, base_url: str) -> None:
+    def __init__(self, connection: SshConnection, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
         self._connection = connection
-        super().__init__(base_url, timeout=DOCKER_API_TIMEOUT_S, shell_out=False)
 
-    def _create_paramiko_client(self, base_url: str) -> None:
-        self.ssh_client = self._connection.client
-        self.ssh_params: dict[str, Any] = {}
+    def connect(self) -> None:
+        channel = self._connection.exec_channel("docker system dial-stdio")
+        channel.settimeout(self.timeout)
+        self.sock = channel
 
-    def _connect(self) -> None:
-        pass
+
+class _LinkPool(urllib3.connectionpool.HTTPConnectionPool):
+    """The docker SDK's connections, each a channel of the run's link."""
+
+    def __init__(self, connection: SshConnection, timeout: float, maxsize: int) -> None:
+        super().__init__("localhost", timeout=timeout, maxsize=maxsize)
+        self._connection = connection
+
+    def _new_conn(self) -> urllib3.connection.HTTPConnection:
+        return _LinkHTTPConnection(self._connection, DOCKER_API_TIMEOUT_S)
+
+    def _get_conn(self, timeout: float | None = None) -> urllib3.connection.HTTPConnection:
+        # as the docker SDK's own SSH pool: no fileno() probe (paramiko makes a pipe per channel for
+        # it); a pooled connection whose channel closed (its link was lost) connects again on use
+        try:
+            conn = self.pool.get(block=False) if self.pool is not None else None
+        except queue.Empty:
+            conn = None
+        if self.pool is None:
+            raise urllib3.exceptions.ClosedPoolError(self, "Pool is closed.")
+        if conn is not None and conn.sock is not None and (conn.sock.closed or not conn.sock.get_transport().is_active()):
+            conn.close()
+        return conn or self._new_conn()
+
+
+# POSTs that change nothing the run relies on when sent twice: creating an exec instance (a
+# second one is never started)
+_RETRY_SAFE_POST = re.compile(r"/containers/[^/]+/exec$")
+
+
+class _LinkRetry(urllib3.util.Retry):
+    """An idempotent request that lost its channel (the link dropped, the engine restarted) is
+    sent again once the link is back, and so is a retry-safe POST; any other POST may have taken
+    effect, so it is not: it fails saying which link broke."""
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Self:
+        if method == "POST" and url and _RETRY_SAFE_POST.search(urllib.parse.urlsplit(url).path):
+            method = "GET"
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+# waits of 0, 1, 2, 4, 8, 8 s: an engine that restarts (`docker system dial-stdio` there fails
+# at once) has about 20 s to answer again; a lost link is waited for by the link itself
+_RETRIES = _LinkRetry(total=6, connect=6, read=6, status=0, other=0, backoff_factor=0.5, backoff_max=8,
+                      raise_on_status=False, raise_on_redirect=False)
+
+
+class _LinkAdapter(BaseHTTPAdapter):
+    """The docker SDK's transport over the run's link (its host-key check, identity, session limit
+    and bounded reconnect), in place of the SDK's own paramiko transport."""
+
+    def __init__(self, connection: SshConnection) -> None:
+        super().__init__(max_retries=_RETRIES)
+        self._connection = connection
+        self._pool = _LinkPool(connection, DOCKER_API_TIMEOUT_S, maxsize=SDK_POOL_SIZE)
 
     def get_connection(self, url: Any, proxies: Any = None) -> Any:
-        transport = self._connection.transport()  # reconnects a dropped connection (once)
-        with self.pools.lock:
-            pool = self.pools.get(url)
-            if pool is not None and pool.ssh_transport is not transport:
-                self.pools.clear()  # its channels belonged to the dropped connection
-        self.ssh_client = self._connection.client
-        return super().get_connection(url, proxies)
+        return self._pool
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().send(request, *args, **kwargs)
+        except requests.exceptions.ConnectionError as err:
+            path = urllib.parse.urlsplit(request.url).path
+            raise requests.exceptions.ConnectionError(
+                f"the SSH link to {self._connection.address} or the engine behind it went away during "
+                f"{request.method} {path}: {err}",
+                request=request) from err
 
     def close(self) -> None:
-        self.pools.clear()  # the connection is the target's to close
+        self._pool.close()  # the link is the target's to close
 
 
 def _docker_client(connection: SshConnection, address: SshAddress) -> docker.DockerClient:
-    """The SDK client over the run's connection. Built with the shell-out transport, which opens
-    nothing until used, then given the paramiko adapter before its first request."""
+    """The SDK client over the run's link. Built with the shell-out transport, which opens
+    nothing until used, then given the link's adapter before its first request."""
     base_url = f"ssh://{address.user}@{address.host}:{address.port}"
     client = docker.DockerClient(base_url=base_url, version=docker.constants.DEFAULT_DOCKER_API_VERSION,
                                  use_ssh_client=True, timeout=DOCKER_API_TIMEOUT_S)
     api = client.api
-    adapter = _RunConnectionAdapter(connection, base_url)
+    adapter = _LinkAdapter(connection)
     api._custom_adapter = adapter
     api.mount("http+docker://ssh", adapter)
     api._version = api._retrieve_server_version()  # negotiated, as version="auto" would
@@ -210,10 +262,10 @@ def _docker_client(connection: SshConnection, address: SshAddress) -> docker.Doc
 class SshTarget(DockerTarget):
     name = "ssh"
 
-    def __init__(self, url: str, known_hosts: Path, key: Path | None) -> None:
+    def __init__(self, url: str, known_hosts: Path, key: Path | None, reconnect_s: float = RECONNECT_S) -> None:
         self.ssh = SshAddress.parse(url)
         self.address = str(self.ssh)
-        self.connection = SshConnection(self.ssh, known_hosts, key)
+        self.connection = SshConnection(self.ssh, known_hosts, key, reconnect_s)
         self.connection.open()
         try:
             self._client = _docker_client(self.connection, self.ssh)

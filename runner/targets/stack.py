@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import docker
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 from docker.models.services import Service
-from requests.exceptions import RequestException
+
+from runner.errors import CcciError
 
 log = logging.getLogger(__name__)
 
@@ -76,29 +77,30 @@ class Leftover:
 
 
 def remove_stack(client: docker.DockerClient, stack: str, deadline_s: float = TEARDOWN_DEADLINE_S) -> list[str]:
-    """Remove everything of the stack and return whatever still exists afterwards (empty = clean).
+    """Remove everything of the stack and return whatever may still exist afterwards (empty = clean).
 
     Each pass lists what is left and removes it: services first; then containers (force-removed:
     swarm would stop them gracefully and reap them later, and busybox httpd as PID 1 ignores
     SIGTERM), secrets and configs at once; then volumes and networks, which are in use until the
     containers are gone. A pass that finds nothing is the leftover check. Races never raise:
     whatever swarm removed first is progress, whatever is still in use is retried next pass.
+    Each kind is listed on its own: one that cannot be listed (a busy engine, a lost link past its
+    reconnect bound) never stops the others; at the deadline it is reported as what may be left.
     """
     deadline = time.monotonic() + deadline_s
+    seen: dict[str, list[Leftover]] = {}  # per kind, its last listing: what may be left when it fails
+    lost = 0  # passes in a row in which the engine was out of reach for every kind
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="teardown") as pool:
         while True:
-            try:
-                left = _listed(client, stack, pool)
-            except (DockerException, RequestException) as err:  # a busy engine; only the deadline gives up
-                if time.monotonic() >= deadline:
-                    raise
-                log.debug("listing %s failed, retrying: %s", stack, err)
-                time.sleep(RETRY_S)
-                continue
-            if not left or time.monotonic() >= deadline:
-                return sorted(str(obj) for obj in left)
+            left, unlisted = _listed(client, stack, pool)
+            seen |= {kind: [o for o in left if o.kind == kind] for kind in _KINDS if kind not in unlisted}
+            # out of reach twice in a row, each after its own retries (a lost SSH link's reconnect
+            # bound): the engine is gone for now; trying until the deadline would only wait longer
+            lost = lost + 1 if set(unlisted) == set(_KINDS) and all(u.gave_up for u in unlisted.values()) else 0
+            if (not left and not unlisted) or lost >= 2 or time.monotonic() >= deadline:
+                return _may_be_left(stack, left, unlisted, seen)
             stages = (("service",), ("container", "secret", "config"), ("volume", "network"))
-            deferred = False
+            deferred = bool(unlisted)
             for kinds in stages:
                 batch = [obj for obj in left if obj.kind in kinds]
                 deferred |= not all(pool.map(lambda obj: _remove(client, obj), batch))
@@ -106,23 +108,65 @@ def remove_stack(client: docker.DockerClient, stack: str, deadline_s: float = TE
                 time.sleep(RETRY_S)
 
 
+@dataclass(frozen=True)
+class _Unlisted:
+    why: str
+    gave_up: bool  # the call already retried on its own and gave up (CcciError: a lost link's bound)
+
+
+def _may_be_left(stack: str, left: list[Leftover], unlisted: dict[str, _Unlisted],
+                 seen: dict[str, list[Leftover]]) -> list[str]:
+    """What is left, and for a kind that could not be listed, what it held when last listed (or
+    every object of that kind of the stack, never listed) and why it is unknown."""
+    found = {str(obj) for obj in left}
+    by_reason: dict[str, list[str]] = {}
+    for kind in (k for k in _KINDS if k in unlisted):
+        found |= {str(obj) for obj in seen.get(kind, [])}
+        by_reason.setdefault(unlisted[kind].why, []).append(kind)
+    for why, kinds in by_reason.items():
+        either = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
+        found.add(f"unknown: any {either} of {stack} (could not list them: {why})")
+    return sorted(found)
+
+
 def stack_leftovers(client: docker.DockerClient, stack: str) -> list[str]:
-    """Every service, container, volume, secret, config and network of the stack still present."""
+    """Every service, container, volume, secret, config and network of the stack still present,
+    and a line for each kind that could not be listed."""
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="leftovers") as pool:
-        return sorted(str(obj) for obj in _listed(client, stack, pool))
+        left, unlisted = _listed(client, stack, pool)
+    return _may_be_left(stack, left, unlisted, {})
 
 
-def _listed(client: docker.DockerClient, stack: str, pool: ThreadPoolExecutor) -> list[Leftover]:
+def _listed(client: docker.DockerClient, stack: str,
+            pool: ThreadPoolExecutor) -> tuple[list[Leftover], dict[str, _Unlisted]]:
     """One listing call per kind and filter, in parallel; none of them inspects objects one by one
-    (the high-level `containers.list` does, and fails on a container removed in between)."""
+    (the high-level `containers.list` does, and fails on a container removed in between). Also,
+    per kind whose listing failed, why."""
     by_stack = {"label": f"{STACK_LABEL}={stack}"}
     by_name = {"name": f"{stack}_"}  # anything named after the stack is ours too (e.g. made by hand)
     queries = [(kind, by_stack) for kind in _KINDS] + [(kind, by_name) for kind in _KINDS[2:]]
     queries.append(("secret", {"label": f"{OWNER_STACK_LABEL}={stack}"}))
     found: dict[tuple[str, str], Leftover] = {}
-    for objs in pool.map(lambda query: _list_kind(client.api, *query), queries):
-        found |= {(obj.kind, obj.id): obj for obj in objs}
-    return list(found.values())
+    unlisted: dict[str, _Unlisted] = {}
+    for (kind, _), objs in zip(queries, pool.map(lambda query: _list_or_why(client.api, *query), queries), strict=True):
+        if isinstance(objs, _Unlisted):
+            unlisted[kind] = objs
+        else:
+            found |= {(obj.kind, obj.id): obj for obj in objs}
+    return list(found.values()), unlisted
+
+
+def _list_or_why(api: Any, kind: str, filters: dict[str, str]) -> list[Leftover] | _Unlisted:
+    try:
+        return _list_kind(api, kind, filters)
+    except Exception as err:  # noqa: BLE001 - any failure (engine, link, transport) is this kind's alone
+        log.debug("listing %ss with %s failed: %s", kind, filters, err)
+        return _Unlisted(_one_line(err), isinstance(err, CcciError))
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 _KINDS = ("service", "container", "volume", "secret", "config", "network")
@@ -159,6 +203,6 @@ def _remove(client: docker.DockerClient, obj: Leftover) -> bool:
     try:
         unless_gone(removers[obj.kind])
         return True
-    except (DockerException, RequestException) as err:  # in use, removal in progress, a busy engine: next pass
+    except Exception as err:  # noqa: BLE001 - in use, removal in progress, a busy engine, a lost link: next pass
         log.debug("removal of %s deferred: %s", obj, err)
         return False

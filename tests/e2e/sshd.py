@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -14,13 +16,15 @@ from pathlib import Path
 SSHD = Path("/usr/sbin/sshd")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sshd:
     port: int
     key: Path  # an identity sshd accepts for root
     known_hosts: Path  # holds sshd's host key for [127.0.0.1]:port
     host_key: Path
     log: Path
+    config: Path
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -29,6 +33,46 @@ class Sshd:
     def env(self) -> dict[str, str]:
         return {"CCCI_DOCKER_HOST": self.url, "CCCI_SSH_KEY": str(self.key),
                 "CCCI_SSH_KNOWN_HOSTS": str(self.known_hosts)}
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([str(SSHD), "-D", "-f", str(self.config), "-E", str(self.log)])
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"sshd did not start: {self.log.read_text() if self.log.exists() else 'no log'}")
+            time.sleep(0.05)
+
+    def kill(self) -> list[int]:
+        """The cut: SIGKILL to this sshd and every process it started (its sessions and their
+        commands), by pid; the pids killed."""
+        assert self.process is not None
+        doomed = [self.process.pid, *descendants(self.process.pid)]
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        return doomed
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (children first found, then theirs)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def keygen(path: Path) -> Path:
@@ -43,7 +87,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def loopback_sshd(directory: Path) -> Iterator[Sshd]:
+def loopback_sshd(directory: Path, extra: tuple[str, ...] = ()) -> Iterator[Sshd]:
+    """Debian's sshd with its stock limits (no MaxSessions, no MaxStartups: 10 and 10:30:100),
+    configured only to be a test host on loopback: its port, keys and paths, key login for root
+    (and `extra` lines, for a test that injects a fault)."""
     directory.mkdir(parents=True, exist_ok=True)
     host_key, key = keygen(directory / "host_key"), keygen(directory / "client_key")
     (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
@@ -53,22 +100,14 @@ def loopback_sshd(directory: Path) -> Iterator[Sshd]:
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {directory / 'sshd.pid'}",
         f"AuthorizedKeysFile {directory / 'authorized_keys'}", "PermitRootLogin prohibit-password",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
-        "AllowTcpForwarding yes", "MaxSessions 100", "MaxStartups 100", "LogLevel VERBOSE", ""]))
+        "LogLevel VERBOSE", *extra, ""]))
     known_hosts = directory / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {(directory / 'host_key.pub').read_text().split(' ', 2)[0]} "
                            f"{(directory / 'host_key.pub').read_text().split(' ', 2)[1]}\n")
     Path("/run/sshd").mkdir(exist_ok=True)  # its privilege separation dir
-    log = directory / "sshd.log"
-    process = subprocess.Popen([str(SSHD), "-D", "-f", str(config), "-E", str(log)])
+    sshd = Sshd(port, key, known_hosts, host_key, directory / "sshd.log", config)
+    sshd.start()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"sshd did not start: {log.read_text() if log.exists() else 'no log'}")
-            time.sleep(0.05)
-        yield Sshd(port, key, known_hosts, host_key, log)
+        yield sshd
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        sshd.stop()

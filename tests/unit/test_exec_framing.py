@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from docker.errors import NotFound
 
 from runner.errors import ExecError
@@ -53,6 +54,32 @@ def test_a_missing_end_marker_is_lost_output_not_an_empty_result(stdout: str, st
 
 # -- a container whose exec stream drops output ---------------------------------------------------
 
+class _ExecApi:
+    """The engine's exec calls (create, start, inspect), over a double's `exec_run`."""
+
+    def __init__(self, container: Any) -> None:
+        self._container, self._pending, self._code = container, {}, {}  # type: ignore[var-annotated]
+
+    def exec_create(self, container_id: str, cmd: Any, **_kwargs: Any) -> dict[str, str]:
+        exec_id = f"exec{len(self._pending)}"
+        self._pending[exec_id] = cmd
+        return {"Id": exec_id}
+
+    def exec_start(self, exec_id: str, demux: bool) -> tuple[bytes | None, bytes | None]:
+        # the engine runs it: the double's own exec_run (not a subclass's client-side one)
+        engine = LossyContainer.exec_run if isinstance(self._container, LossyContainer) else type(self._container).exec_run
+        self._code[exec_id], output = engine(self._container, self._pending[exec_id], demux=demux)
+        return output  # type: ignore[no-any-return]
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return {"ExitCode": self._code.get(exec_id), "Running": False, "Pid": 0}
+
+
+class _Client:
+    def __init__(self, container: Any) -> None:
+        self.api = _ExecApi(container)
+
+
 class LossyContainer:
     """A fault-injecting double of a container: each exec really runs (the host's sh plays the
     container's; its /tmp and /var/tmp are dirs under a pytest tmp dir) and the exit code is
@@ -67,6 +94,7 @@ class LossyContainer:
         self.fault, self.path = fault, path
         self.attrs = attrs or {"HostConfig": {}, "Mounts": []}
         self.runs: list[Any] = []
+        self.client = _Client(self)
 
     def exec_run(self, cmd: Any, demux: bool) -> tuple[int | None, tuple[bytes | None, bytes | None]]:
         self.runs.append(cmd)
@@ -252,6 +280,7 @@ class ScriptedContainer:
 
     def __init__(self, answers: list[tuple[int, bytes, bytes]]) -> None:
         self.answers, self.commands = answers, []  # type: ignore[var-annotated]
+        self.client = _Client(self)
 
     def exec_run(self, cmd: Any, demux: bool) -> tuple[int, tuple[bytes, bytes]]:
         self.commands.append(cmd)
@@ -297,3 +326,57 @@ def test_a_command_the_runtime_failed_to_start_is_tried_again(monkeypatch: pytes
                                    (0, f"pw{END_MARKER}0\n".encode(), f"{END_MARKER}\n".encode())])
     assert _exec_with(monkeypatch, container, ["cat", "/run/secrets/pw"]) == ExecResult(0, "pw", "")
     assert len(container.commands) == 2
+
+
+# -- a link cut while an exec starts ---------------------------------------------------------------
+
+class _CutWhileStarting(_ExecApi):
+    """The first start's connection breaks (an SSH link cut); `ran` says whether the engine had
+    started the command before it did."""
+
+    def __init__(self, container: Any, ran: bool) -> None:
+        super().__init__(container)
+        self.ran, self.cuts = ran, 1
+
+    def exec_start(self, exec_id: str, demux: bool) -> tuple[bytes | None, bytes | None]:
+        if self.cuts:
+            self.cuts -= 1
+            if self.ran:
+                super().exec_start(exec_id, demux)  # it ran, its output went down with the link
+            raise requests.exceptions.ConnectionError("the SSH link to ssh://root@h:22 or the engine behind it went away "
+                                                     "during POST /exec")
+        return super().exec_start(exec_id, demux)
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        code = self._code.get(exec_id)
+        return {"ExitCode": code, "Running": False, "Pid": 4242 if code is not None else 0}
+
+
+class _DockerPyContainer(LossyContainer):
+    """`exec_run` as docker-py's own: create, start and inspect through the client's API."""
+
+    def exec_run(self, cmd: Any, demux: bool) -> tuple[int | None, tuple[bytes | None, bytes | None]]:
+        api = self.client.api
+        exec_id = api.exec_create(self.id, cmd, stdout=True, stderr=True)["Id"]
+        output = api.exec_start(exec_id, demux=demux)
+        return api.exec_inspect(exec_id)["ExitCode"], output
+
+
+def test_an_exec_whose_start_was_cut_before_it_ran_is_started_again_once(
+    bases: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = _DockerPyContainer()
+    container.client.api = _CutWhileStarting(container, ran=False)  # type: ignore[assignment]
+    result = _exec_with(monkeypatch, container, [*HOOK[:3], str(tmp_path / "dump")], check=False)
+    assert result == ExecResult(3, "dump line 1\ndump line 2\n", "warning: x\n")
+    assert len(container.runs) == 1
+
+
+def test_an_exec_whose_start_was_cut_after_it_ran_is_read_back_never_run_twice(
+    bases: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = _DockerPyContainer()
+    container.client.api = _CutWhileStarting(container, ran=True)  # type: ignore[assignment]
+    result = _exec_with(monkeypatch, container, [*HOOK[:3], str(tmp_path / "dump")], check=False)
+    assert result == ExecResult(3, "dump line 1\ndump line 2\n", "warning: x\n")
+    assert len(container.runs) == 1  # the command may have changed something: never again

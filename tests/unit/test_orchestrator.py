@@ -125,6 +125,20 @@ def test_a_teardown_that_raises_is_never_reported_clean(tmp_path: Path, overlays
     assert result.error == "docker went away during teardown" and result.exit_code == 3
 
 
+def test_what_teardown_left_is_named_with_the_gc_command_that_reclaims_it(tmp_path: Path, overlays: Path) -> None:
+    driver = FakeDriver()
+    driver.teardown = lambda app: [f"volume {app.stack}_content"]  # type: ignore[method-assign]
+    out = io.StringIO()
+    result, run = _run(tmp_path, overlays, driver, console=Console(file=out, width=400))
+    command = f"CCCI_DOCKER_HOST=fake cc-ci gc --runs-dir {tmp_path / 'runs'}"
+    assert result.teardown_leftovers == [f"volume {result.stack}_content"] and result.exit_code == 3
+    assert result.reclaim == command
+    assert f"teardown LEFT BEHIND: volume {result.stack}_content; to reclaim it once this run has ended: {command}" \
+        in out.getvalue()
+    assert f"reclaim with: {command}" in run.files.summary.read_text()
+    assert json.loads(run.files.results.read_text())["reclaim"] == command
+
+
 def _hooks(overlays: Path, body: str) -> None:
     (overlays / "custom-html-tiny" / "ops.py").write_text(body)
 

@@ -3,14 +3,23 @@ head repo's branches) and must be the head the run is bound to."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from runner.errors import EXIT_BAD_INPUT, EXIT_HEAD_MISMATCH, BadInput, ExecError, HeadMismatch
+from runner.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_HEAD_MISMATCH,
+    BadInput,
+    ExecError,
+    HeadMismatch,
+    InfraError,
+)
 from runner.harness import git
 from runner.harness.config import RunConfig
 from runner.harness.prhead import fetch_pr_head
+from runner.harness.proc import ExecResult
 from runner.ops import LIFECYCLE
 
 
@@ -115,3 +124,66 @@ def test_a_fork_head_repo_is_read_from_the_environment() -> None:
     config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "PR": "7", "REF": "abc1234",
                                  "PR_HEAD_REPO": "https://forge.example/fork/recipe.git"}, LIFECYCLE)
     assert (config.pr, config.ref, config.pr_head_repo) == (7, "abc1234", "https://forge.example/fork/recipe.git")
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving a repo to another user needs root")
+
+
+@needs_root
+def test_git_says_its_own_reason_not_its_last_line_of_advice(tmp_path: Path) -> None:
+    seed = tmp_path / "theirs"
+    git.git(None, "init", "-q", "-b", "main", str(seed))
+    _commit(seed, "compose.yml")
+    os.chown(seed / ".git", 65534, 65534)  # another user's repo: git refuses to serve it
+
+    with pytest.raises(ExecError) as refused:
+        git.git(None, "clone", "-q", str(seed), str(tmp_path / "mine"))
+
+    message = str(refused.value)
+    assert "detected dubious ownership in repository" in message, message
+    assert not message.endswith("and the repository exists.")
+
+
+def test_gits_reason_is_its_fatal_and_error_lines_else_its_last_line() -> None:
+    advice = ("fatal: detected dubious ownership in repository at '/r/.git'\nTo add an exception for "
+              "this directory, call:\n\n\tgit config --global --add safe.directory /r/.git\nfatal: Could "
+              "not read from remote repository.\n\nPlease make sure you have the correct access rights\n"
+              "and the repository exists.\n")
+    assert git.reason(ExecResult(128, "", advice)) == (
+        "detected dubious ownership in repository at '/r/.git'; Could not read from remote repository.")
+    assert git.reason(ExecResult(1, "", "hint: something\nplain last line\n")) == "plain last line"
+    assert git.reason(ExecResult(1, "", "")) == "no output"
+    long = git.reason(ExecResult(1, "", "fatal: " + "x" * 5000))
+    assert long.endswith("…") and len(long) == git.REASON_LIMIT + 1
+
+
+@needs_root
+def test_a_pull_ref_the_forge_refuses_to_serve_names_the_forges_reason(
+    forge: tuple[Path, Path], tmp_path: Path
+) -> None:
+    base, fork = forge
+    _publish(fork, base, 7)
+    checkout = _clone(base, tmp_path)
+    os.chown(base, 65534, 65534)  # the forge's repo can no longer be read: not "no such ref"
+
+    with pytest.raises(InfraError) as refused:
+        fetch_pr_head(checkout, 7, None, None, lambda line: None)
+
+    assert not isinstance(refused.value, BadInput)
+    assert "PR: refs/pull/7/head could not be fetched from the recipe repo: detected dubious ownership" in str(
+        refused.value)
+
+
+def test_the_bundled_example_publishes_its_head_as_pr_1_so_the_bridge_can_run_it(tmp_path: Path) -> None:
+    from runner.harness.recipes import bundled_recipe_repo
+
+    source = bundled_recipe_repo("custom-html-tiny")
+    head = git.rev_parse(source, "HEAD")
+    checkout = tmp_path / "recipe"
+    git.git(None, "clone", "-q", "--no-hardlinks", str(source), str(checkout))  # as a run clones it
+    said: list[str] = []
+
+    assert fetch_pr_head(checkout, 1, head, None, said.append) == head  # what the bridge asks
+    assert said == [f"PR #1: head {head[:12]} (refs/pull/1/head of the recipe repo)"]
+    with pytest.raises(BadInput, match="has no refs/pull/2/head"):  # only PR #1 is published
+        fetch_pr_head(checkout, 2, head, None, said.append)

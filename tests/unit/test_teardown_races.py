@@ -10,7 +10,7 @@ import pytest
 from docker.errors import NotFound
 
 from runner.drivers.swarm.driver import SwarmDriver
-from runner.errors import ConvergenceError
+from runner.errors import ConvergenceError, InfraError
 from runner.harness.app import App
 from runner.harness.config import DriverSettings
 from runner.targets import progress
@@ -172,3 +172,55 @@ def test_describing_a_failure_survives_the_service_and_its_containers_vanishing(
     message = driver._describe_failure(_app(tmp_path), progress, "did not converge")
     assert message == f"service {STACK}_app did not converge — task errors: {NO_IMAGE}"
     assert "inspect_container" in api.calls  # its container was looked for, and was gone
+
+
+def test_a_kind_that_cannot_be_listed_never_stops_the_others_and_is_reported_as_may_be_left(
+    client: FakeClient
+) -> None:
+    """The link to the engine is lost for the volumes' listing (past its reconnect bound) for the
+    whole teardown: everything else is still removed and checked, and the volumes are named."""
+    lost = InfraError("the SSH link to ssh://root@h:22 is lost: no connection within 60s (7 attempts; last: refused)")
+    client.api.script[("list_volume", "")] = [lost] * 1000
+    left = remove_stack(client, STACK, deadline_s=0.5)  # type: ignore[arg-type]
+    assert left == [f"unknown: any volume of {STACK} (could not list them: {lost})"]
+    assert client.api.names() == sorted([*_others(), f"volume {STACK}_content", f"volume {STACK}_made_by_hand"])
+    assert stack_leftovers(client, STACK) == left  # type: ignore[arg-type]
+
+
+def test_a_kind_lost_after_it_was_listed_names_what_it_last_held(client: FakeClient) -> None:
+    api = client.api
+
+    def lose_the_link_after_the_first_pass(engine: Any) -> None:  # networks are listed twice a pass
+        engine.after["list_network"] = lambda again: again.script.update(
+            {("list_network", ""): [RuntimeError("Socket is closed")] * 1000})
+
+    api.after["list_network"] = lose_the_link_after_the_first_pass
+    api.script[("remove_network", "")] = [RuntimeError("Socket is closed")] * 1000
+    left = remove_stack(client, STACK, deadline_s=0.5)  # type: ignore[arg-type]
+    assert left == [f"network {STACK}_default", f"unknown: any network of {STACK} (could not list them: Socket is closed)"]
+    assert f"volume {STACK}_content" not in api.names(), "the others were removed meanwhile"
+
+
+def test_an_engine_out_of_reach_after_its_own_retries_is_given_up_after_a_second_try_not_at_the_deadline(
+    client: FakeClient
+) -> None:
+    lost = InfraError("the SSH link to ssh://root@h:22 is lost: no connection within 60s (8 attempts; last: refused)")
+    for kind in ("service", "container", "volume", "secret", "config", "network"):
+        client.api.script[(f"list_{kind}", "")] = [lost] * 1000
+    started = time.monotonic()
+    left = remove_stack(client, STACK, deadline_s=30)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 5
+    assert left == [f"unknown: any service, container, volume, secret, config or network of {STACK} "
+                    f"(could not list them: {lost})"]
+    assert client.api.calls.count("list_service") == 2, "tried again once, after the first bounded attempt"
+
+
+def test_a_busy_engine_failing_every_listing_is_tried_until_the_deadline(client: FakeClient) -> None:
+    for kind in ("service", "container", "volume", "secret", "config", "network"):
+        client.api.script[(f"list_{kind}", "")] = [server_error("context deadline exceeded")] * 1000
+    started = time.monotonic()
+    left = remove_stack(client, STACK, deadline_s=0.5)  # type: ignore[arg-type]
+    assert time.monotonic() - started >= 0.5 and client.api.calls.count("list_service") > 2
+    (line,) = left
+    assert line.startswith(f"unknown: any service, container, volume, secret, config or network of {STACK} "
+                           "(could not list them: 500 Server Error") and "context deadline exceeded" in line

@@ -35,6 +35,12 @@ class Executor(Protocol):
         """After a bridge restart: can `execute` re-attach to this job's run instead of re-running it?"""
         ...
 
+    def reclaim(self, job: Job) -> bool:
+        """Before a job whose run died with the bridge is run again (or given up): remove what
+        the dead attempt left on the swarm. True once done; False when this executor has nothing
+        to reclaim; raises when reclaiming failed (the caller logs it)."""
+        ...
+
     def cancel_all(self) -> None:
         """Stop every run this executor started (used when tests tear a bridge down)."""
         ...

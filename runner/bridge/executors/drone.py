@@ -169,6 +169,11 @@ class DroneExecutor:
     def cancel_all(self) -> None:
         """Builds run on Drone's runners; the bridge leaves them alone."""
 
+    def reclaim(self, job: Job) -> bool:
+        """A job without a build number never made a build; what a build killed on Drone's
+        runner left is for `cc-ci gc` there (the shipped gc timer)."""
+        return False
+
     def execute(self, job: Job, on_started: Callable[[Started], None]) -> Outcome:
         number = int(job.external_id) if job.external_id else self._create_build(job, on_started)
         build = self._await_build(number)

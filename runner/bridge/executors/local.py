@@ -24,13 +24,15 @@ from typing import Any
 
 from runner.bridge.config import LocalExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
+from runner.bridge.reporting import public_reason
 from runner.bridge.store import Job
-from runner.errors import EXIT_HEAD_MISMATCH, BadInput
+from runner.errors import EXIT_HEAD_MISMATCH, BadInput, InfraError
 
 log = logging.getLogger("cc-ci.bridge")
 
 ORPHAN_POLL_SECONDS = 1.0
 TERM_GRACE_SECONDS = 120.0  # a run's SIGTERM handler tears its app down; give it time
+RECLAIM_TIMEOUT_SECONDS = 600.0  # gc of one run: its stack's teardown, bounded by gc's own deadline
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def outcome_from_results(
             text = ("The run was refused before anything was deployed: the PR's head is not the "
                     f"commit `!testme` was accepted for (exit code {code}).")
         if error_line:
-            text += f"\n\n`{error_line.replace('`', chr(39))}`"
+            text += f"\n\n`{public_reason(error_line)}`"
         return Outcome("error", summary or text)
     verdict = results.get("verdict")
     if verdict not in VERDICTS:
@@ -114,7 +116,7 @@ def last_error_line(log_path: Path) -> str | None:
     except OSError:
         return None
     errors = [line.strip() for line in lines if line.startswith("cc-ci: error:")]
-    return errors[-1][:500] if errors else None
+    return errors[-1] if errors else None  # clipped, with a mark, where it is shown
 
 
 def read_outcome(run_dir: Path, exit_code: int | None, log_path: Path | None = None) -> Outcome:
@@ -181,6 +183,30 @@ class LocalExecutor:
                 self._procs.pop(proc.pid, None)
         log.info("run %s: exited with code %s", job.run_id, code)
         return read_outcome(run_dir, code, self._log_dir / f"{job.run_id}.log")
+
+    def reclaim(self, job: Job) -> bool:
+        """`cc-ci gc --run <run id>` as the run would be started (same user, same env: the same
+        swarm, over SSH too): one remover, gc's, judged by the dead run's lock. Its output goes
+        to the dead attempt's log."""
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        env = run_env(job, self._cfg.runs_dir, self._cfg.env, dict(os.environ), self._drop_env)
+        user = self._user
+        if user is not None:
+            env.update(HOME=user.home, USER=user.name, LOGNAME=user.name)
+        command = [*self._cfg.gc_command, "--run", job.run_id, "--runs-dir", str(self._cfg.runs_dir)]
+        with open(self._log_dir / f"{job.run_id}.log", "ab") as out:
+            out.write(f"\n--- the bridge restarted; reclaiming this run: {' '.join(command)}\n".encode())
+            out.flush()
+            done = subprocess.run(
+                command, cwd=self._cfg.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, timeout=RECLAIM_TIMEOUT_SECONDS,
+                user=user.uid if user else None, group=user.gid if user else None,
+                extra_groups=list(user.groups) if user else None,
+            )
+        if done.returncode != 0:
+            raise InfraError(f"run {job.run_id}: `cc-ci gc --run` exited {done.returncode} "
+                           f"(its output: {self._log_dir / f'{job.run_id}.log'})")
+        return True
 
     def cancel_all(self) -> None:
         with self._lock:

@@ -226,11 +226,11 @@ class AbraDriver:
         left (abra leaves volumes and secrets on purpose) and says what it could not."""
         with timing.waiting("docker"):
             abra = self._abra.get(app.stack)
-            if abra and stack_services(app.stack, self.target.client):
-                try:
+            try:
+                if abra and stack_services(app.stack, self.target.client):
                     abra("app", "undeploy", "--no-input", "--offline", app.domain)
-                except InfraError as err:  # the target's removal below still takes everything
-                    self.say(f"{err}; removing the stack through the target")
+            except Exception as err:  # noqa: BLE001 - the target's removal below still takes everything
+                self.say(f"{err}; removing the stack through the target")
             return remove_stack(self.target.client, app.stack)
 
     # -- what the swarm says of the app ---------------------------------------------------

@@ -220,7 +220,14 @@ class StandinForge(_Recorder):
         self.timeline_api = True  # False: an older Gitea, /timeline is 404
         self.max_page = 50  # Gitea's MAX_RESPONSE_ITEMS: `limit` is capped to it
         # False: our token's user is not in the org, so Gitea redirects (303) to public_members.
+        # True: the bot is a member of every org (asked about itself: 204), as docs/bridge.md asks.
         self.membership_visible = True
+        # What `GET /repos/{owner}/{repo}` and `--check` see: every repo exists, the bot may
+        # write to it and it publishes refs/pull/<n>/head for its PRs, unless listed here.
+        self.missing_repos: set[str] = set()
+        self.read_only_repos: set[str] = set()
+        self.unpublished_pull_refs: set[str] = set()
+        self.user_owners: set[str] = set()  # owners that are users, not orgs (/orgs/... is 404)
         self._ids = iter(range(1000, 10**9))
         self.app = Starlette(
             routes=[
@@ -229,6 +236,9 @@ class StandinForge(_Recorder):
                 Route(
                     "/api/v1/repos/{owner}/{repo}/pulls/{index:int}", self._pull, methods=["GET"]
                 ),
+                Route("/api/v1/repos/{owner}/{repo}", self._repo, methods=["GET"]),
+                Route("/api/v1/repos/{owner}/{repo}/pulls", self._list_pulls, methods=["GET"]),
+                Route("/api/v1/repos/{owner}/{repo}/git/refs/{ref:path}", self._refs, methods=["GET"]),
                 Route(
                     "/api/v1/repos/{owner}/{repo}/issues/comments",
                     self._list_comments,
@@ -457,10 +467,58 @@ class StandinForge(_Recorder):
         if denied:
             return denied
         org, user = request.path_params["org"].lower(), request.path_params["username"].lower()
+        if org in self.user_owners:  # no such organisation
+            return JSONResponse({"message": "GetOrgByName"}, status_code=404)
         if not self.membership_visible:
             location = f"/api/v1/orgs/{org}/public_members/{user}"
             return Response(status_code=303, headers={"Location": location})
-        return Response(status_code=204 if user in self.org_members.get(org, set()) else 404)
+        member = user == BOT.lower() or user in self.org_members.get(org, set())
+        return Response(status_code=204 if member else 404)
+
+    def _repo_key(self, request: Request) -> str:
+        return f"{request.path_params['owner']}/{request.path_params['repo']}".lower()
+
+    async def _repo(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        repo = self._repo_key(request)
+        if repo in self.missing_repos:
+            return JSONResponse({"message": "The target couldn't be found."}, status_code=404)
+        push = repo not in self.read_only_repos
+        return JSONResponse({
+            "id": 1, "full_name": f"{request.path_params['owner']}/{request.path_params['repo']}",
+            "private": False, "clone_url": f"{self.url}/{repo}.git",
+            "permissions": {"admin": False, "push": push, "pull": True},
+        })
+
+    async def _list_pulls(self, request: Request) -> Response:
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        repo = self._repo_key(request)
+        state = request.query_params.get("state", "open")
+        limit = min(int(request.query_params.get("limit", "30")), self.max_page)
+        page = int(request.query_params.get("page", "1"))
+        found = sorted((p for (r, _), p in self.pulls.items()
+                        if r == repo and state in ("all", p["state"])),
+                       key=lambda p: -p["number"])  # newest first
+        return JSONResponse(found[(page - 1) * limit : page * limit])
+
+    async def _refs(self, request: Request) -> Response:
+        """Gitea's `git/refs/{ref}`: every ref under `refs/<ref>`, or 404 when there is none."""
+        _, denied = await self.record(request)
+        if denied:
+            return denied
+        repo = self._repo_key(request)
+        prefix = f"refs/{request.path_params['ref']}"
+        refs = [] if repo in self.unpublished_pull_refs else [
+            {"ref": f"refs/pull/{n}/head", "url": "", "object": {"type": "commit", "sha": p["head"]["sha"]}}
+            for (r, n), p in self.pulls.items() if r == repo]
+        found = [ref for ref in refs if ref["ref"].startswith(prefix)]
+        if not found:
+            return JSONResponse({"message": "The target couldn't be found."}, status_code=404)
+        return JSONResponse(found)
 
     async def _pull(self, request: Request) -> Response:
         _, denied = await self.record(request)

@@ -10,6 +10,10 @@ With $FAKE_RUN_PROBE (paths separated by `:`) it also tries to read the bridge's
 (/proc/<parent pid>/environ) and each of those files, and records what happened: "read" or the
 exception's name. What it read is not recorded.
 
+With $FAKE_RUN_LEAVE=1 it makes a real swarm object as a run's app would (a secret labelled with
+its run id, stack and run dir, as the harness labels its own) and removes it before it exits, as
+a teardown would: a run killed in between leaves it behind, for gc to find.
+
 With $FAKE_RUN_CARD (`made` or `making`) it leaves a summary card as a run does: card.png (made
 only) and card.json.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,6 +51,7 @@ def main() -> int:
     if "PR_HEAD_REPO" in env:  # only a fork's PR sets it
         invocation["PR_HEAD_REPO"] = env["PR_HEAD_REPO"]
     invocation["pid"] = os.getpid()
+    invocation["at"] = time.time()
     invocation["leaked_env"] = sorted(k for k in env if k.startswith("BRIDGE_TEST_SECRET"))
     if env.get("FAKE_RUN_PROBE"):
         invocation["uid"] = os.getuid()
@@ -61,9 +67,19 @@ def main() -> int:
         run_log.write(f"    0.1s deploying {env['REF'][:12]}\n")
         if len(stages) > 1:
             run_log.write(f"    1.0s {stages[0]} tier: pass\n    1.1s {stages[1]}: pre_{stages[1]} hook\n")
+    leftover = f"{env['CCCI_RUN_ID']}_ccci_test_leftover" if env.get("FAKE_RUN_LEAVE") == "1" else None
+    if leftover:
+        stack = leftover.removesuffix("_leftover")
+        labels = {"cc-ci.run": env["CCCI_RUN_ID"], "cc-ci.stack": stack, "cc-ci.run-dir": str(run_dir)}
+        subprocess.run(["docker", "secret", "create", *[f"--label={k}={v}" for k, v in labels.items()],
+                        leftover, "-"], input=b"x", check=True, capture_output=True)
+        with open(env["FAKE_RUN_LOG"], "a") as log:
+            log.write(json.dumps({**invocation, "made": leftover}) + "\n")
     hold = env.get("FAKE_RUN_HOLD")
     while hold and Path(hold).exists():
         time.sleep(0.05)
+    if leftover:  # the teardown a killed run never reaches
+        subprocess.run(["docker", "secret", "rm", leftover], check=True, capture_output=True)
     verdict = env.get("FAKE_RUN_VERDICT", "pass")
     if env.get("FAKE_RUN_NO_RESULTS") != "1":
         (run_dir / "summary.md").write_text(

@@ -32,6 +32,7 @@ ORG = "coop-cloud"
 MEMBER = "alice"
 HEAD = "1111111111111111111111111111111111111111"
 FAKE_RUN = Path(__file__).with_name("fake_run.py")
+FAKE_GC = Path(__file__).with_name("fake_gc.py")
 SHAS = {1: "1" * 40, 2: "2" * 40, 3: "3" * 40}  # the PRs the bridge-process tests start with
 
 
@@ -94,10 +95,20 @@ class FakeRuns:
     def release(self) -> None:
         self.hold_file.unlink(missing_ok=True)
 
+    @property
+    def gc_log(self) -> Path:
+        return self.log.with_name(f"{self.log.stem}-gc.jsonl")
+
     def invocations(self) -> list[dict[str, Any]]:
         if not self.log.exists():
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def gc_invocations(self) -> list[dict[str, Any]]:
+        """What the bridge asked `cc-ci gc` (the fake) to reclaim, in order."""
+        if not self.gc_log.exists():
+            return []
+        return [json.loads(line) for line in self.gc_log.read_text().splitlines()]
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -126,8 +137,10 @@ def config_data(tmp_path: Path, forge_url: str, fake: FakeRuns, **overrides: Any
         "executor": {
             "kind": "local",
             "command": [sys.executable, str(FAKE_RUN)],
+            "gc_command": [sys.executable, str(FAKE_GC)],
             "runs_dir": str(fake.runs_dir),
-            "env": {"FAKE_RUN_LOG": str(fake.log), "FAKE_RUN_HOLD": str(fake.hold_file)},
+            "env": {"FAKE_RUN_LOG": str(fake.log), "FAKE_RUN_HOLD": str(fake.hold_file),
+                    "FAKE_GC_LOG": str(fake.gc_log)},
         },
         "state_dir": str(tmp_path / "state"),
         "retry": {"attempts": 3, "base_seconds": 0.01, "max_seconds": 0.05},

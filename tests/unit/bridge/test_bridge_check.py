@@ -74,6 +74,51 @@ def test_check_passes_names_the_tokens_user_and_shows_no_secret(
     assert FORGE_TOKEN not in out and "hook-secret-value" not in out
 
 
+def test_check_asks_the_forge_about_each_enrolled_repo(tmp_path, forge, monkeypatch, capsys):
+    code, lines = run_check(write_config(tmp_path, forge.url), monkeypatch, capsys)
+
+    assert code == 0, lines
+    assert f"ok: repos.{REPO}: reachable; the bot 'cc-ci-bot' may write commit statuses" in lines
+    assert f"ok: repos.{REPO}: the bot 'cc-ci-bot' can see who is a member of coop-cloud" in lines
+    assert f"ok: repos.{REPO}: the forge publishes refs/pull/1/head (PR #1), which runs fetch" in lines
+    assert forge.calls_to("GET", "/api/v1/orgs/coop-cloud/members/cc-ci-bot")
+
+
+@pytest.mark.parametrize(("breakage", "code", "says"), [
+    (lambda f: f.missing_repos.add(REPO), "EXIT_REPO_UNREACHABLE",
+     f"error: repos.{REPO}: the forge at {{url}} has no repo {REPO} that the bot 'cc-ci-bot' can see (HTTP 404)"),
+    (lambda f: f.read_only_repos.add(REPO), "EXIT_CANNOT_WRITE_STATUSES",
+     f"error: repos.{REPO}: the bot 'cc-ci-bot' can read {REPO} but not write to it, and commit statuses need write access"),
+    (lambda f: setattr(f, "membership_visible", False), "EXIT_MEMBERSHIP_HIDDEN",
+     f"error: repos.{REPO}: the bot 'cc-ci-bot' is not a member of coop-cloud, so the forge hides private memberships"),
+    (lambda f: f.unpublished_pull_refs.add(REPO), "EXIT_REPO_NO_PULL_REFS",
+     f"error: repos.{REPO}: the forge does not publish refs/pull/1/head for PR #1"),
+])
+def test_an_enrolled_repo_the_bot_cannot_use_fails_in_one_line_naming_what_to_fix(
+    tmp_path, forge, monkeypatch, capsys, breakage, code, says
+):
+    breakage(forge)
+
+    got, lines = run_check(write_config(tmp_path, forge.url), monkeypatch, capsys)
+
+    assert got == getattr(preflight, code, "no such exit code yet"), lines
+    (line,) = errors(lines)
+    assert line.startswith(says.format(url=forge.url)), line
+
+
+def test_a_user_owned_repo_without_pull_requests_passes_and_says_what_it_could_not_check(
+    tmp_path, forge, monkeypatch, capsys
+):
+    forge.user_owners.add("coop-cloud")
+    forge.pulls.clear()
+
+    code, lines = run_check(write_config(tmp_path, forge.url), monkeypatch, capsys)
+
+    assert code == 0, lines
+    assert f"ok: repos.{REPO}: coop-cloud is a user, not an organisation: its owner and the allowlist may start runs" in lines
+    assert f"ok: repos.{REPO}: no pull request yet; refs/pull/<n>/head is checked once there is one" in lines
+
+
 def test_a_rejected_token_is_named_as_a_bad_token(tmp_path, forge, monkeypatch, capsys):
     code, lines = run_check(
         write_config(tmp_path, forge.url), monkeypatch, capsys, token="not-the-token"
@@ -215,6 +260,40 @@ def test_a_run_user_who_cannot_read_the_interpreter_fails_though_root_could(
     assert line.startswith(
         f"error: executor.command: run user '{run_user.pw_name}' cannot execute {python}"
     )
+
+
+@needs_root
+def test_a_venv_whose_python_links_into_a_closed_home_names_that_directory_not_opt(
+    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
+):
+    # The host: /opt/cc-ci/.venv/bin/python -> /root/.pyenv/versions/…/python3 (a pyenv
+    # build under root's 0700 home). The venv itself is open; the Python it links to is not.
+    checkout, runs = a_checkout(shared_dir, run_user)
+    real = interpreter_in(shared_dir / "system", run_user)  # a Python the run user may execute
+    home = shared_dir / "home"
+    (home / "pyenv" / "bin").mkdir(parents=True)
+    home.chmod(0o700)
+    pyenv_python = home / "pyenv" / "bin" / "python3"
+    pyenv_python.symlink_to(real)
+    venv = shared_dir / "opt-cc-ci" / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    python = venv / "python"
+    python.symlink_to(pyenv_python)
+    config = write_config(
+        tmp_path, forge.url, run_user=run_user.pw_name, command=[str(python), "-m", "x"],
+        workdir=str(checkout), runs_dir=str(runs),
+    )
+
+    code, lines = run_check(config, monkeypatch, capsys)
+
+    assert code == preflight.EXIT_RUN_USER_CANNOT_EXECUTE
+    (line,) = errors(lines)
+    assert line.startswith(
+        f"error: executor.command: run user '{run_user.pw_name}' cannot execute {python} "
+        f"(it resolves to {os.path.realpath(real)}: {python} -> {pyenv_python}, "
+    ), line
+    assert f": the directory {home} is drwx------ root:root and that user cannot search it;" in line
+    assert "install cc-ci under /opt" not in line  # the old advice, which the venv already followed
 
 
 @needs_root

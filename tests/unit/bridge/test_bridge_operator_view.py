@@ -143,6 +143,27 @@ def test_runs_is_a_paginated_list_newest_first(start_bridge, fake_runs, forge):
         assert answer.status_code == 400 and answer.json()["error"]
 
 
+def test_page_numbers_are_bounded_so_no_page_is_a_server_error(start_bridge):
+    """A page number past what the store can count once raised OverflowError: a 500."""
+    bridge = start_bridge()
+    for huge in ("9" * 30, str(2**63), "100001"):
+        for accept in ("application/json", "text/html"):
+            answer = httpx.get(f"{base_of(bridge)}/runs", params={"page": huge}, headers={"Accept": accept})
+            assert answer.status_code == 400 and "page must be from 1 to" in answer.text, (huge, accept)
+    assert httpx.get(f"{base_of(bridge)}/runs", params={"page": "100000"}).json()["runs"] == []
+
+
+def test_every_answer_of_the_bridge_forbids_sniffing_and_framing(start_bridge):
+    bridge = start_bridge()
+    base = base_of(bridge)
+    answers = [httpx.get(f"{base}{path}") for path in ("/healthz", "/runs", "/runs/nope", "/metrics", "/",
+                                                        "/badge/x.svg", "/nowhere")]
+    answers.append(httpx.post(bridge.url, content=b"{}"))  # the webhook, unsigned: 401
+    for answer in answers:
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.url
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], answer.url
+
+
 # /metrics
 
 
@@ -219,7 +240,8 @@ def test_a_sync_with_nothing_new_posts_no_second_status_or_edit(start_bridge, fa
 # a job that cannot start
 
 
-def test_a_job_that_cannot_start_gets_a_reply_without_host_paths(start_bridge, fake_runs, forge, tmp_path):
+def test_a_job_that_cannot_start_gets_a_reply_without_host_paths(start_bridge, fake_runs, forge, tmp_path, caplog):
+    caplog.set_level(logging.ERROR, logger="cc-ci.bridge")
     missing = tmp_path / "secret-place" / "bin" / "python"
     bridge = start_bridge(executor={"command": [str(missing), "-m", "runner.run_recipe_ci"]})
     bridge.comment("!testme")
@@ -229,8 +251,14 @@ def test_a_job_that_cannot_start_gets_a_reply_without_host_paths(start_bridge, f
     body = forge.bot_comments(REPO, 1)[0]["body"]
     assert job.verdict == "error" and "could not run this job" in body
     assert str(tmp_path) not in body and "secret-place" not in body
-    page = httpx.get(f"{base_of(bridge)}/runs/{job.run_id}").json()
-    assert str(missing) in page["detail"]  # the operator's page has the reason
+    # the run page is not authenticated: a fixed sentence there, the reason in the bridge's log
+    page = httpx.get(f"{base_of(bridge)}/runs/{job.run_id}")
+    html = httpx.get(f"{base_of(bridge)}/runs/{job.run_id}", headers={"Accept": "text/html"})
+    for text in (page.text, html.text):
+        assert str(tmp_path) not in text and "secret-place" not in text and "Error" not in text
+    assert "its operator finds why in the bridge's log" in page.json()["detail"]
+    assert "its operator finds why in the bridge" in html.text
+    assert str(missing) in caplog.text
 
 
 # intake messages

@@ -103,6 +103,13 @@ def test_a_run_that_died_with_the_bridge_is_re_queued_under_a_new_run_id(
     )
     edits = [call.body["body"] for call in standin_forge.calls_to("PATCH")]
     assert any("queued again as" in body for body in edits)  # the PR was told about the retry
+    # Before the retry, gc was asked to reclaim the dead attempt's objects, and only those.
+    (gc,) = fake_runs.gc_invocations()
+    assert gc["argv"][:2] == ["--run", orphan["CCCI_RUN_ID"]]
+    assert gc["CCCI_RUN_ID"] == orphan["CCCI_RUN_ID"]
+    retry = next(r for r in runs if r["CCCI_RUN_ID"] == orphan["CCCI_RUN_ID"] + "-a2")
+    assert gc["at"] < retry["at"]
+    assert f"run {orphan['CCCI_RUN_ID']}: reclaimed what the interrupted run left" in bridge_proc.log.read_text()
 
 
 def test_an_interrupted_run_out_of_attempts_is_marked_lost_and_reported(
@@ -124,3 +131,25 @@ def test_an_interrupted_run_out_of_attempts_is_marked_lost_and_reported(
     assert "was lost" in forge.bot_comments(REPO, 1)[0]["body"]
     assert forge.statuses_for(job.head_sha)[-1]["state"] == "error"
     assert len(fake_runs.invocations()) == 1
+    assert [gc["argv"][:2] for gc in fake_runs.gc_invocations()] == [["--run", run["CCCI_RUN_ID"]]]
+
+
+def test_an_interrupted_run_that_cannot_be_reclaimed_is_still_re_queued(
+    start_bridge, fake_runs, forge, caplog
+):
+    fake_runs.hold()
+    first = start_bridge()
+    first.comment("!testme")
+    wait_until(lambda: fake_runs.invocations(), what="run to start")
+    first.bridge.stop()  # leaves the job "running" in the store, as a crash would
+    run = fake_runs.invocations()[0]
+    os.kill(run["pid"], signal.SIGKILL)
+    wait_until(lambda: not run_alive(run["pid"], run["CCCI_RUN_ID"]), what="the run to die")
+    fake_runs.release()
+
+    second = start_bridge(executor={"env": {"FAKE_GC_EXIT": "3"}})
+
+    job = wait_until(lambda: [j for j in second.jobs() if j.reported], what="retry reported")[0]
+    assert (job.state, job.verdict, job.run_id) == ("finished", "pass", run["CCCI_RUN_ID"] + "-a2")
+    assert len(fake_runs.gc_invocations()) == 1
+    assert f"run {run['CCCI_RUN_ID']}: could not reclaim what the interrupted run left" in caplog.text

@@ -9,6 +9,8 @@ import pytest
 
 from runner.bridge.reporting import reply_marker
 from tests.unit.bridge.support import REPO
+from tests.unit.test_dashboard import make_run
+from tests.unit.test_dashboard_server import GOOD, STOP_WITHIN_S, _stops_within, _stuck_download
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -29,3 +31,16 @@ def test_a_stop_signal_drains_the_replies_and_logs_the_stop(bridge_proc, standin
         answering = [body for body in replies if reply_marker(comment["id"]) in body]
         assert len(answering) == 1, (comment["body"], replies)
         assert "is not an option" in answering[0]
+
+
+def test_the_bridge_stops_within_5s_of_sigterm_with_a_download_stuck(bridge_proc, fake_runs):
+    """A client that never reads a big file it asked for does not hold the bridge's HTTP server."""
+    run = make_run(fake_runs.runs_dir, GOOD, recipe="good")
+    (run / "logs" / "tier-install.log").write_bytes(b"x" * (32 * 2**20))
+    bridge_proc.start()
+    sock = _stuck_download(bridge_proc.base, f"/runs/{GOOD}/files/logs/tier-install.log")
+    try:
+        assert bridge_proc.proc is not None
+        _stops_within(bridge_proc.proc, STOP_WITHIN_S)
+    finally:
+        sock.close()

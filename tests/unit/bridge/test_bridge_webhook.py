@@ -44,7 +44,7 @@ def test_member_testme_queues_one_run_with_comment_and_pending_status(
     assert pending[0]["target_url"].endswith(f"/runs/{job.run_id}")
     wait_until(lambda: len(fake_runs.invocations()) == 1, what="run started")
     invocation = {
-        k: v for k, v in fake_runs.invocations()[0].items() if k not in ("pid", "leaked_env")
+        k: v for k, v in fake_runs.invocations()[0].items() if k not in ("pid", "leaked_env", "at")
     }
     assert invocation == {
         "RECIPE": "custom-html-tiny",

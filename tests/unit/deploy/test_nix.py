@@ -241,3 +241,16 @@ def test_package_dependencies_are_pyprojects() -> None:
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     wanted = {_requirement_name(req) for req in pyproject["project"]["dependencies"]}
     assert set(listed.group(1).split()) == wanted
+
+
+def test_the_module_runs_the_gc_timer_as_the_run_user_with_the_runs_env() -> None:
+    settings = {**MINIMAL, "executor": {"run_user": "cc-ci-run", "runs_dir": "/srv/runs",
+                                        "env": {"CCCI_DOCKER_HOST": "ssh://ci@swarm"}}}
+    _, service = _generated_config(settings)
+    gc = service["gc"]
+    assert gc["serviceConfig"]["ExecStart"] == "/nix/store/cc-ci/bin/cc-ci gc --runs-dir /srv/runs"
+    assert gc["serviceConfig"]["User"] == "cc-ci-run"
+    assert gc["environment"] == {"CCCI_DOCKER_HOST": "ssh://ci@swarm"}  # the runs' swarm
+    shipped = (REPO_ROOT / "deploy" / "systemd" / "cc-ci-gc.timer").read_text()
+    assert f"OnCalendar={service['gcTimer']['timerConfig']['OnCalendar']}" in shipped
+    assert service["gcTimer"]["wantedBy"] == ["timers.target"]

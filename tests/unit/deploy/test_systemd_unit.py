@@ -1,6 +1,6 @@
-"""deploy/systemd/: the bridge's unit verifies with `systemd-analyze verify`, and agrees with the
-bridge's config model and CLI. The verifier is shown to catch a broken unit, so a clean answer
-means something."""
+"""deploy/systemd/: the bridge's unit and the gc timer with its service verify with
+`systemd-analyze verify`, and agree with the bridge's config model and CLI. The verifier is shown
+to catch a broken unit, so a clean answer means something."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from runner.cli import build_parser
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SYSTEMD_DIR = REPO_ROOT / "deploy" / "systemd"
 UNIT = SYSTEMD_DIR / "cc-ci-bridge.service"
+GC_SERVICE = SYSTEMD_DIR / "cc-ci-gc.service"
+GC_TIMER = SYSTEMD_DIR / "cc-ci-gc.timer"
 INSTALL_ROOT = "/opt/cc-ci"  # where the shipped unit expects the checkout
 
 needs_verify = pytest.mark.skipif(
@@ -132,3 +134,60 @@ def test_example_config_is_valid_and_matches_the_unit(tmp_path: Path) -> None:
         if line and not line.startswith("#")
     }
     assert cfg.webhook.secret.env in env_names
+
+
+def _verify_gc(tmp_path: Path, service: str, timer: str) -> tuple[int, str]:
+    (tmp_path / GC_SERVICE.name).write_text(service)
+    (tmp_path / GC_TIMER.name).write_text(timer)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / GC_SERVICE.name), str(tmp_path / GC_TIMER.name)],
+        capture_output=True, text=True, timeout=60,
+    )
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+@needs_verify
+def test_shipped_gc_timer_and_its_service_verify_without_a_word(tmp_path: Path) -> None:
+    assert _verify_gc(tmp_path, _rendered(GC_SERVICE.read_text()), GC_TIMER.read_text()) == (0, "")
+
+
+@needs_verify
+@pytest.mark.parametrize(
+    ("unit", "break_it", "complaint"),
+    [
+        ("timer", lambda t: t.replace("OnCalendar=*:0/15", "OnCalendar=every-15"), "calendar specification"),
+        ("timer", lambda t: t.replace("Persistent=", "Persistant="), "Unknown key 'Persistant'"),
+        ("service", lambda t: t.replace("Type=oneshot", "Type=once"), "Failed to parse service type"),
+        ("service", lambda t: t.replace("/.venv/bin/cc-ci", "/.venv/bin/cc-ci-missing"), "is not executable"),
+    ],
+    ids=["bad-calendar", "misspelt-timer-key", "bad-service-type", "missing-binary"],
+)
+def test_verify_catches_a_broken_gc_unit(tmp_path: Path, unit: str, break_it, complaint: str) -> None:
+    service, timer = _rendered(GC_SERVICE.read_text()), GC_TIMER.read_text()
+    if unit == "timer":
+        timer = break_it(timer)
+    else:
+        service = break_it(service)
+    code, output = _verify_gc(tmp_path, service, timer)
+    assert complaint in output, output
+
+
+def test_gc_timer_starts_the_shipped_gc_service_every_15_minutes() -> None:
+    timer = _directives(GC_TIMER.read_text())
+    # A timer starts the service of its own name unless it says Unit=; that service is shipped.
+    assert "Unit" not in timer and GC_SERVICE.stem == GC_TIMER.stem
+    assert timer["OnCalendar"] == ["*:0/15"] and timer["Persistent"] == ["true"]
+    assert timer["OnBootSec"] == ["5min"]  # a reboot killed runs before their teardown: soon after it
+
+
+def test_gc_service_runs_gc_on_the_bridges_runs_dir_as_the_run_user() -> None:
+    service = _directives(GC_SERVICE.read_text())
+    argv = shlex.split(service["ExecStart"][0])
+    assert argv[0] == f"{INSTALL_ROOT}/.venv/bin/cc-ci"
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "gc" and not args.dry_run and args.run is None
+    example = BridgeConfig.model_validate(yaml.safe_load((SYSTEMD_DIR / "bridge.yml.example").read_text()))
+    assert isinstance(example.executor, LocalExecutorConfig)
+    assert args.runs_dir == example.executor.runs_dir == LocalExecutorConfig.model_fields["runs_dir"].default
+    assert service["User"] == [example.executor.run_user]  # the runs' user: their locks, their env
+    assert service["Type"] == ["oneshot"] and "docker" in service["SupplementaryGroups"]
