@@ -238,8 +238,9 @@ class Dashboard:
         fd = await off_loop(_open_linkable, entry.run_dir, name)
         if fd is None:
             return _not_found("no such file, or not one a page shows")
+        handle = os.fdopen(fd, "rb")  # a file object now: closed even if the stream never starts
         size = os.fstat(fd).st_size
-        return StreamingResponse(stream_file(fd, size), headers={**SECURITY_HEADERS, "Content-Length": str(size)},
+        return StreamingResponse(stream_file(handle, size), headers={**SECURITY_HEADERS, "Content-Length": str(size)},
                                  media_type=_TEXT_TYPES.get(Path(name).suffix, "application/octet-stream"))
 
     async def _badge(self, request: Request) -> Response:

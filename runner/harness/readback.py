@@ -21,7 +21,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -223,10 +223,12 @@ def first_line(root: Path, name: str, size: int = 4096) -> str | None:
     return head.decode(errors="replace").split("\n", 1)[0]
 
 
-def stream_file(fd: int, size: int) -> Iterator[bytes]:
-    """The first `size` bytes of a file opened by `open_file`, in chunks, closed at the end (a
-    page's file route: a log a live run appends to never outgrows the Content-Length sent)."""
-    with os.fdopen(fd, "rb") as handle:
+def stream_file(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    """The first `size` bytes of a file opened by `open_file` (as `handle`), in chunks, closed at
+    the end (a page's file route: a log a live run appends to never outgrows the Content-Length
+    sent). The caller wraps the descriptor before the response starts: a client gone before the
+    first chunk never starts this generator, and only the file object's own finaliser closes it."""
+    with handle:
         while size > 0 and (chunk := handle.read(min(CHUNK, size))):
             size -= len(chunk)
             yield chunk
