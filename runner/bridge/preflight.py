@@ -255,8 +255,10 @@ def kernel_walk(path: Path, max_links: int = 40) -> Walk:
         if here not in searched:
             searched.append(here)
         step = here / part
-        if step.is_symlink() and len(links) < max_links:
-            target = os.readlink(step)
+        # os.path.islink, never Path.is_symlink: inside a directory the bridge's user may not
+        # search, 3.11's pathlib raises PermissionError, the very case this walk is to explain.
+        target = _link_target(step) if len(links) < max_links else None
+        if target is not None:
             links.append((step, target))
             if os.path.isabs(target):
                 here = Path("/")
@@ -264,6 +266,17 @@ def kernel_walk(path: Path, max_links: int = 40) -> Walk:
             continue
         here = step
     return Walk(tuple(searched), tuple(links), here)
+
+
+def _link_target(path: Path) -> str | None:
+    """What `path` points to when it is a symlink the bridge's user can read, else None (the
+    walk then goes on as if it were not one; the run user's own check finds what it cannot reach)."""
+    if not os.path.islink(path):
+        return None
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def first_refused(user: RunUser | None, walk: Walk, final_test: str) -> Path | None:

@@ -469,3 +469,30 @@ def test_a_user_who_can_only_read_the_repo_fails_unless_a_drone_admin(
 def test_exit_codes_are_distinct_per_kind_of_failure():
     codes = [value for name, value in vars(preflight).items() if name.startswith("EXIT_")]
     assert len(codes) == len(set(codes)) and 0 not in codes and 2 not in codes
+
+
+def test_the_walk_goes_on_where_the_bridge_may_not_look_inside_a_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bridge's own user may not search a directory on the way (a 0700 home): lstat of what is
+    # inside it is EACCES. The walk must still end (the run user's check then names the
+    # directory); 3.11's Path.is_symlink let that PermissionError out as a traceback.
+    closed = tmp_path / "home"
+    (closed / "venv").mkdir(parents=True)
+    real_stat, real_lstat = os.stat, os.lstat
+
+    def refused(path: Any) -> None:
+        if str(path).startswith(f"{closed}/"):
+            raise PermissionError(13, "Permission denied", str(path))
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        refused(path)
+        return real_stat(path, *args, **kwargs)
+
+    def lstat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        refused(path)
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)  # pathlib's lstat on 3.11
+    monkeypatch.setattr(os, "lstat", lstat)  # os.path.islink's
+    walk = preflight.kernel_walk(closed / "venv" / "python")
+    assert walk.end == closed / "venv" / "python" and closed in walk.searched and walk.links == ()
