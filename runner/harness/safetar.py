@@ -26,7 +26,7 @@ import os
 import stat
 import tarfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -74,13 +74,20 @@ def _extract(tar: tarfile.TarFile, dest: Path, policy: _Policy) -> None:
     with _Tree(os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), policy, room) as tree:
         last: tarfile.TarInfo | None = None
         try:
-            for last in tar:
-                with _about(last):
-                    tree.add(tar, last)
-        except tarfile.TarError as err:  # cut or corrupt: a download or a stream that broke off
-            where = f"at or after {_shown(last.name)}" if last is not None else "before its first member"
-            raise ExtractFailed(f"the archive is damaged {where}: {err}") from err
-        tree.finish()
+            try:
+                for last in tar:
+                    with _about(last):
+                        tree.add(tar, last)
+            except tarfile.TarError as err:  # cut or corrupt: a download or a stream that broke off
+                where = f"at or after {_shown(last.name)}" if last is not None else "before its first member"
+                raise ExtractFailed(f"the archive is damaged {where}: {err}") from err
+            tree.finish()
+        except BaseException:
+            # A refusal ends the archive early: a link written before it, that a member since
+            # turned outwards, must not stay behind in what was extracted.
+            if policy.data:
+                tree.drop_links_out()
+            raise
 
 
 @contextmanager
@@ -189,13 +196,23 @@ class _Tree:
                     self._set_attrs(member, fd=fd)
                 finally:
                     os.close(fd)
-        if self.policy.data:
-            for parts, member in self.links.items():
-                if not self._stays_inside(member, parts, member.linkname):
-                    with _about(member):
-                        os.unlink(parts[-1], dir_fd=self._parent(member, parts[:-1], create=False))
-                    raise _refuse(member, f"a link to {member.linkname!r}, out of the destination once "
-                                          "the whole archive is unpacked")
+        if self.policy.data and (out := self.drop_links_out()) is not None:
+            raise _refuse(out, f"a link to {out.linkname!r}, out of the destination once "
+                               "the whole archive is unpacked")
+
+    def drop_links_out(self) -> tarfile.TarInfo | None:
+        """Every symlink written that leads out of the tree as it now stands removed (all of them,
+        not only the first); the first of them, or None."""
+        first = None
+        for parts, member in list(self.links.items()):
+            with suppress(UnsafeMember, OSError):  # not judged: removed, the safe side
+                if self._stays_inside(member, parts, member.linkname):
+                    continue
+            first = first or member
+            with suppress(OSError, UnsafeMember):
+                os.unlink(parts[-1], dir_fd=self._parent(member, parts[:-1], create=False))
+            self.links.pop(parts, None)
+        return first
 
     def _parent(self, member: tarfile.TarInfo, parts: tuple[str, ...], create: bool) -> int:
         """A descriptor of the directory `parts` (owned by the tree: never close it)."""

@@ -425,3 +425,20 @@ def test_a_benign_archive_extracts_as_tarfile_itself_extracts_it(entries: list[E
                 mode = (mode & 0o755 if mode & 0o100 else mode & 0o644) | 0o600  # the data rules
             assert ours[path][:4] + ours[path][6:] == (kind, body, mode, mtime, first)
             assert ours[path][4:6] == (os.geteuid(), os.getegid())  # owners not restored
+
+
+@pytest.mark.parametrize("then", ["a second such link", "a refused member before the end"])
+def test_no_link_a_later_member_turned_outwards_stays_behind_whatever_ends_the_archive(
+        dest: Path, then: str) -> None:
+    """`l -> s/../../../..` reads as inside while `s` is missing; `s -> ../../../e` then turns it
+    three levels above dest. Every such link is removed, also when there are two, and also when
+    a later member is refused before the archive's end (found in review: both stayed)."""
+    turned = [_link("a/b/c/s", "../../../e"), _dir("e")]
+    if then == "a second such link":
+        entries = [_dir("a/b/c"), _link("a/b/c/l", "s/../../../.."), _link("a/b/c/l2", "s/../../../.."), *turned]
+    else:
+        entries = [_dir("a/b/c"), _link("a/b/c/l", "s/../../../.."), *turned, _link("z", "/etc")]
+    with pytest.raises(safetar.UnsafeMember):
+        _data(_tar(*entries), dest)
+    for name in ("a/b/c/l", "a/b/c/l2", "z"):
+        assert not os.path.lexists(dest / name), name
