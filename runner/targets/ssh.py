@@ -212,6 +212,11 @@ class _LinkRetry(urllib3.util.Retry):
             method = "GET"
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
+    def _is_read_error(self, err: Exception) -> bool:
+        # A lost channel (ProtocolError) is sent again; a read that timed out is an engine that is
+        # slow, not a lost link: six more waits of the API timeout would hold teardown for minutes.
+        return isinstance(err, urllib3.exceptions.ProtocolError)
+
 
 # waits of 0, 1, 2, 4, 8, 8 s: an engine that restarts (`docker system dial-stdio` there fails
 # at once) has about 20 s to answer again; a lost link is waited for by the link itself

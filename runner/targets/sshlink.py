@@ -91,6 +91,17 @@ class _Connection:
         return len(self.sessions) + self.opening
 
 
+def _started(channel: paramiko.Channel, command: str) -> bool:
+    """`command` started on the session; False (the session closed) when its connection died
+    under it: the caller's next round finds another."""
+    try:
+        channel.exec_command(command)
+    except (paramiko.SSHException, OSError, EOFError):
+        channel.close()
+        return False
+    return True
+
+
 class SshLink:
     """The connections of one run to one `ssh://` address (`name`); `connect` makes one."""
 
@@ -124,22 +135,18 @@ class SshLink:
         while True:
             connection = self._reserve(deadline)  # raises once `deadline` passes
             try:
+                # The slot stays taken until the session is counted among the connection's own:
+                # while its command starts (a round trip) it is open on the server all the same.
                 channel = self._open_session(connection)
+                if channel is not None and _started(channel, command):
+                    with self._state:
+                        connection.sessions.append(channel)
+                        connection.opened_any = True
+                    return channel
             finally:
                 with self._state:
                     connection.opening -= 1
                     self._state.notify_all()
-            if channel is None:
-                continue
-            try:
-                channel.exec_command(command)
-            except (paramiko.SSHException, OSError, EOFError):
-                channel.close()  # the connection died under it: the next round finds another
-                continue
-            with self._state:
-                connection.sessions.append(channel)
-                connection.opened_any = True
-            return channel
 
     def _open_session(self, connection: _Connection) -> paramiko.Channel | None:
         """The session, or None when this connection cannot give it now (refused, or died)."""

@@ -315,3 +315,55 @@ def test_the_retries_wait_about_twenty_seconds_for_an_engine_that_restarts() -> 
     assert waits == [0, 1, 2, 4, 8, 8]
     with pytest.raises(urllib3.exceptions.MaxRetryError):
         retry.increment("GET", "http+docker://ssh/v1.41/services", error=LOST)
+
+
+def test_a_read_that_timed_out_is_not_sent_again() -> None:
+    # A slow engine, not a lost link: retried six times with the API's 60 s timeout, one hung
+    # listing held teardown for minutes past its deadline (found in review).
+    timed_out = urllib3.exceptions.ReadTimeoutError(None, "/v1.41/containers/json", "Read timed out.")  # type: ignore[arg-type]
+    with pytest.raises(urllib3.exceptions.MaxRetryError):
+        _RETRIES.increment("GET", "http+docker://ssh/v1.41/containers/json", error=timed_out)
+
+
+class SlowStart(FakeChannel):
+    """A session whose command takes a round trip to start: other callers come meanwhile."""
+
+    def exec_command(self, command: str) -> None:
+        time.sleep(0.05)
+        super().exec_command(command)
+
+
+def test_a_session_whose_command_is_starting_still_counts_against_its_connection() -> None:
+    server = FakeServer(max_sessions=10)
+    link = _link(server, real_time=True)
+    for client in server.clients:
+        client.transport.open_session = _slow(client.transport)  # type: ignore[method-assign]
+    original_connect = server.connect
+
+    def connect() -> FakeClient:
+        client = original_connect()
+        client.transport.open_session = _slow(client.transport)  # type: ignore[method-assign]
+        return client
+
+    link._connect = connect  # the further connections start slowly too
+    threads = [threading.Thread(target=lambda: link.exec_channel("true")) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.005)  # staggered, within one start's round trip
+    for thread in threads:
+        thread.join()
+    peak = max(len([c for c in client.transport.sessions if not c.closed]) for client in server.clients)
+    assert server.refusals == 0 and peak <= 8, (peak, server.refusals)
+
+
+def _slow(transport: FakeTransport) -> Any:
+    def open_session(timeout: float | None = None) -> FakeChannel:
+        if not transport.active:
+            raise paramiko.SSHException("SSH session not active")
+        if len([c for c in transport.sessions if not c.closed]) >= transport.server.max_sessions:
+            transport.server.refusals += 1
+            raise paramiko.ChannelException(2, "Connect failed")
+        channel = SlowStart()
+        transport.sessions.append(channel)
+        return channel
+    return open_session
