@@ -70,12 +70,13 @@ def main(args: argparse.Namespace) -> int:
             raise
         except Exception as err:  # noqa: BLE001 - an engine or transport error: one line, no traceback
             raise InfraError(f"gc could not list the runs on {target.address}: {_one_line(err)}") from None
-        if args.run is not None:
-            judged = [j for j in judged if j.run.run_id == args.run]
-        failed = _reclaim(console, target, judged, args.dry_run)
+        chosen = judged if args.run is None else [j for j in judged if j.run.run_id == args.run]
+        failed = _reclaim(console, target, chosen, args.dry_run)
         if args.prune_days is not None:
-            # A run whose objects could not be removed keeps its run dir, the record of what it was.
-            keep = frozenset(j.run.run_id for j in judged if not j.remove or args.dry_run or j.run.stack in failed)
+            # A run whose objects could not be removed keeps its run dir, the record of what it was;
+            # so does every run not chosen by --run whose objects are still there.
+            keep = frozenset(j.run.run_id for j in judged
+                             if not j.remove or args.dry_run or j.run.stack in failed or j not in chosen)
             _prune_run_dirs(console, runs_dir, args.prune_days, keep, args.dry_run)
     finally:
         target.close()
