@@ -215,6 +215,8 @@ def resolve(name: str, lookup: Lookup, refuse: Callable[[str], RecipeFileError])
     missing. `refuse(why)` is raised when a symlink leads out (absolute, or `..` past the root) or
     into `.git`, more than MAX_SYMLINKS are followed, or the name ends in something other than a
     regular file."""
+    if name.startswith("/"):  # a caller's name, never a recipe's: root / "/etc/x" is /etc/x
+        raise refuse(f"{name} is an absolute path, outside the recipe")
     pending = list(reversed(PurePosixPath(name).parts)) if name else []
     done: list[str] = []
     entry, hops, via = Entry("dir"), 0, ""

@@ -244,6 +244,15 @@ def test_the_work_tree_reader_refuses_a_symlink_out(tmp_path: Path, secret_file:
         bounded.load_yaml_file(root, "compose.yml")
 
 
+def test_the_readers_never_take_an_absolute_name_as_the_recipe_s(tmp_path: Path, secret_file: Path) -> None:
+    # Every caller passes a recipe-relative name today; an absolute one would have read the host's
+    # file (root / "/x" is /x): refused by the reader itself (found in review).
+    root = tmp_path / "clone"
+    root.mkdir()
+    with pytest.raises(bounded.OutsideRecipe, match="is an absolute path, outside the recipe"):
+        bounded.read_file(root, str(secret_file))
+
+
 def test_a_symlink_target_is_followed_exactly_not_stripped(tmp_path: Path, secret_file: Path) -> None:
     """`conf -> "evil "` must be judged as "evil ", not as the regular file "evil" beside it."""
     repo = _recipe(tmp_path / "r", _compose("conf"), {"conf": "evil ", "evil ": str(secret_file)}, evil="x\n")
