@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from docker.types import EndpointSpec  # noqa: E402
 
-from runner.targets import reach  # noqa: E402
+from runner.swarm import reach  # noqa: E402
+from runner.swarm.reach import OutputLost, exec_in_app, running_container  # noqa: E402
+from runner.swarm.stack import STACK_LABEL  # noqa: E402
 from runner.targets.local import connect as docker_client  # noqa: E402
-from runner.targets.reach import OutputLost, exec_in_app, running_container  # noqa: E402
-from runner.targets.stack import STACK_LABEL  # noqa: E402
 
 IMAGE = "ccci-local/custom-html-tiny:1.0"
 counts: Counter[str] = Counter()

@@ -20,30 +20,32 @@ from rich.markup import escape
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
 from runner.errors import BadInput, CcciError, InfraError
-from runner.harness import bounded, git, naming, timing, warm_pytest
-from runner.harness.allowlist import load_allowlist
-from runner.harness.app import App
-from runner.harness.check import CheckReport, check, generic_files, show_in
-from runner.harness.compose import check_recipe
-from runner.harness.config import RunConfig
-from runner.harness.fileio import write_json_atomic, write_text_atomic
-from runner.harness.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
-from runner.harness.meta import RecipeMeta, load_meta
-from runner.harness.opstate import OpRecord, OpState
-from runner.harness.paths import TESTS_DIR
-from runner.harness.pictures import Pictures
-from runner.harness.prhead import fetch_pr_head
-from runner.harness.problems import Shown
-from runner.harness.ready import wait_ready
-from runner.harness.repolocal import TierTests, build_tier_tests, inspect
-from runner.harness.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
-from runner.harness.rundir import RunDir
-from runner.harness.runlock import run_lock
-from runner.harness.scrub import scrubber
-from runner.harness.tiers import TierResult, run_tier, tier_tests_root
+from runner.maintainer.allowlist import load_allowlist
+from runner.maintainer.check import CheckReport, check, generic_files, show_in
+from runner.maintainer.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
+from runner.maintainer.meta import RecipeMeta, load_meta
+from runner.maintainer.problems import Shown
+from runner.maintainer.ready import wait_ready
+from runner.maintainer.repolocal import TierTests, build_tier_tests, inspect
 from runner.ops import LIFECYCLE, REGISTRY, Op, OpContext, lifecycle_of
+from runner.pictures.shots import Pictures
+from runner.plumbing import timing
+from runner.plumbing.fileio import write_json_atomic, write_text_atomic
+from runner.plumbing.paths import TESTS_DIR
+from runner.plumbing.scrub import scrubber
+from runner.recipe import bounded, git, naming
+from runner.recipe.compose import check_recipe
+from runner.recipe.prhead import fetch_pr_head
+from runner.record.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
+from runner.run.app import App
+from runner.run.config import RunConfig
+from runner.run.opstate import OpRecord, OpState
+from runner.run.rundir import RunDir
+from runner.run.runlock import run_lock
+from runner.swarm.gc import reclaim_command
 from runner.targets import describe_target, open_target
-from runner.targets.gc import reclaim_command
+from runner.tiers import warm_pytest
+from runner.tiers.tier import TierResult, run_tier, tier_tests_root
 
 DriverFactory = Callable[[RunConfig, Callable[[str], None]], Driver]
 TierRunner = Callable[[str, list[Path], Path, dict[str, str]], TierResult]

@@ -39,9 +39,9 @@ import sys
 from collections.abc import Mapping
 
 from runner.errors import CcciError
-from runner.harness.config import RunConfig
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
+from runner.run.config import RunConfig
 
 
 def run_from_env(environ: Mapping[str, str]) -> int:

@@ -19,20 +19,20 @@ import pytest
 
 from runner.drivers import create_driver
 from runner.drivers.base import Driver
-from runner.harness import traefik
-from runner.harness.app import App, Deployment
-from runner.harness.config import DriverSettings
-from runner.harness.meta import RecipeMeta
-from runner.harness.opstate import OpState
-from runner.harness.proc import ExecResult
-from runner.harness.rundir import OP_VAR, RUN_DIR_VAR, RunDir
-from runner.harness.serving import Answer, probe
-from runner.harness.traefik import Target, WebService
+from runner.evidence.serving import Answer, probe
+from runner.maintainer.meta import RecipeMeta
 from runner.ops import LIFECYCLE
+from runner.plumbing.proc import ExecResult
+from runner.recipe import traefik
+from runner.recipe.traefik import Target, WebService
+from runner.run.app import App, Deployment
+from runner.run.config import DriverSettings
+from runner.run.opstate import OpState
+from runner.run.rundir import OP_VAR, RUN_DIR_VAR, RunDir
 from runner.targets import attach_target
 from runner.targets.base import Target as SwarmTarget
 
-pytest_plugins = ("runner.harness.browsertest",)  # the `page` fixture of browser tests
+pytest_plugins = ("runner.tiers.browsertest",)  # the `page` fixture of browser tests
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +124,7 @@ def unconverged(app: App, driver: Driver) -> list[str]:
 @pytest.fixture(scope="session")
 def web_services(app: App, driver: Driver) -> list[WebService]:
     """The app's web-facing services (`traefik.enable=true`, HTTP), each with its routers: the
-    rule, the hosts it routes, the port it forwards to (`runner/harness/traefik.py`)."""
+    rule, the hosts it routes, the port it forwards to (`runner/recipe/traefik.py`)."""
     return traefik.web_services(driver.service_labels(app))
 
 

@@ -13,7 +13,7 @@ let
     build-system = [ py.setuptools ];
     # pyproject.toml's [project].dependencies (tests/unit/deploy/test_nix.py keeps them equal)
     dependencies = with py; [ pytest pyyaml docker paramiko pydantic rich httpx starlette uvicorn prometheus-client jinja2 anybadge playwright ];
-    # runner/harness/paths.py finds tests/ (the generic floor, overlays, the allowlist) beside runner/.
+    # runner/plumbing/paths.py finds tests/ (the generic floor, overlays, the allowlist) beside runner/.
     postInstall = ''
       cp -r tests "$out/${python.sitePackages}/"
     '';

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.harness.readback import RUN_LOG, read_text
-from runner.harness.rundir import RunFileUnreadable
+from runner.run.readback import RUN_LOG, read_text
+from runner.run.rundir import RunFileUnreadable
 
 _TIME = r"^\s*\d+(?:\.\d+)?s\s+"
 _ENDED = re.compile(_TIME + r"(?P<op>[a-z]+) tier: (?P<verdict>pass|fail|error|empty)\b")

@@ -19,7 +19,7 @@ from typing import Any
 from runner.bridge.forge import ForgeClient
 from runner.bridge.progress import read_progress
 from runner.bridge.store import Job, Store
-from runner.harness.readback import read_run
+from runner.run.readback import read_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PER_PAGE = 20

@@ -14,10 +14,10 @@ from pathlib import Path
 from rich.console import Console
 
 from runner.errors import EXIT_ASSERTION_FAILED, EXIT_BAD_INPUT, EXIT_PASS
-from runner.harness.check import CheckReport
-from runner.harness.config import RunConfig
+from runner.maintainer.check import CheckReport
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
+from runner.run.config import RunConfig
 
 _FLAGS = {"recipe": "RECIPE", "ref": "REF", "overlay_dir": "CCCI_OVERLAY_DIR", "approved_file": "CCCI_APPROVED_FILE"}
 

@@ -12,13 +12,13 @@ from pathlib import Path
 from rich.console import Console
 
 from runner.errors import CcciError, InfraError
-from runner.harness.config import TargetSettings
-from runner.harness.paths import default_runs_dir
-from runner.harness.runlock import stale_run_dirs
+from runner.plumbing.paths import default_runs_dir
+from runner.run.config import TargetSettings
+from runner.run.runlock import stale_run_dirs
+from runner.swarm.gc import DEFAULT_TTL_S, Judgement, engine_now, find_runs, judge
+from runner.swarm.stack import remove_stack
 from runner.targets import open_target
 from runner.targets.base import Target
-from runner.targets.gc import DEFAULT_TTL_S, Judgement, engine_now, find_runs, judge
-from runner.targets.stack import remove_stack
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runner.errors import EXIT_ASSERTION_FAILED, EXIT_BAD_INPUT, EXIT_PASS, BadInput, InfraError
-from runner.harness import git
-from runner.harness.config import RunConfig
 from runner.lint import RULES, lint_recipe
 from runner.lint.lint import resolve_ref
 from runner.ops import LIFECYCLE
+from runner.recipe import git
+from runner.run.config import RunConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

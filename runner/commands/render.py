@@ -14,13 +14,13 @@ from pathlib import Path
 
 from runner.drivers import create_driver
 from runner.errors import BadInput, InfraError
-from runner.harness import bounded, git, naming
-from runner.harness.compose import chain_texts, check_recipe, version_label
-from runner.harness.config import RunConfig
-from runner.harness.envfile import merge_upgrade_env, parse_env, secret_specs
-from runner.harness.versions import choose_base
 from runner.lint.lint import resolve_ref
 from runner.ops import LIFECYCLE
+from runner.recipe import bounded, git, naming
+from runner.recipe.compose import chain_texts, check_recipe, version_label
+from runner.recipe.envfile import merge_upgrade_env, parse_env, secret_specs
+from runner.recipe.versions import choose_base
+from runner.run.config import RunConfig
 from runner.targets import open_target
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from runner.dashboard.catalog import RunsDirCatalog
 from runner.dashboard.pages import bounded_server, serve_app
 from runner.errors import BadInput
-from runner.harness.paths import default_runs_dir
+from runner.plumbing.paths import default_runs_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from runner.dashboard.pages import render, seconds
-from runner.harness.fileio import write_json_atomic, write_text_atomic
-from runner.harness.readback import read_json
-from runner.harness.rundir import RunFileUnreadable
+from runner.plumbing.fileio import write_json_atomic, write_text_atomic
+from runner.run.readback import read_json
+from runner.run.rundir import RunFileUnreadable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -84,7 +84,7 @@ def _alive(pid: int) -> bool:
 def main(argv: list[str]) -> int:
     """The detached card maker, drawing from results.json as written (scrubbed). It starts once
     the run closes its stdin, which the run does after recording it as `making` in card.json."""
-    from runner.harness.browser import chromium
+    from runner.pictures.browser import chromium
 
     run_dir = Path(argv[0])
     sys.stdin.read()

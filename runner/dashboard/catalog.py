@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 from runner.bridge.store import RUN_ID_RE, Job, Store
-from runner.harness.readback import RunRead, read_run
 from runner.ops import ORDER
+from runner.run.readback import RunRead, read_run
 
 
 @dataclass(frozen=True)

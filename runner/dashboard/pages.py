@@ -6,7 +6,7 @@ A Content-Security-Policy without inline scripts backs the escaping: even text t
 could not run; every response carries it, `nosniff` and `frame-ancestors 'none'` (`secured`).
 Used by the bridge (webhook.py mounts these routes) and by `cc-ci serve`.
 
-One damaged run dir never takes a page down: runs are read through `runner.harness.readback`,
+One damaged run dir never takes a page down: runs are read through `runner.run.readback`,
 which confines damage to that run's row and page ("unreadable: <why>"). A page that fails anyway
 answers a fixed sentence (the reason goes to the log), and a read that hangs is abandoned when the
 server stops (`STOP_WITHIN_S`).
@@ -39,8 +39,8 @@ from runner.bridge.views import DETAIL_ELSEWHERE, page_params
 from runner.dashboard import runview
 from runner.dashboard.badge import CACHE_HEADERS, badge_entry, badge_svg
 from runner.dashboard.catalog import Catalog, RunEntry, latest_by_recipe, level_changes
-from runner.harness.readback import open_file, stream_file
-from runner.harness.rundir import RunFileUnreadable
+from runner.run.readback import open_file, stream_file
+from runner.run.rundir import RunFileUnreadable
 
 log = logging.getLogger("cc-ci.dashboard")
 T = TypeVar("T")

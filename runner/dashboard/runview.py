@@ -1,5 +1,5 @@
 """One run dir read for people: its results, failed assertions, op timeline, progress and the
-files a page may link, all read through `runner.harness.readback` (read-only, never through a
+files a page may link, all read through `runner.run.readback` (read-only, never through a
 symlink, never a FIFO); a missing file reads as absent, a damaged one as absent or unreadable.
 
 Only the files in `linkable_files` are ever served: the app env, op state, restic repository and
@@ -15,7 +15,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from runner.bridge.progress import Progress, read_progress
-from runner.harness.readback import (
+from runner.run.readback import (
     Results,
     RunRead,
     Screenshot,
@@ -24,7 +24,7 @@ from runner.harness.readback import (
     read_op_state,
     read_text,
 )
-from runner.harness.rundir import RunFileUnreadable
+from runner.run.rundir import RunFileUnreadable
 
 SCREENSHOTS = "screenshots"  # <run dir>/screenshots/<name>.png: the app after install, after upgrade
 BROWSER_FAILURES = "browser"  # <run dir>/browser/<test>.png and .zip: a failing browser test

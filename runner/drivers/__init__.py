@@ -9,7 +9,7 @@ from runner.errors import BadInput
 
 if TYPE_CHECKING:
     from runner.drivers.base import Driver, Say
-    from runner.harness.config import DriverSettings
+    from runner.run.config import DriverSettings
     from runner.targets.base import Target
 
 # name -> "module:Class", imported only when chosen

@@ -5,7 +5,7 @@ A driver is constructed as `Driver(settings, target, say)` and keeps `target`: r
 volume access, host commands, the docker client) is the target's, never the driver's, so that
 hooks, fixtures and gc reach the app the same way whichever driver deployed it. The app env is
 `App`'s (`set_env`, `reload_env`, `env_file`); the run dir's files are `RunDir`'s. Every swarm
-object a driver makes carries `run_labels(...)` (`runner/targets/stack.py`): gc finds runs by them.
+object a driver makes carries `run_labels(...)` (`runner/swarm/stack.py`): gc finds runs by them.
 See docs/running.md, "Writing a driver"."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from runner.harness.app import App, Deployment
-from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
+from runner.run.app import App, Deployment
+from runner.run.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
 from runner.targets.base import Target
 
 Say = Callable[[str], None]

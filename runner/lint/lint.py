@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from runner.errors import BadInput, InfraError
-from runner.harness import bounded, git, naming
-from runner.harness.compose import host_file_refusals, interpolation_env
 from runner.lint.rules import RULES, Finding, RecipeFiles, compose_chain, env_values, read_recipe
+from runner.recipe import bounded, git, naming
+from runner.recipe.compose import host_file_refusals, interpolation_env
 
 
 def lint_recipe(checkout: Path, ref: str | None, opt_outs: Mapping[str, str]) -> list[Finding]:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runner.errors import BadInput
-from runner.harness import bounded
-from runner.harness.compose import deploy_labels
-from runner.harness.envfile import compose_files, parse_abra_exports, parse_env
+from runner.recipe import bounded
+from runner.recipe.compose import deploy_labels
+from runner.recipe.envfile import compose_files, parse_abra_exports, parse_env
 
 Level = Literal["error", "warn"]
 Problems = Iterator[tuple[str, str]]  # (file, one-line message naming the file and the fix)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from runner.harness.lifecycle import Lifecycle, OpSpec
 from runner.ops.backup import Backup
 from runner.ops.base import Op, OpContext
 from runner.ops.custom import Custom
@@ -16,6 +15,7 @@ from runner.ops.lint import Lint
 from runner.ops.restore import Restore
 from runner.ops.restore_fresh import RestoreFresh
 from runner.ops.upgrade import Upgrade
+from runner.run.lifecycle import Lifecycle, OpSpec
 
 
 def registry(ops: Iterable[Op]) -> dict[str, Op]:

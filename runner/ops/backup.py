@@ -4,11 +4,11 @@ with the harness's witness files planted before it (unless the recipe opts out).
 from __future__ import annotations
 
 from runner.errors import InfraError
-from runner.harness.backupbot import NoSnapshot
-from runner.harness.lifecycle import OpSpec
-from runner.harness.opstate import OpRecord, Snapshot, Witness
-from runner.harness.proof import few
+from runner.evidence.proof import few
 from runner.ops.base import Op, OpContext
+from runner.recipe.backupbot import NoSnapshot
+from runner.run.lifecycle import OpSpec
+from runner.run.opstate import OpRecord, Snapshot, Witness
 
 
 class BackupRecord(OpRecord):

@@ -1,5 +1,5 @@
 """What every op provides, and what it is handed. Adding an op means one module here, declaring
-its `OpSpec` (order, needs, rung, record model, floor, deploys, default; `runner/harness/lifecycle.py`),
+its `OpSpec` (order, needs, rung, record model, floor, deploys, default; `runner/run/lifecycle.py`),
 and one line in the registry (`runner/ops/__init__.py`). docs/running.md, "Adding an op"."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import ClassVar
 
 from runner.drivers.base import Driver
-from runner.harness.app import App
-from runner.harness.config import RunConfig
-from runner.harness.lifecycle import OpSpec
-from runner.harness.meta import RecipeMeta
-from runner.harness.opstate import OpRecord, OpState
+from runner.maintainer.meta import RecipeMeta
+from runner.run.app import App
+from runner.run.config import RunConfig
+from runner.run.lifecycle import OpSpec
+from runner.run.opstate import OpRecord, OpState
 
 
 @dataclass

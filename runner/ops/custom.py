@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.harness.lifecycle import OpSpec
-from runner.harness.opstate import OpRecord
 from runner.ops.base import Op, OpContext
+from runner.run.lifecycle import OpSpec
+from runner.run.opstate import OpRecord
 
 
 class Custom(Op):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from runner.harness.lifecycle import OpSpec
-from runner.harness.naming import shown_ref
-from runner.harness.opstate import OpRecord
-from runner.harness.specdiff import restarted_tasks, spec_changes
+from runner.evidence.specdiff import restarted_tasks, spec_changes
 from runner.ops.base import Op, OpContext
-from runner.targets.identity import service_readings
+from runner.recipe.naming import shown_ref
+from runner.run.lifecycle import OpSpec
+from runner.run.opstate import OpRecord
+from runner.swarm.identity import service_readings
 
 
 class IdempotentRecord(OpRecord):

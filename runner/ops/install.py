@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from runner.harness import git
-from runner.harness.envfile import with_values
-from runner.harness.install_steps import SCRIPT, run_install_steps
-from runner.harness.lifecycle import OpSpec
-from runner.harness.naming import shown_ref
-from runner.harness.opstate import OpRecord
+from runner.maintainer.install_steps import SCRIPT, run_install_steps
 from runner.ops.base import Op, OpContext
+from runner.recipe import git
+from runner.recipe.envfile import with_values
+from runner.recipe.naming import shown_ref
+from runner.run.lifecycle import OpSpec
+from runner.run.opstate import OpRecord
 
 
 class InstallRecord(OpRecord):

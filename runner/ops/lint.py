@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from runner.harness.lifecycle import OpSpec
-from runner.harness.opstate import OpRecord
 from runner.lint import Finding, lint_recipe, validate_opt_outs
 from runner.ops.base import Op, OpContext
+from runner.run.lifecycle import OpSpec
+from runner.run.opstate import OpRecord
 
 
 class LintRecord(OpRecord):

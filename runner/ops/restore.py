@@ -3,12 +3,12 @@ convergence."""
 
 from __future__ import annotations
 
-from runner.harness.app import App
-from runner.harness.lifecycle import OpSpec
-from runner.harness.opstate import OpRecord, RestoreRecord, Snapshot
-from runner.harness.proof import few
+from runner.evidence.proof import few
 from runner.ops.backup import BackupRecord, backup_capability
 from runner.ops.base import Op, OpContext
+from runner.run.app import App
+from runner.run.lifecycle import OpSpec
+from runner.run.opstate import OpRecord, RestoreRecord, Snapshot
 
 
 class RestoreOpRecord(OpRecord):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from runner.harness.app import App
-from runner.harness.lifecycle import OpSpec
 from runner.ops.backup import BackupRecord
 from runner.ops.base import Op, OpContext
 from runner.ops.restore import Restore, RestoreOpRecord, restore_into
+from runner.run.app import App
+from runner.run.lifecycle import OpSpec
 
 FRESH = "fresh"  # the fresh app's name in the run (`App.name`, `<run dir>/apps/fresh/`)
 

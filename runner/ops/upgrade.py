@@ -5,13 +5,13 @@ to the head; every hop gets the upgrade tier, and a hop that fails stops the cha
 
 from __future__ import annotations
 
-from runner.harness import bounded, git
-from runner.harness.compose import chain_texts, service_names, version_label
-from runner.harness.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
-from runner.harness.lifecycle import OpSpec
-from runner.harness.opstate import STEP, EnvDiff, OpRecord
-from runner.harness.versions import choose_base, upgrade_chain
 from runner.ops.base import Op, OpContext
+from runner.recipe import bounded, git
+from runner.recipe.compose import chain_texts, service_names, version_label
+from runner.recipe.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
+from runner.recipe.versions import choose_base, upgrade_chain
+from runner.run.lifecycle import OpSpec
+from runner.run.opstate import STEP, EnvDiff, OpRecord
 
 HOP = STEP  # a hop's tier row and op-state key: `upgrade@1.1.0+1.1`
 

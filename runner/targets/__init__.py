@@ -8,11 +8,11 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.swarm.reach import GATEWAY_NETWORK
 from runner.targets.guard import refuse_local_reach
-from runner.targets.reach import GATEWAY_NETWORK
 
 if TYPE_CHECKING:
-    from runner.harness.config import TargetSettings
+    from runner.run.config import TargetSettings
     from runner.targets.base import Target
 
 # kind -> "module:Class", imported only when chosen

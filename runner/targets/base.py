@@ -20,12 +20,12 @@ import docker
 import httpx
 from docker.models.containers import Container
 
-from runner.harness.app import App
-from runner.harness.proc import ExecResult, run_host
-from runner.targets.reach import EXEC_RETRY_S, exec_in_app
-from runner.targets.reach import http_client as reach_http_client
-from runner.targets.stamp import Heartbeat
-from runner.targets.volumes import helper_container
+from runner.plumbing.proc import ExecResult, run_host
+from runner.run.app import App
+from runner.swarm.reach import EXEC_RETRY_S, exec_in_app
+from runner.swarm.reach import http_client as reach_http_client
+from runner.swarm.stamp import Heartbeat
+from runner.swarm.volumes import helper_container
 
 
 class Target(Protocol):
@@ -71,7 +71,7 @@ class Target(Protocol):
         ...
 
     def heartbeat(self, app: App) -> contextlib.AbstractContextManager[object]:
-        """Keep the run's stamp fresh on the swarm while the block runs (`runner/targets/stamp.py`)."""
+        """Keep the run's stamp fresh on the swarm while the block runs (`runner/swarm/stamp.py`)."""
         ...
 
     def description(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import urllib3
 from docker.transport.basehttpadapter import BaseHTTPAdapter
 
 from runner.errors import BadInput, InfraError
-from runner.harness.proc import ExecResult
+from runner.plumbing.proc import ExecResult
 from runner.targets.base import DockerTarget
 from runner.targets.forward import Forwarder
 from runner.targets.sshlink import RECONNECT_S, SshLink, Unreachable

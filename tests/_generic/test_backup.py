@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from runner.drivers.base import Driver
-from runner.harness import backupbot
-from runner.harness.app import App
-from runner.harness.meta import RecipeMeta
-from runner.harness.opstate import OpState, Snapshot
-from runner.harness.proc import ExecResult, run_host
-from runner.harness.proof import few
+from runner.evidence.proof import few
+from runner.maintainer.meta import RecipeMeta
+from runner.plumbing.proc import ExecResult, run_host
+from runner.recipe import backupbot
+from runner.run.app import App
+from runner.run.opstate import OpState, Snapshot
 
 VOLUMES_ROOT = "/var/lib/docker/volumes"
 

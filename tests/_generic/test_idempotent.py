@@ -1,12 +1,12 @@
 """The generic floor after the idempotence check: redeploying the installed version unchanged
 changed nothing docker runs. True for every recipe whose deploy is stable (docs/generic-floor.md
-says why); the op recorded what changed (`runner/harness/specdiff.py`), these assertions judge it."""
+says why); the op recorded what changed (`runner/evidence/specdiff.py`), these assertions judge it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from runner.harness.opstate import OpState
+from runner.run.opstate import OpState
 
 
 def test_the_redeploy_changed_no_service_spec(op_state: OpState) -> None:

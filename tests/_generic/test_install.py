@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from runner.harness import traefik
-from runner.harness.app import App
-from runner.harness.opstate import OpState
-from runner.harness.serving import Answer, domain_unserved
-from runner.harness.traefik import WebService
+from runner.evidence.serving import Answer, domain_unserved
+from runner.recipe import traefik
+from runner.recipe.traefik import WebService
+from runner.run.app import App
+from runner.run.opstate import OpState
 
 
 def test_the_install_created_the_stack_once(op_state: OpState) -> None:

@@ -3,7 +3,7 @@ in recipe_meta.py, with a reason). Warnings and opted-out findings are reported,
 
 from __future__ import annotations
 
-from runner.harness.opstate import OpState
+from runner.run.opstate import OpState
 
 
 def test_no_error_level_lint_finding(op_state: OpState) -> None:

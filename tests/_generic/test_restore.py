@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 
 from runner.drivers.base import Driver
-from runner.harness.app import App
-from runner.harness.meta import RecipeMeta
-from runner.harness.opstate import OpState
-from runner.harness.proof import few
-from runner.harness.serving import Answer
-from runner.harness.traefik import WebService
+from runner.evidence.proof import few
+from runner.evidence.serving import Answer
+from runner.maintainer.meta import RecipeMeta
+from runner.recipe.traefik import WebService
+from runner.run.app import App
+from runner.run.opstate import OpState
 
 
 def test_every_service_converged(unconverged: list[str]) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-from runner.harness.app import App
-from runner.harness.opstate import OpState
-from runner.harness.rundir import RunDir
+from runner.run.app import App
+from runner.run.opstate import OpState
+from runner.run.rundir import RunDir
 
 
 def test_the_fresh_app_is_a_second_app(app: App, run_dir: RunDir, op_state: OpState, op: str) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from runner.drivers.base import Driver
-from runner.harness import traefik
-from runner.harness.app import App
-from runner.harness.meta import RecipeMeta
-from runner.harness.opstate import AppIdentity, OpState
-from runner.harness.proof import few
-from runner.harness.serving import Answer, domain_unserved
-from runner.harness.traefik import WebService
+from runner.evidence.proof import few
+from runner.evidence.serving import Answer, domain_unserved
+from runner.maintainer.meta import RecipeMeta
+from runner.recipe import traefik
+from runner.recipe.traefik import WebService
+from runner.run.app import App
+from runner.run.opstate import AppIdentity, OpState
 
 
 def test_every_service_converged(unconverged: list[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from runner.harness.app import Deployment
+from runner.run.app import Deployment
 
 
 def test_the_page_is_the_deployed_releases(http: httpx.Client, deployment: Deployment) -> None:

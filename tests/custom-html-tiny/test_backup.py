@@ -7,7 +7,7 @@ import hashlib
 
 import httpx
 
-from runner.harness.opstate import BackedUpFile, OpState
+from runner.run.opstate import BackedUpFile, OpState
 
 
 def _taken(op_state: OpState) -> dict[str, BackedUpFile]:

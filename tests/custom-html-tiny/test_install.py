@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from runner.harness.app import Deployment
-from runner.harness.opstate import OpState
+from runner.run.app import Deployment
+from runner.run.opstate import OpState
 
 
 def test_the_page_is_the_deployed_releases(http: httpx.Client, deployment: Deployment) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from runner.harness.opstate import OpState
+from runner.run.opstate import OpState
 
 
 def test_the_marker_from_before_the_backup_is_back(http: httpx.Client, op_state: OpState) -> None:

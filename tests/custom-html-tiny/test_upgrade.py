@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from runner.harness.opstate import OpState
+from runner.run.opstate import OpState
 
 
 def test_a_marker_written_before_the_upgrade_survives_it(http: httpx.Client, op_state: OpState) -> None:

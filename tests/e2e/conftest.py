@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from runner.drivers.swarm import substrate
-from runner.harness import git
-from runner.harness.paths import REPO_ROOT
-from runner.harness.recipes import bundled_recipe_repo
+from runner.plumbing.paths import REPO_ROOT
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
 from tests.e2e.support import RunOutcome, suite_objects
 
 SUITE_DOMAIN_BASE = "ccci.test"  # every e2e run's stack ends in `_ccci_test`

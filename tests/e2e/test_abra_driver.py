@@ -18,9 +18,9 @@ from xml.etree import ElementTree
 import pytest
 
 from runner.drivers.abra.backupbot import BOT_LABEL
-from runner.harness.opstate import WITNESS_PREFIX
-from runner.harness.paths import REPO_ROOT
-from runner.targets.volumes import HELPER_IMAGE
+from runner.plumbing.paths import REPO_ROOT
+from runner.run.opstate import WITNESS_PREFIX
+from runner.swarm.volumes import HELPER_IMAGE
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.support import RunOutcome, suite_objects, tier
 

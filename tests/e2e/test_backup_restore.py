@@ -17,10 +17,10 @@ from typing import Any, cast
 
 import pytest
 
-from runner.harness.paths import REPO_ROOT
+from runner.plumbing.paths import REPO_ROOT
+from runner.swarm.stack import STACK_LABEL, remove_stack
+from runner.swarm.volumes import helper_container
 from runner.targets.local import connect as docker_client
-from runner.targets.stack import STACK_LABEL, remove_stack
-from runner.targets.volumes import helper_container
 from tests.e2e.support import RunOutcome, suite_objects, tier
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.scrub import MASK
+from runner.plumbing.scrub import MASK
 from tests.e2e.support import RunOutcome, suite_objects, tier
 
 pytestmark = pytest.mark.e2e

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from runner.errors import EXIT_HEAD_MISMATCH
-from runner.harness import git
-from runner.harness.paths import REPO_ROOT
-from runner.harness.recipes import bundled_recipe_repo
+from runner.plumbing.paths import REPO_ROOT
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.support import RunOutcome, suite_objects
 

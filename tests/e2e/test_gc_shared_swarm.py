@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.paths import REPO_ROOT
-from runner.harness.runlock import run_lock
-from runner.targets.gc import FoundRun, find_runs
+from runner.plumbing.paths import REPO_ROOT
+from runner.run.runlock import run_lock
+from runner.swarm.gc import FoundRun, find_runs
+from runner.swarm.stack import OWNER_STACK_LABEL, remove_stack, run_labels
+from runner.swarm.stamp import Heartbeat
 from runner.targets.local import LocalTarget
-from runner.targets.stack import OWNER_STACK_LABEL, remove_stack, run_labels
-from runner.targets.stamp import Heartbeat
 
 A, B = "ci-a-e2e", "ci-b-e2e"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.paths import REPO_ROOT
+from runner.plumbing.paths import REPO_ROOT
 from tests.e2e.support import RunOutcome, tier
 
 # Stands in for a deploy that is not stable: the config's name takes DEPLOY_STAMP from the app

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.paths import REPO_ROOT
+from runner.plumbing.paths import REPO_ROOT
+from runner.swarm.stack import stack_services
 from runner.targets.local import connect
-from runner.targets.stack import stack_services
 from tests.e2e.support import suite_objects
 
 pytestmark = pytest.mark.e2e

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from runner.harness.config import RunConfig
-from runner.harness.opstate import OpRecord
-from runner.harness.paths import REPO_ROOT
 from runner.ops import LIFECYCLE, REGISTRY, OpContext
 from runner.ops.upgrade import Upgrade, UpgradeRecord
 from runner.orchestrator import Run
+from runner.plumbing.paths import REPO_ROOT
+from runner.run.config import RunConfig
+from runner.run.opstate import OpRecord
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.support import RunOutcome, asked, suite_objects, tier
 

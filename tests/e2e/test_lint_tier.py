@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.harness import git
+from runner.recipe import git
 from tests.e2e.support import RunOutcome
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 
 from runner.drivers import create_driver
-from runner.harness import git
-from runner.harness.config import RunConfig
-from runner.harness.paths import REPO_ROOT
-from runner.harness.recipes import bundled_recipe_repo
 from runner.ops import LIFECYCLE
+from runner.plumbing.paths import REPO_ROOT
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
+from runner.run.config import RunConfig
 from runner.targets import open_target
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness import git
-from runner.harness.naming import app_domain, stack_name
-from runner.harness.paths import TESTS_DIR
+from runner.plumbing.paths import TESTS_DIR
+from runner.recipe import git
+from runner.recipe.naming import app_domain, stack_name
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.support import RunOutcome, suite_objects, tier
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from runner.harness.app import App
-from runner.harness.config import RunConfig
-from runner.harness.opstate import RestoreRecord, Snapshot
 from runner.ops import LIFECYCLE, REGISTRY, OpContext
 from runner.ops.restore_fresh import FreshRestoreRecord, RestoreFresh
 from runner.orchestrator import Run
+from runner.run.app import App
+from runner.run.config import RunConfig
+from runner.run.opstate import RestoreRecord, Snapshot
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.support import RunOutcome, suite_objects, tier
 

@@ -26,15 +26,15 @@ import pytest
 import requests
 
 from runner.errors import BadInput, InfraError
-from runner.harness import naming
-from runner.harness.config import TargetSettings
-from runner.harness.paths import REPO_ROOT
+from runner.plumbing.paths import REPO_ROOT
+from runner.recipe import naming
+from runner.run.config import TargetSettings
+from runner.swarm.gc import parse_time
+from runner.swarm.stack import OWNER_STACK_LABEL, STACK_LABEL, remove_stack, run_labels
 from runner.targets import gateway_subnets, open_target
-from runner.targets.gc import parse_time
 from runner.targets.guard import allow_local_reach, refuse_local_reach
 from runner.targets.local import LocalTarget
 from runner.targets.ssh import SshTarget
-from runner.targets.stack import OWNER_STACK_LABEL, STACK_LABEL, remove_stack, run_labels
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.sshd import SSHD, Sshd, descendants, free_port, keygen, loopback_sshd
 from tests.e2e.support import RunOutcome, asked, suite_objects

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner.harness import git
-from runner.harness.recipes import bundled_recipe_repo
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
 from tests.e2e.support import RunOutcome, tier
 
 

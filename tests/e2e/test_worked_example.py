@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.paths import REPO_ROOT
+from runner.plumbing.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from runner.harness.opstate import BackedUpFile, OpState
+from runner.run.opstate import BackedUpFile, OpState
 
 # the pre-hook's dump: `$(cat /run/secrets/db_password | wc -c)` of a `# length=32` secret
 DUMP = b"dump of 32-byte-password database\n"

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from runner.harness import git
-from runner.harness.app import App, Deployment
-from runner.harness.envfile import parse_env
+from runner.recipe import git
+from runner.recipe.envfile import parse_env
+from runner.run.app import App, Deployment
 
 
 def _advances(read: Callable[[], int], within_s: float = 5.0) -> bool:

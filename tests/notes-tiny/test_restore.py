@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.harness.opstate import OpState
+from runner.run.opstate import OpState
 
 DUMP = b"dump of 32-byte-password database\n"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from runner.harness.app import App
-from runner.harness.opstate import OpState
+from runner.run.app import App
+from runner.run.opstate import OpState
 
 
 def test_the_heads_new_api_token_secret_is_generated_and_mounted(app: App, exec_in: Any, op_state: OpState) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from runner.harness import git
+from runner.recipe import git
 
 # Property tests (hypothesis) fuzz every parser of outside input. CI gets a fixed, bounded search
 # (derandomized: the same examples every run, so a red is reproducible, never a roll of the dice);

@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 
 from runner.errors import InfraError
-from runner.harness.app import App, Deployment
-from runner.harness.config import DriverSettings
-from runner.harness.opstate import (
+from runner.plumbing.proc import ExecResult
+from runner.run.app import App, Deployment
+from runner.run.config import DriverSettings
+from runner.run.opstate import (
     AppIdentity,
     BackedUpFile,
     RestoreRecord,
@@ -20,7 +21,6 @@ from runner.harness.opstate import (
     VolumeIdentity,
     Witness,
 )
-from runner.harness.proc import ExecResult
 
 
 class _NoServices:

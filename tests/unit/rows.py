@@ -4,8 +4,8 @@ run, which would shift the positions these tests name."""
 
 from __future__ import annotations
 
-from runner.harness.results import RunResult
-from runner.harness.tiers import TierResult
+from runner.record.results import RunResult
+from runner.tiers.tier import TierResult
 
 SIX_OPS = ("lint", "install", "upgrade", "backup", "restore", "custom")
 

@@ -18,12 +18,12 @@ from runner.drivers.abra import backupbot, cli
 from runner.drivers.abra.cli import Abra, AbraCall, AbraError, error_of, find_abra, run_in_pty
 from runner.drivers.abra.driver import AbraDriver
 from runner.errors import EXIT_BAD_INPUT, BadInput
-from runner.harness import safetar
-from runner.harness.app import App
-from runner.harness.config import DriverSettings
-from runner.harness.envfile import SecretSpec
-from runner.harness.proc import ExecResult
-from runner.harness.scrub import MASK, scrubber
+from runner.plumbing import safetar
+from runner.plumbing.proc import ExecResult
+from runner.plumbing.scrub import MASK, scrubber
+from runner.recipe.envfile import SecretSpec
+from runner.run.app import App
+from runner.run.config import DriverSettings
 
 STAND_IN = Path(__file__).resolve().parents[1] / "fixtures" / "abra" / "abra"
 

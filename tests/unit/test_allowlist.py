@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import BadInput
-from runner.harness.allowlist import load_allowlist, parse_allowlist
-from runner.harness.paths import ALLOWLIST_FILE
+from runner.maintainer.allowlist import load_allowlist, parse_allowlist
+from runner.plumbing.paths import ALLOWLIST_FILE
 
 TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 OTHER = "1" * 40

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from runner.errors import ExecError
-from runner.harness.backupbot import Hook
-from runner.harness.proc import ExecResult, failure_message
-from runner.harness.scrub import scrubber
-from runner.targets.backup import _run_hooks
-from runner.targets.reach import OutputLost
+from runner.plumbing.proc import ExecResult, failure_message
+from runner.plumbing.scrub import scrubber
+from runner.recipe.backupbot import Hook
+from runner.swarm.backup import _run_hooks
+from runner.swarm.reach import OutputLost
 
 
 class ShellDriver:

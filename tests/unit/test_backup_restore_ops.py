@@ -15,13 +15,13 @@ import pytest
 from rich.console import Console
 
 from runner.errors import InfraError
-from runner.harness.app import App
-from runner.harness.backupbot import Mount, NoSnapshot, StackView
-from runner.harness.opstate import OpState, Snapshot, Witness
-from runner.harness.paths import TESTS_DIR
-from runner.harness.tiers import TierResult, run_tier
 from runner.ops import LIFECYCLE
-from runner.targets import backup as swarm_backup
+from runner.plumbing.paths import TESTS_DIR
+from runner.recipe.backupbot import Mount, NoSnapshot, StackView
+from runner.run.app import App
+from runner.run.opstate import OpState, Snapshot, Witness
+from runner.swarm import backup as swarm_backup
+from runner.tiers.tier import TierResult, run_tier
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.rows import six_op_rows
 from tests.unit.test_orchestrator import Tiers, _run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.harness.backupbot import (
+from runner.recipe.backupbot import (
     Hook,
     LabelError,
     Mount,

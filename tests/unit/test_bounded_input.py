@@ -17,10 +17,10 @@ import yaml
 
 from runner import cli, run_recipe_ci
 from runner.errors import EXIT_BAD_INPUT, BadInput
-from runner.harness import bounded, git
-from runner.harness.envfile import parse_env
 from runner.lint import lint_recipe
 from runner.orchestrator import Run
+from runner.recipe import bounded, git
+from runner.recipe.envfile import parse_env
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.hostile import alias_bomb, oversized_env
 from tests.unit.test_orchestrator import _run
@@ -210,7 +210,7 @@ def test_no_reader_of_recipe_files_loads_yaml_but_the_bounded_loader() -> None:
     loads = {str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "runner").rglob("*.py")
              if any(call in path.read_text() for call in ("yaml.safe_load(", "yaml.load(", "yaml.full_load(",
                                                            "yaml.unsafe_load(", "yaml.compose("))}
-    assert loads == {"runner/harness/recipes.py", "runner/drivers/swarm/substrate.py", "runner/bridge/config.py"}
+    assert loads == {"runner/recipe/repos.py", "runner/drivers/swarm/substrate.py", "runner/bridge/config.py"}
 
 
 def test_a_file_that_is_not_utf8_is_one_line_not_a_decode_traceback(tmp_path: Path, overlays: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.dashboard.card import card_state, record_card
-from runner.harness.pictures import start_card
+from runner.pictures.shots import start_card
 
 
 def dead_pid() -> int:

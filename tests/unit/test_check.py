@@ -13,13 +13,13 @@ from rich.console import Console
 
 from runner import cli
 from runner.errors import BadInput
-from runner.harness.config import RunConfig
-from runner.harness.paths import FIXTURES_DIR, TESTS_DIR
-from runner.harness.recipes import bundled_recipe_repo
-from runner.harness.repolocal import RepoLocal, build_tier_tests
-from runner.harness.tiers import run_tier
+from runner.maintainer.repolocal import RepoLocal, build_tier_tests
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
+from runner.plumbing.paths import FIXTURES_DIR, TESTS_DIR
+from runner.recipe.repos import bundled_recipe_repo
+from runner.run.config import RunConfig
+from runner.tiers.tier import run_tier
 from tests.unit.fake_driver import FakeDriver
 
 MISTAKES = FIXTURES_DIR / "mistakes"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import BadInput
-from runner.harness.config import RunConfig
 from runner.ops import LIFECYCLE
+from runner.run.config import RunConfig
 
 
 def _recipe_repo(path: Path) -> Path:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runner.targets.convergence import (
+from runner.swarm.convergence import (
     FailureStreak,
     failure_streak,
     service_progress,

@@ -16,7 +16,7 @@ from runner.dashboard.badge import badge_entry, badge_svg
 from runner.dashboard.catalog import RunEntry, RunsDirCatalog, level_changes
 from runner.dashboard.pages import serve_app, wants_html
 from runner.dashboard.runview import failures_from_junit
-from runner.harness.reachproxy import reach_proxy
+from runner.pictures.reachproxy import reach_proxy
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 EVIL = "<script>alert('x')</script>"

@@ -11,9 +11,9 @@ from rich.console import Console
 from runner.bridge.executors.local import outcome_from_results
 from runner.bridge.reporting import finished_body, job_status
 from runner.errors import EXIT_EMPTY
-from runner.harness.results import RunResult, print_summary, summary_markdown, verdict_of
-from runner.harness.tiers import NO_FILES, TierResult
 from runner.ops import LIFECYCLE
+from runner.record.results import RunResult, print_summary, summary_markdown, verdict_of
+from runner.tiers.tier import NO_FILES, TierResult
 from tests.unit.bridge.support import a_job
 
 

@@ -14,11 +14,11 @@ from runner.drivers.swarm.driver import SwarmDriver
 from runner.drivers.swarm.endpoints import EndpointPlan, host_diagnosis, plan_endpoints, preflight
 from runner.drivers.swarm.substrate import ServiceVips, service_vips
 from runner.errors import BadInput
-from runner.harness.app import App
-from runner.harness.config import ENV_VARS, DriverSettings, RunConfig
-from runner.harness.paths import REPO_ROOT
-from runner.harness.results import RunResult, summary_markdown
 from runner.ops import LIFECYCLE
+from runner.plumbing.paths import REPO_ROOT
+from runner.record.results import RunResult, summary_markdown
+from runner.run.app import App
+from runner.run.config import ENV_VARS, DriverSettings, RunConfig
 from tests.unit.fake_driver import FakeTarget
 
 NO_IPVS = ServiceVips(False, "this host's kernel has no IPVS (no /proc/net/ip_vs; no modprobe to load the ip_vs module)")

@@ -10,14 +10,14 @@ from pathlib import Path
 from rich.console import Console
 
 from runner.drivers.swarm.driver import SwarmDriver
-from runner.harness import git
-from runner.harness.app import App, Deployment
-from runner.harness.config import DriverSettings, RunConfig
-from runner.harness.opstate import AppIdentity, Witness
-from runner.harness.results import RunResult
-from runner.harness.tiers import TierResult
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
+from runner.recipe import git
+from runner.record.results import RunResult
+from runner.run.app import App, Deployment
+from runner.run.config import DriverSettings, RunConfig
+from runner.run.opstate import AppIdentity, Witness
+from runner.tiers.tier import TierResult
 from tests.unit.conftest import RECIPE_COMPOSE
 from tests.unit.fake_driver import FakeTarget
 

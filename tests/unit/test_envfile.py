@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.errors import BadInput
-from runner.harness.envfile import (
+from runner.recipe.envfile import (
     DEFAULT_SECRET_LENGTH,
     SecretSpec,
     compose_files,

@@ -16,9 +16,9 @@ import requests
 from docker.errors import NotFound
 
 from runner.errors import ExecError
-from runner.harness.proc import ExecResult
-from runner.targets import reach
-from runner.targets.reach import END_MARKER, OutputLost, framed, unframed
+from runner.plumbing.proc import ExecResult
+from runner.swarm import reach
+from runner.swarm.reach import END_MARKER, OutputLost, framed, unframed
 
 Fault = Callable[[int | None, bytes, bytes], tuple[int | None, bytes, bytes]]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.runlock import run_lock, stale_run_dirs
+from runner.run.runlock import run_lock, stale_run_dirs
 
 DAY = 86400.0
 
@@ -57,7 +57,7 @@ def test_gc_of_one_run_never_prunes_another_runs_dir_whose_objects_are_still_the
     # `cc-ci gc --run A --prune-days N`: run B is dead and its objects are still on the swarm (not
     # chosen): its run dir, the record of what it left, is kept (found in review: it was pruned).
     from runner.commands import gc as gc_command
-    from runner.targets.gc import FoundRun, Judgement
+    from runner.swarm.gc import FoundRun, Judgement
 
     def found(run_id: str) -> Judgement:
         run = FoundRun(run_id=run_id, stack=f"{run_id}_stack", host=None, run_dir=tmp_path / run_id)

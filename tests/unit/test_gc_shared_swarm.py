@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.targets.gc import FoundRun, judge, parse_time
+from runner.swarm.gc import FoundRun, judge, parse_time
 
 OWN, OTHER, TTL = "ci-a-1234abcd", "ci-b-5678ef01", 900.0
 STAMP = 1_800_000_000.0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.hookcmd import UnrunnableHook, backupbot_command, hook_argv, lacks_bash
-from runner.harness.proc import ExecResult
+from runner.plumbing.proc import ExecResult
+from runner.recipe.hookcmd import UnrunnableHook, backupbot_command, hook_argv, lacks_bash
 
 
 @pytest.mark.parametrize(("label", "script"), [

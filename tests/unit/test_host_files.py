@@ -19,11 +19,11 @@ import pytest
 
 from runner.drivers.swarm.driver import SwarmDriver
 from runner.errors import EXIT_BAD_INPUT, BadInput
-from runner.harness import bounded, git
-from runner.harness.compose import check_host_files, host_files, interpolate
-from runner.harness.config import DriverSettings
-from runner.harness.proc import ExecResult
 from runner.lint import lint_recipe
+from runner.plumbing.proc import ExecResult
+from runner.recipe import bounded, git
+from runner.recipe.compose import check_host_files, host_files, interpolate
+from runner.run.config import DriverSettings
 from tests.unit.fake_driver import FakeDriver, FakeTarget
 from tests.unit.test_orchestrator import _run
 
@@ -182,7 +182,7 @@ def test_files_inside_the_recipe_pass_as_real_recipes_write_them(tmp_path: Path,
 
 
 def test_the_bundled_recipes_pass() -> None:
-    from runner.harness.recipes import bundled_recipe_repo
+    from runner.recipe.repos import bundled_recipe_repo
     for name in ("custom-html-tiny", "notes-tiny", "hops-tiny"):
         repo = bundled_recipe_repo(name)
         assert [f.line() for f in lint_recipe(repo, None, {}) if f.rule == "CCCI-L13"] == []

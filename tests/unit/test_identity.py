@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import docker
 
-from runner.targets.identity import deployed_identity
+from runner.swarm.identity import deployed_identity
 from tests.unit.fake_docker import FakeClient
 
 STACK = "app_test"

@@ -24,9 +24,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.errors import BadInput
-from runner.harness import backupbot, bounded, traefik
-from runner.harness.backupbot import LabelError, Mount, StackView
-from runner.harness.envfile import (
+from runner.recipe import backupbot, bounded, traefik
+from runner.recipe.backupbot import LabelError, Mount, StackView
+from runner.recipe.envfile import (
     EnvFile,
     compose_files,
     parse_abra_exports,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.harness.ladder import climb
+from runner.record.ladder import climb
 
 # the ladder is fed its rungs (the run's `Lifecycle.rungs`); these are the four lifecycle rungs
 RUNGS = (("install", ("install",)), ("upgrade", ("upgrade",)), ("backup+restore", ("backup", "restore")),

@@ -12,10 +12,10 @@ import pytest
 
 from runner.commands import lint as lint_command
 from runner.errors import BadInput
-from runner.harness import git
-from runner.harness.recipes import bundled_recipe_repo
 from runner.lint import RULES, lint_recipe
 from runner.lint.rules import image_tag
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
 from tests.unit.hostile import alias_bomb
 
 GOOD_COMPOSE = """version: "3.8"

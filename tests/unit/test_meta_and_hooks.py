@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import BadInput
-from runner.harness.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
-from runner.harness.meta import RecipeMeta, load_meta, validate_meta
+from runner.maintainer.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
+from runner.maintainer.meta import RecipeMeta, load_meta, validate_meta
 from runner.ops import LIFECYCLE
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from runner.errors import BadInput
-from runner.harness import naming
+from runner.recipe import naming
 
 
 def test_run_ids_are_unique_and_valid() -> None:

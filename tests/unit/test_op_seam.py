@@ -13,12 +13,12 @@ import pytest
 from rich.console import Console
 
 from runner.errors import BadInput
-from runner.harness.config import RunConfig
-from runner.harness.lifecycle import Lifecycle, OpSpec
-from runner.harness.opstate import OpRecord, OpState
-from runner.harness.recipes import bundled_recipe_repo
 from runner.ops import LIFECYCLE, REGISTRY, Op, OpContext, lifecycle_of
 from runner.orchestrator import Run
+from runner.recipe.repos import bundled_recipe_repo
+from runner.run.config import RunConfig
+from runner.run.lifecycle import Lifecycle, OpSpec
+from runner.run.opstate import OpRecord, OpState
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.test_orchestrator import Tiers
 

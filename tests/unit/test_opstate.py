@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.harness.opstate import OpNotRun, OpRecord, OpState
+from runner.run.opstate import OpNotRun, OpRecord, OpState
 
 
 def test_reading_an_op_that_did_not_run_says_so_with_the_stages() -> None:

@@ -12,16 +12,16 @@ import pytest
 from rich.console import Console
 
 from runner.errors import BadInput, ConvergenceError, InfraError
-from runner.harness import git
-from runner.harness.config import RunConfig
-from runner.harness.opstate import OpState
-from runner.harness.recipes import bundled_recipe_repo
-from runner.harness.results import RunResult
-from runner.harness.rundir import RunDir
-from runner.harness.runlock import run_is_alive
-from runner.harness.tiers import TierResult, run_tier
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run, TierRunner
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
+from runner.record.results import RunResult
+from runner.run.config import RunConfig
+from runner.run.opstate import OpState
+from runner.run.rundir import RunDir
+from runner.run.runlock import run_is_alive
+from runner.tiers.tier import TierResult, run_tier
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.rows import six_op_rows
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.overlaycheck import folder_entries, stray_entries
-from runner.harness.paths import TESTS_DIR
+from runner.maintainer.overlaycheck import folder_entries, stray_entries
 from runner.ops import LIFECYCLE
+from runner.plumbing.paths import TESTS_DIR
 
 
 def test_a_correct_overlay_folder_has_nothing_stray() -> None:

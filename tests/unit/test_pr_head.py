@@ -16,11 +16,11 @@ from runner.errors import (
     HeadMismatch,
     InfraError,
 )
-from runner.harness import git
-from runner.harness.config import RunConfig
-from runner.harness.prhead import fetch_pr_head
-from runner.harness.proc import ExecResult
 from runner.ops import LIFECYCLE
+from runner.plumbing.proc import ExecResult
+from runner.recipe import git
+from runner.recipe.prhead import fetch_pr_head
+from runner.run.config import RunConfig
 
 
 def _commit(repo: Path, name: str) -> str:
@@ -175,7 +175,7 @@ def test_a_pull_ref_the_forge_refuses_to_serve_names_the_forges_reason(
 
 
 def test_the_bundled_example_publishes_its_head_as_pr_1_so_the_bridge_can_run_it(tmp_path: Path) -> None:
-    from runner.harness.recipes import bundled_recipe_repo
+    from runner.recipe.repos import bundled_recipe_repo
 
     source = bundled_recipe_repo("custom-html-tiny")
     head = git.rev_parse(source, "HEAD")

@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 
 from runner.dashboard.catalog import RunsDirCatalog
 from runner.dashboard.pages import serve_app
-from runner.harness.opstate import OpState
-from runner.harness.readback import (
+from runner.ops import LIFECYCLE
+from runner.run.opstate import OpState
+from runner.run.readback import (
     OpStateView,
     Results,
     RunJson,
@@ -28,8 +29,7 @@ from runner.harness.readback import (
     read_run,
     read_run_json,
 )
-from runner.harness.rundir import RunFileUnreadable
-from runner.ops import LIFECYCLE
+from runner.run.rundir import RunFileUnreadable
 from tests.unit.test_dashboard import BROWSER_ACCEPT, make_run
 
 GOOD, FUZZED = "20260101-000000-aaaaaa", "20260102-000000-bbbbbb"

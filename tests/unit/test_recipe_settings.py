@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from runner.errors import BadInput
-from runner.harness import ready
+from runner.maintainer import ready
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.rows import six_op_rows
 from tests.unit.test_orchestrator import ALL, HEAD, Tiers, _run

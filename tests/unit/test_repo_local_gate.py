@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import BadInput
-from runner.harness import git
-from runner.harness.tiers import run_tier
+from runner.recipe import git
+from runner.tiers.tier import run_tier
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.test_orchestrator import Tiers, _run
 
@@ -208,7 +208,7 @@ def test_a_tier_run_in_the_warm_spare_never_saw_the_callers_tokens_either(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The spare starts before the tier is known; its start-up environment is /proc/self/environ."""
-    from runner.harness import warm_pytest
+    from runner.tiers import warm_pytest
 
     root = tmp_path / "tests"
     root.mkdir()

@@ -9,9 +9,9 @@ import os
 import signal
 from pathlib import Path
 
-from runner.harness.app import App, Deployment
-from runner.harness.rundir import APP_VAR, RunDir
-from runner.harness.tiers import TierResult
+from runner.run.app import App, Deployment
+from runner.run.rundir import APP_VAR, RunDir
+from runner.tiers.tier import TierResult
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.test_orchestrator import HEAD, Tiers, _run
 
@@ -96,7 +96,7 @@ def test_a_leftover_of_the_fresh_app_is_the_runs_error(tmp_path: Path, overlays:
 
 
 def test_the_fresh_app_has_a_domain_of_its_own_under_the_runs_labels() -> None:
-    from runner.harness import naming
+    from runner.recipe import naming
     run_id = "20260101-000000-abcdef"
     assert naming.app_domain("recipe", run_id, "ci.test", "fresh") != naming.app_domain("recipe", run_id, "ci.test")
     assert naming.app_domain("recipe", run_id, "ci.test", "fresh").endswith(".ci.test")
@@ -122,8 +122,8 @@ class _SecretsTarget:
 
 def test_the_swarm_driver_gives_the_fresh_app_the_original_apps_secret_values(tmp_path: Path) -> None:
     from runner.drivers.swarm.driver import SwarmDriver
-    from runner.harness.config import DriverSettings
-    from runner.harness.envfile import SecretSpec
+    from runner.recipe.envfile import SecretSpec
+    from runner.run.config import DriverSettings
 
     target = _SecretsTarget()
     driver = SwarmDriver(DriverSettings(), target)  # type: ignore[arg-type]

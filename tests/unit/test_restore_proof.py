@@ -3,8 +3,7 @@ by the app since the restore began, or not as taken), and the witness files' nam
 
 from __future__ import annotations
 
-from runner.harness.opstate import WITNESS_PREFIX, BackedUpFile, Witness
-from runner.harness.proof import (
+from runner.evidence.proof import (
     Seen,
     changed_since_restore,
     judge_read_back,
@@ -13,6 +12,7 @@ from runner.harness.proof import (
     witness_name,
     witness_places,
 )
+from runner.run.opstate import WITNESS_PREFIX, BackedUpFile, Witness
 
 BEGAN = 1_000  # the restore began writing at this second (the engine's clock)
 OLD = 900  # mtimes the snapshot restores: from before the backup

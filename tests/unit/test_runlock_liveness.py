@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness.rundir import RunFileUnreadable
-from runner.harness.runlock import run_is_alive, run_lock, stale_run_dirs
-from runner.targets.gc import FoundRun, Judgement, judge
+from runner.run.rundir import RunFileUnreadable
+from runner.run.runlock import run_is_alive, run_lock, stale_run_dirs
+from runner.swarm.gc import FoundRun, Judgement, judge
 
 CHECKERS = 2
 TAKES = 3000
@@ -64,7 +64,7 @@ def test_a_run_is_alive_while_another_process_holds_its_lock_and_not_after(tmp_p
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from runner.harness.runlock import run_lock\n"
+        "import sys, time; from pathlib import Path; from runner.run.runlock import run_lock\n"
         f"with run_lock(Path({str(run_dir)!r})):\n    print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
     try:

@@ -22,8 +22,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.harness import repolocal, safetar
-from runner.targets import backup
+from runner.maintainer import repolocal
+from runner.plumbing import safetar
+from runner.swarm import backup
 
 Entry = Callable[[tarfile.TarFile], None]
 MTIME = 1_700_000_000

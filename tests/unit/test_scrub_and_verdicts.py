@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from runner.harness.results import RunResult, verdict_of
-from runner.harness.scrub import MASK, Scrubber
-from runner.harness.tiers import TierResult, junit_counts
+from runner.plumbing.scrub import MASK, Scrubber
+from runner.record.results import RunResult, verdict_of
+from runner.tiers.tier import TierResult, junit_counts
 
 
 def test_scrubber_masks_every_occurrence_longest_first() -> None:

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from runner.errors import InfraError
-from runner.harness.serving import Answer, domain_unserved, probe
-from runner.harness.traefik import Target, web_services
+from runner.evidence.serving import Answer, domain_unserved, probe
+from runner.recipe.traefik import Target, web_services
 
 TARGET = Target("app", 80, "app.test", ("app",))
 

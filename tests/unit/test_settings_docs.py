@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from runner.harness.meta import DOCS_WITH_TABLE, RecipeMeta, settings_table, with_settings_table
-from runner.harness.paths import REPO_ROOT
+from runner.maintainer.meta import DOCS_WITH_TABLE, RecipeMeta, settings_table, with_settings_table
+from runner.plumbing.paths import REPO_ROOT
 
 
 @pytest.mark.parametrize("doc", DOCS_WITH_TABLE)
 def test_the_settings_table_in_the_docs_is_the_registrys(doc: str) -> None:
     text = (REPO_ROOT / doc).read_text()
     assert with_settings_table(text) == text, (
-        f"{doc}: the settings table disagrees with RecipeMeta; run `.venv/bin/python -m runner.harness.meta --update`")
+        f"{doc}: the settings table disagrees with RecipeMeta; run `.venv/bin/python -m runner.maintainer.meta --update`")
 
 
 def test_the_table_has_a_row_with_type_default_and_doc_for_every_setting() -> None:

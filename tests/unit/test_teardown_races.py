@@ -11,11 +11,11 @@ from docker.errors import NotFound
 
 from runner.drivers.swarm.driver import SwarmDriver
 from runner.errors import ConvergenceError, InfraError
-from runner.harness.app import App
-from runner.harness.config import DriverSettings
-from runner.targets import progress
-from runner.targets.progress import stack_progress
-from runner.targets.stack import is_gone, remove_stack, stack_leftovers
+from runner.run.app import App
+from runner.run.config import DriverSettings
+from runner.swarm import progress
+from runner.swarm.progress import stack_progress
+from runner.swarm.stack import is_gone, remove_stack, stack_leftovers
 from tests.unit.fake_docker import FakeClient, in_use, server_error
 from tests.unit.fake_driver import FakeTarget
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness import warm_pytest
-from runner.harness.tiers import NO_FILES, run_tier, skip_reasons, tier_verdict
+from runner.tiers import warm_pytest
+from runner.tiers.tier import NO_FILES, run_tier, skip_reasons, tier_verdict
 
 JUNIT_ALL_SKIPPED = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0"
 failures="0" skipped="2" tests="2"><testcase classname="t" name="a"><skipped type="pytest.skip"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness import timing, warm_pytest
+from runner.plumbing import timing
+from runner.tiers import warm_pytest
 
 
 def test_waits_are_summed_per_kind() -> None:

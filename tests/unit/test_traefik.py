@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.harness.traefik import (
+from runner.recipe.traefik import (
     Target,
     is_web_facing,
     routes_domain,

@@ -13,14 +13,14 @@ import pytest
 from rich.console import Console
 
 from runner.errors import BadInput, ConvergenceError
-from runner.harness import git
-from runner.harness.config import RunConfig
-from runner.harness.opstate import OpState
-from runner.harness.results import RunResult
-from runner.harness.versions import upgrade_chain
 from runner.ops import LIFECYCLE
 from runner.ops.upgrade import UpgradeRecord
 from runner.orchestrator import Run
+from runner.recipe import git
+from runner.recipe.versions import upgrade_chain
+from runner.record.results import RunResult
+from runner.run.config import RunConfig
+from runner.run.opstate import OpState
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.test_orchestrator import Tiers
 

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from runner.errors import BadInput
-from runner.harness.compose import deploy_labels, version_label
-from runner.harness.envfile import merge_upgrade_env, parse_env, secret_specs
-from runner.harness.versions import choose_base
+from runner.recipe.compose import deploy_labels, version_label
+from runner.recipe.envfile import merge_upgrade_env, parse_env, secret_specs
+from runner.recipe.versions import choose_base
 
 TAGS = ["1.0.0+1.0", "1.1.0+1.1", "1.2.0+2.0", "latest", "nightly-2026"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.harness.versions import (
+from runner.recipe.versions import (
     latest_release,
     parse_version,
     previous_release,

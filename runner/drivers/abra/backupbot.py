@@ -6,7 +6,7 @@ of it, `abra app backup download`, as a snapshot of the run's own repository, so
 reads what the bot took exactly as it reads cc-ci's own. `abra app restore` writes the bot's
 snapshot back (its hooks again); the target then reads every file it was to write. Everything
 else (the plan from the labels, the witnesses, the read-back's judgement) is the target's own
-backup's (`runner/targets/backup.py`). What rests on recollection of abra and the bot: docs/abra.md.
+backup's (`runner/swarm/backup.py`). What rests on recollection of abra and the bot: docs/abra.md.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from docker.models.containers import Container
 
 from runner.drivers.abra.cli import Abra
 from runner.errors import InfraError
-from runner.harness import safetar
-from runner.harness.app import App
-from runner.harness.backupbot import BackupPlan
-from runner.harness.scrub import scrubber
-from runner.targets.backup import LiveStack, Taken
-from runner.targets.volumes import helper_container, in_volume, volume_root
+from runner.plumbing import safetar
+from runner.plumbing.scrub import scrubber
+from runner.recipe.backupbot import BackupPlan
+from runner.run.app import App
+from runner.swarm.backup import LiveStack, Taken
+from runner.swarm.volumes import helper_container, in_volume, volume_root
 
 BOT_LABEL = "coop-cloud.backupbot.enabled"  # abra's way of finding the bot on a server
 DOWNLOAD = "backup.tar.gz"  # what `abra app backup download` leaves in its working directory

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import BadInput, InfraError
-from runner.harness.scrub import scrubber
+from runner.plumbing.scrub import scrubber
 
 INSTALL_HINT = ("install abra on the CI server (https://docs.coopcloud.tech/abra/install/) and put it on "
                 "PATH, or choose CCCI_DRIVER=swarm")

@@ -19,20 +19,21 @@ from runner.drivers.abra import backupbot
 from runner.drivers.abra.cli import Abra, find_abra
 from runner.drivers.base import Say
 from runner.errors import BadInput, InfraError
-from runner.harness import bounded, git, naming, timing
-from runner.harness.app import App, Deployment
-from runner.harness.config import DriverSettings
-from runner.harness.envfile import compose_files, parse_env, secret_specs
-from runner.harness.fileio import write_text_atomic
-from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
-from runner.harness.rundir import RunDir
-from runner.harness.scrub import scrubber
-from runner.harness.versions import parse_version
-from runner.targets import backup as target_backup
+from runner.plumbing import timing
+from runner.plumbing.fileio import write_text_atomic
+from runner.plumbing.scrub import scrubber
+from runner.recipe import bounded, git, naming
+from runner.recipe.envfile import compose_files, parse_env, secret_specs
+from runner.recipe.versions import parse_version
+from runner.run.app import App, Deployment
+from runner.run.config import DriverSettings
+from runner.run.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
+from runner.run.rundir import RunDir
+from runner.swarm import backup as target_backup
+from runner.swarm.identity import deployed_identity
+from runner.swarm.progress import stack_progress, stack_timeout_s, wait_converged
+from runner.swarm.stack import remove_stack, service_labels, stack_services
 from runner.targets.base import Target
-from runner.targets.identity import deployed_identity
-from runner.targets.progress import stack_progress, stack_timeout_s, wait_converged
-from runner.targets.stack import remove_stack, service_labels, stack_services
 
 SERVER = "default"  # abra's name for the server its docker environment reaches (the target's DOCKER_HOST)
 

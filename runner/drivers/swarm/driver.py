@@ -17,21 +17,21 @@ from runner.drivers.base import Say
 from runner.drivers.swarm import substrate
 from runner.drivers.swarm.endpoints import EndpointPlan, host_diagnosis, plan_endpoints, preflight
 from runner.errors import BadInput, InfraError
-from runner.harness import bounded, git, naming, timing
-from runner.harness.app import App, Deployment
-from runner.harness.compose import check_host_files, interpolation_env
-from runner.harness.config import DriverSettings
-from runner.harness.envfile import compose_files, parse_env, secret_specs
-from runner.harness.fileio import write_text_atomic
-from runner.harness.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
-from runner.harness.scrub import scrubber
-from runner.harness.versions import parse_version
-from runner.targets import backup as target_backup
-from runner.targets.base import Target
-from runner.targets.convergence import Progress, task_errors
-from runner.targets.identity import deployed_identity
-from runner.targets.progress import stack_progress, stack_timeout_s, wait_converged
-from runner.targets.stack import (
+from runner.plumbing import timing
+from runner.plumbing.fileio import write_text_atomic
+from runner.plumbing.scrub import scrubber
+from runner.recipe import bounded, git, naming
+from runner.recipe.compose import check_host_files, interpolation_env
+from runner.recipe.envfile import compose_files, parse_env, secret_specs
+from runner.recipe.versions import parse_version
+from runner.run.app import App, Deployment
+from runner.run.config import DriverSettings
+from runner.run.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
+from runner.swarm import backup as target_backup
+from runner.swarm.convergence import Progress, task_errors
+from runner.swarm.identity import deployed_identity
+from runner.swarm.progress import stack_progress, stack_timeout_s, wait_converged
+from runner.swarm.stack import (
     OWNER_STACK_LABEL,
     remove_stack,
     run_labels,
@@ -39,6 +39,7 @@ from runner.targets.stack import (
     stack_services,
     unless_gone,
 )
+from runner.targets.base import Target
 
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 

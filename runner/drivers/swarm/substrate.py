@@ -20,7 +20,7 @@ import yaml
 from docker.errors import DockerException, ImageNotFound
 
 from runner.errors import InfraError
-from runner.harness.paths import FIXTURES_DIR
+from runner.plumbing.paths import FIXTURES_DIR
 from runner.targets.local import connect
 
 DOCKERD_LOG = Path("/var/log/cc-ci/dockerd.log")

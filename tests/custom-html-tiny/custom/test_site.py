@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from runner.harness.opstate import OpState
+from runner.run.opstate import OpState
 
 
 def test_stylesheets_are_served_as_text_css(http: httpx.Client, op_state: OpState) -> None:

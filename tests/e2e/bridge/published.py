@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.harness import git
-from runner.harness.paths import REPO_ROOT
-from runner.harness.recipes import bundled_recipe_repo
+from runner.plumbing.paths import REPO_ROOT
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
 
 EXAMPLE = "custom-html-tiny"
 

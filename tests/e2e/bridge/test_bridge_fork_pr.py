@@ -12,8 +12,8 @@ import pytest
 
 from runner.bridge.config import REPO_ROOT
 from runner.bridge.service import Bridge, load_secrets
-from runner.harness import git
-from runner.harness.recipes import bundled_recipe_repo
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
 from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
     REPO,

@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from runner.harness import git
-from runner.harness.recipes import BUNDLED_PR, bundled_recipe_repo
+from runner.recipe import git
+from runner.recipe.repos import BUNDLED_PR, bundled_recipe_repo
 from tests.unit.bridge.bridge_standins import StandinForge, sign
 from tests.unit.bridge.support import free_port
 

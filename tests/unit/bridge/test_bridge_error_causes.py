@@ -13,8 +13,8 @@ import pytest
 from runner.bridge import reporting
 from runner.bridge.config import REPO_ROOT
 from runner.bridge.forge import ForgeError
-from runner.harness import git
-from runner.harness.recipes import bundled_recipe_repo
+from runner.recipe import git
+from runner.recipe.repos import bundled_recipe_repo
 from tests.unit.bridge.support import REPO, wait_until
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving a repo to another user needs root")

@@ -9,7 +9,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from runner.harness.paths import TESTS_DIR
+from runner.plumbing.paths import TESTS_DIR
 
 
 def load_floor(op: str) -> ModuleType:

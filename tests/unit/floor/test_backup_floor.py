@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from runner.harness.app import App
-from runner.harness.meta import RecipeMeta
-from runner.harness.opstate import (
+from runner.maintainer.meta import RecipeMeta
+from runner.ops.backup import BackupRecord
+from runner.run.app import App
+from runner.run.opstate import (
     WITNESS_PREFIX,
     BackedUpFile,
     OpRecord,
@@ -25,8 +26,7 @@ from runner.harness.opstate import (
     Snapshot,
     Witness,
 )
-from runner.ops.backup import BackupRecord
-from runner.targets.backup import Restic
+from runner.swarm.backup import Restic
 from tests.unit.floor.support import fixture_function, load_floor
 
 floor = load_floor("backup")

@@ -1,5 +1,5 @@
 """The idempotence check: the pure diff of two readings of the app's services
-(`runner/harness/specdiff.py`) names the service and the spec field that changed, and the floor
+(`runner/evidence/specdiff.py`) names the service and the spec field that changed, and the floor
 (`tests/_generic/test_idempotent.py`) fails on what it records, passing an unchanged redeploy
 (whose spec version rose: docker bumps it on every `docker stack deploy`)."""
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from runner.harness.opstate import OpState
-from runner.harness.specdiff import ServiceReading, field_changes, restarted_tasks, spec_changes
+from runner.evidence.specdiff import ServiceReading, field_changes, restarted_tasks, spec_changes
 from runner.ops.idempotent import IdempotentRecord
+from runner.run.opstate import OpState
 from tests.unit.floor.support import load_floor
 
 floor = load_floor("idempotent")

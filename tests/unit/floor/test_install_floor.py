@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from runner.harness.opstate import OpRecord, OpState
+from runner.run.opstate import OpRecord, OpState
 from tests.unit.floor.support import load_floor
 from tests.unit.floor.web_stubs import (
     DOMAIN,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner.harness.opstate import OpState
 from runner.lint import Finding
 from runner.ops.lint import LintRecord
+from runner.run.opstate import OpState
 from tests.unit.floor.support import load_floor
 
 floor = load_floor("lint")

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness import proof
-from runner.harness.app import App
-from runner.harness.meta import RecipeMeta
-from runner.harness.opstate import (
+from runner.evidence import proof
+from runner.evidence.proof import Key, Seen
+from runner.maintainer.meta import RecipeMeta
+from runner.ops.backup import BackupRecord
+from runner.ops.restore import RestoreOpRecord
+from runner.run.app import App
+from runner.run.opstate import (
     BackedUpFile,
     OpState,
     RestoreRecord,
     Snapshot,
     Witness,
 )
-from runner.harness.proof import Key, Seen
-from runner.ops.backup import BackupRecord
-from runner.ops.restore import RestoreOpRecord
 from tests.unit.floor.support import load_floor
 from tests.unit.floor.web_stubs import StubDriver, fixtures, web
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.harness.opstate import AppIdentity, OpRecord, OpState, ServiceIdentity, VolumeIdentity
 from runner.ops.upgrade import UpgradeRecord
+from runner.run.opstate import AppIdentity, OpRecord, OpState, ServiceIdentity, VolumeIdentity
 from tests.unit.floor.support import load_floor
 from tests.unit.floor.web_stubs import REFUSED, STACK, StubDriver, app, deployment, fixtures, web
 

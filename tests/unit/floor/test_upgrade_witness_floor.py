@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.harness import proof
-from runner.harness.app import App
-from runner.harness.meta import RecipeMeta
-from runner.harness.opstate import OpRecord, OpState, Witness
-from runner.harness.proof import Key
+from runner.evidence import proof
+from runner.evidence.proof import Key
+from runner.maintainer.meta import RecipeMeta
+from runner.run.app import App
+from runner.run.opstate import OpRecord, OpState, Witness
 from tests.unit.floor.support import load_floor
 
 floor = load_floor("upgrade")

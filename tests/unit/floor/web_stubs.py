@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 
-from runner.harness.app import App, Deployment
-from runner.harness.meta import RecipeMeta
-from runner.harness.paths import TESTS_DIR
-from runner.harness.serving import Answer
-from runner.harness.traefik import WebService
+from runner.evidence.serving import Answer
+from runner.maintainer.meta import RecipeMeta
+from runner.plumbing.paths import TESTS_DIR
+from runner.recipe.traefik import WebService
+from runner.run.app import App, Deployment
 from tests.unit.floor.support import fixture_function
 
 DOMAIN = "app.test"

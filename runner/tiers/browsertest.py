@@ -1,0 +1,75 @@
+"""Browser tests for the custom tier: a pytest plugin (tests/conftest.py loads it) giving a
+maintainer's test a Playwright `page` already pointed at the app.
+
+    def test_front_page(page):
+        page.goto("/")                     # http://<app domain>/
+        assert page.title() == "My app"
+
+The page's base URL is the app's domain and every request goes through the `http` fixture's
+reach (runner/pictures/reachproxy.py), so Host routing is the app's own. A browser test that
+fails leaves `browser/<test>.png` (the page as it was) and `browser/<test>.zip` (a Playwright
+trace: `playwright show-trace <zip>`) in the run dir, linked from the run's dashboard page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from runner.pictures.browser import chromium
+from runner.pictures.reachproxy import reach_proxy
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+BROWSER_FAILURES = "browser"
+_PER_CONTEXT = "http://per-context"  # Chromium honours a context's proxy only when launched with one
+_FAILED_KEY = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed and report.when in ("setup", "call"):
+        item.stash[_FAILED_KEY] = True
+    return report
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """The session's headless Chromium (Debian's, through Playwright)."""
+    with chromium(proxy=_PER_CONTEXT) as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest, browser: Browser, http: httpx.Client, app: Any) -> Iterator[Page]:
+    """A fresh page (its own cookies) whose base URL is the app: `page.goto("/")`."""
+    with reach_proxy(http, app.domain) as proxy:
+        context = browser.new_context(base_url=f"http://{app.domain}", proxy={"server": proxy},
+                                      ignore_https_errors=True)
+        context.set_default_timeout(15_000)
+        context.tracing.start(screenshots=True, snapshots=True)
+        opened = context.new_page()
+        try:
+            yield opened
+        finally:
+            if request.node.stash.get(_FAILED_KEY, False):
+                _keep_failure(context, opened, Path(app.run_dir) / BROWSER_FAILURES, request.node.name)
+            else:
+                context.tracing.stop()
+            context.close()
+
+
+def _keep_failure(context: Any, opened: Page, folder: Path, test: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", test).strip("._-")[:120] or "test"
+    try:
+        opened.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    finally:
+        context.tracing.stop(path=str(folder / f"{name}.zip"))

@@ -1,0 +1,91 @@
+"""A tier's pytest process, started ahead of time.
+
+Starting Python, pytest, its plugins and the fixtures' imports (docker, httpx, pydantic) takes
+~0.8 s, three times what the install tier's tests take. `warm_up()` starts that process while an
+op waits on docker, at the lowest CPU priority while it starts; it then waits for its job on stdin, and `run()` hands it the tier's pytest
+arguments and env. The tier still runs in its own process with a fresh import of its files.
+A spare nobody asks for exits when its stdin closes (at the latest when the run's process ends,
+however it ends).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from runner.plumbing.paths import REPO_ROOT
+from runner.plumbing.proc import ExecResult
+
+_CHILD = r"""
+import os, resource
+# Start up at the lowest priority, so as not to slow the op it overlaps (deploying competes for
+# the CPU); only when we may raise it back for the tests (CAP_SYS_NICE or RLIMIT_NICE).
+with open("/proc/self/status") as status:
+    caps = next((int(line.split()[1], 16) for line in status if line.startswith("CapEff:")), 0)
+niced = bool(caps >> 23 & 1 or resource.getrlimit(resource.RLIMIT_NICE)[0] >= 20)
+if niced:
+    os.setpriority(os.PRIO_PROCESS, 0, 19)
+import importlib, json, sys
+from importlib.metadata import entry_points
+import pytest, _pytest.junitxml, httpx
+import runner.drivers, runner.run.app, runner.maintainer.meta, runner.run.opstate
+for target in runner.drivers.DRIVERS.values():
+    importlib.import_module(target.split(":")[0])
+for plugin in entry_points(group="pytest11"):  # what pytest would load at start-up anyway
+    try:
+        plugin.load()
+    except Exception:
+        pass
+line = sys.stdin.readline()
+if not line:
+    sys.exit(0)
+job = json.loads(line)
+if niced:
+    os.setpriority(os.PRIO_PROCESS, 0, 0)
+os.chdir(job["cwd"])
+os.environ.clear()  # the tier's environment is exactly what it is handed
+os.environ.update(job["env"])
+sys.exit(pytest.main(job["args"]))
+"""
+
+# what the fixtures need to reach docker and the app; nothing else of the caller's environment
+# (never its tokens) reaches a tier, not even the spare's own start-up environment
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+                  "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+
+def minimal_env(environ: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k in PASSED_THROUGH} | dict(extra)
+
+_spare: subprocess.Popen[str] | None = None
+
+
+def warm_up() -> None:
+    """Start a spare pytest process, unless one is waiting already."""
+    global _spare
+    if _spare is None or _spare.poll() is not None:
+        _spare = _start()
+
+
+def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT) -> ExecResult:
+    """`python -m pytest <args>` in `cwd` with exactly `env` as its environment, in the spare if
+    there is one."""
+    global _spare
+    proc, _spare = (_spare if _spare is not None and _spare.poll() is None else _start()), None
+    job = {"args": list(args), "env": dict(env), "cwd": str(cwd)}
+    try:
+        out, err = proc.communicate(json.dumps(job) + "\n")
+    except BaseException:  # interrupted: the tier must not outlive the run
+        proc.kill()
+        proc.wait()
+        raise
+    return ExecResult(proc.returncode, out, err)
+
+
+def _start() -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", _CHILD], cwd=REPO_ROOT, env=minimal_env(os.environ, {}),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
