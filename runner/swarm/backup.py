@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import docker
 from docker.errors import NotFound
@@ -61,9 +61,20 @@ from runner.swarm.volumes import (
     streamed,
     volume_root,
 )
-from runner.targets.base import Target
 
 Say = Callable[[str], None]
+
+
+class Target(Protocol):
+    """What backup and restore need of a target (runner/targets/base.py's Target has it): the
+    swarm's docker client and exec in an app's container. Declared here, on the floor below the
+    targets, so the swarm mechanics never import a target."""
+
+    @property
+    def client(self) -> docker.DockerClient: ...
+
+    def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
+                rerun_if_output_lost: bool = False) -> ExecResult: ...
 
 # -- the plan, from the live stack -----------------------------------------------------------
 
