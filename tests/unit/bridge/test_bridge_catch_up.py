@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from runner.bridge.forge import forge_time, rfc3339
+from runner.bridge.forge.client import forge_time, rfc3339
 from runner.bridge.intake import CATCH_UP_MARGIN
 from runner.bridge.poller import Poller
 from tests.unit.bridge.support import MEMBER, REPO, SHAS, wait_until

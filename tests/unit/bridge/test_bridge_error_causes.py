@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from runner.bridge import reporting
+from runner.bridge import reports
 from runner.bridge.config import REPO_ROOT
-from runner.bridge.forge import ForgeError
+from runner.bridge.forge.client import ForgeError
 from runner.recipe import git
 from runner.recipe.repos import bundled_recipe_repo
 from tests.unit.bridge.support import REPO, wait_until
@@ -66,8 +66,8 @@ def test_a_forge_answer_the_bridge_cannot_use_reaches_the_pr_with_its_cause(
 
 def test_a_reason_shown_on_a_pr_is_one_printable_line_without_credentials_and_clipped_with_a_mark():
     line = "cc-ci: error: RECIPE: cloning https://bot:s3cr3t-tok@git.example/o/r.git failed:\n`x`\x1b[31m"
-    shown = reporting.public_reason(line)
+    shown = reports.public_reason(line)
     assert "s3cr3t-tok" not in shown and "https://***@git.example/o/r.git" in shown
     assert "\n" not in shown and "\x1b" not in shown and "`" not in shown
-    long = reporting.public_reason("fatal: " + "y" * 5000)
-    assert long.startswith("fatal: yyy") and long.endswith("…") and len(long) == reporting.MAX_REASON_CHARS + 1
+    long = reports.public_reason("fatal: " + "y" * 5000)
+    assert long.startswith("fatal: yyy") and long.endswith("…") and len(long) == reports.MAX_REASON_CHARS + 1

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from runner.bridge.forge import ForgeClient, ForgeError
+from runner.bridge.forge.client import ForgeClient, ForgeError
 from runner.bridge.retry import RetryPolicy
 from tests.unit.bridge.support import FORGE_TOKEN, HEAD, REPO, queue_counts, wait_until
 

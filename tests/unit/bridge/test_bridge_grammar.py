@@ -12,7 +12,7 @@ from runner.bridge.grammar import (
     looks_like_trigger,
     parse_trigger,
 )
-from runner.bridge.reporting import malformed_body
+from runner.bridge.refusals import malformed_body
 from runner.ops import LIFECYCLE
 
 

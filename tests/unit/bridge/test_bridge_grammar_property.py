@@ -19,7 +19,7 @@ from runner.bridge.grammar import (
     looks_like_trigger,
     parse_trigger,
 )
-from runner.bridge.reporting import malformed_body
+from runner.bridge.refusals import malformed_body
 from runner.ops import LIFECYCLE
 
 # Pieces a hostile or careless comment is made of: the trigger and its options, stage names

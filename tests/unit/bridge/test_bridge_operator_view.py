@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from runner.bridge.config import load_config
 from runner.bridge.logs import JsonLines
 from runner.bridge.progress import progress_from_log
-from runner.bridge.reporting import Reporter
+from runner.bridge.reports import Reporter
 from runner.errors import BadInput
 from tests.unit.bridge.support import (
     FORGE_TOKEN,

@@ -14,11 +14,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from runner.bridge.events import CommentEvent, delivery_key
-from runner.bridge.forge import ForgeClient
-from runner.bridge.reporting import reply_marker
+from runner.bridge.forge.client import ForgeClient
+from runner.bridge.forge.events import CommentEvent, delivery_key
+from runner.bridge.refusals import reply_marker
 from runner.bridge.retry import RetryPolicy
 from runner.bridge.store import Decision, Reply, Store
+from runner.bridge.store import outbox as outbox_table
 from tests.unit.bridge.support import FORGE_TOKEN, MEMBER, REPO, wait_until
 
 EVENT = CommentEvent(REPO, 1, 42, "!testme nope", MEMBER, True, "webhook")
@@ -49,13 +50,13 @@ def test_a_failed_decision_leaves_neither_outcome_nor_reply(tmp_path, monkeypatc
     store = Store(tmp_path / "q.sqlite3")
     key = delivery_key(EVENT.repo, EVENT.comment_id)
     store.add_to_inbox(key, EVENT)
-    real = store._add_outbox
+    real = outbox_table.add_in
 
     def add_then_die(*args, **kwargs):
         real(*args, **kwargs)
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(store, "_add_outbox", add_then_die)
+    monkeypatch.setattr(outbox_table, "add_in", add_then_die)
     with pytest.raises(sqlite3.OperationalError):
         store.decide(key, Decision("malformed: x", reply=Reply(REPO, 1, "x"), marker="<!-- m -->"))
     assert store.inbox_outcomes() == {key: None}  # still pending: evaluated again later

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from runner.bridge.reporting import reply_marker
+from runner.bridge.refusals import reply_marker
 from tests.unit.bridge.support import REPO
 from tests.unit.test_dashboard import make_run
 from tests.unit.test_dashboard_server import GOOD, STOP_WITHIN_S, _stops_within, _stuck_download

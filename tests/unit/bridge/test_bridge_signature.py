@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from runner.bridge.signature import sign, signature_from_headers, verify_signature
+from runner.bridge.forge.signature import sign, signature_from_headers, verify_signature
 
 SECRET = b"s3cret"
 BODY = b'{"action": "created"}'

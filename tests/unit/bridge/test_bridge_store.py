@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from runner.bridge.events import CommentEvent, coalesce_key, delivery_key
+from runner.bridge.forge.events import CommentEvent, coalesce_key, delivery_key
 from runner.bridge.store import RUN_ID_RE, NewJob, Store, attempt_run_id, make_run_id
 
 EVENT = CommentEvent("Coop-Cloud/Recipe", 3, 42, "!testme", "alice", True, "webhook")
