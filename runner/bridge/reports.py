@@ -1,7 +1,7 @@
 """Reporting a run back to the PR: one comment per run (posted on accept, edited as the run
 moves on) and a commit status on the PR head. Bodies are built by pure functions; the Reporter
-posts them, and sends the outbox's other items (replies), and never lets a forge failure escape
-(it is retried by the client, then logged).
+posts them (and every other item of the outbox, e.g. refusals.py's replies) and never lets a
+forge failure escape (it is retried by the client, then logged).
 
 Every comment the bridge creates starts with an invisible marker line (the run, or the comment
 it answers). Creating goes through `ForgeClient.post_comment`, which first looks for the bot's
