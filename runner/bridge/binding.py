@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from runner.bridge.forge import ForgeClient, Push
-from runner.bridge.reporting import short
+from runner.bridge.forge.client import ForgeClient, Push
+from runner.bridge.refusals import short
 from runner.bridge.store import Job
 
 

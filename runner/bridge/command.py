@@ -17,7 +17,7 @@ from runner.bridge.config import (
 from runner.bridge.environ import forget_env
 from runner.bridge.executors.drone import DroneExecutor
 from runner.bridge.executors.local import resolve_run_user
-from runner.bridge.forge import ForgeClient
+from runner.bridge.forge.client import ForgeClient
 from runner.bridge.logs import configure as configure_logging
 from runner.bridge.preflight import exit_code, run_checks
 from runner.bridge.retry import RetryPolicy

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 
 from runner.bridge.executors.base import Executor, Outcome, Started
-from runner.bridge.forge import ForgeError
-from runner.bridge.reporting import Reporter, public_reason
+from runner.bridge.forge.client import ForgeError
+from runner.bridge.reports import Reporter, public_reason
 from runner.bridge.store import Job, Store
 from runner.errors import CcciError
 

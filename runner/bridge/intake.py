@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from runner.bridge.binding import head_changed_since, pinned_head_matches
 from runner.bridge.config import BridgeConfig
-from runner.bridge.events import CommentEvent, coalesce_key, delivery_key
-from runner.bridge.forge import ForgeAuthError, ForgeClient, ForgeError, forge_time, rfc3339
+from runner.bridge.forge.client import ForgeAuthError, ForgeClient, ForgeError, forge_time, rfc3339
+from runner.bridge.forge.events import CommentEvent, coalesce_key, delivery_key
 from runner.bridge.grammar import (
     Malformed,
     NotATrigger,
@@ -26,7 +26,7 @@ from runner.bridge.grammar import (
     parse_trigger,
     printable,
 )
-from runner.bridge.reporting import (
+from runner.bridge.refusals import (
     head_moved_body,
     malformed_body,
     no_timeline_body,

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from runner.bridge.forge import ForgeClient
+from runner.bridge.forge.client import ForgeClient
 from runner.bridge.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -14,8 +14,8 @@ import logging
 import threading
 import time
 
-from runner.bridge.forge import ForgeError
-from runner.bridge.reporting import Reporter
+from runner.bridge.forge.client import ForgeError
+from runner.bridge.reports import Reporter
 from runner.bridge.store import OutboxItem, Store
 
 log = logging.getLogger("cc-ci.bridge")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from runner.bridge.config import BridgeConfig
-from runner.bridge.forge import ForgeClient, ForgeError, rfc3339
+from runner.bridge.forge.client import ForgeClient, ForgeError, rfc3339
 from runner.bridge.intake import Intake
 from runner.bridge.store import Store
 

@@ -28,7 +28,7 @@ from runner.bridge.executors.drone import (
     DroneUser,
 )
 from runner.bridge.executors.local import RunUser, resolve_run_user
-from runner.bridge.forge import ForgeAuthError, ForgeClient, ForgeError, RepoAccess
+from runner.bridge.forge.client import ForgeAuthError, ForgeClient, ForgeError, RepoAccess
 
 EXIT_TOKEN_REJECTED = 10
 EXIT_FORGE_UNREACHABLE = 11

@@ -25,12 +25,12 @@ from runner.bridge.config import (
 from runner.bridge.dispatcher import Dispatcher
 from runner.bridge.executors import Executor, build_executor
 from runner.bridge.executors.local import LocalExecutor
-from runner.bridge.forge import ForgeClient
+from runner.bridge.forge.client import ForgeClient
 from runner.bridge.intake import Intake
 from runner.bridge.metrics import CONTENT_TYPE, BridgeMetrics
 from runner.bridge.outbox import Outbox
 from runner.bridge.poller import Poller
-from runner.bridge.reporting import Reporter
+from runner.bridge.reports import Reporter
 from runner.bridge.retry import RetryPolicy
 from runner.bridge.store import Job, Store
 from runner.bridge.webhook import OperatorViews, build_app

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from runner.bridge.forge import ForgeClient
+from runner.bridge.forge.client import ForgeClient
 from runner.bridge.progress import read_progress
 from runner.bridge.store import Job, Store
 from runner.run.readback import read_run

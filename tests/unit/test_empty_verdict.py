@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from runner.bridge.executors.local import outcome_from_results
-from runner.bridge.reporting import finished_body, job_status
+from runner.bridge.reports import finished_body, job_status
 from runner.errors import EXIT_EMPTY
 from runner.ops import LIFECYCLE
 from runner.record.results import RunResult, print_summary, summary_markdown, verdict_of

@@ -24,7 +24,7 @@ from typing import Any
 
 from runner.bridge.config import LocalExecutorConfig
 from runner.bridge.executors.base import VERDICTS, Outcome, Started
-from runner.bridge.reporting import public_reason
+from runner.bridge.reports import public_reason
 from runner.bridge.store import Job
 from runner.errors import EXIT_HEAD_MISMATCH, BadInput, InfraError
 

@@ -20,6 +20,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 
 @dataclass
@@ -126,7 +128,7 @@ class _Recorder:
                     return answer
         return None
 
-    def middleware(self) -> type:
+    def middleware(self) -> Callable[[ASGIApp], ASGIApp]:
         recorder = self
 
         class Answering:
@@ -512,7 +514,7 @@ class StandinForge(_Recorder):
             return denied
         repo = self._repo_key(request)
         prefix = f"refs/{request.path_params['ref']}"
-        refs = [] if repo in self.unpublished_pull_refs else [
+        refs: list[dict[str, Any]] = [] if repo in self.unpublished_pull_refs else [
             {"ref": f"refs/pull/{n}/head", "url": "", "object": {"type": "commit", "sha": p["head"]["sha"]}}
             for (r, n), p in self.pulls.items() if r == repo]
         found = [ref for ref in refs if ref["ref"].startswith(prefix)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from tests.unit.bridge.support import (
     BridgeProcess,
     FakeRuns,
     RunningBridge,
+    StartBridge,
     config_data,
     free_port,
 )
@@ -63,7 +64,7 @@ def bridge_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def start_bridge(
     tmp_path: Path, forge: StandinForge, fake_runs: FakeRuns, bridge_env: None
-) -> Iterator[Callable[..., RunningBridge]]:
+) -> Iterator[StartBridge]:
     started: list[Bridge] = []
 
     def start(executor_config: dict[str, Any] | None = None, **overrides: Any) -> RunningBridge:
@@ -93,7 +94,9 @@ def standin_forge() -> Iterator[StandinForge]:
 
 
 @pytest.fixture
-def bridge_proc(tmp_path, standin_forge, fake_runs) -> Iterator[BridgeProcess]:
+def bridge_proc(
+    tmp_path: Path, standin_forge: StandinForge, fake_runs: FakeRuns
+) -> Iterator[BridgeProcess]:
     config = config_data(tmp_path, standin_forge.url, fake_runs, webhook={"port": free_port()})
     proc = BridgeProcess(tmp_path, config)
     yield proc

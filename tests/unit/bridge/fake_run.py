@@ -45,7 +45,7 @@ def probe(path: str) -> str:
 
 def main() -> int:
     env = os.environ
-    invocation = {
+    invocation: dict[str, object] = {
         k: env.get(k) for k in ("RECIPE", "REF", "PR", "STAGES", "CCCI_RUN_ID", "CCCI_RUNS_DIR")
     }
     if "PR_HEAD_REPO" in env:  # only a fork's PR sets it

@@ -179,7 +179,7 @@ class RunningBridge:
             self.forge.webhook_payload(self.forge.user_comment(repo, number, login, body))
         )
 
-    def settle(self, timeout: float = 10.0) -> dict[str, str | None]:
+    def settle(self, timeout: float = 10.0) -> dict[str, str]:
         """Wait until every stored comment has been evaluated; returns key -> outcome."""
         store = self.bridge.store
         return wait_until(
@@ -188,8 +188,12 @@ class RunningBridge:
             "intake to settle",
         )
 
-    def jobs(self, state: str | None = None) -> list[Any]:
+    def jobs(self, state: str | None = None) -> list[Job]:
         return self.bridge.store.jobs(state)
+
+
+# What the `start_bridge` fixture hands a test: start a bridge in a thread with config overrides.
+StartBridge = Callable[..., RunningBridge]
 
 
 def free_port() -> int:
@@ -201,7 +205,7 @@ def free_port() -> int:
 class BridgeProcess:
     """`cc-ci bridge --config …` as a real process, so that it can really be killed."""
 
-    def __init__(self, tmp_path: Path, config: dict) -> None:
+    def __init__(self, tmp_path: Path, config: dict[str, Any]) -> None:
         self.config_path = tmp_path / "bridge.yml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.port = config["webhook"]["port"]
@@ -234,7 +238,7 @@ class BridgeProcess:
         except httpx.HTTPError:
             return False
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         return httpx.get(f"{self.base}/healthz", timeout=5).json()
 
     def kill(self) -> None:

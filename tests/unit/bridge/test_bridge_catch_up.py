@@ -6,19 +6,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from runner.bridge.forge import forge_time, rfc3339
+from runner.bridge.forge.client import forge_time, rfc3339
 from runner.bridge.intake import CATCH_UP_MARGIN
 from runner.bridge.poller import Poller
-from tests.unit.bridge.support import MEMBER, REPO, SHAS, wait_until
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import (
+    MEMBER,
+    REPO,
+    SHAS,
+    BridgeProcess,
+    FakeRuns,
+    StartBridge,
+    wait_until,
+)
 
 
-def ran(fake_runs) -> list[str]:
+def ran(fake_runs: FakeRuns) -> list[str]:
     return [run["PR"] for run in fake_runs.invocations()]
 
 
 def test_a_comment_made_while_the_bridge_was_stopped_runs_once_after_it_starts(
-    bridge_proc, standin_forge, fake_runs
-):
+    bridge_proc: BridgeProcess, standin_forge: StandinForge, fake_runs: FakeRuns
+) -> None:
     bridge_proc.start()  # webhook-only (no poll interval): the first start only sets the cursor
     wait_until(lambda: bridge_proc.health()["caught_up"], what="first catch-up")
     bridge_proc.stop()
@@ -40,14 +49,16 @@ def test_a_comment_made_while_the_bridge_was_stopped_runs_once_after_it_starts(
     assert "catch-up coop-cloud/custom-html-tiny: 1 !testme comment(s)" in bridge_proc.log.read_text()
 
 
-def cursor_of(bridge_proc) -> str:
+def cursor_of(bridge_proc: BridgeProcess) -> str:
     import sqlite3
 
     with sqlite3.connect(bridge_proc.db) as db:
         return db.execute("SELECT since FROM cursors").fetchone()[0]
 
 
-def test_the_first_start_does_not_replay_history(start_bridge, fake_runs, forge):
+def test_the_first_start_does_not_replay_history(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     forge.user_comment(REPO, 1, MEMBER, "!testme", at="2020-01-01T00:00:00Z")
 
     bridge = start_bridge()
@@ -58,8 +69,8 @@ def test_the_first_start_does_not_replay_history(start_bridge, fake_runs, forge)
 
 
 def test_in_webhook_only_mode_a_delivered_comment_moves_the_cursor_with_a_margin(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     bridge = start_bridge()
     wait_until(bridge.bridge.poller.caught_up.is_set, what="catch-up")
@@ -74,7 +85,9 @@ def test_in_webhook_only_mode_a_delivered_comment_moves_the_cursor_with_a_margin
     assert forge_time(bridge.bridge.store.cursor(REPO) or "") == moved  # never moves back
 
 
-def test_with_polling_on_webhooks_leave_the_cursor_to_the_polls(start_bridge, fake_runs, forge):
+def test_with_polling_on_webhooks_leave_the_cursor_to_the_polls(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     # A webhook lost while up is what polling is there to find: a later webhook must not move
     # the poll's cursor past it.
     bridge = start_bridge(poll={"interval_seconds": 3600})
@@ -88,8 +101,8 @@ def test_with_polling_on_webhooks_leave_the_cursor_to_the_polls(start_bridge, fa
 
 
 def test_catch_up_starts_from_the_cursor_saved_before_webhooks_were_served(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     store = bridge.bridge.store
     store.set_cursor(REPO, "2024-05-01T10:00:00Z")
@@ -104,7 +117,9 @@ def test_catch_up_starts_from_the_cursor_saved_before_webhooks_were_served(
     )
 
 
-def test_catch_up_is_retried_until_the_forge_answers(start_bridge, fake_runs, forge):
+def test_catch_up_is_retried_until_the_forge_answers(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     first = start_bridge()
     wait_until(first.bridge.poller.caught_up.is_set, what="first catch-up")
     first.bridge.stop()
@@ -121,7 +136,9 @@ def test_catch_up_is_retried_until_the_forge_answers(start_bridge, fake_runs, fo
     assert len(forge.calls_to("GET", f"/repos/{REPO}/issues/comments")) >= 7
 
 
-def test_one_catch_up_for_several_repos_and_prs(start_bridge, fake_runs, forge):
+def test_one_catch_up_for_several_repos_and_prs(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     for number, sha in SHAS.items():
         if number != 1:

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from runner.bridge import command, preflight
+from tests.unit.bridge.bridge_standins import StandinDrone, StandinForge
 from tests.unit.bridge.support import DRONE_TOKEN, FORGE_TOKEN, RECIPE, REPO
 
 needs_root = pytest.mark.skipif(
@@ -61,8 +62,11 @@ def errors(lines: list[str]) -> list[str]:
 
 
 def test_check_passes_names_the_tokens_user_and_shows_no_secret(
-    tmp_path, forge, monkeypatch, capsys
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, lines = run_check(write_config(tmp_path, forge.url), monkeypatch, capsys)
 
     assert code == 0, lines
@@ -74,7 +78,12 @@ def test_check_passes_names_the_tokens_user_and_shows_no_secret(
     assert FORGE_TOKEN not in out and "hook-secret-value" not in out
 
 
-def test_check_asks_the_forge_about_each_enrolled_repo(tmp_path, forge, monkeypatch, capsys):
+def test_check_asks_the_forge_about_each_enrolled_repo(
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, lines = run_check(write_config(tmp_path, forge.url), monkeypatch, capsys)
 
     assert code == 0, lines
@@ -95,8 +104,14 @@ def test_check_asks_the_forge_about_each_enrolled_repo(tmp_path, forge, monkeypa
      f"error: repos.{REPO}: the forge does not publish refs/pull/1/head for PR #1"),
 ])
 def test_an_enrolled_repo_the_bot_cannot_use_fails_in_one_line_naming_what_to_fix(
-    tmp_path, forge, monkeypatch, capsys, breakage, code, says
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    breakage: Callable[[StandinForge], object],
+    code: str,
+    says: str,
+) -> None:
     breakage(forge)
 
     got, lines = run_check(write_config(tmp_path, forge.url), monkeypatch, capsys)
@@ -107,8 +122,11 @@ def test_an_enrolled_repo_the_bot_cannot_use_fails_in_one_line_naming_what_to_fi
 
 
 def test_a_user_owned_repo_without_pull_requests_passes_and_says_what_it_could_not_check(
-    tmp_path, forge, monkeypatch, capsys
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     forge.user_owners.add("coop-cloud")
     forge.pulls.clear()
 
@@ -119,7 +137,12 @@ def test_a_user_owned_repo_without_pull_requests_passes_and_says_what_it_could_n
     assert f"ok: repos.{REPO}: no pull request yet; refs/pull/<n>/head is checked once there is one" in lines
 
 
-def test_a_rejected_token_is_named_as_a_bad_token(tmp_path, forge, monkeypatch, capsys):
+def test_a_rejected_token_is_named_as_a_bad_token(
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, lines = run_check(
         write_config(tmp_path, forge.url), monkeypatch, capsys, token="not-the-token"
     )
@@ -131,7 +154,9 @@ def test_a_rejected_token_is_named_as_a_bad_token(tmp_path, forge, monkeypatch, 
     ]
 
 
-def test_an_unreachable_forge_is_not_called_a_bad_token(tmp_path, monkeypatch, capsys):
+def test_an_unreachable_forge_is_not_called_a_bad_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, lines = run_check(write_config(tmp_path, "http://127.0.0.1:9"), monkeypatch, capsys)
 
     assert code == preflight.EXIT_FORGE_UNREACHABLE
@@ -139,7 +164,12 @@ def test_an_unreachable_forge_is_not_called_a_bad_token(tmp_path, monkeypatch, c
     assert line.startswith("error: forge.url: cannot ask http://127.0.0.1:9")
 
 
-def test_a_missing_command_fails_in_one_line(tmp_path, forge, monkeypatch, capsys):
+def test_a_missing_command_fails_in_one_line(
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     missing = tmp_path / "venv" / "bin" / "python"
     config = write_config(tmp_path, forge.url, command=[str(missing), "-m", "runner.run_recipe_ci"])
 
@@ -150,7 +180,12 @@ def test_a_missing_command_fails_in_one_line(tmp_path, forge, monkeypatch, capsy
     assert line.startswith(f"error: executor.command: {missing} does not exist")
 
 
-def test_a_command_not_on_path_fails(tmp_path, forge, monkeypatch, capsys):
+def test_a_command_not_on_path_fails(
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     config = write_config(tmp_path, forge.url, command=["no-such-ccci-python", "-m", "x"])
 
     code, lines = run_check(config, monkeypatch, capsys)
@@ -159,7 +194,12 @@ def test_a_command_not_on_path_fails(tmp_path, forge, monkeypatch, capsys):
     assert errors(lines) and "looked for in PATH" in errors(lines)[0]
 
 
-def test_a_missing_workdir_fails_in_one_line(tmp_path, forge, monkeypatch, capsys):
+def test_a_missing_workdir_fails_in_one_line(
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     config = write_config(tmp_path, forge.url, workdir=str(tmp_path / "no-checkout"))
 
     code, lines = run_check(config, monkeypatch, capsys)
@@ -221,8 +261,13 @@ def a_checkout(shared_dir: Path, user: pwd.struct_passwd) -> tuple[Path, Path]:
 
 @needs_root
 def test_a_run_user_who_can_execute_the_interpreter_passes(
-    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    run_user: pwd.struct_passwd,
+    shared_dir: Path,
+) -> None:
     checkout, runs = a_checkout(shared_dir, run_user)
     venv = shared_dir / "venv"
     venv.mkdir(mode=0o755)
@@ -241,8 +286,13 @@ def test_a_run_user_who_can_execute_the_interpreter_passes(
 
 @needs_root
 def test_a_run_user_who_cannot_read_the_interpreter_fails_though_root_could(
-    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    run_user: pwd.struct_passwd,
+    shared_dir: Path,
+) -> None:
     checkout, runs = a_checkout(shared_dir, run_user)
     venv = shared_dir / "venv"
     venv.mkdir(mode=0o700)  # a venv under root's 0700 home, as the issue found it
@@ -264,8 +314,13 @@ def test_a_run_user_who_cannot_read_the_interpreter_fails_though_root_could(
 
 @needs_root
 def test_a_venv_whose_python_links_into_a_closed_home_names_that_directory_not_opt(
-    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    run_user: pwd.struct_passwd,
+    shared_dir: Path,
+) -> None:
     # The issue's host: /opt/cc-ci/.venv/bin/python -> /root/.pyenv/versions/…/python3 (a pyenv
     # build under root's 0700 home). The venv itself is open; the Python it links to is not.
     checkout, runs = a_checkout(shared_dir, run_user)
@@ -298,8 +353,13 @@ def test_a_venv_whose_python_links_into_a_closed_home_names_that_directory_not_o
 
 @needs_root
 def test_a_run_user_who_cannot_read_the_checkout_fails(
-    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    run_user: pwd.struct_passwd,
+    shared_dir: Path,
+) -> None:
     checkout, runs = a_checkout(shared_dir, run_user)
     checkout.chmod(0o700)
     config = write_config(
@@ -316,8 +376,13 @@ def test_a_run_user_who_cannot_read_the_checkout_fails(
 
 @needs_root
 def test_a_runs_dir_the_run_user_cannot_write_fails(
-    tmp_path, forge, monkeypatch, capsys, run_user, shared_dir
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    run_user: pwd.struct_passwd,
+    shared_dir: Path,
+) -> None:
     checkout, runs = a_checkout(shared_dir, run_user)
     os.chown(runs, 0, 0)  # root's, 0755: root could write there, the run user cannot
     config = write_config(
@@ -357,8 +422,12 @@ def run_drone_check(
 
 
 def test_check_with_drone_names_the_drone_user_and_repo_and_shows_no_secret(
-    tmp_path, forge, drone, monkeypatch, capsys
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    drone: StandinDrone,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     drone.add_repo(CI_REPO)
     config = write_drone_config(tmp_path, forge.url, drone.url)
 
@@ -378,8 +447,12 @@ def test_check_with_drone_names_the_drone_user_and_repo_and_shows_no_secret(
 
 
 def test_a_token_drone_rejects_is_named_as_a_bad_drone_token(
-    tmp_path, forge, drone, monkeypatch, capsys
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    drone: StandinDrone,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     drone.add_repo(CI_REPO)
 
     code, lines = run_drone_check(
@@ -399,8 +472,12 @@ def test_a_token_drone_rejects_is_named_as_a_bad_drone_token(
 
 
 def test_a_repo_drone_does_not_show_the_user_is_named_in_one_line(
-    tmp_path, forge, drone, monkeypatch, capsys
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    drone: StandinDrone,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     config = write_drone_config(tmp_path, forge.url, drone.url)
 
     code, lines = run_drone_check(config, monkeypatch, capsys)
@@ -414,7 +491,12 @@ def test_a_repo_drone_does_not_show_the_user_is_named_in_one_line(
     ]
 
 
-def test_an_unreachable_drone_is_not_called_a_bad_token(tmp_path, forge, monkeypatch, capsys):
+def test_an_unreachable_drone_is_not_called_a_bad_token(
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     config = write_drone_config(tmp_path, forge.url, "http://127.0.0.1:9")
 
     code, lines = run_drone_check(config, monkeypatch, capsys)
@@ -424,7 +506,12 @@ def test_an_unreachable_drone_is_not_called_a_bad_token(tmp_path, forge, monkeyp
     assert line.startswith("error: executor.url: cannot ask Drone at http://127.0.0.1:9 who")
 
 
-def test_a_url_that_is_not_drones_is_not_called_a_bad_token(tmp_path, forge, monkeypatch, capsys):
+def test_a_url_that_is_not_drones_is_not_called_a_bad_token(
+    tmp_path: Path,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # The forge's address given as Drone's: it answers /api/user, but not as Drone does.
     config = write_drone_config(tmp_path, forge.url, forge.url)
 
@@ -435,7 +522,13 @@ def test_a_url_that_is_not_drones_is_not_called_a_bad_token(tmp_path, forge, mon
     assert line.startswith(f"error: executor.url: cannot ask Drone at {forge.url} who")
 
 
-def test_a_repo_not_activated_in_drone_fails(tmp_path, forge, drone, monkeypatch, capsys):
+def test_a_repo_not_activated_in_drone_fails(
+    tmp_path: Path,
+    forge: StandinForge,
+    drone: StandinDrone,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     drone.add_repo(CI_REPO, active=False)
     config = write_drone_config(tmp_path, forge.url, drone.url)
 
@@ -450,8 +543,14 @@ def test_a_repo_not_activated_in_drone_fails(tmp_path, forge, drone, monkeypatch
     ("admin", "code"), [(False, preflight.EXIT_DRONE_REPO_UNUSABLE), (True, 0)]
 )
 def test_a_user_who_can_only_read_the_repo_fails_unless_a_drone_admin(
-    tmp_path, forge, drone, monkeypatch, capsys, admin, code
-):
+    tmp_path: Path,
+    forge: StandinForge,
+    drone: StandinDrone,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    admin: bool,
+    code: int,
+) -> None:
     drone.add_repo(CI_REPO, write=False)
     drone.admin = admin  # Drone lets its admins create builds without write access
     config = write_drone_config(tmp_path, forge.url, drone.url)
@@ -466,7 +565,7 @@ def test_a_user_who_can_only_read_the_repo_fails_unless_a_drone_admin(
         )
 
 
-def test_exit_codes_are_distinct_per_kind_of_failure():
+def test_exit_codes_are_distinct_per_kind_of_failure() -> None:
     codes = [value for name, value in vars(preflight).items() if name.startswith("EXIT_")]
     assert len(codes) == len(set(codes)) and 0 not in codes and 2 not in codes
 

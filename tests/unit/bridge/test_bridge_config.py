@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def cfg_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_minimal_config_gets_documented_defaults(cfg_file):
+def test_minimal_config_gets_documented_defaults(cfg_file: Path) -> None:
     cfg = load_config(cfg_file)
     assert cfg.forge.url == "https://git.coopcloud.tech"
     assert (
@@ -59,13 +60,17 @@ def test_minimal_config_gets_documented_defaults(cfg_file):
         ),
     ],
 )
-def test_a_bare_testme_runs_the_lifecycle_default_within_stages_unless_the_operator_sets_it(cfg_file, extra, stages, default_stages):
+def test_a_bare_testme_runs_the_lifecycle_default_within_stages_unless_the_operator_sets_it(
+    cfg_file: Path, extra: str, stages: tuple[str, ...], default_stages: tuple[str, ...]
+) -> None:
     cfg_file.write_text(cfg_file.read_text() + extra)
     cfg = load_config(cfg_file)
     assert (cfg.stages, cfg.default_stages) == (stages, default_stages)
 
 
-def test_secrets_come_from_env_and_file_and_never_show_in_repr(cfg_file, monkeypatch):
+def test_secrets_come_from_env_and_file_and_never_show_in_repr(
+    cfg_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CCCI_TEST_FORGE_TOKEN", "tok-abc")
     secrets = load_secrets(load_config(cfg_file))
     assert secrets.forge_token.get_secret_value() == "tok-abc"
@@ -73,7 +78,9 @@ def test_secrets_come_from_env_and_file_and_never_show_in_repr(cfg_file, monkeyp
     assert "tok-abc" not in repr(secrets) and "hook-secret-value" not in repr(secrets)
 
 
-def test_unset_secret_env_is_bad_input_naming_the_variable(cfg_file, monkeypatch):
+def test_unset_secret_env_is_bad_input_naming_the_variable(
+    cfg_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CCCI_TEST_FORGE_TOKEN", raising=False)
     with pytest.raises(BadInput, match="forge.token: env var CCCI_TEST_FORGE_TOKEN is not set"):
         load_secrets(load_config(cfg_file))
@@ -97,7 +104,9 @@ def test_unset_secret_env_is_bad_input_naming_the_variable(cfg_file, monkeypatch
         (lambda t: "forge: [unclosed", "not valid YAML"),
     ],
 )
-def test_invalid_config_is_bad_input_naming_the_field(cfg_file, edit, message):
+def test_invalid_config_is_bad_input_naming_the_field(
+    cfg_file: Path, edit: Callable[[str], str], message: str
+) -> None:
     cfg_file.write_text(edit(cfg_file.read_text()))
     with pytest.raises(BadInput, match="bridge config") as err:
         load_config(cfg_file)
@@ -105,12 +114,12 @@ def test_invalid_config_is_bad_input_naming_the_field(cfg_file, edit, message):
     assert err.value.exit_code == 2
 
 
-def test_missing_config_file_is_bad_input(tmp_path):
+def test_missing_config_file_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="cannot read"):
         load_config(tmp_path / "nope.yml")
 
 
-def test_drone_executor_config(cfg_file, monkeypatch):
+def test_drone_executor_config(cfg_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg_file.write_text(
         cfg_file.read_text()
         + "executor:\n  kind: drone\n  url: https://drone.example.org\n  token: {env: CCCI_TEST_DRONE}\n  repo: coop-cloud/cc-ci\n"
@@ -125,7 +134,9 @@ def test_drone_executor_config(cfg_file, monkeypatch):
 
 
 @pytest.mark.parametrize("repo", ["cc-ci", "coop-cloud/cc-ci/x", "/cc-ci"])
-def test_a_drone_repo_that_is_not_owner_slash_name_is_refused_at_load(cfg_file, repo):
+def test_a_drone_repo_that_is_not_owner_slash_name_is_refused_at_load(
+    cfg_file: Path, repo: str
+) -> None:
     cfg_file.write_text(
         cfg_file.read_text()
         + f"executor:\n  kind: drone\n  url: https://drone.example.org\n  token: {{env: CCCI_TEST_DRONE}}\n  repo: {repo}\n"

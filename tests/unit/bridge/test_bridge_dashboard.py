@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import httpx
 
-from tests.unit.bridge.support import REPO, wait_until
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import REPO, FakeRuns, StartBridge, wait_until
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
-def test_runs_answer_json_by_default_and_the_page_to_browsers(start_bridge, fake_runs) -> None:
+def test_runs_answer_json_by_default_and_the_page_to_browsers(
+    start_bridge: StartBridge, fake_runs: FakeRuns
+) -> None:
     bridge = start_bridge()
     base = bridge.url.rsplit("/", 1)[0]
     bridge.comment("!testme")
@@ -27,7 +30,9 @@ def test_runs_answer_json_by_default_and_the_page_to_browsers(start_bridge, fake
     assert httpx.get(f"{base}/badge/{job.recipe}.svg").headers["content-type"].startswith("image/svg+xml")
 
 
-def test_the_finished_comment_shows_the_summary_card_the_bridge_serves(start_bridge, fake_runs, forge) -> None:
+def test_the_finished_comment_shows_the_summary_card_the_bridge_serves(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge(executor={"env": {"FAKE_RUN_CARD": "made"}})
     base = bridge.url.rsplit("/", 1)[0]
     bridge.comment("!testme")
@@ -40,7 +45,9 @@ def test_the_finished_comment_shows_the_summary_card_the_bridge_serves(start_bri
     assert card.content.startswith(b"\x89PNG")
 
 
-def test_a_card_still_being_made_is_shown_already(start_bridge, fake_runs, forge) -> None:
+def test_a_card_still_being_made_is_shown_already(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge(executor={"env": {"FAKE_RUN_CARD": "making"}})
     bridge.comment("!testme")
     (job,) = wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")
@@ -48,7 +55,9 @@ def test_a_card_still_being_made_is_shown_already(start_bridge, fake_runs, forge
     assert f"/runs/{job.run_id}/files/card.png)" in forge.bot_comments(REPO, 1)[0]["body"]
 
 
-def test_a_run_without_a_card_has_no_image_in_its_comment(start_bridge, fake_runs, forge) -> None:
+def test_a_run_without_a_card_has_no_image_in_its_comment(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     bridge.comment("!testme")
     wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")

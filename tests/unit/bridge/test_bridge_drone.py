@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -12,7 +14,16 @@ from runner.bridge.config import DroneExecutorConfig
 from runner.bridge.executors.base import Outcome, Started
 from runner.bridge.executors.drone import DroneExecutor, parse_summary_log, verdict_for_build_status
 from runner.bridge.retry import RetryPolicy
-from tests.unit.bridge.support import DRONE_TOKEN, HEAD, REPO, a_job, wait_until
+from runner.bridge.store import Job
+from tests.unit.bridge.bridge_standins import StandinDrone, StandinForge
+from tests.unit.bridge.support import (
+    DRONE_TOKEN,
+    HEAD,
+    REPO,
+    StartBridge,
+    a_job,
+    wait_until,
+)
 
 CI_REPO = "coop-cloud/cc-ci"
 
@@ -28,11 +39,11 @@ CI_REPO = "coop-cloud/cc-ci"
         ("skipped", "error"),
     ],
 )
-def test_build_status_maps_to_verdict(status, verdict):
+def test_build_status_maps_to_verdict(status: str, verdict: str) -> None:
     assert verdict_for_build_status(status) == verdict
 
 
-def test_summary_log_gives_verdict_marker_and_markdown():
+def test_summary_log_gives_verdict_marker_and_markdown() -> None:
     assert parse_summary_log("CCCI-VERDICT: error\n## install\nop failed\n") == (
         "error",
         "## install\nop failed",
@@ -41,7 +52,7 @@ def test_summary_log_gives_verdict_marker_and_markdown():
     assert parse_summary_log("CCCI-VERDICT: bogus\nx") == (None, "x")
 
 
-def executor(drone, **overrides) -> DroneExecutor:
+def executor(drone: StandinDrone, **overrides: Any) -> DroneExecutor:
     cfg = DroneExecutorConfig.model_validate(
         {
             "kind": "drone",
@@ -55,7 +66,7 @@ def executor(drone, **overrides) -> DroneExecutor:
     return DroneExecutor(cfg, SecretStr(DRONE_TOKEN), RetryPolicy(3, 0.01, 0.02))
 
 
-def execute_in_thread(ex: DroneExecutor, job) -> tuple[list[Started], dict[str, Outcome]]:
+def execute_in_thread(ex: DroneExecutor, job: Job) -> tuple[list[Started], dict[str, Outcome]]:
     started: list[Started] = []
     result: dict[str, Outcome] = {}
     thread = threading.Thread(
@@ -65,7 +76,7 @@ def execute_in_thread(ex: DroneExecutor, job) -> tuple[list[Started], dict[str, 
     return started, result
 
 
-def test_creates_a_parameterised_build_and_waits_for_its_verdict(drone):
+def test_creates_a_parameterised_build_and_waits_for_its_verdict(drone: StandinDrone) -> None:
     ex = executor(drone)
     started, result = execute_in_thread(ex, a_job())
 
@@ -88,7 +99,9 @@ def test_creates_a_parameterised_build_and_waits_for_its_verdict(drone):
     assert outcome == Outcome("fail", "## install tier\n1 failed")
 
 
-def test_a_create_call_whose_response_was_lost_does_not_make_a_second_build(drone):
+def test_a_create_call_whose_response_was_lost_does_not_make_a_second_build(
+    drone: StandinDrone
+) -> None:
     drone.create_then_fail = [502]  # Drone made build 1, then the answer was lost
     ex = executor(drone)
     started, result = execute_in_thread(ex, a_job())
@@ -100,7 +113,7 @@ def test_a_create_call_whose_response_was_lost_does_not_make_a_second_build(dron
     assert wait_until(lambda: result.get("outcome"), what="outcome").verdict == "pass"
 
 
-def test_a_create_call_that_failed_before_drone_acted_is_retried(drone):
+def test_a_create_call_that_failed_before_drone_acted_is_retried(drone: StandinDrone) -> None:
     drone.fail_next("POST", f"/api/repos/{CI_REPO}/builds", times=1, status=503)
     ex = executor(drone)
     started, result = execute_in_thread(ex, a_job())
@@ -112,7 +125,7 @@ def test_a_create_call_that_failed_before_drone_acted_is_retried(drone):
     assert wait_until(lambda: result.get("outcome"), what="outcome").verdict == "pass"
 
 
-def test_resumes_an_existing_build_without_creating_another(drone):
+def test_resumes_an_existing_build_without_creating_another(drone: StandinDrone) -> None:
     ex = executor(drone)
     first_started, first = execute_in_thread(ex, a_job())
     wait_until(lambda: first_started, what="build created")
@@ -127,7 +140,7 @@ def test_resumes_an_existing_build_without_creating_another(drone):
     assert len(drone.calls_to("POST")) == 1
 
 
-def test_drone_outage_while_waiting_is_tolerated(drone):
+def test_drone_outage_while_waiting_is_tolerated(drone: StandinDrone) -> None:
     ex = executor(drone)
     started, result = execute_in_thread(ex, a_job())
     wait_until(lambda: started, what="build created")
@@ -136,7 +149,9 @@ def test_drone_outage_while_waiting_is_tolerated(drone):
     assert wait_until(lambda: result.get("outcome"), what="outcome").verdict == "pass"
 
 
-def test_bridge_with_drone_executor_reports_the_build(start_bridge, drone, forge):
+def test_bridge_with_drone_executor_reports_the_build(
+    start_bridge: StartBridge, drone: StandinDrone, forge: StandinForge
+) -> None:
     bridge = start_bridge(
         executor_config={
             "kind": "drone",
@@ -164,7 +179,7 @@ def test_bridge_with_drone_executor_reports_the_build(start_bridge, drone, forge
     assert (final["state"], final["target_url"]) == ("success", build_url)
 
 
-def test_shipped_pipeline_matches_what_the_executor_sends_and_reads():
+def test_shipped_pipeline_matches_what_the_executor_sends_and_reads() -> None:
     import yaml
 
     from runner.bridge.config import REPO_ROOT
@@ -181,7 +196,7 @@ def test_shipped_pipeline_matches_what_the_executor_sends_and_reads():
     assert "CCCI_RUNS_DIR" in pipeline["environment"]
 
 
-def test_a_forks_build_carries_where_its_head_lives(drone):
+def test_a_forks_build_carries_where_its_head_lives(drone: StandinDrone) -> None:
     fork = "https://forge.example/alice/recipe.git"
     started, _ = execute_in_thread(executor(drone), a_job(head_repo=fork))
     wait_until(lambda: started, what="build created")
@@ -199,7 +214,9 @@ def _step_commands(name: str) -> list[str]:
     return next(step for step in pipeline["steps"] if step["name"] == name)["commands"]
 
 
-def test_a_run_refused_before_deploying_tells_the_pr_its_one_line_through_drone(tmp_path):
+def test_a_run_refused_before_deploying_tells_the_pr_its_one_line_through_drone(
+    tmp_path: Path
+) -> None:
     """The pipeline's own commands, run by sh in a workspace: a run that refuses (exit 5, no run
     dir) keeps its exit code, and the summary step prints its error line for the PR."""
     fake = tmp_path / ".venv" / "bin" / "python"

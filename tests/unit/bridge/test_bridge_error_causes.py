@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
-from runner.bridge import reporting
+from runner.bridge import reports
 from runner.bridge.config import REPO_ROOT
-from runner.bridge.forge import ForgeError
+from runner.bridge.forge.client import ForgeError
 from runner.recipe import git
 from runner.recipe.repos import bundled_recipe_repo
-from tests.unit.bridge.support import REPO, wait_until
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import REPO, StartBridge, wait_until
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving a repo to another user needs root")
 
 
 @needs_root
 def test_a_clone_refused_for_dubious_ownership_reaches_the_pr_with_gits_reason(
-    start_bridge, forge, tmp_path
-):
+    start_bridge: StartBridge, forge: StandinForge, tmp_path: Path
+) -> None:
     repos = tmp_path / "forge-repos"
     git.git(None, "clone", "-q", "--bare", str(bundled_recipe_repo("custom-html-tiny")),
             str(repos / "theirs-demo.git"))
@@ -47,8 +49,8 @@ def test_a_clone_refused_for_dubious_ownership_reaches_the_pr_with_gits_reason(
 
 
 def test_a_forge_answer_the_bridge_cannot_use_reaches_the_pr_with_its_cause(
-    start_bridge, forge, monkeypatch
-):
+    start_bridge: StartBridge, forge: StandinForge, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bridge = start_bridge()
     answer = ("forge GET /repos/coop-cloud/custom-html-tiny/pulls/1: unexpected answer (HTTP 200): "
               "expected a pull request with number, state and head.sha; head.sha: Field required")
@@ -64,10 +66,10 @@ def test_a_forge_answer_the_bridge_cannot_use_reaches_the_pr_with_its_cause(
     assert answer in (job.summary or ""), job.summary
 
 
-def test_a_reason_shown_on_a_pr_is_one_printable_line_without_credentials_and_clipped_with_a_mark():
+def test_a_reason_shown_on_a_pr_is_one_printable_line_without_credentials_and_clipped_with_a_mark() -> None:
     line = "cc-ci: error: RECIPE: cloning https://bot:s3cr3t-tok@git.example/o/r.git failed:\n`x`\x1b[31m"
-    shown = reporting.public_reason(line)
+    shown = reports.public_reason(line)
     assert "s3cr3t-tok" not in shown and "https://***@git.example/o/r.git" in shown
     assert "\n" not in shown and "\x1b" not in shown and "`" not in shown
-    long = reporting.public_reason("fatal: " + "y" * 5000)
-    assert long.startswith("fatal: yyy") and long.endswith("…") and len(long) == reporting.MAX_REASON_CHARS + 1
+    long = reports.public_reason("fatal: " + "y" * 5000)
+    assert long.startswith("fatal: yyy") and long.endswith("…") and len(long) == reports.MAX_REASON_CHARS + 1

@@ -4,13 +4,24 @@ was expected, and the job it concerned goes on or ends as `error` with a reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from runner.bridge.forge import ForgeClient, ForgeError
+from runner.bridge.forge.client import ForgeClient, ForgeError, PullRequest
 from runner.bridge.retry import RetryPolicy
-from tests.unit.bridge.support import FORGE_TOKEN, HEAD, REPO, queue_counts, wait_until
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import (
+    FORGE_TOKEN,
+    HEAD,
+    REPO,
+    FakeRuns,
+    StartBridge,
+    queue_counts,
+    wait_until,
+)
 
 PULL = "/api/v1/repos/coop-cloud/custom-html-tiny/pulls/1"
 CREATE = "/api/v1/repos/coop-cloud/custom-html-tiny/issues/1/comments"
@@ -28,19 +39,27 @@ BAD_ANSWERS = {
 }
 
 
+def pull(client: ForgeClient, number: int) -> PullRequest:
+    found = client.get_pull("coop-cloud", "custom-html-tiny", number)
+    assert found is not None, f"PR #{number} is not a pull request"
+    return found
+
+
 @pytest.fixture
-def client(forge):
+def client(forge: StandinForge) -> Iterator[ForgeClient]:
     c = ForgeClient(forge.url, SecretStr(FORGE_TOKEN), RetryPolicy(2, 0.0, 0.0))
     yield c
     c.close()
 
 
 @pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
-def test_an_unexpected_pull_answer_is_a_forge_error_saying_what_was_expected(forge, client, answer):
+def test_an_unexpected_pull_answer_is_a_forge_error_saying_what_was_expected(
+    forge: StandinForge, client: ForgeClient, answer: tuple[int, bytes, str]
+) -> None:
     forge.answer_next("GET", PULL, 1, *answer)
     with pytest.raises(ForgeError, match="expected a pull request with number, state and head.sha"):
         client.get_pull("coop-cloud", "custom-html-tiny", 1)
-    assert client.get_pull("coop-cloud", "custom-html-tiny", 1).head_sha == HEAD  # next one is fine
+    assert pull(client, 1).head_sha == HEAD  # next one is fine
 
 
 @pytest.mark.parametrize(
@@ -53,13 +72,17 @@ def test_an_unexpected_pull_answer_is_a_forge_error_saying_what_was_expected(for
     ],
     ids=["no id", "id as text", "empty", "HTML"],
 )
-def test_a_created_comment_without_an_id_is_a_forge_error(forge, client, answer):
+def test_a_created_comment_without_an_id_is_a_forge_error(
+    forge: StandinForge, client: ForgeClient, answer: tuple[int, bytes, str]
+) -> None:
     forge.answer_next("POST", CREATE, 1, *answer)
     with pytest.raises(ForgeError, match="expected the created comment with its id"):
         client.post_comment("coop-cloud", "custom-html-tiny", 1, "<!-- m -->\nhi", "<!-- m -->")
 
 
-def test_lists_and_timelines_that_are_not_lists_are_forge_errors(forge, client):
+def test_lists_and_timelines_that_are_not_lists_are_forge_errors(
+    forge: StandinForge, client: ForgeClient
+) -> None:
     forge.answer_next(
         "GET",
         "/api/v1/repos/coop-cloud/custom-html-tiny/issues/comments",
@@ -81,8 +104,8 @@ def test_lists_and_timelines_that_are_not_lists_are_forge_errors(forge, client):
 
 
 def test_a_comment_created_without_an_id_in_the_answer_does_not_hang_the_job(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     # The forge creates the accept comment but answers 201 without an id, and the same for the
     # "running" edit's fallback create: the job must still run and be reported, once.
     forge.answer_next("POST", CREATE, 2, 201, b"{}", handle_first=True)
@@ -101,8 +124,11 @@ def test_a_comment_created_without_an_id_in_the_answer_does_not_hang_the_job(
 
 
 def test_a_job_whose_handling_breaks_ends_as_error_with_the_reason(
-    start_bridge, fake_runs, forge, monkeypatch
-):
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     bridge = start_bridge()
 
     def broken(job_id: int) -> bool:
@@ -118,15 +144,19 @@ def test_a_job_whose_handling_breaks_ends_as_error_with_the_reason(
     assert bridge.jobs("running") == []
 
 
-def test_a_forks_pull_carries_the_head_repositorys_clone_url(forge, client):
+def test_a_forks_pull_carries_the_head_repositorys_clone_url(
+    forge: StandinForge, client: ForgeClient
+) -> None:
     forge.add_pull(REPO, 5, HEAD, fork="alice/custom-html-tiny")
     forge.add_pull(REPO, 6, HEAD)
-    assert client.get_pull("coop-cloud", "custom-html-tiny", 5).head_repo == f"{forge.url}/alice/custom-html-tiny.git"
-    assert client.get_pull("coop-cloud", "custom-html-tiny", 6).head_repo is None  # the base's own branch
+    assert pull(client, 5).head_repo == f"{forge.url}/alice/custom-html-tiny.git"
+    assert pull(client, 6).head_repo is None  # the base's own branch
 
 
-def test_a_pull_whose_fork_was_deleted_has_no_head_repository(forge, client):
+def test_a_pull_whose_fork_was_deleted_has_no_head_repository(
+    forge: StandinForge, client: ForgeClient
+) -> None:
     forge.add_pull(REPO, 5, HEAD, fork="alice/custom-html-tiny")
     forge.pulls[(REPO.lower(), 5)]["head"]["repo"] = None  # Gitea answers null once the fork is gone
-    pull = client.get_pull("coop-cloud", "custom-html-tiny", 5)
-    assert (pull.head_sha, pull.head_repo) == (HEAD, None)
+    found = pull(client, 5)
+    assert (found.head_sha, found.head_repo) == (HEAD, None)

@@ -19,7 +19,7 @@ from runner.bridge.grammar import (
     looks_like_trigger,
     parse_trigger,
 )
-from runner.bridge.reporting import malformed_body
+from runner.bridge.refusals import malformed_body
 from runner.ops import LIFECYCLE
 
 # Pieces a hostile or careless comment is made of: the trigger and its options, stage names
@@ -72,6 +72,8 @@ def test_only_the_first_line_counts(first: str, rest: str) -> None:
 
 
 @given(stages=_STAGE_SETS, sha=st.text("0123456789abcdefABCDEF", min_size=7, max_size=40))
-def test_every_well_formed_request_is_a_trigger_for_what_it_names(stages: list[str], sha: str) -> None:
+def test_every_well_formed_request_is_a_trigger_for_what_it_names(
+    stages: list[str], sha: str
+) -> None:
     result = parse_trigger(f"!testme stages={','.join(stages)} sha={sha}")
     assert result == Trigger(LIFECYCLE.stages(stages), sha.lower())

@@ -5,19 +5,26 @@ before a queued job starts."""
 from __future__ import annotations
 
 from runner.bridge.poller import Poller
-from tests.unit.bridge.bridge_standins import seconds_ago
-from tests.unit.bridge.support import HEAD, MEMBER, REPO, wait_until
+from tests.unit.bridge.bridge_standins import StandinForge, seconds_ago
+from tests.unit.bridge.support import (
+    HEAD,
+    MEMBER,
+    REPO,
+    FakeRuns,
+    StartBridge,
+    wait_until,
+)
 
 NEW = "abcdef0123456789abcdef0123456789abcdef01"
 
 
-def reply_bodies(forge, number: int = 1) -> list[str]:
+def reply_bodies(forge: StandinForge, number: int = 1) -> list[str]:
     return [c["body"] for c in forge.bot_comments(REPO, number)]
 
 
 def test_a_push_after_the_comment_starts_no_run_and_says_how_to_test_the_new_head(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     comment = forge.user_comment(REPO, 1, MEMBER, "!testme")
     forge.push(REPO, 1, NEW)  # the author pushes before the bridge gets to the comment
@@ -37,7 +44,9 @@ def test_a_push_after_the_comment_starts_no_run_and_says_how_to_test_the_new_hea
     assert forge.statuses == []
 
 
-def test_a_push_the_member_saw_before_commenting_is_what_runs(start_bridge, fake_runs, forge):
+def test_a_push_the_member_saw_before_commenting_is_what_runs(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     forge.push(REPO, 1, NEW, at=seconds_ago(30))
     bridge = start_bridge()
 
@@ -47,7 +56,9 @@ def test_a_push_the_member_saw_before_commenting_is_what_runs(start_bridge, fake
     assert job.head_sha == NEW and fake_runs.invocations()[0]["REF"] == NEW
 
 
-def test_a_head_the_timeline_does_not_show_yet_is_not_run(start_bridge, fake_runs, forge):
+def test_a_head_the_timeline_does_not_show_yet_is_not_run(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     # Gitea moves the head at once but writes the push event asynchronously.
     forge.push(REPO, 1, NEW, record=False)
     bridge = start_bridge()
@@ -59,7 +70,9 @@ def test_a_head_the_timeline_does_not_show_yet_is_not_run(start_bridge, fake_run
     wait_until(lambda: reply_bodies(forge), what="reply")
 
 
-def test_a_force_push_after_the_comment_is_refused_too(start_bridge, fake_runs, forge):
+def test_a_force_push_after_the_comment_is_refused_too(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     comment = forge.user_comment(REPO, 1, MEMBER, "!testme")
     forge.push(REPO, 1, NEW, force=True)
@@ -68,7 +81,9 @@ def test_a_force_push_after_the_comment_is_refused_too(start_bridge, fake_runs, 
     assert bridge.jobs() == []
 
 
-def test_a_push_on_a_later_timeline_page_is_seen(start_bridge, fake_runs, forge):
+def test_a_push_on_a_later_timeline_page_is_seen(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     forge.max_page = 2  # this forge caps pages below what the bridge asks for
     for n in range(4):
         forge.push(REPO, 1, f"{n:040x}", at=seconds_ago(100 - n))
@@ -82,7 +97,9 @@ def test_a_push_on_a_later_timeline_page_is_seen(start_bridge, fake_runs, forge)
     assert pages == ["1", "2", "3", "4"]  # read to the first empty page
 
 
-def test_a_polled_comment_is_bound_to_its_time_too(start_bridge, fake_runs, forge):
+def test_a_polled_comment_is_bound_to_its_time_too(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     poller = Poller(
         bridge.bridge.cfg, bridge.bridge.store, bridge.bridge.forge, bridge.bridge.intake
@@ -97,7 +114,9 @@ def test_a_polled_comment_is_bound_to_its_time_too(start_bridge, fake_runs, forg
     assert bridge.jobs() == []
 
 
-def test_sha_pins_the_current_head_and_any_other_commit_is_refused(start_bridge, fake_runs, forge):
+def test_sha_pins_the_current_head_and_any_other_commit_is_refused(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     bridge = start_bridge()
 
@@ -115,8 +134,8 @@ def test_sha_pins_the_current_head_and_any_other_commit_is_refused(start_bridge,
 
 
 def test_a_pinned_prefix_shared_by_a_commit_pushed_after_the_comment_is_refused(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     forge.push(REPO, 1, NEW, at=seconds_ago(30))
     bridge = start_bridge()
     comment = forge.user_comment(REPO, 1, MEMBER, f"!testme sha={NEW[:7]}")
@@ -129,7 +148,9 @@ def test_a_pinned_prefix_shared_by_a_commit_pushed_after_the_comment_is_refused(
     assert bridge.jobs() == []
 
 
-def test_without_a_timeline_api_only_a_pinned_sha_runs(start_bridge, fake_runs, forge):
+def test_without_a_timeline_api_only_a_pinned_sha_runs(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     forge.timeline_api = False  # a Gitea older than 1.15
     fake_runs.hold()
     bridge = start_bridge()
@@ -144,7 +165,9 @@ def test_without_a_timeline_api_only_a_pinned_sha_runs(start_bridge, fake_runs, 
     assert bridge.jobs()[0].head_sha == HEAD
 
 
-def test_an_old_inbox_row_without_the_comment_time_asks_the_forge(start_bridge, fake_runs, forge):
+def test_an_old_inbox_row_without_the_comment_time_asks_the_forge(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     comment = forge.user_comment(REPO, 1, MEMBER, "!testme")
     payload = forge.webhook_payload(comment)
@@ -157,7 +180,9 @@ def test_an_old_inbox_row_without_the_comment_time_asks_the_forge(start_bridge, 
     assert forge.calls_to("GET", f"/issues/comments/{comment['id']}")
 
 
-def test_a_head_that_moves_while_the_job_waits_is_not_run(start_bridge, fake_runs, forge):
+def test_a_head_that_moves_while_the_job_waits_is_not_run(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     forge.add_pull(REPO, 2, "2" * 40)
     bridge = start_bridge()
@@ -182,7 +207,9 @@ def test_a_head_that_moves_while_the_job_waits_is_not_run(start_bridge, fake_run
     assert forge.statuses_for(HEAD)[-1]["state"] == "error"
 
 
-def test_a_pr_closed_while_the_job_waits_is_not_run(start_bridge, fake_runs, forge):
+def test_a_pr_closed_while_the_job_waits_is_not_run(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     forge.add_pull(REPO, 2, "2" * 40)
     bridge = start_bridge()

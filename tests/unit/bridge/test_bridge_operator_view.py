@@ -15,8 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from runner.bridge.config import load_config
 from runner.bridge.logs import JsonLines
 from runner.bridge.progress import progress_from_log
-from runner.bridge.reporting import Reporter
+from runner.bridge.reports import Reporter
+from runner.bridge.store import Job
 from runner.errors import BadInput
+from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
     FORGE_TOKEN,
     HEAD,
@@ -24,17 +26,20 @@ from tests.unit.bridge.support import (
     REPO,
     WEBHOOK_SECRET,
     BridgeProcess,
+    FakeRuns,
+    RunningBridge,
+    StartBridge,
     config_data,
     free_port,
     wait_until,
 )
 
 
-def base_of(bridge) -> str:
+def base_of(bridge: RunningBridge) -> str:
     return bridge.url.rsplit("/", 1)[0]
 
 
-def reported(bridge, count: int = 1) -> list:
+def reported(bridge: RunningBridge, count: int = 1) -> list[Job]:
     return wait_until(
         lambda: len(done := [j for j in bridge.jobs() if j.reported]) >= count and done,
         what=f"{count} run(s) reported",
@@ -45,8 +50,8 @@ def reported(bridge, count: int = 1) -> list:
 
 
 def test_healthz_has_version_counts_outbox_and_the_last_forge_error_with_its_age(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     health = httpx.get(f"{base_of(bridge)}/healthz").json()
     assert health["ok"] is True and health["version"] == "0.1.0"
@@ -73,8 +78,8 @@ def test_healthz_has_version_counts_outbox_and_the_last_forge_error_with_its_age
 
 
 def test_run_page_has_times_requester_exit_code_and_the_tier_in_progress(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     bridge = start_bridge()
     bridge.comment("!testme stages=install,upgrade")
@@ -103,7 +108,7 @@ def test_run_page_has_times_requester_exit_code_and_the_tier_in_progress(
     assert httpx.get(f"{base_of(bridge)}/runs/nope-nope").status_code == 404
 
 
-def test_progress_is_read_from_the_orchestrators_run_log():
+def test_progress_is_read_from_the_orchestrators_run_log() -> None:
     log = (
         "    0.0s cloning custom-html-tiny from /somewhere\n"
         "    3.3s install tier: test_install.py, custom-html-tiny/test_install.py\n"
@@ -122,7 +127,9 @@ def test_progress_is_read_from_the_orchestrators_run_log():
     assert (ending.phase, ending.tier) == ("teardown", None)
 
 
-def test_runs_is_a_paginated_list_newest_first(start_bridge, fake_runs, forge):
+def test_runs_is_a_paginated_list_newest_first(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     for number in (1, 2, 3):
         forge.add_pull(REPO, number, str(number) * 40)
@@ -143,7 +150,9 @@ def test_runs_is_a_paginated_list_newest_first(start_bridge, fake_runs, forge):
         assert answer.status_code == 400 and answer.json()["error"]
 
 
-def test_page_numbers_are_bounded_so_no_page_is_a_server_error(start_bridge):
+def test_page_numbers_are_bounded_so_no_page_is_a_server_error(
+    start_bridge: StartBridge
+) -> None:
     """A page number past what the store can count once raised OverflowError: a 500."""
     bridge = start_bridge()
     for huge in ("9" * 30, str(2**63), "100001"):
@@ -153,7 +162,9 @@ def test_page_numbers_are_bounded_so_no_page_is_a_server_error(start_bridge):
     assert httpx.get(f"{base_of(bridge)}/runs", params={"page": "100000"}).json()["runs"] == []
 
 
-def test_every_answer_of_the_bridge_forbids_sniffing_and_framing(start_bridge):
+def test_every_answer_of_the_bridge_forbids_sniffing_and_framing(
+    start_bridge: StartBridge
+) -> None:
     bridge = start_bridge()
     base = base_of(bridge)
     answers = [httpx.get(f"{base}{path}") for path in ("/healthz", "/runs", "/runs/nope", "/metrics", "/",
@@ -167,7 +178,7 @@ def test_every_answer_of_the_bridge_forbids_sniffing_and_framing(start_bridge):
 # /metrics
 
 
-def scrape(bridge) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(bridge: RunningBridge) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = httpx.get(f"{base_of(bridge)}/metrics").text
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -176,7 +187,9 @@ def scrape(bridge) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def test_metrics_parse_and_move_with_a_run(start_bridge, fake_runs, forge):
+def test_metrics_parse_and_move_with_a_run(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     answer = httpx.get(f"{base_of(bridge)}/metrics")
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -207,7 +220,9 @@ def test_metrics_parse_and_move_with_a_run(start_bridge, fake_runs, forge):
 # statuses
 
 
-def test_each_stage_set_has_its_own_status_context(start_bridge, fake_runs, forge):
+def test_each_stage_set_has_its_own_status_context(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     bridge.comment("!testme")
     reported(bridge, 1)
@@ -220,7 +235,9 @@ def test_each_stage_set_has_its_own_status_context(start_bridge, fake_runs, forg
     assert final == {"cc-ci/lint,install,idempotent": "success", "cc-ci/install,upgrade": "success"}
 
 
-def test_a_sync_with_nothing_new_posts_no_second_status_or_edit(start_bridge, fake_runs, forge):
+def test_a_sync_with_nothing_new_posts_no_second_status_or_edit(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     bridge = start_bridge()
     bridge.comment("!testme")
@@ -240,7 +257,13 @@ def test_a_sync_with_nothing_new_posts_no_second_status_or_edit(start_bridge, fa
 # a job that cannot start
 
 
-def test_a_job_that_cannot_start_gets_a_reply_without_host_paths(start_bridge, fake_runs, forge, tmp_path, caplog):
+def test_a_job_that_cannot_start_gets_a_reply_without_host_paths(
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.ERROR, logger="cc-ci.bridge")
     missing = tmp_path / "secret-place" / "bin" / "python"
     bridge = start_bridge(executor={"command": [str(missing), "-m", "runner.run_recipe_ci"]})
@@ -265,8 +288,11 @@ def test_a_job_that_cannot_start_gets_a_reply_without_host_paths(start_bridge, f
 
 
 def test_a_rejected_token_is_logged_as_a_bad_token_and_the_comment_kept(
-    start_bridge, fake_runs, forge, caplog
-):
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger="cc-ci.bridge")
     bridge = start_bridge()
     forge.token = "the-forge-now-wants-another-token"
@@ -280,8 +306,11 @@ def test_a_rejected_token_is_logged_as_a_bad_token_and_the_comment_kept(
 
 
 def test_a_polled_duplicate_is_debug_and_a_webhook_duplicate_is_info(
-    start_bridge, fake_runs, forge, caplog
-):
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     fake_runs.hold()
     bridge = start_bridge()
     comment = forge.user_comment(REPO, 1, MEMBER, "!testme")
@@ -299,8 +328,8 @@ def test_a_polled_duplicate_is_debug_and_a_webhook_duplicate_is_info(
 
 
 def test_an_edit_of_a_refused_comment_is_answered_with_post_a_new_comment(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     comment = forge.user_comment(REPO, 1, MEMBER, "!testme foo")
     bridge.deliver(forge.webhook_payload(comment))
@@ -316,7 +345,7 @@ def test_an_edit_of_a_refused_comment_is_answered_with_post_a_new_comment(
     assert bridge.jobs() == []
 
 
-def test_a_plain_string_secret_says_which_form_is_expected(tmp_path: Path):
+def test_a_plain_string_secret_says_which_form_is_expected(tmp_path: Path) -> None:
     path = tmp_path / "bridge.yml"
     path.write_text(
         "forge: {url: https://forge.example, token: glpat-actual-value}\n"
@@ -333,7 +362,7 @@ def test_a_plain_string_secret_says_which_form_is_expected(tmp_path: Path):
 # log lines
 
 
-def test_json_log_lines_carry_the_message_and_the_traceback():
+def test_json_log_lines_carry_the_message_and_the_traceback() -> None:
     record = logging.LogRecord("cc-ci.bridge", logging.ERROR, __file__, 1, "run %s: %s", ("r1", "x"), None)
     try:
         raise ValueError("boom")
@@ -345,8 +374,8 @@ def test_json_log_lines_carry_the_message_and_the_traceback():
 
 
 def test_a_bridge_process_logs_json_lines_and_its_bound_address(
-    tmp_path, standin_forge, fake_runs
-):
+    tmp_path: Path, standin_forge: StandinForge, fake_runs: FakeRuns
+) -> None:
     port = free_port()
     config = config_data(
         tmp_path, standin_forge.url, fake_runs, webhook={"port": port},

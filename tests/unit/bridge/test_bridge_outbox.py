@@ -9,22 +9,26 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from runner.bridge.events import CommentEvent, delivery_key
-from runner.bridge.forge import ForgeClient
-from runner.bridge.reporting import reply_marker
+from runner.bridge.forge.client import ForgeClient
+from runner.bridge.forge.events import CommentEvent, delivery_key
+from runner.bridge.refusals import reply_marker
 from runner.bridge.retry import RetryPolicy
 from runner.bridge.store import Decision, Reply, Store
-from tests.unit.bridge.support import FORGE_TOKEN, MEMBER, REPO, wait_until
+from runner.bridge.store import outbox as outbox_table
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import FORGE_TOKEN, MEMBER, REPO, BridgeProcess, FakeRuns, wait_until
 
 EVENT = CommentEvent(REPO, 1, 42, "!testme nope", MEMBER, True, "webhook")
 
 
-def test_a_decision_and_its_reply_are_stored_together_and_survive_a_restart(tmp_path):
+def test_a_decision_and_its_reply_are_stored_together_and_survive_a_restart(tmp_path: Path) -> None:
     store = Store(tmp_path / "q.sqlite3")
     key = delivery_key(EVENT.repo, EVENT.comment_id)
     store.add_to_inbox(key, EVENT)
@@ -45,17 +49,19 @@ def test_a_decision_and_its_reply_are_stored_together_and_survive_a_restart(tmp_
     again.close()
 
 
-def test_a_failed_decision_leaves_neither_outcome_nor_reply(tmp_path, monkeypatch):
+def test_a_failed_decision_leaves_neither_outcome_nor_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = Store(tmp_path / "q.sqlite3")
     key = delivery_key(EVENT.repo, EVENT.comment_id)
     store.add_to_inbox(key, EVENT)
-    real = store._add_outbox
+    real = outbox_table.add_in
 
-    def add_then_die(*args, **kwargs):
+    def add_then_die(*args: Any, **kwargs: Any) -> None:
         real(*args, **kwargs)
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(store, "_add_outbox", add_then_die)
+    monkeypatch.setattr(outbox_table, "add_in", add_then_die)
     with pytest.raises(sqlite3.OperationalError):
         store.decide(key, Decision("malformed: x", reply=Reply(REPO, 1, "x"), marker="<!-- m -->"))
     assert store.inbox_outcomes() == {key: None}  # still pending: evaluated again later
@@ -63,7 +69,7 @@ def test_a_failed_decision_leaves_neither_outcome_nor_reply(tmp_path, monkeypatc
     store.close()
 
 
-def test_a_comment_that_already_exists_is_found_not_posted_again(forge):
+def test_a_comment_that_already_exists_is_found_not_posted_again(forge: StandinForge) -> None:
     client = ForgeClient(forge.url, SecretStr(FORGE_TOKEN), RetryPolicy(2, 0.0, 0.0))
     marker = reply_marker(7)
     first, made = client.post_comment("coop-cloud", "custom-html-tiny", 1, f"{marker}\nhi", marker)
@@ -78,7 +84,7 @@ def test_a_comment_that_already_exists_is_found_not_posted_again(forge):
     assert len(forge.bot_comments(REPO, 1)) == 1
 
 
-def test_a_lost_create_answer_is_retried_without_a_second_comment(forge):
+def test_a_lost_create_answer_is_retried_without_a_second_comment(forge: StandinForge) -> None:
     # The forge creates the comment, then the answer is lost (502 from a proxy).
     forge.answer_next(
         "POST",
@@ -98,7 +104,7 @@ def test_a_lost_create_answer_is_retried_without_a_second_comment(forge):
     assert [c["id"] for c in forge.bot_comments(REPO, 1)] == [comment_id]
 
 
-def deliver(bridge_proc, forge, comment: dict) -> bool:
+def deliver(bridge_proc: BridgeProcess, forge: StandinForge, comment: dict[str, Any]) -> bool:
     """One delivery, as the forge makes it; False when the bridge did not answer (it was killed)."""
     try:
         bridge_proc.deliver_again(forge, comment)
@@ -107,7 +113,7 @@ def deliver(bridge_proc, forge, comment: dict) -> bool:
         return False
 
 
-def tally(forge, db) -> tuple[dict[str, int], dict[str, int]]:
+def tally(forge: StandinForge, db: Path) -> tuple[dict[str, int], dict[str, int]]:
     """(replies owed, replies on the forge) by kind, and one entry per run for its comment."""
     bodies = [c["body"] for n in range(1, 11) for c in forge.bot_comments(REPO, n)]
     with sqlite3.connect(db) as conn:
@@ -124,15 +130,15 @@ def tally(forge, db) -> tuple[dict[str, int], dict[str, int]]:
     return owed, got
 
 
-def jobs_by_comment(db) -> dict[int, str]:
+def jobs_by_comment(db: Path) -> dict[int, str]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT delivery_key, base_run_id FROM jobs").fetchall()
     return {int(key.rsplit("-", 1)[1]): run for key, run in rows}
 
 
 def test_a_sigkill_during_a_burst_of_100_loses_no_reply_and_duplicates_no_comment(
-    bridge_proc, standin_forge, fake_runs
-):
+    bridge_proc: BridgeProcess, standin_forge: StandinForge, fake_runs: FakeRuns
+) -> None:
     forge = standin_forge
     for number in range(4, 11):
         forge.add_pull(REPO, number, f"{number:x}" * 40)
@@ -147,7 +153,7 @@ def test_a_sigkill_during_a_burst_of_100_loses_no_reply_and_duplicates_no_commen
     unanswered: list[dict] = []
     lock = threading.Lock()
 
-    def one(comment: dict) -> None:
+    def one(comment: dict[str, Any]) -> None:
         if not deliver(bridge_proc, forge, comment):
             with lock:
                 unanswered.append(comment)
@@ -194,7 +200,7 @@ def test_a_sigkill_during_a_burst_of_100_loses_no_reply_and_duplicates_no_commen
     assert posted_before < len(forge.calls_to("POST", "/comments"))  # the restart did send
 
 
-def _idle(db) -> bool:
+def _idle(db: Path) -> bool:
     with sqlite3.connect(db) as conn:
         pending = conn.execute("SELECT COUNT(*) FROM inbox WHERE state = 'pending'").fetchone()[0]
         try:

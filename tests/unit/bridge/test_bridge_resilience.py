@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from tests.unit.bridge.support import HEAD, REPO, wait_until
+import pytest
+
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import HEAD, REPO, FakeRuns, StartBridge, wait_until
 
 
 def test_transient_forge_errors_are_retried_and_the_run_still_reported(
-    start_bridge, fake_runs, forge, caplog
-):
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, logger="cc-ci.bridge")
     forge.fail_next("GET", "/api/v1/orgs/", times=2, status=503)
     forge.fail_next(
@@ -27,8 +33,11 @@ def test_transient_forge_errors_are_retried_and_the_run_still_reported(
 
 
 def test_forge_down_during_intake_defers_the_comment_and_evaluates_it_later(
-    start_bridge, fake_runs, forge, caplog
-):
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, logger="cc-ci.bridge")
     # More failures than one evaluation's retries (3): the comment is deferred, not dropped.
     forge.fail_next("GET", "/api/v1/orgs/", times=4, status=500)
@@ -43,8 +52,11 @@ def test_forge_down_during_intake_defers_the_comment_and_evaluates_it_later(
 
 
 def test_forge_that_never_answers_gives_up_on_the_comment_without_crashing(
-    start_bridge, fake_runs, forge, caplog
-):
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     forge.fail_next("GET", "/api/v1/orgs/", times=10_000, status=500)
     bridge = start_bridge()
     bridge.comment("!testme")
@@ -54,7 +66,9 @@ def test_forge_that_never_answers_gives_up_on_the_comment_without_crashing(
     assert sorted(o.split(":")[0] for o in bridge.settle().values()) == ["error", "queued"]
 
 
-def test_failed_final_report_is_retried_on_the_next_start(start_bridge, fake_runs, forge):
+def test_failed_final_report_is_retried_on_the_next_start(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     forge.fail_next("PATCH", "/api/v1/repos/", times=10_000, status=500)
     bridge.comment("!testme")
@@ -72,8 +86,11 @@ def test_failed_final_report_is_retried_on_the_next_start(start_bridge, fake_run
 
 
 def test_failed_final_report_is_resent_while_the_bridge_runs(
-    start_bridge, fake_runs, forge, monkeypatch
-):
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr("runner.bridge.dispatcher.REPORT_SWEEP_SECONDS", 0.2)
     bridge = start_bridge()
     forge.fail_next("PATCH", "/api/v1/repos/", times=10_000, status=500)
@@ -86,7 +103,9 @@ def test_failed_final_report_is_resent_while_the_bridge_runs(
     assert "passed" in forge.bot_comments(REPO, 1)[0]["body"]
 
 
-def test_second_bridge_on_the_same_state_dir_is_refused(start_bridge, fake_runs, forge):
+def test_second_bridge_on_the_same_state_dir_is_refused(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     import pytest
 
     from runner.errors import InfraError

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
+
 from runner.bridge.executors.local import run_alive
 from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
@@ -14,13 +16,15 @@ from tests.unit.bridge.support import (
     SHAS,
     WEBHOOK_SECRET,
     BridgeProcess,
+    FakeRuns,
+    StartBridge,
     queue_counts,
     wait_until,
 )
 
 
 def kill_bridge_with_one_running_and_two_queued(
-    bridge: BridgeProcess, forge: StandinForge, fake_runs
+    bridge: BridgeProcess, forge: StandinForge, fake_runs: FakeRuns
 ) -> None:
     fake_runs.hold()
     bridge.start()
@@ -54,8 +58,8 @@ def all_reported_passed(forge: StandinForge) -> bool:
 
 
 def test_queued_jobs_run_after_a_kill_and_the_running_one_is_re_attached(
-    bridge_proc, standin_forge, fake_runs
-):
+    bridge_proc: BridgeProcess, standin_forge: StandinForge, fake_runs: FakeRuns
+) -> None:
     kill_bridge_with_one_running_and_two_queued(bridge_proc, standin_forge, fake_runs)
     orphan = fake_runs.invocations()[0]
 
@@ -76,8 +80,8 @@ def test_queued_jobs_run_after_a_kill_and_the_running_one_is_re_attached(
 
 
 def test_a_run_that_died_with_the_bridge_is_re_queued_under_a_new_run_id(
-    bridge_proc, standin_forge, fake_runs
-):
+    bridge_proc: BridgeProcess, standin_forge: StandinForge, fake_runs: FakeRuns
+) -> None:
     kill_bridge_with_one_running_and_two_queued(bridge_proc, standin_forge, fake_runs)
     orphan = fake_runs.invocations()[0]
     os.kill(orphan["pid"], signal.SIGKILL)  # the run died too (e.g. the machine rebooted)
@@ -113,8 +117,8 @@ def test_a_run_that_died_with_the_bridge_is_re_queued_under_a_new_run_id(
 
 
 def test_an_interrupted_run_out_of_attempts_is_marked_lost_and_reported(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     first = start_bridge(max_attempts=1)
     first.comment("!testme")
@@ -135,8 +139,11 @@ def test_an_interrupted_run_out_of_attempts_is_marked_lost_and_reported(
 
 
 def test_an_interrupted_run_that_cannot_be_reclaimed_is_still_re_queued(
-    start_bridge, fake_runs, forge, caplog
-):
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     fake_runs.hold()
     first = start_bridge()
     first.comment("!testme")

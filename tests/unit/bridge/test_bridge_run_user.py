@@ -20,6 +20,7 @@ import pytest
 from runner.bridge.config import LocalExecutorConfig
 from runner.bridge.executors.local import resolve_run_user
 from runner.errors import BadInput
+from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
     FAKE_RUN,
     FORGE_TOKEN,
@@ -42,7 +43,9 @@ def environ_of(pid: int) -> bytes:
     return Path(f"/proc/{pid}/environ").read_bytes()
 
 
-def test_the_bridge_keeps_no_secret_in_its_own_environment(bridge_proc, standin_forge, fake_runs):
+def test_the_bridge_keeps_no_secret_in_its_own_environment(
+    bridge_proc: BridgeProcess, standin_forge: StandinForge, fake_runs: FakeRuns
+) -> None:
     bridge_proc.start()
     assert bridge_proc.proc is not None
     environ = environ_of(bridge_proc.proc.pid)  # read as root: what any same-user process sees
@@ -106,8 +109,8 @@ def shared_dir() -> Iterator[Path]:
 
 @needs_root
 def test_a_run_as_another_user_cannot_read_the_bridges_secrets(
-    tmp_path, standin_forge, run_user, shared_dir
-):
+    tmp_path: Path, standin_forge: StandinForge, run_user: pwd.struct_passwd, shared_dir: Path
+) -> None:
     secret_file = shared_dir / "forge-token"
     secret_file.write_text(FORGE_TOKEN + "\n")
     secret_file.chmod(0o600)  # owned by the bridge's user (root here), as docs/bridge.md says
@@ -160,7 +163,9 @@ def test_a_run_as_another_user_cannot_read_the_bridges_secrets(
 
 
 @needs_root
-def test_run_user_is_checked_when_the_bridge_starts(run_user, tmp_path):
+def test_run_user_is_checked_when_the_bridge_starts(
+    run_user: pwd.struct_passwd, tmp_path: Path
+) -> None:
     assert resolve_run_user(run_user.pw_name).uid == run_user.pw_uid  # type: ignore[union-attr]
     with pytest.raises(BadInput, match="executor.run_user: no such user 'no-such-ccci-user'"):
         resolve_run_user("no-such-ccci-user")

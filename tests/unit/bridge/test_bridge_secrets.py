@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import logging
 
-from tests.unit.bridge.support import FORGE_TOKEN, REPO, WEBHOOK_SECRET, wait_until
+import pytest
+
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import (
+    FORGE_TOKEN,
+    REPO,
+    WEBHOOK_SECRET,
+    FakeRuns,
+    StartBridge,
+    wait_until,
+)
 
 SENTINELS = (FORGE_TOKEN, WEBHOOK_SECRET)
 
 
-def test_a_busy_bridge_logs_no_secret_even_at_debug(start_bridge, fake_runs, forge, caplog):
+def test_a_busy_bridge_logs_no_secret_even_at_debug(
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, including httpx/httpcore/uvicorn
     forge.fail_next("GET", "/api/v1/orgs/", times=1, status=503)
     bridge = start_bridge(reply_to_unauthorised=True)
@@ -32,7 +47,9 @@ def test_a_busy_bridge_logs_no_secret_even_at_debug(start_bridge, fake_runs, for
         assert all(secret not in str(s) for s in forge.statuses)
 
 
-def test_the_run_does_not_inherit_the_bridges_secret_env_vars(start_bridge, fake_runs, forge):
+def test_the_run_does_not_inherit_the_bridges_secret_env_vars(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     bridge.comment("!testme")
     wait_until(lambda: fake_runs.invocations(), what="run to start")

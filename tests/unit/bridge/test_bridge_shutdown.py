@@ -7,14 +7,17 @@ import signal
 
 import pytest
 
-from runner.bridge.reporting import reply_marker
-from tests.unit.bridge.support import REPO
+from runner.bridge.refusals import reply_marker
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import REPO, BridgeProcess, FakeRuns
 from tests.unit.test_dashboard import make_run
 from tests.unit.test_dashboard_server import GOOD, STOP_WITHIN_S, _stops_within, _stuck_download
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_stop_signal_drains_the_replies_and_logs_the_stop(bridge_proc, standin_forge, sig):
+def test_a_stop_signal_drains_the_replies_and_logs_the_stop(
+    bridge_proc: BridgeProcess, standin_forge: StandinForge, sig: signal.Signals
+) -> None:
     standin_forge.delay = 1.0  # a slow forge: the replies are still in flight when the signal comes
     bridge_proc.start()
     comments = [bridge_proc.deliver_comment(standin_forge, 1, f"!testme nope{n}") for n in range(6)]
@@ -33,7 +36,9 @@ def test_a_stop_signal_drains_the_replies_and_logs_the_stop(bridge_proc, standin
         assert "is not an option" in answering[0]
 
 
-def test_the_bridge_stops_within_5s_of_sigterm_with_a_download_stuck(bridge_proc, fake_runs):
+def test_the_bridge_stops_within_5s_of_sigterm_with_a_download_stuck(
+    bridge_proc: BridgeProcess, fake_runs: FakeRuns
+) -> None:
     """A client that never reads a big file it asked for does not hold the bridge's HTTP server."""
     run = make_run(fake_runs.runs_dir, GOOD, recipe="good")
     (run / "logs" / "tier-install.log").write_bytes(b"x" * (32 * 2**20))

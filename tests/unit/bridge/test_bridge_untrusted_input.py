@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 
-from tests.unit.bridge.support import ORG, REPO, wait_until
+import pytest
+
+from tests.unit.bridge.bridge_standins import StandinForge
+from tests.unit.bridge.support import ORG, REPO, FakeRuns, StartBridge, wait_until
 
 
 def test_a_login_with_url_syntax_is_checked_as_itself_not_as_a_member(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     # Unencoded, `alice?x=1#` was asked as /members/alice (query x=1) and authorised as alice.
     bridge = start_bridge()
 
@@ -22,7 +25,12 @@ def test_a_login_with_url_syntax_is_checked_as_itself_not_as_a_member(
     assert asked == [(f"/api/v1/orgs/{ORG}/members/alice%3Fx=1%23", {})]
 
 
-def test_control_characters_never_reach_a_reply_or_the_log(start_bridge, fake_runs, forge, caplog):
+def test_control_characters_never_reach_a_reply_or_the_log(
+    start_bridge: StartBridge,
+    fake_runs: FakeRuns,
+    forge: StandinForge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger="cc-ci.bridge")
     bridge = start_bridge(reply_to_unauthorised=True)
 

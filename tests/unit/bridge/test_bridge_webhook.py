@@ -7,13 +7,22 @@ import json
 import httpx
 
 from runner.ops import LIFECYCLE
-from tests.unit.bridge.bridge_standins import sign
-from tests.unit.bridge.support import HEAD, MEMBER, ORG, REPO, queue_counts, wait_until
+from tests.unit.bridge.bridge_standins import StandinForge, sign
+from tests.unit.bridge.support import (
+    HEAD,
+    MEMBER,
+    ORG,
+    REPO,
+    FakeRuns,
+    StartBridge,
+    queue_counts,
+    wait_until,
+)
 
 
 def test_member_testme_queues_one_run_with_comment_and_pending_status(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()  # keep the run busy so the "queued/running" report is what we see
     bridge = start_bridge()
 
@@ -57,8 +66,8 @@ def test_member_testme_queues_one_run_with_comment_and_pending_status(
 
 
 def test_finished_run_edits_the_same_comment_with_verdict_and_sets_final_status(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
 
     bridge.comment("!testme stages=install,upgrade")
@@ -80,7 +89,9 @@ def test_finished_run_edits_the_same_comment_with_verdict_and_sets_final_status(
     assert forge.statuses_for(HEAD)[-1]["target_url"].endswith(f"/runs/{job.run_id}")
 
 
-def test_failed_run_sets_failure_status(start_bridge, fake_runs, forge):
+def test_failed_run_sets_failure_status(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge(executor={"env": {"FAKE_RUN_VERDICT": "fail"}})
     bridge.comment("!testme")
     wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")
@@ -88,7 +99,9 @@ def test_failed_run_sets_failure_status(start_bridge, fake_runs, forge):
     assert "failed" in forge.bot_comments(REPO, 1)[0]["body"]
 
 
-def test_run_without_results_is_reported_as_error(start_bridge, fake_runs, forge):
+def test_run_without_results_is_reported_as_error(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge(executor={"env": {"FAKE_RUN_NO_RESULTS": "1"}})
     bridge.comment("!testme")
     job = wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")[0]
@@ -96,7 +109,9 @@ def test_run_without_results_is_reported_as_error(start_bridge, fake_runs, forge
     assert forge.statuses_for(HEAD)[-1]["state"] == "error"
 
 
-def test_bad_signature_is_401_and_queues_nothing(start_bridge, fake_runs, forge):
+def test_bad_signature_is_401_and_queues_nothing(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     payload = forge.webhook_payload(forge.user_comment(REPO, 1, MEMBER, "!testme"))
 
@@ -109,7 +124,9 @@ def test_bad_signature_is_401_and_queues_nothing(start_bridge, fake_runs, forge)
     assert forge.calls == []
 
 
-def test_github_style_sha256_signature_header_is_accepted(start_bridge, fake_runs, forge):
+def test_github_style_sha256_signature_header_is_accepted(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     body = json.dumps(
         forge.webhook_payload(forge.user_comment(REPO, 1, MEMBER, "!testme"))
@@ -124,7 +141,9 @@ def test_github_style_sha256_signature_header_is_accepted(start_bridge, fake_run
     assert response.status_code == 202
 
 
-def test_non_member_gets_no_run(start_bridge, fake_runs, forge):
+def test_non_member_gets_no_run(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     bridge.comment("!testme", login="mallory")
     outcomes = bridge.settle()
@@ -133,7 +152,9 @@ def test_non_member_gets_no_run(start_bridge, fake_runs, forge):
     assert forge.bot_comments(REPO, 1) == []  # the "not authorised" reply is off by default
 
 
-def test_membership_the_bot_cannot_see_counts_as_not_a_member(start_bridge, fake_runs, forge):
+def test_membership_the_bot_cannot_see_counts_as_not_a_member(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     forge.membership_visible = False  # the bot is not in the org: Gitea answers 303
     bridge = start_bridge()
     bridge.comment("!testme")
@@ -143,7 +164,9 @@ def test_membership_the_bot_cannot_see_counts_as_not_a_member(start_bridge, fake
     assert not forge.calls_to("GET", "/public_members/")  # the redirect is not followed
 
 
-def test_non_member_gets_a_short_reply_when_configured(start_bridge, fake_runs, forge):
+def test_non_member_gets_a_short_reply_when_configured(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge(reply_to_unauthorised=True)
     bridge.comment("!testme", login="mallory")
     bridge.settle()
@@ -152,7 +175,9 @@ def test_non_member_gets_a_short_reply_when_configured(start_bridge, fake_runs, 
     assert "@mallory may not start runs" in replies[0]["body"]
 
 
-def test_allowlisted_outsider_may_trigger(start_bridge, fake_runs, forge):
+def test_allowlisted_outsider_may_trigger(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     bridge = start_bridge()
     bridge.comment("!testme", login="Trusted-Outsider")
@@ -161,7 +186,9 @@ def test_allowlisted_outsider_may_trigger(start_bridge, fake_runs, forge):
     assert not forge.calls_to("GET", "/members/")  # the allowlist needs no API call
 
 
-def test_duplicate_delivery_of_one_comment_starts_one_run(start_bridge, fake_runs, forge):
+def test_duplicate_delivery_of_one_comment_starts_one_run(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     bridge = start_bridge()
     payload = forge.webhook_payload(forge.user_comment(REPO, 1, MEMBER, "!testme"))
@@ -177,7 +204,9 @@ def test_duplicate_delivery_of_one_comment_starts_one_run(start_bridge, fake_run
     assert len(fake_runs.invocations()) == 1
 
 
-def test_second_testme_for_the_same_head_while_queued_coalesces(start_bridge, fake_runs, forge):
+def test_second_testme_for_the_same_head_while_queued_coalesces(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     forge.add_pull(REPO, 2, "2" * 40)
     bridge = start_bridge()
@@ -197,7 +226,9 @@ def test_second_testme_for_the_same_head_while_queued_coalesces(start_bridge, fa
     assert len(replies) == 1 and "already queued as run" in replies[0]
 
 
-def test_different_stages_for_the_same_head_are_separate_runs(start_bridge, fake_runs, forge):
+def test_different_stages_for_the_same_head_are_separate_runs(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     fake_runs.hold()
     forge.add_pull(REPO, 2, "2" * 40)
     bridge = start_bridge()
@@ -213,7 +244,9 @@ def test_different_stages_for_the_same_head_are_separate_runs(start_bridge, fake
     ]
 
 
-def test_comments_that_must_not_trigger(start_bridge, fake_runs, forge):
+def test_comments_that_must_not_trigger(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     forge.add_pull(REPO, 3, "3" * 40, state="closed")
     forge.add_pull(REPO, 4, "4" * 40, state="closed", merged=True)
     forge.add_pull("someone/else", 1, "5" * 40)
@@ -239,7 +272,9 @@ def test_comments_that_must_not_trigger(start_bridge, fake_runs, forge):
     assert forge.calls_to("POST", "/statuses/") == []
 
 
-def test_payload_claiming_a_pr_is_checked_against_the_forge(start_bridge, fake_runs, forge):
+def test_payload_claiming_a_pr_is_checked_against_the_forge(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     """A signed payload saying is_pull for an issue number still does not run: the forge says 404."""
     bridge = start_bridge()
     comment = forge.user_comment(REPO, 9, MEMBER, "!testme")
@@ -249,7 +284,9 @@ def test_payload_claiming_a_pr_is_checked_against_the_forge(start_bridge, fake_r
     assert bridge.jobs() == []
 
 
-def test_unknown_option_gets_one_grammar_reply_and_no_run(start_bridge, fake_runs, forge):
+def test_unknown_option_gets_one_grammar_reply_and_no_run(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     bridge.comment("!testme foo")
     bridge.comment("!testme stages=install,deploy")
@@ -270,8 +307,8 @@ def test_unknown_option_gets_one_grammar_reply_and_no_run(start_bridge, fake_run
 
 
 def test_a_stage_outside_the_configured_stages_gets_a_reply_and_no_run(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge(stages=["install"])
     bridge.comment("!testme stages=install,upgrade")
     assert list(bridge.settle().values()) == [
@@ -282,7 +319,9 @@ def test_a_stage_outside_the_configured_stages_gets_a_reply_and_no_run(
     assert len(reply) == 1 and "stage `upgrade` is not available on this cc-ci" in reply[0]["body"]
 
 
-def test_oversized_body_is_413_and_non_json_is_400(start_bridge, fake_runs, forge):
+def test_oversized_body_is_413_and_non_json_is_400(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     huge = b'{"pad": "' + b"x" * (65 * 1024) + b'"}'
     assert bridge.deliver(huge).status_code == 413
@@ -298,14 +337,18 @@ def test_oversized_body_is_413_and_non_json_is_400(start_bridge, fake_runs, forg
     assert bridge.jobs() == [] and bridge.bridge.store.inbox_outcomes() == {}
 
 
-def test_other_events_are_acknowledged_and_ignored(start_bridge, fake_runs, forge):
+def test_other_events_are_acknowledged_and_ignored(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     response = bridge.deliver({"ref": "refs/heads/main"}, event="push")
     assert response.status_code == 200
     assert response.json()["result"] == "ignored: event push"
 
 
-def test_run_status_page_and_health(start_bridge, fake_runs, forge):
+def test_run_status_page_and_health(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge()
     bridge.comment("!testme")
     job = wait_until(lambda: [j for j in bridge.jobs() if j.reported], what="run reported")[0]
@@ -317,8 +360,8 @@ def test_run_status_page_and_health(start_bridge, fake_runs, forge):
 
 
 def test_every_malformed_signed_body_is_a_400_with_a_one_line_reason(
-    start_bridge, fake_runs, forge
-):
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     bridge = start_bridge(webhook={"max_body_bytes": 256 * 1024})
     comment = forge.webhook_payload(forge.user_comment(REPO, 1, MEMBER, "!testme"))
     nested_in_payload = (
@@ -344,7 +387,9 @@ def test_every_malformed_signed_body_is_a_400_with_a_one_line_reason(
     assert len(bridge.bridge.store.inbox_outcomes()) == 1
 
 
-def test_a_forks_pr_runs_with_the_forks_clone_url_and_remembers_it(start_bridge, fake_runs, forge):
+def test_a_forks_pr_runs_with_the_forks_clone_url_and_remembers_it(
+    start_bridge: StartBridge, fake_runs: FakeRuns, forge: StandinForge
+) -> None:
     forge.add_pull(REPO, 9, "9" * 40, fork="alice/custom-html-tiny")
     bridge = start_bridge()
     assert bridge.comment("!testme", number=9).status_code == 202

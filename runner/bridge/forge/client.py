@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationError
 
-from runner.bridge.events import CommentEvent
+from runner.bridge.forge.events import CommentEvent
 from runner.bridge.retry import (
     RetryPolicy,
     expect_status,

@@ -1,7 +1,7 @@
-"""Reporting back to the PR: one comment per run (posted on accept, edited as the run moves on)
-and a commit status on the PR head, plus one-off replies. Bodies are built by pure functions;
-the Reporter posts them and never lets a forge failure escape (it is retried by the client,
-then logged).
+"""Reporting a run back to the PR: one comment per run (posted on accept, edited as the run
+moves on) and a commit status on the PR head. Bodies are built by pure functions; the Reporter
+posts them (and every other item of the outbox, e.g. refusals.py's replies) and never lets a
+forge failure escape (it is retried by the client, then logged).
 
 Every comment the bridge creates starts with an invisible marker line (the run, or the comment
 it answers). Creating goes through `ForgeClient.post_comment`, which first looks for the bot's
@@ -16,8 +16,9 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 
-from runner.bridge.forge import ForgeClient, ForgeError
-from runner.bridge.grammar import GRAMMAR_HELP, printable
+from runner.bridge.forge.client import ForgeClient, ForgeError
+from runner.bridge.grammar import printable
+from runner.bridge.refusals import short
 from runner.bridge.store import Job, OutboxItem, Store
 
 log = logging.getLogger("cc-ci.bridge")
@@ -43,14 +44,6 @@ def public_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:
 def job_marker(job: Job) -> str:
     # An invisible first line: says which run a comment belongs to, and never starts with !testme.
     return f"<!-- cc-ci run {job.base_run_id} -->"
-
-
-def reply_marker(comment_id: int) -> str:
-    return f"<!-- cc-ci reply to comment {comment_id} -->"
-
-
-def short(sha: str) -> str:
-    return sha[:10]
 
 
 def _what(job: Job) -> str:
@@ -119,41 +112,6 @@ def job_status(job: Job) -> str:
 
 def coalesced_body(job: Job, follow_url: str) -> str:
     return f"cc-ci: this PR head is already queued as run `{job.run_id}` ({follow_url}); not queueing it twice."
-
-
-def malformed_body(reason: str) -> str:
-    # The bridge reads a comment once: an edit of this one would go unnoticed.
-    return (
-        f"cc-ci: {reason}. No run started.\n\n{GRAMMAR_HELP}\n\n"
-        "Post the corrected `!testme` as a **new comment**: edits of a comment the bridge has "
-        "already answered are not read again."
-    )
-
-
-def unauthorised_body(login: str) -> str:
-    return f"cc-ci: @{login} may not start runs here (members of the repository's organisation and allowlisted users can). No run started."
-
-
-def head_moved_body(head_sha: str) -> str:
-    return (
-        "cc-ci: the PR changed after your comment; comment `!testme` again to test "
-        f"{short(head_sha)}. No run started."
-    )
-
-
-def sha_mismatch_body(pinned: str, head_sha: str) -> str:
-    return (
-        f"cc-ci: `sha={pinned}` is not the head of this PR (the head is {short(head_sha)}); "
-        f"comment `!testme` again to test {short(head_sha)}. No run started."
-    )
-
-
-def no_timeline_body(head_sha: str) -> str:
-    return (
-        "cc-ci: this forge does not say when the PR's head last changed, so a bare `!testme` "
-        f"cannot be bound to the commit you saw; comment `!testme sha={head_sha}` to "
-        f"test {short(head_sha)}. No run started."
-    )
 
 
 def status_context(prefix: str, job: Job) -> str:
