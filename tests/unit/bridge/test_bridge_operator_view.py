@@ -14,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runner.bridge.config import load_config
 from runner.bridge.logs import JsonLines
-from runner.bridge.progress import progress_from_log
 from runner.bridge.reporting import Reporter
 from runner.errors import BadInput
+from runner.run.progress import progress_from_log
 from tests.unit.bridge.support import (
     FORGE_TOKEN,
     HEAD,
