@@ -29,8 +29,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runner.dashboard.card import card_state  # noqa: E402
 from runner.ops import ORDER  # noqa: E402
+from runner.pictures.card import card_state  # noqa: E402
 from runner.recipe.repos import bundled_recipe_repo  # noqa: E402
 
 YARDSTICK = REPO / "benchmarks" / "raw_install_custom_html_tiny.sh"

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from runner.bridge import views
 from runner.bridge.binding import recheck_before_start
+from runner.bridge.catalog import BridgeCatalog
 from runner.bridge.config import (
     BridgeConfig,
     DroneExecutorConfig,
@@ -34,10 +35,9 @@ from runner.bridge.reports import Reporter
 from runner.bridge.retry import RetryPolicy
 from runner.bridge.store import Job, Store
 from runner.bridge.webhook import OperatorViews, build_app
-from runner.dashboard.card import CARD_PNG, card_state
-from runner.dashboard.catalog import BridgeCatalog
 from runner.dashboard.pages import Dashboard, bounded_server
 from runner.errors import InfraError
+from runner.pictures.card import CARD_PNG, card_state
 
 log = logging.getLogger("cc-ci.bridge")
 

@@ -17,17 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from runner.bridge.forge.client import ForgeClient
-from runner.bridge.progress import read_progress
 from runner.bridge.store import Job, Store
+from runner.dashboard.catalog import DETAIL_ELSEWHERE
+from runner.run.progress import read_progress
 from runner.run.readback import read_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PER_PAGE = 20
-MAX_PER_PAGE = 100
-MAX_PAGE = 100_000  # far past any history; bounds the offset the store is asked for
-# What an unauthenticated page says of a job the bridge could not start or handle: the reason
-# names host paths and users, so it goes to the bridge's log only.
-DETAIL_ELSEWHERE = "The bridge could not start or handle this run; its operator finds why in the bridge's log."
 
 
 @lru_cache(maxsize=1)
@@ -131,16 +126,3 @@ def runs_page(store: Store, page: int, per_page: int) -> dict[str, Any]:
         "next": link(page + 1) if page * per_page < total else None,
         "prev": link(page - 1) if page > 1 else None,
     }
-
-
-def page_params(query: dict[str, str], default_per_page: int = DEFAULT_PER_PAGE) -> tuple[int, int] | str:
-    """(page, per_page) from `?page=&per_page=`, or one line saying what is wrong."""
-    page_text, per_page_text = query.get("page", "1"), query.get("per_page", str(default_per_page))
-    if not (page_text.isascii() and page_text.isdigit() and per_page_text.isascii() and per_page_text.isdigit()):
-        return "page and per_page must be whole numbers"
-    if len(page_text) > 7 or len(per_page_text) > 4:  # before int(): no huge number is ever parsed
-        return f"page must be from 1 to {MAX_PAGE}, per_page from 1 to {MAX_PER_PAGE}"
-    page, per_page = int(page_text), int(per_page_text)
-    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
-        return f"page must be from 1 to {MAX_PAGE}, per_page from 1 to {MAX_PER_PAGE}"
-    return page, per_page

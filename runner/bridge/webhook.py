@@ -26,7 +26,7 @@ from starlette.routing import Route
 from runner.bridge.forge.events import COMMENT_EVENTS, event_name, parse_comment_payload
 from runner.bridge.forge.signature import signature_from_headers, verify_signature
 from runner.bridge.intake import Intake
-from runner.bridge.views import page_params
+from runner.dashboard.catalog import page_params
 from runner.dashboard.pages import Dashboard, page_failed, secured, wants_html
 
 log = logging.getLogger("cc-ci.bridge")

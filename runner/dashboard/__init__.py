@@ -1,2 +1,3 @@
-"""What people look at: the dashboard pages, badges and the summary card, all read from run dirs
-(and, under the bridge, from its job queue). Nothing here writes a run dir except the card."""
+"""What people look at: the dashboard pages and badges, all read from run dirs (and, under the
+bridge, from the job queue it hands in as a `Catalog`). Nothing here writes a run dir; the summary
+card the pages show is drawn by `runner/pictures/card.py`. Nothing here imports the bridge."""

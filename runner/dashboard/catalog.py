@@ -1,16 +1,24 @@
 """Which runs there are: one entry per run, from the bridge's job queue (with its run dirs when
-the runs are local) or from a runs dir alone (`cc-ci serve`). Pages only ever read a Catalog."""
+the runs are local; the bridge's own `BridgeCatalog`) or from a runs dir alone (`cc-ci serve`).
+Pages only ever read a Catalog: the dashboard declares here what it needs of a source of runs and
+never imports the bridge that hosts it."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from runner.bridge.store import RUN_ID_RE, Job, Store
 from runner.ops import ORDER
+from runner.recipe.naming import RUN_ID
 from runner.run.readback import RunRead, read_run
+
+DEFAULT_PER_PAGE = 20  # the bridge's JSON `/runs`; the dashboard's page shows more
+MAX_PER_PAGE = 100
+MAX_PAGE = 100_000  # far past any history; bounds the offset the store is asked for
+# What an unauthenticated page says of a job the bridge could not start or handle: the reason
+# names host paths and users, so it goes to the bridge's log only.
+DETAIL_ELSEWHERE = "The bridge could not start or handle this run; its operator finds why in the bridge's log."
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,9 @@ def entry_from_run_dir(path: Path) -> RunEntry | None:
     )
 
 
-def _is_run_dir(path: Path) -> bool:
+def is_run_dir(path: Path) -> bool:
     """A run id's own directory: not a symlink to one elsewhere."""
-    return RUN_ID_RE.match(path.name) is not None and path.is_dir() and not path.is_symlink()
+    return RUN_ID.match(path.name) is not None and path.is_dir() and not path.is_symlink()
 
 
 class RunsDirCatalog:
@@ -86,11 +94,11 @@ class RunsDirCatalog:
     def entries(self) -> list[RunEntry]:
         if not self.runs_dir.is_dir():
             return []
-        found = [entry_from_run_dir(path) for path in self.runs_dir.iterdir() if _is_run_dir(path)]
-        return _newest_first([entry for entry in found if entry is not None])
+        found = [entry_from_run_dir(path) for path in self.runs_dir.iterdir() if is_run_dir(path)]
+        return newest_first([entry for entry in found if entry is not None])
 
     def entry(self, run_id: str) -> RunEntry | None:
-        if not _is_run_dir(self.runs_dir / run_id):
+        if not is_run_dir(self.runs_dir / run_id):
             return None
         return entry_from_run_dir(self.runs_dir / run_id)
 
@@ -98,50 +106,7 @@ class RunsDirCatalog:
         return list(self._enrolled)
 
 
-class BridgeCatalog:
-    """The bridge: its jobs, each read with its run dir when runs are local (`runs_dir`)."""
-
-    def __init__(self, store: Store, runs_dir: Path | None, enrolled: list[str]) -> None:
-        self.store = store
-        self.runs_dir = runs_dir
-        self._enrolled = enrolled
-
-    def entries(self) -> list[RunEntry]:
-        jobs = [self._entry(job) for job in self.store.jobs()]
-        # runs made in the same runs dir without a !testme (by hand, a scheduled default-branch
-        # run): what the badges follow
-        known = {entry.run_id for entry in jobs}
-        by_hand = [entry for entry in RunsDirCatalog(self.runs_dir).entries() if entry.run_id not in known] \
-            if self.runs_dir is not None else []
-        return _newest_first(jobs + by_hand)
-
-    def entry(self, run_id: str) -> RunEntry | None:
-        job = self.store.job_by_run_id(run_id)
-        if job is not None:
-            return self._entry(job)
-        return RunsDirCatalog(self.runs_dir).entry(run_id) if self.runs_dir is not None else None
-
-    def enrolled(self) -> list[str]:
-        return list(self._enrolled)
-
-    def _entry(self, job: Job) -> RunEntry:
-        run_dir = self.runs_dir / job.run_id if self.runs_dir is not None else None
-        run = read_run(run_dir) if run_dir is not None and _is_run_dir(run_dir) else None
-        results = run.results if run else None
-        end = job.finished_at or (time.time() if job.state == "running" else None)
-        verdict = results.verdict if results else None
-        return RunEntry(
-            run_id=job.run_id, recipe=job.recipe, state=job.state,
-            verdict=(job.verdict or verdict) if job.state == "finished" else job.verdict,
-            level=results.level if results else None, started_at=job.started_at, finished_at=job.finished_at,
-            duration_s=(results.duration_s if results else None) or (end - job.started_at if end and job.started_at else None),
-            pr=job.pr, ref=job.head_sha, run_dir=run.path if run else None,
-            stages=tuple(job.stages), follow_url=job.follow_url, detail=job.detail,
-            unreadable=run.unreadable if run else None, read=run,
-        )
-
-
-def _newest_first(entries: list[RunEntry]) -> list[RunEntry]:
+def newest_first(entries: list[RunEntry]) -> list[RunEntry]:
     return sorted(entries, key=lambda e: (e.started_at or 0.0, e.run_id), reverse=True)
 
 
@@ -163,3 +128,17 @@ def level_changes(history: list[RunEntry]) -> dict[str, tuple[int, int]]:
         if before.level != now.level:
             changes[now.run_id] = (before.level, now.level)  # type: ignore[assignment]
     return changes
+
+
+def page_params(query: dict[str, str], default_per_page: int = DEFAULT_PER_PAGE) -> tuple[int, int] | str:
+    """(page, per_page) from `?page=&per_page=`, or one line saying what is wrong (the dashboard's
+    `/runs` page and the bridge's JSON `/runs` alike)."""
+    page_text, per_page_text = query.get("page", "1"), query.get("per_page", str(default_per_page))
+    if not (page_text.isascii() and page_text.isdigit() and per_page_text.isascii() and per_page_text.isdigit()):
+        return "page and per_page must be whole numbers"
+    if len(page_text) > 7 or len(per_page_text) > 4:  # before int(): no huge number is ever parsed
+        return f"page must be from 1 to {MAX_PAGE}, per_page from 1 to {MAX_PER_PAGE}"
+    page, per_page = int(page_text), int(per_page_text)
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        return f"page must be from 1 to {MAX_PAGE}, per_page from 1 to {MAX_PER_PAGE}"
+    return page, per_page

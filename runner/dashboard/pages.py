@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-import jinja2
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -34,11 +33,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runner.bridge.progress import read_progress
-from runner.bridge.views import DETAIL_ELSEWHERE, page_params
 from runner.dashboard import runview
 from runner.dashboard.badge import CACHE_HEADERS, badge_entry, badge_svg
-from runner.dashboard.catalog import Catalog, RunEntry, latest_by_recipe, level_changes
+from runner.dashboard.catalog import (
+    DETAIL_ELSEWHERE,
+    Catalog,
+    RunEntry,
+    latest_by_recipe,
+    level_changes,
+    page_params,
+)
+from runner.pictures.html import seconds, templates
+from runner.run.progress import read_progress
 from runner.run.readback import open_file, stream_file
 from runner.run.rundir import RunFileUnreadable
 
@@ -61,9 +67,7 @@ _TEXT_TYPES = {".log": "text/plain; charset=utf-8", ".md": "text/plain; charset=
                ".xml": "text/plain; charset=utf-8", ".json": "application/json",
                ".png": "image/png", ".zip": "application/zip"}
 
-ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                         autoescape=True, undefined=jinja2.ChainableUndefined,
-                         trim_blocks=True, lstrip_blocks=True)
+ENV = templates(HERE / "templates")
 
 
 def wants_html(accept: str | None) -> bool:
@@ -98,12 +102,6 @@ def clock(stamp: float | None) -> str:
         return "—" if stamp is None else datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (OverflowError, OSError, ValueError):  # a clock far off (a file's mtime set by hand)
         return "—"
-
-
-def seconds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.1f}s" if value < 120 else f"{int(value // 60)}m{int(value % 60):02d}s"
 
 
 ENV.filters.update(age=age, clock=clock, seconds=seconds)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from runner.bridge.progress import Progress, read_progress
+from runner.run.progress import Progress, read_progress
 from runner.run.readback import (
     Results,
     RunRead,

@@ -1,5 +1,5 @@
 """Pictures a run takes of its app: after install and after upgrade (the summary card is drawn
-after the verdict by its own process, runner/dashboard/card.py).
+after the verdict by its own process, runner/pictures/card.py).
 
 One headless Chromium per run, launched in its own thread when the lifecycle starts (while the
 install op waits on docker): a screenshot is taken while its tier's pytest runs, and the tier

@@ -95,16 +95,16 @@ class Pictures:
 
 
 def start_card(run_dir: Path) -> Path:
-    """`python -m runner.dashboard.card <run dir>` in its own session, logging to logs/card.log.
+    """`python -m runner.pictures.card <run dir>` in its own session, logging to logs/card.log.
     It waits for its stdin to close, which happens once card.json says `making` with its pid:
     its own `made` can never be overwritten by that record."""
-    from runner.dashboard.card import (  # the reporting side, only when a card is made
+    from runner.pictures.card import (  # Jinja2 and the card's template, only when a card is made
         CARD_PNG,
         record_card,
     )
 
     with (run_dir / "logs" / "card.log").open("ab") as log:
-        maker = subprocess.Popen([sys.executable, "-m", "runner.dashboard.card", str(run_dir)],
+        maker = subprocess.Popen([sys.executable, "-m", "runner.pictures.card", str(run_dir)],
                                  cwd=_PACKAGE_ROOT, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True)
     assert maker.stdin is not None

@@ -22,8 +22,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from runner.bridge.config import REPO_ROOT, BridgeConfig
 from runner.bridge.service import Bridge, load_secrets
-from runner.dashboard.card import card_state
 from runner.pictures.browser import chromium
+from runner.pictures.card import card_state
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import FORGE_TOKEN, MEMBER, ORG, REPO, WEBHOOK_SECRET

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.dashboard.card import card_state, record_card
+from runner.pictures.card import card_state, record_card
 from runner.pictures.shots import start_card
 
 

@@ -166,8 +166,8 @@ def test_a_run_that_just_started_is_followed_through_its_own_stages_not_every_op
     stages it was asked for (an install run shows `install`, never a `lint` it will not run)."""
     import fcntl
 
-    from runner.bridge.progress import read_progress
     from runner.dashboard.catalog import entry_from_run_dir
+    from runner.run.progress import read_progress
 
     run_dir = tmp_path / "20261201-000000-abcdef"
     (run_dir / "logs").mkdir(parents=True)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from runner.bridge.forge.events import RepoNamed
 from runner.bridge.store.db import Table
+from runner.recipe.naming import RUN_ID
 
-RUN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,40}$")
+RUN_ID_RE = RUN_ID  # a run id the bridge makes is one the harness takes (RunConfig checks it)
 
 TERMINAL_STATES = ("finished", "lost", "cancelled")
 

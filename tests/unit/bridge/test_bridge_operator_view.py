@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runner.bridge.config import load_config
 from runner.bridge.logs import JsonLines
-from runner.bridge.progress import progress_from_log
 from runner.bridge.reports import Reporter
 from runner.bridge.store import Job
 from runner.errors import BadInput
+from runner.run.progress import progress_from_log
 from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
     FORGE_TOKEN,

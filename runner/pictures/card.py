@@ -1,10 +1,12 @@
 """The summary card: one picture of a run (recipe, verdict, ladder, tier rows, upgrade base ->
-head, duration) for a PR comment. An HTML template screenshotted by headless Chromium, so there
-is one rendering path; `card.html` stays beside `card.png` as its text.
+head, duration) for a PR comment. An HTML template (`templates/card.html`, set up as the
+dashboard's pages are: `pictures/html.py`) screenshotted by headless Chromium, so there is one
+rendering path; `card.html` stays beside `card.png` as its text.
 
-The card is made after the verdict, by a detached process (`python -m runner.dashboard.card
+The card is made after the verdict, by a detached process (`python -m runner.pictures.card
 <run dir>`), so that no run waits for a browser to draw it. `card.json` in the run dir says where
-it stands: `making` (with the process id), `made`, or `failed` (with why).
+it stands: `making` (with the process id), `made`, or `failed` (with why); the bridge reads it
+(`card_state`) to link the card from its PR comment.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from runner.dashboard.pages import render, seconds
+from runner.pictures.html import seconds, templates
 from runner.plumbing.fileio import write_json_atomic, write_text_atomic
 from runner.run.readback import read_json
 from runner.run.rundir import RunFileUnreadable
@@ -28,11 +30,12 @@ CARD_HTML = "card.html"
 CARD_STATE = "card.json"
 COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#8e0000", "empty": "#8d6e00"}
 CardState = Literal["making", "made", "failed"]
+TEMPLATES = templates(Path(__file__).parent / "templates")
 
 
 def card_html(results: dict[str, Any]) -> str:
-    return render("card.html", r=results, colour=COLOURS.get(str(results.get("verdict")), "#777"),
-                  duration=seconds(results.get("duration_s")))
+    return TEMPLATES.get_template("card.html").render(
+        r=results, colour=COLOURS.get(str(results.get("verdict")), "#777"), duration=seconds(results.get("duration_s")))
 
 
 def make_card(browser: Browser, run_dir: Path, results: dict[str, Any]) -> Path:
