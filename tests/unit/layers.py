@@ -1,0 +1,263 @@
+"""The layers of `runner/`, read from the code's own imports: which package may import which, the
+checks tests/unit/test_layers.py makes of them, and the picture in docs/architecture.md.
+
+    .venv/bin/python -m tests.unit.layers            # the layers, their modules and imports, in words
+    .venv/bin/python -m tests.unit.layers --svg docs/images/layers.svg
+
+Every import counts (top level, inside a function, under TYPE_CHECKING): each is a dependency a
+reader has to follow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import functools
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = "runner"
+
+# Lowest first. A module may import its own layer and the layers below it, never one above.
+LAYERS: tuple[tuple[str, str], ...] = (
+    ("errors", "the one error family; exit codes"),
+    ("plumbing", "processes, atomic files, the tar guard, scrubbing, timing, paths, host id"),
+    ("recipe", "reading a recipe: git, bounded reads, env, compose, versions, labels, names"),
+    ("run", "one run's model: config, app, op state, lifecycle, run dir, lock, read-back, progress"),
+    ("evidence", "judges of what an op left: proof, spec diff, serving"),
+    ("pictures", "the browser, the camera, the card"),
+    ("tiers", "a tier's pytest process and its verdict; browser tests"),
+    ("maintainer", "the maintainer's code: meta, hooks, overlays, check, the repo-local gate"),
+    ("record", "results.json, junit, summary, the ladder"),
+    ("lint", "a recipe's files at a ref, against the rules"),
+    ("swarm", "swarm mechanics every target shares: stack, convergence, reach, volumes, backup, gc"),
+    ("targets", "where the swarm is: the target protocol, local, ssh"),
+    ("drivers", "how ops are performed: the driver protocol, swarm, abra"),
+    ("ops", "one module per op: what it does, needs, climbs, keeps"),
+    ("orchestrator", "one run, start to teardown"),
+    ("run_recipe_ci", "the env-var entry point"),
+    ("dashboard", "pages, badges, the run view, read from run dirs"),
+    ("bridge", "!testme: intake, queue, executors, reports; hosts the dashboard"),
+    ("commands", "one module per `cc-ci` command"),
+    ("cli", "`cc-ci`: parses, dispatches, turns errors into exit codes"),
+)
+RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
+MAX_MODULES = 20
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str  # runner.run.config
+    path: Path
+    root: Path = REPO
+
+    @property
+    def layer(self) -> str:
+        parts = self.name.split(".")
+        return parts[1] if len(parts) > 1 else ""
+
+    @property
+    def folder(self) -> str:
+        """The room it stands in: its package's folder; a module directly in runner/ (errors,
+        orchestrator, cli) is a room of its own, as runner/ is the house, not a room."""
+        folder = self.path.parent.relative_to(self.root)
+        return str(folder) if folder != Path(PACKAGE) else str(self.path.relative_to(self.root))
+
+
+def modules(root: Path = REPO) -> dict[str, Module]:
+    found: dict[str, Module] = {}
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = Module(name, path, root)
+    return found
+
+
+def imports(module: Module, known: dict[str, Module]) -> set[str]:
+    """The modules of `runner` that `module` imports (a name imported from a package that is a
+    module of its own counts as that module), or names to be imported or run by name (a registry's
+    `"runner.x:Class"`, `python -m runner.x`)."""
+    tree = ast.parse(module.path.read_text(), str(module.path))
+    is_package = module.path.name == "__init__.py"
+    here = module.name if is_package else module.name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = here.split(".")[: len(here.split(".")) - (node.level - 1)]
+                base = ".".join([*up, base] if base else up)
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                       for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(f"{PACKAGE}."):
+            named = node.value.partition(":")[0]  # `python -m runner.x`, a registry's "runner.x:Class"
+            # `python -m runner.cli …` starts the program `cc-ci` as a process of its own: not an import
+            targets = [] if named == f"{PACKAGE}.cli" else [named]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != module.name and target != PACKAGE:
+                found.add(target)
+    return found
+
+
+@functools.cache
+def graph(root: Path = REPO) -> tuple[dict[str, Module], dict[str, set[str]]]:
+    known = modules(root)
+    return known, {name: imports(module, known) for name, module in known.items()}
+
+
+def upward_imports(known: dict[str, Module], edges: dict[str, set[str]]) -> list[str]:
+    """`a -> b` for each import from a lower layer up to a higher one (or from a layer nobody placed)."""
+    wrong = []
+    for name, targets in sorted(edges.items()):
+        source = known[name].layer
+        for target in sorted(targets):
+            layer = known[target].layer
+            if source not in RANK or layer not in RANK:
+                wrong.append(f"{name} -> {target} (a layer not in LAYERS: {source or layer})")
+            elif RANK[layer] > RANK[source]:
+                wrong.append(f"{name} ({source}) -> {target} ({layer})")
+    return wrong
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for start in sorted(edges):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges.get(start, ()))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def package_edges(known: dict[str, Module], edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Which package of runner/ imports which (a sub-folder, e.g. bridge/executors, is part of its
+    package: the order inside a package is the module graph's, checked by `cycles` over modules)."""
+    packages: dict[str, set[str]] = defaultdict(set)
+    for name, targets in edges.items():
+        source = known[name].layer
+        packages[source] |= {known[t].layer for t in targets} - {source}
+    return dict(packages)
+
+
+def crowded_folders(known: dict[str, Module]) -> dict[str, int]:
+    count: dict[str, int] = defaultdict(int)
+    for module in known.values():
+        count[module.folder] += 1
+    return {folder: n for folder, n in sorted(count.items()) if n > MAX_MODULES}
+
+
+def layer_edges(known: dict[str, Module], edges: dict[str, set[str]]) -> dict[tuple[str, str], int]:
+    """(importer layer, imported layer) -> how many module imports run so."""
+    count: dict[tuple[str, str], int] = defaultdict(int)
+    for name, targets in edges.items():
+        for target in targets:
+            pair = (known[name].layer, known[target].layer)
+            if pair[0] != pair[1]:
+                count[pair] += 1
+    return dict(count)
+
+
+def describe(root: Path = REPO) -> str:
+    known, edges = graph(root)
+    lines = []
+    between = layer_edges(known, edges)
+    for name, job in reversed(LAYERS):
+        members = sorted(m.name for m in known.values() if m.layer == name)
+        lines.append(f"{name}: {job}")
+        lines.append(f"  {len(members)} module(s); imports " + (", ".join(
+            f"{target} ({n})" for (source, target), n in sorted(between.items(), key=lambda kv: RANK[kv[0][1]])
+            if source == name) or "nothing of runner"))
+    return "\n".join(lines)
+
+
+def svg(root: Path = REPO) -> str:
+    """The layers as bands, highest on top, each with its modules' count and lines, and an arrow
+    for each pair of layers one imports the other (its width grows with the imports)."""
+    known, edges = graph(root)
+    between = layer_edges(known, edges)
+    width, band, gap, left = 760, 34, 14, 180
+    height = len(LAYERS) * (band + gap) + 40
+    y_of = {name: 20 + (len(LAYERS) - 1 - i) * (band + gap) for i, (name, _) in enumerate(LAYERS)}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + left}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           '<rect width="100%" height="100%" fill="white"/>']
+    for n, ((source, target), count) in enumerate(sorted(between.items())):
+        x = left + 330 + (n % 40) * 10
+        colour = "#c0392b" if RANK[target] > RANK[source] else "#9aa7b8"
+        out.append(f'<line x1="{x}" y1="{y_of[source] + band}" x2="{x}" y2="{y_of[target]}" '
+                   f'stroke="{colour}" stroke-width="{min(1 + count / 6, 4):.1f}" opacity="0.7"/>')
+    for name, job in LAYERS:
+        members = [m for m in known.values() if m.layer == name]
+        lines = sum(len(m.path.read_text().splitlines()) for m in members)
+        y = y_of[name]
+        out.append(f'<rect x="{left}" y="{y}" width="320" height="{band}" rx="4" fill="#dce6f2" stroke="#4a6fa5"/>')
+        out.append(f'<text x="{left + 8}" y="{y + 15}" font-weight="bold">{escape(name)}</text>')
+        out.append(f'<text x="{left + 8}" y="{y + 29}" fill="#333">{len(members)} module(s), {lines} lines</text>')
+        out.append(f'<text x="{left - 8}" y="{y + 21}" text-anchor="end" fill="#555" font-size="10">'
+                   f'{escape(job[:34])}</text>')
+    out.append(f'<text x="{left}" y="{height - 6}" fill="#555" font-size="10">an arrow: the upper layer '
+               'imports the lower one (grey); an upward import would be red. Drawn by '
+               'python -m tests.unit.layers --svg</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.unit.layers", description=__doc__.splitlines()[0])
+    parser.add_argument("--svg", type=Path, help="write the picture of the layers here")
+    args = parser.parse_args(argv)
+    if args.svg:
+        args.svg.write_text(svg())
+        print(f"wrote {args.svg}")
+    else:
+        print(describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
