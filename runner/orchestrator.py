@@ -181,7 +181,7 @@ class Run:
         if message := repo_local.message():
             self.say(message)
         self.tier_tests = build_tier_tests(tier_tests_root(self.run_dir), self.tests_dir, self.own_overlay_dir,
-                                           self.config.recipe_name, repo_local, checkout)
+                                           self.config.recipe_name, repo_local, checkout, self.lifecycle.overlay_dirs)
         self._shown = show_in(self.tier_tests, _show_own(self.own_overlay_dir))
         return self.tier_tests
 
