@@ -51,7 +51,8 @@ class UpgradeRecord(OpRecord):
 
 class Upgrade(Op):
     spec = OpSpec("upgrade", after=("install",), needs=("install",), rung=2, record=UpgradeRecord, deploys=True,
-                  pictured=True, summary="redeploy the app in place at the PR head, from the base release (or through a chain)")
+                  pictured=True,
+                  summary="redeploy the app in place at the PR head, from the base release (or through a chain)")
 
     def plan(self, ctx: OpContext) -> None:
         """Choose the base (and the chain's hops); install then deploys it instead of the head."""
