@@ -39,7 +39,7 @@ from runner.recipe.prhead import fetch_pr_head
 from runner.record.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
 from runner.run.app import App
 from runner.run.config import RunConfig
-from runner.run.opstate import OpRecord, OpState
+from runner.run.opstate import OpRecord, OpState, fresh_plans
 from runner.run.rundir import RunDir
 from runner.run.runlock import run_lock
 from runner.swarm.gc import reclaim_command
@@ -75,7 +75,7 @@ class Run:
         self.ops = dict(ops) if ops is not None else REGISTRY
         self.lifecycle = lifecycle_of(self.ops.values()) if ops is not None else LIFECYCLE
         self.tier_runner = tier_runner
-        self.pictures = Pictures(self.run_dir, enabled=tier_runner is run_tier)  # screenshots, card
+        self.pictures = Pictures(self.run_dir, self.lifecycle, enabled=tier_runner is run_tier)  # screenshots, card
         self.tests_dir = tests_dir
         self.own_overlay_dir = config.overlay_dir or tests_dir / config.recipe_name
         self.tier_tests: TierTests | None = None  # built by _gate, before anything is deployed
@@ -137,7 +137,7 @@ class Run:
         meta = self._load_meta(tests)
         hooks = load_hooks(tests.recipe_dir, self.lifecycle.names, shown=self._shown)
         state = OpState(run_id=self.config.run_id, recipe=self.config.recipe_name, head_commit=head,
-                        stages=list(self.config.stages))
+                        stages=list(self.config.stages), plans=fresh_plans(self.lifecycle.records))
         # DEPLOY_TIMEOUT is the recipe's own default, in place of the operator's
         driver_config = self.config if meta.DEPLOY_TIMEOUT is None else \
             self.config.model_copy(update={"deploy_timeout_s": meta.DEPLOY_TIMEOUT})
@@ -149,12 +149,14 @@ class Run:
         for op in self._wanted():
             op.plan(ctx)
         if bounded.show_file(checkout, state.first_ref, ".env.sample") is None:  # before anything exists
-            shown = state.base or state.head_commit[:12]  # a release by its whole tag
+            shown = naming.shown_ref(state.first_ref)  # a release by its whole tag
             raise BadInput(f"RECIPE: {self.config.recipe_name} has no .env.sample at {shown}, the "
                            "ref deployed first; a recipe needs one at every release (the app env is read from it)")
         for ref in dict.fromkeys((state.first_ref, head)):  # past a bound, or out: exit 2, nothing deployed
             check_recipe(checkout, ref, self._domain)
-        self.result.head_commit, self.result.base, self.result.base_reason = head, state.base, state.base_reason
+        # results.json's `base`, `base_reason`: what the upgrade's plan decided, as op_state.json holds it
+        self.result.head_commit, self.result.base, self.result.base_reason = \
+            head, state.plan_field("base"), state.plan_field("base_reason")
         return ctx, hooks
 
     @property
@@ -179,7 +181,7 @@ class Run:
         if message := repo_local.message():
             self.say(message)
         self.tier_tests = build_tier_tests(tier_tests_root(self.run_dir), self.tests_dir, self.own_overlay_dir,
-                                           self.config.recipe_name, repo_local, checkout)
+                                           self.config.recipe_name, repo_local, checkout, self.lifecycle.overlay_dirs)
         self._shown = show_in(self.tier_tests, _show_own(self.own_overlay_dir))
         return self.tier_tests
 

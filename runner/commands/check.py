@@ -18,6 +18,7 @@ from runner.maintainer.check import CheckReport
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
 from runner.run.config import RunConfig
+from runner.run.lifecycle import Lifecycle
 
 _FLAGS = {"recipe": "RECIPE", "ref": "REF", "overlay_dir": "CCCI_OVERLAY_DIR", "approved_file": "CCCI_APPROVED_FILE"}
 
@@ -72,7 +73,7 @@ def _report_lines(run: Run, report: CheckReport) -> list[str]:
     lines = [f"cc-ci check {run.config.recipe_name} at {report.head[:12]}: {own}"]
     for op in run.lifecycle.names:
         files = [f"{name} ({'not collected: see below' if count is None else f'{count} test' + ('s' if count != 1 else '')})"
-                 for name, count in report.tests.items() if _tier_of(name) == op]
+                 for name, count in report.tests.items() if _tier_of(name, run.lifecycle) == op]
         lines.append(f"  {op:<8} {', '.join(files) or '-'}")
     lines.append(f"  {'hooks':<8} {', '.join(report.hooks) or '-'}")
     turned_away = _gate_turned_away(run)
@@ -93,9 +94,12 @@ def report_folder(run: Run) -> str:
     return str(folder.relative_to(root)) if folder.is_relative_to(root) else str(folder)
 
 
-def _tier_of(shown: str) -> str | None:
+def _tier_of(shown: str, lifecycle: Lifecycle) -> str | None:
+    """The tier a test file feeds, by the name the report shows: in an op's overlay folder
+    (`…/custom/test_x.py`), else `test_<op>.py`."""
     name = shown.rpartition("/")[2]
-    if "/custom/" in f"/{shown}":
-        return "custom"
+    for folder, op in lifecycle.overlay_dirs.items():
+        if f"/{folder}/" in f"/{shown}":
+            return op
     op = name.removeprefix("test_").removesuffix(".py")
-    return op if op in LIFECYCLE else None
+    return op if op in lifecycle else None

@@ -208,10 +208,9 @@ def _relabel(problem: Problem, shown: Callable[[Path], str | None], root: Path) 
 
 def _notices(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoLocal | None, lifecycle: Lifecycle,
              by_op: dict[str, list[Path]], shown: Callable[[Path], str | None], report: CheckReport) -> None:
-    names = lifecycle.overlay_names
-    strays = [(own_shown, s) for s in stray(folder_entries(own_overlay), names)]
+    strays = [(own_shown, s) for s in stray(folder_entries(own_overlay), lifecycle)]
     if repo_local is not None and repo_local.approved:
-        strays += [(FOLDER, s) for s in stray((e.removeprefix(f"{FOLDER}/") for e in repo_local.files), names)]
+        strays += [(FOLDER, s) for s in stray((e.removeprefix(f"{FOLDER}/") for e in repo_local.files), lifecycle)]
     report.notices += [f"{folder}/{s.line}" for folder, s in strays]
     # what the maintainer meant for each op but no tier will run
     meant: dict[str, list[str]] = {op: [] for op in lifecycle.names}
@@ -219,7 +218,7 @@ def _notices(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: Re
         if s.op:
             meant[s.op].append(f"{folder}/{s.entry}")
     for entry in (repo_local.ignored if repo_local else []):
-        if (op := _op_of(entry.removeprefix(f"{FOLDER}/"), names)) is not None:
+        if (op := lifecycle.op_of(entry.removeprefix(f"{FOLDER}/"))) is not None:
             meant[op].append(entry)
     overlays = {op: [f for f in files if f.resolve().is_relative_to(tests.recipe_dir.resolve())]
                 for op, files in by_op.items()}
@@ -230,13 +229,6 @@ def _notices(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: Re
     for name, count in report.tests.items():
         if count == 0 and not any(p.file == name for p in report.errors):
             report.notices.append(f"{name}: holds no tests (pytest collects functions named test_*)")
-
-
-def _op_of(entry: str, overlay_names: frozenset[str]) -> str | None:
-    """The op a file in an overlay folder is for: `test_<op>.py`, `custom/test_*.py`."""
-    if entry.startswith("custom/test_") and entry.endswith(".py"):
-        return "custom"
-    return entry.removeprefix("test_").removesuffix(".py") if entry in overlay_names else None
 
 
 def generic_files(generic_dir: Path, names: tuple[str, ...]) -> list[Path]:

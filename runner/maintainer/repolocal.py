@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,13 +110,15 @@ class TierTests:
 
 
 def build_tier_tests(root: Path, cc_ci_tests: Path, own_overlay: Path, recipe: str,
-                     repo_local: RepoLocal, checkout: Path) -> TierTests:
-    """cc-ci's fixtures, generic floor and overlay for the recipe, then the approved cc-ci/ on top."""
+                     repo_local: RepoLocal, checkout: Path, test_folders: Iterable[str]) -> TierTests:
+    """cc-ci's fixtures, generic floor and overlay for the recipe, then the approved cc-ci/ on top.
+    `test_folders`: the overlay folders the ops read tests from (`Lifecycle.overlay_dirs`: custom/)."""
     recipe_dir = root / recipe
     root.mkdir(parents=True)
     # an ini file of its own, so that none above the run dir applies; the recipe's folders are on
     # sys.path, so that its tests import the maintainer's helpers beside them (`from _helpers import …`)
-    (root / "pytest.ini").write_text(f"[pytest]\npythonpath = {recipe} {recipe}/custom\n")
+    paths = " ".join([recipe, *(f"{recipe}/{folder}" for folder in test_folders)])
+    (root / "pytest.ini").write_text(f"[pytest]\npythonpath = {paths}\n")
     if (cc_ci_tests / "conftest.py").is_file():
         shutil.copy2(cc_ci_tests / "conftest.py", root / "conftest.py")
     ignore = _ignored(root.resolve())

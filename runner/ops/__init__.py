@@ -1,6 +1,7 @@
-"""The op registry. Each op declares its place, needs, rung, record model and floor in its own
-module (`Op.spec`); `LIFECYCLE` is built from those declarations and handed down to the harness.
-The orchestrator loops over it and names no op itself."""
+"""The op registry. Each op declares its place, needs, rung, record (and plan) model, floor,
+overlay folders and pictures in its own module (`Op.spec`); `LIFECYCLE` is built from those
+declarations and handed down to the floors below. The orchestrator loops over it and names no op
+itself, nor does anything else outside `runner/ops/` (tests/unit/test_op_names.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What every op provides, and what it is handed. Adding an op means one module here, declaring
-its `OpSpec` (order, needs, rung, record model, floor, deploys, default; `runner/run/lifecycle.py`),
-and one line in the registry (`runner/ops/__init__.py`). docs/running.md, "Adding an op"."""
+its `OpSpec` (order, needs, rung, record model and its plan model, floor, overlay folders, deploys,
+default, pictured; `runner/run/lifecycle.py`), and one line in the registry (`runner/ops/__init__.py`). docs/running.md, "Adding an op"."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runner.maintainer.install_steps import SCRIPT, run_install_steps
 from runner.ops.base import Op, OpContext
+from runner.ops.upgrade import Upgrade, UpgradePlan
 from runner.recipe import git
 from runner.recipe.envfile import with_values
 from runner.recipe.naming import shown_ref
@@ -18,6 +19,7 @@ class InstallRecord(OpRecord):
 
 class Install(Op):
     spec = OpSpec("install", rung=1, record=InstallRecord, deploys=True, default=True, can_be_na=False,
+                  pictured=True, pictured_early=True,  # whatever answers first is the installed app
                   summary="create the app and deploy it once")
 
     def perform(self, ctx: OpContext) -> InstallRecord:
@@ -31,8 +33,9 @@ class Install(Op):
         witnesses = [] if ctx.meta.SKIP_WITNESSES else ctx.driver.plant_witnesses(app)  # the upgrade floor's proof
         if witnesses:
             ctx.say(f"planted {len(witnesses)} witness file(s), one in the root of each volume")
+        plan = ctx.state.plan_of(Upgrade.spec.name, UpgradePlan)  # the base it deployed, if any
         return InstallRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
-                        base=ctx.state.base, base_reason=ctx.state.base_reason, witnesses=witnesses,
+                        base=plan.base, base_reason=plan.base_reason, witnesses=witnesses,
                         identity=ctx.driver.deployed_identity(app))  # what the upgrade must keep
 
     def _prepare_env(self, ctx: OpContext, ref: str) -> None:

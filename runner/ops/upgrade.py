@@ -5,18 +5,41 @@ to the head; every hop gets the upgrade tier, and a hop that fails stops the cha
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from runner.ops.base import Op, OpContext
 from runner.recipe import bounded, git
 from runner.recipe.compose import chain_texts, service_names, version_label
 from runner.recipe.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
 from runner.recipe.versions import choose_base, upgrade_chain
 from runner.run.lifecycle import OpSpec
-from runner.run.opstate import STEP, EnvDiff, OpRecord
+from runner.run.opstate import STEP, EnvDiff, OpPlan, OpRecord
 
 HOP = STEP  # a hop's tier row and op-state key: `upgrade@1.1.0+1.1`
 
 
+class UpgradePlan(OpPlan):
+    """What the upgrade's plan decided, before anything was deployed; op_state.json holds these
+    fields at its top level (`op_state.base`, `op_state.hops`)."""
+
+    base: str | None = None  # the first deploy's release when upgrading, else None
+    base_reason: str | None = None
+    # an upgrade chain (UPGRADE_FROM): the releases upgraded through after the base, before the head
+    hops: list[str] = Field(default_factory=list)
+    skipped_releases: dict[str, str] = Field(default_factory=dict)  # release -> why the chain left it out
+
+    @property
+    def first_ref(self) -> str | None:
+        return self.base or None  # install deploys the base, the upgrade then the head
+
+    @property
+    def chain(self) -> list[str]:
+        """The releases deployed in turn before the head: the base, then the hops."""
+        return [self.base or "", *self.hops]
+
+
 class UpgradeRecord(OpRecord):
+    plan_model = UpgradePlan
     base: str | None = None  # the release the upgrade started from
     base_reason: str | None = None
     env_diff: EnvDiff | None = None
@@ -28,6 +51,7 @@ class UpgradeRecord(OpRecord):
 
 class Upgrade(Op):
     spec = OpSpec("upgrade", after=("install",), needs=("install",), rung=2, record=UpgradeRecord, deploys=True,
+                  pictured=True,
                   summary="redeploy the app in place at the PR head, from the base release (or through a chain)")
 
     def plan(self, ctx: OpContext) -> None:
@@ -41,32 +65,39 @@ class Upgrade(Op):
                                pinned=ctx.meta.UPGRADE_BASE_VERSION if policy == "previous" else None,
                                all_tags=all_tags) if policy == "previous" else (None, "")
         chain, reason = upgrade_chain(policy, before, at_head, all_tags, previous)
+        skipped: dict[str, str] = {}
         for release in list(chain) if policy != "previous" else []:  # the one base is read as it always was
             why = _unreadable(ctx, release)
             if why:
-                ctx.state.skipped_releases[release] = why
+                skipped[release] = why
                 chain.remove(release)
                 ctx.say(f"upgrade chain: skipping {release} — {why}")
-        ctx.state.base, ctx.state.base_reason = (chain[0] if chain else None), reason
-        ctx.state.hops = chain[1:]
-        shown = " -> ".join([*chain, head[:12]]) if len(chain) > 1 else ctx.state.base or "none"
+        plan = UpgradePlan(base=chain[0] if chain else None, base_reason=reason, hops=chain[1:],
+                           skipped_releases=skipped)
+        ctx.state.plans[self.name] = plan
+        shown = " -> ".join([*chain, head[:12]]) if len(chain) > 1 else plan.base or "none"
         ctx.say(f"upgrade {'chain' if len(chain) > 1 else 'base'}: {shown} — {reason}")
 
     def skip_reason(self, ctx: OpContext) -> str | None:
-        return None if ctx.state.base else ctx.state.base_reason
+        plan = self.planned(ctx)
+        return None if plan.base else plan.base_reason
 
     def steps(self, ctx: OpContext) -> list[str]:
-        return [f"{self.name}{HOP}{release}" for release in ctx.state.hops] + [self.name]
+        return [f"{self.name}{HOP}{release}" for release in self.planned(ctx).hops] + [self.name]
 
     def perform_step(self, ctx: OpContext, step: str) -> OpRecord:
         if step == self.name:  # the last hop, to the head
             return self.perform(ctx)
         release = step.partition(HOP)[2]
-        hops = [ctx.state.base or "", *ctx.state.hops]
+        hops = self.planned(ctx).chain
         return self._hop(ctx, hops[hops.index(release) - 1], release)
 
     def perform(self, ctx: OpContext) -> OpRecord:
-        return self._hop(ctx, ([ctx.state.base or "", *ctx.state.hops])[-1], None)
+        return self._hop(ctx, self.planned(ctx).chain[-1], None)
+
+    def planned(self, ctx: OpContext) -> UpgradePlan:
+        """What `plan` decided (the base, the hops), as op_state.json holds it."""
+        return ctx.state.plan_of(self.name, UpgradePlan)
 
     def _hop(self, ctx: OpContext, came_from: str, release: str | None) -> UpgradeRecord:
         app = ctx.live_app
@@ -83,9 +114,10 @@ class Upgrade(Op):
         ctx.say(f"converged: version {deployment.version}"
                 + ("" if release else f" (chaos {deployment.commit[:8]})") + f" in {deployment.duration_s:.1f}s")
         texts = _compose_texts(ctx, target, merged.values)
-        skipped = [f"upgrade chain: {tag} skipped — {why}" for tag, why in ctx.state.skipped_releases.items()]
+        plan = self.planned(ctx)
+        skipped = [f"upgrade chain: {tag} skipped — {why}" for tag, why in plan.skipped_releases.items()]
         return UpgradeRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
-                             base=ctx.state.base, base_reason=ctx.state.base_reason,
+                             base=plan.base, base_reason=plan.base_reason,
                              env_diff=EnvDiff(added=added, changed=changed, kept=kept),
                              identity=ctx.driver.deployed_identity(app), hop_from=came_from, hop_to=release,
                              declared_version=version_label(texts), declared_services=service_names(texts),

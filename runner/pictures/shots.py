@@ -1,4 +1,5 @@
-"""What a run pictures, and when: the app after install and after upgrade (while their tiers run),
+"""What a run pictures, and when: the app after each op that declares itself pictured (install
+and upgrade; `OpSpec.pictured`, read through the `Lifecycle` the run hands in) while their tiers run,
 and the summary card once the verdict is written, drawn by a detached process the run does not
 wait for (`card.json` says whether it is being made or was made). The orchestrator's only contact
 with the camera; `CCCI_PICTURES=0` turns it off (a machine without Chromium records why and goes on)."""
@@ -24,26 +25,26 @@ from runner.pictures.camera import (
     screenshot_during,
     shoot_app_when_up,
 )
+from runner.run.lifecycle import Lifecycle
 
-PICTURED_OPS = ("install", "upgrade")
-EARLY_OPS = ("install",)  # the first deploy: whatever answers is the installed app
 PICTURES_VAR = "CCCI_PICTURES"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # where `python -m runner...` finds the package
 
 
 class Pictures:
-    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
+    def __init__(self, run_dir: Path, lifecycle: Lifecycle, enabled: bool = True) -> None:
         self.run_dir = run_dir
+        self._pictured, self._early_ops = lifecycle.pictured, lifecycle.pictured_early  # as the ops declare
         self.enabled = enabled and os.environ.get(PICTURES_VAR, "1") != "0"
         self._camera: Camera | None = None
         self._early: dict[str, Future[None]] = {}  # op -> its screenshot, started while docker waited
         self._stop = threading.Event()
         self._last: str | None = None  # the run's last pictured op
 
-    def start(self, ops: Iterable[str] = PICTURED_OPS) -> None:
+    def start(self, ops: Iterable[str]) -> None:
         """Launch the browser in the background (call when the first op starts waiting on docker);
         `ops`: the run's ops, so that the browser closes once the last picture is taken."""
-        self._last = next((op for op in reversed(list(ops)) if op in PICTURED_OPS), None)
+        self._last = next((op for op in reversed(list(ops)) if op in self._pictured), None)
         if self.enabled and self._camera is None and self._last is not None:
             self._camera = Camera()
 
@@ -51,7 +52,7 @@ class Pictures:
                         deadline_s: float) -> None:
         """The first deploy's screenshot, taken as soon as the app answers while the op still
         waits on docker (for its health checks), so that its tier does not wait for the browser."""
-        if self._camera is not None and op in EARLY_OPS:
+        if self._camera is not None and op in self._early_ops:
             dest = self.run_dir / SCREENSHOTS / f"{op}.png"
             self._early[op] = self._camera.submit(
                 lambda browser: shoot_app_when_up(browser, open_client, domain, dest, self._stop, deadline_s))
@@ -69,7 +70,7 @@ class Pictures:
     @contextlib.contextmanager
     def during_tier(self, op: str, domain: str, open_client: Callable[[], httpx.Client],
                     say: Callable[[str], None]) -> Iterator[None]:
-        camera = self._camera if op in PICTURED_OPS else None
+        camera = self._camera if op in self._pictured else None
         with screenshot_during(camera, open_client, domain, self.run_dir, op, say, self._early.pop(op, None)):
             yield
         if camera is not None and op == self._last:

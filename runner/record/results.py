@@ -197,7 +197,7 @@ def print_summary(result: RunResult, console: Console) -> None:
                       escape(tier_text(tier) or _short(tier.error or "-")),
                       f"{tier.duration_s:.1f}s" if tier.verdict != "skip" else "")
     console.print(table)
-    if result.base_reason and "upgrade" in result.stages:
+    if result.base_reason:  # set by the upgrade's plan only, so only when the upgrade is in STAGES
         console.print(escape(f"upgrade base: {result.base or 'none'} — {result.base_reason}"), highlight=False)
     if result.repo_local and (message := result.repo_local.message()):
         console.print(escape(message), highlight=False)

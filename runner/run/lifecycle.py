@@ -1,8 +1,10 @@
 """The lifecycle as data. Each op declares itself in its own module (`runner/ops/<op>.py`) with an
 `OpSpec`: its place in the order, what it needs, its ladder rung, its op-state record model, its
-generic floor and overlay files, whether it deploys, whether it runs by default. The top layer
+generic floor and overlay files (and folders), whether it deploys, whether it runs by default,
+whether the app is pictured after it, and (on its record model) what its plan decides. The top layer
 (`runner/ops/__init__.py`) builds a `Lifecycle` from those declarations and hands it down: the
-harness (config, meta, check, ladder, op state) reads it and never names an op itself.
+floors below the ops (config, meta, check, ladder, op state, pictures, pages) read it and never name an
+op themselves (tests/unit/test_op_names.py holds them to it).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 from runner.run.opstate import OpRecord
 
@@ -27,6 +30,8 @@ class OpSpec:
     deploys: bool = False  # it (re)deploys or rewrites the app: READY_PROBE is polled after it
     default: bool = False  # in STAGES when STAGES is not set
     can_be_na: bool = True  # EXPECTED_NA may name it
+    pictured: bool = False  # the app is screenshotted while its tier runs (`screenshots/<op>.png`)
+    pictured_early: bool = False  # ... as soon as it answers, while the op still waits on docker (a first deploy)
     summary: str = ""  # one line for the docs and `--help`
 
     @property
@@ -108,6 +113,25 @@ class Lifecycle:
     def overlay_dirs(self) -> dict[str, str]:
         """Overlay folders an op reads (`custom` -> `custom`), from its globs `<dir>/…`."""
         return {g.partition("/")[0]: spec.name for spec in self.specs for g in spec.overlay_globs if "/" in g}
+
+    def overlay_globs_in(self, folder: str) -> tuple[str, ...]:
+        """The globs an op reads in an overlay folder (`custom` -> `custom/test_*.py`)."""
+        return tuple(g for spec in self.specs for g in spec.overlay_globs if g.partition("/")[0] == folder and "/" in g)
+
+    def op_of(self, entry: str) -> str | None:
+        """The op an overlay file is for (`test_install.py` -> install, `custom/test_x.py` -> custom),
+        by the ops' globs in lifecycle order; None when no op reads it."""
+        return next((spec.name for spec in self.specs for g in spec.overlay_globs if fnmatchcase(entry, g)), None)
+
+    @property
+    def pictured(self) -> tuple[str, ...]:
+        """The ops after which the app is screenshotted, while their tiers run."""
+        return tuple(spec.name for spec in self.specs if spec.pictured)
+
+    @property
+    def pictured_early(self) -> tuple[str, ...]:
+        """The pictured ops whose screenshot is taken as soon as the app answers (a first deploy)."""
+        return tuple(spec.name for spec in self.specs if spec.pictured and spec.pictured_early)
 
 
 def _ordered(specs: list[OpSpec]) -> tuple[OpSpec, ...]:

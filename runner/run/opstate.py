@@ -7,9 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from runner.plumbing.fileio import write_text_atomic
 from runner.run.app import Deployment
@@ -114,11 +122,25 @@ class AppIdentity(BaseModel):
     volumes: dict[str, VolumeIdentity] = Field(default_factory=dict)  # by full name
 
 
+class OpPlan(BaseModel):
+    """What an op's `plan` decided before anything was deployed (the upgrade's base and hops). An op
+    with a plan subclasses it and names the subclass on its record (`OpRecord.plan_model`); in
+    op_state.json its fields sit at the top, beside `run_id`, and read as the state's own (`state.base`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @property
+    def first_ref(self) -> str | None:
+        """The ref the app must be created and first deployed at instead of the head; None: the head."""
+        return None
+
+
 class OpRecord(BaseModel):
     """What every op's record holds. An op with fields of its own subclasses it and names the
     subclass in its spec (`OpSpec.record`); op_state.json is loaded back with each op's model."""
 
     model_config = ConfigDict(extra="forbid")  # a field another op's record has is a mistake, not dropped
+    plan_model: ClassVar[type[OpPlan] | None] = None  # what the op's `plan` decides, if it plans anything
 
     op: str
     seed: Any = None  # what the pre-op hook returned
@@ -142,6 +164,7 @@ class _UnknownOpRecord(OpRecord):
 
 
 R = TypeVar("R", bound=OpRecord)
+P = TypeVar("P", bound=OpPlan)
 STEP = "@"  # `<op>@<step>`: one step of an op performed in steps (an upgrade chain's hop), its op's model
 
 
@@ -163,12 +186,33 @@ class OpState(BaseModel):
     recipe: str
     head_commit: str  # the PR head under test
     stages: list[str] = Field(default_factory=list)  # the run's STAGES, for saying what did not run
-    base: str | None = None  # the first deploy's release when upgrading, else None
-    base_reason: str | None = None
-    # an upgrade chain (UPGRADE_FROM): the releases upgraded through after the base, before the head
-    hops: list[str] = Field(default_factory=list)
-    skipped_releases: dict[str, str] = Field(default_factory=dict)  # release -> why the chain left it out
+    # each op's plan, by op (`fresh_plans`): in op_state.json their fields stand here, at the top level
+    plans: dict[str, SerializeAsAny[OpPlan]] = Field(default_factory=dict)
     ops: dict[str, SerializeAsAny[OpRecord]] = Field(default_factory=dict)  # each op's own record model
+
+    @model_serializer(mode="wrap")
+    def _plans_at_the_top(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The plans' fields in place of `plans`: the file's shape is the one assertion files read."""
+        flat: dict[str, Any] = {}
+        for key, value in handler(self).items():
+            if key == "plans":
+                flat.update(field for plan in value.values() for field in plan.items())
+            else:
+                flat[key] = value
+        return flat
+
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any: ...  # a plan's field, as op_state.json shows it (`state.base`)
+    else:
+        def __getattr__(self, name):
+            plans = self.__dict__.get("plans") or {}
+            if any(name in type(plan).model_fields for plan in plans.values()):
+                return self.plan_field(name)
+            return super().__getattr__(name)
+
+    def plan_field(self, name: str) -> Any:
+        """A plan's field by its name in op_state.json (`base`); None when no op of the run plans it."""
+        return next((getattr(plan, name) for plan in self.plans.values() if name in type(plan).model_fields), None)
 
     def __getitem__(self, op: str) -> OpRecord:
         try:
@@ -187,10 +231,16 @@ class OpState(BaseModel):
         record = self.ops.get(op)
         return record if isinstance(record, model) else None
 
+    def plan_of(self, op: str, model: type[P]) -> P:
+        """What the op's plan decided, as its own model (a fresh one while it has not planned)."""
+        plan = self.plans.get(op)
+        return plan if isinstance(plan, model) else model()
+
     @property
     def first_ref(self) -> str:
-        """The ref the app is created and first deployed at: the upgrade base, else the head."""
-        return self.base or self.head_commit
+        """The ref the app is created and first deployed at: the one a plan put first (the upgrade
+        base), else the head."""
+        return next((ref for plan in self.plans.values() if (ref := plan.first_ref)), self.head_commit)
 
     def witnesses(self) -> list[Witness]:
         """Every witness file any op planted (what teardown removes first)."""
@@ -216,6 +266,15 @@ class OpState(BaseModel):
         try:
             ops = {op: records.get(op.partition(STEP)[0], _UnknownOpRecord).model_validate(raw)
                    for op, raw in data.get("ops", {}).items()}
-            return cls.model_validate({**data, "ops": ops})
+            models = {op: type(plan) for op, plan in fresh_plans(records).items()}
+            plans = {op: model.model_validate({k: data[k] for k in model.model_fields if k in data})
+                     for op, model in models.items()}
+            return cls.model_validate({**data, "plans": plans, "ops": ops})
         except ValidationError as err:
             raise RunFileUnreadable(path.name, invalid_why(err)) from None
+
+
+def fresh_plans(records: Mapping[str, type[OpRecord]]) -> dict[str, OpPlan]:
+    """Each planning op's plan as it stands before it planned (`Lifecycle.records`): a run's op_state.json
+    holds every plan's fields, whichever ops run."""
+    return {op: record.plan_model() for op, record in records.items() if record.plan_model is not None}

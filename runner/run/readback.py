@@ -115,8 +115,9 @@ class OpStateView(_Model):
     ops: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def backup_snapshot(self) -> dict[str, Any] | None:
-        snapshot = self.ops.get("backup", {}).get("snapshot")
-        return snapshot if isinstance(snapshot, dict) else None
+        """The snapshot the run took: the first op record holding one (the backup op's `snapshot`)."""
+        return next((record["snapshot"] for record in self.ops.values() if isinstance(record.get("snapshot"), dict)),
+                    None)
 
 
 class AppJson(_Model):

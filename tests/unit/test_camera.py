@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from runner.ops import LIFECYCLE
 from runner.pictures.browser import chromium
 from runner.pictures.camera import asks_for_login, shoot_app_when_up
 from runner.pictures.shots import Pictures
@@ -57,7 +58,7 @@ def test_an_app_still_coming_up_is_tried_again_until_it_answers(browser: Browser
 def test_settle_ends_a_first_deploy_screenshot_that_no_tier_waited_for(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("runner.pictures.shots.start_card", lambda run_dir: run_dir / "card.png")
-    pictures = Pictures(tmp_path)
+    pictures = Pictures(tmp_path, LIFECYCLE)
     pictures.start(["install"])
     down = httpx.Response(502, text="no task yet")  # the install failed: it never comes up
     pictures.while_deploying("install", DOMAIN, app([down]), deadline_s=120)

@@ -171,7 +171,7 @@ def _tier_tests(tmp_path: Path, own: Path) -> tuple[Path, Path]:
     run_dir = tmp_path / "run"
     (run_dir / "logs").mkdir(parents=True)
     tests = build_tier_tests(run_dir / "tests", TESTS_DIR, own, "my-recipe",
-                             RepoLocal("my-recipe", None), tmp_path)
+                             RepoLocal("my-recipe", None), tmp_path, LIFECYCLE.overlay_dirs)
     return run_dir, tests.recipe_dir
 
 

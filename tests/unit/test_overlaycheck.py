@@ -15,7 +15,7 @@ def test_a_correct_overlay_folder_has_nothing_stray() -> None:
     entries = ["test_install.py", "test_upgrade.py", "test_backup.py", "test_restore.py", "ops.py",
                "recipe_meta.py", "install_steps.sh", "conftest.py", "README.md", "_notes.py",
                "custom/test_site.py", "custom/_pages.py", "custom/conftest.py", "__pycache__/ops.cpython-311.pyc"]
-    assert stray_entries(entries, LIFECYCLE.overlay_names) == []
+    assert stray_entries(entries, LIFECYCLE) == []
 
 
 @pytest.mark.parametrize(("entry", "said"), [
@@ -28,16 +28,16 @@ def test_a_correct_overlay_folder_has_nothing_stray() -> None:
     ("custom/site_test.py", "custom/site_test.py: not collected (custom tests are named custom/test_*.py)"),
 ])
 def test_a_misnamed_entry_is_named_with_what_was_meant(entry: str, said: str) -> None:
-    assert stray_entries([entry, "test_install.py"], LIFECYCLE.overlay_names) == [said]
+    assert stray_entries([entry, "test_install.py"], LIFECYCLE) == [said]
 
 
 def test_a_stray_folder_is_named_once() -> None:
-    assert len(stray_entries(["custm/test_a.py", "custm/test_b.py"], LIFECYCLE.overlay_names)) == 1
+    assert len(stray_entries(["custm/test_a.py", "custm/test_b.py"], LIFECYCLE)) == 1
 
 
 @pytest.mark.parametrize("recipe", ["custom-html-tiny", "notes-tiny", "custom-html-repolocal"])
 def test_the_bundled_overlays_have_nothing_stray(recipe: str) -> None:
-    assert stray_entries(folder_entries(TESTS_DIR / recipe), LIFECYCLE.overlay_names) == []
+    assert stray_entries(folder_entries(TESTS_DIR / recipe), LIFECYCLE) == []
 
 
 def test_folder_entries_are_relative_files(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.ops.upgrade import UpgradeRecord
+from runner.ops.upgrade import UpgradePlan, UpgradeRecord
 from runner.run.opstate import AppIdentity, OpRecord, OpState, ServiceIdentity, VolumeIdentity
 from tests.unit.floor.support import load_floor
 from tests.unit.floor.web_stubs import REFUSED, STACK, StubDriver, app, deployment, fixtures, web
@@ -32,7 +32,8 @@ def _state(after: AppIdentity | None = None, base_label: str = "1.0.0+1.0", decl
     installed = deployment({VERSION: base_label})
     upgraded = deployment({VERSION: declared or ""}).model_copy(update={"chaos": True, "commit": HEAD})
     after = after if after is not None else _identity({"app": ("svc-app", 14), "db": ("svc-db", 15)})
-    return OpState(run_id="r1", recipe="recipe", head_commit=HEAD, base="1.0.0+1.0", ops={
+    return OpState(run_id="r1", recipe="recipe", head_commit=HEAD,
+                   plans={"upgrade": UpgradePlan(base="1.0.0+1.0")}, ops={
         "install": OpRecord(op="install", deployment=installed, deploy_count=1, identity=_identity()),
         "upgrade": UpgradeRecord(op="upgrade", deployment=upgraded, deploy_count=1, identity=after,
                             declared_version=declared,
