@@ -448,7 +448,7 @@ class Run:
         self._record_tier(tier)
         self.say(f"{step} tier: {tier.verdict}" + (f" — {tier.error}" if tier.error else ""))
         if tier.verdict not in ("pass", "skip"):
-            log = self.run_dir.log(f"tier-{step}")
+            log = self.run_dir.tier_log(step)
             if log.exists():
                 self.console.print(escape(log.read_text()), highlight=False)
         return tier

@@ -29,7 +29,7 @@ from runner.run.rundir import RunDir, RunFileUnreadable
 MANIFEST = "backup-manifest.json"  # derived from op_state.json on request, never stored
 
 # what a page may link, relative to the run dir: a name or a one-level glob
-_LINKABLE = (RunDir.RUN_LOG, RunDir.log_name("tier-*"), RunDir.log_name("traceback"), RunDir.junit_name("*"),
+_LINKABLE = (RunDir.RUN_LOG, RunDir.tier_log_name("*"), RunDir.log_name("traceback"), RunDir.junit_name("*"),
              RunDir.RESULTS, RunDir.SUMMARY, RunDir.CARD_PNG,
              RunDir.screenshot_name("*", "png"), RunDir.screenshot_name("*", "json"),
              RunDir.browser_failure_name("*", "png"), RunDir.browser_failure_name("*", "zip"))

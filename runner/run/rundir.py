@@ -45,7 +45,7 @@ class RunDir:
 
     # names relative to the run dir: what readers of a run dir from disk open (`run.readback`)
     LOGS: ClassVar[str] = "logs"
-    RUN_LOG: ClassVar[str] = "logs/run.log"
+    RUN_LOG: ClassVar[str] = f"{LOGS}/run.log"
     RESULTS: ClassVar[str] = "results.json"
     SUMMARY: ClassVar[str] = "summary.md"
     RUN_JSON: ClassVar[str] = "run.json"
@@ -190,6 +190,18 @@ class RunDir:
         """`logs/<name>.log`: tier-<op>, deploy-<n>, convergence-<service>, install_steps, traceback,
         abra, card."""
         return self.root / self.log_name(name)
+
+    @classmethod
+    def tier_log_name(cls, op: str) -> str:
+        """`logs/tier-<op>.log`, the tier's pytest output (`tier_log_name("*")`: every tier's)."""
+        return cls.log_name(f"tier-{op}")
+
+    def tier_log(self, op: str) -> Path:
+        return self.root / self.tier_log_name(op)
+
+    def convergence_log(self, service: str) -> Path:
+        """Why a service did not converge (its tasks' errors), one file per service."""
+        return self.log(f"convergence-{service}")
 
     def compose_override(self, deployment: int) -> Path:
         """The extra compose file of a deploy (the run's labels, deploy-time overrides)."""

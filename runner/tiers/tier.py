@@ -57,7 +57,7 @@ def run_tier(op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -
     # `python -m pytest <args>` in a minimal environment, started ahead if warm_up() was called
     done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, env), cwd=root)
     output = scrubber.scrub(done.output)
-    write_text_atomic(run_dir.log(f"tier-{op}"), output)
+    write_text_atomic(run_dir.tier_log(op), output)
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret
         write_text_atomic(junit, junit.read_text())
     xml = junit.read_text() if junit.exists() else None

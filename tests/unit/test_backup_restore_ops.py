@@ -83,7 +83,7 @@ def test_nothing_to_back_up_fails_the_backup_tier_with_the_reason_and_restore_sk
     backup, restore = six_op_rows(result)[3], six_op_rows(result)[4]
     assert (backup.verdict, backup.counts.get("failed")) == ("fail", 1)
     assert result.exit_code == 1 and result.error is None, "a recipe finding, not an infrastructure error"
-    assert f"the backup took no snapshot: {NOTHING}" in run.run_dir.log("tier-backup").read_text()
+    assert f"the backup took no snapshot: {NOTHING}" in run.run_dir.tier_log("backup").read_text()
     assert (restore.verdict, restore.error) == ("skip", f"the backup took no snapshot: {NOTHING}")
     state = OpState.load(run.run_dir.op_state, LIFECYCLE.records)
     assert state["backup"].snapshot is None and state["backup"].no_snapshot == NOTHING

@@ -188,7 +188,7 @@ def test_a_helper_beside_the_overlays_imports_in_a_real_tier(tmp_path: Path) -> 
     run_dir, recipe_dir = _tier_tests(tmp_path, own)
     for op, files in (("install", [recipe_dir / "test_install.py"]), ("custom", [recipe_dir / "custom" / "test_pages.py"])):
         tier = run_tier(op, files, run_dir, {})
-        assert (tier.verdict, tier.counts) == ("pass", {"passed": 1}), run_dir.log(f"tier-{op}").read_text()
+        assert (tier.verdict, tier.counts) == ("pass", {"passed": 1}), run_dir.tier_log(op).read_text()
 
 
 def test_a_tier_whose_overlays_were_all_ignored_is_said_first(tmp_path: Path, overlays: Path) -> None:

@@ -189,7 +189,7 @@ def test_a_conftest_above_the_tier_tests_folder_is_never_loaded(tmp_path: Path) 
     run_dir.logs.mkdir()
     (root / "test_ok.py").write_text("def test_ok():\n    pass\n")
     tier = run_tier("install", [root / "test_ok.py"], run_dir, {})
-    assert tier.verdict == "pass", run_dir.log("tier-install").read_text()
+    assert tier.verdict == "pass", run_dir.tier_log("install").read_text()
     assert not canary.exists()
 
 

@@ -66,5 +66,5 @@ def test_the_check_sees_each_kind_of_hand_join() -> None:
              'root / RunDir.RESULTS', 'path / "screenshots" / f"{when}.png"']
     assert [bool(hand_joins(join)) for join in joins] == [True] * len(joins)
     fine = ['run_dir.results', 'state_dir / "logs"', 'tests.root / "pytest.ini"', 'repo.root / "restic"',
-            'runs_dir / run_id', 'RunDir.log_name("tier-*")']
+            'runs_dir / run_id', 'RunDir.tier_log_name("*")']
     assert [hand_joins(join) for join in fine] == [[]] * len(fine)

@@ -69,5 +69,5 @@ def test_a_warm_started_tier_prints_no_stray_warning(tmp_path: Path) -> None:
     test = _tier_dir(tmp_path, "import httpx\n\ndef test_a():\n    assert httpx.codes.OK == 200\n")
     warm_pytest.warm_up()  # as the orchestrator starts every tier's pytest: ahead, plugins imported
     tier = run_tier("install", [test], RunDir(tmp_path), {})
-    output = RunDir(tmp_path).log("tier-install").read_text()
+    output = RunDir(tmp_path).tier_log("install").read_text()
     assert tier.verdict == "pass" and "warning" not in output.lower(), output

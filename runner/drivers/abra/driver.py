@@ -251,5 +251,5 @@ class AbraDriver:
 
 def _failure(app: App, service: str, reason: str) -> str:
     message = scrubber.scrub(f"service {service} {reason} (after abra app deploy)")
-    write_text_atomic(app.run_files.log(f"convergence-{service}"), message + "\n")
+    write_text_atomic(app.run_files.convergence_log(service), message + "\n")
     return message
