@@ -27,7 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-from runner.run.rundir import RunDir
+# run as a file, maybe as another user under a Python without cc-ci installed: the layout of a
+# run dir is RunDir's all the same (it needs only the standard library)
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from runner.run.rundir import RunDir  # noqa: E402
 
 EXIT = {"pass": 0, "fail": 1, "error": 3, "empty": 4}
 ONE_PIXEL_PNG = bytes.fromhex(
