@@ -18,8 +18,8 @@ NAMES = {part for key, value in vars(RunDir).items() if key.isupper() and isinst
 
 
 def _modules() -> list[Path]:
-    """runner/ (but RunDir's own module) and the tests' helpers: every module of tests/ that is
-    not a test file, the assertion files' fixtures (tests/conftest.py) among them."""
+    """runner/ (but RunDir's own module) and the tests' helpers: the assertion files' fixtures
+    (tests/conftest.py) and every module of tests/unit and tests/e2e that is not a test file."""
     runner = [p for p in (REPO_ROOT / "runner").rglob("*.py") if p != REPO_ROOT / "runner/run/rundir.py"]
     helpers = [REPO_ROOT / "tests/conftest.py",
                *(p for folder in ("unit", "e2e") for p in (REPO_ROOT / "tests" / folder).rglob("*.py")
@@ -60,6 +60,22 @@ def test_no_module_joins_a_run_dir_by_hand() -> None:
     assert found == [], "name these through RunDir: " + ", ".join(found)
 
 
+def spelled_names(source: str) -> list[tuple[int, str]]:
+    """Where `source` spells a run dir's name itself (`RESULTS = "results.json"`, to join later)."""
+    return sorted((node.lineno, node.value) for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in NAMES)
+
+
+# the card's page template, rendered by name, which its picture in the run dir shares
+SAME_NAME_ELSEWHERE = {("runner/dashboard/card.py", RunDir.CARD_HTML)}
+
+
+def test_no_module_spells_a_run_dir_name_of_its_own() -> None:
+    found = [f"{where}:{line}" for path in _modules() if (where := str(path.relative_to(REPO_ROOT)))
+             for line, name in spelled_names(path.read_text()) if (where, name) not in SAME_NAME_ELSEWHERE]
+    assert found == [], "take these names from RunDir: " + ", ".join(found)
+
+
 def test_the_check_sees_each_kind_of_hand_join() -> None:
     joins = ['run_dir / "logs"', 'self.run_dir / name', 'run.run_dir.root / "x"', 'app.files.root / "x"',
              'path / "results.json"', 'path / "logs" / "run.log"', 'd / "card.png"', 'd / f"junit-{op}.xml"',
@@ -68,3 +84,6 @@ def test_the_check_sees_each_kind_of_hand_join() -> None:
     fine = ['run_dir.results', 'state_dir / "logs"', 'tests.root / "pytest.ini"', 'repo.root / "restic"',
             'runs_dir / run_id', 'RunDir.tier_log_name("*")']
     assert [hand_joins(join) for join in fine] == [[]] * len(fine)
+    assert spelled_names('RESULTS = "results.json"') == [(1, "results.json")]
+    assert spelled_names('LOG = "logs/run.log"') == [(1, "logs/run.log")]
+    assert spelled_names('render("card.htm")') == []
