@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 from runner.ops import ORDER  # noqa: E402
 from runner.pictures.card import card_state  # noqa: E402
 from runner.recipe.repos import bundled_recipe_repo  # noqa: E402
+from runner.run.rundir import RunDir  # noqa: E402
 
 YARDSTICK = REPO / "benchmarks" / "raw_install_custom_html_tiny.sh"
 TARGET_RATIO = 1.3
@@ -40,12 +41,12 @@ TARGET_RATIO = 1.3
 def harness_run(runs_dir: Path, stages: str, must_pass: bool = True) -> tuple[float, dict[str, Any]]:
     """One run as an operator starts it; its wall time and results.json."""
     env = {**os.environ, "RECIPE": "custom-html-tiny", "STAGES": stages, "CCCI_RUNS_DIR": str(runs_dir)}
-    before = set(runs_dir.glob("*/results.json"))
+    before = set(runs_dir.glob(f"*/{RunDir.RESULTS}"))
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "runner.run_recipe_ci"], cwd=REPO, env=env,
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
-    (results,) = set(runs_dir.glob("*/results.json")) - before
+    (results,) = set(runs_dir.glob(f"*/{RunDir.RESULTS}")) - before
     settle_card(results.parent)
     data = json.loads(results.read_text())
     if done.returncode != 0 and must_pass:

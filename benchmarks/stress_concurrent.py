@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 from bench_run import settle_card  # noqa: E402  -- the same wait as the timed benchmark
 
 from runner.ops import ORDER  # noqa: E402
+from runner.run.rundir import RunDir  # noqa: E402
 from runner.targets.local import connect as docker_client  # noqa: E402
 
 DEFAULT_RECIPES = "custom-html-tiny"
@@ -52,8 +53,8 @@ def run_batch(recipes: list[str], stages: str, runs_dir: Path,
     procs = [start_run(runs_dir, stages, domain_base, recipe) for recipe in recipes]
     stderrs = [proc.communicate()[1] for proc in procs]
     wall = time.perf_counter() - started
-    results = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*/results.json"))]
-    for path in sorted(runs_dir.glob("*/results.json")):
+    results = [json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"*/{RunDir.RESULTS}"))]
+    for path in sorted(runs_dir.glob(f"*/{RunDir.RESULTS}")):
         settle_card(path.parent)  # each run's detached card maker writes into its run dir after the run
     problems = [f"{recipe}: exit {proc.returncode}: {err.strip().splitlines()[-1:] or ['no output']}"
                 for recipe, proc, err in zip(recipes, procs, stderrs, strict=True) if proc.returncode != 0]
@@ -61,12 +62,12 @@ def run_batch(recipes: list[str], stages: str, runs_dir: Path,
         problems.append(f"{count} runs wrote {len(results)} results.json")
     for data in results:
         if data["verdict"] != "pass" or data["teardown_leftovers"] != []:
-            failed = [line for log in sorted(Path(data["run_dir"]).glob("logs/tier-*.log"))
+            failed = [line for log in sorted(Path(data["run_dir"]).glob(RunDir.log_name("tier-*")))
                       for line in log.read_text().splitlines() if line.startswith(("FAILED", "ERROR", "E   "))][:12]
             problems.append(f"{data['run_id']} ({data['recipe']}): {data['verdict']}, error {data.get('error')!r}, "
                             f"leftovers {data['teardown_leftovers']}, {failed}")
     problems += [f"{p.parent.name}: harness traceback: {p.read_text().strip().splitlines()[-1]}"
-                 for p in runs_dir.glob("*/logs/traceback.log")]
+                 for p in runs_dir.glob(f"*/{RunDir.log_name('traceback')}")]
     return wall, problems, results
 
 

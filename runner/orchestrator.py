@@ -45,10 +45,10 @@ from runner.run.runlock import run_lock
 from runner.swarm.gc import reclaim_command
 from runner.targets import describe_target, open_target
 from runner.tiers import warm_pytest
-from runner.tiers.tier import TierResult, run_tier, tier_tests_root
+from runner.tiers.tier import TierResult, run_tier
 
 DriverFactory = Callable[[RunConfig, Callable[[str], None]], Driver]
-TierRunner = Callable[[str, list[Path], Path, dict[str, str]], TierResult]
+TierRunner = Callable[[str, list[Path], RunDir, dict[str, str]], TierResult]
 
 
 class Interrupted(InfraError):
@@ -67,8 +67,7 @@ class Run:
                  tests_dir: Path = TESTS_DIR, tier_runner: TierRunner = run_tier) -> None:
         self.config = config
         self.console = console or Console(stderr=True, highlight=False, width=_console_width())
-        self.run_dir = config.runs_dir / config.run_id
-        self.files = RunDir(self.run_dir)
+        self.run_dir = RunDir.at(config.runs_dir, config.run_id)  # every name in it, one holder
         self.started = time.monotonic()
         self.driver_factory = driver_factory
         # the ops and the lifecycle their declarations make (order, needs, rungs, records, floors)
@@ -82,24 +81,24 @@ class Run:
         self._shown: Shown | None = None  # the maintainer's names of the tier tests folder's files
         self._close_target: Callable[[], None] = lambda: None  # the target's connection, once opened
         self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
-                                pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir),
+                                pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir.root),
                                 rungs=self.lifecycle.rungs)
 
     def say(self, message: str) -> None:
         elapsed = time.monotonic() - self.started
         line = scrubber.scrub(message)
         self.console.print(f"[dim]{elapsed:6.1f}s[/] {escape(line)}", soft_wrap=True)
-        with self.files.run_log.open("a") as handle:
+        with self.run_dir.run_log.open("a") as handle:
             handle.write(f"{elapsed:7.1f}s {line}\n")
 
     def execute(self) -> RunResult:
         """Everything after validation. Bad input found before deploying leaves nothing behind."""
-        if self.run_dir.exists():
-            raise BadInput(f"run dir {self.run_dir} exists already; pick another CCCI_RUN_ID")
-        self.files.logs.mkdir(parents=True)
+        if self.run_dir.root.exists():
+            raise BadInput(f"run dir {self.run_dir.root} exists already; pick another CCCI_RUN_ID")
+        self.run_dir.logs.mkdir(parents=True)
         # locked before the first log line: the dashboard (and gc) see a live run from then on,
         # never a "lost" one while it clones and checks
-        with run_lock(self.run_dir):
+        with run_lock(self.run_dir.root):
             self._execute_locked()
         print_summary(self.result, self.console)
         return self.result
@@ -110,7 +109,7 @@ class Run:
             ctx, hooks = self._plan()
         except BadInput:
             self._close_target()
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            shutil.rmtree(self.run_dir.root, ignore_errors=True)
             raise
         with _signals_raise_interrupted(), _closing(self._close_target):
             try:
@@ -168,7 +167,7 @@ class Run:
         """run.json: how the tiers' fixtures reach this run's swarm (the driver, its settings,
         the target), so that they never rebuild defaults of their own; and the run's stages, so
         that a page following the run knows them before any op has run."""
-        write_json_atomic(self.files.run_json, {
+        write_json_atomic(self.run_dir.run_json, {
             "driver": driver.name, "driver_settings": config.driver_settings.model_dump(mode="json"),
             "target": describe_target(driver.target, config.target_settings),
             "stages": list(config.stages)})
@@ -180,7 +179,7 @@ class Run:
         self.result.repo_local = repo_local
         if message := repo_local.message():
             self.say(message)
-        self.tier_tests = build_tier_tests(tier_tests_root(self.run_dir), self.tests_dir, self.own_overlay_dir,
+        self.tier_tests = build_tier_tests(self.run_dir.tests, self.tests_dir, self.own_overlay_dir,
                                            self.config.recipe_name, repo_local, checkout, self.lifecycle.overlay_dirs)
         self._shown = show_in(self.tier_tests, _show_own(self.own_overlay_dir))
         return self.tier_tests
@@ -188,7 +187,7 @@ class Run:
     def check_only(self) -> CheckReport:
         """`cc-ci check`: what every run checks before deploying, and nothing after; the run dir
         (a clone and the tier tests folder) is removed again."""
-        self.files.logs.mkdir(parents=True)
+        self.run_dir.logs.mkdir(parents=True)
         try:
             checkout, head = self._clone_recipe()
             check_recipe(checkout, head, self._domain)  # a file past a bound, or out: exit 2, as a run would
@@ -196,7 +195,7 @@ class Run:
             report.head = head
             return report
         finally:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            shutil.rmtree(self.run_dir.root, ignore_errors=True)
 
     def _checked(self, tests: TierTests) -> CheckReport:
         return check(tests, self.own_overlay_dir, _show_own(self.own_overlay_dir), self.result.repo_local,
@@ -222,7 +221,7 @@ class Run:
         """Validated once, here; the assertion files get the same settings from meta.json."""
         meta = load_meta(tests.recipe_dir, self.lifecycle, shown=self._shown)
         self.result.meta = meta.effective()
-        write_json_atomic(self.files.meta_json, self.result.meta)
+        write_json_atomic(self.run_dir.meta_json, self.result.meta)
         return meta
 
     def _wanted(self) -> list[Op]:
@@ -231,7 +230,7 @@ class Run:
     def _clone_recipe(self) -> tuple[Path, str]:
         """The run's own clone, and the head commit under test."""
         source = self.config.recipe_source
-        checkout = self.files.recipe
+        checkout = self.run_dir.recipe
         self.say(f"cloning {self.config.recipe_name} from {source}")
         try:
             git.git(None, "clone", "-q", "--no-hardlinks", source, str(checkout))
@@ -262,7 +261,7 @@ class Run:
     def _app(self, ctx: OpContext) -> Iterator[App]:
         """The app's whole lifetime, and that of every further app an op opens (`ctx.new_app`).
         Teardown lives here and nowhere else."""
-        app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir,
+        app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir.root,
                                  ref=ctx.state.first_ref)  # its env is that ref's .env.sample
         ctx.app = app
         self.result.domain, self.result.stack, self.result.apps = app.domain, app.stack, 1
@@ -281,7 +280,7 @@ class Run:
     def _further_app(self, ctx: OpContext, name: str) -> Iterator[App]:
         """A further app of the run at the PR head (restore-fresh's), with a heartbeat of its own:
         torn down and verified before the run's app, whatever happens."""
-        app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir,
+        app = ctx.driver.new_app(self.config.recipe_name, ctx.checkout, self.config.run_id, self.run_dir.root,
                                  ref=ctx.state.head_commit, name=name)
         ctx.apps[name] = app
         self.result.apps += 1
@@ -310,7 +309,7 @@ class Run:
             else:
                 # the heartbeat has stopped: this host's gc reclaims it once the run is over,
                 # another host's once its stamp is past the TTL
-                self.result.reclaim = reclaim_command(ctx.driver.target.address, self.run_dir.parent)
+                self.result.reclaim = reclaim_command(ctx.driver.target.address, self.run_dir.root.parent)
                 self.say(f"teardown LEFT BEHIND: {', '.join(left)}; to reclaim it once this run has ended: "
                          f"{self.result.reclaim}")
 
@@ -385,7 +384,7 @@ class Run:
         if (post := hooks.post.get(op.name)) is not None:
             record = record.model_copy(update={"post_seed": self._call_hook(op, ctx, post, "post")})
             self._keep(ctx, op, step, record)
-        ctx.state.save(self.files.op_state)
+        ctx.state.save(self.run_dir.op_state)
         for each in (app, *ctx.apps.values()):  # app.json of the run's app, apps/<name>/app.json of others
             write_json_atomic(each.files.app_json, each.describe())
         if record.deployment is not None:
@@ -446,12 +445,12 @@ class Run:
                  + (" (generic floor opted out)" if skipped else ""))
         app = op.tier_app(ctx)  # the app's screenshot is taken through the http fixture's reach
         with self.pictures.during_tier(step, app.domain, lambda: ctx.driver.target.http_client(app), self.say):
-            tier = self.tier_runner(step, files, self.run_dir, self.files.tier_env(step, app=app.name))
+            tier = self.tier_runner(step, files, self.run_dir, self.run_dir.tier_env(step, app=app.name))
         tier.generic_skipped = skipped
         self._record_tier(tier)
         self.say(f"{step} tier: {tier.verdict}" + (f" — {tier.error}" if tier.error else ""))
         if tier.verdict not in ("pass", "skip"):
-            log = self.files.log(f"tier-{step}")
+            log = self.run_dir.tier_log(step)
             if log.exists():
                 self.console.print(escape(log.read_text()), highlight=False)
         return tier
@@ -466,7 +465,7 @@ class Run:
         self.result.error = _one_line(err)
         self.result.error_exit_code = err.exit_code if isinstance(err, CcciError) else None
         if not isinstance(err, CcciError):
-            write_text_atomic(self.files.log("traceback"),
+            write_text_atomic(self.run_dir.log("traceback"),
                               "".join(traceback.format_exception(err)))
 
 

@@ -37,7 +37,8 @@ from runner.bridge.store import Job, Store
 from runner.bridge.webhook import OperatorViews, build_app
 from runner.dashboard.pages import Dashboard, bounded_server
 from runner.errors import InfraError
-from runner.pictures.card import CARD_PNG, card_state
+from runner.pictures.card import card_state
+from runner.run.rundir import RunDir
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -145,7 +146,7 @@ class Bridge:
         runs_dir = self._runs_dir()
         if runs_dir is None or card_state(runs_dir / job.run_id) not in ("making", "made"):
             return None
-        return f"{self.base_url.rstrip('/')}/runs/{job.run_id}/files/{CARD_PNG}"
+        return f"{self.base_url.rstrip('/')}/runs/{job.run_id}/files/{RunDir.CARD_PNG}"
 
     def _runs_dir(self) -> Path | None:
         """Where runs write their run dirs, when they run on this machine (not on Drone)."""

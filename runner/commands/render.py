@@ -21,6 +21,7 @@ from runner.recipe.compose import chain_texts, check_recipe, version_label
 from runner.recipe.envfile import merge_upgrade_env, parse_env, secret_specs
 from runner.recipe.versions import choose_base
 from runner.run.config import RunConfig
+from runner.run.rundir import RunDir
 from runner.targets import open_target
 
 
@@ -44,19 +45,19 @@ def main(args: argparse.Namespace) -> int:
     assert render is not None, "the swarm driver renders"
     try:
         with tempfile.TemporaryDirectory(prefix="ccci-render-") as scratch:
-            run_dir = Path(scratch) / config.run_id
-            (run_dir / "logs").mkdir(parents=True)
-            checkout = _clone(config, run_dir / "recipe")
+            run_dir = RunDir.at(Path(scratch), config.run_id)
+            run_dir.logs.mkdir(parents=True)
+            checkout = _clone(config, run_dir.recipe)
             head = resolve_ref(checkout, config.ref)
             domain = naming.app_domain(config.recipe_name, config.run_id, config.domain_base)
             check_recipe(checkout, head, domain)  # refused past a bound, or out (exit 2), before docker sees it
             if args.diff != "base":
-                app = driver.new_app(config.recipe_name, checkout, config.run_id, run_dir, ref=head)
+                app = driver.new_app(config.recipe_name, checkout, config.run_id, run_dir.root, ref=head)
                 sys.stdout.write(render(app, head))
                 return 0
             base = _base(checkout, head)
             check_recipe(checkout, base, domain)
-            app = driver.new_app(config.recipe_name, checkout, config.run_id, run_dir, ref=base)
+            app = driver.new_app(config.recipe_name, checkout, config.run_id, run_dir.root, ref=base)
             before = render(app, base)
             _merge_head_env(app, checkout, head)  # as the upgrade op does
             after = render(app, head, upgrade=True)

@@ -46,7 +46,7 @@ from runner.dashboard.catalog import (
 from runner.pictures.html import seconds, templates
 from runner.run.progress import read_progress
 from runner.run.readback import open_file, stream_file
-from runner.run.rundir import RunFileUnreadable
+from runner.run.rundir import RunDir, RunFileUnreadable
 
 log = logging.getLogger("cc-ci.dashboard")
 T = TypeVar("T")
@@ -158,7 +158,8 @@ class Dashboard:
                       live=self._progress(entry), timeline=runview.timeline(results) if results else [],
                       files=runview.linkable_files(entry.run_dir) if entry.run_dir else [],
                       screenshots=runview.screenshots(entry.run_dir) if entry.run_dir else [],
-                      browser=_browser_failures(entry.run_dir), detail_elsewhere=DETAIL_ELSEWHERE)
+                      browser=_browser_failures(entry.run_dir), card=RunDir.CARD_PNG,
+                      detail_elsewhere=DETAIL_ELSEWHERE)
 
     def live(self, run_id: str) -> dict[str, Any] | None:
         entry = self.catalog.entry(run_id)
@@ -270,8 +271,8 @@ def _open_linkable(run_dir: Path, name: str) -> int | None:
 def _browser_failures(run_dir: Path | None) -> list[dict[str, str | None]]:
     if run_dir is None:
         return []
-    pngs = runview.listing(run_dir, f"{runview.BROWSER_FAILURES}/*.png")
-    zips = set(runview.listing(run_dir, f"{runview.BROWSER_FAILURES}/*.zip"))
+    pngs = runview.listing(run_dir, RunDir.browser_failure_name("*", "png"))
+    zips = set(runview.listing(run_dir, RunDir.browser_failure_name("*", "zip")))
     return [{"test": Path(png).stem, "png": png,
              "trace": trace if (trace := png.removesuffix(".png") + ".zip") in zips else None}
             for png in pngs]

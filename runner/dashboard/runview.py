@@ -24,17 +24,15 @@ from runner.run.readback import (
     read_op_state,
     read_text,
 )
-from runner.run.rundir import RunFileUnreadable
+from runner.run.rundir import RunDir, RunFileUnreadable
 
-SCREENSHOTS = "screenshots"  # <run dir>/screenshots/<name>.png: the app after install, after upgrade
-BROWSER_FAILURES = "browser"  # <run dir>/browser/<test>.png and .zip: a failing browser test
-CARD = "card.png"
 MANIFEST = "backup-manifest.json"  # derived from op_state.json on request, never stored
 
 # what a page may link, relative to the run dir: a name or a one-level glob
-_LINKABLE = ("logs/run.log", "logs/tier-*.log", "logs/traceback.log", "junit-*.xml", "results.json",
-             "summary.md", CARD, f"{SCREENSHOTS}/*.png", f"{SCREENSHOTS}/*.json",
-             f"{BROWSER_FAILURES}/*.png", f"{BROWSER_FAILURES}/*.zip")
+_LINKABLE = (RunDir.RUN_LOG, RunDir.tier_log_name("*"), RunDir.log_name("traceback"), RunDir.junit_name("*"),
+             RunDir.RESULTS, RunDir.SUMMARY, RunDir.CARD_PNG,
+             RunDir.screenshot_name("*", "png"), RunDir.screenshot_name("*", "json"),
+             RunDir.browser_failure_name("*", "png"), RunDir.browser_failure_name("*", "zip"))
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
@@ -75,9 +73,9 @@ def read_run_view(run: RunRead, stages: tuple[str, ...] | None = None) -> RunVie
 
 def failures(path: Path) -> list[Failure]:
     found: list[Failure] = []
-    for name in listing(path, "junit-*.xml"):
+    for name in listing(path, RunDir.junit_name("*")):
         try:
-            found += failures_from_junit(name.removeprefix("junit-").removesuffix(".xml"), read_text(path, name) or "")
+            found += failures_from_junit(RunDir.junit_op(name), read_text(path, name) or "")
         except (RunFileUnreadable, ElementTree.ParseError):
             continue
     return found
@@ -141,14 +139,14 @@ def screenshots(path: Path) -> list[dict[str, Any]]:
     """The app's screenshots (`screenshots/<when>.png`) and the pages that never loaded, with why
     (`screenshots/<when>.json`)."""
     shots = []
-    pngs = set(listing(path, f"{SCREENSHOTS}/*.png"))
-    for record in listing(path, f"{SCREENSHOTS}/*.json"):
+    pngs = set(listing(path, RunDir.screenshot_name("*", "png")))
+    for record in listing(path, RunDir.screenshot_name("*", "json")):
         try:
             shot = read_model(path, record, Screenshot)
         except RunFileUnreadable:
             continue
         if shot is not None:
-            when = record.removeprefix(f"{SCREENSHOTS}/").removesuffix(".json")
-            png = f"{SCREENSHOTS}/{when}.png"
+            when = record.removeprefix(f"{RunDir.SCREENSHOTS}/").removesuffix(".json")
+            png = RunDir.screenshot_name(when, "png")
             shots.append({"when": when, "url": shot.url, "error": shot.error, "png": png if png in pngs else None})
     return shots

@@ -11,7 +11,6 @@ from runner.plumbing.fileio import write_text_atomic
 from runner.plumbing.proc import run_host
 from runner.plumbing.scrub import scrubber
 from runner.run.app import App
-from runner.run.rundir import RunDir
 
 SCRIPT = "install_steps.sh"
 
@@ -27,7 +26,7 @@ def run_install_steps(script: Path, app: App, env_file: Path) -> str:
             "RECIPE_DIR": str(app.checkout)}
     done = run_host(["bash", str(script)], cwd=app.checkout, env=env, check=False)
     output = scrubber.scrub(done.output)
-    write_text_atomic(RunDir(app.run_dir).log("install_steps"), output)
+    write_text_atomic(app.run_files.log("install_steps"), output)
     if done.failed:
         tail = [line.strip() for line in output.strip().splitlines() if line.strip()][-5:]
         raise InstallStepsError(f"{SCRIPT} exited {done.exit_code}: {' | '.join(tail) or 'no output'}")

@@ -26,11 +26,11 @@ import httpx
 from runner.pictures.browser import chromium
 from runner.pictures.reachproxy import reach_proxy
 from runner.plumbing.fileio import write_text_atomic
+from runner.run.rundir import RunDir
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-SCREENSHOTS = "screenshots"
 PAGE_TIMEOUT_S = 15.0  # a page that has not loaded by then is recorded as never loaded
 VIEWPORT: Any = {"width": 1280, "height": 800}  # playwright's ViewportSize
 # a context's proxy is only honoured when the browser was launched with one (Chromium)
@@ -133,15 +133,15 @@ def asks_for_login(err: BaseException) -> bool:
     return _LOGIN_CHALLENGE in str(err)
 
 
-def record_screenshot(run_dir: Path, when: str, domain: str, error: str | None) -> None:
+def record_screenshot(run_dir: RunDir, when: str, domain: str, error: str | None) -> None:
     """`screenshots/<when>.json`: where the browser went and, for a page that never loaded, why."""
     record = {"when": when, "url": f"http://{domain}/", "png": None if error else f"{when}.png", "error": error}
-    write_text_atomic(run_dir / SCREENSHOTS / f"{when}.json", json.dumps(record, indent=2) + "\n")
+    write_text_atomic(run_dir.screenshot(when, "json"), json.dumps(record, indent=2) + "\n")
 
 
 @contextlib.contextmanager
 def screenshot_during(camera: Camera | None, open_client: Callable[[], httpx.Client], domain: str,
-                      run_dir: Path, when: str, say: Callable[[str], None],
+                      run_dir: RunDir, when: str, say: Callable[[str], None],
                       taken: Future[None] | None = None) -> Iterator[None]:
     """Take the app's screenshot while the block (its tier) runs, or let the block run while one
     already `taken` (started while the op waited on docker) finishes; record it after."""
@@ -159,7 +159,7 @@ def screenshot_during(camera: Camera | None, open_client: Callable[[], httpx.Cli
             yield
             _record(run_dir, when, domain, _reason(err), say)
             return
-        dest = run_dir / SCREENSHOTS / f"{when}.png"
+        dest = run_dir.screenshot(when)
         future = camera.submit(lambda browser: shoot_app(browser, client, domain, dest))
         yield
         _record(run_dir, when, domain, _outcome(future), say)
@@ -174,9 +174,9 @@ def _outcome(future: Future[None]) -> str | None:
         return _reason(err)
 
 
-def _record(run_dir: Path, when: str, domain: str, error: str | None, say: Callable[[str], None]) -> None:
+def _record(run_dir: RunDir, when: str, domain: str, error: str | None, say: Callable[[str], None]) -> None:
     record_screenshot(run_dir, when, domain, error)
-    say(f"screenshot after {when}: " + (f"{SCREENSHOTS}/{when}.png" if error is None
+    say(f"screenshot after {when}: " + (RunDir.screenshot_name(when) if error is None
                                          else f"the page never loaded ({error}); the run goes on"))
 
 

@@ -20,14 +20,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from runner.pictures.html import seconds, templates
 from runner.plumbing.fileio import write_json_atomic, write_text_atomic
 from runner.run.readback import read_json
-from runner.run.rundir import RunFileUnreadable
+from runner.run.rundir import RunDir, RunFileUnreadable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-CARD_PNG = "card.png"
-CARD_HTML = "card.html"
-CARD_STATE = "card.json"
 COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#8e0000", "empty": "#8d6e00"}
 CardState = Literal["making", "made", "failed"]
 TEMPLATES = templates(Path(__file__).parent / "templates")
@@ -38,36 +35,37 @@ def card_html(results: dict[str, Any]) -> str:
         r=results, colour=COLOURS.get(str(results.get("verdict")), "#777"), duration=seconds(results.get("duration_s")))
 
 
-def make_card(browser: Browser, run_dir: Path, results: dict[str, Any]) -> Path:
+def make_card(browser: Browser, run_dir: RunDir, results: dict[str, Any]) -> Path:
     """Write card.html and screenshot it to card.png in the run dir."""
     html = card_html(results)
-    write_text_atomic(run_dir / CARD_HTML, html)
+    write_text_atomic(run_dir.card_html, html)
     context = browser.new_context(viewport={"width": 760, "height": 400}, device_scale_factor=1,
                                   java_script_enabled=False)
     try:
         page = context.new_page()
         page.set_content(html, wait_until="load")
-        page.locator("#card").screenshot(path=str(run_dir / CARD_PNG))
+        page.locator("#card").screenshot(path=str(run_dir.card_png))
     finally:
         context.close()
-    return run_dir / CARD_PNG
+    return run_dir.card_png
 
 
-def record_card(run_dir: Path, state: CardState, pid: int | None = None, error: str | None = None) -> None:
-    write_json_atomic(run_dir / CARD_STATE, {"state": state, "pid": pid, "png": CARD_PNG, "error": error})
+def record_card(run_dir: RunDir, state: CardState, pid: int | None = None, error: str | None = None) -> None:
+    write_json_atomic(run_dir.card_json, {"state": state, "pid": pid, "png": RunDir.CARD_PNG, "error": error})
 
 
 def card_state(run_dir: Path) -> CardState | None:
     """Where the run's card stands; None when the run makes none (pictures off, no Chromium
     before the run ended). A `making` whose process is gone reads as `failed`."""
+    png = RunDir(run_dir).card_png
     try:  # read as pages read a run dir: never a FIFO, never through a symlink
-        record = read_json(run_dir, CARD_STATE)
+        record = read_json(run_dir, RunDir.CARD_JSON)
     except RunFileUnreadable:
         record = None
     if not isinstance(record, dict):
-        return "made" if (run_dir / CARD_PNG).is_file() else None  # a run dir from before card.json
+        return "made" if png.is_file() else None  # a run dir from before card.json
     state = record.get("state")
-    if state == "made" and (run_dir / CARD_PNG).is_file():
+    if state == "made" and png.is_file():
         return "made"
     if state == "making" and isinstance(record.get("pid"), int) and _alive(record["pid"]):
         return "making"
@@ -89,10 +87,10 @@ def main(argv: list[str]) -> int:
     the run closes its stdin, which the run does after recording it as `making` in card.json."""
     from runner.pictures.browser import chromium
 
-    run_dir = Path(argv[0])
+    run_dir = RunDir(Path(argv[0]))
     sys.stdin.read()
     try:
-        results = json.loads((run_dir / "results.json").read_text())
+        results = json.loads(run_dir.results.read_text())
         with chromium() as browser:
             make_card(browser, run_dir, results)
     except Exception as err:  # noqa: BLE001 - any failure is recorded in card.json; a card never fails a run

@@ -20,19 +20,19 @@ import httpx
 
 from runner.pictures.camera import (
     PAGE_TIMEOUT_S,
-    SCREENSHOTS,
     Camera,
     screenshot_during,
     shoot_app_when_up,
 )
 from runner.run.lifecycle import Lifecycle
+from runner.run.rundir import RunDir
 
 PICTURES_VAR = "CCCI_PICTURES"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # where `python -m runner...` finds the package
 
 
 class Pictures:
-    def __init__(self, run_dir: Path, lifecycle: Lifecycle, enabled: bool = True) -> None:
+    def __init__(self, run_dir: RunDir, lifecycle: Lifecycle, enabled: bool = True) -> None:
         self.run_dir = run_dir
         self._pictured, self._early_ops = lifecycle.pictured, lifecycle.pictured_early  # as the ops declare
         self.enabled = enabled and os.environ.get(PICTURES_VAR, "1") != "0"
@@ -53,7 +53,7 @@ class Pictures:
         """The first deploy's screenshot, taken as soon as the app answers while the op still
         waits on docker (for its health checks), so that its tier does not wait for the browser."""
         if self._camera is not None and op in self._early_ops:
-            dest = self.run_dir / SCREENSHOTS / f"{op}.png"
+            dest = self.run_dir.screenshot(op)
             self._early[op] = self._camera.submit(
                 lambda browser: shoot_app_when_up(browser, open_client, domain, dest, self._stop, deadline_s))
 
@@ -90,22 +90,21 @@ class Pictures:
             say(f"no summary card: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
         finally:
             camera.close()  # waited for: a browser thread still running at exit crashes the interpreter
-        shots = sorted((self.run_dir / SCREENSHOTS).glob("*.png"))
+        shots = sorted(self.run_dir.screenshots.glob("*.png"))
         if shots:
             say("screenshots: " + ", ".join(str(shot) for shot in shots))
 
 
-def start_card(run_dir: Path) -> Path:
+def start_card(run_dir: RunDir) -> Path:
     """`python -m runner.pictures.card <run dir>` in its own session, logging to logs/card.log.
     It waits for its stdin to close, which happens once card.json says `making` with its pid:
     its own `made` can never be overwritten by that record."""
-    from runner.pictures.card import (  # Jinja2 and the card's template, only when a card is made
-        CARD_PNG,
-        record_card,
+    from runner.pictures.card import (
+        record_card,  # Jinja2 and the card's template, only when a card is made
     )
 
-    with (run_dir / "logs" / "card.log").open("ab") as log:
-        maker = subprocess.Popen([sys.executable, "-m", "runner.pictures.card", str(run_dir)],
+    with run_dir.log("card").open("ab") as log:
+        maker = subprocess.Popen([sys.executable, "-m", "runner.pictures.card", str(run_dir.root)],
                                  cwd=_PACKAGE_ROOT, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True)
     assert maker.stdin is not None
@@ -114,4 +113,4 @@ def start_card(run_dir: Path) -> Path:
     finally:
         with contextlib.suppress(BrokenPipeError):
             maker.stdin.close()
-    return run_dir / CARD_PNG
+    return run_dir.card_png

@@ -181,9 +181,9 @@ def _teardown_text(leftovers: list[str] | None, reclaim: str | None = None) -> s
     return "teardown: LEFT BEHIND " + ", ".join(leftovers) + (f" — reclaim with: {reclaim}" if reclaim else "")
 
 
-def write_reports(result: RunResult, run_dir: Path) -> None:
-    write_json_atomic(RunDir(run_dir).results, result.to_json())
-    write_text_atomic(RunDir(run_dir).summary, summary_markdown(result))
+def write_reports(result: RunResult, run_dir: RunDir) -> None:
+    write_json_atomic(run_dir.results, result.to_json())
+    write_text_atomic(run_dir.summary, summary_markdown(result))
 
 
 def print_summary(result: RunResult, console: Console) -> None:

@@ -32,11 +32,17 @@ class App:
     name: str = ""  # "" for the run's app; a further app of the run by its name (restore-fresh's `fresh`)
 
     @property
+    def run_files(self) -> RunDir:
+        """The run's own files, shared by all its apps: its lock, restic repository, ABRA_DIR,
+        install_steps and browser test logs."""
+        return RunDir(self.run_dir)
+
+    @property
     def files(self) -> RunDir:
         """Where this app's own files go (app env, deploy overrides, deploy logs): the run dir for
         the run's app, `<run dir>/apps/<name>/` for a further one. The run's lock, restic
-        repository and labels stay the run dir's."""
-        return RunDir(self.run_dir).of_app(self.name)
+        repository and labels stay the run dir's (`run_files`)."""
+        return self.run_files.of_app(self.name)
 
     # -- the app env: `env` and `secrets` here, and the app env file, change only together ----
 
@@ -55,7 +61,7 @@ class App:
 
     def reload_env(self) -> None:
         """Re-read the app env file after something edited it (EXTRA_ENV, install_steps.sh)."""
-        self.env, self.secrets = reread_app_env(self.env_file.read_text(), self.secrets, "app.env")
+        self.env, self.secrets = reread_app_env(self.env_file.read_text(), self.secrets, RunDir.APP_ENV)
 
     def describe(self) -> dict[str, Any]:
         """What assertion files may know about the app (written to app.json)."""

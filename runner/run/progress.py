@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.run.readback import RUN_LOG, read_text
-from runner.run.rundir import RunFileUnreadable
+from runner.run.readback import read_text
+from runner.run.rundir import RunDir, RunFileUnreadable
 
 _TIME = r"^\s*\d+(?:\.\d+)?s\s+"
 _ENDED = re.compile(_TIME + r"(?P<op>[a-z]+) tier: (?P<verdict>pass|fail|error|empty)\b")
@@ -57,7 +57,7 @@ def progress_from_log(text: str, stages: tuple[str, ...]) -> Progress:
 
 def read_progress(run_dir: Path, stages: tuple[str, ...]) -> Progress:
     try:
-        text = read_text(run_dir, RUN_LOG) or ""
+        text = read_text(run_dir, RunDir.RUN_LOG) or ""
     except RunFileUnreadable:  # a damaged log: no progress to show, the rest of the page stands
         text = ""
     return progress_from_log(text, stages)

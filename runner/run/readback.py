@@ -25,15 +25,12 @@ from typing import Annotated, Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runner.run.rundir import RunFileUnreadable, file_kind
+from runner.run.rundir import RunDir, RunFileUnreadable, file_kind
 from runner.run.runlock import run_is_alive
 
 MAX_JSON_BYTES = 64 * 2**20  # a results.json is some kB; an op state lists every backed-up file
 MAX_TEXT_BYTES = 64 * 2**20  # a run log, a JUnit report
 CHUNK = 64 * 1024
-
-RESULTS, RUN_JSON, OP_STATE, APP_JSON = "results.json", "run.json", "op_state.json", "app.json"
-RUN_LOG = "logs/run.log"
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -284,15 +281,15 @@ def read_model(root: Path, name: str, model: type[M]) -> M | None:
 
 
 def read_results(root: Path) -> Results | None:
-    return read_model(root, RESULTS, Results)
+    return read_model(root, RunDir.RESULTS, Results)
 
 
 def read_run_json(root: Path) -> RunJson | None:
-    return read_model(root, RUN_JSON, RunJson)
+    return read_model(root, RunDir.RUN_JSON, RunJson)
 
 
 def read_op_state(root: Path) -> OpStateView | None:
-    return read_model(root, OP_STATE, OpStateView)
+    return read_model(root, RunDir.OP_STATE, OpStateView)
 
 
 def mtime(root: Path, name: str) -> float | None:
@@ -350,8 +347,8 @@ def read_run(path: Path) -> RunRead:
             problems.append(str(err))
             return None
 
-    raw = attempt(read_json, path, RESULTS)
-    results = attempt(validate, RESULTS, raw, Results)
+    raw = attempt(read_json, path, RunDir.RESULTS)
+    results = attempt(validate, RunDir.RESULTS, raw, Results)
     alive = bool(attempt(run_is_alive, path))
     run_json = attempt(read_run_json, path) if results is None else None
     op_state = attempt(read_op_state, path) if results is None else None
@@ -359,9 +356,9 @@ def read_run(path: Path) -> RunRead:
     recipe = (results.recipe if results else None) or salvaged or _recipe_elsewhere(path, op_state, attempt)
     stages = tuple((results.stages if results else None) or (run_json.stages if run_json else None)
                    or (op_state.stages if op_state else None) or ())
-    finished = mtime(path, RESULTS) if results is not None and not alive else None
+    finished = mtime(path, RunDir.RESULTS) if results is not None and not alive else None
     duration = results.duration_s if results else None
-    started = finished - duration if finished and duration else mtime(path, "logs")
+    started = finished - duration if finished and duration else mtime(path, RunDir.LOGS)
     return RunRead(path, recipe, results, stages, alive, finished, started,
                    "; ".join(problems) or None)
 
@@ -369,12 +366,12 @@ def read_run(path: Path) -> RunRead:
 def _recipe_elsewhere(path: Path, op_state: OpStateView | None, attempt: Any) -> str | None:
     """A running run's recipe: app.json, its op state, else its first log line
     (`cloning <recipe> from <source>`)."""
-    app = attempt(read_model, path, APP_JSON, AppJson)
+    app = attempt(read_model, path, RunDir.APP_JSON, AppJson)
     if app is not None and app.recipe:
         return str(app.recipe)
     if op_state is not None and op_state.recipe:
         return op_state.recipe
-    found = _CLONING.match(attempt(first_line, path, RUN_LOG) or "")
+    found = _CLONING.match(attempt(first_line, path, RunDir.RUN_LOG) or "")
     return found["recipe"] if found else None
 
 

@@ -1,7 +1,10 @@
 """The run dir's layout, in one place: `<runs dir>/<run id>/` and every file a run keeps there.
 
-The orchestrator, the driver, the ops and the tiers' fixtures all name files through `RunDir`;
-the fixtures find it from one variable, `CCCI_RUN_DIR` (`RunDir.tier_env`, `RunDir.from_env`).
+Writers and readers alike name files through `RunDir`: the orchestrator, the drivers, the ops,
+the pictures, the tiers' fixtures (they find it from one variable, `CCCI_RUN_DIR`: `RunDir.tier_env`,
+`RunDir.from_env`), and the pages and the bridge that read a run dir back. Those readers open
+files by their name relative to the run dir (bounded, never through a symlink: `run.readback`),
+so each name is here twice: as a relative name (`RunDir.RESULTS`) and as a path (`RunDir.results`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from runner.errors import InfraError
 
@@ -39,13 +43,34 @@ def file_kind(mode: int) -> str:
 class RunDir:
     root: Path
 
+    # names relative to the run dir: what readers of a run dir from disk open (`run.readback`)
+    LOGS: ClassVar[str] = "logs"
+    RUN_LOG: ClassVar[str] = f"{LOGS}/run.log"
+    RESULTS: ClassVar[str] = "results.json"
+    SUMMARY: ClassVar[str] = "summary.md"
+    RUN_JSON: ClassVar[str] = "run.json"
+    OP_STATE: ClassVar[str] = "op_state.json"
+    APP_JSON: ClassVar[str] = "app.json"
+    APP_ENV: ClassVar[str] = "app.env"
+    LOCK: ClassVar[str] = "run.lock"
+    SCREENSHOTS: ClassVar[str] = "screenshots"  # <when>.png: the app after install, after upgrade; <when>.json
+    BROWSER: ClassVar[str] = "browser"  # <test>.png and .zip: a failing browser test's page and trace
+    CARD_PNG: ClassVar[str] = "card.png"  # the summary card; card.html is its text
+    CARD_HTML: ClassVar[str] = "card.html"
+    CARD_JSON: ClassVar[str] = "card.json"  # where the card stands: making (with the pid), made, failed
+
+    @classmethod
+    def at(cls, runs_dir: Path, run_id: str) -> RunDir:
+        """The run dir of the run `run_id` under the runs dir."""
+        return cls(runs_dir / run_id)
+
     @property
     def logs(self) -> Path:
-        return self.root / "logs"
+        return self.root / self.LOGS
 
     @property
     def run_log(self) -> Path:
-        return self.logs / "run.log"
+        return self.root / self.RUN_LOG
 
     @property
     def recipe(self) -> Path:
@@ -55,8 +80,16 @@ class RunDir:
     @property
     def abra_dir(self) -> Path:
         """The abra driver's ABRA_DIR, the run's own: `recipes/<recipe>` (the run's clone) and
-        `servers/<server>/<domain>.env`."""
+        `servers/<server>/<domain>.env` (`abra_app_env`)."""
         return self.root / "abra"
+
+    def abra_recipe(self, recipe: str) -> Path:
+        """`recipes/<recipe>` in the run's ABRA_DIR: a link to the run's clone."""
+        return self.abra_dir / "recipes" / recipe
+
+    def abra_app_env(self, server: str, domain: str) -> Path:
+        """`servers/<server>/<domain>.env` in the run's ABRA_DIR: the app env file as abra keeps it."""
+        return self.abra_dir / "servers" / server / f"{domain}.env"
 
     @property
     def tests(self) -> Path:
@@ -66,21 +99,21 @@ class RunDir:
     @property
     def app_env(self) -> Path:
         """The app env file (what install_steps.sh gets as APP_ENV_FILE); `AppEnv` owns it."""
-        return self.root / "app.env"
+        return self.root / self.APP_ENV
 
     @property
     def app_json(self) -> Path:
         """The app as the fixtures get it (`App.describe`)."""
-        return self.root / "app.json"
+        return self.root / self.APP_JSON
 
     @property
     def run_json(self) -> Path:
         """How the fixtures reach the run's swarm: the driver, its settings, the target."""
-        return self.root / "run.json"
+        return self.root / self.RUN_JSON
 
     @property
     def op_state(self) -> Path:
-        return self.root / "op_state.json"
+        return self.root / self.OP_STATE
 
     @property
     def meta_json(self) -> Path:
@@ -88,27 +121,87 @@ class RunDir:
 
     @property
     def results(self) -> Path:
-        return self.root / "results.json"
+        return self.root / self.RESULTS
 
     @property
     def summary(self) -> Path:
-        return self.root / "summary.md"
+        return self.root / self.SUMMARY
 
     @property
     def lock(self) -> Path:
-        return self.root / "run.lock"
+        return self.root / self.LOCK
 
     @property
     def backups(self) -> Path:
         """The restic repository and its password, and each snapshot's .tar.gz export."""
         return self.root / "backups"
 
+    @property
+    def screenshots(self) -> Path:
+        return self.root / self.SCREENSHOTS
+
+    @classmethod
+    def screenshot_name(cls, when: str, suffix: str = "png") -> str:
+        """`screenshots/<when>.png`, the app's screenshot, or `.json`: its url or why it has none."""
+        return f"{cls.SCREENSHOTS}/{when}.{suffix}"
+
+    def screenshot(self, when: str, suffix: str = "png") -> Path:
+        return self.root / self.screenshot_name(when, suffix)
+
+    @classmethod
+    def browser_failure_name(cls, test: str, suffix: str) -> str:
+        """`browser/<test>.png`, a failing browser test's page, or `.zip`: its trace."""
+        return f"{cls.BROWSER}/{test}.{suffix}"
+
+    def browser_failure(self, test: str, suffix: str) -> Path:
+        return self.root / self.browser_failure_name(test, suffix)
+
+    @property
+    def card_png(self) -> Path:
+        return self.root / self.CARD_PNG
+
+    @property
+    def card_html(self) -> Path:
+        return self.root / self.CARD_HTML
+
+    @property
+    def card_json(self) -> Path:
+        return self.root / self.CARD_JSON
+
+    @classmethod
+    def junit_name(cls, op: str) -> str:
+        """`junit-<op>.xml` (`junit_name("*")`: the pattern of every tier's)."""
+        return f"junit-{op}.xml"
+
+    @classmethod
+    def junit_op(cls, name: str) -> str:
+        """The op of a `junit-<op>.xml`."""
+        return name.removeprefix("junit-").removesuffix(".xml")
+
+    @classmethod
+    def log_name(cls, name: str) -> str:
+        """`logs/<name>.log` (`log_name("tier-*")`: the pattern of every tier's)."""
+        return f"{cls.LOGS}/{name}.log"
+
     def junit(self, op: str) -> Path:
-        return self.root / f"junit-{op}.xml"
+        return self.root / self.junit_name(op)
 
     def log(self, name: str) -> Path:
-        """`logs/<name>.log`: tier-<op>, deploy-<n>, convergence-<service>, install_steps, traceback."""
-        return self.logs / f"{name}.log"
+        """`logs/<name>.log`: tier-<op>, deploy-<n>, convergence-<service>, install_steps, traceback,
+        abra, card."""
+        return self.root / self.log_name(name)
+
+    @classmethod
+    def tier_log_name(cls, op: str) -> str:
+        """`logs/tier-<op>.log`, the tier's pytest output (`tier_log_name("*")`: every tier's)."""
+        return cls.log_name(f"tier-{op}")
+
+    def tier_log(self, op: str) -> Path:
+        return self.root / self.tier_log_name(op)
+
+    def convergence_log(self, service: str) -> Path:
+        """Why a service did not converge (its tasks' errors), one file per service."""
+        return self.log(f"convergence-{service}")
 
     def compose_override(self, deployment: int) -> Path:
         """The extra compose file of a deploy (the run's labels, deploy-time overrides)."""

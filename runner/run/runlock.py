@@ -20,7 +20,6 @@ from pathlib import Path
 from runner.run.rundir import RunDir, RunFileUnreadable, file_kind
 
 PROC_LOCKS = Path("/proc/locks")
-LOCK_NAME = "run.lock"
 
 
 @contextlib.contextmanager
@@ -40,21 +39,21 @@ def run_is_alive(run_dir: Path, proc_locks: Path = PROC_LOCKS) -> bool:
     except FileNotFoundError:
         return False
     except OSError as err:
-        raise RunFileUnreadable(LOCK_NAME, _why(err)) from None
+        raise RunFileUnreadable(RunDir.LOCK, _why(err)) from None
     if not stat.S_ISREG(kind):
-        raise RunFileUnreadable(LOCK_NAME, f"not a regular file ({file_kind(kind)})")
+        raise RunFileUnreadable(RunDir.LOCK, f"not a regular file ({file_kind(kind)})")
     try:  # read-only, never blocking (a FIFO swapped in after the lstat), never through a symlink
         fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     except OSError as err:
-        raise RunFileUnreadable(LOCK_NAME, _why(err)) from None
+        raise RunFileUnreadable(RunDir.LOCK, _why(err)) from None
     try:
         opened = os.fstat(fd)
     finally:
         os.close(fd)
     if not stat.S_ISREG(opened.st_mode):
-        raise RunFileUnreadable(LOCK_NAME, f"not a regular file ({file_kind(opened.st_mode)})")
+        raise RunFileUnreadable(RunDir.LOCK, f"not a regular file ({file_kind(opened.st_mode)})")
     return opened.st_ino in _flocked_inodes(proc_locks)
 
 
@@ -66,7 +65,7 @@ def _flocked_inodes(proc_locks: Path) -> set[int]:
     try:
         text = proc_locks.read_text()
     except OSError as err:
-        raise RunFileUnreadable(LOCK_NAME, f"cannot tell whether the run holds it: {_why(err)}") from None
+        raise RunFileUnreadable(RunDir.LOCK, f"cannot tell whether the run holds it: {_why(err)}") from None
     found: set[int] = set()
     for line in text.splitlines():
         fields = line.split()

@@ -150,7 +150,7 @@ def backup(target: Target, app: App, say: Say, witnesses: bool = True, take: Tak
     client = target.client
     live = live_stack(client, app.stack)
     plan = backup_plan(live)
-    repo = Restic.for_run(app.run_dir)
+    repo = Restic.for_run(app.run_files)
     take = take or (lambda staging, plan, live: take_files(target, app, say, staging, plan, live))
     with ThreadPoolExecutor(max_workers=1) as pool, \
             tempfile.TemporaryDirectory(prefix="staging-", dir=repo.root) as tmp:
@@ -334,7 +334,7 @@ def restore(target: Target, app: App, say: Say, snapshot: Snapshot,
     if gone:
         raise InfraError(f"cannot restore snapshot {snapshot.id[:8]}: the stack has no volume {', '.join(gone)} "
                          "any more")
-    repo = Restic.for_run(app.run_dir)
+    repo = Restic.for_run(app.run_files)
     with tempfile.TemporaryDirectory(prefix="restore-", dir=repo.root) as tmp:
         staging = Path(tmp)
         repo.restore(snapshot.id, staging)  # what is written back, with the times restic stamps on it
@@ -477,8 +477,8 @@ class Restic:
     root: Path  # <run dir>/backups
 
     @classmethod
-    def for_run(cls, run_dir: Path) -> Restic:
-        repo = cls(RunDir(run_dir).backups)
+    def for_run(cls, run_dir: RunDir) -> Restic:
+        repo = cls(run_dir.backups)
         repo.root.mkdir(parents=True, exist_ok=True)
         if not repo.password_file.exists():
             # mkstemp makes the file 0600; the value is never scrubbed out of its own file

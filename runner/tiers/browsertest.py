@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -23,11 +22,11 @@ import pytest
 
 from runner.pictures.browser import chromium
 from runner.pictures.reachproxy import reach_proxy
+from runner.run.rundir import RunDir
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-BROWSER_FAILURES = "browser"
 _PER_CONTEXT = "http://per-context"  # Chromium honours a context's proxy only when launched with one
 _FAILED_KEY = pytest.StashKey[bool]()
 
@@ -60,16 +59,17 @@ def page(request: pytest.FixtureRequest, browser: Browser, http: httpx.Client, a
             yield opened
         finally:
             if request.node.stash.get(_FAILED_KEY, False):
-                _keep_failure(context, opened, Path(app.run_dir) / BROWSER_FAILURES, request.node.name)
+                _keep_failure(context, opened, app.run_files, request.node.name)
             else:
                 context.tracing.stop()
             context.close()
 
 
-def _keep_failure(context: Any, opened: Page, folder: Path, test: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def _keep_failure(context: Any, opened: Page, run_dir: RunDir, test: str) -> None:
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", test).strip("._-")[:120] or "test"
+    png = run_dir.browser_failure(name, "png")
+    png.parent.mkdir(parents=True, exist_ok=True)
     try:
-        opened.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+        opened.screenshot(path=str(png), full_page=True)
     finally:
-        context.tracing.stop(path=str(folder / f"{name}.zip"))
+        context.tracing.stop(path=str(run_dir.browser_failure(name, "zip")))

@@ -37,17 +37,13 @@ class TierResult:
     note: str | None = None
 
 
-def tier_tests_root(run_dir: Path) -> Path:
-    return RunDir(run_dir).tests
-
-
-def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
+def run_tier(op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -> TierResult:
     """Run the files (all under the tier tests folder) in one pytest process; its output is
     scrubbed before anyone sees it."""
     if not files:  # e.g. the generic floor opted out and the recipe has no overlay for the op
         return TierResult(op, "empty", error=NO_FILES)
-    root = tier_tests_root(run_dir)
-    junit = RunDir(run_dir).junit(op)
+    root = run_dir.tests
+    junit = run_dir.junit(op)
     args = ["-p", "no:cacheprovider", "-q", "-rfE",
             # the warm start imports the plugins ahead (anyio's among them), so pytest warned on every
             # tier that it could not rewrite their asserts: they are not the recipe's, nothing is lost
@@ -61,7 +57,7 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     # `python -m pytest <args>` in a minimal environment, started ahead if warm_up() was called
     done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, env), cwd=root)
     output = scrubber.scrub(done.output)
-    write_text_atomic(RunDir(run_dir).log(f"tier-{op}"), output)
+    write_text_atomic(run_dir.tier_log(op), output)
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret
         write_text_atomic(junit, junit.read_text())
     xml = junit.read_text() if junit.exists() else None
@@ -70,7 +66,7 @@ def run_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> 
     if verdict == "error":
         error = _error_line(done.exit_code, output)
     return TierResult(op, verdict, time.monotonic() - started,
-                      [str(f.relative_to(run_dir)) for f in files], counts, error,
+                      [str(f.relative_to(run_dir.root)) for f in files], counts, error,
                       str(junit) if junit.exists() else None)
 
 

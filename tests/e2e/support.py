@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.run.rundir import RunDir
 from runner.targets.local import connect as docker_client
 
 
@@ -24,7 +25,7 @@ class RunOutcome:
     @property
     def results(self) -> dict[str, Any]:
         (run_dir,) = self.run_dirs
-        return json.loads((run_dir / "results.json").read_text())
+        return json.loads(RunDir(run_dir).results.read_text())
 
 
 def suite_objects() -> list[str]:

@@ -26,6 +26,7 @@ from runner.cli import build_parser
 from runner.cli import main as cli_main
 from runner.dashboard.catalog import RunEntry, RunsDirCatalog
 from runner.dashboard.pages import serve_app
+from runner.run.rundir import RunDir
 
 try:
     from runner.dashboard.pages import bounded_server
@@ -45,13 +46,14 @@ def _warm_up(runs_dir: Path) -> None:
     code), so that nothing is imported after the process dropped to a user who cannot read it."""
     with tempfile.TemporaryDirectory() as copy:
         for run in runs_dir.iterdir():
-            if (run / "results.json").is_file() and "good" in (run / "results.json").read_text():
-                shutil.copytree(run, Path(copy) / run.name, ignore=shutil.ignore_patterns("run.lock"))
+            results = RunDir(run).results
+            if results.is_file() and "good" in results.read_text():
+                shutil.copytree(run, Path(copy) / run.name, ignore=shutil.ignore_patterns(RunDir.LOCK))
         client = TestClient(serve_app(RunsDirCatalog(Path(copy))))
         for path in ("/", "/runs", "/runs?page=2", "/recipes/good", "/badge/good.svg", "/static/style.css",
                      *(f"/runs/{run.name}" for run in Path(copy).iterdir()),
                      *(f"/runs/{run.name}/live" for run in Path(copy).iterdir()),
-                     *(f"/runs/{run.name}/files/logs/run.log" for run in Path(copy).iterdir()),
+                     *(f"/runs/{run.name}/files/{RunDir.RUN_LOG}" for run in Path(copy).iterdir()),
                      "/runs/nope", "/nope"):
             client.get(path, headers={"Accept": "text/html"})
 

@@ -83,9 +83,9 @@ def test_nothing_to_back_up_fails_the_backup_tier_with_the_reason_and_restore_sk
     backup, restore = six_op_rows(result)[3], six_op_rows(result)[4]
     assert (backup.verdict, backup.counts.get("failed")) == ("fail", 1)
     assert result.exit_code == 1 and result.error is None, "a recipe finding, not an infrastructure error"
-    assert f"the backup took no snapshot: {NOTHING}" in (run.run_dir / "logs" / "tier-backup.log").read_text()
+    assert f"the backup took no snapshot: {NOTHING}" in run.run_dir.tier_log("backup").read_text()
     assert (restore.verdict, restore.error) == ("skip", f"the backup took no snapshot: {NOTHING}")
-    state = OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)
+    state = OpState.load(run.run_dir.op_state, LIFECYCLE.records)
     assert state["backup"].snapshot is None and state["backup"].no_snapshot == NOTHING
     assert result.notes["backup"] == ["warning: backupbot.backup.volume.data on app: …", f"no snapshot: {NOTHING}"]
 
@@ -110,8 +110,8 @@ def test_label_warnings_and_missing_paths_reach_the_console_results_and_summary(
         in notes[0]
     assert notes[1].startswith("labelled path missing, not taken: data:uploads (a fresh install may not have")
     assert result.exit_code == 0, "neither is a failure on its own"
-    assert json.loads((run.run_dir / "results.json").read_text())["notes"] == {"backup": notes}
-    summary = (run.run_dir / "summary.md").read_text()
+    assert json.loads(run.run_dir.results.read_text())["notes"] == {"backup": notes}
+    summary = run.run_dir.summary.read_text()
     assert all(f"- backup: {note}" in summary for note in notes)
     shown = console.getvalue()
     assert shown.count("backupbot.backup.pre-hok") == 2  # as it happened, and in the final summary
@@ -126,7 +126,7 @@ def test_install_plants_witnesses_and_teardown_removes_them_before_anything_else
     result, run = _run(tmp_path, overlays, driver, STAGES="install,backup")
     assert driver.calls[-2:] == ["remove_witnesses", "teardown"]
     assert driver.removed == [WITNESS] and driver.backup_witnesses is True
-    assert OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)["install"].witnesses == [WITNESS]
+    assert OpState.load(run.run_dir.op_state, LIFECYCLE.records)["install"].witnesses == [WITNESS]
     assert result.teardown_leftovers == []
 
 

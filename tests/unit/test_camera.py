@@ -17,6 +17,7 @@ from runner.ops import LIFECYCLE
 from runner.pictures.browser import chromium
 from runner.pictures.camera import asks_for_login, shoot_app_when_up
 from runner.pictures.shots import Pictures
+from runner.run.rundir import RunDir
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -57,8 +58,8 @@ def test_an_app_still_coming_up_is_tried_again_until_it_answers(browser: Browser
 
 def test_settle_ends_a_first_deploy_screenshot_that_no_tier_waited_for(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runner.pictures.shots.start_card", lambda run_dir: run_dir / "card.png")
-    pictures = Pictures(tmp_path, LIFECYCLE)
+    monkeypatch.setattr("runner.pictures.shots.start_card", lambda run_dir: run_dir.card_png)
+    pictures = Pictures(RunDir(tmp_path), LIFECYCLE)
     pictures.start(["install"])
     down = httpx.Response(502, text="no task yet")  # the install failed: it never comes up
     pictures.while_deploying("install", DOMAIN, app([down]), deadline_s=120)
@@ -68,4 +69,4 @@ def test_settle_ends_a_first_deploy_screenshot_that_no_tier_waited_for(
     assert time.monotonic() - started < 5  # not the deploy deadline, nor the 15 s page wait
     pictures.finish({}, lambda line: None)
     assert time.monotonic() - started < 8  # the browser closed at once
-    assert not (tmp_path / "screenshots" / "install.png").exists()
+    assert not RunDir(tmp_path).screenshot("install").exists()

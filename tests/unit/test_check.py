@@ -19,6 +19,7 @@ from runner.orchestrator import Run
 from runner.plumbing.paths import FIXTURES_DIR, TESTS_DIR
 from runner.recipe.repos import bundled_recipe_repo
 from runner.run.config import RunConfig
+from runner.run.rundir import RunDir
 from runner.tiers.tier import run_tier
 from tests.unit.fake_driver import FakeDriver
 
@@ -167,10 +168,10 @@ def test_every_problem_is_listed_before_the_run_refuses(tmp_path: Path, overlays
 
 # -- helpers beside the overlays --------------------------------------------------------------
 
-def _tier_tests(tmp_path: Path, own: Path) -> tuple[Path, Path]:
-    run_dir = tmp_path / "run"
-    (run_dir / "logs").mkdir(parents=True)
-    tests = build_tier_tests(run_dir / "tests", TESTS_DIR, own, "my-recipe",
+def _tier_tests(tmp_path: Path, own: Path) -> tuple[RunDir, Path]:
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.logs.mkdir(parents=True)
+    tests = build_tier_tests(run_dir.tests, TESTS_DIR, own, "my-recipe",
                              RepoLocal("my-recipe", None), tmp_path, LIFECYCLE.overlay_dirs)
     return run_dir, tests.recipe_dir
 
@@ -187,7 +188,7 @@ def test_a_helper_beside_the_overlays_imports_in_a_real_tier(tmp_path: Path) -> 
     run_dir, recipe_dir = _tier_tests(tmp_path, own)
     for op, files in (("install", [recipe_dir / "test_install.py"]), ("custom", [recipe_dir / "custom" / "test_pages.py"])):
         tier = run_tier(op, files, run_dir, {})
-        assert (tier.verdict, tier.counts) == ("pass", {"passed": 1}), (run_dir / "logs" / f"tier-{op}.log").read_text()
+        assert (tier.verdict, tier.counts) == ("pass", {"passed": 1}), run_dir.tier_log(op).read_text()
 
 
 def test_a_tier_whose_overlays_were_all_ignored_is_said_first(tmp_path: Path, overlays: Path) -> None:
@@ -203,9 +204,9 @@ def test_a_tier_whose_overlays_were_all_ignored_is_said_first(tmp_path: Path, ov
               "ignored); it checks nothing")
     assert f"overlay: {notice}" in said
     assert notice in result.notes["overlay"]
-    summary = (run.run_dir / "summary.md").read_text()
+    summary = run.run_dir.summary.read_text()
     assert summary.index(notice) < summary.index("| tier |")  # at the top, before the table
-    assert json.loads((run.run_dir / "results.json").read_text())["notes"]["overlay"] == result.notes["overlay"]
+    assert json.loads(run.run_dir.results.read_text())["notes"]["overlay"] == result.notes["overlay"]
 
 
 def test_a_hook_traceback_is_cut_to_the_maintainers_frames_in_console_log_and_summary(
@@ -221,8 +222,8 @@ def test_a_hook_traceback_is_cut_to_the_maintainers_frames_in_console_log_and_su
     headline = f"{own}/_seed.py:2: post_install hook: KeyError: 'upgrade'"
     assert result.error_detail[0] == headline and result.error_detail[-2:] == frames
     assert result.tiers[1].error == f"post_install hook failed: KeyError: 'upgrade' ({own}/_seed.py:2)"
-    for text in (out.getvalue(), (run.run_dir / "logs" / "run.log").read_text(),
-                 (run.run_dir / "summary.md").read_text()):
+    for text in (out.getvalue(), run.run_dir.run_log.read_text(),
+                 run.run_dir.summary.read_text()):
         assert headline in text and all(frame in text for frame in frames)
         assert "runner/" not in "\n".join(line for line in text.splitlines() if " in " in line and ".py:" in line)
     assert result.exit_code == 3

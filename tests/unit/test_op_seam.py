@@ -79,10 +79,10 @@ def test_a_new_op_declared_in_one_module_runs_in_order_on_the_ladder_and_in_resu
     assert tiers.files["probe"] == ["_generic/test_probe.py", "custom-html-tiny/probe_extra.py"]
     assert [rung.name for rung in result.ladder.rungs] == ["install", "upgrade", "backup+restore", "custom", "lint",
                                                             "probe"]
-    saved = json.loads((run.run_dir / "results.json").read_text())
+    saved = json.loads(run.run_dir.results.read_text())
     assert saved["ladder"][5] == {"level": 6, "name": "probe", "state": "pass", "climbed": False,
                                   "reason": None}  # upgrade was not asked for: the climb stopped at L2
-    state = OpState.load(run.run_dir / "op_state.json", WITH_PROBE.records)
+    state = OpState.load(run.run_dir.op_state, WITH_PROBE.records)
     probe = state.of("probe", ProbeRecord)
     assert probe is not None and probe.probed == ["backup", "install"]  # read back by its own model
 

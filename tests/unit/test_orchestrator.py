@@ -70,7 +70,7 @@ def test_every_op_is_performed_once_in_lifecycle_order_then_teardown(tmp_path: P
     assert [d["op"] for d in result.deployments] == ["install", "upgrade"]
     assert tiers.files["install"] == ["_generic/test_install.py", "custom-html-tiny/test_install.py"]
     assert tiers.files["custom"] == ["custom/test_pages.py"]
-    state = OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)
+    state = OpState.load(run.run_dir.op_state, LIFECYCLE.records)
     assert list(state.ops) == ["install", "upgrade", "backup", "restore", "custom"]
     assert state.base == "1.0.0+1.0" and "stepped back" in (state.base_reason or "")
 
@@ -116,7 +116,7 @@ def test_a_harness_bug_in_an_op_is_an_error_and_still_tears_down(tmp_path: Path,
     result, run = _run(tmp_path, overlays, driver, STAGES=ALL)
     assert driver.calls[-1] == "teardown"
     assert six_op_rows(result)[2].verdict == "error" and result.exit_code == 3
-    assert "KeyError" in (run.run_dir / "logs" / "traceback.log").read_text()
+    assert "KeyError" in run.run_dir.log("traceback").read_text()
 
 
 def test_a_teardown_that_raises_is_never_reported_clean(tmp_path: Path, overlays: Path) -> None:
@@ -135,8 +135,8 @@ def test_what_teardown_left_is_named_with_the_gc_command_that_reclaims_it(tmp_pa
     assert result.reclaim == command
     assert f"teardown LEFT BEHIND: volume {result.stack}_content; to reclaim it once this run has ended: {command}" \
         in out.getvalue()
-    assert f"reclaim with: {command}" in run.files.summary.read_text()
-    assert json.loads(run.files.results.read_text())["reclaim"] == command
+    assert f"reclaim with: {command}" in run.run_dir.summary.read_text()
+    assert json.loads(run.run_dir.results.read_text())["reclaim"] == command
 
 
 def _hooks(overlays: Path, body: str) -> None:
@@ -151,7 +151,7 @@ def test_a_hook_runs_right_before_its_op_and_its_seed_reaches_op_state(tmp_path:
     driver = FakeDriver()
     result, run = _run(tmp_path, overlays, driver, STAGES="backup,upgrade")
     assert driver.calls.index("exec app") == driver.calls.index("backup") - 1
-    seed = OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)["backup"].seed
+    seed = OpState.load(run.run_dir.op_state, LIFECYCLE.records)["backup"].seed
     assert seed == {"marker": "ok", "stack": "custom-html-tiny_test", "upgraded": HEAD}
     assert result.exit_code == 0
 
@@ -186,7 +186,7 @@ def test_the_generic_opt_out_only_changes_which_files_are_collected(
     def one(where: Path, env: dict[str, str]) -> tuple[list[str], dict[str, object], Tiers, RunResult]:
         driver, tiers = FakeDriver(), Tiers()
         result, run = _run(where, overlays, driver, tiers, STAGES=ALL, **env)
-        state = json.loads((run.run_dir / "op_state.json").read_text())
+        state = json.loads(run.run_dir.op_state.read_text())
         for record in state["ops"].values():
             record.pop("duration_s")
         state.pop("run_id")
@@ -299,7 +299,7 @@ def test_a_misnamed_overlay_file_is_named_first_in_the_console_results_and_summa
             "(did you mean test_install.py?)")
     assert result.notes["overlay"] == [line]
     assert f"overlay: {line}" in out.getvalue()
-    summary = (run.run_dir / "summary.md").read_text()
+    summary = run.run_dir.summary.read_text()
     assert "test_instal.py" in summary and summary.index("test_instal.py") < summary.index("| tier |")
 
 

@@ -42,9 +42,9 @@ def test_install_steps_runs_once_before_the_first_deploy_and_may_edit_the_app_en
     assert driver.calls[:3] == ["new_app", "reload_env", "deploy 1.0.0+1.0"]  # once, before the deploy
     assert driver.calls.count("reload_env") == 1
     assert driver.deployed_env == {"DOMAIN": "custom-html-tiny.test", "COMPOSE_FILE": "compose.yml:compose.extra.yml"}
-    saw = (run.run_dir / "steps-saw.txt").read_text().splitlines()
+    saw = (run.run_dir.root / "steps-saw.txt").read_text().splitlines()
     base_commit = saw[4]
-    assert saw[:4] == ["custom-html-tiny.test", "custom-html-tiny_test", str(run.run_dir / "recipe"), "unset"]
+    assert saw[:4] == ["custom-html-tiny.test", "custom-html-tiny_test", str(run.run_dir.recipe), "unset"]
     assert base_commit != HEAD and result.exit_code == 0  # RECIPE_DIR is at the ref deployed first: the base
 
 
@@ -60,7 +60,7 @@ def test_a_failing_install_steps_is_the_install_tiers_error_with_its_output_and_
         "error", "install_steps.sh exited 7: adding the admin compose file | compose.admin.yml: no such file")
     assert [t.error for t in six_op_rows(result)[2:]] == ["after install failed"] * 4
     assert result.deploy_count == 0 and result.exit_code == 3 and result.teardown_leftovers == []
-    assert "no such file" in (run.run_dir / "logs" / "install_steps.log").read_text()
+    assert "no such file" in run.run_dir.log("install_steps").read_text()
 
 
 def test_extra_env_is_in_the_app_env_of_the_first_deploy(tmp_path: Path, overlays: Path) -> None:
@@ -107,7 +107,7 @@ def test_ready_probe_is_polled_with_the_hook_ctx_after_each_converging_op_until_
     # three polls after install (False, raised, True), then one each after upgrade and restore;
     # always before the op's state is recorded, so its tier asserts a ready app
     assert calls == [["install", "ok", True]] * 3 + [["upgrade", "ok", True], ["restore", "ok", True]]
-    run_log = (run.run_dir / "logs" / "run.log").read_text()
+    run_log = run.run_dir.run_log.read_text()
     assert "install: ready — READY_PROBE (_ready) true after 3 poll(s)" in run_log
     assert result.meta["READY_PROBE"] == "_ready" and result.exit_code == 0
 
@@ -164,13 +164,13 @@ def test_an_expected_na_stage_is_not_performed_and_is_climbed_with_its_reason(tm
     assert "backup" not in driver.calls and not any(c.startswith("restore") for c in driver.calls)
     assert [(t.verdict, t.error) for t in six_op_rows(result)[3:5]] == [
         ("skip", "expected n/a: serves files baked into the image")] * 2
-    data = json.loads((run.run_dir / "results.json").read_text())
+    data = json.loads(run.run_dir.results.read_text())
     assert data["level"] == 5 and data["ladder_stop"] == "L5 (every rung)"
     assert data["ladder"][2] == {"level": 3, "name": "backup+restore", "state": "n/a", "climbed": True,
                                  "reason": "backup: serves files baked into the image; "
                                            "restore: serves files baked into the image"}
     assert "- ✅ L3 backup+restore: n/a (backup: serves files baked into the image;" in (
-        run.run_dir / "summary.md").read_text()
+        run.run_dir.summary).read_text()
     assert ("ladder: L1 install pass ✓ · L2 upgrade pass ✓ · L3 backup+restore n/a ✓ · L4 custom pass ✓ · "
             "L5 lint pass ✓") in out.getvalue()
 
@@ -179,11 +179,11 @@ def test_the_level_and_the_first_rung_not_climbed_are_reported_everywhere(tmp_pa
     out = io.StringIO()
     result, run = _run(tmp_path, overlays, FakeDriver(), Tiers({"upgrade": "fail"}),
                        console=Console(file=out, width=200), STAGES=ALL)
-    data = json.loads((run.run_dir / "results.json").read_text())
+    data = json.loads(run.run_dir.results.read_text())
     assert data["level"] == 1 and data["ladder_stop"] == "L1 (stopped at L2 upgrade: upgrade fail)"
     assert [(r["state"], r["climbed"]) for r in data["ladder"]] == [
         ("pass", True), ("fail", False), ("pass", False), ("pass", False), ("skip", False)]
-    assert "**level L1** — stopped at L2 upgrade: upgrade fail" in (run.run_dir / "summary.md").read_text()
+    assert "**level L1** — stopped at L2 upgrade: upgrade fail" in run.run_dir.summary.read_text()
     assert "level: L1 (stopped at L2 upgrade: upgrade fail)" in out.getvalue()
     assert result.exit_code == 1
 
@@ -201,5 +201,5 @@ def test_a_meta_typo_in_cc_cis_own_file_exits_2_before_anything_is_deployed(tmp_
 def test_the_effective_settings_reach_the_assertion_files_through_meta_json(tmp_path: Path, overlays: Path) -> None:
     _meta(overlays, "HEALTH_PATH = '/health'\nSKIP_GENERIC = {'restore'}\n")
     result, run = _run(tmp_path, overlays, FakeDriver())
-    written = json.loads((run.run_dir / "meta.json").read_text())
+    written = json.loads(run.run_dir.meta_json.read_text())
     assert written == result.meta and written["HEALTH_PATH"] == "/health" and written["SKIP_GENERIC"] == ["restore"]

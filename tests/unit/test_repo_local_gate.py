@@ -14,6 +14,7 @@ import pytest
 
 from runner.errors import BadInput
 from runner.recipe import git
+from runner.run.rundir import RunDir
 from runner.tiers.tier import run_tier
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.test_orchestrator import Tiers, _run
@@ -65,14 +66,14 @@ def test_denied_nothing_of_cc_ci_is_loaded_or_run_and_the_run_says_what_it_ignor
     custom = next(t for t in result.tiers if t.op == "custom")
     assert custom.error == "the recipe has no custom tests (tests/my-recipe/custom/test_*.py)"
     assert result.meta["HEALTH_PATH"] == "/"
-    tests_dir = run.run_dir / "tests"
+    tests_dir = run.run_dir.tests
     assert not any(p.is_file() for p in (tests_dir / "my-recipe").rglob("*"))  # nothing extracted
-    data = json.loads((run.run_dir / "results.json").read_text())["repo_local"]
+    data = json.loads(run.run_dir.results.read_text())["repo_local"]
     assert data["approved"] is False and data["tree"] == tree
     assert data["ignored"] == ["cc-ci/conftest.py", "cc-ci/custom/test_feature.py", "cc-ci/install_steps.sh",
                                "cc-ci/ops.py", "cc-ci/recipe_meta.py", "cc-ci/test_install.py"]
     assert data["to_approve"] == f"my-recipe@{tree}"
-    summary = (run.run_dir / "summary.md").read_text()
+    summary = run.run_dir.summary.read_text()
     assert "repo-local `cc-ci/` not approved" in summary and f"`my-recipe@{tree}`" in summary
     assert "`cc-ci/install_steps.sh`" in summary
     assert result.exit_code == 0
@@ -97,13 +98,13 @@ def test_approved_the_repo_local_files_take_the_place_of_cc_cis_own(
     assert tiers.files == {"install": ["_generic/test_install.py", "my-recipe/test_install.py"],
                            "upgrade": ["_generic/test_upgrade.py", "my-recipe/test_upgrade.py"],
                            "custom": ["custom/test_feature.py"]}
-    own = run.run_dir / "tests" / "my-recipe"
+    own = run.run_dir.tests / "my-recipe"
     assert "def test_x" in (own / "test_install.py").read_text()  # the repo's, in place of cc-ci's own
     assert (own / "test_upgrade.py").read_text() == "# cc-ci's own, kept\n"
     assert (own / "conftest.py").is_file()
     assert result.meta["HEALTH_PATH"] == "/up"
     assert result.repo_local is not None and result.repo_local.approval == approve
-    assert "approved " + approve in (run.run_dir / "summary.md").read_text()
+    assert "approved " + approve in run.run_dir.summary.read_text()
     assert result.exit_code == 0
 
 
@@ -163,9 +164,10 @@ def test_the_tier_process_gets_a_minimal_environment_never_the_callers_tokens(
     monkeypatch.setenv("GITEA_TOKEN", "s3cret-token")
     monkeypatch.setenv("CCCI_BRIDGE_SECRET", "another")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
-    (tmp_path / "logs").mkdir()
-    tier = run_tier("install", [test], tmp_path, {"CCCI_OP": "install"})
-    assert tier.verdict == "pass", (tmp_path / "logs" / "tier-install.log").read_text()
+    run_dir = RunDir(tmp_path)
+    run_dir.logs.mkdir()
+    tier = run_tier("install", [test], run_dir, {"CCCI_OP": "install"})
+    assert tier.verdict == "pass", run_dir.tier_log("install").read_text()
     env = json.loads(dump.read_text())
     assert "GITEA_TOKEN" not in env and "CCCI_BRIDGE_SECRET" not in env
     assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock" and env["CCCI_OP"] == "install"
@@ -181,14 +183,14 @@ def test_a_conftest_above_the_tier_tests_folder_is_never_loaded(tmp_path: Path) 
     canary = tmp_path / "canary"
     (tmp_path / "conftest.py").write_text(f"open({str(canary)!r}, 'w').write('ran')\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:nothing-such\n")
-    run_dir = tmp_path / "runs" / "r1"
-    root = run_dir / "tests"
+    run_dir = RunDir(tmp_path / "runs" / "r1")
+    root = run_dir.tests
     root.mkdir(parents=True)
     (root / "pytest.ini").write_text("[pytest]\n")
-    (run_dir / "logs").mkdir()
+    run_dir.logs.mkdir()
     (root / "test_ok.py").write_text("def test_ok():\n    pass\n")
     tier = run_tier("install", [root / "test_ok.py"], run_dir, {})
-    assert tier.verdict == "pass", (run_dir / "logs" / "tier-install.log").read_text()
+    assert tier.verdict == "pass", run_dir.tier_log("install").read_text()
     assert not canary.exists()
 
 
@@ -200,7 +202,7 @@ def test_runs_kept_inside_the_overlay_dir_are_not_copied_into_the_tier_tests_fol
     driver, tiers = FakeDriver(), Tiers()
     result, run = _run(tmp_path, overlays, driver, tiers, CCCI_OVERLAY_DIR=str(tmp_path))
     assert tiers.files["install"] == ["_generic/test_install.py", "custom-html-tiny/test_install.py"]
-    assert not (run.run_dir / "tests" / "custom-html-tiny" / "runs").exists()
+    assert not (run.run_dir.tests / "custom-html-tiny" / "runs").exists()
     assert result.exit_code == 0
 
 
@@ -219,7 +221,8 @@ def test_a_tier_run_in_the_warm_spare_never_saw_the_callers_tokens_either(
     monkeypatch.setenv("GITEA_TOKEN", "s3cret-token")
     monkeypatch.setattr(warm_pytest, "_spare", None)
     warm_pytest.warm_up()
-    (tmp_path / "logs").mkdir()
-    tier = run_tier("install", [root / "test_proc.py"], tmp_path, {"CCCI_OP": "install"})
-    assert tier.verdict == "pass", (tmp_path / "logs" / "tier-install.log").read_text()
+    run_dir = RunDir(tmp_path)
+    run_dir.logs.mkdir()
+    tier = run_tier("install", [root / "test_proc.py"], run_dir, {"CCCI_OP": "install"})
+    assert tier.verdict == "pass", run_dir.tier_log("install").read_text()
     assert b"s3cret-token" not in dump.read_bytes() and b"GITEA_TOKEN" not in dump.read_bytes()

@@ -25,8 +25,8 @@ class SeenApps(Tiers):
         super().__init__()
         self.apps: dict[str, tuple[str | None, str]] = {}
 
-    def __call__(self, op: str, files: list[Path], run_dir: Path, env: dict[str, str]) -> TierResult:
-        app_json = RunDir(run_dir).tier_app_json(env)
+    def __call__(self, op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -> TierResult:
+        app_json = run_dir.tier_app_json(env)
         self.apps[op] = (env.get(APP_VAR), json.loads(app_json.read_text())["stack"])
         return super().__call__(op, files, run_dir, env)
 
@@ -51,9 +51,9 @@ def test_a_second_app_at_the_head_gets_the_secrets_and_the_snapshot_then_both_go
     assert tiers.apps["backup"] == (None, "custom-html-tiny_test")
     assert tiers.files["restore-fresh"] == ["_generic/test_restore.py", "_generic/test_restore_fresh.py",
                                             "custom-html-tiny/test_restore.py"]
-    fresh = App.from_description(json.loads((run.run_dir / "apps" / "fresh" / "app.json").read_text()))
+    fresh = App.from_description(json.loads(run.run_dir.of_app("fresh").app_json.read_text()))
     assert (fresh.name, fresh.deploy_count, fresh.run_id) == ("fresh", 1, run.config.run_id)
-    assert fresh.env_file == run.run_dir / "apps" / "fresh" / "app.env" != run.files.app_env
+    assert fresh.env_file == run.run_dir.of_app("fresh").app_env != run.run_dir.app_env
     assert [d["op"] for d in result.deployments] == ["install", "restore-fresh"]
 
 

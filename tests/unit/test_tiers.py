@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.run.rundir import RunDir
 from runner.tiers import warm_pytest
 from runner.tiers.tier import NO_FILES, run_tier, skip_reasons, tier_verdict
 
@@ -39,7 +40,7 @@ def test_skip_reasons_come_from_the_junit_report() -> None:
 
 
 def test_a_tier_without_assertion_files_is_empty(tmp_path: Path) -> None:
-    tier = run_tier("backup", [], tmp_path, {})
+    tier = run_tier("backup", [], RunDir(tmp_path), {})
     assert (tier.verdict, tier.error) == ("empty", NO_FILES)
 
 
@@ -54,19 +55,19 @@ def _tier_dir(tmp_path: Path, body: str) -> Path:
 
 def test_a_tier_whose_every_test_skipped_is_empty_with_why(tmp_path: Path) -> None:
     test = _tier_dir(tmp_path, "import pytest\n\ndef test_a():\n    pytest.skip('nothing to serve')\n")
-    tier = run_tier("install", [test], tmp_path, {})
+    tier = run_tier("install", [test], RunDir(tmp_path), {})
     assert (tier.verdict, tier.error, tier.counts) == ("empty", "all 1 test(s) skipped: nothing to serve", {"skipped": 1})
 
 
 def test_a_tier_whose_files_hold_no_test_is_empty(tmp_path: Path) -> None:
     test = _tier_dir(tmp_path, "X = 1\n")
-    tier = run_tier("install", [test], tmp_path, {})
+    tier = run_tier("install", [test], RunDir(tmp_path), {})
     assert (tier.verdict, tier.error) == ("empty", "the assertion files hold no tests")
 
 
 def test_a_warm_started_tier_prints_no_stray_warning(tmp_path: Path) -> None:
     test = _tier_dir(tmp_path, "import httpx\n\ndef test_a():\n    assert httpx.codes.OK == 200\n")
     warm_pytest.warm_up()  # as the orchestrator starts every tier's pytest: ahead, plugins imported
-    tier = run_tier("install", [test], tmp_path, {})
-    output = (tmp_path / "logs" / "tier-install.log").read_text()
+    tier = run_tier("install", [test], RunDir(tmp_path), {})
+    output = RunDir(tmp_path).tier_log("install").read_text()
     assert tier.verdict == "pass" and "warning" not in output.lower(), output

@@ -54,7 +54,7 @@ def test_upgrade_from_all_installs_the_oldest_and_hops_through_every_release_to_
     assert _rows(result) == [("upgrade@1.1.0+1.1", "pass"), ("upgrade@1.2.0+1.2", "pass"), ("upgrade", "pass")]
     assert result.deploy_count == 1 and result.base == "1.0.0+1.0"
     assert [d["op"] for d in result.deployments] == ["install", "upgrade@1.1.0+1.1", "upgrade@1.2.0+1.2", "upgrade"]
-    state = OpState.load(run.run_dir / "op_state.json", LIFECYCLE.records)
+    state = OpState.load(run.run_dir.op_state, LIFECYCLE.records)
     last = state.of("upgrade", UpgradeRecord)
     assert last is not None and (last.hop_from, last.hop_to) == ("1.2.0+1.2", None)  # the floor reads the last hop
     middle = state.of("upgrade@1.1.0+1.1", UpgradeRecord)
@@ -111,7 +111,7 @@ def test_a_release_whose_compose_cannot_be_read_is_left_out_with_why(
     result, run = _run(tmp_path, overlays, repo, driver, UPGRADE_FROM="all")
     assert [c for c in driver.calls if c.startswith("deploy")] == ["deploy 1.0.0+1.0", "deploy 1.1.0+1.1",
                                                                      "deploy 1.2.0+1.2"]
-    state = json.loads((run.run_dir / "op_state.json").read_text())
+    state = json.loads(run.run_dir.op_state.read_text())
     assert state["skipped_releases"]["1.1.1+1.1"].startswith("compose.yml is not YAML")
     assert any("1.1.1+1.1 skipped — compose.yml is not YAML" in note for note in result.notes["upgrade"])
 

@@ -27,6 +27,7 @@ from runner.bridge.executors.base import VERDICTS, Outcome, Started
 from runner.bridge.reports import public_reason
 from runner.bridge.store import Job
 from runner.errors import EXIT_HEAD_MISMATCH, BadInput, InfraError
+from runner.run.rundir import RunDir
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -119,14 +120,14 @@ def last_error_line(log_path: Path) -> str | None:
     return errors[-1] if errors else None  # clipped, with a mark, where it is shown
 
 
-def read_outcome(run_dir: Path, exit_code: int | None, log_path: Path | None = None) -> Outcome:
+def read_outcome(run_dir: RunDir, exit_code: int | None, log_path: Path | None = None) -> Outcome:
     results: dict[str, Any] | None
     try:
-        results = json.loads((run_dir / "results.json").read_text())
+        results = json.loads(run_dir.results.read_text())
     except (OSError, ValueError):
         results = None
     try:
-        summary: str | None = (run_dir / "summary.md").read_text()
+        summary: str | None = run_dir.summary.read_text()
     except OSError:
         summary = None
     error_line = last_error_line(log_path) if log_path and results is None else None
@@ -159,11 +160,11 @@ class LocalExecutor:
     def can_resume(self, job: Job) -> bool:
         if not job.external_id:
             return False
-        finished = (self._cfg.runs_dir / job.run_id / "results.json").exists()
+        finished = RunDir.at(self._cfg.runs_dir, job.run_id).results.exists()
         return finished or run_alive(int(job.external_id), job.run_id)
 
     def execute(self, job: Job, on_started: Callable[[Started], None]) -> Outcome:
-        run_dir = self._cfg.runs_dir / job.run_id
+        run_dir = RunDir.at(self._cfg.runs_dir, job.run_id)
         if job.external_id:
             log.info("run %s: re-attaching to pid %s", job.run_id, job.external_id)
             self._await_orphan(int(job.external_id), job.run_id)

@@ -28,7 +28,6 @@ from runner.recipe.versions import parse_version
 from runner.run.app import App, Deployment
 from runner.run.config import DriverSettings
 from runner.run.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
-from runner.run.rundir import RunDir
 from runner.swarm import backup as target_backup
 from runner.swarm.identity import deployed_identity
 from runner.swarm.progress import stack_progress, stack_timeout_s, wait_converged
@@ -62,12 +61,13 @@ class AbraDriver:
         app = App(recipe=recipe, run_id=run_id, domain=domain, stack=naming.stack_name(domain),
                   checkout=checkout, run_dir=run_dir, env={}, driver=self.name, name=name)
         app.set_env(env.values, secret_specs(env))
-        abra_dir = RunDir(run_dir).abra_dir
-        (abra_dir / "servers" / SERVER).mkdir(parents=True, exist_ok=True)
-        (abra_dir / "recipes").mkdir(exist_ok=True)
-        if not (abra_dir / "recipes" / recipe).is_symlink():  # a further app of the run shares it
-            (abra_dir / "recipes" / recipe).symlink_to(checkout.resolve(), target_is_directory=True)
-        self._abra[app.stack] = Abra(binary, abra_dir, self.target.host_env(), RunDir(run_dir).log("abra"))
+        files = app.run_files
+        self._env_file(app).parent.mkdir(parents=True, exist_ok=True)
+        link = files.abra_recipe(recipe)
+        link.parent.mkdir(exist_ok=True)
+        if not link.is_symlink():  # a further app of the run shares it
+            link.symlink_to(checkout.resolve(), target_is_directory=True)
+        self._abra[app.stack] = Abra(binary, files.abra_dir, self.target.host_env(), files.log("abra"))
         return app  # nothing on the swarm yet: `abra app new -S` creates the secrets, in deploy
 
     def share_secrets(self, source: App, app: App) -> list[str]:
@@ -100,7 +100,7 @@ class AbraDriver:
                  "--domain", app.domain, *(["--secrets"] if generate_secrets else []), prints_secrets=True)
 
     def _env_file(self, app: App) -> Path:
-        return RunDir(app.run_dir).abra_dir / "servers" / SERVER / f"{app.domain}.env"
+        return app.run_files.abra_app_env(SERVER, app.domain)
 
     # -- deploy and upgrade -----------------------------------------------------------------
 
@@ -251,5 +251,5 @@ class AbraDriver:
 
 def _failure(app: App, service: str, reason: str) -> str:
     message = scrubber.scrub(f"service {service} {reason} (after abra app deploy)")
-    write_text_atomic(RunDir(app.run_dir).log(f"convergence-{service}"), message + "\n")
+    write_text_atomic(app.run_files.convergence_log(service), message + "\n")
     return message

@@ -246,7 +246,7 @@ class SwarmDriver:
             text, likely_cause = diagnosis
             details = [text, *details] if likely_cause else [*details, text]
         message = scrubber.scrub(" — ".join(details))
-        write_text_atomic(app.files.log(f"convergence-{progress.service}"), message + "\n")
+        write_text_atomic(app.files.convergence_log(progress.service), message + "\n")
         return message
 
     def _last_health_output(self, tasks: list[dict[str, Any]]) -> str:

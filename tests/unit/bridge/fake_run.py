@@ -27,6 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+# run as a file, maybe as another user under a Python without cc-ci installed: the layout of a
+# run dir is RunDir's all the same (it needs only the standard library)
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from runner.run.rundir import RunDir  # noqa: E402
+
 EXIT = {"pass": 0, "fail": 1, "error": 3, "empty": 4}
 ONE_PIXEL_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -59,18 +65,18 @@ def main() -> int:
         invocation["probes"] = {target: probe(target) for target in targets}
     with open(env["FAKE_RUN_LOG"], "a") as log:
         log.write(json.dumps(invocation) + "\n")
-    run_dir = Path(env["CCCI_RUNS_DIR"]) / env["CCCI_RUN_ID"]
+    run_dir = RunDir.at(Path(env["CCCI_RUNS_DIR"]), env["CCCI_RUN_ID"])
     stages = env["STAGES"].split(",")
     # Like the orchestrator's run log: the first tier has ended, the second is under way.
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "logs" / "run.log", "a") as run_log:
+    run_dir.logs.mkdir(parents=True, exist_ok=True)
+    with open(run_dir.run_log, "a") as run_log:
         run_log.write(f"    0.1s deploying {env['REF'][:12]}\n")
         if len(stages) > 1:
             run_log.write(f"    1.0s {stages[0]} tier: pass\n    1.1s {stages[1]}: pre_{stages[1]} hook\n")
     leftover = f"{env['CCCI_RUN_ID']}_ccci_test_leftover" if env.get("FAKE_RUN_LEAVE") == "1" else None
     if leftover:
         stack = leftover.removesuffix("_leftover")
-        labels = {"cc-ci.run": env["CCCI_RUN_ID"], "cc-ci.stack": stack, "cc-ci.run-dir": str(run_dir)}
+        labels = {"cc-ci.run": env["CCCI_RUN_ID"], "cc-ci.stack": stack, "cc-ci.run-dir": str(run_dir.root)}
         subprocess.run(["docker", "secret", "create", *[f"--label={k}={v}" for k, v in labels.items()],
                         leftover, "-"], input=b"x", check=True, capture_output=True)
         with open(env["FAKE_RUN_LOG"], "a") as log:
@@ -82,17 +88,17 @@ def main() -> int:
         subprocess.run(["docker", "secret", "rm", leftover], check=True, capture_output=True)
     verdict = env.get("FAKE_RUN_VERDICT", "pass")
     if env.get("FAKE_RUN_NO_RESULTS") != "1":
-        (run_dir / "summary.md").write_text(
+        run_dir.summary.write_text(
             f"## fake run of {env['RECIPE']} at {env['REF'][:10]}\n\nstages: {env['STAGES']}\nverdict: {verdict}\n"
         )
-        (run_dir / "results.json").write_text(
+        run_dir.results.write_text(
             json.dumps({"verdict": verdict, "exit_code": EXIT[verdict]})
         )
     if card := env.get("FAKE_RUN_CARD"):
         if card == "made":
-            (run_dir / "card.png").write_bytes(ONE_PIXEL_PNG)
+            run_dir.card_png.write_bytes(ONE_PIXEL_PNG)
         pid = os.getppid() if card == "making" else None  # a process that outlives this one
-        (run_dir / "card.json").write_text(json.dumps({"state": card, "pid": pid, "png": "card.png"}))
+        run_dir.card_json.write_text(json.dumps({"state": card, "pid": pid, "png": RunDir.CARD_PNG}))
     return EXIT[verdict]
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from runner.bridge.executors.local import outcome_from_results, read_outcome, run_alive, run_env
+from runner.run.rundir import RunDir
 from tests.unit.bridge.support import a_job, wait_until
 
 
@@ -42,7 +43,7 @@ def test_a_run_without_results_or_with_a_bad_verdict_is_an_error() -> None:
 def test_a_run_refused_for_bad_input_reports_its_one_line_error(tmp_path: Path) -> None:
     log_path = tmp_path / "run.log"
     log_path.write_text("cc-ci: error: STAGES: stage 'upgrade' is not implemented yet; supported: install\n")
-    outcome = read_outcome(tmp_path / "no-run-dir", 2, log_path)
+    outcome = read_outcome(RunDir(tmp_path / "no-run-dir"), 2, log_path)
     assert outcome.verdict == "error"
     assert "exit code 2" in outcome.summary
     assert "STAGES: stage 'upgrade' is not implemented yet" in outcome.summary
@@ -80,7 +81,7 @@ def test_a_run_refused_for_a_moved_pr_head_says_so_with_its_one_line_error(tmp_p
     line = ("cc-ci: error: PR #7: the run is bound to head " + "a" * 40 + ", but refs/pull/7/head is "
             "bbbbbbbbbbbb; the PR moved since the run was asked for: test its new head (nothing was deployed)")
     log_path.write_text("cloning x\n" + line + "\n")
-    outcome = read_outcome(tmp_path / "no-run-dir", 5, log_path)
+    outcome = read_outcome(RunDir(tmp_path / "no-run-dir"), 5, log_path)
     assert outcome.verdict == "error"
     assert "refused before anything was deployed: the PR's head is not the commit" in outcome.summary
     assert line.removeprefix("cc-ci: error: ") in outcome.summary

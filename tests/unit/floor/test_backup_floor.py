@@ -26,6 +26,7 @@ from runner.run.opstate import (
     Snapshot,
     Witness,
 )
+from runner.run.rundir import RunDir
 from runner.swarm.backup import Restic
 from tests.unit.floor.support import fixture_function, load_floor
 
@@ -131,7 +132,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
     staging = run_dir / "staging"
     (staging / f"var/lib/docker/volumes/{STACK}_content/_data").mkdir(parents=True)
     (staging / f"var/lib/docker/volumes/{STACK}_content/_data/index.html").write_text("hi")
-    repo = Restic.for_run(run_dir)
+    repo = Restic.for_run(RunDir(run_dir))
     repo.init()
     snapshot_id = repo.backup(staging, [f"var/lib/docker/volumes/{STACK}_content"])
     return Snapshot(id=snapshot_id, repository=str(repo.repository), export="", volumes={"content": []})
