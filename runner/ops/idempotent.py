@@ -44,5 +44,5 @@ class Idempotent(Op):
                 + ("nothing changed" if not changed and not restarted else
                    f"{len(changed)} service spec(s) changed, {len(restarted)} service(s) restarted tasks"))
         return IdempotentRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
-                                identity=ctx.driver.deployed_identity(app), redeployed=ref,
+                                identity=ctx.target.deployed_identity(app), redeployed=ref,
                                 services=sorted(before), changed=changed, restarted=restarted)
