@@ -268,7 +268,7 @@ class Run:
         try:
             # stamped before anything exists, stopped before teardown: gc on another host
             # sharing the swarm tells this live run from a dead one by it
-            with ctx.driver.target.heartbeat(app), contextlib.ExitStack() as further:
+            with ctx.target.heartbeat(app), contextlib.ExitStack() as further:
                 ctx.open_app = lambda name: further.enter_context(self._further_app(ctx, name))
                 yield app
         finally:
@@ -285,7 +285,7 @@ class Run:
         ctx.apps[name] = app
         self.result.apps += 1
         try:
-            with ctx.driver.target.heartbeat(app):
+            with ctx.target.heartbeat(app):
                 yield app
         finally:
             self._teardown(ctx, app)
@@ -309,7 +309,7 @@ class Run:
             else:
                 # the heartbeat has stopped: this host's gc reclaims it once the run is over,
                 # another host's once its stamp is past the TTL
-                self.result.reclaim = reclaim_command(ctx.driver.target.address, self.run_dir.root.parent)
+                self.result.reclaim = reclaim_command(ctx.target.address, self.run_dir.root.parent)
                 self.say(f"teardown LEFT BEHIND: {', '.join(left)}; to reclaim it once this run has ended: "
                          f"{self.result.reclaim}")
 
@@ -374,7 +374,7 @@ class Run:
         docker_before = timing.waits().get("docker", 0.0)
         # retry_s=0: the camera tries again by itself, and gives up once the run ends (an install that
         # never came up would otherwise keep it looking for a container, and the run's exit waiting)
-        self.pictures.while_deploying(step, app.domain, lambda: ctx.driver.target.http_client(app, retry_s=0),
+        self.pictures.while_deploying(step, app.domain, lambda: ctx.target.http_client(app, retry_s=0),
                                       self.config.deploy_timeout_s)
         record = op.perform_step(ctx, step)
         if op.converges and ctx.meta.READY_PROBE is not None:
@@ -421,8 +421,8 @@ class Run:
         app = op.tier_app(ctx)
         return HookContext(
             op=op.name, app=app, op_state=ctx.state, meta=ctx.meta,
-            _exec=lambda service, cmd, check=True: ctx.driver.target.exec_in(app, service, cmd, check=check),
-            _http=lambda: ctx.driver.target.http_client(app))
+            _exec=lambda service, cmd, check=True: ctx.target.exec_in(app, service, cmd, check=check),
+            _http=lambda: ctx.target.http_client(app))
 
     def _wait_ready(self, op: Op, ctx: OpContext) -> None:
         probe = ctx.meta.READY_PROBE
@@ -444,7 +444,7 @@ class Run:
         self.say(f"{step} tier: {', '.join(tests.shown(f) for f in files) or 'no assertion files'}"
                  + (" (generic floor opted out)" if skipped else ""))
         app = op.tier_app(ctx)  # the app's screenshot is taken through the http fixture's reach
-        with self.pictures.during_tier(step, app.domain, lambda: ctx.driver.target.http_client(app), self.say):
+        with self.pictures.during_tier(step, app.domain, lambda: ctx.target.http_client(app), self.say):
             tier = self.tier_runner(step, files, self.run_dir, self.run_dir.tier_env(step, app=app.name))
         tier.generic_skipped = skipped
         self._record_tier(tier)

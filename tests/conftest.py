@@ -59,7 +59,9 @@ def app(run_dir: RunDir) -> App:
 
 @pytest.fixture(scope="session")
 def target(run_description: dict[str, Any]) -> Iterator[SwarmTarget]:
-    """The run's own target: `exec_in(app, ...)`, `http_client(app, ...)`, `client` (docker)."""
+    """The run's own target: `exec_in(app, ...)`, `http_client(app, ...)`, `client` (docker), and
+    what the swarm says of the app: `unconverged(app)`, `service_labels(app)`, `deployed_identity(app)`,
+    `file_digests(app, [(volume, path)])`, `volume_files(app)`."""
     attached = attach_target(run_description["target"])
     yield attached
     attached.close()
@@ -67,7 +69,7 @@ def target(run_description: dict[str, Any]) -> Iterator[SwarmTarget]:
 
 @pytest.fixture(scope="session")
 def driver(run_description: dict[str, Any], target: SwarmTarget) -> Driver:
-    """The driver that deployed the app, with the run's settings: `unconverged(app)`, `service_labels(app)`, ..."""
+    """The driver that deployed the app, with the run's settings (its reach is the `target`'s)."""
     return create_driver(run_description["driver"], DriverSettings(**run_description["driver_settings"]), target)
 
 
@@ -116,16 +118,16 @@ def http(app: App, target: SwarmTarget) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def unconverged(app: App, driver: Driver) -> list[str]:
+def unconverged(app: App, target: SwarmTarget) -> list[str]:
     """One line per service of the app that has not converged; empty when all have."""
-    return driver.unconverged(app)
+    return target.unconverged(app)
 
 
 @pytest.fixture(scope="session")
-def web_services(app: App, driver: Driver) -> list[WebService]:
+def web_services(app: App, target: SwarmTarget) -> list[WebService]:
     """The app's web-facing services (`traefik.enable=true`, HTTP), each with its routers: the
     rule, the hosts it routes, the port it forwards to (`runner/recipe/traefik.py`)."""
-    return traefik.web_services(driver.service_labels(app))
+    return traefik.web_services(target.service_labels(app))
 
 
 @pytest.fixture(scope="session")
@@ -158,9 +160,9 @@ def health(http: httpx.Client, meta: RecipeMeta) -> httpx.Response:
 
 
 @pytest.fixture(scope="session")
-def deployed_labels(app: App, driver: Driver) -> dict[str, str]:
+def deployed_labels(app: App, target: SwarmTarget) -> dict[str, str]:
     """The deploy labels of every service of the app, merged (the version and chaos labels)."""
     merged: dict[str, str] = {}
-    for labels in driver.service_labels(app).values():
+    for labels in target.service_labels(app).values():
         merged |= labels
     return merged

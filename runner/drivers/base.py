@@ -1,9 +1,10 @@
 """What every driver provides: the app's lifecycle on a target. Adding a driver means one new
-module implementing `Driver` and one line in the registry (`runner/drivers/__init__.py`).
+module implementing `Driver` and one line in the registry (`runner/run/registry.py`).
 
 A driver is constructed as `Driver(settings, target, say)` and keeps `target`: reach (exec, HTTP,
-volume access, host commands, the docker client) is the target's, never the driver's, so that
-hooks, fixtures and gc reach the app the same way whichever driver deployed it. The app env is
+volume access, host commands, the docker client, and what the swarm says of the app: its labels,
+convergence, identity, the files of its volumes) is the target's, never the driver's, so that
+ops, hooks, fixtures and gc reach the app the same way whichever driver deployed it. The app env is
 `App`'s (`set_env`, `reload_env`, `env_file`); the run dir's files are `RunDir`'s. Every swarm
 object a driver makes carries `run_labels(...)` (`runner/swarm/stack.py`): gc finds runs by them.
 See docs/running.md, "Writing a driver"."""
@@ -54,10 +55,6 @@ class Driver(Protocol):
         it has converged."""
         ...
 
-    def backup_unsupported(self, app: App) -> str | None:
-        """Why the deployed app cannot be backed up (no `backupbot.backup=true`), else None."""
-        ...
-
     def backup(self, app: App, witnesses: bool = True) -> Snapshot:
         """Back the app up the way backup-bot-two does: hooks, volumes, a restic snapshot and
         its .tar.gz export in the run dir. With `witnesses`, first (before the pre-hooks) plant
@@ -71,41 +68,40 @@ class Driver(Protocol):
         then wait for convergence and note what the app changed by then."""
         ...
 
-    def plant_witnesses(self, app: App) -> list[Witness]:
-        """Plant one witness file in the root of every volume of the app, never through the
-        app's containers."""
-        ...
-
     def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
         """Delete the witness files (at teardown's start), where the driver's teardown keeps the
         volumes; a driver whose teardown removes them (and checks it) has nothing to do."""
-        ...
-
-    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        """The sha256 of each (volume, path) now, None where there is no such file; reads only."""
-        ...
-
-    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
-        """Every regular file of every volume of the app (by the volume's name in the recipe),
-        with size and sha256, read without changing anything: what the restore compares the
-        snapshot with once the app has converged (the app's changes, for its note)."""
         ...
 
     def teardown(self, app: App) -> list[str]:
         """Remove everything of the app; return what is still there afterwards (empty = clean)."""
         ...
 
-    # -- what the swarm says of the app, for the ops and the fixtures ------------------------
+
+class TargetReach:
+    """The driver's reach before it was the target's (issue 22): assertion files, hooks and
+    repo-local overlays written against `driver.service_labels(app)` and the like keep working.
+    Each is the target's own; new code calls `target.<method>` (the `target` fixture, `ctx.target`)."""
+
+    target: Target
 
     def unconverged(self, app: App) -> list[str]:
-        """One line per service that has not converged; empty when all have."""
-        ...
+        return self.target.unconverged(app)
 
     def service_labels(self, app: App) -> dict[str, dict[str, str]]:
-        """Deploy labels of every service of the app, by service name (without the stack prefix)."""
-        ...
+        return self.target.service_labels(app)
 
     def deployed_identity(self, app: App) -> AppIdentity:
-        """The app as the swarm knows it now: its stack, each service's id and spec version, each
-        volume's name and creation time. Read without changing anything."""
-        ...
+        return self.target.deployed_identity(app)
+
+    def backup_unsupported(self, app: App) -> str | None:
+        return self.target.backup_unsupported(app)
+
+    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
+        return self.target.volume_files(app)
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        return self.target.plant_witnesses(app)
+
+    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        return self.target.file_digests(app, files)

@@ -63,7 +63,7 @@ def backup_capability(ctx: OpContext) -> str | None:
     A recipe that declares itself capable but has no labels is an error, not a skip."""
     if ctx.meta.BACKUP_CAPABLE is False:
         return "BACKUP_CAPABLE = False in recipe_meta.py"
-    unsupported = ctx.driver.backup_unsupported(ctx.live_app)
+    unsupported = ctx.target.backup_unsupported(ctx.live_app)
     if unsupported and ctx.meta.BACKUP_CAPABLE:
         raise InfraError(f"BACKUP_CAPABLE = True in recipe_meta.py, but {unsupported}")
     return unsupported

@@ -15,6 +15,7 @@ from runner.run.app import App
 from runner.run.config import RunConfig
 from runner.run.lifecycle import OpSpec
 from runner.run.opstate import OpRecord, OpState
+from runner.targets.base import Target
 
 
 @dataclass
@@ -30,6 +31,11 @@ class OpContext:
     app: App | None = None  # set once the app exists (after `plan`)
     apps: dict[str, App] = field(default_factory=dict)  # the run's further apps, by name (`new_app`)
     open_app: Callable[[str], App] | None = None  # the orchestrator's, set inside the app's lifetime
+
+    @property
+    def target(self) -> Target:
+        """Where the app is: exec, HTTP, its volumes, and what the swarm says of it."""
+        return self.driver.target
 
     @property
     def live_app(self) -> App:

@@ -34,7 +34,7 @@ class Idempotent(Op):
         installed = ctx.state["install"].deployment
         assert installed is not None, "the install recorded no deployment"
         ref = installed.ref  # a release (the upgrade base) or the PR head (a chaos deploy), as installed
-        client = ctx.driver.target.client
+        client = ctx.target.client
         before = service_readings(client, app.stack)
         ctx.say(f"redeploying {shown_ref(ref)} unchanged ({len(before)} service(s))")
         deployment = ctx.driver.deploy(app, ref)  # on the live app: in place, the stack kept
@@ -44,5 +44,5 @@ class Idempotent(Op):
                 + ("nothing changed" if not changed and not restarted else
                    f"{len(changed)} service spec(s) changed, {len(restarted)} service(s) restarted tasks"))
         return IdempotentRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
-                                identity=ctx.driver.deployed_identity(app), redeployed=ref,
+                                identity=ctx.target.deployed_identity(app), redeployed=ref,
                                 services=sorted(before), changed=changed, restarted=restarted)

@@ -30,13 +30,13 @@ class Install(Op):
         deployment = ctx.driver.deploy(app, ref)
         ctx.say(f"converged: version {deployment.version}{' (chaos)' if deployment.chaos else ''} "
                 f"in {deployment.duration_s:.1f}s")
-        witnesses = [] if ctx.meta.SKIP_WITNESSES else ctx.driver.plant_witnesses(app)  # the upgrade floor's proof
+        witnesses = [] if ctx.meta.SKIP_WITNESSES else ctx.target.plant_witnesses(app)  # the upgrade floor's proof
         if witnesses:
             ctx.say(f"planted {len(witnesses)} witness file(s), one in the root of each volume")
         plan = ctx.state.plan_of(Upgrade.spec.name, UpgradePlan)  # the base it deployed, if any
         return InstallRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
                         base=plan.base, base_reason=plan.base_reason, witnesses=witnesses,
-                        identity=ctx.driver.deployed_identity(app))  # what the upgrade must keep
+                        identity=ctx.target.deployed_identity(app))  # what the upgrade must keep
 
     def _prepare_env(self, ctx: OpContext, ref: str) -> None:
         """EXTRA_ENV, then install_steps.sh, into the app env file; then the app re-reads it."""

@@ -119,7 +119,7 @@ class Upgrade(Op):
         return UpgradeRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
                              base=plan.base, base_reason=plan.base_reason,
                              env_diff=EnvDiff(added=added, changed=changed, kept=kept),
-                             identity=ctx.driver.deployed_identity(app), hop_from=came_from, hop_to=release,
+                             identity=ctx.target.deployed_identity(app), hop_from=came_from, hop_to=release,
                              declared_version=version_label(texts), declared_services=service_names(texts),
                              notes=skipped if release is None else [])
 

@@ -21,6 +21,7 @@ from runner.errors import BadInput
 from runner.plumbing.hostid import HOST_ID, default_host_id
 from runner.plumbing.paths import ALLOWLIST_FILE, default_runs_dir
 from runner.recipe import naming, repos
+from runner.run import registry
 from runner.run.lifecycle import Lifecycle
 
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")
@@ -52,7 +53,6 @@ ENV_VARS = {
     "CCCI_HOST_ID": "host_id",
     "CCCI_TEST_REFUSE_LOCAL_REACH": "refuse_local_reach",
 }
-_DOCKER_HOST = re.compile(r"^(local|ssh://.+)$")
 
 
 class DriverSettings(BaseModel):
@@ -73,7 +73,7 @@ class TargetSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    docker_host: str = "local"  # `local`, or ssh://user@host[:port]
+    docker_host: str = "local"  # chooses the target (runner/run/registry.py): `local`, or ssh://user@host[:port]
     ssh_known_hosts: Path = Field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")
     ssh_key: Path | None = None  # the identity; None: ~/.ssh's keys and the agent
     ssh_reconnect_s: float = Field(60.0, gt=0, le=3600)  # how long a lost SSH link is tried again
@@ -84,8 +84,8 @@ class TargetSettings(BaseModel):
     @classmethod
     def _docker_host(cls, value: str) -> str:
         value = value.strip() or "local"
-        if not _DOCKER_HOST.match(value):
-            raise ValueError(f"{value!r} is neither `local` nor ssh://user@host[:port]")
+        if refused := registry.unknown_docker_host(value):
+            raise ValueError(refused)
         return value
 
     @field_validator("ssh_key")
@@ -141,7 +141,7 @@ class RunConfig(BaseModel):
                               "(every older release, hop by hop), `<n>` (the n newest), or a comma list of releases")
     run_id: str = Field(default_factory=naming.new_run_id)
     runs_dir: Path = Field(default_factory=default_runs_dir)
-    driver: Literal["swarm", "abra"] = "swarm"
+    driver: str = "swarm"  # one of runner/run/registry.py's DRIVERS
     resolve_image: Literal["auto", "always", "changed", "never"] = "auto"
     deploy_timeout_s: int = Field(120, ge=5, le=3600)
     dnsrr: Literal["auto", "on", "off"] = "auto"
@@ -154,13 +154,20 @@ class RunConfig(BaseModel):
                                 "(default: tests/repo-local-approved.txt of cc-ci)")
     recipe_url_template: str = Field(repos.DEFAULT_URL_TEMPLATE,
                                      description="where enrolled names that are not bundled are cloned from")
-    docker_host: str = Field("local", description="where the swarm is: `local`, or ssh://user@host[:port]")
+    docker_host: str = Field("local", description=f"where the swarm is: {registry.docker_host_forms()}")
     ssh_key: Path | None = Field(None, description="the SSH identity for an ssh:// docker host")
     ssh_known_hosts: Path = Field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")
     ssh_reconnect_s: float = Field(60.0, gt=0, le=3600, description="how long a lost SSH link is tried again "
                                    "(seconds) before the op using it fails")
     host_id: str = Field(default_factory=default_host_id, description="this harness host's identity (gc)")
     refuse_local_reach: bool = False
+
+    @field_validator("driver")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        if refused := registry.unknown_driver(value):
+            raise ValueError(refused)
+        return value
 
     @field_validator("recipe")
     @classmethod

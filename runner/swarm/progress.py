@@ -37,6 +37,14 @@ def stack_progress(stack: str, client: docker.DockerClient) -> list[Progress]:
     return [service_progress(s["Spec"]["Name"], s, by_service[s["ID"]], nodes) for s in services]
 
 
+def unconverged(stack: str, client: docker.DockerClient) -> list[str]:
+    """One line per service of the stack that has not converged; empty when all have."""
+    progress = stack_progress(stack, client)
+    if not progress:
+        return [f"no services of stack {stack}"]
+    return [f"{p.service}: {p.running}/{p.desired} running" for p in progress if not p.converged]
+
+
 class StackWatch:
     """Wakes a waiter as soon as a container of the stack changes (create, start, health_status,
     exec of a healthcheck, die, destroy) or one of its services does (an update's state), so

@@ -3,9 +3,11 @@
 A driver performs lifecycle operations; a target reaches the swarm for it, for the ops, the hooks,
 the assertion fixtures and gc: a docker client, host commands (the docker CLI with the right
 DOCKER_HOST), exec in an app's container with the durable output capture, file transfer in and out
-of volumes through a helper container, and HTTP to the app as its proxy would send it. Adding a
-target means one module implementing `Target` and one line in the registry
-(`runner/targets/__init__.py`).
+of volumes through a helper container, HTTP to the app as its proxy would send it, and what the
+swarm says of an app whichever driver deployed it (its labels, convergence, identity, the files
+of its volumes). Adding a target means one module implementing `Target` (with `open` from the
+run's settings and `attach` from its description) and one line in the registry
+(`runner/run/registry.py`: its class and the CCCI_DOCKER_HOST that chooses it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import docker
 import httpx
@@ -22,10 +24,17 @@ from docker.models.containers import Container
 
 from runner.plumbing.proc import ExecResult, run_host
 from runner.run.app import App
+from runner.run.opstate import AppIdentity, BackedUpFile, Witness
+from runner.swarm import backup as swarm_backup
+from runner.swarm import progress, stack
+from runner.swarm.identity import deployed_identity
 from runner.swarm.reach import EXEC_RETRY_S, exec_in_app
 from runner.swarm.reach import http_client as reach_http_client
 from runner.swarm.stamp import Heartbeat
 from runner.swarm.volumes import helper_container
+
+if TYPE_CHECKING:
+    from runner.run.config import TargetSettings
 
 
 class Target(Protocol):
@@ -81,6 +90,41 @@ class Target(Protocol):
     def close(self) -> None:
         ...
 
+    # -- what the swarm says of an app, for the ops, the hooks and the fixtures --------------
+
+    def unconverged(self, app: App) -> list[str]:
+        """One line per service that has not converged; empty when all have."""
+        ...
+
+    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
+        """Deploy labels of every service of the app, by service name (without the stack prefix)."""
+        ...
+
+    def deployed_identity(self, app: App) -> AppIdentity:
+        """The app as the swarm knows it now: its stack, each service's id and spec version, each
+        volume's name and creation time. Read without changing anything."""
+        ...
+
+    def backup_unsupported(self, app: App) -> str | None:
+        """Why the deployed app cannot be backed up (no `backupbot.backup=true`), else None."""
+        ...
+
+    # -- the app's volumes, never through its containers ------------------------------------
+
+    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
+        """Every regular file of every volume of the app (by the volume's name in the recipe),
+        with size and sha256, read without changing anything: what the restore compares the
+        snapshot with once the app has converged (the app's changes, for its note)."""
+        ...
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        """Plant one witness file in the root of every volume of the app."""
+        ...
+
+    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The sha256 of each (volume, path) now, None where there is no such file; reads only."""
+        ...
+
 
 class DockerTarget:
     """What every target built on a docker client shares: exec, volumes and HTTP go through the
@@ -89,6 +133,16 @@ class DockerTarget:
     name = ""
     address = ""
     host_id = ""
+
+    @classmethod
+    def open(cls, settings: TargetSettings) -> Self:
+        """The run's target, connected, from the run's settings (`open_target`)."""
+        return cls()
+
+    @classmethod
+    def attach(cls, description: dict[str, Any]) -> Self:
+        """The run's target in a tier's process, from what `description()` wrote (`attach_target`)."""
+        return cls()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -131,3 +185,24 @@ class DockerTarget:
 
     def close(self) -> None:
         pass
+
+    def unconverged(self, app: App) -> list[str]:
+        return progress.unconverged(app.stack, self.client)
+
+    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
+        return stack.service_labels(self.client, app.stack)
+
+    def deployed_identity(self, app: App) -> AppIdentity:
+        return deployed_identity(self.client, app.stack)
+
+    def backup_unsupported(self, app: App) -> str | None:
+        return swarm_backup.unsupported_reason(self.service_labels(app))
+
+    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
+        return swarm_backup.volume_files(self.client, app)
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        return swarm_backup.plant_volume_witnesses(self.client, app)
+
+    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        return swarm_backup.app_file_digests(self.client, app, files)

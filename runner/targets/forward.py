@@ -175,6 +175,10 @@ class ForwardedTarget(DockerTarget):
         except docker.errors.DockerException as err:
             raise InfraError(f"cannot reach {address} through the run's forwarder in {forward_dir}: {err}") from None
 
+    @classmethod
+    def attach(cls, description: dict[str, Any]) -> ForwardedTarget:
+        return cls(description["address"], Path(description["forward_dir"]))
+
     @property
     def client(self) -> docker.DockerClient:
         return self._client

@@ -20,7 +20,7 @@ import shlex
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import docker
 import httpx
@@ -35,6 +35,9 @@ from runner.targets.base import DockerTarget
 from runner.targets.forward import Forwarder
 from runner.targets.sshlink import RECONNECT_S, SshLink, Unreachable
 from runner.targets.tunnel import channel_transport
+
+if TYPE_CHECKING:
+    from runner.run.config import TargetSettings
 
 CONNECT_TIMEOUT_S = 10.0
 DOCKER_API_TIMEOUT_S = 60
@@ -279,6 +282,10 @@ class SshTarget(DockerTarget):
             raise BadInput(f"CCCI_DOCKER_HOST: {self.address} answers SSH, but `docker system dial-stdio` "
                            f"there does not reach an engine: {err}") from None
         self.forwarder = Forwarder(self.connection)
+
+    @classmethod
+    def open(cls, settings: TargetSettings) -> SshTarget:
+        return cls(settings.docker_host, settings.ssh_known_hosts, settings.ssh_key, reconnect_s=settings.ssh_reconnect_s)
 
     @property
     def client(self) -> docker.DockerClient:

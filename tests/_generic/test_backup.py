@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from runner.drivers.base import Driver
 from runner.evidence.proof import few
 from runner.maintainer.meta import RecipeMeta
 from runner.plumbing.proc import ExecResult, run_host
 from runner.recipe import backupbot
 from runner.run.app import App
 from runner.run.opstate import OpState, Snapshot
+from runner.targets.base import Target
 
 VOLUMES_ROOT = "/var/lib/docker/volumes"
 
@@ -54,8 +54,8 @@ def listed(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def labels(app: App, driver: Driver) -> dict[str, dict[str, str]]:
-    return driver.service_labels(app)
+def labels(app: App, target: Target) -> dict[str, dict[str, str]]:
+    return target.service_labels(app)
 
 
 def test_the_backup_took_a_snapshot(op_state: OpState) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from runner.drivers.base import Driver
 from runner.evidence.proof import few
 from runner.evidence.serving import Answer
 from runner.maintainer.meta import RecipeMeta
 from runner.recipe.traefik import WebService
 from runner.run.app import App
 from runner.run.opstate import OpState
+from runner.targets.base import Target
 
 
 def test_every_service_converged(unconverged: list[str]) -> None:
@@ -50,13 +50,13 @@ def test_every_restored_file_read_back_as_taken(op_state: OpState, op: str) -> N
         f"{len(snapshot.files)} file(s)")
 
 
-def test_every_witness_is_back_byte_identical(app: App, driver: Driver, op_state: OpState, meta: RecipeMeta) -> None:
+def test_every_witness_is_back_byte_identical(app: App, target: Target, op_state: OpState, meta: RecipeMeta) -> None:
     snapshot = op_state["backup"].snapshot
     assert snapshot is not None
     if not snapshot.witnesses:
         pytest.skip(f"no witness files: SKIP_WITNESSES = {meta.SKIP_WITNESSES!r}" if meta.SKIP_WITNESSES
                     else "no backed-up directory existed to plant a witness file in")
-    live = driver.file_digests(app, [w.key for w in snapshot.witnesses])
+    live = target.file_digests(app, [w.key for w in snapshot.witnesses])
     wrong = [f"{w.volume}:{w.path} ({'missing' if live.get(w.key) is None else 'not as planted'})"
              for w in snapshot.witnesses if live.get(w.key) != w.sha256]
     assert wrong == [], (

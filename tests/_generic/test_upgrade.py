@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from runner.drivers.base import Driver
 from runner.evidence.proof import few
 from runner.evidence.serving import Answer, domain_unserved
 from runner.maintainer.meta import RecipeMeta
@@ -13,6 +12,7 @@ from runner.recipe import traefik
 from runner.recipe.traefik import WebService
 from runner.run.app import App
 from runner.run.opstate import AppIdentity, OpState
+from runner.targets.base import Target
 
 
 def test_every_service_converged(unconverged: list[str]) -> None:
@@ -106,7 +106,7 @@ def _identities(op_state: OpState) -> tuple[AppIdentity, AppIdentity]:
 
 
 def test_the_witnesses_planted_at_install_are_still_in_place(
-    app: App, driver: Driver, op_state: OpState, meta: RecipeMeta
+    app: App, target: Target, op_state: OpState, meta: RecipeMeta
 ) -> None:
     # one per volume root, planted by the harness after the install converged: the app never
     # touches them, so they are gone or changed only if the upgrade did not keep the volumes' data
@@ -114,7 +114,7 @@ def test_the_witnesses_planted_at_install_are_still_in_place(
     if not planted:
         pytest.skip(f"no witness files: SKIP_WITNESSES = {meta.SKIP_WITNESSES!r}" if meta.SKIP_WITNESSES
                     else "the app had no volume to plant a witness file in")
-    live = driver.file_digests(app, [w.key for w in planted])
+    live = target.file_digests(app, [w.key for w in planted])
     lost = [f"{w.volume}:{w.path} ({'missing' if live.get(w.key) is None else 'changed'})"
             for w in planted if live.get(w.key) != w.sha256]
     assert lost == [], f"{len(lost)} of {len(planted)} witness file(s) planted at install are not in place after " \

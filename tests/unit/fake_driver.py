@@ -43,11 +43,13 @@ class FakeTarget:
     address = "fake"
     host_id = "fake-host"
 
-    def __init__(self, calls: list[str] | None = None) -> None:
+    def __init__(self, calls: list[str] | None = None, backup_unsupported: str | None = None) -> None:
         self.calls = calls if calls is not None else []
         self.closed = False
         self.beating: list[str] = []  # stacks whose heartbeat ran
         self.client = _NoServices()  # what docker says of a fake app: no services (the idempotence check reads it)
+        self._backup_unsupported = backup_unsupported
+        self.planted: list[Witness] = []  # what plant_witnesses returns
 
     def exec_in(self, app: App, service: str, cmd: list[str] | str, *, check: bool = True,
                 rerun_if_output_lost: bool = False) -> ExecResult:
@@ -73,6 +75,32 @@ class FakeTarget:
     def close(self) -> None:
         self.closed = True
 
+    def backup_unsupported(self, app: App) -> str | None:
+        return self._backup_unsupported
+
+    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
+        return {"content": []}
+
+    def plant_witnesses(self, app: App) -> list[Witness]:
+        return list(self.planted)  # none unless a test sets some
+
+    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        return dict.fromkeys(files)
+
+    def unconverged(self, app: App) -> list[str]:
+        return []
+
+    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
+        return {}
+
+    def deployed_identity(self, app: App) -> AppIdentity:
+        """One service updated in place by every deploy (its spec version is the deploy count)."""
+        deploys = sum(1 for call in self.calls if call.startswith(("deploy", "upgrade")))
+        return AppIdentity(stack=app.stack,
+                           services={"app": ServiceIdentity(id="svc-app", version=deploys, updated_at=str(deploys))},
+                           volumes={f"{app.stack}_content": VolumeIdentity(name=f"{app.stack}_content",
+                                                                           created_at="2026-01-01T00:00:00Z")})
+
 
 class FakeDriver:
     name = "fake"
@@ -82,11 +110,9 @@ class FakeDriver:
         self.calls: list[str] = []
         self.fail = fail or {}
         self.stacks: set[str] = set()  # stacks deployed and not torn down
-        self._backup_unsupported = backup_unsupported
         self.teardown_raises = teardown_raises
-        self.planted: list[Witness] = []  # what plant_witnesses returns
         self.settings: DriverSettings | None = None  # what the orchestrator configured it with
-        self.target = FakeTarget(self.calls)
+        self.target = FakeTarget(self.calls, backup_unsupported)
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -125,9 +151,6 @@ class FakeDriver:
         self._call(f"upgrade {_short(ref)}")
         return self._deployment(ref, chaos=True)
 
-    def backup_unsupported(self, app: App) -> str | None:
-        return self._backup_unsupported
-
     def backup(self, app: App, witnesses: bool = True) -> Snapshot:
         self._call("backup")
         self.backup_witnesses = witnesses
@@ -137,18 +160,9 @@ class FakeDriver:
         self._call(f"restore {snapshot.id[:8]}")
         return RestoreRecord(snapshot_id=snapshot.id, volumes=["content"], files=0, duration_s=0.0)
 
-    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
-        return {"content": []}
-
-    def plant_witnesses(self, app: App) -> list[Witness]:
-        return list(self.planted)  # none unless a test sets some
-
     def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
         self._call("remove_witnesses")
         self.removed = list(witnesses)
-
-    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        return dict.fromkeys(files)
 
     def share_secrets(self, source: App, app: App) -> list[str]:
         self._call(f"share_secrets {source.stack} -> {app.stack}")
@@ -161,19 +175,6 @@ class FakeDriver:
             raise InfraError("docker went away during teardown")
         return []
 
-    def unconverged(self, app: App) -> list[str]:
-        return []
-
-    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
-        return {}
-
-    def deployed_identity(self, app: App) -> AppIdentity:
-        """One service updated in place by every deploy (its spec version is the deploy count)."""
-        deploys = sum(1 for call in self.calls if call.startswith(("deploy", "upgrade")))
-        return AppIdentity(stack=app.stack,
-                           services={"app": ServiceIdentity(id="svc-app", version=deploys, updated_at=str(deploys))},
-                           volumes={f"{app.stack}_content": VolumeIdentity(name=f"{app.stack}_content",
-                                                                           created_at="2026-01-01T00:00:00Z")})
 
 
 def _short(ref: str) -> str:

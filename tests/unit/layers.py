@@ -47,6 +47,10 @@ LAYERS: tuple[tuple[str, str], ...] = (
 )
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 MAX_MODULES = 20
+# The one module that names higher modules, on purpose: the drivers and targets a run may choose,
+# as data ("module:Class", imported only when chosen), below them so that RunConfig refuses a bad
+# choice before anything is imported. Its names are checked to exist, not counted as imports.
+REGISTRY = "runner.run.registry"
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ def imports(module: Module, known: dict[str, Module]) -> set[str]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(f"{PACKAGE}."):
             named = node.value.partition(":")[0]  # `python -m runner.x`, a registry's "runner.x:Class"
             # `python -m runner.cli …` starts the program `cc-ci` as a process of its own: not an import
-            targets = [] if named == f"{PACKAGE}.cli" else [named]
+            by_registry = module.name == REGISTRY and ":" in node.value
+            targets = [] if named == f"{PACKAGE}.cli" or by_registry else [named]
         else:
             continue
         for target in targets:
@@ -107,6 +112,14 @@ def imports(module: Module, known: dict[str, Module]) -> set[str]:
             if target and target != module.name and target != PACKAGE:
                 found.add(target)
     return found
+
+
+def registry_entries(root: Path = REPO) -> list[str]:
+    """The "module:Class" names the registry holds."""
+    path = root / (REGISTRY.replace(".", "/") + ".py")
+    return [node.value for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and node.value.startswith(f"{PACKAGE}.") and ":" in node.value]
 
 
 @functools.cache

@@ -122,7 +122,7 @@ def test_label_warnings_and_missing_paths_reach_the_console_results_and_summary(
 
 def test_install_plants_witnesses_and_teardown_removes_them_before_anything_else(tmp_path: Path, overlays: Path) -> None:
     driver = FakeDriver()
-    driver.planted = [WITNESS]
+    driver.target.planted = [WITNESS]
     result, run = _run(tmp_path, overlays, driver, STAGES="install,backup")
     assert driver.calls[-2:] == ["remove_witnesses", "teardown"]
     assert driver.removed == [WITNESS] and driver.backup_witnesses is True
@@ -133,7 +133,7 @@ def test_install_plants_witnesses_and_teardown_removes_them_before_anything_else
 def test_a_recipe_that_opts_out_gets_no_witness(tmp_path: Path, overlays: Path) -> None:
     _meta(overlays, 'SKIP_WITNESSES = "the app deletes files it does not know"\n')
     driver = FakeDriver()
-    driver.planted = [WITNESS]
+    driver.target.planted = [WITNESS]
     _run(tmp_path, overlays, driver, STAGES="install,backup")
     assert driver.backup_witnesses is False
     assert "remove_witnesses" not in driver.calls, "nothing was planted"
@@ -147,7 +147,7 @@ def test_an_opt_out_needs_its_reason(tmp_path: Path, overlays: Path) -> None:
 
 def test_a_witness_removal_that_fails_never_masks_the_teardown(tmp_path: Path, overlays: Path) -> None:
     driver = FakeDriver(fail={"remove_witnesses": InfraError("docker went away")})
-    driver.planted = [WITNESS]
+    driver.target.planted = [WITNESS]
     console = io.StringIO()
     result, _ = _run(tmp_path, overlays, driver, console=Console(file=console, width=300), STAGES="install")
     assert driver.calls[-2:] == ["remove_witnesses", "teardown"]

@@ -16,7 +16,6 @@ from runner.recipe import git
 from runner.record.results import RunResult
 from runner.run.app import App, Deployment
 from runner.run.config import DriverSettings, RunConfig
-from runner.run.opstate import AppIdentity, Witness
 from runner.tiers.tier import TierResult
 from tests.unit.conftest import RECIPE_COMPOSE
 from tests.unit.fake_driver import FakeTarget
@@ -62,12 +61,6 @@ class RecordingSwarmDriver(SwarmDriver):
 
     def teardown(self, app: App) -> list[str]:
         return []
-
-    def plant_witnesses(self, app: App) -> list[Witness]:
-        return []
-
-    def deployed_identity(self, app: App) -> AppIdentity:
-        return AppIdentity(stack=app.stack)
 
 
 def _run(tmp_path: Path, repo: Path, **env: str) -> tuple[RunResult, RecordingSwarmDriver]:

@@ -85,3 +85,27 @@ def test_a_loop_between_packages_is_found_though_no_two_modules_loop(tmp_path: P
 def test_a_module_directly_in_runner_is_a_room_of_its_own() -> None:
     module = Module("runner.orchestrator", layers.REPO / "runner" / "orchestrator.py")
     assert (module.layer, module.folder) == ("orchestrator", "runner/orchestrator.py")
+
+
+def test_the_registry_names_modules_and_classes_that_exist() -> None:
+    known, _ = layers.graph()
+    entries = layers.registry_entries()
+    assert entries, "runner/run/registry.py names no driver or target"
+    for entry in entries:
+        module, _, name = entry.partition(":")
+        assert module in known, f"{entry}: no module {module}"
+        assert f"class {name}" in known[module].path.read_text(), f"{entry}: {module} defines no {name}"
+
+
+def test_only_the_registry_may_name_a_higher_module_to_be_loaded_by_name(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "runner/__init__.py": "",
+        "runner/run/__init__.py": "",
+        "runner/run/registry.py": "DRIVERS = {'x': 'runner.drivers.x:X'}\n",
+        "runner/run/config.py": "DRIVERS = {'x': 'runner.drivers.x:X'}\n",
+        "runner/drivers/__init__.py": "",
+        "runner/drivers/x.py": "class X: ...\n",
+    })
+    known, edges = layers.graph(root)
+    assert layers.upward_imports(known, edges) == ["runner.run.config (run) -> runner.drivers.x (drivers)"]
+    assert layers.registry_entries(root) == ["runner.drivers.x:X"]

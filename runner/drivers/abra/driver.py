@@ -17,7 +17,7 @@ from pathlib import Path
 
 from runner.drivers.abra import backupbot
 from runner.drivers.abra.cli import Abra, find_abra
-from runner.drivers.base import Say
+from runner.drivers.base import Say, TargetReach
 from runner.errors import BadInput, InfraError
 from runner.plumbing import timing
 from runner.plumbing.fileio import write_text_atomic
@@ -27,17 +27,16 @@ from runner.recipe.envfile import compose_files, parse_env, secret_specs
 from runner.recipe.versions import parse_version
 from runner.run.app import App, Deployment
 from runner.run.config import DriverSettings
-from runner.run.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
+from runner.run.opstate import RestoreRecord, Snapshot, Witness
 from runner.swarm import backup as target_backup
-from runner.swarm.identity import deployed_identity
-from runner.swarm.progress import stack_progress, stack_timeout_s, wait_converged
-from runner.swarm.stack import remove_stack, service_labels, stack_services
+from runner.swarm.progress import stack_timeout_s, wait_converged
+from runner.swarm.stack import remove_stack, stack_services
 from runner.targets.base import Target
 
 SERVER = "default"  # abra's name for the server its docker environment reaches (the target's DOCKER_HOST)
 
 
-class AbraDriver:
+class AbraDriver(TargetReach):
     name = "abra"
 
     def __init__(self, settings: DriverSettings, target: Target, say: Say = lambda message: None) -> None:
@@ -183,9 +182,6 @@ class AbraDriver:
 
     # -- backup and restore: the server's backup-bot-two through abra, else the target's own ----
 
-    def backup_unsupported(self, app: App) -> str | None:
-        return target_backup.unsupported_reason(self.service_labels(app))
-
     def backup(self, app: App, witnesses: bool = True) -> Snapshot:
         if not backupbot.runs_backup_bot(self.target.client):
             return target_backup.backup(self.target, app, self.say, witnesses)
@@ -208,17 +204,8 @@ class AbraDriver:
         return target_backup.restore(self.target, app, self.say, snapshot, self.wait_converged,
                                      write_back=lambda: backupbot.write_back(abra, app, str(snapshot.bot_snapshot)))
 
-    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
-        return target_backup.volume_files(self.target.client, app)
-
-    def plant_witnesses(self, app: App) -> list[Witness]:
-        return target_backup.plant_volume_witnesses(self.target.client, app)
-
     def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
         target_backup.remove_app_witnesses(self.target.client, app, witnesses)
-
-    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        return target_backup.app_file_digests(self.target.client, app, files)
 
     # -- teardown ------------------------------------------------------------------------
 
@@ -233,20 +220,6 @@ class AbraDriver:
             except Exception as err:  # noqa: BLE001 - the target's removal below still takes everything
                 self.say(f"{err}; removing the stack through the target")
             return remove_stack(self.target.client, app.stack)
-
-    # -- what the swarm says of the app ---------------------------------------------------
-
-    def deployed_identity(self, app: App) -> AppIdentity:
-        return deployed_identity(self.target.client, app.stack)
-
-    def unconverged(self, app: App) -> list[str]:
-        progress = stack_progress(app.stack, self.target.client)
-        if not progress:
-            return [f"no services of stack {app.stack}"]
-        return [f"{p.service}: {p.running}/{p.desired} running" for p in progress if not p.converged]
-
-    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
-        return service_labels(self.target.client, app.stack)
 
 
 def _failure(app: App, service: str, reason: str) -> str:

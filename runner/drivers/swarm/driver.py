@@ -13,7 +13,7 @@ import docker
 import yaml
 from docker.errors import DockerException
 
-from runner.drivers.base import Say
+from runner.drivers.base import Say, TargetReach
 from runner.drivers.swarm import substrate
 from runner.drivers.swarm.endpoints import EndpointPlan, host_diagnosis, plan_endpoints, preflight
 from runner.errors import BadInput, InfraError
@@ -26,16 +26,14 @@ from runner.recipe.envfile import compose_files, parse_env, secret_specs
 from runner.recipe.versions import parse_version
 from runner.run.app import App, Deployment
 from runner.run.config import DriverSettings
-from runner.run.opstate import AppIdentity, BackedUpFile, RestoreRecord, Snapshot, Witness
+from runner.run.opstate import RestoreRecord, Snapshot, Witness
 from runner.swarm import backup as target_backup
 from runner.swarm.convergence import Progress, task_errors
-from runner.swarm.identity import deployed_identity
-from runner.swarm.progress import stack_progress, stack_timeout_s, wait_converged
+from runner.swarm.progress import stack_timeout_s, wait_converged
 from runner.swarm.stack import (
     OWNER_STACK_LABEL,
     remove_stack,
     run_labels,
-    service_labels,
     stack_services,
     unless_gone,
 )
@@ -44,7 +42,7 @@ from runner.targets.base import Target
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 
 
-class SwarmDriver:
+class SwarmDriver(TargetReach):
     name = "swarm"
 
     def __init__(self, settings: DriverSettings, target: Target, say: Say = lambda message: None) -> None:
@@ -274,47 +272,21 @@ class SwarmDriver:
 
     # -- backup and restore -----------------------------------------------------------------
 
-    def backup_unsupported(self, app: App) -> str | None:
-        return target_backup.unsupported_reason(self.service_labels(app))
-
     def backup(self, app: App, witnesses: bool = True) -> Snapshot:
         return target_backup.backup(self.target, app, self.say, witnesses)
 
     def restore(self, app: App, snapshot: Snapshot) -> RestoreRecord:
         return target_backup.restore(self.target, app, self.say, snapshot, self.wait_converged)
 
-    def volume_files(self, app: App) -> dict[str, list[BackedUpFile]]:
-        return target_backup.volume_files(self.target.client, app)
-
-    def plant_witnesses(self, app: App) -> list[Witness]:
-        return target_backup.plant_volume_witnesses(self.client, app)
-
     def remove_witnesses(self, app: App, witnesses: list[Witness]) -> None:
         """Nothing to do: this driver's teardown removes the volumes that hold them, and checks
         that they are gone (a leftover volume is reported as such, witness and all)."""
-
-    def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        return target_backup.app_file_digests(self.client, app, files)
 
     # -- teardown ------------------------------------------------------------------------
 
     def teardown(self, app: App) -> list[str]:
         with timing.waiting("docker"):
             return remove_stack(self.client, app.stack)
-
-    # -- what the swarm says of the app ---------------------------------------------------
-
-    def deployed_identity(self, app: App) -> AppIdentity:
-        return deployed_identity(self.client, app.stack)
-
-    def unconverged(self, app: App) -> list[str]:
-        progress = stack_progress(app.stack, self.client)
-        if not progress:
-            return [f"no services of stack {app.stack}"]
-        return [f"{p.service}: {p.running}/{p.desired} running" for p in progress if not p.converged]
-
-    def service_labels(self, app: App) -> dict[str, dict[str, str]]:
-        return service_labels(self.client, app.stack)
 
 
 def _service_ports(chain: dict[str, Any]) -> dict[str, list[Any]]:

@@ -1,5 +1,5 @@
 """Unit tests of the generic floor (`tests/_generic/test_<op>.py`): each floor file is loaded as a
-module and its test functions are called with stubbed fixtures (op state, app, driver), so every
+module and its test functions are called with stubbed fixtures (op state, app, target), so every
 assertion can be shown failing on the broken case and passing on the edge cases, without a swarm.
 """
 

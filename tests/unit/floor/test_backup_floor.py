@@ -91,7 +91,7 @@ def _fails(check: Any, *args: Any) -> str:
 
 
 class NoLiveReads:
-    """A driver of an app that rewrites its files all the time: the backup floor must not read
+    """A target of an app that rewrites its files all the time: the backup floor must not read
     the live volumes at all (what is there now is not what was there at the backup)."""
 
     def service_labels(self, app: App) -> dict[str, dict[str, str]]:
@@ -172,8 +172,8 @@ def test_a_snapshot_holding_what_was_taken_passes_every_check(tmp_path: Path) ->
 
 def test_every_check_holds_for_an_app_that_rewrites_its_files_all_the_time(tmp_path: Path) -> None:
     # nothing of the floor compares with the live volumes, so whatever the app wrote since is moot
-    taken, app, driver = _content(tmp_path), _app(), NoLiveReads()
-    labels = fixture_function(floor, "labels")(app, driver)
+    taken, app, target = _content(tmp_path), _app(), NoLiveReads()
+    labels = fixture_function(floor, "labels")(app, target)
     floor.test_every_included_volume_and_path_is_in_the_snapshot(app, taken.snapshot, taken.listed)
     floor.test_the_recorded_files_are_the_snapshots_files(app, taken.snapshot, taken.listed)
     floor.test_every_witness_is_in_the_snapshot_with_the_bytes_planted(taken.snapshot, RecipeMeta.model_validate({}))

@@ -15,7 +15,7 @@ from tests.unit.floor.web_stubs import (
     DOMAIN,
     REFUSED,
     STACK,
-    StubDriver,
+    StubTarget,
     app,
     deployment,
     fixtures,
@@ -25,15 +25,15 @@ from tests.unit.floor.web_stubs import (
 floor = load_floor("install")
 
 
-def _serving_ok(driver: StubDriver, timeout_s: float = 3.0) -> None:
-    f = fixtures(driver, timeout_s)
+def _serving_ok(target: StubTarget, timeout_s: float = 3.0) -> None:
+    f = fixtures(target, timeout_s)
     floor.test_every_web_service_answers_http(f["serving"], f["web_services"])
     floor.test_a_router_sends_the_apps_domain_to_a_port_that_answers(f["app"], f["web_services"], f["serving"])
     floor.test_every_web_service_is_routed_under_a_host(f["web_services"])
 
 
-def _serving_fails(driver: StubDriver, timeout_s: float = 1.0) -> str:
-    f = fixtures(driver, timeout_s)
+def _serving_fails(target: StubTarget, timeout_s: float = 1.0) -> str:
+    f = fixtures(target, timeout_s)
     with pytest.raises(AssertionError) as failed:
         floor.test_every_web_service_answers_http(f["serving"], f["web_services"])
     return str(failed.value)
@@ -41,51 +41,51 @@ def _serving_fails(driver: StubDriver, timeout_s: float = 1.0) -> str:
 
 @pytest.mark.parametrize("status", [200, 301, 302, 303, 307, 308, 401, 403, 404])
 def test_any_answer_below_500_serves(status: int) -> None:
-    driver = StubDriver({"app": web()}, {("app", 80): [status]})
-    _serving_ok(driver)
-    assert driver.requests == [("app", 80, "/", DOMAIN)]  # one try: the fast path stays one request
+    target = StubTarget({"app": web()}, {("app", 80): [status]})
+    _serving_ok(target)
+    assert target.requests == [("app", 80, "/", DOMAIN)]  # one try: the fast path stays one request
 
 
 def test_a_service_without_healthcheck_still_booting_is_waited_for() -> None:
-    driver = StubDriver({"app": web()}, {("app", 80): [REFUSED, 503, 200]})
-    _serving_ok(driver)
-    assert len(driver.requests) == 3
+    target = StubTarget({"app": web()}, {("app", 80): [REFUSED, 503, 200]})
+    _serving_ok(target)
+    assert len(target.requests) == 3
 
 
 def test_the_health_path_is_requested_with_the_apps_host() -> None:
-    driver = StubDriver({"app": web(8080)}, {("app", 8080): [200]})
-    f = fixtures(driver, health_path="/healthz")
+    target = StubTarget({"app": web(8080)}, {("app", 8080): [200]})
+    f = fixtures(target, health_path="/healthz")
     floor.test_every_web_service_answers_http(f["serving"], f["web_services"])
-    assert driver.requests == [("app", 8080, "/healthz", DOMAIN)]
+    assert target.requests == [("app", 8080, "/healthz", DOMAIN)]
 
 
 def test_a_server_error_until_the_deadline_fails_naming_service_path_status_and_time() -> None:
-    message = _serving_fails(StubDriver({"app": web()}, {("app", 80): [500]}), timeout_s=0.6)
+    message = _serving_fails(StubTarget({"app": web()}, {("app", 80): [500]}), timeout_s=0.6)
     assert "app: GET / on port 80 with Host: app.test (router app) answered 500, a server error" in message
     assert re.search(r"\((\d+) tries in (\d+\.\d)s\)$", message), message  # how long it tried
 
 
 def test_a_refused_connection_until_the_deadline_fails_naming_the_error() -> None:
-    message = _serving_fails(StubDriver({"app": web()}, {("app", 80): [REFUSED]}), timeout_s=0.0)
+    message = _serving_fails(StubTarget({"app": web()}, {("app", 80): [REFUSED]}), timeout_s=0.0)
     assert "got no answer: ConnectError: [Errno 111] Connection refused (1 try in" in message
 
 
 def test_every_web_service_is_probed_on_its_own_port() -> None:
     labels = {"app": web(), "admin": web(8080, f"Host(`{DOMAIN}`) && PathPrefix(`/admin`)", router="admin"),
               "db": {}}
-    driver = StubDriver(labels, {("app", 80): [200], ("admin", 8080): [401]})
-    _serving_ok(driver)
-    assert sorted(driver.requests) == [("admin", 8080, "/", DOMAIN), ("app", 80, "/", DOMAIN)]
+    target = StubTarget(labels, {("app", 80): [200], ("admin", 8080): [401]})
+    _serving_ok(target)
+    assert sorted(target.requests) == [("admin", 8080, "/", DOMAIN), ("app", 80, "/", DOMAIN)]
 
 
 def test_a_second_web_service_that_does_not_answer_fails() -> None:
     labels = {"app": web(), "admin": web(8080, f"Host(`{DOMAIN}`) && PathPrefix(`/admin`)", router="admin")}
-    message = _serving_fails(StubDriver(labels, {("app", 80): [200], ("admin", 8080): [REFUSED]}), timeout_s=0.0)
+    message = _serving_fails(StubTarget(labels, {("app", 80): [200], ("admin", 8080): [REFUSED]}), timeout_s=0.0)
     assert message.startswith("admin: GET / on port 8080")
 
 
 def test_an_app_without_web_services_has_nothing_to_serve() -> None:
-    f = fixtures(StubDriver({"worker": {}}))
+    f = fixtures(StubTarget({"worker": {}}))
     with pytest.raises(pytest.skip.Exception):
         floor.test_every_web_service_answers_http(f["serving"], f["web_services"])
     floor.test_every_web_service_is_routed_under_a_host(f["web_services"])
@@ -93,7 +93,7 @@ def test_an_app_without_web_services_has_nothing_to_serve() -> None:
 
 def test_a_misspelt_domain_variable_fails_the_routing_checks() -> None:
     # `Host(`${DOMIAN}`)`: compose interpolates the unset variable to nothing
-    f = fixtures(StubDriver({"app": web(rule="Host(``)")}, {("app", 80): [200]}))
+    f = fixtures(StubTarget({"app": web(rule="Host(``)")}, {("app", 80): [200]}))
     floor.test_every_web_service_answers_http(f["serving"], f["web_services"])  # the container answers...
     with pytest.raises(AssertionError, match=f"no router of a web-facing service routes {DOMAIN}"):
         floor.test_a_router_sends_the_apps_domain_to_a_port_that_answers(f["app"], f["web_services"], f["serving"])
@@ -102,23 +102,23 @@ def test_a_misspelt_domain_variable_fails_the_routing_checks() -> None:
 
 
 def test_a_router_port_where_nothing_listens_fails_the_domain_check() -> None:
-    f = fixtures(StubDriver({"app": web(8080)}, {("app", 80): [200]}), timeout_s=0.0)  # listens on 80 only
+    f = fixtures(StubTarget({"app": web(8080)}, {("app", 80): [200]}), timeout_s=0.0)  # listens on 80 only
     with pytest.raises(AssertionError, match="forward where the app did not answer \\(app -> app:8080\\)"):
         floor.test_a_router_sends_the_apps_domain_to_a_port_that_answers(f["app"], f["web_services"], f["serving"])
 
 
 def test_a_router_without_a_port_fails_the_routing_check() -> None:
     labels = {"traefik.enable": "true", "traefik.http.routers.app.rule": f"Host(`{DOMAIN}`)"}
-    f = fixtures(StubDriver({"app": labels}))
+    f = fixtures(StubTarget({"app": labels}))
     with pytest.raises(AssertionError, match="traefik's swarm provider cannot detect one"):
         floor.test_every_web_service_is_routed_under_a_host(f["web_services"])
 
 
 def test_a_second_domain_on_another_service_is_fine() -> None:
     labels = {"app": web(), "sandbox": web(81, "Host(`sandbox.test`)", router="sandbox")}
-    driver = StubDriver(labels, {("app", 80): [200], ("sandbox", 81): [200]})
-    _serving_ok(driver)
-    assert ("sandbox", 81, "/", "sandbox.test") in driver.requests
+    target = StubTarget(labels, {("app", 80): [200], ("sandbox", 81): [200]})
+    _serving_ok(target)
+    assert ("sandbox", 81, "/", "sandbox.test") in target.requests
 
 
 def test_every_service_converged() -> None:
@@ -152,5 +152,5 @@ def test_the_deployed_version_label_is_the_version_installed() -> None:
 
 
 def test_a_read_timeout_is_a_connection_error_too() -> None:
-    driver = StubDriver({"app": web()}, {("app", 80): [httpx.ReadTimeout("timed out"), 200]})
-    _serving_ok(driver)
+    target = StubTarget({"app": web()}, {("app", 80): [httpx.ReadTimeout("timed out"), 200]})
+    _serving_ok(target)

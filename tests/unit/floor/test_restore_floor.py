@@ -1,4 +1,4 @@
-"""The restore floor (`tests/_generic/test_restore.py`) called with stubbed op state and a driver
+"""The restore floor (`tests/_generic/test_restore.py`) called with stubbed op state and a target
 over an in-memory volume: it goes red when the restore wrote nothing back (issue 11 point 12),
 whether the app is busy or nothing changed since the backup, and stays green for a correct
 restore of an app that never stops writing (point 1)."""
@@ -24,7 +24,7 @@ from runner.run.opstate import (
     Witness,
 )
 from tests.unit.floor.support import load_floor
-from tests.unit.floor.web_stubs import StubDriver, fixtures, web
+from tests.unit.floor.web_stubs import StubTarget, fixtures, web
 
 floor = load_floor("restore")
 META = RecipeMeta.model_validate({})
@@ -90,8 +90,8 @@ class Volume:
                              mismatched=judged.mismatched, changed_by_app=sorted(set(judged.rewritten_by_app) | set(changed)))
 
 
-class VolumeDriver:
-    """Reads the in-memory volume as the driver reads a real one (through a helper)."""
+class VolumeTarget:
+    """Reads the in-memory volume as the target reads a real one (through a helper)."""
 
     def __init__(self, volume: Volume) -> None:
         self.volume = volume
@@ -101,7 +101,7 @@ class VolumeDriver:
         return {key: proof.sha256(hit[0]) if hit else None for key, hit in found.items()}
 
 
-def _lifecycle(writes: bool, busy: bool, changed_since_backup: bool = True) -> tuple[OpState, VolumeDriver]:
+def _lifecycle(writes: bool, busy: bool, changed_since_backup: bool = True) -> tuple[OpState, VolumeTarget]:
     volume = Volume()
     volume.write("db/main.db", b"rows")
     volume.write("db/heartbeat", b"tick before the backup")
@@ -112,19 +112,19 @@ def _lifecycle(writes: bool, busy: bool, changed_since_backup: bool = True) -> t
     if changed_since_backup and busy:
         volume.write("db/main.db", b"rows, and more")
     restored = volume.restore(snapshot, taken, writes=writes, busy=busy)
-    return _state(snapshot, restored), VolumeDriver(volume)
+    return _state(snapshot, restored), VolumeTarget(volume)
 
 
-def _restore_floor(state: OpState, driver: VolumeDriver) -> None:
+def _restore_floor(state: OpState, target: VolumeTarget) -> None:
     floor.test_the_restore_wrote_back_the_backups_snapshot(state, "restore")
     floor.test_every_restored_file_read_back_as_taken(state, "restore")
-    floor.test_every_witness_is_back_byte_identical(_app(), driver, state, META)
+    floor.test_every_witness_is_back_byte_identical(_app(), target, state, META)
 
 
 @pytest.mark.parametrize("busy", [True, False], ids=["busy app", "idle app"])
 def test_a_correct_restore_passes(busy: bool) -> None:
-    state, driver = _lifecycle(writes=True, busy=busy)
-    _restore_floor(state, driver)
+    state, target = _lifecycle(writes=True, busy=busy)
+    _restore_floor(state, target)
     restored = state["restore"].restore
     assert restored is not None
     assert restored.changed_by_app == (["data:db/heartbeat"] if busy else [])  # information, not a failure
@@ -132,9 +132,9 @@ def test_a_correct_restore_passes(busy: bool) -> None:
 
 @pytest.mark.parametrize("busy", [True, False], ids=["busy app", "nothing changed since the backup"])
 def test_a_restore_that_wrote_nothing_back_goes_red_on_the_witnesses(busy: bool) -> None:
-    state, driver = _lifecycle(writes=False, busy=busy, changed_since_backup=busy)
+    state, target = _lifecycle(writes=False, busy=busy, changed_since_backup=busy)
     with pytest.raises(AssertionError) as failed:
-        floor.test_every_witness_is_back_byte_identical(_app(), driver, state, META)
+        floor.test_every_witness_is_back_byte_identical(_app(), target, state, META)
     assert "2 of 2 witness file(s), planted before the backup and changed after it, are not back as the " \
            "snapshot took them: the restore did not write the snapshot back" in str(failed.value)
     with pytest.raises(AssertionError, match="read back otherwise than the snapshot took them"):
@@ -142,27 +142,27 @@ def test_a_restore_that_wrote_nothing_back_goes_red_on_the_witnesses(busy: bool)
 
 
 def test_a_witness_gone_from_the_volume_fails_naming_it() -> None:
-    state, driver = _lifecycle(writes=True, busy=False)
+    state, target = _lifecycle(writes=True, busy=False)
     snapshot = state["backup"].snapshot
     assert snapshot is not None
-    del driver.volume.files[snapshot.witnesses[1].path]
+    del target.volume.files[snapshot.witnesses[1].path]
     with pytest.raises(AssertionError, match=rf"1 of 2 .* data:{snapshot.witnesses[1].path} \(missing\)"):
-        floor.test_every_witness_is_back_byte_identical(_app(), driver, state, META)
+        floor.test_every_witness_is_back_byte_identical(_app(), target, state, META)
 
 
 def test_without_witnesses_the_check_skips_and_the_read_back_decides() -> None:
-    state, driver = _lifecycle(writes=True, busy=True)
+    state, target = _lifecycle(writes=True, busy=True)
     snapshot = state["backup"].snapshot
     assert snapshot is not None
     bare = _state(snapshot.model_copy(update={"witnesses": []}), state["restore"].restore)  # type: ignore[arg-type]
     opted_out = RecipeMeta.model_validate({"SKIP_WITNESSES": "the app refuses unknown files in its volume"})
     with pytest.raises(pytest.skip.Exception, match="SKIP_WITNESSES = 'the app refuses unknown files"):
-        floor.test_every_witness_is_back_byte_identical(_app(), driver, bare, opted_out)
+        floor.test_every_witness_is_back_byte_identical(_app(), target, bare, opted_out)
     floor.test_every_restored_file_read_back_as_taken(bare, "restore")
 
 
 def test_a_read_back_that_accounts_for_fewer_files_than_the_snapshot_fails() -> None:
-    state, _driver = _lifecycle(writes=True, busy=False)
+    state, _target = _lifecycle(writes=True, busy=False)
     restored = state["restore"].restore
     assert restored is not None
     short = _state(state["backup"].snapshot, restored.model_copy(update={"verified": 1}))  # type: ignore[arg-type]
@@ -171,7 +171,7 @@ def test_a_read_back_that_accounts_for_fewer_files_than_the_snapshot_fails() -> 
 
 
 def test_a_restore_of_another_snapshot_or_fewer_files_fails() -> None:
-    state, _driver = _lifecycle(writes=True, busy=False)
+    state, _target = _lifecycle(writes=True, busy=False)
     snapshot, restored = state["backup"].snapshot, state["restore"].restore
     assert snapshot is not None and restored is not None
     wrongs: list[dict[str, object]] = [{"snapshot_id": "ffff0000"}, {"files": restored.files - 1}, {"volumes": []}]
@@ -182,11 +182,11 @@ def test_a_restore_of_another_snapshot_or_fewer_files_fails() -> None:
 
 @pytest.mark.parametrize("status", [200, 302, 401])
 def test_an_app_that_answers_after_the_restore_serves_a_login_page_included(status: int) -> None:
-    f = fixtures(StubDriver({"app": web()}, {("app", 80): [status]}))
+    f = fixtures(StubTarget({"app": web()}, {("app", 80): [status]}))
     floor.test_every_web_service_answers_http(f["serving"], f["web_services"])
 
 
 def test_an_app_that_answers_only_server_errors_after_the_restore_fails() -> None:
-    f = fixtures(StubDriver({"app": web()}, {("app", 80): [500]}), timeout_s=0.0)
+    f = fixtures(StubTarget({"app": web()}, {("app", 80): [500]}), timeout_s=0.0)
     with pytest.raises(AssertionError, match="answered 500"):
         floor.test_every_web_service_answers_http(f["serving"], f["web_services"])

@@ -10,7 +10,7 @@ import pytest
 from runner.ops.upgrade import UpgradePlan, UpgradeRecord
 from runner.run.opstate import AppIdentity, OpRecord, OpState, ServiceIdentity, VolumeIdentity
 from tests.unit.floor.support import load_floor
-from tests.unit.floor.web_stubs import REFUSED, STACK, StubDriver, app, deployment, fixtures, web
+from tests.unit.floor.web_stubs import REFUSED, STACK, StubTarget, app, deployment, fixtures, web
 
 floor = load_floor("upgrade")
 HEAD = "f5984612" + "0" * 32
@@ -144,21 +144,21 @@ def test_a_hop_of_a_chain_runs_its_release_not_in_chaos_mode() -> None:
 
 def test_a_login_protected_app_and_a_booting_worker_facing_service_serve() -> None:
     labels = {"app": web(), "api": web(3000, f"Host(`{STACK}.test`)", router="api"), "worker": {}}
-    driver = StubDriver(labels, {("app", 80): [401], ("api", 3000): [REFUSED, 303]})
-    f = fixtures(driver)
+    target = StubTarget(labels, {("app", 80): [401], ("api", 3000): [REFUSED, 303]})
+    f = fixtures(target)
     floor.test_every_web_service_answers_http(f["serving"], f["web_services"])
     floor.test_a_router_sends_the_apps_domain_to_a_port_that_answers(f["app"], f["web_services"], f["serving"])
     floor.test_every_web_service_is_routed_under_a_host(f["web_services"])
 
 
 def test_a_service_that_stops_answering_after_the_upgrade_fails() -> None:
-    f = fixtures(StubDriver({"app": web()}, {("app", 80): [502]}), timeout_s=0.0)
+    f = fixtures(StubTarget({"app": web()}, {("app", 80): [502]}), timeout_s=0.0)
     with pytest.raises(AssertionError, match="app: GET / on port 80 .* answered 502, a server error"):
         floor.test_every_web_service_answers_http(f["serving"], f["web_services"])
 
 
 def test_a_head_that_misspells_the_domain_variable_fails_the_routing_checks() -> None:
-    f = fixtures(StubDriver({"app": web(rule="Host(``)")}, {("app", 80): [200]}))
+    f = fixtures(StubTarget({"app": web(rule="Host(``)")}, {("app", 80): [200]}))
     with pytest.raises(AssertionError, match="no router of a web-facing service routes"):
         floor.test_a_router_sends_the_apps_domain_to_a_port_that_answers(f["app"], f["web_services"], f["serving"])
     with pytest.raises(AssertionError, match="routes no host"):

@@ -1,4 +1,4 @@
-"""Stubs for the install and upgrade floors' unit tests: an app, a driver that serves scripted HTTP
+"""Stubs for the install and upgrade floors' unit tests: an app, a target that serves scripted HTTP
 answers per (service, port) and given labels, and the assertion fixtures (`serving`,
 `web_services`) computed from them by cc-ci's own `tests/conftest.py`."""
 
@@ -36,7 +36,7 @@ def web(port: int = 80, rule: str = f"Host(`{DOMAIN}`)", router: str = "app", **
             f"traefik.http.services.{router}.loadbalancer.server.port": str(port), **extra}
 
 
-class StubDriver:
+class StubTarget:
     """Labels as given; each (service, port) answers its script in turn (the last one repeats)."""
 
     def __init__(self, labels: dict[str, dict[str, str]], answers: dict[tuple[str, int], list[Outcome]] | None = None,
@@ -83,10 +83,10 @@ def _conftest() -> ModuleType:
 FIXTURES = _conftest()
 
 
-def fixtures(driver: StubDriver, timeout_s: float = 3.0, health_path: str = "/") -> dict[str, Any]:
-    """What the assertion fixtures give a floor test for this driver: `web_services`, `serving`."""
+def fixtures(target: StubTarget, timeout_s: float = 3.0, health_path: str = "/") -> dict[str, Any]:
+    """What the assertion fixtures give a floor test for this target: `web_services`, `serving`."""
     the_app = app()
-    services: list[WebService] = fixture_function(FIXTURES, "web_services")(the_app, driver)
+    services: list[WebService] = fixture_function(FIXTURES, "web_services")(the_app, target)
     serving: list[Answer] = fixture_function(FIXTURES, "serving")(
-        the_app, driver, RecipeMeta.model_validate({"HEALTH_PATH": health_path}), services, deployment(timeout_s=timeout_s))
+        the_app, target, RecipeMeta.model_validate({"HEALTH_PATH": health_path}), services, deployment(timeout_s=timeout_s))
     return {"app": the_app, "web_services": services, "serving": serving}
