@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("errors", "the one error family; exit codes"),
     ("plumbing", "processes, atomic files, the tar guard, scrubbing, timing, paths, host id"),
     ("recipe", "reading a recipe: git, bounded reads, env, compose, versions, labels, names"),
-    ("run", "one run's model: config, app, op state, lifecycle, run dir, lock, read-back, progress"),
+    ("run", "one run's model: config, app, op state, lifecycle, registry, run dir, lock, read-back"),
     ("evidence", "judges of what an op left: proof, spec diff, serving"),
     ("pictures", "the browser, the camera, the card"),
     ("tiers", "a tier's pytest process and its verdict; browser tests"),
@@ -229,33 +229,36 @@ def describe(root: Path = REPO) -> str:
 
 
 def svg(root: Path = REPO) -> str:
-    """The layers as bands, highest on top, each with its modules' count and lines, and an arrow
-    for each pair of layers one imports the other (its width grows with the imports)."""
+    """The layers as bands, highest on top: each with its job, its modules and lines, and the
+    layers it imports (an upward import, were there one, in red)."""
     known, edges = graph(root)
     between = layer_edges(known, edges)
-    width, band, gap, left = 760, 34, 14, 180
-    height = len(LAYERS) * (band + gap) + 40
-    y_of = {name: 20 + (len(LAYERS) - 1 - i) * (band + gap) for i, (name, _) in enumerate(LAYERS)}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + left}" height="{height}" '
-           f'font-family="sans-serif" font-size="12">',
-           '<rect width="100%" height="100%" fill="white"/>']
-    for n, ((source, target), count) in enumerate(sorted(between.items())):
-        x = left + 330 + (n % 40) * 10
-        colour = "#c0392b" if RANK[target] > RANK[source] else "#9aa7b8"
-        out.append(f'<line x1="{x}" y1="{y_of[source] + band}" x2="{x}" y2="{y_of[target]}" '
-                   f'stroke="{colour}" stroke-width="{min(1 + count / 6, 4):.1f}" opacity="0.7"/>')
-    for name, job in LAYERS:
+    width, band, gap, left = 1040, 46, 8, 60
+    height = len(LAYERS) * (band + gap) + 56
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + left + 20}" height="{height}" '
+           'font-family="sans-serif" font-size="12">',
+           '<rect width="100%" height="100%" fill="white"/>',
+           f'<line x1="30" y1="20" x2="30" y2="{height - 46}" stroke="#4a6fa5" stroke-width="3"/>',
+           f'<polygon points="22,{height - 50} 38,{height - 50} 30,{height - 36}" fill="#4a6fa5"/>',
+           f'<text x="20" y="{height / 2}" transform="rotate(-90 20 {height / 2})" text-anchor="middle" '
+           'fill="#4a6fa5">imports run downwards only</text>']
+    for i, (name, job) in enumerate(reversed(LAYERS)):
         members = [m for m in known.values() if m.layer == name]
         lines = sum(len(m.path.read_text().splitlines()) for m in members)
-        y = y_of[name]
-        out.append(f'<rect x="{left}" y="{y}" width="320" height="{band}" rx="4" fill="#dce6f2" stroke="#4a6fa5"/>')
-        out.append(f'<text x="{left + 8}" y="{y + 15}" font-weight="bold">{escape(name)}</text>')
-        out.append(f'<text x="{left + 8}" y="{y + 29}" fill="#333">{len(members)} module(s), {lines} lines</text>')
-        out.append(f'<text x="{left - 8}" y="{y + 21}" text-anchor="end" fill="#555" font-size="10">'
-                   f'{escape(job[:34])}</text>')
-    out.append(f'<text x="{left}" y="{height - 6}" fill="#555" font-size="10">an arrow: the upper layer '
-               'imports the lower one (grey); an upward import would be red. Drawn by '
-               'python -m tests.unit.layers --svg</text>')
+        y = 20 + i * (band + gap)
+        imported = sorted(((target, n) for (source, target), n in between.items() if source == name),
+                          key=lambda pair: -RANK[pair[0]])
+        words = [f'<tspan fill="{"#c0392b" if RANK[t] > RANK[name] else "#333"}">{escape(t)} ({n})</tspan>'
+                 for t, n in imported]
+        out.append(f'<rect x="{left}" y="{y}" width="{width}" height="{band}" rx="4" '
+                   'fill="#dce6f2" stroke="#4a6fa5"/>')
+        out.append(f'<text x="{left + 10}" y="{y + 18}"><tspan font-weight="bold">{escape(name)}</tspan>'
+                   f'<tspan fill="#555">  {len(members)} module(s), {lines} lines: {escape(job)}</tspan></text>')
+        out.append(f'<text x="{left + 10}" y="{y + 36}" font-size="11"><tspan fill="#555">imports </tspan>'
+                   + (", ".join(words) or '<tspan fill="#555">nothing of runner</tspan>') + "</text>")
+    out.append(f'<text x="{left}" y="{height - 14}" fill="#555" font-size="11">runner/, lowest layer at the '
+               'bottom; (n) = module imports into that layer. Drawn from the code by '
+               '`python -m tests.unit.layers --svg`</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
