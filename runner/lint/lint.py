@@ -12,7 +12,7 @@ from pathlib import Path
 
 from runner.errors import BadInput, InfraError
 from runner.lint.rules import RULES, Finding, RecipeFiles, compose_chain, env_values, read_recipe
-from runner.recipe import bounded, git, naming
+from runner.recipe import bounded, git, naming, versions
 from runner.recipe.compose import host_file_refusals, interpolation_env
 
 
@@ -26,8 +26,9 @@ def lint_recipe(checkout: Path, ref: str | None, opt_outs: Mapping[str, str]) ->
     recipe = read_at(checkout, ref)
     findings = []
     for rule in RULES.values():
-        for file, message in rule.check(recipe):
-            findings.append(Finding(rule.id, rule.level, file, message, reasons.get(rule.id)))
+        for found in rule.check(recipe):
+            level = found[2] if len(found) == 3 else rule.level
+            findings.append(Finding(rule.id, level, found[0], found[1], reasons.get(rule.id)))
     return findings
 
 
@@ -54,7 +55,28 @@ def resolve_ref(checkout: Path, ref: str | None) -> str:
 
 
 def read_at(checkout: Path, ref: str | None) -> RecipeFiles:
+    """The recipe at `ref`, with the newest release before it (the rules that compare releases)."""
     commit = resolve_ref(checkout, ref)
+    recipe = _read_commit(checkout, commit, ref)
+    previous = previous_release(checkout, commit)
+    if previous is not None:
+        recipe.previous = _read_commit(checkout, git.rev_parse(checkout, previous), previous, host_files=False)
+        changed = git.git(checkout, "diff", "--name-only", "--no-renames", "--diff-filter=AM", previous, commit,
+                          "--", "release/").splitlines()
+        recipe.notes = {name: text for name in changed
+                        if (text := _bounded(checkout, commit, name, {}, {})) is not None}
+    return recipe
+
+
+def previous_release(checkout: Path, commit: str) -> str | None:
+    """The newest release tag on an ancestor of `commit` that is older than `commit`'s own release
+    (when it is one): what an operator upgrades from."""
+    head_tags = git.tags_at(checkout, commit)
+    head = versions.latest_release(head_tags)
+    return versions.previous_release(git.release_tags_before(checkout, commit), head)
+
+
+def _read_commit(checkout: Path, commit: str, ref: str | None, host_files: bool = True) -> RecipeFiles:
     refused: dict[str, str] = {}
     outside: dict[str, str] = {}
     files = {name: _bounded(checkout, commit, name, refused, outside) for name in (".env.sample", "abra.sh")}
@@ -65,7 +87,7 @@ def read_at(checkout: Path, ref: str | None) -> RecipeFiles:
     chain, _ = compose_chain(env)
     files |= {name: _bounded(checkout, commit, name, refused, outside) for name in chain}
     recipe = read_recipe(ref or commit[:12], files, release_tags(checkout, commit), refused, outside)
-    if recipe.whole_chain:  # the files a deploy would read on the harness host, as a run checks them
+    if host_files and recipe.whole_chain:  # the files a deploy would read on the harness host, as a run checks them
         environ = interpolation_env(env, recipe.abra_sh or "", naming.stack_name(env.get("DOMAIN", "")))
         environ |= {k: v for k, v in os.environ.items() if k.startswith("DOCKER_")}
         recipe.host_files = [(err.file, str(err)) for err in host_file_refusals(

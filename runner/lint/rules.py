@@ -7,29 +7,36 @@ which); the others are cc-ci's own `CCCI-Lnn`.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runner.errors import BadInput
-from runner.recipe import bounded
-from runner.recipe.compose import deploy_labels
+from runner.lint.scan import Mount, documented, named_mounts, used_variables
+from runner.recipe import bounded, naming
+from runner.recipe.compose import VERSION_LABEL, deploy_labels
 from runner.recipe.envfile import compose_files, parse_abra_exports, parse_env
 
 Level = Literal["error", "warn"]
-Problems = Iterator[tuple[str, str]]  # (file, one-line message naming the file and the fix)
+# (file, one-line message naming the file and the fix[, the level when not the rule's own])
+Problems = Iterator[tuple[str, str] | tuple[str, str, Level]]
 
 # Docker refuses secret and config names longer than 64 characters.
-DOCKER_NAME_LIMIT = 64
-# The longest stack name abra gives an app (it cuts the domain-derived name to this length);
-# a secret name must fit beside it. From abra's source as we know it: see docs/lint.md.
-ABRA_STACK_NAME_MAX = 45
+DOCKER_NAME_LIMIT = naming.MAX_SWARM_OBJECT_NAME
+# What compose interpolation always has besides .env.sample and abra.sh: the harness (and abra)
+# give every deploy STACK_NAME and the app's DOMAIN; the docker CLI runs with the host's PATH and
+# HOME (runner/recipe/compose.py: interpolation_env)
+HARNESS_VARIABLES = ("STACK_NAME", "DOMAIN", "PATH", "HOME")
+OLD_VERSION_LABEL = "coop-cloud.${STACK_NAME}.app.version"
 
 _VERSION_TAG = re.compile(r"^v?\d+(\.\d+)*([-+_.~][0-9A-Za-z][0-9A-Za-z.+_~-]*)?$")
 _RELEASE_TAG = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?\+[0-9A-Za-z][0-9A-Za-z._-]*$")
 _VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 _VERSION_VAR = re.compile(r"^[A-Z0-9_]+_VERSION$")
+_SECRET_VERSION = re.compile(r"^SECRET_(?P<name>[A-Z0-9_]+)_VERSION$")
 _EXPORTED = re.compile(r"^\s*export\s+(?P<key>[A-Za-z_][A-Za-z0-9_]*)=", re.MULTILINE)
 
 
@@ -69,6 +76,8 @@ class RecipeFiles:
     refused: dict[str, str] = field(default_factory=dict)  # file -> why cc-ci will not read it (a bound, not UTF-8)
     outside: dict[str, str] = field(default_factory=dict)  # file -> why: not a regular file inside the recipe
     host_files: list[tuple[str, str]] = field(default_factory=list)  # (file, why) a deploy would read out of it
+    previous: RecipeFiles | None = None  # the newest release before the ref, as it was released
+    notes: dict[str, str] = field(default_factory=dict)  # release/<x> files added or changed since `previous`
 
     def __post_init__(self) -> None:
         for name, text in self.compose.items():
@@ -118,8 +127,20 @@ class RecipeFiles:
         for name, data in self.parsed.items():
             for key, spec in (data.get(kind) or {}).items():
                 first, so_far = found.get(str(key), (name, {}))
-                found[str(key)] = (first, {**so_far, **(spec or {})})
+                found[str(key)] = (first, {**so_far, **(spec if isinstance(spec, dict) else {})})
         return found
+
+    def mounts(self) -> list[Mount]:
+        """The named volumes each service mounts, across the chain (a later file's list replaces)."""
+        volumes = self.top_level("volumes")
+        return named_mounts({s: spec for s, (_f, spec) in self.services().items()},
+                            {k: spec for k, (_f, spec) in volumes.items()},
+                            lambda text: self.expand(text, {"STACK_NAME": "<stack>"}))
+
+    def secret_names(self) -> list[str]:
+        """The secrets an operator generates: top-level `secrets:` and `.env.sample`'s SECRET_*_VERSION."""
+        from_env = [m["name"].lower() for key in self.env if (m := _SECRET_VERSION.match(key))]
+        return sorted(set(self.top_level("secrets")) | set(from_env))
 
     def expand(self, text: str, extra: dict[str, str] | None = None) -> str:
         scope = {**self.env, **(extra or {})}
@@ -261,23 +282,25 @@ def healthchecks_present(r: RecipeFiles) -> Problems:
                          "retries) so a deploy waits until it is healthy")
 
 
-@rule("CCCI-L05", "error", "there is an app service")
+@rule("CCCI-L05", "warn", "there is an app service")
 def app_service(r: RecipeFiles) -> Problems:
     services = r.services()
     if r.parsed and services and "app" not in services:
         file = next(iter(r.compose))
-        yield file, (f"{file}: no service is named app (found {', '.join(services)}); "
+        yield file, (f"{file}: no service is named app (found {', '.join(services)}): abra's commands that "
+                     "default to the app service (abra app run, cp, logs) will not find one; "
                      "rename the web-facing service to app")
 
 
-@rule("CCCI-L06", "error", "the app service has traefik enabled")
+@rule("CCCI-L06", "warn", "the app service has traefik enabled")
 def traefik_enabled(r: RecipeFiles) -> Problems:
     found = r.services().get("app")
     if found is None:
         return  # CCCI-L05 says so
     file, spec = found
     if str(spec["deploy"]["labels"].get("traefik.enable", "")).strip().lower() != "true":
-        yield file, f"{file}: service app has no traefik.enable=true deploy label; add it under deploy: labels:"
+        yield file, (f"{file}: service app has no traefik.enable=true deploy label: traefik routes nothing to it, "
+                     "so it is not reached at the app's domain; add it under deploy: labels:")
 
 
 @rule("CCCI-L07", "error", ".env.sample is present and parses")
@@ -291,19 +314,21 @@ def env_sample_present(r: RecipeFiles) -> Problems:
         yield ".env.sample", f"{r.env_error}; fix that line"
 
 
-@rule("CCCI-L08", "error", "release tags are shaped <semver>+<upstream>")
+@rule("CCCI-L08", "warn", "release tags are shaped <semver>+<upstream>")
 def release_tags_shaped(r: RecipeFiles) -> Problems:
     for tag in sorted(r.tags):
         if not _RELEASE_TAG.match(tag):
-            yield "git tags", (f"git tag {tag}: not a release version <semver>+<upstream> (e.g. 1.2.0+3.4.5); "
+            yield "git tags", (f"git tag {tag}: not a release version <semver>+<upstream> (e.g. 1.2.0+3.4.5), so "
+                               "no upgrade starts from it (cc-ci and abra order releases by that shape); "
                                "re-tag it with abra recipe release, or delete it")
 
 
-@rule("CCCI-L09", "error", "release tags are annotated")
+@rule("CCCI-L09", "warn", "release tags are annotated")
 def release_tags_annotated(r: RecipeFiles) -> Problems:
     for tag, annotated in sorted(r.tags.items()):
         if not annotated:
-            yield "git tags", (f"git tag {tag}: a lightweight tag; re-create it annotated: "
+            yield "git tags", (f"git tag {tag}: a lightweight tag, unlike the annotated tags abra recipe release "
+                               "makes (tools that read a release's tag message or date find none); re-create it annotated: "
                                f"git tag -f -a {tag} -m 'chore: publish {tag} release' {tag}^{{}}")
 
 
@@ -318,16 +343,39 @@ def versions_vendored(r: RecipeFiles) -> Problems:
                                  f"abra.sh sets; add `{example.format(var=var)}` to {home}")
 
 
-@rule("CCCI-L11", "error", "secret names fit docker's 64 characters after the stack prefix")
+@rule("CCCI-L11", "warn", "secret and config names fit docker's 64 characters after the stack prefix")
 def secret_names_fit(r: RecipeFiles) -> Problems:
-    stack = {"STACK_NAME": "s" * ABRA_STACK_NAME_MAX}
-    for key, (file, spec) in r.top_level("secrets").items():
-        template = str(spec.get("name") or f"${{STACK_NAME}}_{key}")
-        length = len(r.expand(template, stack))
-        if length > DOCKER_NAME_LIMIT:
-            over = length - DOCKER_NAME_LIMIT
-            yield file, (f"{file}: secret {key} is named {length} characters long with a {ABRA_STACK_NAME_MAX}-character "
-                         f"stack name (docker allows {DOCKER_NAME_LIMIT}); shorten it by {over}")
+    for kind in ("secrets", "configs"):
+        for key, (file, spec) in r.top_level(kind).items():
+            template = str(spec.get("name") or f"${{STACK_NAME}}_{key}")
+            fits = longest_fitting_stack(functools.partial(_length_with_stack, r, template))
+            if fits is not None and fits >= naming.MAX_STACK_NAME:
+                continue
+            what = f"{file}: {kind[:-1]} {key}'s docker name {template!r}"
+            if fits is None or fits < 1:
+                length = len(r.expand(template, {"STACK_NAME": "s"}))
+                yield file, (f"{what} is {length} characters long even with a one-character domain, past docker's "
+                             f"{DOCKER_NAME_LIMIT}, so docker refuses it for every app; "
+                             f"shorten it by {length - DOCKER_NAME_LIMIT}"), "error"
+                continue
+            over = len(r.expand(template, {"STACK_NAME": "s" * naming.MAX_STACK_NAME})) - DOCKER_NAME_LIMIT
+            yield file, (f"{what} breaks for domains longer than {fits} characters: the stack name is the "
+                         f"domain with . as _ (up to {naming.MAX_STACK_NAME} characters) and docker refuses names "
+                         f"past {DOCKER_NAME_LIMIT}; shorten it by {over} to fit every domain")
+
+
+def _length_with_stack(r: RecipeFiles, template: str, stack: str) -> int:
+    return len(r.expand(template, {"STACK_NAME": stack}))
+
+
+def longest_fitting_stack(length_with: Callable[[str], int]) -> int | None:
+    """The longest stack name (up to abra's cut) with which a name is within docker's limit, given
+    the name's length for a stack name; None when even an empty stack name is too long."""
+    fits = None
+    for size in range(naming.MAX_STACK_NAME + 1):  # the length grows with the stack's: the last that fits
+        if length_with("s" * size) <= DOCKER_NAME_LIMIT:
+            fits = size
+    return fits
 
 
 @rule("CCCI-L12", "error", "files are UTF-8 text within cc-ci's input limits")
@@ -339,6 +387,94 @@ def within_limits(r: RecipeFiles) -> Problems:
 def files_inside_the_recipe(r: RecipeFiles) -> Problems:
     yield from sorted(r.outside.items())
     yield from r.host_files
+
+
+@rule("CCCI-L14", "error", "every variable the compose chain uses is defined")
+def variables_defined(r: RecipeFiles) -> Problems:
+    if not r.whole_chain:
+        return
+    defined = set(r.env) | {m["key"] for m in _EXPORTED.finditer(r.abra_sh or "")} | set(HARNESS_VARIABLES)
+    defined |= documented(r.env_sample)
+    told = set(_unvendored(r))  # CCCI-L10 names these with their own fix
+    for name, data in r.parsed.items():
+        for used in used_variables(r.compose[name] or "", data, name):
+            if used.name in defined or used.name in told:
+                continue
+            where = f"{name}:{used.line}" if used.line else name
+            near = difflib.get_close_matches(used.name, sorted(defined - {"PATH", "HOME"}), n=1, cutoff=0.75)
+            hint = f"did you mean {near[0]}? " if near else ""
+            effect = ("docker refuses the deploy while it is unset" if used.required
+                      else "docker interpolates it as an empty string")
+            yield name, (f"{where}: ${{{used.name}}} is set by neither .env.sample, abra.sh nor the harness "
+                         f"({', '.join(HARNESS_VARIABLES[:2])}), so {effect}; {hint}fix the name, or define it in "
+                         f".env.sample (or give a default: ${{{used.name}:-value}})")
+
+
+@rule("CCCI-L15", "error", "the app carries its version label coop-cloud.${STACK_NAME}.version")
+def version_label(r: RecipeFiles) -> Problems:
+    services = r.services()
+    if not services or any(spec["deploy"]["labels"].get(VERSION_LABEL) for _f, spec in services.values()):
+        return
+    old = [(service, file) for service, (file, spec) in services.items() if OLD_VERSION_LABEL in spec["deploy"]["labels"]]
+    for service, file in old:
+        line = _line_of(r.compose.get(file) or "", OLD_VERSION_LABEL)
+        yield file, (f"{file}{f':{line}' if line else ''}: service {service} labels its version the old way, "
+                     f"{OLD_VERSION_LABEL}, which abra and cc-ci do not read (the app's version reads as unknown); "
+                     f"rename it to {VERSION_LABEL}")
+    if not old:
+        file, where = (services["app"][0], "the app service's") if "app" in services else (next(iter(r.compose)), "a")
+        yield file, (f"{file}: no service has the label {VERSION_LABEL}, which abra and cc-ci read the app's "
+                     f"version from; add \"{VERSION_LABEL}=<semver>+<upstream>\" to {where} deploy: labels:")
+
+
+@rule("CCCI-L16", "warn", "a release keeps every volume the previous release mounted")
+def volumes_follow(r: RecipeFiles) -> Problems:
+    before = r.previous
+    if before is None or not before.services() or not r.services():
+        return
+    old, new = before.mounts(), r.mounts()
+    mounted_now = {m.identity for m in new}
+    at = {(m.service, m.target): m for m in new}
+    first = next(iter(r.compose))
+    for was in old:
+        now = at.get((was.service, was.target))
+        if now is not None and now.identity != was.identity:
+            yield first, (f"{first}: service {was.service} mounts {was.target} from volume {now.volume}, where "
+                          f"{before.ref} mounted volume {was.volume}: on upgrade the data in {was.volume} does not "
+                          f"follow (docker makes {now.volume} empty); keep the volume's name, or move the data in "
+                          f"a step the release note (release/<version>) tells operators to run")
+        elif now is None and was.identity not in mounted_now:
+            yield first, (f"{first}: volume {was.volume}, mounted by service {was.service} at {was.target} in "
+                          f"{before.ref}, is mounted by no service now: its data is left behind on upgrade; "
+                          "mount it again, or say in the release note (release/<version>) that it is dropped")
+
+
+@rule("CCCI-L17", "warn", "a secret the head adds is named in a release note")
+def new_secrets_noted(r: RecipeFiles) -> Problems:
+    before = r.previous
+    if before is None:
+        return
+    added = sorted(set(r.secret_names()) - set(before.secret_names()))
+    notes = " ".join(r.notes.values()).lower()
+    for secret in added:
+        if secret.lower() in notes or f"secret_{secret}_version" in notes:
+            continue
+        version = r.env.get(f"SECRET_{secret.upper()}_VERSION", "v1")
+        yield ".env.sample", (f".env.sample: the head adds secret {secret} (not in {before.ref}) and no release note "
+                              f"added since says so: operators upgrading must generate it first; add release/<version> "
+                              f"(or release/next) saying e.g. `abra app secret generate <domain> {secret} {version}`")
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next((n for n, line in enumerate(text.splitlines(), 1) if needle in line), 0)
+
+
+def _unvendored(r: RecipeFiles) -> Iterator[str]:
+    """The `_VERSION` variables of secret and config names nothing sets (CCCI-L10's findings)."""
+    defined = set(r.env) | {m["key"] for m in _EXPORTED.finditer(r.abra_sh or "")}
+    for kind in ("secrets", "configs"):
+        for _key, (_file, spec) in r.top_level(kind).items():
+            yield from (v for v in _referenced(str(spec.get("name") or "")) if _VERSION_VAR.match(v) and v not in defined)
 
 
 def _referenced(text: str) -> list[str]:

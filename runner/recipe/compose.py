@@ -150,6 +150,21 @@ def interpolate(template: str, env: Mapping[str, str]) -> str | None:
     return None if failed else result
 
 
+def referenced(template: str) -> Iterator[tuple[str, str]]:
+    """Each variable `template` interpolates, as docker/cli's template reads it: (name, the
+    separator after it: `""`, `":-"`, `"-"`, `":?"` or `"?"`). `$$` is an escaped dollar, no variable."""
+    for match in _TEMPLATE.finditer(template):
+        found = match["named"] or match["braced"]
+        if not found:
+            continue
+        for sep in (":-", "-", ":?", "?"):
+            if sep in found:
+                yield found.partition(sep)[0], sep
+                break
+        else:
+            yield found, ""
+
+
 HostFile = tuple[str, str, str]  # (compose file, entry, path as written)
 
 

@@ -37,11 +37,15 @@ services:
   db:
     image: postgres:16-alpine
     secrets: [db_password]
+    volumes:
+      - pgdata:/var/lib/postgresql/data
     healthcheck:
       test: ["CMD", "pg_isready"]
 networks:
   proxy:
     external: true
+volumes:
+  pgdata:
 configs:
   nginx_conf:
     name: ${STACK_NAME}_nginx_conf_${NGINX_CONF_VERSION}
@@ -85,6 +89,7 @@ def _commit(repo: Path, files: Files, message: str, allow_empty: bool = False) -
         if text is None:
             path.unlink()
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     git.git(repo, "add", "-A")
     git.git(repo, "commit", "-q", *(["--allow-empty"] if allow_empty else []), "-m", message)
@@ -122,7 +127,8 @@ FAILING = [
     ("CCCI-L10", {".env.sample": GOOD_ENV.replace("SECRET_DB_PASSWORD_VERSION=v1\n", "")},
      "add `SECRET_DB_PASSWORD_VERSION=v1` to .env.sample"),
     ("CCCI-L11", {"compose.yml": GOOD_COMPOSE.replace("db_password", "database_superuser_password")},
-     "secret database_superuser_password is named 76 characters long"),
+     "secret database_superuser_password's docker name '${STACK_NAME}_database_superuser_password_"
+     "${SECRET_DB_PASSWORD_VERSION}' breaks for domains longer than 33 characters"),
     ("CCCI-L12", {"compose.yml": alias_bomb()}, "compose.yml: its aliases expand it past 100,000 YAML nodes"),
     ("CCCI-L12", {".env.sample": GOOD_ENV + "BIG=" + "x" * 70_000 + "\n"}, ".env.sample: 68 KiB is past cc-ci's limit"),
     ("CCCI-L12", {".env.sample": GOOD_ENV + "A=" + "x" * 9_000 + "\nB=$A$A$A$A$A$A$A$A\n"},
@@ -130,8 +136,26 @@ FAILING = [
     ("CCCI-L12", {"abra.sh": "export NGINX_CONF_VERSION=v1\n" + "#" * 70_000 + "\n"}, "abra.sh: 68 KiB is past"),
     ("CCCI-L13", {"compose.yml": GOOD_COMPOSE.replace("file: nginx.conf", "file: /etc/hostname")},
      "compose.yml: configs.nginx_conf.file: /etc/hostname is an absolute path, outside the recipe"),
-    ("CCCI-L13", {"compose.yml": GOOD_COMPOSE.replace("    secrets: [db_password]\n    healthcheck:\n      test: [\"CMD\", \"pg",
-                                                      "    env_file: ../../.ssh/env\n    healthcheck:\n      test: [\"CMD\", \"pg")},
+    ("CCCI-L14", {"compose.yml": GOOD_COMPOSE.replace("    networks: [proxy]\n", "    networks: [proxy]\n    environment:\n"
+                                                      "      - GREETING=${GRETING}\n")},
+     "compose.yml:7: ${GRETING} is set by neither .env.sample, abra.sh nor the harness (STACK_NAME, DOMAIN)"),
+    ("CCCI-L15", {"compose.yml": GOOD_COMPOSE.replace(".version=", ".app.version=")},
+     "compose.yml:16: service app labels its version the old way, coop-cloud.${STACK_NAME}.app.version, which abra and "
+     "cc-ci do not read (the app's version reads as unknown); rename it to coop-cloud.${STACK_NAME}.version"),
+    ("CCCI-L15", {"compose.yml": GOOD_COMPOSE.replace('        - "coop-cloud.${STACK_NAME}.version=1.0.0+1.27.0"\n', "")},
+     "compose.yml: no service has the label coop-cloud.${STACK_NAME}.version"),
+    ("CCCI-L16", {"compose.yml": GOOD_COMPOSE.replace("pgdata", "db")},
+     "compose.yml: service db mounts /var/lib/postgresql/data from volume db, where 1.0.0+1.27.0 mounted volume "
+     "pgdata: on upgrade the data in pgdata does not follow"),
+    ("CCCI-L16", {"compose.yml": GOOD_COMPOSE.replace("      - pgdata:/var/lib/postgresql/data\n", "")},
+     "compose.yml: volume pgdata, mounted by service db at /var/lib/postgresql/data in 1.0.0+1.27.0, is mounted by "
+     "no service now"),
+    ("CCCI-L17", {".env.sample": GOOD_ENV + "SECRET_SMTP_PASSWORD_VERSION=v1 # length=48\n"},
+     ".env.sample: the head adds secret smtp_password (not in 1.0.0+1.27.0) and no release note added since says so: "
+     "operators upgrading must generate it first; add release/<version> (or release/next) saying e.g. "
+     "`abra app secret generate <domain> smtp_password v1`"),
+    ("CCCI-L13", {"compose.yml": GOOD_COMPOSE.replace("    secrets: [db_password]\n    volumes:",
+                                                      "    env_file: ../../.ssh/env\n    volumes:")},
      "compose.yml: services.db.env_file: ../../.ssh/env leads out of the recipe"),
 ]
 
@@ -201,13 +225,24 @@ PASSING = [
     ("an image from .env.sample", {"compose.yml": GOOD_COMPOSE.replace("nginx:1.27.0", "${APP_IMAGE:-nginx:1.27.0}")}),
     ("labels as a map", {"compose.yml": GOOD_COMPOSE.replace('        - "traefik.enable=true"\n', "")
                          .replace('        - "coop-cloud.${STACK_NAME}.version=1.0.0+1.27.0"\n',
-                                  '        traefik.enable: "true"\n')}),
+                                  '        traefik.enable: "true"\n        coop-cloud.${STACK_NAME}.version: 1.0.0+1.27.0\n')}),
     ("an override file adds to a service", {
         ".env.sample": GOOD_ENV + 'COMPOSE_FILE="$COMPOSE_FILE:compose.smtp.yml"\n',
         "compose.smtp.yml": "services:\n  app:\n    environment: [SMTP_HOST]\n"}),
     ("a secret without a name", {"compose.yml": GOOD_COMPOSE.replace(
         "    name: ${STACK_NAME}_db_password_${SECRET_DB_PASSWORD_VERSION}\n", "")}),
     ("a computed config version export", {"abra.sh": "export NGINX_CONF_VERSION=$(date +%s)\n"}),
+    ("variables with defaults, escaped, documented, from abra.sh or the harness", {
+        "compose.yml": GOOD_COMPOSE.replace("    networks: [proxy]\n", "    networks: [proxy]\n    environment:\n"
+                                            "      - A=${NOT_SET:-x} ${ALSO_NOT-y} $${ESCAPED} $$$${ESCAPED_TOO}\n"
+                                            "      - B=${SMTP_HOST} ${FROM_ABRA} $DOMAIN ${HOME}\n"
+                                            "      # - C=${IN_A_COMMENT}\n"),
+        ".env.sample": GOOD_ENV + "#SMTP_HOST=mail.example.com\n",
+        "abra.sh": "export NGINX_CONF_VERSION=v1\nexport FROM_ABRA=$(cat /etc/hostname)\n"}),
+    ("a volume kept under a new key by its name", {"compose.yml": GOOD_COMPOSE.replace("pgdata", "db").replace(
+        "volumes:\n  db:\n", "volumes:\n  db:\n    name: ${STACK_NAME}_pgdata\n")}),
+    ("a new secret the release note names", {".env.sample": GOOD_ENV + "SECRET_SMTP_PASSWORD_VERSION=v1\n",
+                                             "release/next": "Generate the new smtp_password secret first.\n"}),
 ]
 
 
@@ -258,7 +293,7 @@ BUNDLED: dict[str, list[str]] = {
     "custom-html-tiny": [],
     "custom-html-repolocal": [],
     "hops-tiny": [],
-    "notes-tiny": ["R002 worker"],
+    "notes-tiny": ["R002 worker", "CCCI-L17 .env.sample"],  # its head adds the api_token secret
 }
 
 
@@ -280,12 +315,18 @@ def test_cc_ci_lint_exit_codes(lint_repo: Callable[..., Path], capsys: pytest.Ca
     clean = lint_repo({"compose.yml": GOOD_COMPOSE.replace('      test: ["CMD", "pg_isready"]\n', "      disable: true\n")})
     assert _cli(str(clean)) == 0  # a warning only
     assert "R002      warn  compose.yml: service db has no healthcheck" in capsys.readouterr().out
-    git.git(clean, "tag", "1.1.0+1.27.0")
+    git.git(clean, "tag", "1.1.0+1.27.0")  # lightweight: a warning, not an error (issue 24: nothing refuses it)
+    assert _cli(str(clean)) == 0
+    assert "0 error(s), 2 warning(s), 0 opted out (exit 0" in capsys.readouterr().out
+    _commit(clean, {"compose.yml": GOOD_COMPOSE.replace(".version=", ".app.version=")}, "the old version label")
     assert _cli(str(clean)) == 1
-    assert "1 error(s), 1 warning(s), 0 opted out (exit 1" in capsys.readouterr().out
-    assert _cli(str(clean), "--opt-out", "CCCI-L09=tagged by hand") == 0
+    out = capsys.readouterr().out
+    assert ("CCCI-L15  error compose.yml:16: service app labels its version the old way, "
+            "coop-cloud.${STACK_NAME}.app.version") in out and "rename it to coop-cloud.${STACK_NAME}.version" in out
+    assert "1 error(s), 1 warning(s), 0 opted out (exit 1" in out
+    assert _cli(str(clean), "--opt-out", "CCCI-L15=labelled by hand") == 0
     with pytest.raises(BadInput, match="give RULE=REASON"):
-        _cli(str(clean), "--opt-out", "CCCI-L09")
+        _cli(str(clean), "--opt-out", "CCCI-L15")
     with pytest.raises(BadInput, match="RECIPE"):
         _cli(str(clean / "nowhere"))
 
