@@ -209,6 +209,8 @@ class Run:
         report = self._checked(tests)
         for line in report.notices:
             self.say(f"overlay: {line}")
+        for line in report.warnings:
+            self.say(f"check: warning: {line}")
         if report.notices:
             self.result.notes[OVERLAY_NOTES] = list(report.notices)
         if report.errors:

@@ -31,9 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: tests/<recipe> [CCCI_OVERLAY_DIR]")
     parser.add_argument("--approved-file", help="allowlist of repo-local code; default: tests/repo-local-approved.txt "
                         "[CCCI_APPROVED_FILE]")
-    parser.epilog = (f"Exit codes: {EXIT_PASS} nothing to fix; {EXIT_ASSERTION_FAILED} a run would go on but "
+    parser.epilog = (f"Exit codes: {EXIT_PASS} nothing to fix (pyflakes' warnings, e.g. an unused import, are "
+                     f"printed and change nothing); {EXIT_ASSERTION_FAILED} a run would go on but "
                      f"ignore what is listed (misnamed files, an unapproved repo-local folder, a file holding no "
                      f"tests); {EXIT_BAD_INPUT} a run would refuse before deploying (syntax or import errors, "
+                     "undefined names pyflakes finds, "
                      "bad settings, misspelt hooks, bad arguments, a recipe file past cc-ci's input limits or outside the recipe: "
                      "docs/enroll-recipe.md).")
 
@@ -56,7 +58,8 @@ def main(args: argparse.Namespace) -> int:
     code = EXIT_BAD_INPUT if report.errors else EXIT_ASSERTION_FAILED if problems else EXIT_PASS
     took = time.monotonic() - started
     if code == EXIT_PASS:
-        print(f"ok: nothing to fix ({took:.1f}s)")
+        warned = f"; {len(report.warnings)} warning(s) above" if report.warnings else ""
+        print(f"ok: nothing to fix{warned} ({took:.1f}s)")
     else:
         verdict = "a run would refuse it before deploying" if report.errors else "a run would ignore what is listed"
         print(f"{problems} problem(s): {verdict} (exit {code}, {took:.1f}s)")
@@ -81,7 +84,7 @@ def _report_lines(run: Run, report: CheckReport) -> list[str]:
     lines += [f"problem: {report.gate}"] if turned_away else []
     lines += [f"problem: {line}" if not line.startswith(" ") else line
               for line in [*_error_lines(report), *report.notices]]
-    return lines
+    return lines + [f"warning: {line}" for line in report.warnings]
 
 
 def _error_lines(report: CheckReport) -> list[str]:

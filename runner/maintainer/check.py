@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import BadInput
+from runner.maintainer.flakes import flakes
 from runner.maintainer.hooks import Hooks, load_hooks, misnamed_hooks_in_text
 from runner.maintainer.meta import RecipeMeta, load_meta
 from runner.maintainer.overlaycheck import folder_entries, stray
@@ -48,6 +49,7 @@ _OWN_CODE = [Path(__file__).with_name("collectcheck.py"), Path(__file__).with_na
 class CheckReport:
     errors: list[Problem] = field(default_factory=list)  # a run refuses these (exit 2)
     notices: list[str] = field(default_factory=list)  # a run goes on, without what they name
+    warnings: list[str] = field(default_factory=list)  # pyflakes on a file that works as written (unused imports)
     gate: str = ""  # the repo-local gate's decision
     tests: dict[str, int | None] = field(default_factory=dict)  # shown assertion file -> tests it holds (None: broken)
     meta: RecipeMeta | None = None
@@ -55,8 +57,8 @@ class CheckReport:
     head: str = ""  # the commit checked (set by the caller that cloned it)
 
     def lines(self) -> list[str]:
-        """One line per problem (errors with their source line and caret under them)."""
-        return [line for problem in self.errors for line in problem.lines()] + self.notices
+        """One line per problem (errors with their source line and caret under them), then warnings."""
+        return [line for problem in self.errors for line in problem.lines()] + self.notices + self.warnings
 
 
 def show_in(tests: TierTests, own_shown: str, cc_ci_tests: str = "tests") -> Callable[[Path], str | None]:
@@ -114,12 +116,19 @@ def check(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoL
 
 
 def _compile_all(recipe_dir: Path, shown: Callable[[Path], str | None], report: CheckReport) -> None:
-    """Syntax errors in any Python file of the folder, helpers nothing imports included."""
+    """Syntax errors in any Python file of the folder, helpers nothing imports included; then what
+    pyflakes finds in the files that compile (an undefined name in a test body: an error now, not
+    a NameError once the app is deployed)."""
     for path in sorted(recipe_dir.rglob("*.py")):
+        source = path.read_bytes()
         try:
-            compile(path.read_bytes(), str(path), "exec")
+            compile(source, str(path), "exec")
         except SyntaxError as err:
             report.errors.append(from_exception(err, shown, shown(path) or path.name))
+            continue
+        errors, warnings = flakes(source.decode("utf-8", errors="replace"), shown(path) or path.name)
+        report.errors += errors
+        report.warnings += warnings
 
 
 def _import(report: CheckReport, load: Callable[[], object]) -> object | None:

@@ -240,3 +240,45 @@ def test_a_tier_that_cannot_collect_a_file_names_it(tmp_path: Path) -> None:
     assert tier.verdict == "error"
     assert tier.error == ("pytest exited 2: could not collect my-recipe/test_install.py: "
                           "ModuleNotFoundError: No module named 'nothing_such'")
+
+
+# -- pyflakes (issue 24, point 6): what a test body would raise once deployed, told now ------------------
+
+def test_an_undefined_name_in_a_test_body_is_exit_2_before_deploying_at_the_maintainers_line(
+        tmp_path: Path, overlays: Path) -> None:
+    """The issue's NameError in an overlay test's body: compiling and collecting pass (the body
+    runs only after the install), so `cc-ci check` said ok and the run failed the install at L0."""
+    own = overlays / "custom-html-tiny"
+    (own / "test_install.py").write_text("def test_greeting():\n    assert greting == 'hello'\n")
+    message, console = _refused(tmp_path, overlays)
+    assert message == (f"{own}/test_install.py:2: undefined name 'greting' (pyflakes): it raises NameError when "
+                       "this line runs; define or import it, or fix the spelling")
+    assert "        assert greting == 'hello'\n               ^" in console
+
+
+def test_an_unused_import_is_a_warning_and_check_still_passes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "test_install.py").write_text("import os\n\n\ndef test_x() -> None:\n    assert True\n")
+    code, out = _check(capsys, "custom-html-tiny", "--overlay-dir", str(own))
+    assert f"warning: {own}/test_install.py:1: 'os' imported but unused (pyflakes)" in out
+    assert out[-1].startswith("ok: nothing to fix; 1 warning(s) above (") and code == 0
+
+
+def test_a_name_error_in_a_repo_local_test_is_told_at_cc_ci_path(capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    """An approved repo-local folder's file is named `cc-ci/…`, never the run dir's copy."""
+    from runner.recipe import git
+    repo = tmp_path / "custom-html-repolocal"
+    git.git(None, "clone", "-q", str(bundled_recipe_repo("custom-html-repolocal")), str(repo))
+    test = repo / "cc-ci" / "test_upgrade.py"
+    test.write_text(test.read_text().replace('f"hello from {app.domain}"', 'f"hello from {app.domian}" + greeting'))
+    git.git(repo, "commit", "-q", "-am", "a typo")
+    approved = tmp_path / "approved.txt"
+    approved.write_text("custom-html-repolocal\n")
+    code, out = _check(capsys, str(repo), "--approved-file", str(approved))
+    line = next(n for n, text in enumerate(test.read_text().splitlines(), 1) if "+ greeting" in text)
+    assert (f"problem: cc-ci/test_upgrade.py:{line}: undefined name 'greeting' (pyflakes): it raises NameError when "
+            "this line runs; define or import it, or fix the spelling") in out
+    assert not any(str(tmp_path / "runs") in text or "/tests/custom-html-repolocal/" in text for text in out)
+    assert code == 2

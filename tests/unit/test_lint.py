@@ -68,6 +68,10 @@ Files = dict[str, str | None]
 
 @pytest.fixture
 def lint_repo(tmp_path: Path) -> Callable[..., Path]:
+    return make_lint_repo(tmp_path)
+
+
+def make_lint_repo(tmp_path: Path) -> Callable[..., Path]:
     """`lint_repo(files, tags)`: a released commit of the good recipe (annotated 1.0.0+1.27.0), then
     a head commit with `files` applied (None deletes) and `tags` = {name: annotated?} on it."""
     def make(files: Files | None = None, tags: dict[str, bool] | None = None) -> Path:

@@ -19,7 +19,13 @@ from runner.lint.rules import read_recipe
 from runner.lint.scan import used_variables
 from runner.recipe import bounded, git, naming
 from runner.recipe.repos import bundled_recipe_repo
-from tests.unit.test_lint import GOOD_COMPOSE, GOOD_ENV, _cli, _commit, lint_repo  # noqa: F401 - lint_repo is a fixture
+from tests.unit.test_lint import GOOD_COMPOSE, GOOD_ENV, _cli, _commit, make_lint_repo
+
+
+@pytest.fixture
+def lint_repo(tmp_path: Path) -> Callable[..., Path]:
+    return make_lint_repo(tmp_path)
+
 
 DB_SECRET = "    name: ${STACK_NAME}_db_password_${SECRET_DB_PASSWORD_VERSION}\n"
 
