@@ -26,10 +26,10 @@ Problems = Iterator[tuple[str, str] | tuple[str, str, Level]]
 
 # Docker refuses secret and config names longer than 64 characters.
 DOCKER_NAME_LIMIT = naming.MAX_SWARM_OBJECT_NAME
-# What compose interpolation always has besides .env.sample and abra.sh: the harness (and abra)
-# give every deploy STACK_NAME and the app's DOMAIN; the docker CLI runs with the host's PATH and
-# HOME (runner/recipe/compose.py: interpolation_env)
-HARNESS_VARIABLES = ("STACK_NAME", "DOMAIN", "PATH", "HOME")
+# What compose interpolation has besides .env.sample and abra.sh (runner/recipe/compose.py:
+# interpolation_env): the harness sets STACK_NAME; the docker CLI runs with the host's PATH and HOME.
+# DOMAIN is not one: the harness sets the run's domain as .env.sample's DOMAIN, where it has one
+HARNESS_VARIABLES = ("STACK_NAME", "PATH", "HOME")
 OLD_VERSION_LABEL = "coop-cloud.${STACK_NAME}.app.version"
 
 _VERSION_TAG = re.compile(r"^v?\d+(\.\d+)*([-+_.~][0-9A-Za-z][0-9A-Za-z.+_~-]*)?$")
@@ -318,8 +318,8 @@ def env_sample_present(r: RecipeFiles) -> Problems:
 def release_tags_shaped(r: RecipeFiles) -> Problems:
     for tag in sorted(r.tags):
         if not _RELEASE_TAG.match(tag):
-            yield "git tags", (f"git tag {tag}: not a release version <semver>+<upstream> (e.g. 1.2.0+3.4.5), so "
-                               "no upgrade starts from it (cc-ci and abra order releases by that shape); "
+            yield "git tags", (f"git tag {tag}: not a release version <semver>+<upstream> (e.g. 1.2.0+3.4.5), "
+                               "the shape abra recipe release gives and releases are ordered by; "
                                "re-tag it with abra recipe release, or delete it")
 
 
@@ -406,7 +406,7 @@ def variables_defined(r: RecipeFiles) -> Problems:
             effect = ("docker refuses the deploy while it is unset" if used.required
                       else "docker interpolates it as an empty string")
             yield name, (f"{where}: ${{{used.name}}} is set by neither .env.sample, abra.sh nor the harness "
-                         f"({', '.join(HARNESS_VARIABLES[:2])}), so {effect}; {hint}fix the name, or define it in "
+                         f"(which sets {HARNESS_VARIABLES[0]}), so {effect}; {hint}fix the name, or define it in "
                          f".env.sample (or give a default: ${{{used.name}:-value}})")
 
 

@@ -23,7 +23,7 @@ def test_an_undefined_variable_fails_the_lint_tier_while_install_still_passes(
     assert [(t["op"], t["verdict"]) for t in results["tiers"][:2]] == [("lint", "fail"), ("install", "pass")]
     assert results["deploy_count"] == 1 and results["teardown_clean"] is True
     log = (done.run_dirs[0] / "logs" / "tier-lint.log").read_text()
-    assert "CCCI-L14  error compose.yml:16: ${GRETING} is set by neither .env.sample, abra.sh nor the harness" in log
+    assert "CCCI-L14  error compose.yml:16: ${GRETING} is set by neither .env.sample, abra.sh nor the harness (which sets STACK_NAME)" in log
     assert results["ladder"][4]["name"] == "lint" and results["ladder"][4]["state"] == "fail"
 
 

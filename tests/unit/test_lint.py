@@ -142,7 +142,7 @@ FAILING = [
      "compose.yml: configs.nginx_conf.file: /etc/hostname is an absolute path, outside the recipe"),
     ("CCCI-L14", {"compose.yml": GOOD_COMPOSE.replace("    networks: [proxy]\n", "    networks: [proxy]\n    environment:\n"
                                                       "      - GREETING=${GRETING}\n")},
-     "compose.yml:7: ${GRETING} is set by neither .env.sample, abra.sh nor the harness (STACK_NAME, DOMAIN)"),
+     "compose.yml:7: ${GRETING} is set by neither .env.sample, abra.sh nor the harness (which sets STACK_NAME)"),
     ("CCCI-L15", {"compose.yml": GOOD_COMPOSE.replace(".version=", ".app.version=")},
      "compose.yml:16: service app labels its version the old way, coop-cloud.${STACK_NAME}.app.version, which abra and "
      "cc-ci do not read (the app's version reads as unknown); rename it to coop-cloud.${STACK_NAME}.version"),

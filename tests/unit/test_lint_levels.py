@@ -121,7 +121,7 @@ def test_cc_ci_lint_names_domian_at_its_file_and_line(lint_repo: Callable[..., P
     out = capsys.readouterr().out
     line = compose.splitlines().index('        - "traefik.http.routers.${STACK_NAME}.rule=Host(`${DOMIAN}`)"') + 1
     assert (f"CCCI-L14  error compose.yml:{line}: ${{DOMIAN}} is set by neither .env.sample, abra.sh nor the "
-            "harness (STACK_NAME, DOMAIN), so docker interpolates it as an empty string; did you mean DOMAIN? "
+            "harness (which sets STACK_NAME), so docker interpolates it as an empty string; did you mean DOMAIN? "
             "fix the name, or define it in .env.sample (or give a default: ${DOMIAN:-value})") in out
     assert "1 error(s), 0 warning(s)" in out
 
