@@ -24,7 +24,7 @@ from runner.maintainer.allowlist import load_allowlist
 from runner.maintainer.check import CheckReport, check, generic_files, show_in
 from runner.maintainer.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
 from runner.maintainer.meta import RecipeMeta, load_meta
-from runner.maintainer.problems import Shown
+from runner.maintainer.problems import Shown, name_paths
 from runner.maintainer.ready import wait_ready
 from runner.maintainer.repolocal import TierTests, build_tier_tests, inspect
 from runner.ops import LIFECYCLE, REGISTRY, Op, OpContext, lifecycle_of
@@ -448,6 +448,7 @@ class Run:
         app = op.tier_app(ctx)  # the app's screenshot is taken through the http fixture's reach
         with self.pictures.during_tier(step, app.domain, lambda: ctx.target.http_client(app), self.say):
             tier = self.tier_runner(step, files, self.run_dir, self.run_dir.tier_env(step, app=app.name))
+        self._name_files_as_the_maintainer(step, tier)
         tier.generic_skipped = skipped
         self._record_tier(tier)
         self.say(f"{step} tier: {tier.verdict}" + (f" — {tier.error}" if tier.error else ""))
@@ -456,6 +457,18 @@ class Run:
             if log.exists():
                 self.console.print(escape(log.read_text()), highlight=False)
         return tier
+
+    def _name_files_as_the_maintainer(self, step: str, tier: TierResult) -> None:
+        """The tier's log, JUnit report and error line name the maintainer's files as they know
+        them (`cc-ci/test_install.py:12`), never the run dir's copy (`<recipe>/test_install.py`)."""
+        shown = self._shown
+        if shown is None:
+            return
+        for path in (self.run_dir.tier_log(step), self.run_dir.junit(step)):
+            if path.is_file():
+                write_text_atomic(path, name_paths(path.read_text(), self.run_dir.tests, shown))
+        if tier.error:
+            tier.error = name_paths(tier.error, self.run_dir.tests, shown)
 
     def _record_tier(self, tier: TierResult) -> None:
         self.result.tiers.append(tier)

@@ -8,6 +8,7 @@ them. A `Problem` keeps only the frames in the maintainer's files, each named by
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -79,6 +80,24 @@ def from_exception(err: BaseException, shown: Shown, fallback: str, context: str
         last = frames[-1]
         return Problem(last.file, error, last.line, None, last.text, frames, context)
     return Problem(fallback, error, context=context)
+
+
+# a `.py` path as pytest writes it (`x.py:3:`, `x.py::test`, `collecting x.py _`): relative to its
+# rootdir (the run's tier tests folder, `<recipe>/test_x.py`) or absolute
+_PY_PATH = re.compile(r"(?<![\w/.-])(/?[\w.-]+(?:/[\w.-]+)*\.py)(?=:|\s|$)", re.MULTILINE)
+
+
+def name_paths(text: str, root: Path, shown: Shown) -> str:
+    """`text` (a tier's pytest output, its JUnit report) with every path into the run's tier
+    tests folder `root` named as the maintainer knows the file (`cc-ci/test_install.py`,
+    `tests/<recipe>/…`, `tests/_generic/…`); other paths (pytest's, cc-ci's) as they were."""
+    def named(match: re.Match[str]) -> str:
+        path = Path(match.group(1))
+        full = path if path.is_absolute() else root / path
+        if not full.resolve().is_relative_to(root.resolve()) or not full.is_file():
+            return match.group(1)
+        return shown(full) or match.group(1)
+    return _PY_PATH.sub(named, text)
 
 
 def _message(err: BaseException) -> str:

@@ -71,7 +71,7 @@ def test_a_restore_that_skips_a_volume_fails_on_the_fresh_app(tmp_path: Path) ->
     assert result.exit_code == 1
     assert tier(json.loads(json.dumps(result.to_json())), "restore-fresh")["verdict"] == "fail"
     tier_log = (Path(result.run_dir) / "logs" / "tier-restore-fresh.log").read_text()
-    assert "FAILED _generic/test_restore.py::test_the_restore_wrote_back_the_backups_snapshot" in tier_log
-    assert "FAILED _generic/test_restore.py::test_every_witness_is_back_byte_identical" in tier_log
-    assert "FAILED custom-html-tiny/test_restore.py::test_the_marker_from_before_the_backup_is_back" in tier_log
+    assert "FAILED tests/_generic/test_restore.py::test_the_restore_wrote_back_the_backups_snapshot" in tier_log
+    assert "FAILED tests/_generic/test_restore.py::test_every_witness_is_back_byte_identical" in tier_log
+    assert "FAILED tests/custom-html-tiny/test_restore.py::test_the_marker_from_before_the_backup_is_back" in tier_log
     assert result.apps == 2 and result.teardown_leftovers == []

@@ -282,3 +282,35 @@ def test_a_name_error_in_a_repo_local_test_is_told_at_cc_ci_path(capsys: pytest.
             "this line runs; define or import it, or fix the spelling") in out
     assert not any(str(tmp_path / "runs") in text or "/tests/custom-html-repolocal/" in text for text in out)
     assert code == 2
+
+
+def test_a_failure_in_a_test_body_is_told_at_the_maintainers_path_in_log_junit_and_console(
+        tmp_path: Path, overlays: Path) -> None:
+    """What pyflakes cannot see (an attribute error in a test body) fails the tier once deployed:
+    its log, JUnit report and the console name the maintainer's file, not the run dir's copy."""
+    own = overlays / "custom-html-tiny"
+    (own / "test_install.py").write_text("def test_greeting():\n    page = {}\n    assert page.text == 'hi'\n")
+    out = io.StringIO()
+    run = _run(tmp_path, overlays, FakeDriver(), Console(file=out, width=300), STAGES="install")
+    run.execute()
+    log = run.run_dir.tier_log("install").read_text()
+    junit = run.run_dir.junit("install").read_text()
+    for text in (log, junit, out.getvalue()):
+        assert f"{own}/test_install.py:3: AttributeError" in text
+        assert "custom-html-tiny/test_install.py:3" not in text.replace(f"{own}/test_install.py:3", "")
+    assert f"FAILED {own}/test_install.py::test_greeting - AttributeError" in log
+
+
+def test_name_paths_names_only_files_of_the_tier_tests_folder(tmp_path: Path) -> None:
+    from runner.maintainer.problems import name_paths
+    root = tmp_path / "tests"
+    (root / "my-recipe").mkdir(parents=True)
+    (root / "my-recipe" / "test_install.py").write_text("")
+    shown = {(root / "my-recipe" / "test_install.py").resolve(): "cc-ci/test_install.py"}
+    text = ("my-recipe/test_install.py:3: AttributeError\nFAILED my-recipe/test_install.py::test_x - boom\n"
+            f"could not collect my-recipe/test_install.py: ModuleNotFoundError\n{root}/my-recipe/test_install.py:3\n"
+            "/usr/lib/python3/x.py:1: in f\nmy-recipe/test_gone.py:1: nothing there\nsee notmy-recipe/test_install.py:1")
+    assert name_paths(text, root, lambda p: shown.get(p.resolve())).splitlines() == [
+        "cc-ci/test_install.py:3: AttributeError", "FAILED cc-ci/test_install.py::test_x - boom",
+        "could not collect cc-ci/test_install.py: ModuleNotFoundError", "cc-ci/test_install.py:3",
+        "/usr/lib/python3/x.py:1: in f", "my-recipe/test_gone.py:1: nothing there", "see notmy-recipe/test_install.py:1"]
