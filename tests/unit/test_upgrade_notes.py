@@ -95,3 +95,22 @@ def test_a_head_that_adds_a_secret_passes_and_says_so_on_the_console_results_and
 def test_the_summary_says_nothing_of_upgrade_notes_when_there_are_none() -> None:
     result = RunResult(run_id="r1", recipe="demo", ref=None, pr=None, stages=["install"], run_dir="/r")
     assert "before upgrading" not in summary_markdown(result)
+
+
+def test_an_op_that_fails_keeps_its_timeline_row_and_is_named_the_first_cause(
+        tmp_path: Path, overlays: Path, make_recipe: Callable[..., Path]) -> None:
+    from runner.errors import ConvergenceError
+
+    repo = make_recipe(tags=["1.0.0+1.0"], head_label="1.1.0+1.1")
+    head = git.rev_parse(repo, "HEAD")[:8]
+    config = RunConfig.from_env({"RECIPE": str(repo), "CCCI_RUNS_DIR": str(tmp_path / "runs"),
+                                 "STAGES": "upgrade"}, LIFECYCLE)
+    driver = FakeDriver(fail={f"upgrade {head}": ConvergenceError("service app did not converge")})
+
+    def factory(config: RunConfig, say: Callable[[str], None]) -> FakeDriver:
+        driver.settings = config.driver_settings
+        return driver
+    result = Run(config, console=Console(file=io.StringIO()), driver_factory=factory, tests_dir=overlays,
+                 tier_runner=Tiers()).execute()
+    assert result.error_op == "upgrade" and "upgrade" in result.op_timeline
+    assert list(result.op_timeline) == ["install", "upgrade"]
