@@ -253,6 +253,10 @@ class Run:
             raise BadInput(f"{var}: {wanted!r} is not a commit, branch or tag of {self.config.recipe_name}")
         if self.config.version and self.config.version not in git.tags(checkout):
             raise BadInput(f"VERSION: {self.config.version!r} is not a release tag of {self.config.recipe_name}")
+        if self.config.is_path and not (self.config.ref or self.config.version):
+            # a maintainer's clone may have any branch checked out: the run says which, and only
+            # the default branch's runs count as the recipe's (its badge)
+            self.result.ref = git.branch_tested(git.current_branch(checkout), git.default_branch(Path(source)), commit)
         return checkout, commit
 
     # -- the app's lifetime -----------------------------------------------------------------
