@@ -130,7 +130,7 @@ class Upgrade(Op):
 
 
 def env_words(added: dict[str, str], changed: dict[str, tuple[str, str]]) -> str:
-    """How the upgrade changes the app env, in words: `; the env gains SMTP_HOST, SECRET_SMTP_PASSWORD_VERSION
+    """How the upgrade changes the app env, in words: `; the app env gains SMTP_HOST, SECRET_SMTP_PASSWORD_VERSION
     and changes SECRET_DB_PASSWORD_VERSION v1 -> v2`; nothing when it does not (values other than
     secret versions are not shown: UPGRADE_EXTRA_ENV may carry anything)."""
     parts = []
