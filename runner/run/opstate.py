@@ -161,6 +161,9 @@ class OpRecord(BaseModel):
     identity: AppIdentity | None = None  # the app as docker saw it right after this op (install, upgrade)
     witnesses: list[Witness] = Field(default_factory=list)  # planted by this op (install: one per volume root)
     notes: list[str] = Field(default_factory=list)  # warnings and information for the console and reports
+    # what an operator must act on before doing this op to a real app (a new secret to generate):
+    # not a failure, shown with the run (results.json `upgrade_notes`, summary, PR, run page)
+    upgrade_notes: list[str] = Field(default_factory=list)
     duration_s: float = 0.0
 
     def planted(self) -> list[Witness]:

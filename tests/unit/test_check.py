@@ -240,3 +240,21 @@ def test_a_tier_that_cannot_collect_a_file_names_it(tmp_path: Path) -> None:
     assert tier.verdict == "error"
     assert tier.error == ("pytest exited 2: could not collect my-recipe/test_install.py: "
                           "ModuleNotFoundError: No module named 'nothing_such'")
+
+
+def test_each_tier_lists_the_files_it_really_runs_restore_fresh_the_restore_overlay_too(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _check(capsys, "custom-html-tiny")
+    (fresh,) = [line for line in out if line.startswith("  restore-fresh ")]
+    assert fresh == ("  restore-fresh tests/_generic/test_restore.py (5 tests), tests/_generic/test_restore_fresh.py "
+                     "(4 tests), tests/custom-html-tiny/test_restore.py (2 tests)")
+    assert code == 0
+
+
+def test_the_heading_names_the_folders_the_files_came_from(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    approved = tmp_path / "approved.txt"
+    approved.write_text("custom-html-repolocal\n")
+    _, out = _check(capsys, "custom-html-repolocal", "--approved-file", str(approved))
+    assert out[0].endswith(": tests/custom-html-repolocal + cc-ci/ (the recipe repo's, approved)")
+    _, out = _check(capsys, "custom-html-repolocal")  # not approved: its cc-ci/ files run nowhere
+    assert out[0].endswith(": tests/custom-html-repolocal")
