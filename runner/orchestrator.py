@@ -255,6 +255,10 @@ class Run:
             raise BadInput(f"{var}: {wanted!r} is not a commit, branch or tag of {self.config.recipe_name}")
         if self.config.version and self.config.version not in git.tags(checkout):
             raise BadInput(f"VERSION: {self.config.version!r} is not a release tag of {self.config.recipe_name}")
+        if self.config.is_path and not (self.config.ref or self.config.version):
+            # a maintainer's clone may have any branch checked out: the run says which, and only
+            # the default branch's runs count as the recipe's (its badge)
+            self.result.ref = git.branch_tested(git.current_branch(checkout), git.default_branch(Path(source)), commit)
         return checkout, commit
 
     # -- the app's lifetime -----------------------------------------------------------------
@@ -357,10 +361,16 @@ class Run:
     def _step(self, op: Op, ctx: OpContext, hooks: Hooks, step: str) -> str:
         """Perform one step of the op, then its tier; the tier's verdict (`error`: the op failed)."""
         started = time.monotonic()
+        docker_before = timing.waits().get("docker", 0.0)
         try:
             record = self._perform(op, ctx, hooks, step)
         except Exception as err:  # the op failed (or its hook): its tier is an error
-            self._record_tier(TierResult(step, "error", time.monotonic() - started, error=_one_line(err)))
+            took = time.monotonic() - started
+            self._record_tier(TierResult(step, "error", took, error=_one_line(err)))
+            # the failed op stays in the timeline (how long it tried) and is named as the first cause
+            self.result.op_timeline[step] = {"started_s": started - self.started, "duration_s": took,
+                                             "docker_wait_s": timing.waits().get("docker", 0.0) - docker_before}
+            self.result.error_op = self.result.error_op or step
             self._fail(err if step == op.name else InfraError(f"{step}: {_one_line(err)}"))
             return "error"
         finally:
@@ -396,6 +406,7 @@ class Run:
                                          "docker_wait_s": timing.waits().get("docker", 0.0) - docker_before}
         if record.notes:
             self.result.notes[op.name] = list(record.notes)
+        self.result.upgrade_notes += [note for note in record.upgrade_notes if note not in self.result.upgrade_notes]
         return record
 
     @staticmethod
@@ -469,6 +480,8 @@ class Run:
                 write_text_atomic(path, name_paths(path.read_text(), self.run_dir.tests, shown))
         if tier.error:
             tier.error = name_paths(tier.error, self.run_dir.tests, shown)
+        if tier.first_failure:
+            tier.first_failure = name_paths(tier.first_failure, self.run_dir.tests, shown)
 
     def _record_tier(self, tier: TierResult) -> None:
         self.result.tiers.append(tier)

@@ -20,6 +20,7 @@ from runner.bridge.forge.client import ForgeClient, ForgeError
 from runner.bridge.grammar import printable
 from runner.bridge.refusals import short
 from runner.bridge.store import Job, OutboxItem, Store
+from runner.record.results import RUN_PAGE_SENTENCE
 
 log = logging.getLogger("cc-ci.bridge")
 
@@ -83,8 +84,18 @@ def finished_body(job: Job, follow_url: str, card_url: str | None = None) -> str
     summary = (job.summary or "").strip()
     if len(summary) > MAX_SUMMARY_CHARS:
         summary = summary[:MAX_SUMMARY_CHARS] + "\n\n… (summary truncated; see the run)"
+    summary = summary.replace(RUN_PAGE_SENTENCE, f"[The run page]({follow_url}) has each tier's full output.")
     return (f"{job_marker(job)}\ncc-ci: run `{job.run_id}` **{headline}** for {_what(job)}.\n\n"
-            f"{card_markdown(card_url, follow_url)}{summary}\n\nDetails: {follow_url}")
+            f"{attempt_markdown(job)}{card_markdown(card_url, follow_url)}{summary}\n\nDetails: {follow_url}")
+
+
+def attempt_markdown(job: Job) -> str:
+    """A result from a second attempt says so: the first was interrupted (the bridge restarted
+    while it ran) and this run started again from scratch."""
+    if job.attempt <= 1:
+        return ""
+    return (f"_This result comes from attempt {job.attempt}: run `{job.base_run_id}` was interrupted "
+            f"(the bridge restarted while it ran), and the PR head was tested again from the start._\n\n")
 
 
 def cancelled_body(job: Job, follow_url: str) -> str:

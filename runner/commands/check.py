@@ -15,10 +15,10 @@ from rich.console import Console
 
 from runner.errors import EXIT_ASSERTION_FAILED, EXIT_BAD_INPUT, EXIT_PASS
 from runner.maintainer.check import CheckReport
+from runner.maintainer.repolocal import FOLDER
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
 from runner.run.config import RunConfig
-from runner.run.lifecycle import Lifecycle
 
 _FLAGS = {"recipe": "RECIPE", "ref": "REF", "overlay_dir": "CCCI_OVERLAY_DIR", "approved_file": "CCCI_APPROVED_FILE"}
 
@@ -72,11 +72,9 @@ def _gate_turned_away(run: Run) -> bool:
 
 
 def _report_lines(run: Run, report: CheckReport) -> list[str]:
-    own = report_folder(run)
-    lines = [f"cc-ci check {run.config.recipe_name} at {report.head[:12]}: {own}"]
+    lines = [f"cc-ci check {run.config.recipe_name} at {report.head[:12]}: {_folders(run, report)}"]
     for op in run.lifecycle.names:
-        files = [f"{name} ({'not collected: see below' if count is None else f'{count} test' + ('s' if count != 1 else '')})"
-                 for name, count in report.tests.items() if _tier_of(name, run.lifecycle) == op]
+        files = [f"{name} ({_count_text(report.tests.get(name, 0))})" for name in report.by_op.get(op, [])]
         lines.append(f"  {op:<8} {', '.join(files) or '-'}")
     lines.append(f"  {'hooks':<8} {', '.join(report.hooks) or '-'}")
     turned_away = _gate_turned_away(run)
@@ -97,12 +95,16 @@ def report_folder(run: Run) -> str:
     return str(folder.relative_to(root)) if folder.is_relative_to(root) else str(folder)
 
 
-def _tier_of(shown: str, lifecycle: Lifecycle) -> str | None:
-    """The tier a test file feeds, by the name the report shows: in an op's overlay folder
-    (`…/custom/test_x.py`), else `test_<op>.py`."""
-    name = shown.rpartition("/")[2]
-    for folder, op in lifecycle.overlay_dirs.items():
-        if f"/{folder}/" in f"/{shown}":
-            return op
-    op = name.removeprefix("test_").removesuffix(".py")
-    return op if op in lifecycle else None
+def _count_text(count: int | None) -> str:
+    return "not collected: see below" if count is None else f"{count} test" + ("s" if count != 1 else "")
+
+
+def _folders(run: Run, report: CheckReport) -> str:
+    """Where the maintainer's files came from: their own folder, the recipe repo's approved
+    `cc-ci/`, or both (cc-ci's own `tests/_generic` is not theirs)."""
+    own = report_folder(run)
+    shown = [name for names in report.by_op.values() for name in names]
+    local = run.result.repo_local
+    from_repo = bool(local and local.approved and any(name.startswith(f"{FOLDER}/") for name in shown))
+    has_own = any(name.startswith(f"{own}/") for name in shown) or not from_repo
+    return " + ".join([*([own] if has_own else []), *([f"{FOLDER}/ (the recipe repo's, approved)"] if from_repo else [])])

@@ -16,6 +16,7 @@ _FLAGS = {
     "pr_head_repo": "PR_HEAD_REPO",
     "stages": "STAGES",
     "version": "VERSION",
+    "upgrade_from": "UPGRADE_FROM",
     "run_id": "CCCI_RUN_ID",
     "runs_dir": "CCCI_RUNS_DIR",
     "overlay_dir": "CCCI_OVERLAY_DIR",
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", help=f"comma list of {','.join(LIFECYCLE.names)}; default: "
                         f"{','.join(LIFECYCLE.default_stages)}; what an op needs runs first (restore brings in backup) [STAGES]")
     parser.add_argument("--version", help="release tag to install instead of REF [VERSION]")
+    parser.add_argument("--upgrade-from", help="where the upgrade starts: previous (default: the base release), all "
+                        "(every older release, hop by hop), <n> (the n newest) or a comma list of releases [UPGRADE_FROM]")
     parser.add_argument("--run-id", help="run id; default: generated [CCCI_RUN_ID]")
     parser.add_argument("--runs-dir", help="where run dirs go; default: ~/.local/state/cc-ci/runs [CCCI_RUNS_DIR]")
     parser.add_argument("--overlay-dir", help="the recipe's overlays, ops.py, recipe_meta.py, custom/, install_steps.sh; "

@@ -156,7 +156,8 @@ class Dashboard:
         results = run.results if run else None
         return render("run.html", title=self.title, entry=entry, run=run, results=results,
                       live=self._progress(entry), timeline=runview.timeline(results) if results else [],
-                      files=runview.linkable_files(entry.run_dir) if entry.run_dir else [],
+                      files=(files := runview.linkable_files(entry.run_dir) if entry.run_dir else []),
+                      cause_logs=runview.cause_logs(files),
                       screenshots=runview.screenshots(entry.run_dir) if entry.run_dir else [],
                       browser=_browser_failures(entry.run_dir), card=RunDir.CARD_PNG,
                       detail_elsewhere=DETAIL_ELSEWHERE)

@@ -8,6 +8,7 @@ password, recipe clone and tier tests folder stay on the machine.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ from runner.run.rundir import RunDir, RunFileUnreadable
 MANIFEST = "backup-manifest.json"  # derived from op_state.json on request, never stored
 
 # what a page may link, relative to the run dir: a name or a one-level glob
-_LINKABLE = (RunDir.RUN_LOG, RunDir.tier_log_name("*"), RunDir.log_name("traceback"), RunDir.junit_name("*"),
+_CAUSE_LOGS = (RunDir.convergence_log_name("*"), RunDir.deploy_log_name("*"), RunDir.log_name("traceback"))
+_LINKABLE = (RunDir.RUN_LOG, RunDir.tier_log_name("*"), *_CAUSE_LOGS, RunDir.junit_name("*"),
              RunDir.RESULTS, RunDir.SUMMARY, RunDir.CARD_PNG,
              RunDir.screenshot_name("*", "png"), RunDir.screenshot_name("*", "json"),
              RunDir.browser_failure_name("*", "png"), RunDir.browser_failure_name("*", "zip"))
@@ -51,6 +53,7 @@ class TimelineRow:
     started_s: float | None  # seconds after the run started
     duration_s: float
     docker_wait_s: float | None
+    failed: bool = False  # the op whose performing failed: the run's first cause
 
 
 @dataclass
@@ -68,14 +71,19 @@ class RunView:
 
 def read_run_view(run: RunRead, stages: tuple[str, ...] | None = None) -> RunView:
     wanted = stages or run.stages
-    return RunView(run.path, run.results, run.alive, read_progress(run.path, wanted), failures(run.path))
+    order = [tier.op for tier in run.results.tiers] if run.results else list(wanted)
+    return RunView(run.path, run.results, run.alive, read_progress(run.path, wanted), failures(run.path, order))
 
 
-def failures(path: Path) -> list[Failure]:
+def failures(path: Path, order: list[str] | None = None) -> list[Failure]:
+    """Every failed assertion of the run, tier by tier in lifecycle order (`order`: the ops as the
+    run's tiers list them), so that the first cause comes first; tiers it does not name go last."""
     found: list[Failure] = []
-    for name in listing(path, RunDir.junit_name("*")):
+    ops = [RunDir.junit_op(name) for name in listing(path, RunDir.junit_name("*"))]
+    rank = {op: i for i, op in enumerate(order or [])}
+    for op in sorted(ops, key=lambda op: (rank.get(op, len(rank)), op)):
         try:
-            found += failures_from_junit(RunDir.junit_op(name), read_text(path, name) or "")
+            found += failures_from_junit(op, read_text(path, RunDir.junit_name(op)) or "")
         except (RunFileUnreadable, ElementTree.ParseError):
             continue
     return found
@@ -99,7 +107,13 @@ def timeline(results: Results) -> list[TimelineRow]:
     ops = sorted(set(rows) | set(durations), key=lambda op: order.index(op) if op in order else len(order))
     return [TimelineRow(op, row.started_s if (row := rows.get(op)) else None,
                         (row.duration_s if row else None) or durations.get(op) or 0.0,
-                        row.docker_wait_s if row else None) for op in ops]
+                        row.docker_wait_s if row else None, op == results.error_op) for op in ops]
+
+
+def cause_logs(files: list[str]) -> list[str]:
+    """The linkable logs that say why an op failed: convergence (a service's tasks' errors), what
+    each deploy said, the harness's traceback."""
+    return [name for pattern in _CAUSE_LOGS for name in files if fnmatch.fnmatch(name, pattern)]
 
 
 def linkable_files(path: Path) -> list[str]:

@@ -52,6 +52,8 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)  # pyflakes on a file that works as written (unused imports)
     gate: str = ""  # the repo-local gate's decision
     tests: dict[str, int | None] = field(default_factory=dict)  # shown assertion file -> tests it holds (None: broken)
+    # op -> the files its tier really runs, as shown (restore-fresh runs the restore overlay too)
+    by_op: dict[str, list[str]] = field(default_factory=dict)
     meta: RecipeMeta | None = None
     hooks: list[str] = field(default_factory=list)  # pre_install, post_install, ...
     head: str = ""  # the commit checked (set by the caller that cloned it)
@@ -107,7 +109,8 @@ def check(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoL
     skipped = set(generic_skipped) | (report.meta.generic_skipped(ops) if report.meta else set())
     by_op = {spec.name: ([] if spec.name in skipped else generic_files(tests.generic_dir, spec.generic_files))
              + tier_files(spec.name, tests.recipe_dir) for spec in lifecycle}
-    files = [f for op_files in by_op.values() for f in op_files]
+    files = list(dict.fromkeys(f for op_files in by_op.values() for f in op_files))
+    report.by_op = {op: [seen for f in op_files if (seen := shown(f))] for op, op_files in by_op.items()}
     if files and collect:
         _collect(tests, files, shown, report)
     _notices(tests, own_overlay, own_shown, repo_local, lifecycle, by_op, shown, report)

@@ -11,6 +11,7 @@ from runner.ops.base import Op, OpContext
 from runner.recipe import bounded, git
 from runner.recipe.compose import chain_texts, service_names, version_label
 from runner.recipe.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
+from runner.recipe.upgradenotes import upgrade_notes
 from runner.recipe.versions import choose_base, upgrade_chain
 from runner.run.lifecycle import OpSpec
 from runner.run.opstate import STEP, EnvDiff, OpPlan, OpRecord
@@ -105,15 +106,19 @@ class Upgrade(Op):
         target = release or head
         sample = bounded.show_file(ctx.checkout, target, ".env.sample") or ""
         target_env = parse_env(sample, overrides={"DOMAIN": app.domain}, source=f"{target[:12]}:.env.sample")
+        before = _compose_texts(ctx, came_from, dict(app.env))
         merged, added, changed, kept = merge_upgrade_env(app.env, target_env, ctx.meta.UPGRADE_EXTRA_ENV)
-        ctx.say(f"upgrading {app.stack} in place: {came_from} -> {release or head[:12]}"
-                + (f" (env: +{len(added)} ~{len(changed)})" if added or changed else ""))
+        ctx.say(f"upgrading {app.stack} in place: {came_from} -> {release or head[:12]}{env_words(added, changed)}")
+        texts = _compose_texts(ctx, target, merged.values)
+        notes = upgrade_notes("the head" if release is None else f"release {release}", added, changed,
+                              secret_specs(merged), before, texts)
+        for note in notes:  # not a failure, never silent: what an operator does that the run did itself
+            ctx.say(f"before upgrading: {note}")
         app.set_env(merged.values, secret_specs(merged))
         # a release is deployed as abra upgrades to a version; the head as `upgrade --chaos`
         deployment = ctx.driver.deploy(app, release) if release else ctx.driver.upgrade(app, head)
         ctx.say(f"converged: version {deployment.version}"
                 + ("" if release else f" (chaos {deployment.commit[:8]})") + f" in {deployment.duration_s:.1f}s")
-        texts = _compose_texts(ctx, target, merged.values)
         plan = self.planned(ctx)
         skipped = [f"upgrade chain: {tag} skipped — {why}" for tag, why in plan.skipped_releases.items()]
         return UpgradeRecord(op=self.name, deployment=deployment, deploy_count=app.deploy_count,
@@ -121,7 +126,20 @@ class Upgrade(Op):
                              env_diff=EnvDiff(added=added, changed=changed, kept=kept),
                              identity=ctx.target.deployed_identity(app), hop_from=came_from, hop_to=release,
                              declared_version=version_label(texts), declared_services=service_names(texts),
-                             notes=skipped if release is None else [])
+                             notes=skipped if release is None else [], upgrade_notes=notes)
+
+
+def env_words(added: dict[str, str], changed: dict[str, tuple[str, str]]) -> str:
+    """How the upgrade changes the app env, in words: `; the app env gains SMTP_HOST, SECRET_SMTP_PASSWORD_VERSION
+    and changes SECRET_DB_PASSWORD_VERSION v1 -> v2`; nothing when it does not (values other than
+    secret versions are not shown: UPGRADE_EXTRA_ENV may carry anything)."""
+    parts = []
+    if added:
+        parts.append("gains " + ", ".join(added))
+    if changed:
+        parts.append("changes " + ", ".join(f"{key} {old} -> {new}" if key.startswith("SECRET_") else key
+                                            for key, (old, new) in changed.items()))
+    return f"; the app env {' and '.join(parts)}" if parts else ""
 
 
 def _unreadable(ctx: OpContext, release: str) -> str | None:

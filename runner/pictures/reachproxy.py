@@ -9,12 +9,16 @@ Plain HTTP only: a CONNECT (https://) is refused; the apps are reached behind th
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import httpx
+
+log = logging.getLogger("cc-ci.reach")
 
 # not forwarded either way: they describe one connection, not the request (RFC 9110 7.6.1)
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -71,7 +75,7 @@ def reach_proxy(client: httpx.Client, domain: str) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _QuietServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="ccci-reach-proxy", daemon=True)
     thread.start()
@@ -80,3 +84,14 @@ def reach_proxy(client: httpx.Client, domain: str) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A browser drops connections at will (a refused CONNECT, a page navigated away): that is one
+    debug line, never the stdlib's traceback on the run's console."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        err = sys.exc_info()[1]
+        log.debug("reach proxy: a connection from %s ended early: %s: %s",
+                  client_address, type(err).__name__, " ".join(str(err).split()))
+

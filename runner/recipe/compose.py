@@ -15,6 +15,8 @@ from runner.recipe import bounded, naming
 from runner.recipe.envfile import compose_files, parse_abra_exports, parse_env
 
 VERSION_LABEL = "coop-cloud.${STACK_NAME}.version"
+# how older Co-op Cloud recipes labelled their version; cc-ci reads only VERSION_LABEL
+OLD_VERSION_LABEL = "coop-cloud.${STACK_NAME}.app.version"
 Texts = Mapping[str, str] | Sequence[str]  # the chain's texts by file name, or in order
 
 

@@ -47,6 +47,33 @@ def reason(result: ExecResult) -> str:
     return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + "…"
 
 
+CONVENTIONAL_DEFAULTS = ("main", "master")  # a repo without an origin has no other say
+
+
+def current_branch(repo: Path) -> str | None:
+    """The branch checked out in `repo`; None when HEAD is detached."""
+    try:
+        return git(repo, "symbolic-ref", "-q", "--short", "HEAD") or None
+    except ExecError:
+        return None
+
+
+def default_branch(repo: Path) -> str | None:
+    """The repo's default branch as its origin names it (`origin/HEAD`); None when it has none."""
+    try:
+        return git(repo, "symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD").removeprefix("origin/") or None
+    except ExecError:
+        return None
+
+
+def branch_tested(current: str | None, default: str | None, commit: str) -> str | None:
+    """What a run of a local repo's HEAD tested, as its pages show it: None for the default branch
+    (its origin's, else main or master), the branch's name for another, the commit when detached."""
+    if current is None:
+        return commit[:12]
+    return None if current == default or (default is None and current in CONVENTIONAL_DEFAULTS) else current
+
+
 def tags(repo: Path) -> list[str]:
     out = git(repo, "tag", "--list")
     return [line for line in out.splitlines() if line]

@@ -18,6 +18,7 @@ from runner.record.ladder import Ladder, Rungs, climb
 from runner.run.rundir import RunDir
 from runner.tiers.tier import TierResult
 
+NOT_IN_STAGES = "not in STAGES"  # the skip reason of an op the run was not asked for
 VERDICT_ICONS = {"pass": "✅", "fail": "❌", "error": "💥", "skip": "⏭️", "empty": "∅"}
 
 
@@ -41,6 +42,7 @@ class RunResult:
     error: str | None = None
     error_exit_code: int | None = None  # the failing error's own code (2 for bad input found late)
     error_detail: list[str] = field(default_factory=list)  # e.g. a hook's traceback through the maintainer's files
+    error_op: str | None = None  # the op (or hop) whose performing failed, when one did: the first cause
     teardown_leftovers: list[str] | None = None  # None: teardown never ran (nothing deployed)
     reclaim: str | None = None  # with leftovers: the `cc-ci gc` command that removes them
     teardown_s: float = 0.0
@@ -48,6 +50,9 @@ class RunResult:
     # op -> started_s (after the run started), duration_s, docker_wait_s: the dashboard's timeline
     op_timeline: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)  # op -> its warnings and information
+    # what an operator must act on before upgrading a real app to the head (a new secret to generate):
+    # not a failure, never silent (ops/upgrade.py, recipe/upgradenotes.py)
+    upgrade_notes: list[str] = field(default_factory=list)
     waits_s: dict[str, float] = field(default_factory=dict)  # time spent waiting on docker, restic (plumbing.timing)
     duration_s: float = 0.0
     repo_local: RepoLocal | None = None  # the gate's decision about the recipe repo's cc-ci/
@@ -74,7 +79,7 @@ class RunResult:
         done = {t.op: t for t in self.tiers}
         steps = {op: [t for t in self.tiers if t.op.startswith(f"{op}@")] for op in ops}
         self.tiers = [row for op in ops for row in [*steps[op], done.get(op) or TierResult(
-            op, "skip", error="not reached" if op in self.stages else "not in STAGES")]]
+            op, "skip", error="not reached" if op in self.stages else NOT_IN_STAGES)]]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -124,12 +129,15 @@ def summary_markdown(result: RunResult) -> str:
         f"run `{result.run_id}` · deploy-count {result.deploy_count}{_apps_text(result)} · {result.duration_s:.0f}s",
         "",
         *_ahead_lines(result),
+        *_why_lines(result),
+        *_upgrade_notes_lines(result.upgrade_notes),
         "| tier | verdict | tests | time |",
         "|---|---|---|---|",
     ]
     for tier in (t for t in result.tiers if t.verdict != "skip"):
         lines.append(f"| {tier.op} | {icon.get(tier.verdict, '')} {tier.verdict} | {tier_text(tier) or '-'} | {tier.duration_s:.1f}s |")
-    skipped = [f"{t.op} ({t.error})" for t in result.tiers if t.verdict == "skip"]
+    # a tier nobody asked for is no news to the maintainer; the ladder says what it would climb
+    skipped = [f"{t.op} ({t.error})" for t in result.tiers if t.verdict == "skip" and t.error != NOT_IN_STAGES]
     if skipped:
         lines += ["", "skipped: " + ", ".join(skipped)]
     empty = [f"{t.op} ({t.error})" for t in result.tiers if t.verdict == "empty"]
@@ -137,21 +145,72 @@ def summary_markdown(result: RunResult) -> str:
         lines += ["", "**nothing checked** in: " + ", ".join(empty) + ". An empty tier is never a pass."]
     if result.base:
         lines += ["", f"upgrade base: `{result.base}` ({result.base_reason})"]
-    overrides = list(dict.fromkeys(o for d in result.deployments for o in d.get("overrides", [])))
-    if overrides:
-        lines += ["", *(f"deploy override: {override}" for override in overrides)]
     op_notes = {op: notes for op, notes in result.notes.items() if op != OVERLAY_NOTES}
     if op_notes:
         lines += ["", *notes_lines(op_notes, prefix="- ")]
-    lines += ["", *_ladder_markdown(result.ladder)]
+    lines += ["", *_ladder_markdown(result.ladder), *_stages_hint(result)]
     if result.repo_local and result.repo_local.approved and result.repo_local.message():
         lines += ["", _repo_local_markdown(result.repo_local)]
     if result.error:
         lines += ["", f"**error:** {result.error}"]
         if result.error_detail:
             lines += ["", "```", *result.error_detail, "```"]
-    lines += ["", _teardown_text(result.teardown_leftovers, result.reclaim)]
+    lines += ["", _teardown_text(result.teardown_leftovers, result.reclaim), *_host_lines(result)]
     return scrubber.scrub("\n".join(lines) + "\n")
+
+
+SUMMARY_REASON_CHARS = 400
+RUN_PAGE_SENTENCE = "The run page has each tier's full output."  # the bridge makes it a link
+
+
+def _why_lines(result: RunResult) -> list[str]:
+    """Each failed or errored tier's first failure in a line, in lifecycle order: the op that
+    failed first (the first cause), then the tiers whose assertions failed."""
+    lines = []
+    for tier in result.tiers:
+        if tier.verdict == "error":
+            text = tier.error or result.error or "the op failed"
+        elif tier.verdict == "fail":
+            text = tier.first_failure or counts_text(tier)
+        else:
+            continue
+        lines.append(f"- **{tier.op}** {VERDICT_ICONS[tier.verdict]} {_clip(' '.join(text.split()))}")
+    if result.error and not any(t.verdict == "error" for t in result.tiers):
+        lines.append(f"- 💥 {_clip(result.error)}")
+    return ["**why:**", "", *lines, "", RUN_PAGE_SENTENCE, ""] if lines else []
+
+
+def _upgrade_notes_lines(notes: list[str]) -> list[str]:
+    if not notes:
+        return []
+    return ["**before upgrading** (an operator's to-do; not a failure):", "", *(f"- {note}" for note in notes), ""]
+
+
+def _stages_hint(result: RunResult) -> list[str]:
+    """When the run stopped short of a rung only because it was not asked for (the default
+    stages do not upgrade, back up or restore): how to ask for it on the PR."""
+    stop = result.ladder.stopped_at
+    if stop is None or stop.state != "skip" or NOT_IN_STAGES not in (stop.reason or ""):
+        return []
+    missing = [op for name, ops in result.rungs if name == stop.name for op in ops if op not in result.stages]
+    if not missing:
+        return []
+    wanted = [*result.stages, *missing]
+    return ["", f"To climb L{stop.level} {stop.name}, comment `!testme stages={','.join(wanted)}`."]
+
+
+def _host_lines(result: RunResult) -> list[str]:
+    """What this CI host did differently (dnsrr without IPVS): nothing a maintainer acts on, so
+    folded away below the report."""
+    overrides = list(dict.fromkeys(o for d in result.deployments for o in d.get("overrides", [])))
+    if not overrides:
+        return []
+    return ["", "<details><summary>about this CI host</summary>", "",
+            *(f"deploy override: {override}" for override in overrides), "", "</details>"]
+
+
+def _clip(text: str, limit: int = SUMMARY_REASON_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _ladder_markdown(ladder: Ladder) -> list[str]:
@@ -199,6 +258,8 @@ def print_summary(result: RunResult, console: Console) -> None:
     console.print(table)
     if result.base_reason:  # set by the upgrade's plan only, so only when the upgrade is in STAGES
         console.print(escape(f"upgrade base: {result.base or 'none'} — {result.base_reason}"), highlight=False)
+    for note in result.upgrade_notes:
+        console.print(escape(f"before upgrading: {note}"), highlight=False)
     if result.repo_local and (message := result.repo_local.message()):
         console.print(escape(message), highlight=False)
     for line in notes_lines(result.notes):

@@ -97,12 +97,23 @@ class RestoreRecord(BaseModel):
     bot_snapshot: str | None = None  # written back by the server's backup bot, from its snapshot of this id
 
 
+class MountIdentity(BaseModel):
+    """What a service mounts at one path: a volume (`source`: its docker name, `<stack>_<volume>`
+    for the stack's own), a bind (the host path), a tmpfs (no source)."""
+
+    type: str  # docker's Mount.Type: volume, bind, tmpfs, npipe, cluster
+    source: str = ""  # empty for a tmpfs or an anonymous volume
+
+
 class ServiceIdentity(BaseModel):
     """One service of the app as the swarm knows it."""
 
     id: str  # a service removed and created again gets a new id
     version: int  # the spec's version index: every update of the service raises it
     updated_at: str
+    # by the path in the container: a release that mounts another volume there starts the app on
+    # other data (empty when the op state was written before mounts were recorded)
+    mounts: dict[str, MountIdentity] = Field(default_factory=dict)
 
 
 class VolumeIdentity(BaseModel):
@@ -150,6 +161,9 @@ class OpRecord(BaseModel):
     identity: AppIdentity | None = None  # the app as docker saw it right after this op (install, upgrade)
     witnesses: list[Witness] = Field(default_factory=list)  # planted by this op (install: one per volume root)
     notes: list[str] = Field(default_factory=list)  # warnings and information for the console and reports
+    # what an operator must act on before doing this op to a real app (a new secret to generate):
+    # not a failure, shown with the run (results.json `upgrade_notes`, summary, PR, run page)
+    upgrade_notes: list[str] = Field(default_factory=list)
     duration_s: float = 0.0
 
     def planted(self) -> list[Witness]:

@@ -55,6 +55,7 @@ class TierRow(_Model):
     error: str | None = None
     note: str | None = None
     generic_skipped: bool = False
+    first_failure: str | None = None
 
 
 class RungRow(_Model):
@@ -92,6 +93,9 @@ class Results(_Model):
     ladder_stop: str | None = None
     error: str | None = None
     error_detail: list[str] = Field(default_factory=list)
+    error_op: str | None = None
+    upgrade_notes: list[str] = Field(default_factory=list)
+    attempt: int | None = None
     teardown_clean: bool | None = None
     teardown_leftovers: list[str] | None = None
     op_durations: dict[str, Seconds] = Field(default_factory=dict)

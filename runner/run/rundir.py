@@ -199,9 +199,22 @@ class RunDir:
     def tier_log(self, op: str) -> Path:
         return self.root / self.tier_log_name(op)
 
+    @classmethod
+    def convergence_log_name(cls, service: str) -> str:
+        """`logs/convergence-<service>.log` (`convergence_log_name("*")`: every service's)."""
+        return cls.log_name(f"convergence-{service}")
+
     def convergence_log(self, service: str) -> Path:
         """Why a service did not converge (its tasks' errors), one file per service."""
-        return self.log(f"convergence-{service}")
+        return self.root / self.convergence_log_name(service)
+
+    @classmethod
+    def deploy_log_name(cls, deployment: int | str) -> str:
+        """`logs/deploy-<n>.log`: what `docker stack deploy` said (`deploy_log_name("*")`: every deploy's)."""
+        return cls.log_name(f"deploy-{deployment}")
+
+    def deploy_log(self, deployment: int) -> Path:
+        return self.root / self.deploy_log_name(deployment)
 
     def compose_override(self, deployment: int) -> Path:
         """The extra compose file of a deploy (the run's labels, deploy-time overrides)."""

@@ -1,5 +1,5 @@
-"""The app as the swarm knows it: its services by id and spec version, its volumes by creation
-time. Two readings (after install, after upgrade) show whether the upgrade stayed in place; two
+"""The app as the swarm knows it: its services by id, spec version and mounts, its volumes by
+creation time. Two readings (after install, after upgrade) show whether the upgrade stayed in place; two
 readings of the specs and running tasks (`service_readings`) show what an unchanged redeploy changed."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import docker
 
 from runner.evidence.specdiff import ServiceReading
-from runner.run.opstate import AppIdentity, ServiceIdentity, VolumeIdentity
+from runner.run.opstate import AppIdentity, MountIdentity, ServiceIdentity, VolumeIdentity
 from runner.swarm.stack import STACK_LABEL
 
 
@@ -30,7 +30,16 @@ def _name(service: dict[str, Any], stack: str) -> str:
 
 def _service(service: dict[str, Any]) -> ServiceIdentity:
     return ServiceIdentity(id=service["ID"], version=int(service["Version"]["Index"]),
-                           updated_at=str(service.get("UpdatedAt", "")))
+                           updated_at=str(service.get("UpdatedAt", "")), mounts=_mounts(service))
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, MountIdentity]:
+    """The service's mounts by the path in its containers, as its spec declares them."""
+    spec = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
+    # `/data/` and `/data` are one path to docker: a release that drops the slash moved nothing
+    return {str(m["Target"]).rstrip("/") or "/": MountIdentity(type=str(m.get("Type", "volume")),
+                                                               source=str(m.get("Source") or ""))
+            for m in spec.get("Mounts") or [] if m.get("Target")}
 
 
 def service_readings(client: docker.DockerClient, stack: str) -> dict[str, ServiceReading]:

@@ -35,6 +35,7 @@ class TierResult:
     junit: str | None = None
     generic_skipped: bool = False  # the generic floor was opted out for this op
     note: str | None = None
+    first_failure: str | None = None  # fail: the first failed test and its message, in a line or two
 
 
 def run_tier(op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -> TierResult:
@@ -67,7 +68,8 @@ def run_tier(op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -
         error = _error_line(done.exit_code, output)
     return TierResult(op, verdict, time.monotonic() - started,
                       [str(f.relative_to(run_dir.root)) for f in files], counts, error,
-                      str(junit) if junit.exists() else None)
+                      str(junit) if junit.exists() else None,
+                      first_failure=first_failure(xml) if xml and verdict == "fail" else None)
 
 
 def tier_verdict(exit_code: int, counts: dict[str, int], skipped_because: list[str]) -> tuple[str, str | None]:
@@ -89,6 +91,25 @@ def _why_nothing_passed(skipped: int, reasons: list[str]) -> str:
         return "no test ran"
     distinct = "; ".join(dict.fromkeys(reasons))
     return f"all {skipped} test(s) skipped" + (f": {distinct}" if distinct else "")
+
+
+FIRST_FAILURE_CHARS = 400  # a summary line, not the report: the run page has the rest
+
+
+def first_failure(xml: str) -> str | None:
+    """`test_name: <pytest's message>` of the first failed (or erroring) test of a JUnit report,
+    its first two lines, scrubbed and clipped; None when none failed."""
+    for case in ElementTree.fromstring(xml).iter("testcase"):
+        node = case.find("failure")
+        node = node if node is not None else case.find("error")
+        if node is None:
+            continue
+        text = (node.get("message") or node.text or "").strip()
+        lines = [line.strip() for line in text.splitlines() if line.strip()][:2]
+        message = " ".join(lines).removeprefix("AssertionError: ")
+        message = message if len(message) <= FIRST_FAILURE_CHARS else message[: FIRST_FAILURE_CHARS - 1] + "…"
+        return scrubber.scrub(f"{case.get('name') or '?'}: {message}" if message else case.get("name") or "?")
+    return None
 
 
 def skip_reasons(xml: str) -> list[str]:

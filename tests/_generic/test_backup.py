@@ -64,15 +64,19 @@ def test_the_backup_took_a_snapshot(op_state: OpState) -> None:
 
 
 def test_the_snapshot_is_in_the_repository_and_readable_with_its_password(snapshot: Snapshot) -> None:
-    assert stat.S_IMODE(Path(snapshot.password_file).stat().st_mode) == 0o600
+    mode = stat.S_IMODE(Path(snapshot.password_file).stat().st_mode)
+    assert mode == 0o600, (f"the restic password file {snapshot.password_file} is mode {mode:04o}, expected 0600: "
+                           "only the harness may read it")
     ids = [s["id"] for s in json.loads(_restic(snapshot, "snapshots", "--json").stdout)]
-    assert snapshot.id in ids
+    assert snapshot.id in ids, (f"snapshot {snapshot.id} is not in the run's restic repository {snapshot.repository}, "
+                                f"which holds {few(ids) or 'no snapshot'}")
 
 
 def test_every_included_volume_and_path_is_in_the_snapshot(
     app: App, snapshot: Snapshot, listed: dict[str, dict[str, Any]]
 ) -> None:
-    assert snapshot.volumes, "the snapshot took no volume"
+    assert snapshot.volumes, (f"snapshot {snapshot.id} took no volume, expected at least one (the backup op's notes "
+                              "say which volumes it left out, and why)")
     wanted = [_root(app, snapshot, vol) + (f"/{path}" if path else "")
               for vol, paths in snapshot.volumes.items() for path in (paths or [""])]
     absent = [p for p in wanted if p not in listed]
@@ -95,8 +99,11 @@ def test_every_volume_of_the_stack_is_taken_unless_a_label_excludes_it(
     snapshot: Snapshot, labels: dict[str, dict[str, str]]
 ) -> None:
     read = backupbot.read_volume_labels(labels, snapshot.stack_volumes)
-    assert set(snapshot.excluded) == read.excluded, (
-        f"excluded {sorted(snapshot.excluded)}, while the labels exclude {sorted(read.excluded)}")
+    differ = [f"{v} left out, though no `backupbot.backup.volumes.{v}=false` label excludes it"
+              for v in sorted(set(snapshot.excluded) - read.excluded)]
+    differ += [f"{v} not left out, though its label `backupbot.backup.volumes.{v}=false` excludes it"
+               for v in sorted(read.excluded - set(snapshot.excluded))]
+    assert set(snapshot.excluded) == read.excluded, "the backup's exclusions are not the labels': " + "; ".join(differ)
     # a volume whose every labelled path was missing (a fresh install's) is accounted for as missing
     all_missing = {m.partition(":")[0] for m in snapshot.missing} - set(snapshot.volumes)
     untaken = sorted(set(snapshot.stack_volumes) - set(snapshot.volumes) - set(snapshot.excluded) - all_missing)
@@ -137,13 +144,14 @@ def test_every_witness_is_in_the_snapshot_with_the_bytes_planted(snapshot: Snaps
 
 
 def test_the_export_holds_the_snapshots_files_in_the_backup_spec_layout(app: App, snapshot: Snapshot) -> None:
-    assert Path(snapshot.export).name == f"{snapshot.id}.tar.gz"
+    assert Path(snapshot.export).name == f"{snapshot.id}.tar.gz", (
+        f"the export {snapshot.export} is not named after its snapshot: expected {snapshot.id}.tar.gz")
     exported = {}
     with tarfile.open(snapshot.export, "r:gz") as tar:
         for member in tar:
             if member.isreg():
                 handle = tar.extractfile(member)
-                assert handle is not None
+                assert handle is not None, f"{snapshot.export}: {member.name} is a regular file tar cannot read"
                 exported["/" + member.name] = hashlib.sha256(handle.read()).hexdigest()
     recorded = {f"{_root(app, snapshot, f.volume)}/{f.path}": f.sha256 for f in snapshot.files}
     differ = sorted(p for p in set(recorded) | set(exported) if recorded.get(p) != exported.get(p))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from runner.evidence.converged import not_converged
+from runner.evidence.labels import installed_version_problem
 from runner.evidence.serving import Answer, domain_unserved
 from runner.recipe import traefik
 from runner.recipe.traefik import WebService
@@ -11,13 +13,16 @@ from runner.run.app import App
 from runner.run.opstate import OpState
 
 
-def test_the_install_created_the_stack_once(op_state: OpState) -> None:
+def test_the_install_created_the_stack_once(app: App, op_state: OpState) -> None:
     # counted by the driver from docker's side: a deploy that found no stack of the app created it
-    assert op_state["install"].deploy_count == 1
+    count = op_state["install"].deploy_count
+    assert count == 1, (f"the install's deploy created the stack {app.stack} {count} times, expected once"
+                        + (": the stack was there before the install (a run's stack is its own, never reused)"
+                           if count == 0 else ""))
 
 
 def test_every_service_converged(unconverged: list[str]) -> None:
-    assert not unconverged, "; ".join(unconverged)
+    assert not unconverged, not_converged(unconverged, "the install")
 
 
 def test_every_web_service_answers_http(serving: list[Answer], web_services: list[WebService]) -> None:
@@ -45,11 +50,18 @@ def test_the_deployed_version_label_is_the_version_installed(
     app: App, deployed_labels: dict[str, str], op_state: OpState
 ) -> None:
     installed = op_state["install"].deployment
-    assert installed is not None
+    assert installed is not None, "op state records no deployment of the install"
     labelled = deployed_labels
-    assert labelled.get(f"coop-cloud.{app.stack}.version") == installed.version
+    why = installed_version_problem(labelled, app.stack, installed.version, installed.chaos)
+    assert why is None, why
+    chaos_version = labelled.get(f"coop-cloud.{app.stack}.chaos-version")
     if installed.chaos:
-        assert labelled.get(f"coop-cloud.{app.stack}.chaos-version") == installed.commit[:8]
+        assert chaos_version == installed.commit[:8], (
+            f"the install deployed commit {installed.commit[:8]} in chaos mode (not a release), yet the "
+            f"`coop-cloud.{app.stack}.chaos-version` label is {chaos_version or 'absent'}")
     else:
-        assert f"coop-cloud.{app.stack}.chaos-version" not in labelled
+        assert chaos_version is None, (
+            f"the install deployed release {installed.version}, yet the app carries "
+            f"`coop-cloud.{app.stack}.chaos-version={chaos_version}`, a chaos deploy's label: remove it from "
+            "the recipe's compose (abra sets it only when deploying a commit that is not a release)")
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import pytest
 
+from runner.evidence.converged import not_converged
 from runner.evidence.proof import few
 from runner.evidence.serving import Answer
 from runner.maintainer.meta import RecipeMeta
 from runner.recipe.traefik import WebService
 from runner.run.app import App
-from runner.run.opstate import OpState
+from runner.run.opstate import OpState, RestoreRecord, Snapshot
 from runner.targets.base import Target
 
 
-def test_every_service_converged(unconverged: list[str]) -> None:
-    assert not unconverged, "; ".join(unconverged)
+def test_every_service_converged(unconverged: list[str], op: str) -> None:
+    assert not unconverged, not_converged(unconverged, f"the {op}")
 
 
 def test_every_web_service_answers_http(serving: list[Answer], web_services: list[WebService]) -> None:
@@ -31,16 +32,18 @@ def test_every_web_service_answers_http(serving: list[Answer], web_services: lis
 
 
 def test_the_restore_wrote_back_the_backups_snapshot(op_state: OpState, op: str) -> None:
-    snapshot, restored = op_state["backup"].snapshot, op_state[op].restore
-    assert snapshot is not None and restored is not None
-    assert restored.snapshot_id == snapshot.id
-    assert restored.volumes == sorted(snapshot.volumes)
-    assert restored.files == len(snapshot.files)
+    snapshot, restored = _records(op_state, op)
+    assert restored.snapshot_id == snapshot.id, (
+        f"the {op} wrote back snapshot {restored.snapshot_id}, not the backup's {snapshot.id}")
+    assert restored.volumes == sorted(snapshot.volumes), (
+        f"the {op} wrote back volume(s) {', '.join(restored.volumes) or 'none'}; the snapshot took "
+        f"{', '.join(sorted(snapshot.volumes)) or 'none'}")
+    assert restored.files == len(snapshot.files), (
+        f"the {op} wrote back {restored.files} file(s); the snapshot took {len(snapshot.files)}")
 
 
 def test_every_restored_file_read_back_as_taken(op_state: OpState, op: str) -> None:
-    snapshot, restored = op_state["backup"].snapshot, op_state[op].restore
-    assert snapshot is not None and restored is not None
+    snapshot, restored = _records(op_state, op)
     assert restored.mismatched == [], (
         f"{len(restored.mismatched)} of {len(snapshot.files)} restored file(s) read back otherwise than the "
         f"snapshot took them, right after the restore wrote them and before the app was given time: "
@@ -52,7 +55,7 @@ def test_every_restored_file_read_back_as_taken(op_state: OpState, op: str) -> N
 
 def test_every_witness_is_back_byte_identical(app: App, target: Target, op_state: OpState, meta: RecipeMeta) -> None:
     snapshot = op_state["backup"].snapshot
-    assert snapshot is not None
+    assert snapshot is not None, "op state records no snapshot of the backup: there is nothing the restore could write back"
     if not snapshot.witnesses:
         pytest.skip(f"no witness files: SKIP_WITNESSES = {meta.SKIP_WITNESSES!r}" if meta.SKIP_WITNESSES
                     else "no backed-up directory existed to plant a witness file in")
@@ -62,3 +65,11 @@ def test_every_witness_is_back_byte_identical(app: App, target: Target, op_state
     assert wrong == [], (
         f"{len(wrong)} of {len(snapshot.witnesses)} witness file(s), planted before the backup and changed after "
         f"it, are not back as the snapshot took them: the restore did not write the snapshot back. {few(wrong)}")
+
+
+def _records(op_state: OpState, op: str) -> tuple[Snapshot, RestoreRecord]:
+    """The backup's snapshot and what the restore wrote back of it."""
+    snapshot, restored = op_state["backup"].snapshot, op_state[op].restore
+    assert snapshot is not None, "op state records no snapshot of the backup: there is nothing the restore could write back"
+    assert restored is not None, f"op state records no restore for the {op}: the op wrote nothing back"
+    return snapshot, restored

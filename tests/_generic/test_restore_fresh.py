@@ -15,17 +15,23 @@ def test_the_fresh_app_is_a_second_app(app: App, run_dir: RunDir, op_state: OpSt
     original = App.from_description(json.loads(run_dir.app_json.read_text()))
     record = op_state[op]
     assert (app.domain, app.stack) == (record.domain, record.stack), "the tier is not looking at the fresh app"
-    assert app.stack != original.stack and app.domain != original.domain
+    assert app.stack != original.stack and app.domain != original.domain, (
+        f"the fresh app (stack {app.stack}, domain {app.domain}) is not a second app: the original is "
+        f"stack {original.stack}, domain {original.domain}")
 
 
 def test_the_fresh_app_was_deployed_once(app: App, op_state: OpState, op: str) -> None:
-    assert app.deploy_count == 1
-    assert op_state[op].deploy_count == 1
+    recorded = op_state[op].deploy_count
+    assert (app.deploy_count, recorded) == (1, 1), (
+        f"the fresh app's stack {app.stack} was created {app.deploy_count} times (the op recorded {recorded}), "
+        "expected once")
 
 
 def test_the_fresh_app_runs_the_pr_head(op_state: OpState, op: str) -> None:
     deployment = op_state[op].deployment
-    assert deployment is not None and deployment.commit == op_state.head_commit
+    assert deployment is not None and deployment.commit == op_state.head_commit, (
+        f"the fresh app runs {deployment.commit[:12] if deployment else 'nothing (no deployment recorded)'}, "
+        f"not the PR head {op_state.head_commit[:12]}")
 
 
 def test_the_fresh_app_got_the_original_apps_secrets(app: App, op_state: OpState, op: str) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from runner.evidence.converged import not_converged
+from runner.evidence.labels import version_label_missing
+from runner.evidence.mounts import moved_mounts
 from runner.evidence.proof import few
 from runner.evidence.serving import Answer, domain_unserved
 from runner.maintainer.meta import RecipeMeta
@@ -16,7 +19,7 @@ from runner.targets.base import Target
 
 
 def test_every_service_converged(unconverged: list[str]) -> None:
-    assert not unconverged, "; ".join(unconverged)
+    assert not unconverged, not_converged(unconverged, "the upgrade")
 
 
 def test_every_web_service_answers_http(serving: list[Answer], web_services: list[WebService]) -> None:
@@ -49,9 +52,12 @@ def test_the_deployed_chaos_version_is_the_pr_head(app: App, deployed_labels: di
         assert deployed is not None and deployed.version == hop_to, (
             f"the hop to {hop_to} deployed {deployed.version if deployed else 'nothing'}")
         return
-    assert labels.get(f"coop-cloud.{app.stack}.chaos") == "true"
-    assert labels.get(f"coop-cloud.{app.stack}.chaos-version") == op_state.head_commit[:8], (
-        f"the app runs {labels.get(f'coop-cloud.{app.stack}.chaos-version')}, not the PR head {op_state.head_commit[:8]}")
+    chaos, runs = labels.get(f"coop-cloud.{app.stack}.chaos"), labels.get(f"coop-cloud.{app.stack}.chaos-version")
+    assert chaos == "true", (f"the upgrade to the PR head {op_state.head_commit[:8]} was not deployed in chaos mode "
+                             f"(as `abra app upgrade --chaos` does): `coop-cloud.{app.stack}.chaos` is "
+                             f"{chaos or 'absent'}, expected true")
+    assert runs == op_state.head_commit[:8], (
+        f"the app runs {runs or 'no chaos-version label'}, not the PR head {op_state.head_commit[:8]}")
 
 
 def test_the_version_label_is_the_one_the_pr_head_declares(
@@ -60,11 +66,13 @@ def test_the_version_label_is_the_one_the_pr_head_declares(
     # It moves from the base's only when the head declares another: a pinned base may be the
     # very release whose label the head still carries.
     installed, declared = op_state["install"].deployment, op_state["upgrade"].declared_version
-    assert installed is not None
+    assert installed is not None, "op state records no deployment of the install"
     key = f"coop-cloud.{app.stack}.version"
     label, base_label = deployed_labels.get(key), installed.labels.get(key)
-    assert label == declared, (f"the app's version label is {label} (the base's was {base_label}); "
-                               f"the PR head's compose declares {declared}")
+    missing = version_label_missing(deployed_labels, app.stack, declared) if label is None else None
+    assert label == declared, (f"the app's version label is {label or 'absent'} (the base's was "
+                               f"{base_label or 'absent'}); the PR head's compose declares {declared or 'none'} "
+                               f"(label `{key}`)" + (f": {missing}" if missing else ""))
 
 
 def test_the_upgrade_kept_the_stack_and_its_services(app: App, op_state: OpState) -> None:
@@ -76,10 +84,13 @@ def test_the_upgrade_kept_the_stack_and_its_services(app: App, op_state: OpState
 
 def test_the_upgrade_kept_every_volume(op_state: OpState) -> None:
     # by name: docker's CreatedAt of a local volume is its `_data` dir's ctime, which any file the
-    # app adds at the volume's root moves; the install witness proves the data stayed
+    # app adds at the volume's root moves; the install witness proves the data stayed. And by
+    # mount: a release that renames a volume leaves the old one (and its witness) in place, unused
     before, after = _identities(op_state)
     gone = sorted(set(before.volumes) - set(after.volumes))
-    assert not gone, f"volume(s) of the install gone after the upgrade: {', '.join(gone)}"
+    problems = [f"volume(s) of the install gone after the upgrade: {', '.join(gone)}"] if gone else []
+    problems += moved_mounts(before, after)
+    assert not problems, "; ".join(problems)
 
 
 def test_the_upgrade_updated_each_service_in_place(op_state: OpState) -> None:
@@ -118,4 +129,5 @@ def test_the_witnesses_planted_at_install_are_still_in_place(
     lost = [f"{w.volume}:{w.path} ({'missing' if live.get(w.key) is None else 'changed'})"
             for w in planted if live.get(w.key) != w.sha256]
     assert lost == [], f"{len(lost)} of {len(planted)} witness file(s) planted at install are not in place after " \
-                       f"the upgrade: {few(lost)}"
+                       f"the upgrade: {few(lost)}. Missing: the volume is gone, or no service mounts it any " \
+                       "more; changed: its data was rewritten. Either way the upgrade did not keep that volume's data"

@@ -314,3 +314,21 @@ def test_name_paths_names_only_files_of_the_tier_tests_folder(tmp_path: Path) ->
         "cc-ci/test_install.py:3: AttributeError", "FAILED cc-ci/test_install.py::test_x - boom",
         "could not collect cc-ci/test_install.py: ModuleNotFoundError", "cc-ci/test_install.py:3",
         "/usr/lib/python3/x.py:1: in f", "my-recipe/test_gone.py:1: nothing there", "see notmy-recipe/test_install.py:1"]
+
+
+def test_each_tier_lists_the_files_it_really_runs_restore_fresh_the_restore_overlay_too(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _check(capsys, "custom-html-tiny")
+    (fresh,) = [line for line in out if line.startswith("  restore-fresh ")]
+    assert fresh == ("  restore-fresh tests/_generic/test_restore.py (5 tests), tests/_generic/test_restore_fresh.py "
+                     "(4 tests), tests/custom-html-tiny/test_restore.py (2 tests)")
+    assert code == 0
+
+
+def test_the_heading_names_the_folders_the_files_came_from(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    approved = tmp_path / "approved.txt"
+    approved.write_text("custom-html-repolocal\n")
+    _, out = _check(capsys, "custom-html-repolocal", "--approved-file", str(approved))
+    assert out[0].endswith(": tests/custom-html-repolocal + cc-ci/ (the recipe repo's, approved)")
+    _, out = _check(capsys, "custom-html-repolocal")  # not approved: its cc-ci/ files run nowhere
+    assert out[0].endswith(": tests/custom-html-repolocal")

@@ -32,3 +32,25 @@ def test_a_stack_without_volumes_has_an_empty_volume_set() -> None:
     client = FakeClient()
     client.api.add("service", f"{STACK}_app", STACK).attrs = {"Version": {"Index": 3}}
     assert deployed_identity(cast(docker.DockerClient, cast(Any, client)), STACK).volumes == {}
+
+
+def test_each_service_records_what_it_mounts_at_each_path() -> None:
+    # what the upgrade floor compares: a release that renames a volume mounts another one there
+    client = FakeClient()
+    db = client.api.add("service", f"{STACK}_db", STACK)
+    db.attrs = {"Version": {"Index": 7}, "Spec": {"Name": f"{STACK}_db", "Labels": {}, "TaskTemplate": {
+        "ContainerSpec": {"Mounts": [
+            {"Type": "volume", "Source": f"{STACK}_db", "Target": "/var/lib/pastebin/"},
+            {"Type": "bind", "Source": "/etc/localtime", "Target": "/etc/localtime", "ReadOnly": True},
+            {"Type": "tmpfs", "Target": "/tmp"},
+            {"Type": "volume", "Target": "/cache"},  # anonymous: no source
+        ]}}}}
+    client.api.add("service", f"{STACK}_app", STACK).attrs = {"Version": {"Index": 3}}
+    identity = deployed_identity(cast(docker.DockerClient, cast(Any, client)), STACK)
+    assert {path: (m.type, m.source) for path, m in identity.services["db"].mounts.items()} == {
+        "/var/lib/pastebin": ("volume", f"{STACK}_db"), "/etc/localtime": ("bind", "/etc/localtime"),
+        "/tmp": ("tmpfs", ""), "/cache": ("volume", "")}
+    assert identity.services["app"].mounts == {}
+    recorded = identity.model_dump(mode="json")["services"]["db"]
+    assert sorted(recorded) == ["id", "mounts", "updated_at", "version"]  # the keys before, plus mounts
+    assert recorded["mounts"]["/var/lib/pastebin"] == {"type": "volume", "source": f"{STACK}_db"}

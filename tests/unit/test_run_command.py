@@ -24,3 +24,15 @@ def test_without_a_flag_the_environment_decides(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CCCI_SKIP_GENERIC", "0")
     cli.main(["run", "custom-html-tiny"])
     assert seen["CCCI_SKIP_GENERIC"] == "0"
+
+
+def test_upgrade_from_is_a_flag_named_in_help(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    seen: dict[str, str] = {}
+    monkeypatch.setattr(run_command, "run_from_env", lambda environ: seen.update(environ) or 0)
+    monkeypatch.setenv("UPGRADE_FROM", "previous")
+    assert cli.main(["run", "custom-html-tiny", "--stages", "upgrade", "--upgrade-from", "all"]) == 0
+    assert seen["UPGRADE_FROM"] == "all"
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    assert "--upgrade-from" in capsys.readouterr().out

@@ -206,7 +206,7 @@ class SwarmDriver(TargetReach):
                *[arg for f in files for arg in ("-c", str(f))], app.stack]
         with timing.waiting("docker"):
             done = self.target.run_host(cmd, cwd=app.checkout, env=env)
-        write_text_atomic(app.files.log(f"deploy-{app.deployments}"), done.output)
+        write_text_atomic(app.files.deploy_log(app.deployments), done.output)
         if done.failed:
             last = done.output.strip().splitlines()[-1:] or [f"exit {done.exit_code}"]
             raise InfraError(scrubber.scrub(f"docker stack deploy {app.stack} failed: {last[0]}"))

@@ -146,14 +146,18 @@ def test_the_snapshot_is_found_in_its_repository_with_its_password(repository: S
 
 def test_a_snapshot_id_the_repository_lacks_fails(repository: Snapshot) -> None:
     other = repository.model_copy(update={"id": "f" * 64})
-    _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password, other)
+    message = _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password, other)
+    assert message.startswith(f"snapshot {'f' * 64} is not in the run's restic repository {repository.repository}, "
+                              "which holds "), message
 
 
 def test_a_password_file_others_can_read_fails(repository: Snapshot) -> None:
     password = Path(repository.password_file)
     password.chmod(0o644)
     try:
-        _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password, repository)
+        message = _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password, repository)
+        assert message == (f"the restic password file {password} is mode 0644, expected 0600: only the harness "
+                           "may read it")
     finally:
         password.chmod(0o600)
 
@@ -184,7 +188,15 @@ def test_every_check_holds_for_an_app_that_rewrites_its_files_all_the_time(tmp_p
 def test_a_taken_path_missing_from_the_snapshot_fails(tmp_path: Path) -> None:
     taken = _content(tmp_path)
     del taken.listed[f"{ROOT}/{STACK}_content/_data"]
-    _fails(floor.test_every_included_volume_and_path_is_in_the_snapshot, _app(), taken.snapshot, taken.listed)
+    message = _fails(floor.test_every_included_volume_and_path_is_in_the_snapshot, _app(), taken.snapshot, taken.listed)
+    assert message == f"taken, yet not in the snapshot: {ROOT}/{STACK}_content/_data"
+
+
+def test_a_snapshot_of_no_volume_says_where_to_look() -> None:
+    empty = Snapshot(id="0123abcd", repository="/r", export="/r.tar.gz", volumes={})
+    message = _fails(floor.test_every_included_volume_and_path_is_in_the_snapshot, _app(), empty, {})
+    assert message == ("snapshot 0123abcd took no volume, expected at least one (the backup op's notes say which "
+                       "volumes it left out, and why)")
 
 
 def test_a_file_of_an_excluded_volume_or_outside_a_path_limit_in_the_snapshot_fails(tmp_path: Path) -> None:
@@ -198,14 +210,24 @@ def test_a_file_of_an_excluded_volume_or_outside_a_path_limit_in_the_snapshot_fa
 def test_a_manifest_that_is_not_the_snapshots_files_fails(tmp_path: Path) -> None:
     taken = _content(tmp_path)
     taken.listed[f"{ROOT}/{STACK}_content/_data/index.html"]["size"] = 0  # emptied on the way
-    _fails(floor.test_the_recorded_files_are_the_snapshots_files, _app(), taken.snapshot, taken.listed)
+    message = _fails(floor.test_the_recorded_files_are_the_snapshots_files, _app(), taken.snapshot, taken.listed)
+    assert message == ("the manifest and the snapshot differ (size or presence): "
+                       f"{ROOT}/{STACK}_content/_data/index.html")
 
 
 def test_an_export_that_is_not_the_snapshot_fails(tmp_path: Path) -> None:
     taken = _content(tmp_path)
     wrong = taken.snapshot.model_copy(update={"files": [f.model_copy(update={"sha256": "0" * 64})
                                                         for f in taken.snapshot.files]})
-    _fails(floor.test_the_export_holds_the_snapshots_files_in_the_backup_spec_layout, _app(), wrong)
+    message = _fails(floor.test_the_export_holds_the_snapshots_files_in_the_backup_spec_layout, _app(), wrong)
+    assert message.startswith("the export and the snapshot's files differ: "), message
+
+
+def test_an_export_not_named_after_its_snapshot_fails_naming_both(tmp_path: Path) -> None:
+    taken = _content(tmp_path)
+    renamed = taken.snapshot.model_copy(update={"export": str(tmp_path / "other.tar.gz")})
+    message = _fails(floor.test_the_export_holds_the_snapshots_files_in_the_backup_spec_layout, _app(), renamed)
+    assert message == f"the export {tmp_path / 'other.tar.gz'} is not named after its snapshot: expected 0123abcd.tar.gz"
 
 
 # -- witnesses ---------------------------------------------------------------------------------
@@ -261,12 +283,17 @@ def test_a_path_inside_a_taken_path_is_covered(tmp_path: Path) -> None:
 
 def test_a_volume_not_taken_without_a_label_saying_so_fails(tmp_path: Path) -> None:
     taken = _taken(tmp_path, {("content", "a"): b"a"}, {"content": []}, ["content", "data"])
-    _fails(floor.test_every_volume_of_the_stack_is_taken_unless_a_label_excludes_it, taken.snapshot, taken.labels)
+    message = _fails(floor.test_every_volume_of_the_stack_is_taken_unless_a_label_excludes_it, taken.snapshot,
+                     taken.labels)
+    assert message == "volume(s) of the stack neither taken nor excluded by a label: data"
 
 
 def test_a_volume_excluded_without_its_label_fails(tmp_path: Path) -> None:
     taken = _taken(tmp_path, {("content", "a"): b"a"}, {"content": []}, ["content", "data"], excluded=["data"])
-    _fails(floor.test_every_volume_of_the_stack_is_taken_unless_a_label_excludes_it, taken.snapshot, taken.labels)
+    message = _fails(floor.test_every_volume_of_the_stack_is_taken_unless_a_label_excludes_it, taken.snapshot,
+                     taken.labels)
+    assert message == ("the backup's exclusions are not the labels': data left out, though no "
+                       "`backupbot.backup.volumes.data=false` label excludes it")
 
 
 def test_a_whole_volume_taken_despite_its_path_label_fails(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ recipe (a login page, a 303, a service still booting, two web services, a second
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -127,17 +128,35 @@ def test_every_service_converged() -> None:
         floor.test_every_service_converged(["db: 0/1 running"])
 
 
-def _state(deploy_count: int = 1, chaos: bool = False) -> OpState:
+def test_an_unconverged_service_fails_in_a_sentence_naming_it_and_what_was_expected() -> None:
+    with pytest.raises(AssertionError) as failed:
+        floor.test_every_service_converged(["db: 0/1 running", "app: 1/2 running"])
+    assert str(failed.value).startswith(
+        "after the install, 2 services of the app are not running every task of their spec: db: 0/1 running; "
+        "app: 1/2 running (the op had seen every service converge, so a task stopped or restarted since"), failed.value
+
+
+def _state(deploy_count: int = 1, chaos: bool = False, version: str = "1.0.0+1.0") -> OpState:
     labels = {f"coop-cloud.{STACK}.version": "1.0.0+1.0"}
-    installed = deployment(labels).model_copy(update={"chaos": chaos})
+    installed = deployment(labels).model_copy(update={"chaos": chaos, "version": version})
     return OpState(run_id="r1", recipe="recipe", head_commit="c" * 40,
                    ops={"install": OpRecord(op="install", deployment=installed, deploy_count=deploy_count)})
 
 
+def _fails(check: Any, *args: Any) -> str:
+    with pytest.raises(AssertionError) as failed:
+        check(*args)
+    return str(failed.value)
+
+
 def test_the_install_created_the_stack_once() -> None:
-    floor.test_the_install_created_the_stack_once(_state(1))
-    with pytest.raises(AssertionError):
-        floor.test_the_install_created_the_stack_once(_state(0))  # the stack was there before the install
+    floor.test_the_install_created_the_stack_once(app(), _state(1))
+    # the stack was there before the install
+    assert _fails(floor.test_the_install_created_the_stack_once, app(), _state(0)) == (
+        f"the install's deploy created the stack {STACK} 0 times, expected once: the stack was there before the "
+        "install (a run's stack is its own, never reused)")
+    assert _fails(floor.test_the_install_created_the_stack_once, app(), _state(2)) == (
+        f"the install's deploy created the stack {STACK} 2 times, expected once")
 
 
 def test_the_deployed_version_label_is_the_version_installed() -> None:
@@ -149,6 +168,56 @@ def test_the_deployed_version_label_is_the_version_installed() -> None:
     floor.test_the_deployed_version_label_is_the_version_installed(app(), chaos, _state(chaos=True))
     with pytest.raises(AssertionError):
         floor.test_the_deployed_version_label_is_the_version_installed(app(), chaos, _state(chaos=False))
+
+
+def test_the_old_version_label_is_named_with_its_fix() -> None:
+    # older Co-op Cloud recipes: `coop-cloud.${STACK_NAME}.app.version=…`; a chaos install reads
+    # its version from the label, so it found none ("unknown")
+    old = {f"coop-cloud.{STACK}.app.version": "2.3.0+1.8", "traefik.enable": "true"}
+    for state in (_state(chaos=True, version="unknown"), _state()):
+        message = _fails(floor.test_the_deployed_version_label_is_the_version_installed, app(), old, state)
+        assert message.startswith(
+            f"the app's services carry no `coop-cloud.{STACK}.version` label, but the old form "
+            f"`coop-cloud.{STACK}.app.version=2.3.0+1.8` (older Co-op Cloud recipes): rename it to "
+            "`coop-cloud.${STACK_NAME}.version` in the compose file's deploy labels"), message
+        assert "assert None ==" not in message.splitlines()[0]
+
+
+def test_a_missing_version_label_says_what_to_add() -> None:
+    message = _fails(floor.test_the_deployed_version_label_is_the_version_installed, app(), {}, _state())
+    assert message.startswith(f"no service of the app carries the `coop-cloud.{STACK}.version` label: add "
+                              "`coop-cloud.${STACK_NAME}.version=1.0.0+1.0` to the deploy labels of the recipe's "
+                              "main service"), message
+    chaos = _fails(floor.test_the_deployed_version_label_is_the_version_installed, app(), {},
+                   _state(chaos=True, version="unknown"))
+    assert "`coop-cloud.${STACK_NAME}.version=<the recipe version>`" in chaos, chaos
+
+
+def test_a_version_label_that_is_not_the_release_names_both() -> None:
+    message = _fails(floor.test_the_deployed_version_label_is_the_version_installed, app(),
+                     {f"coop-cloud.{STACK}.version": "0.9.0+0.9"}, _state())
+    assert message.startswith(f"the `coop-cloud.{STACK}.version` label is 0.9.0+0.9, yet the install deployed "
+                              "release 1.0.0+1.0: a release's compose carries its own version (set it to 1.0.0+1.0 "
+                              "in the commit tagged with it"), message
+
+
+def test_the_chaos_version_labels_fail_naming_the_label_and_the_commit() -> None:
+    version = {f"coop-cloud.{STACK}.version": "1.0.0+1.0"}
+    message = _fails(floor.test_the_deployed_version_label_is_the_version_installed, app(), version,
+                     _state(chaos=True))
+    assert message.startswith(f"the install deployed commit cccccccc in chaos mode (not a release), yet the "
+                              f"`coop-cloud.{STACK}.chaos-version` label is absent"), message
+    message = _fails(floor.test_the_deployed_version_label_is_the_version_installed, app(),
+                     {**version, f"coop-cloud.{STACK}.chaos-version": "cccccccc"}, _state())
+    assert message.startswith(f"the install deployed release 1.0.0+1.0, yet the app carries "
+                              f"`coop-cloud.{STACK}.chaos-version=cccccccc`, a chaos deploy's label: remove it"), message
+
+
+def test_no_recorded_install_deployment_is_said() -> None:
+    state = _state()
+    state.ops["install"] = state.ops["install"].model_copy(update={"deployment": None})
+    assert _fails(floor.test_the_deployed_version_label_is_the_version_installed, app(), {}, state).startswith(
+        "op state records no deployment of the install")
 
 
 def test_a_read_timeout_is_a_connection_error_too() -> None:

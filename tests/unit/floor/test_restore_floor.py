@@ -180,6 +180,45 @@ def test_a_restore_of_another_snapshot_or_fewer_files_fails() -> None:
             floor.test_the_restore_wrote_back_the_backups_snapshot(_state(snapshot, restored.model_copy(update=wrong)), "restore")
 
 
+@pytest.mark.parametrize(("wrong", "said"), [
+    ({"snapshot_id": "ffff0000"}, "the restore wrote back snapshot ffff0000, not the backup's 0123abcd"),
+    ({"files": 2}, "the restore wrote back 2 file(s); the snapshot took 4"),
+    ({"volumes": []}, "the restore wrote back volume(s) none; the snapshot took data"),
+], ids=["another snapshot", "fewer files", "no volume"])
+def test_a_restore_of_another_snapshot_or_fewer_files_says_what_it_wrote_and_what_was_taken(
+    wrong: dict[str, object], said: str
+) -> None:
+    state, _target = _lifecycle(writes=True, busy=False)
+    snapshot, restored = state["backup"].snapshot, state["restore"].restore
+    assert snapshot is not None and restored is not None
+    with pytest.raises(AssertionError) as failed:
+        floor.test_the_restore_wrote_back_the_backups_snapshot(_state(snapshot, restored.model_copy(update=wrong)),
+                                                               "restore")
+    assert str(failed.value) == said
+
+
+def test_no_recorded_snapshot_or_restore_is_said() -> None:
+    state, target = _lifecycle(writes=True, busy=False)
+    snapshot = state["backup"].snapshot
+    assert snapshot is not None
+    state.ops["restore"] = state.ops["restore"].model_copy(update={"restore": None})
+    with pytest.raises(AssertionError, match="^op state records no restore for the restore: the op wrote nothing back$"):
+        floor.test_every_restored_file_read_back_as_taken(state, "restore")
+    state.ops["backup"] = state.ops["backup"].model_copy(update={"snapshot": None})
+    for check in (lambda: floor.test_the_restore_wrote_back_the_backups_snapshot(state, "restore"),
+                  lambda: floor.test_every_witness_is_back_byte_identical(_app(), target, state, META)):
+        with pytest.raises(AssertionError, match="^op state records no snapshot of the backup: there is nothing the "
+                                                 "restore could write back$"):
+            check()
+
+
+def test_an_unconverged_service_after_the_restore_is_named_in_a_sentence() -> None:
+    floor.test_every_service_converged([], "restore-fresh")
+    with pytest.raises(AssertionError, match="^after the restore-fresh, 1 service of the app is not running every "
+                                             "task of its spec: db: 0/1 running"):
+        floor.test_every_service_converged(["db: 0/1 running"], "restore-fresh")
+
+
 @pytest.mark.parametrize("status", [200, 302, 401])
 def test_an_app_that_answers_after_the_restore_serves_a_login_page_included(status: int) -> None:
     f = fixtures(StubTarget({"app": web()}, {("app", 80): [status]}))

@@ -67,3 +67,14 @@ def test_without_witnesses_the_check_skips_saying_why() -> None:
         floor.test_the_witnesses_planted_at_install_are_still_in_place(_app(), Volumes({}), _state([]), opted_out)
     with pytest.raises(pytest.skip.Exception, match="no volume"):
         floor.test_the_witnesses_planted_at_install_are_still_in_place(_app(), Volumes({}), _state([]), META)
+
+
+def test_a_lost_witness_says_what_missing_and_changed_mean() -> None:
+    files = _kept()
+    del files[("db", ".cc-ci-witness-db")]  # a volume renamed by the head: db no longer mounted
+    with pytest.raises(AssertionError) as failed:
+        floor.test_the_witnesses_planted_at_install_are_still_in_place(_app(), Volumes(files), _state(WITNESSES), META)
+    assert str(failed.value) == (
+        "1 of 2 witness file(s) planted at install are not in place after the upgrade: db:.cc-ci-witness-db "
+        "(missing). Missing: the volume is gone, or no service mounts it any more; changed: its data was "
+        "rewritten. Either way the upgrade did not keep that volume's data")
