@@ -19,7 +19,9 @@ from runner.errors import InfraError
 from runner.plumbing.paths import state_dir
 
 _ROW_FIELDS = [f.name for f in fields(Row)]
-_SCHEMA = f"""
+_COLUMNS = ", ".join(f'"{name}"' for name in _ROW_FIELDS)  # quoted: `commit` is an SQL keyword
+_TYPES = {"level": "INTEGER", "made": "INTEGER", "finished": "REAL"}  # the rest are TEXT
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalogue_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     file TEXT NOT NULL,
@@ -30,12 +32,11 @@ CREATE TABLE IF NOT EXISTS catalogue_runs (
 );
 CREATE TABLE IF NOT EXISTS results (
     catalogue_run INTEGER NOT NULL REFERENCES catalogue_runs(id),
-    {", ".join(f"{name} {'INTEGER' if name in ('level', 'made') else 'REAL' if name == 'finished' else 'TEXT'}"
-               for name in _ROW_FIELDS)},
+    {},
     PRIMARY KEY (catalogue_run, recipe)
 );
 CREATE INDEX IF NOT EXISTS results_by_recipe ON results (recipe, catalogue_run);
-"""
+""".format(", ".join(f'"{name}" {_TYPES.get(name, "TEXT")}' for name in _ROW_FIELDS))
 
 
 def default_path() -> Path:
@@ -86,7 +87,7 @@ class History:
     def record(self, catalogue_run: int, row: Row) -> None:
         values = asdict(row)
         with self._write() as db:
-            db.execute(f"INSERT OR REPLACE INTO results (catalogue_run, {', '.join(_ROW_FIELDS)}) "
+            db.execute(f"INSERT OR REPLACE INTO results (catalogue_run, {_COLUMNS}) "
                        f"VALUES (?, {', '.join('?' for _ in _ROW_FIELDS)})",
                        (catalogue_run, *(values[name] for name in _ROW_FIELDS)))
 
@@ -120,7 +121,7 @@ class History:
 
     def _rows(self, where: str, params: tuple[object, ...]) -> list[tuple[int, Row]]:
         try:
-            found = self._db.execute(f"SELECT catalogue_run, {', '.join(_ROW_FIELDS)} FROM results {where}",
+            found = self._db.execute(f"SELECT catalogue_run, {_COLUMNS} FROM results {where}",
                                      params).fetchall()
         except sqlite3.Error as err:
             raise InfraError(f"catalogue history {self.path}: {err}") from None

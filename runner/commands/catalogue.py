@@ -55,15 +55,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # a bad file is refused before the history is touched
+    catalogue = catalogue_file.load(args.file) if args.catalogue_command == "run" else None
     history = History(args.history_file or default_path())
     try:
-        return {"run": _run, "status": _status, "history": _history}[args.catalogue_command](args, history)
+        if catalogue is not None:
+            return _run(args, catalogue, history)
+        return {"status": _status, "history": _history}[args.catalogue_command](args, history)
     finally:
         history.close()
 
 
-def _run(args: argparse.Namespace, history: History) -> int:
-    catalogue = catalogue_file.load(args.file)
+def _run(args: argparse.Namespace, catalogue: catalogue_file.Catalogue, history: History) -> int:
     targets = tuple(catalogue_file.TargetEntry(target=t, limit=None) for t in args.target) if args.target else None
     report = run_catalogue(catalogue, history, Options(jobs=args.jobs, targets=targets, retry=args.retry),
                            process.run_on, process.probe, _say)
