@@ -86,12 +86,12 @@ class Schedule:
 
     def _settle(self, job: _Job, target: str, outcome: RunOutcome, queue: deque[_Job], entry: Done,
                 on_done: Callable[[Done], None]) -> None:
-        if outcome.exit_code == EXIT_INFRA and target not in self._down and not self.probe(target):
+        if _maybe_the_target(outcome) and target not in self._down and not self.probe(target):
             self._down.add(target)
             left = [t.target for t in self.targets if t.target not in self._down]
             self.notes.append(f"target {target} went down; the recipes left run on {', '.join(left) or 'no target'}")
             self.say(self.notes[-1])
-        if target in self._down and outcome.exit_code == EXIT_INFRA:
+        if target in self._down and _maybe_the_target(outcome):
             queue.appendleft(replace(job, moved_from=target))  # not the recipe's fault: run it elsewhere
             entry.moved_from = target
             return
@@ -119,3 +119,10 @@ class Schedule:
     def _down_text(self) -> str:
         return ", ".join(sorted(self._down)) + " down" if self._down else "none listed"
 
+
+
+def _maybe_the_target(outcome: RunOutcome) -> bool:
+    """A run that may have failed for its target's sake: an infrastructure failure (exit 3), or a
+    run that never reached the recipe's commit (a target that refuses the connection is bad input,
+    exit 2, before anything is cloned). The probe then decides."""
+    return outcome.exit_code == EXIT_INFRA or (not outcome.passed and outcome.commit is None)

@@ -1,5 +1,6 @@
-"""A catalogue of the bundled recipes, run for real on the local swarm two at a time: the matrix,
-the history, and a second catalogue run that shows nothing changed."""
+"""A catalogue of the bundled recipes, run for real on the local swarm two at a time: a second
+target that refuses the connection hands its recipe to the local one, the matrix, the history, and
+a second catalogue run that shows nothing changed."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from tests.e2e.support import suite_objects
 
 pytestmark = pytest.mark.e2e
 
-CATALOGUE = """\
+REFUSED = "ssh://ci@127.0.0.1:1"  # nothing listens on port 1: the connection is refused
+CATALOGUE = f"""\
 stages: install
+targets: [local, "{REFUSED}"]
 recipes:
   - name: custom-html-tiny
   - name: notes-tiny
@@ -46,23 +49,27 @@ def test_a_catalogue_runs_its_recipes_two_at_a_time_and_remembers_them(tmp_path:
 
     first = cc_ci(tmp_path, "run", str(path), "--jobs", "2")
     assert first.returncode == 0, first.stderr
+    # the second recipe went to the emptier target, which refused it: taken out, the recipe ran here
+    assert f"target {REFUSED} went down; the recipes left run on local" in first.stdout
+    assert f"notes-tiny: target {REFUSED} went down; ran on local instead" in first.stdout
     rows = matrix(first.stdout)
     assert set(rows) == {"custom-html-tiny", "notes-tiny"}
     for cells in rows.values():
         commit, level, verdict, change, target = cells
         assert (level, verdict, change, target) == ("L1", "pass", "new", "local")
         assert len(commit) == 12
-    run_dirs = sorted((tmp_path / "runs").iterdir())
-    assert len(run_dirs) == 2  # each recipe one ordinary run, with its own run dir
+    # each recipe one ordinary run with its own run dir (the refused one wrote none)
+    run_dirs = [d for d in sorted((tmp_path / "runs").iterdir()) if RunDir(d).results.exists()]
+    assert len(run_dirs) == 2
     for run_dir in run_dirs:
         results = json.loads(RunDir(run_dir).results.read_text())
         assert (results["verdict"], results["level"], results["teardown_clean"]) == ("pass", 1, True)
-        assert not [o for o in suite_objects() if results["stack"] in o]
-    # two at a time: both had started before the first one ended
-    progress = [line for line in first.stderr.splitlines() if line.startswith("catalogue: ")]
-    assert [line.endswith("running on local") for line in progress[:2]] == [True, True], progress
+    # two at a time: the moved recipe started on local before the first one ended
+    progress = [line.removeprefix("catalogue: ") for line in first.stderr.splitlines() if line.startswith("catalogue: ")]
+    assert progress[:4] == ["custom-html-tiny: running on local", f"notes-tiny: running on {REFUSED}",
+                            f"target {REFUSED} went down; the recipes left run on local", "notes-tiny: running on local"]
 
-    second = cc_ci(tmp_path, "run", str(path), "--jobs", "2")
+    second = cc_ci(tmp_path, "run", str(path), "--jobs", "2", "--target", "local")
     assert second.returncode == 0, second.stderr
     assert {name: cells[3] for name, cells in matrix(second.stdout).items()} == {"custom-html-tiny": "=", "notes-tiny": "="}
 
@@ -75,3 +82,9 @@ def test_a_catalogue_runs_its_recipes_two_at_a_time_and_remembers_them(tmp_path:
     assert history.returncode == 0, history.stderr
     # `#<run>  <date> <time> UTC  <commit>  <level>  <verdict>  <change>  <run id>`
     assert [line.split()[7] for line in history.stdout.splitlines()] == ["=", "new"]
+
+    # nothing of the four runs is left on the swarm
+    stacks = [json.loads(RunDir(d).results.read_text())["stack"] for d in (tmp_path / "runs").iterdir()
+              if RunDir(d).results.exists()]
+    assert len(stacks) == 4
+    assert [o for o in suite_objects() if any(stack in o for stack in stacks)] == []

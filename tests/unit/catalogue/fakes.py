@@ -24,6 +24,7 @@ class FakeRuns:
     answers: dict[str, list[Answer]] = field(default_factory=dict)
     down: set[str] = field(default_factory=set)
     hold_s: float = 0.0  # how long a run takes: lets runs overlap
+    down_answer: Answer = (0, "error", 3, None)  # what a run on a target that is down ends with
     calls: list[tuple[str, str, str, str]] = field(default_factory=list)  # (recipe, target, commit, stages)
     running: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     most: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # peak runs at once, per target and "all"
@@ -41,8 +42,9 @@ class FakeRuns:
                 time.sleep(self.hold_s)
                 run_id = f"{recipe.name}-{len(self.calls)}"
                 if target in self.down:
-                    return RunOutcome(0, "error", run_id, Path("/runs") / run_id, exit_code=3, target=target,
-                                      error="cannot connect")
+                    level, verdict, code, sha = self.down_answer
+                    return RunOutcome(level, verdict, run_id, Path("/runs") / run_id, exit_code=code, commit=sha,
+                                      target=target, error="cannot connect")
                 script = self.answers.get(recipe.name, [PASS_L1])
                 level, verdict, code, sha = script[min(n, len(script)) - 1]
                 return RunOutcome(level, verdict, run_id, Path("/runs") / run_id, exit_code=code, commit=sha,

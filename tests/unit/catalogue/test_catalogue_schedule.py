@@ -48,6 +48,22 @@ def test_a_target_that_goes_down_hands_its_recipes_to_another_and_says_so() -> N
     assert plan.notes == [f"target {REMOTE} went down; the recipes left run on {LOCAL}"]
 
 
+def test_a_refused_connection_before_any_commit_takes_the_target_out_too() -> None:
+    # an ssh target that refuses the connection is bad input (exit 2) before anything is cloned
+    runs = FakeRuns(down={REMOTE}, down_answer=(0, "error", 2, None))
+    plan = schedule(runs, [target(REMOTE), target(LOCAL)], jobs=1)
+    (done,) = plan.run(recipes("a"), lambda _: None)
+    assert (done.moved_from, [(o.target, o.verdict) for o in done.outcomes]) == (REMOTE, [(LOCAL, "pass")])
+    assert plan.notes == [f"target {REMOTE} went down; the recipes left run on {LOCAL}"]
+
+
+def test_a_refusal_on_a_target_that_answers_is_the_recipes_own() -> None:
+    runs = FakeRuns(answers={"a": [(0, "error", 2, None)]})
+    plan = schedule(runs, [target(LOCAL), target(REMOTE)], jobs=1)
+    (done,) = plan.run(recipes("a"), lambda _: None)
+    assert ([o.exit_code for o in done.outcomes], done.moved_from, plan.notes) == ([2], None, [])
+
+
 def test_when_every_target_is_down_the_recipes_left_are_not_run() -> None:
     runs = FakeRuns(down={LOCAL})
     finished: list[Done] = []
