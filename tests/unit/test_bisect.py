@@ -184,7 +184,7 @@ def test_a_run_that_could_not_be_made_twice_stops_the_bisect_and_is_not_called_b
 
 
 def _main(monkeypatch: pytest.MonkeyPatch, fake: Fake, *argv: str) -> int:
-    monkeypatch.setattr(command, "run_as_process", lambda recipe, commit, stages, runs_dir: fake(recipe, commit, stages))
+    monkeypatch.setattr(command, "run_on", lambda target, runs_dir: fake)
     return cli.main(["bisect", *argv])
 
 
