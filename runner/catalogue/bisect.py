@@ -51,7 +51,7 @@ def bisect(recipe: CatalogueRecipe, good: str, bad: str, stages: str, run: RunOn
     BadInput, as are unknown stages."""
     stages = _stages(stages, LIFECYCLE)
     with local_repo(recipe) as repo:
-        good_sha, bad_sha = _commit(repo, good, "--good"), _commit(repo, bad, "--bad")
+        good_sha, bad_sha = _commit(repo, good, "--good", recipe.name), _commit(repo, bad, "--bad", recipe.name)
         if good_sha == bad_sha:
             return BisectResult(None, "", why=f"the commit did not move (good and bad are both {good_sha[:SHORT]}): "
                                 "an image or the host changed, not the recipe; there is nothing to bisect")
@@ -123,13 +123,13 @@ def _stages(stages: str, lifecycle: Lifecycle) -> str:
     return ",".join(ops)
 
 
-def _commit(repo: Path, ref: str, flag: str) -> str:
+def _commit(repo: Path, ref: str, flag: str, name: str) -> str:
     if ref.startswith("-"):
         raise BadInput(f"{flag} {ref!r} is not a commit; give a sha, branch or tag")
     try:
         return git.rev_parse(repo, ref)
     except ExecError:
-        raise BadInput(f"{flag} {ref!r} is not a commit of {repo}; give a sha, branch or tag of the recipe's repo") from None
+        raise BadInput(f"{flag} {ref!r} is not a commit of {name}'s repo; give a sha, branch or tag of it") from None
 
 
 def _is_ancestor(repo: Path, older: str, newer: str) -> bool:

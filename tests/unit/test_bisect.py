@@ -119,9 +119,9 @@ def test_good_must_be_an_ancestor_of_bad(tmp_path: Path) -> None:
     fake = Fake([*commits, side], 9)
     with pytest.raises(BadInput, match=r"^--good '.{40}' is not an ancestor of --bad '.{40}' in my-recipe"):
         bisect(_recipe(repo), side, commits[2], "install", fake, lambda line: None)
-    with pytest.raises(BadInput, match=r"^--good 'nope' is not a commit of "):
+    with pytest.raises(BadInput, match=r"^--good 'nope' is not a commit of my-recipe's repo; give a sha, branch or tag of it$"):
         bisect(_recipe(repo), "nope", commits[2], "install", fake, lambda line: None)
-    with pytest.raises(BadInput, match=r"^--bad 'main~9' is not a commit of "):
+    with pytest.raises(BadInput, match=r"^--bad 'main~9' is not a commit of my-recipe's repo"):
         bisect(_recipe(repo), commits[0], "main~9", "install", fake, lambda line: None)
     assert fake.calls == []
 
