@@ -90,7 +90,7 @@ class _Entry(BaseModel):
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stages: str = "install"
+    stages: str = Field(default_factory=lambda: ",".join(LIFECYCLE.default_stages))  # as `cc-ci run`
     targets: list[TargetEntry] = Field(default_factory=lambda: [TargetEntry(target="local", limit=None)])
     stale_after_days: float = Field(DEFAULT_STALE_DAYS, gt=0, le=3650)
     recipes: list[_Entry] = Field(min_length=1)

@@ -60,8 +60,7 @@ class History:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # check_same_thread off: the catalogue's worker threads hand rows to one writer, under its lock
-            self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            self._db = sqlite3.connect(path, timeout=30)  # a second writer (another catalogue run) waits
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as err:
             raise InfraError(f"catalogue history {path}: {err}; check the file (or move it away to start afresh)") from None

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runner.ops import LIFECYCLE
+
 
 class CatalogueRecipe(BaseModel):
     """One entry of the catalogue file, its defaults filled in from the file's top level."""
@@ -22,7 +24,8 @@ class CatalogueRecipe(BaseModel):
     name: str = Field(min_length=1)
     repo: str | None = None  # a URL or a local path; None: an enrolled/bundled recipe
     ref: str | None = None  # None: the repo's default branch
-    stages: str = "install"  # comma-separated, as STAGES
+    # comma-separated, as STAGES; by default what `cc-ci run` performs without STAGES
+    stages: str = Field(default_factory=lambda: ",".join(LIFECYCLE.default_stages))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ history as soon as its recipe is done; the matrix and the exit code at the end."
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -61,16 +60,14 @@ def run_catalogue(catalogue: Catalogue, history: History, options: Options, run_
                   say: Say, clock: Callable[[], float] = time.time) -> Report:
     catalogue_run = history.start(str(catalogue.path), clock(), catalogue.stale_after_s)
     rows: dict[str, Row] = {}
-    lock = threading.Lock()
 
-    def on_done(done: Done) -> None:
-        with lock:  # the schedule calls back from its own thread only, but keep the writer one at a time
-            row = row_of(done, clock())
-            previous = history.previous(row.recipe, catalogue_run)
-            row = carry(replace(row, change=change_word(row, previous)), previous)
-            history.record(catalogue_run, row)
-            rows[row.recipe] = row
-            say(f"{row.recipe}: {row.verdict} L{row.level if row.level is not None else '-'} {row.change}".rstrip())
+    def on_done(done: Done) -> None:  # called in this thread: the schedule's loop settles each run
+        row = row_of(done, clock())
+        previous = history.previous(row.recipe, catalogue_run)
+        row = carry(replace(row, change=change_word(row, previous)), previous)
+        history.record(catalogue_run, row)
+        rows[row.recipe] = row
+        say(f"{row.recipe}: {row.verdict} L{row.level if row.level is not None else '-'} {row.change}".rstrip())
 
     schedule = Schedule(targets=options.targets or catalogue.targets, jobs=options.jobs, run_on=run_on,
                         probe=probe, retry=options.retry, say=say)

@@ -9,6 +9,7 @@ import pytest
 from runner.catalogue.file import DEFAULT_STALE_DAYS, MAX_BYTES, load
 from runner.cli import main
 from runner.errors import EXIT_BAD_INPUT, BadInput
+from runner.ops import LIFECYCLE
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -45,6 +46,7 @@ recipes: [{name: a}]
 """))
     assert [(t.target, t.limit) for t in catalogue.targets] == [("local", None), ("ssh://ci@swarm-2.example.org", 3)]
     assert catalogue.stale_after_s == 2 * 86400
+    assert catalogue.recipes[0].stages == ",".join(LIFECYCLE.default_stages)  # what `cc-ci run` performs
 
 
 @pytest.mark.parametrize(("text", "says"), [
