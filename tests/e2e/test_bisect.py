@@ -45,6 +45,7 @@ def test_bisect_names_the_commit_that_broke_the_install(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "runner.cli", "bisect", str(repo), "--good", good, "--bad", bad,
                            "--stages", "install"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
 
+    print(done.stdout)  # the steps, for whoever reads the test's output
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"first bad commit: {broke} ship an image nobody built\n" in done.stdout
     steps = [line for line in done.stdout.splitlines() if line.startswith("step ")]
