@@ -62,8 +62,16 @@ class History:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30)  # a second writer (another catalogue run) waits
             self._db.executescript(_SCHEMA)
+            self._add_new_columns()
         except sqlite3.Error as err:
             raise InfraError(f"catalogue history {path}: {err}; check the file (or move it away to start afresh)") from None
+
+    def _add_new_columns(self) -> None:
+        """A history written before a row field existed gets its column (empty for the old rows)."""
+        have = {info[1] for info in self._db.execute("PRAGMA table_info(results)")}
+        with self._db:
+            for name in (n for n in _ROW_FIELDS if n not in have):
+                self._db.execute(f'ALTER TABLE results ADD COLUMN "{name}" {_TYPES.get(name, "TEXT")}')
 
     def close(self) -> None:
         self._db.close()

@@ -40,8 +40,9 @@ class Row:
     retry_run_dir: str | None = None
     retry_verdict: str | None = None
     error: str | None = None
-    first_bad: str | None = None  # a regression's first bad commit (sha), or why there is none
+    first_bad: str | None = None  # a regression's first bad commit (sha), found by the bisect
     first_bad_subject: str | None = None
+    bisect_why: str | None = None  # what the bisect found (its runs), or why it made none
     finished: float = 0.0  # when its (last) run ended, epoch seconds
     made: bool = True  # False: no run could be made this time; the row shows the previous result, if any
 
@@ -119,9 +120,11 @@ def _notes(row: Row) -> list[str]:
     if row.retry_run_id:
         notes.append(f"{row.recipe}: run {row.run_id} {'failed' if row.verdict == 'flaky' else row.verdict}, "
                      f"retried from scratch as {row.retry_run_id}: {row.retry_verdict}")
-    if row.regressed and row.first_bad:
+    if row.first_bad:
         subject = f" {row.first_bad_subject}" if row.first_bad_subject else ""
         notes.append(f"{row.recipe}: first bad commit {row.first_bad}{subject}")
+    if row.bisect_why:
+        notes.append(f"{row.recipe}: {row.bisect_why}")
     if not row.made:
         shown = f"; showing its previous result (run {row.run_id})" if row.run_id else ""
         notes.append(f"{row.recipe}: no run could be made: {row.error}{shown}")

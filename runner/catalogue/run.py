@@ -1,6 +1,7 @@
 """One catalogue run: every recipe of the file one ordinary run (spread over the targets by
 `Schedule`), each row judged against the recipe's previous catalogue result and written to the
-history as soon as its recipe is done; the matrix and the exit code at the end."""
+history as soon as its recipe is done; then each regression bisected to its first bad commit
+(unless --no-bisect); the matrix and the exit code at the end."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from runner.catalogue.bisect import BisectResult
 from runner.catalogue.file import Catalogue, TargetEntry
 from runner.catalogue.history import History
 from runner.catalogue.matrix import (
@@ -19,8 +21,12 @@ from runner.catalogue.matrix import (
     exit_code,
     flaky_recipes,
 )
-from runner.catalogue.model import RunOutcome, Say
+from runner.catalogue.model import CatalogueRecipe, RunOne, RunOutcome, Say
 from runner.catalogue.schedule import Done, Probe, RunOn, Schedule
+from runner.errors import CcciError
+
+# `runner.catalogue.bisect.bisect`, handed in so that tests can stand in for it
+Bisect = Callable[[CatalogueRecipe, str, str, str, RunOne, Say], BisectResult]
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class Options:
     jobs: int = 1
     targets: Sequence[TargetEntry] | None = None  # --target: in place of the file's
     retry: bool = True
+    bisect: Bisect | None = None  # None: --no-bisect
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,41 @@ def run_catalogue(catalogue: Catalogue, history: History, options: Options, run_
     schedule = Schedule(targets=options.targets or catalogue.targets, jobs=options.jobs, run_on=run_on,
                         probe=probe, retry=options.retry, say=say)
     schedule.run(catalogue.recipes, on_done)
+    if options.bisect is not None:
+        for recipe in catalogue.recipes:
+            if rows[recipe.name].regressed and rows[recipe.name].made:
+                target = _bisect_target(rows[recipe.name], schedule)
+                row = _bisected(rows[recipe.name], history.previous(recipe.name, catalogue_run), recipe,
+                                options.bisect, None if target is None else run_on(target), say)
+                history.record(catalogue_run, row)
+                rows[recipe.name] = row
     ordered = as_of([rows[recipe.name] for recipe in catalogue.recipes], clock(), catalogue.stale_after_s)
     flaky = flaky_recipes(history.recent_verdicts([r.name for r in catalogue.recipes]))
     code = exit_code(ordered)
     history.finish(catalogue_run, clock(), code)
     return Report(catalogue_run, ordered, schedule.notes, flaky, code)
 
+
+
+def _bisect_target(row: Row, schedule: Schedule) -> str | None:
+    """Where a regression is bisected: where it regressed, unless that target went down since."""
+    up = schedule.up()
+    return row.target if row.target in up else next(iter(up), None)
+
+
+def _bisected(row: Row, previous: Row | None, recipe: CatalogueRecipe, bisect: Bisect, run: RunOne | None,
+              say: Say) -> Row:
+    """The regressed row with its first bad commit, or why there is none: between the previous
+    result's commit (good) and this one (bad), with the catalogue's stages."""
+    if run is None:
+        return replace(row, bisect_why="not bisected: no target left up")
+    if previous is None or previous.commit is None or row.commit is None:
+        return replace(row, bisect_why="not bisected: a commit of the two results is not known")
+    say(f"{recipe.name}: {row.change}: bisecting {previous.commit[:12]}..{row.commit[:12]}")
+    try:
+        found = bisect(recipe, previous.commit, row.commit, recipe.stages, run, say)
+    except CcciError as err:  # e.g. the good commit is no longer an ancestor (a force-push)
+        return replace(row, bisect_why=f"not bisected: {err}")
+    runs = ", ".join(outcome.run_id for outcome in found.runs)
+    why = f"{found.why} (runs: {runs})" if runs else found.why
+    return replace(row, first_bad=found.first_bad, first_bad_subject=found.subject or None, bisect_why=why)

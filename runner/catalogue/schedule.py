@@ -77,6 +77,10 @@ class Schedule:
                     self._settle(job, target, future.result(), queue, done[job.recipe.name], on_done)
         return [done[recipe.name] for recipe in recipes]
 
+    def up(self) -> list[str]:
+        """The targets not taken out, in the order listed."""
+        return [t.target for t in self.targets if t.target not in self._down]
+
     def _one(self, job: _Job, target: str) -> RunOutcome:
         try:
             return self.run_on(target)(job.recipe, job.recipe.ref or "", job.recipe.stages)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from runner.catalogue import file as catalogue_file
 from runner.catalogue import process
+from runner.catalogue.bisect import bisect
 from runner.catalogue.history import History, default_path
 from runner.catalogue.matrix import as_of, flaky_recipes, render
 from runner.catalogue.run import Options, run_catalogue
@@ -40,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-retry", dest="retry", action="store_false",
                      help="do not run a failed recipe once more from scratch (no flaky detection)")
     run.add_argument("--no-bisect", dest="bisect", action="store_false",
-                     help="do not bisect a regression to its first bad commit (this build never bisects: "
-                     "`cc-ci bisect` is not part of it yet)")
+                     help="do not bisect a regression to its first bad commit (by default each one is, as "
+                     "`cc-ci bisect RECIPE --good <previous commit> --bad <this one>` would, on the target it "
+                     "regressed on)")
     run.epilog = ("Exit codes: 0 nothing regressed, 1 something regressed, 2 the file is invalid, "
                   "3 a run could not be made (infrastructure: no target took it).")
     status = sub.add_parser("status", help="print the latest catalogue run's matrix")
@@ -68,8 +70,8 @@ def main(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, catalogue: catalogue_file.Catalogue, history: History) -> int:
     targets = tuple(catalogue_file.TargetEntry(target=t, limit=None) for t in args.target) if args.target else None
-    report = run_catalogue(catalogue, history, Options(jobs=args.jobs, targets=targets, retry=args.retry),
-                           process.run_on, process.probe, _say)
+    options = Options(jobs=args.jobs, targets=targets, retry=args.retry, bisect=bisect if args.bisect else None)
+    report = run_catalogue(catalogue, history, options, process.run_on, process.probe, _say)
     print(f"catalogue run #{report.catalogue_run} of {catalogue.path}")
     print(render(report.rows, report.flaky, report.notes))
     return report.exit_code

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runner.catalogue.bisect import BisectResult
 from runner.catalogue.file import Catalogue, TargetEntry
 from runner.catalogue.history import History
+from runner.catalogue.matrix import render
+from runner.catalogue.model import CatalogueRecipe, RunOne, Say
 from runner.catalogue.run import Options, Report, run_catalogue
+from runner.errors import BadInput
 
 from .fakes import Clock, FakeRuns, recipes
 
@@ -84,3 +88,52 @@ def test_a_recipe_that_could_not_run_keeps_its_last_result_goes_stale_and_exits_
     assert report.exit_code == 3
     clock.now += DAY  # and it counts as no result: the next one is compared with the last real one
     assert changes(run(history, FakeRuns(), clock, "a")) == {"a": ("pass", 1, "=")}
+
+
+class FakeBisect:
+    """Stands in for `runner.catalogue.bisect.bisect`: records its calls, answers a first bad commit."""
+
+    def __init__(self, first_bad: str | None = "c2", fail: Exception | None = None) -> None:
+        self.calls: list[tuple[str, str, str, str]] = []
+        self.first_bad, self.fail = first_bad, fail
+
+    def __call__(self, recipe: CatalogueRecipe, good: str, bad: str, stages: str, run: RunOne, say: Say) -> BisectResult:
+        self.calls.append((recipe.name, good, bad, stages))
+        if self.fail is not None:
+            raise self.fail
+        outcome = run(recipe, bad, stages)  # a step: one run on the target it was handed
+        return BisectResult(self.first_bad, "break the install" if self.first_bad else "", [outcome],
+                            why="the first commit that does not reach L2 upgrade")
+
+
+def regress(history: History, clock: Clock, bisect: FakeBisect | None) -> Report:
+    """b: L2 at c1, then L1 at c3 (a later commit); a: unchanged."""
+    runs = FakeRuns(answers={"b": [(2, "pass", 0, "c1"), (1, "fail", 1, "c3")]})
+    run(history, runs, clock, "a", "b")
+    clock.now += DAY
+    return run_catalogue(catalogue("a", "b"), history, Options(jobs=2, retry=False, bisect=bisect),
+                         runs.run_on, runs.probe, lambda _: None, clock)
+
+
+def test_a_regression_is_bisected_between_the_previous_commit_and_this_one(tmp_path: Path) -> None:
+    history, clock, bisect = History(tmp_path / "h.sqlite"), Clock(), FakeBisect()
+    report = regress(history, clock, bisect)
+    assert bisect.calls == [("b", "c1", "c3", "install")]  # only the regressed recipe, with its stages
+    b = report.rows[1]
+    assert (b.change, b.first_bad, b.first_bad_subject) == ("regressed L2→L1", "c2", "break the install")
+    assert b.bisect_why == "the first commit that does not reach L2 upgrade (runs: b-5)"  # the fifth run of the fake
+    assert report.exit_code == 1
+    assert history.matrix(report.catalogue_run)[1] == b  # the history names it too
+    assert "b: first bad commit c2 break the install" in render(report.rows)
+
+
+def test_no_bisect_leaves_a_regression_unbisected(tmp_path: Path) -> None:
+    report = regress(History(tmp_path / "h.sqlite"), Clock(), None)
+    assert (report.rows[1].change, report.rows[1].first_bad, report.rows[1].bisect_why) == ("regressed L2→L1", None, None)
+
+
+def test_a_bisect_that_cannot_start_says_why_in_the_row(tmp_path: Path) -> None:
+    bisect = FakeBisect(fail=BadInput("--good 'c1' is not an ancestor of --bad 'c3' in b"))
+    report = regress(History(tmp_path / "h.sqlite"), Clock(), bisect)
+    assert report.rows[1].bisect_why == "not bisected: --good 'c1' is not an ancestor of --bad 'c3' in b"
+    assert report.exit_code == 1
