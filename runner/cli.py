@@ -15,6 +15,8 @@ COMMANDS = {
     "lint": ("runner.commands.lint", "lint a recipe's files at a ref the way abra's recipe lint does, without deploying"),
     "render": ("runner.commands.render", "print the compose a run would deploy (env, chain, abra.sh exports, labels applied)"),
     "swarm": ("runner.commands.swarm", "set up the local substrate: docker, swarm, proxy network, images"),
+    "catalogue": ("runner.commands.catalogue", "run a catalogue of recipes over targets; its matrix, history, flaky and stale"),
+    "bisect": ("runner.commands.bisect", "find the first commit between a good and a bad one that loses a rung of the ladder"),
     "gc": ("runner.commands.gc", "remove leftovers of runs that were killed before their teardown"),
     "bridge": ("runner.bridge.command", "serve the !testme bridge (webhook + poller)"),
     "serve": ("runner.commands.serve", "serve the dashboard (pages, badges) from run dirs, without the bridge"),

@@ -40,6 +40,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("ops", "one module per op: what it does, needs, climbs, keeps"),
     ("orchestrator", "one run, start to teardown"),
     ("run_recipe_ci", "the env-var entry point"),
+    ("catalogue", "many recipes, each one run as a process: the file, scheduling over targets, history, bisect"),
     ("dashboard", "pages, badges, the run view, read from run dirs"),
     ("bridge", "!testme: intake, queue, executors, reports; hosts the dashboard"),
     ("commands", "one module per `cc-ci` command"),
