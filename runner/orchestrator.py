@@ -82,6 +82,7 @@ class Run:
         self._close_target: Callable[[], None] = lambda: None  # the target's connection, once opened
         self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
                                 pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir.root),
+                                catalogue=config.catalogue,
                                 rungs=self.lifecycle.rungs)
 
     def say(self, message: str) -> None:

@@ -12,7 +12,10 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
                        restore-fresh (default: lint,install,idempotent); what an op needs
                        comes too (restore brings in backup)
   UPGRADE_FROM         previous (default), all, <n> or a comma list of releases: the upgrade
-                       installs the oldest and hops through each newer release to the head
+                       installs the oldest and hops through each newer release to the head;
+                       last-green: the recipe's last commit that passed the catalogue
+  CCCI_CATALOGUE_HISTORY  the catalogue's history last-green reads
+                       (default: ~/.local/state/cc-ci/catalogue.sqlite)
   VERSION              release tag to install instead of REF
   CCCI_RUN_ID          run id (default: generated)
   CCCI_RUNS_DIR        where run dirs go (default: ~/.local/state/cc-ci/runs)

@@ -2,7 +2,8 @@
 the state dir (`<state dir>/catalogue.sqlite`). A row is written when its recipe is done, so an
 interrupted catalogue run keeps what it finished.
 
-Readers: the next catalogue run (each recipe's previous result, its recent verdicts for flaky),
+Readers: runs with `UPGRADE_FROM=last-green` (runner/run/lastgreen.py, its one query from below),
+the next catalogue run (each recipe's previous result, its recent verdicts for flaky),
 `cc-ci catalogue status` (the latest matrix) and `cc-ci catalogue history RECIPE`.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from runner.catalogue.matrix import FLAKY_WINDOW, Row
 from runner.errors import InfraError
-from runner.plumbing.paths import state_dir
+from runner.run.lastgreen import default_history_path
 
 _ROW_FIELDS = [f.name for f in fields(Row)]
 _COLUMNS = ", ".join(f'"{name}"' for name in _ROW_FIELDS)  # quoted: `commit` is an SQL keyword
@@ -40,7 +41,7 @@ CREATE INDEX IF NOT EXISTS results_by_recipe ON results (recipe, catalogue_run);
 
 
 def default_path() -> Path:
-    return state_dir() / "catalogue.sqlite"
+    return default_history_path()  # where runs read `UPGRADE_FROM=last-green` from (runner/run/lastgreen.py)
 
 
 @dataclass(frozen=True)

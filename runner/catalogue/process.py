@@ -16,21 +16,28 @@ from pathlib import Path
 
 from runner.catalogue.model import CatalogueRecipe, RunOne, RunOutcome
 from runner.errors import EXIT_INFRA
+from runner.ops import LIFECYCLE
+from runner.ops.upgrade import Upgrade
 from runner.plumbing.paths import REPO_ROOT, default_runs_dir
 from runner.recipe.naming import new_run_id
 from runner.run.config import TargetSettings
+from runner.run.lastgreen import LAST_GREEN, find_last_green
 from runner.run.readback import read_results
 from runner.run.rundir import RunDir, RunFileUnreadable
 from runner.targets import open_target
 
 # what a catalogue run must not inherit from the caller's environment: it says what to run itself
-_JOB_VARS = ("RECIPE", "REF", "PR", "PR_HEAD_REPO", "VERSION", "STAGES", "CCCI_RUN_ID", "CCCI_DOCKER_HOST")
+_JOB_VARS = ("RECIPE", "REF", "PR", "PR_HEAD_REPO", "VERSION", "STAGES", "CCCI_RUN_ID", "CCCI_DOCKER_HOST",
+             "UPGRADE_FROM", "CCCI_CATALOGUE", "CCCI_CATALOGUE_HISTORY")
 ERROR_TAIL_BYTES = 64 * 1024
 
 
 def run_env(recipe: CatalogueRecipe, commit: str, stages: str, target: str, run_id: str,
-            runs_dir: Path, base: Mapping[str, str]) -> dict[str, str]:
-    """The run's environment: ours, minus any job of the caller's, plus this one."""
+            runs_dir: Path, base: Mapping[str, str], history: Path | None = None, mark: bool = False) -> dict[str, str]:
+    """The run's environment: ours, minus any job of the caller's, plus this one. With the
+    catalogue's `history`, a run whose stages upgrade starts from the recipe's last green commit
+    when it has one (else from `previous`, as any run); `mark`: a catalogue run of the recipe
+    (results.json's `catalogue`, which the badge follows), not a bisect's."""
     env = {key: value for key, value in base.items() if key not in _JOB_VARS}
     env.update(STAGES=stages, CCCI_RUN_ID=run_id, CCCI_RUNS_DIR=str(runs_dir), CCCI_DOCKER_HOST=target,
                RECIPE=recipe.name)
@@ -42,16 +49,25 @@ def run_env(recipe: CatalogueRecipe, commit: str, stages: str, target: str, run_
         env["RECIPE"] = recipe.repo  # a local path
     if commit:
         env["REF"] = commit
+    if history is not None:
+        env["CCCI_CATALOGUE_HISTORY"] = str(history)
+        if mark:
+            env["CCCI_CATALOGUE"] = recipe.name
+        upgrades = Upgrade.spec.name in LIFECYCLE.stages([s.strip() for s in stages.split(",") if s.strip()])
+        if upgrades and find_last_green(history, recipe.name) is not None:
+            env["UPGRADE_FROM"] = LAST_GREEN
     return env
 
 
-def run_on(target: str, runs_dir: Path | None = None, base: Mapping[str, str] | None = None) -> RunOne:
-    """The RunOne that makes ordinary runs on `target`."""
+def run_on(target: str, runs_dir: Path | None = None, base: Mapping[str, str] | None = None,
+           history: Path | None = None, mark: bool = False) -> RunOne:
+    """The RunOne that makes ordinary runs on `target` (`history`, `mark`: as `run_env`)."""
     where = runs_dir or Path(os.environ.get("CCCI_RUNS_DIR") or default_runs_dir())
 
     def run_one(recipe: CatalogueRecipe, commit: str, stages: str) -> RunOutcome:
         run_id = new_run_id()
-        env = run_env(recipe, commit, stages, target, run_id, where, os.environ if base is None else base)
+        env = run_env(recipe, commit, stages, target, run_id, where, os.environ if base is None else base,
+                      history, mark)
         with tempfile.TemporaryFile() as output:
             code = subprocess.run([sys.executable, "-m", "runner.run_recipe_ci"], env=env, cwd=REPO_ROOT,
                                   stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,

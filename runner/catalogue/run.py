@@ -64,7 +64,9 @@ def row_of(done: Done, finished: float) -> Row:
 
 
 def run_catalogue(catalogue: Catalogue, history: History, options: Options, run_on: RunOn, probe: Probe,
-                  say: Say, clock: Callable[[], float] = time.time) -> Report:
+                  say: Say, clock: Callable[[], float] = time.time, bisect_run_on: RunOn | None = None) -> Report:
+    """`bisect_run_on`: how the bisect's runs are made (default: as the recipes' own runs); the
+    command's are not marked as catalogue runs, so a bisect of an old commit never moves the badge."""
     catalogue_run = history.start(str(catalogue.path), clock(), catalogue.stale_after_s)
     rows: dict[str, Row] = {}
 
@@ -84,7 +86,7 @@ def run_catalogue(catalogue: Catalogue, history: History, options: Options, run_
             if rows[recipe.name].regressed and rows[recipe.name].made:
                 target = _bisect_target(rows[recipe.name], schedule)
                 row = _bisected(rows[recipe.name], history.previous(recipe.name, catalogue_run), recipe,
-                                options.bisect, None if target is None else run_on(target), say)
+                                options.bisect, None if target is None else (bisect_run_on or run_on)(target), say)
                 history.record(catalogue_run, row)
                 rows[recipe.name] = row
     ordered = as_of([rows[recipe.name] for recipe in catalogue.recipes], clock(), catalogue.stale_after_s)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -71,7 +72,11 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, catalogue: catalogue_file.Catalogue, history: History) -> int:
     targets = tuple(catalogue_file.TargetEntry(target=t, limit=None) for t in args.target) if args.target else None
     options = Options(jobs=args.jobs, targets=targets, retry=args.retry, bisect=bisect if args.bisect else None)
-    report = run_catalogue(catalogue, history, options, process.run_on, process.probe, _say)
+    # the recipes' runs are marked as catalogue runs (the badge follows them), the bisect's are not;
+    # both upgrade from the recipe's last green commit when their stages upgrade and it has one
+    report = run_catalogue(catalogue, history, options,
+                           functools.partial(process.run_on, history=history.path, mark=True), process.probe, _say,
+                           bisect_run_on=functools.partial(process.run_on, history=history.path))
     print(f"catalogue run #{report.catalogue_run} of {catalogue.path}")
     print(render(report.rows, report.flaky, report.notes))
     return report.exit_code

@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{','.join(LIFECYCLE.default_stages)}; what an op needs runs first (restore brings in backup) [STAGES]")
     parser.add_argument("--version", help="release tag to install instead of REF [VERSION]")
     parser.add_argument("--upgrade-from", help="where the upgrade starts: previous (default: the base release), all "
-                        "(every older release, hop by hop), <n> (the n newest) or a comma list of releases [UPGRADE_FROM]")
+                        "(every older release, hop by hop), <n> (the n newest), a comma list of releases, or last-green "
+                        "(the recipe's last commit that passed the catalogue) [UPGRADE_FROM]")
     parser.add_argument("--run-id", help="run id; default: generated [CCCI_RUN_ID]")
     parser.add_argument("--runs-dir", help="where run dirs go; default: ~/.local/state/cc-ci/runs [CCCI_RUNS_DIR]")
     parser.add_argument("--overlay-dir", help="the recipe's overlays, ops.py, recipe_meta.py, custom/, install_steps.sh; "

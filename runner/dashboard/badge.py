@@ -1,4 +1,4 @@
-"""`/badge/<recipe>.svg`: the level and verdict of the recipe's latest default-branch run."""
+"""`/badge/<recipe>.svg`: the level and verdict of the recipe's latest default-branch or catalogue run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ CACHE_HEADERS = {"Cache-Control": "public, max-age=300, s-maxage=300", "Vary": "
 
 
 def badge_text(entry: RunEntry | None) -> tuple[str, str]:
-    """(value, colour): `L4 pass`, or `unknown` for a recipe without a finished default-branch run."""
+    """(value, colour): `L4 pass`, or `unknown` for a recipe without a finished default-branch or catalogue run."""
     if entry is None or entry.verdict is None:
         return "unknown", UNKNOWN_COLOUR
     verdict = entry.verdict if entry.verdict in COLOURS else "error"
@@ -27,7 +27,7 @@ def badge_svg(entry: RunEntry | None) -> str:
 
 
 def badge_entry(entries: list[RunEntry], recipe: str) -> RunEntry | None:
-    """The newest finished default-branch run of `recipe` (entries newest first); a run whose
+    """The newest finished default-branch or catalogue run of `recipe` (entries newest first); a run whose
     dir is unreadable is not one it can vouch for."""
-    return next((e for e in entries if e.recipe == recipe and e.default_branch
+    return next((e for e in entries if e.recipe == recipe and e.badged
                  and e.state == "finished" and not e.unreadable), None)

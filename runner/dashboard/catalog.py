@@ -39,11 +39,18 @@ class RunEntry:
     detail: str | None = None
     unreadable: str | None = None  # why (part of) its run dir could not be read: its row and page say so
     read: RunRead | None = None  # the run dir as read for this entry (the run page shows the rest of it)
+    catalogue: str | None = None  # a `cc-ci catalogue run`'s own run (results.json says so)
 
     @property
     def default_branch(self) -> bool:
         """Not a PR's head: a run of the recipe's default branch (by hand, or scheduled)."""
         return self.pr is None and self.ref is None
+
+    @property
+    def badged(self) -> bool:
+        """A run the recipe's badge may show: of its default branch, or one of the catalogue's
+        (which tests the recipe's catalogue ref at a commit, so its ref is set)."""
+        return self.default_branch or (self.pr is None and self.catalogue is not None)
 
     @property
     def active(self) -> bool:
@@ -76,6 +83,7 @@ def entry_from_run_dir(path: Path) -> RunEntry | None:
         pr=results.pr if results else None, ref=results.ref if results else None, run_dir=path,
         # a run that just started has written neither: its tiers are looked for in lifecycle order
         stages=run.stages or ORDER, unreadable=run.unreadable, read=run,
+        catalogue=results.catalogue if results else None,
     )
 
 

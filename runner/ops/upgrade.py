@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from runner.errors import BadInput, ExecError
 from runner.ops.base import Op, OpContext
 from runner.recipe import bounded, git
 from runner.recipe.compose import chain_texts, service_names, version_label
 from runner.recipe.envfile import compose_files, merge_upgrade_env, parse_env, secret_specs
 from runner.recipe.upgradenotes import upgrade_notes
 from runner.recipe.versions import choose_base, upgrade_chain
+from runner.run.lastgreen import LAST_GREEN
 from runner.run.lifecycle import OpSpec
 from runner.run.opstate import STEP, EnvDiff, OpPlan, OpRecord
 
@@ -58,6 +60,9 @@ class Upgrade(Op):
     def plan(self, ctx: OpContext) -> None:
         """Choose the base (and the chain's hops); install then deploys it instead of the head."""
         head = ctx.state.head_commit
+        if ctx.config.upgrade_from == LAST_GREEN:
+            self._plan_last_green(ctx, head)
+            return
         all_tags, before, at_head = git.tags(ctx.checkout), git.release_tags_before(ctx.checkout, head), \
             git.tags_at(ctx.checkout, head)
         policy = ctx.config.upgrade_from
@@ -78,6 +83,21 @@ class Upgrade(Op):
         ctx.state.plans[self.name] = plan
         shown = " -> ".join([*chain, head[:12]]) if len(chain) > 1 else plan.base or "none"
         ctx.say(f"upgrade {'chain' if len(chain) > 1 else 'base'}: {shown} — {reason}")
+
+    def _plan_last_green(self, ctx: OpContext, head: str) -> None:
+        """UPGRADE_FROM=last-green: the one base is the commit RunConfig read from the catalogue's
+        history; it must be in the recipe's repo (a force-push may have dropped it)."""
+        found = ctx.config.last_green
+        assert found is not None  # RunConfig.from_env resolves it, or refuses the run
+        try:
+            base = git.rev_parse(ctx.checkout, found.commit)
+        except ExecError:
+            raise BadInput(f"UPGRADE_FROM=last-green: the last green commit {found.commit[:12]} "
+                           f"(catalogue run {found.catalogue_run}) is not in the recipe's repo; "
+                           "upgrade from `previous` instead") from None
+        reason = found.reason + (" — the head itself" if base == head else "")
+        ctx.state.plans[self.name] = UpgradePlan(base=base, base_reason=reason)
+        ctx.say(f"upgrade base: {base[:12]} — {reason}")
 
     def skip_reason(self, ctx: OpContext) -> str | None:
         plan = self.planned(ctx)

@@ -30,6 +30,7 @@ class RunResult:
     pr: int | None
     stages: list[str]
     run_dir: str
+    catalogue: str | None = None  # a `cc-ci catalogue run`'s own run: the recipe's name in the catalogue
     domain: str | None = None
     stack: str | None = None
     head_commit: str | None = None

@@ -22,6 +22,7 @@ from runner.plumbing.hostid import HOST_ID, default_host_id
 from runner.plumbing.paths import ALLOWLIST_FILE, default_runs_dir
 from runner.recipe import naming, repos
 from runner.run import registry
+from runner.run.lastgreen import LAST_GREEN, LastGreen, default_history_path, resolve_last_green
 from runner.run.lifecycle import Lifecycle
 
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")
@@ -35,6 +36,8 @@ ENV_VARS = {
     "STAGES": "stages",
     "VERSION": "version",
     "UPGRADE_FROM": "upgrade_from",
+    "CCCI_CATALOGUE_HISTORY": "catalogue_history",
+    "CCCI_CATALOGUE": "catalogue",
     "CCCI_RUN_ID": "run_id",
     "CCCI_RUNS_DIR": "runs_dir",
     "CCCI_DRIVER": "driver",
@@ -138,7 +141,15 @@ class RunConfig(BaseModel):
     stages: tuple[str, ...] = Field((), validate_default=True)
     version: str | None = Field(None, description="release tag to install instead of REF")
     upgrade_from: str = Field("previous", description="where the upgrade starts: `previous` (the base), `all` "
-                              "(every older release, hop by hop), `<n>` (the n newest), or a comma list of releases")
+                              "(every older release, hop by hop), `<n>` (the n newest), a comma list of releases, "
+                              "or `last-green` (the recipe's last commit that passed the catalogue)")
+    catalogue_history: Path = Field(default_factory=default_history_path,
+                                    description="the catalogue's history that `last-green` is read from")
+    # set by `cc-ci catalogue run` for its own runs: the recipe's name in the catalogue; results.json
+    # records it, so that the dashboard's badge follows catalogue runs too
+    catalogue: str | None = None
+    # UPGRADE_FROM=last-green, resolved by from_env before anything is deployed (never an env var)
+    last_green: LastGreen | None = None
     run_id: str = Field(default_factory=naming.new_run_id)
     runs_dir: Path = Field(default_factory=default_runs_dir)
     driver: str = "swarm"  # one of runner/run/registry.py's DRIVERS
@@ -208,13 +219,13 @@ class RunConfig(BaseModel):
     @classmethod
     def _upgrade_from(cls, value: str) -> str:
         value = value.strip() or "previous"
-        if value in ("previous", "all") or (value.isdigit() and int(value) >= 1):
+        if value in ("previous", "all", LAST_GREEN) or (value.isdigit() and int(value) >= 1):
             return value
         if value.isdigit():
             raise ValueError("a number of releases must be 1 or more")
         tags = [tag.strip() for tag in value.split(",")]
         if any(not tag or not _REF.match(tag) for tag in tags):
-            raise ValueError(f"{value!r} is not `previous`, `all`, a number of releases or a comma list of release tags")
+            raise ValueError(f"{value!r} is not `previous`, `all`, `last-green`, a number of releases or a comma list of release tags")
         return ",".join(tags)
 
     @field_validator("skip_generic", mode="before")
@@ -321,9 +332,14 @@ class RunConfig(BaseModel):
         if "recipe" not in raw:
             raise BadInput("RECIPE is not set; set it to a recipe name (e.g. custom-html-tiny) or a path")
         try:
-            return cls.model_validate(raw, context={"lifecycle": lifecycle})
+            config = cls.model_validate(raw, context={"lifecycle": lifecycle})
         except ValidationError as err:
             raise BadInput(_first_error(err)) from None
+        if config.upgrade_from != LAST_GREEN:
+            return config
+        # the catalogue knows the recipe by its name in the file; `cc-ci run` by its own
+        found = resolve_last_green(config.catalogue_history, config.catalogue or config.recipe_name)
+        return config.model_copy(update={"last_green": found})
 
 
 def _lifecycle(info: ValidationInfo) -> Lifecycle:

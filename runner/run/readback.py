@@ -84,6 +84,7 @@ class Results(_Model):
     duration_s: Seconds | None = None
     pr: int | None = None
     ref: str | None = None
+    catalogue: str | None = None  # set: a catalogue run (the badge follows it)
     head_commit: str | None = None
     base: str | None = None
     base_reason: str | None = None
