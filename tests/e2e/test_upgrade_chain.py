@@ -1,6 +1,7 @@
 """Upgrade chains on the local swarm (UPGRADE_FROM=all): the oldest release installed once, each
 newer release and then the PR head upgraded in place, a tier row per hop, the head proven deployed
-at the end; a middle release that cannot deploy fails exactly its hop, which the upgrade row names."""
+at the end; a middle release that cannot deploy fails exactly its hop, which the upgrade row names;
+UPGRADE_FROM=last-green installs the commit the catalogue's history last saw pass."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runner.catalogue.history import History
+from runner.catalogue.matrix import Row
 from runner.recipe import git
 from runner.recipe.repos import bundled_recipe_repo
 from tests.e2e.support import RunOutcome, tier
@@ -73,3 +76,20 @@ def _hops_with_a_broken_middle_release(repo: Path) -> Path:
     git.git(repo, "cherry-pick", picks[2])
     assert "custom-html-tiny:1.2" in compose.read_text()
     return repo
+
+
+def test_upgrade_from_last_green_installs_the_commit_that_last_passed_the_catalogue(
+        run_ci: Callable[..., RunOutcome], tmp_path: Path) -> None:
+    green = git.rev_parse(bundled_recipe_repo("hops-tiny"), "1.0.0+1.0")  # `previous` would start at 1.2.0+1.2
+    history = History(tmp_path / "catalogue.sqlite")
+    history.record(history.start("nightly.yml", 1.0, 86400.0), Row("hops-tiny", green, 2, "pass", finished=2.0))
+    history.close()
+    done = run_ci(RECIPE="hops-tiny", STAGES="upgrade", UPGRADE_FROM="last-green",
+                  CCCI_CATALOGUE_HISTORY=str(tmp_path / "catalogue.sqlite"))
+    results = done.results
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert results["base"] == green and "the last commit that passed the catalogue (catalogue run 1, L2)" in \
+        results["base_reason"]
+    assert (results["deployments"][0]["op"], results["deployments"][0]["commit"]) == ("install", green)
+    assert _rows(results) == [("upgrade", "pass")] and results["deploy_count"] == 1
+    _head_deployed_last(results)

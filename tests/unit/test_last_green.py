@@ -56,6 +56,7 @@ def test_no_green_row_is_bad_input_and_flaky_or_a_carried_row_does_not_count(tmp
         [Row("demo", A, 1, "fail"), Row("other", B, 3, "pass")],
         [Row("demo", C, 3, "flaky")],
         [Row("demo", None, None, NOT_RUN, made=False)],
+        [Row("demo", B, 3, "pass", made=False)],  # a run not made carries an older result: not a green of its own
     ])
     with pytest.raises(BadInput, match=r"demo has never passed the catalogue in .*h\.sqlite \(flaky does not "
                        r"count\); upgrade from `previous` until it has"):
