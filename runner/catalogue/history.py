@@ -3,7 +3,8 @@ the state dir (`<state dir>/catalogue.sqlite`). A row is written when its recipe
 interrupted catalogue run keeps what it finished.
 
 Readers: the next catalogue run (each recipe's previous result, its recent verdicts for flaky),
-`cc-ci catalogue status` (the latest matrix) and `cc-ci catalogue history RECIPE`.
+`cc-ci catalogue status` (the latest matrix), `cc-ci catalogue history RECIPE` and the dashboard's
+`/catalogue` (read-only).
 """
 
 from __future__ import annotations

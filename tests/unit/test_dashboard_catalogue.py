@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from runner.catalogue.history import History
 from runner.catalogue.matrix import Row
+from runner.cli import main as cli_main
 from runner.dashboard.catalog import RunsDirCatalog
 from runner.dashboard.pages import serve_app
 from tests.unit.test_dashboard import BROWSER_ACCEPT, EVIL
@@ -280,3 +281,9 @@ def test_the_dashboard_never_writes_the_history(tmp_path: Path, history: Path) -
         history.parent.chmod(0o755)
         history.chmod(0o644)
     assert history.read_bytes() == before
+
+
+def test_serve_refuses_a_history_that_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "runs").mkdir()
+    assert cli_main(["serve", "--runs-dir", str(tmp_path / "runs"), "--history", str(tmp_path)]) == 2
+    assert f"--history: {tmp_path} is a directory; give the catalogue's history file" in capsys.readouterr().err
