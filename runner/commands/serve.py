@@ -28,7 +28,7 @@ def main(args: argparse.Namespace) -> int:
     if not runs_dir.is_dir():
         raise BadInput(f"--runs-dir: {runs_dir} is not a directory")
     history = args.history or default_history_path()
-    if history.is_dir():
+    if os.path.isdir(history):  # False too for a path this user may not look at: the page then says so
         raise BadInput(f"--history: {history} is a directory; give the catalogue's history file (catalogue.sqlite)")
     print(f"cc-ci serve: {runs_dir} (catalogue history {history}) on http://{args.host}:{args.port}/", flush=True)
     # stops within seconds of SIGTERM even with a request stuck (uvicorn then re-raises the

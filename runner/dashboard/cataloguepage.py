@@ -90,8 +90,12 @@ def columns_param(raw: str | None) -> int | str:
 
 
 def read_view(path: Path, columns: int = DEFAULT_COLUMNS, now: float | None = None) -> CatalogueView:
-    if not path.exists():
+    try:
+        path.stat()
+    except FileNotFoundError:
         return CatalogueView(NO_HISTORY, columns)
+    except OSError as err:  # a folder on the way the viewer may not enter: unreadable, not "none yet"
+        return _unreadable(path, columns, err)
     try:
         history = History(path, read_only=True, timeout=LOCK_WAIT_S)
     except InfraError as err:
@@ -107,7 +111,8 @@ def read_view(path: Path, columns: int = DEFAULT_COLUMNS, now: float | None = No
 def _unreadable(path: Path, columns: int, err: Exception) -> CatalogueView:
     log.warning("catalogue history %s unreadable: %s", path, err)
     # the page names no server path: the log does
-    why = str(err).removeprefix(f"catalogue history {path}: ").split(";")[0]
+    why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    why = why.removeprefix(f"catalogue history {path}: ").split(";")[0]
     return CatalogueView(UNREADABLE, columns, error=f"the catalogue history could not be read: {why}")
 
 

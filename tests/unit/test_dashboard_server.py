@@ -142,6 +142,14 @@ def test_the_catalogue_page_reads_the_history_each_request_and_a_damaged_one_is_
         assert _get(base, "/")[0].status_code == 200
         history.write_bytes(good)
         assert "regressed L2→L0" in _get(base, "/catalogue")[0].text
+        if viewer == "read-only" and os.geteuid() == 0:  # as `nobody`: a folder it may not enter
+            runs_dir.parent.chmod(0o700)
+            try:
+                answer, took = _get(base, "/catalogue")
+                assert answer.status_code == 200 and took < 3, answer.text[-300:]
+                assert "the catalogue history could not be read: Permission denied" in answer.text
+            finally:
+                runs_dir.parent.chmod(0o755)
     assert history.read_bytes() == good
 
 
