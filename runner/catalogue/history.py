@@ -4,7 +4,8 @@ interrupted catalogue run keeps what it finished.
 
 Readers: runs with `UPGRADE_FROM=last-green` (runner/run/lastgreen.py, its one query from below),
 the next catalogue run (each recipe's previous result, its recent verdicts for flaky),
-`cc-ci catalogue status` (the latest matrix) and `cc-ci catalogue history RECIPE`.
+`cc-ci catalogue status` (the latest matrix), `cc-ci catalogue history RECIPE` and the dashboard's
+`/catalogue` (read-only).
 """
 
 from __future__ import annotations
@@ -55,13 +56,20 @@ class CatalogueRunInfo:
 
 
 class History:
-    """The history file, opened for one command; each call is its own transaction."""
+    """The history file, opened for one command; each call is its own transaction.
 
-    def __init__(self, path: Path) -> None:
+    `read_only`: a reader that must never change the file (the dashboard): no folder or table is
+    made, a missing file is an error, and a writer holding a lock is waited for `timeout` seconds only.
+    """
+
+    def __init__(self, path: Path, read_only: bool = False, timeout: float = 30) -> None:
         self.path = path
         try:
+            if read_only:
+                self._db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=timeout)
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30)  # a second writer (another catalogue run) waits
+            self._db = sqlite3.connect(path, timeout=timeout)  # a second writer (another catalogue run) waits
             self._db.executescript(_SCHEMA)
             self._add_new_columns()
         except sqlite3.Error as err:
@@ -116,9 +124,17 @@ class History:
             "WHERE recipe = ? AND made ORDER BY catalogue_run DESC LIMIT ?", (name, limit))] for name in recipes}
 
     def latest_run(self) -> CatalogueRunInfo | None:
-        found = self._db.execute("SELECT id, file, started, finished, exit_code, stale_after_s FROM catalogue_runs "
-                                 "ORDER BY id DESC LIMIT 1").fetchone()
-        return CatalogueRunInfo(*found) if found else None
+        found = self.recent_runs(1)
+        return found[0] if found else None
+
+    def recent_runs(self, limit: int) -> list[CatalogueRunInfo]:
+        """The last `limit` catalogue runs, newest first."""
+        try:
+            found = self._db.execute("SELECT id, file, started, finished, exit_code, stale_after_s FROM catalogue_runs "
+                                     "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        except sqlite3.Error as err:
+            raise InfraError(f"catalogue history {self.path}: {err}") from None
+        return [CatalogueRunInfo(*values) for values in found]
 
     def matrix(self, catalogue_run: int) -> list[Row]:
         return [row for _, row in self._rows("WHERE catalogue_run = ? ORDER BY recipe", (catalogue_run,))]

@@ -1,5 +1,6 @@
 """The dashboard's HTTP side: `/`, `/recipes/<recipe>`, `/runs`, `/runs/<id>` (+ its files and a
-live JSON for the page to poll), `/badge/<recipe>.svg`. Server-rendered (Jinja2, autoescaped),
+live JSON for the page to poll), `/badge/<recipe>.svg`, `/catalogue` (+ `/catalogue.json`, the
+catalogue's matrix from its history: runner/dashboard/cataloguepage.py). Server-rendered (Jinja2, autoescaped),
 readable without JavaScript; the one script only refreshes the live part of a running run's page.
 
 A Content-Security-Policy without inline scripts backs the escaping: even text that escaped it
@@ -33,7 +34,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runner.dashboard import runview
+from runner.catalogue.history import default_path as default_history_path
+from runner.dashboard import cataloguepage, runview
 from runner.dashboard.badge import CACHE_HEADERS, badge_entry, badge_svg
 from runner.dashboard.catalog import (
     DETAIL_ELSEWHERE,
@@ -121,9 +123,11 @@ async def off_loop(call: Callable[..., T], *args: Any) -> T:
 
 
 class Dashboard:
-    def __init__(self, catalog: Catalog, title: str = "cc-ci") -> None:
+    def __init__(self, catalog: Catalog, title: str = "cc-ci", history: Path | None = None) -> None:
+        """`history`: the catalogue's history file; None: the catalogue's own default, looked up per request."""
         self.catalog = catalog
         self.title = title
+        self.history = history
 
     # page contents, as HTML strings (also what tests render without a server)
 
@@ -162,6 +166,13 @@ class Dashboard:
                       browser=_browser_failures(entry.run_dir), card=RunDir.CARD_PNG,
                       detail_elsewhere=DETAIL_ELSEWHERE)
 
+    def catalogue_view(self, columns: int = cataloguepage.DEFAULT_COLUMNS) -> cataloguepage.CatalogueView:
+        return cataloguepage.read_view(self.history or default_history_path(), columns)
+
+    def catalogue_html(self, columns: int = cataloguepage.DEFAULT_COLUMNS) -> str:
+        return render("catalogue.html", title=self.title, view=self.catalogue_view(columns),
+                      how_to_start=cataloguepage.HOW_TO_START)
+
     def live(self, run_id: str) -> dict[str, Any] | None:
         entry = self.catalog.entry(run_id)
         if entry is None:
@@ -185,6 +196,8 @@ class Dashboard:
             Route("/runs/{run_id}/live", self._live, methods=["GET"]),
             Route("/runs/{run_id}/files/{name:path}", self._file, methods=["GET"]),
             Route("/badge/{recipe}.svg", self._badge, methods=["GET"]),
+            Route("/catalogue", self._catalogue, methods=["GET"]),
+            Route("/catalogue.json", self._catalogue_json, methods=["GET"]),
             # browsers ask for it when showing a non-HTML document (a badge, a log)
             Route("/favicon.ico", _favicon, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -209,6 +222,20 @@ class Dashboard:
 
     async def _index(self, request: Request) -> Response:
         return _html(await off_loop(self.index_html))
+
+    async def _catalogue(self, request: Request) -> Response:
+        columns = cataloguepage.columns_param(request.query_params.get("runs"))
+        if isinstance(columns, str):
+            return _html(render("missing.html", title="cc-ci", heading="Bad request", reason=columns), 400)
+        return _html(await off_loop(self.catalogue_html, columns))
+
+    async def _catalogue_json(self, request: Request) -> Response:
+        columns = cataloguepage.columns_param(request.query_params.get("runs"))
+        if isinstance(columns, str):
+            return JSONResponse({"error": columns}, status_code=400)
+        view = await off_loop(self.catalogue_view, columns)
+        return JSONResponse(view.as_json(), status_code=503 if view.state == cataloguepage.UNREADABLE else 200,
+                            headers={"Cache-Control": "no-store"})
 
     async def _recipe(self, request: Request) -> Response:
         body = await off_loop(self.recipe_html, request.path_params["recipe"])
@@ -323,7 +350,7 @@ def bounded_server(app: ASGIApp, **config: Any) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=STOP_WITHIN_S, **config))
 
 
-def serve_app(catalog: Catalog) -> Starlette:
-    """`cc-ci serve`: the pages alone, over run dirs."""
-    return Starlette(routes=Dashboard(catalog).routes(with_run_json=True),
+def serve_app(catalog: Catalog, history: Path | None = None) -> Starlette:
+    """`cc-ci serve`: the pages alone, over run dirs (and the catalogue's history)."""
+    return Starlette(routes=Dashboard(catalog, history=history).routes(with_run_json=True),
                      exception_handlers={Exception: page_failed}, middleware=[Middleware(secured)])

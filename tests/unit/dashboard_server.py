@@ -1,6 +1,6 @@
 """`cc-ci serve` as a real process for the dashboard's server tests, as a viewer that may only read.
 
-    python -m tests.unit.dashboard_server <runs dir> <port> [--as-user nobody] [--stuck]
+    python -m tests.unit.dashboard_server <runs dir> <port> [--as-user nobody] [--stuck] [--history FILE]
 
 `--as-user`: everything is imported and warmed up as root, then the process drops to that user
 before it serves (the interpreter may live where that user cannot read, e.g. under /root).
@@ -41,7 +41,7 @@ class StuckCatalog(RunsDirCatalog):
         return []
 
 
-def _warm_up(runs_dir: Path) -> None:
+def _warm_up(runs_dir: Path, history: Path | None) -> None:
     """Every route once, on a copy of the good runs only (the damaged one might hang today's
     code), so that nothing is imported after the process dropped to a user who cannot read it."""
     with tempfile.TemporaryDirectory() as copy:
@@ -49,8 +49,8 @@ def _warm_up(runs_dir: Path) -> None:
             results = RunDir(run).results
             if results.is_file() and "good" in results.read_text():
                 shutil.copytree(run, Path(copy) / run.name, ignore=shutil.ignore_patterns(RunDir.LOCK))
-        client = TestClient(serve_app(RunsDirCatalog(Path(copy))))
-        for path in ("/", "/runs", "/runs?page=2", "/recipes/good", "/badge/good.svg", "/static/style.css",
+        client = TestClient(serve_app(RunsDirCatalog(Path(copy)), history))
+        for path in ("/", "/catalogue", "/catalogue.json", "/runs", "/runs?page=2", "/recipes/good", "/badge/good.svg", "/static/style.css",
                      *(f"/runs/{run.name}" for run in Path(copy).iterdir()),
                      *(f"/runs/{run.name}/live" for run in Path(copy).iterdir()),
                      *(f"/runs/{run.name}/files/{RunDir.RUN_LOG}" for run in Path(copy).iterdir()),
@@ -64,6 +64,7 @@ def main() -> int:
     parser.add_argument("port", type=int)
     parser.add_argument("--as-user")
     parser.add_argument("--stuck", action="store_true")
+    parser.add_argument("--history", type=Path)
     args = parser.parse_args()
     if args.stuck:
         server = bounded_server(serve_app(StuckCatalog(args.runs_dir)), host="127.0.0.1", port=args.port,
@@ -73,13 +74,14 @@ def main() -> int:
         return 0
     if args.as_user:
         build_parser()  # imports every command's module: the user may not read the interpreter's files
-        _warm_up(args.runs_dir)
+        _warm_up(args.runs_dir, args.history)
         bounded_server(serve_app(RunsDirCatalog(args.runs_dir))).config.load()  # the server's own imports
         user = pwd.getpwnam(args.as_user)
         os.setgroups([])
         os.setgid(user.pw_gid)
         os.setuid(user.pw_uid)
-    return cli_main(["serve", "--runs-dir", str(args.runs_dir), "--port", str(args.port)])
+    history = ["--history", str(args.history)] if args.history else []
+    return cli_main(["serve", "--runs-dir", str(args.runs_dir), "--port", str(args.port), *history])
 
 
 if __name__ == "__main__":

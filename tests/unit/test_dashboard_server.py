@@ -22,6 +22,7 @@ import pytest
 
 from tests.unit.bridge.support import free_port, wait_until
 from tests.unit.test_dashboard import BROWSER_ACCEPT, make_run
+from tests.unit.test_dashboard_catalogue import write_history
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD, DAMAGED, PRIVATE = "20260101-000000-aaaaaa", "20260102-000000-bbbbbb", "20260103-000000-cccccc"
@@ -122,6 +123,34 @@ def test_a_damaged_run_dir_beside_a_good_one_takes_down_only_its_own_row_and_pag
             assert "unreadable: results.json: permission denied" in private
         else:
             assert "unreadable" not in private
+
+
+@pytest.mark.parametrize("viewer", ["owner", "read-only"])
+def test_the_catalogue_page_reads_the_history_each_request_and_a_damaged_one_is_one_line(runs_dir: Path, viewer: str) -> None:
+    history = runs_dir.parent / "catalogue.sqlite"
+    write_history(history, time.time())
+    history.chmod(0o644)  # a viewer may read it, not write it
+    good = history.read_bytes()
+    with serving(runs_dir, "--history", str(history), *_viewer_args(viewer, runs_dir)) as (base, _):
+        answer, took = _get(base, "/catalogue")
+        assert answer.status_code == 200 and took < 3 and "regressed L2→L0" in answer.text
+        history.write_bytes(b"not a database\n" * 100)  # damaged while the server runs
+        answer, took = _get(base, "/catalogue")
+        assert answer.status_code == 200 and took < 3, answer.text[-300:]
+        assert "the catalogue history could not be read: file is not a database" in answer.text
+        assert "/tmp/" not in answer.text
+        assert _get(base, "/")[0].status_code == 200
+        history.write_bytes(good)
+        assert "regressed L2→L0" in _get(base, "/catalogue")[0].text
+        if viewer == "read-only" and os.geteuid() == 0:  # as `nobody`: a folder it may not enter
+            runs_dir.parent.chmod(0o700)
+            try:
+                answer, took = _get(base, "/catalogue")
+                assert answer.status_code == 200 and took < 3, answer.text[-300:]
+                assert "the catalogue history could not be read: Permission denied" in answer.text
+            finally:
+                runs_dir.parent.chmod(0o755)
+    assert history.read_bytes() == good
 
 
 def _stuck_download(base: str, path: str) -> socket.socket:
