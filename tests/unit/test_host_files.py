@@ -183,7 +183,7 @@ def test_files_inside_the_recipe_pass_as_real_recipes_write_them(tmp_path: Path,
 
 def test_the_bundled_recipes_pass() -> None:
     from runner.recipe.repos import bundled_recipe_repo
-    for name in ("custom-html-tiny", "notes-tiny", "hops-tiny"):
+    for name in ("custom-html-tiny", "notes-tiny", "hops-tiny", "sso-tiny", "notes-sso"):
         repo = bundled_recipe_repo(name)
         assert [f.line() for f in lint_recipe(repo, None, {}) if f.rule == "CCCI-L13"] == []
 

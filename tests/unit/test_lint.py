@@ -298,6 +298,8 @@ BUNDLED: dict[str, list[str]] = {
     "custom-html-repolocal": [],
     "hops-tiny": [],
     "notes-tiny": ["R002 worker", "CCCI-L17 .env.sample"],  # its head adds the api_token secret
+    "notes-sso": [],
+    "sso-tiny": [],
 }
 
 
