@@ -33,7 +33,7 @@ from runner.plumbing import timing
 from runner.plumbing.fileio import write_json_atomic, write_text_atomic
 from runner.plumbing.paths import TESTS_DIR
 from runner.plumbing.scrub import scrubber
-from runner.recipe import bounded, git, naming
+from runner.recipe import bounded, git, naming, repos
 from runner.recipe.compose import check_recipe
 from runner.recipe.prhead import fetch_pr_head
 from runner.record.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
@@ -201,7 +201,7 @@ class Run:
     def _checked(self, tests: TierTests) -> CheckReport:
         return check(tests, self.own_overlay_dir, _show_own(self.own_overlay_dir), self.result.repo_local,
                      self.lifecycle, lambda op, folder: self.ops[op].overlay_files(folder) if op in self.ops else [],
-                     self.config.skip_generic, collect=self.tier_runner is run_tier)
+                     self.config.skip_generic, collect=self.tier_runner is run_tier, recipes=self._enrolled)
 
     def _check(self, tests: TierTests) -> None:
         """What `cc-ci check` does, before anything is deployed: a mistake in a maintainer's file
@@ -222,10 +222,15 @@ class Run:
 
     def _load_meta(self, tests: TierTests) -> RecipeMeta:
         """Validated once, here; the assertion files get the same settings from meta.json."""
-        meta = load_meta(tests.recipe_dir, self.lifecycle, shown=self._shown)
+        meta = load_meta(tests.recipe_dir, self.lifecycle, shown=self._shown, recipes=self._enrolled)
         self.result.meta = meta.effective()
         write_json_atomic(self.run_dir.meta_json, self.result.meta)
         return meta
+
+    @property
+    def _enrolled(self) -> list[str]:
+        """The recipes a DEPS may name: bundled ones, and those beside the recipe's overlay folder."""
+        return repos.enrolled_names(self.own_overlay_dir.parent)
 
     def _wanted(self) -> list[Op]:
         return [self.ops[name] for name in self.lifecycle.names if name in self.config.stages]
