@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.run.app import Deployment
+from runner.run.app import App, Deployment
 
 
 def _sign_in(http: httpx.Client, sso: dict[str, str]) -> httpx.Response:
@@ -41,13 +41,15 @@ def test_the_user_of_this_runs_realm_signs_in(http: httpx.Client, deps: dict[str
     assert f"<h1>notes-sso {upstream}</h1>" in page.text
 
 
-def test_the_app_started_configured_with_this_runs_realm(exec_in: Any, deps: dict[str, dict[str, str]]) -> None:
+def test_the_app_started_configured_with_this_runs_realm(exec_in: Any, deps: dict[str, dict[str, str]],
+                                                         app: App) -> None:
     sso = deps["sso-tiny"]
     env = dict(line.split("=", 1) for line in exec_in("app", ["env"]).stdout.splitlines() if "=" in line)
     assert env["OIDC_ISSUER"] == sso["issuer"] and env["OIDC_CLIENT_ID"] == sso["client_id"]
-    assert sso["issuer"].endswith(f"/realms/{sso['realm']}")
+    realm = sso["issuer"].rsplit("/realms/", 1)[1]
+    assert realm == f"run-{app.run_id}"  # this run's own realm, made by sso-tiny's provision
     # the endpoints it read from the realm's discovery document at start
-    assert f"/cgi-bin/userinfo/{sso['realm']}'" in exec_in("app", ["cat", "/tmp/oidc.env"]).stdout
+    assert f"/cgi-bin/userinfo/{realm}'" in exec_in("app", ["cat", "/tmp/oidc.env"]).stdout
 
 
 @pytest.mark.requires_deps("sso-tiny")
@@ -58,7 +60,8 @@ def test_a_token_the_provider_issued_opens_the_api(http: httpx.Client, exec_in: 
     sso = deps["sso-tiny"]
     grant = (f"grant_type=password&username={sso['username']}&password={sso['password']}"
              f"&client_id={sso['client_id']}&client_secret={sso['client_secret']}")
-    token_endpoint = sso["issuer"].replace(f"/realms/{sso['realm']}", f"/cgi-bin/token/{sso['realm']}")
+    base, realm = sso["issuer"].rsplit("/realms/", 1)
+    token_endpoint = f"{base}/cgi-bin/token/{realm}"
     answer = exec_in("app", ["oidc-fetch", token_endpoint, "--post-data", grant]).stdout
     token = answer.split('"access_token": "', 1)[1].split('"', 1)[0]
     assert http.get("/cgi-bin/notes", headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -90,6 +90,11 @@ def test_a_realms_tokens_are_unknown_to_another_realm(http: httpx.Client, exec_i
     assert http.get(_path(_discovery(http, first)["userinfo_endpoint"])).status_code == 401  # no token at all
 
 
+def test_the_health_endpoint_fails_once_the_state_is_gone(http: httpx.Client) -> None:
+    # what cc-ci asks before reusing a shared sso-tiny (HEALTH_PATH); the e2e removes the state
+    assert http.get("/cgi-bin/health").status_code == 200
+
+
 def test_realms_users_and_tokens_live_in_the_volume(http: httpx.Client, exec_in: Any, app: Any) -> None:
     realm = _realm(exec_in, app.domain)
     token = _password_token(http, realm, _discovery(http, realm)).json()["access_token"]
