@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from starlette.testclient import TestClient
 
 from runner.commands.gc import _duration
+from runner.dashboard.catalog import RunsDirCatalog
+from runner.dashboard.pages import serve_app
 from runner.deps.shared import SharedDeps, Slot, slot_of
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
@@ -34,6 +37,8 @@ from runner.run.runlock import exclusive, lease, run_is_alive, run_lock
 from runner.swarm.gc import FoundRun, judge
 from runner.tiers.tier import TierResult
 from tests.unit.fake_driver import FakeDriver
+from tests.unit.test_dashboard import BROWSER_ACCEPT
+from tests.unit.test_run_page_says_why import RUN, _failed_run
 
 SECRET = "prov-secret-7f3a9c"  # what a provider's provision returns: never in any output
 ISSUER = "http://prov-app_ccci_test_app:8080/realms/r1"  # a public URL: shown
@@ -212,7 +217,7 @@ def _lease(shared: SharedDeps, out: list[Any], hold: threading.Event | None = No
 
 def test_concurrent_first_runs_deploy_it_once_and_share_it_under_leases(tmp_path: Path) -> None:
     deploys: list[str] = []
-    shared, out = _shared(tmp_path, deploys), []
+    shared, out = _shared(tmp_path, deploys), list[Any]()
     release = threading.Event()
     runs = [threading.Thread(target=_lease, args=(shared, out, release)) for _ in range(2)]
     for run in runs:
@@ -317,3 +322,20 @@ def test_requires_deps_makes_a_test_red_not_skipped_when_its_dependency_was_not_
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout
+
+
+def test_the_run_page_lists_the_dependencies_used(tmp_path: Path) -> None:
+    run = _failed_run(tmp_path / "runs")
+    results = json.loads(RunDir(run).results.read_text())
+    results["deps"] = [
+        ProvidedDep(name="sso-tiny", wanted=None, version="1.0.0+0.1", reused=True, provision_s=0.42,
+                    stack="sso-tiny-1a2b3c4d_ccci_test", values={"client_secret": SECRET}).result(),
+        ProvidedDep(name="mail-tiny", wanted="2.0.0", error="mail-tiny's provision failed: boom").result()]
+    RunDir(run).results.write_text(json.dumps(results))
+    page = TestClient(serve_app(RunsDirCatalog(tmp_path / "runs"))).get(f"/runs/{RUN}", headers={"Accept": BROWSER_ACCEPT}).text
+    deps = page[page.index('<section id="deps">'):]
+    deps = deps[:deps.index("</section>")]
+    assert "<td>sso-tiny</td><td>1.0.0+0.1</td>" in deps and ">reused</td>" in deps and "<td>0.4s</td>" in deps
+    assert "<code>sso-tiny-1a2b3c4d_ccci_test</code>" in deps
+    assert "<td>mail-tiny</td><td>2.0.0</td>" in deps and "failed: mail-tiny&#39;s provision failed: boom" in deps
+    assert SECRET not in page
