@@ -339,3 +339,28 @@ def test_the_run_page_lists_the_dependencies_used(tmp_path: Path) -> None:
     assert "<code>sso-tiny-1a2b3c4d_ccci_test</code>" in deps
     assert "<td>mail-tiny</td><td>2.0.0</td>" in deps and "failed: mail-tiny&#39;s provision failed: boom" in deps
     assert SECRET not in page
+
+
+class _Verdict(Tiers):
+    def __init__(self, verdict: str) -> None:
+        super().__init__()
+        self.verdict = verdict
+
+    def __call__(self, op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -> TierResult:
+        return TierResult(op, self.verdict, counts={"passed": 1})
+
+
+@pytest.mark.parametrize(("verdict", "kept"), [("pass", True), ("fail", False)])
+def test_a_dependencys_own_run_keeps_its_app_only_when_its_install_floor_passed(
+        tmp_path: Path, overlays: Path, verdict: str, kept: bool) -> None:
+    bundled_recipe_repo("custom-html-tiny")
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "slot"),
+                                 "STAGES": "install"}, LIFECYCLE)
+    driver = FakeDriver()
+    run = Run(config, console=Console(file=open(os.devnull, "w")), driver_factory=lambda c, s: driver,
+              tests_dir=overlays, tier_runner=_Verdict(verdict), keep_app=True)
+    run.execute()
+    assert run.kept is kept
+    assert ("teardown" in driver.calls) is not kept  # a broken one is torn down, never left for reuse
+    # marked a dependency's while its run still held its lock: gc never takes it for a dead run
+    assert run.run_dir.dep_json.is_file() is kept
