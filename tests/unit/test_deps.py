@@ -19,6 +19,7 @@ import pytest
 from rich.console import Console
 from starlette.testclient import TestClient
 
+from runner.commands import gc as gc_command
 from runner.commands.gc import _duration
 from runner.dashboard.catalog import RunsDirCatalog
 from runner.dashboard.pages import serve_app
@@ -34,7 +35,7 @@ from runner.run.deps import DEPS_VAR, ProvidedDep, is_public, mark_released, scr
 from runner.run.opstate import OpState
 from runner.run.rundir import RunDir
 from runner.run.runlock import exclusive, lease, run_is_alive, run_lock
-from runner.swarm.gc import FoundRun, judge
+from runner.swarm.gc import FoundRun, Judgement, judge
 from runner.tiers.tier import TierResult
 from tests.unit.fake_driver import FakeDriver
 from tests.unit.test_dashboard import BROWSER_ACCEPT
@@ -364,3 +365,23 @@ def test_a_dependencys_own_run_keeps_its_app_only_when_its_install_floor_passed(
     assert ("teardown" in driver.calls) is not kept  # a broken one is torn down, never left for reuse
     # marked a dependency's while its run still held its lock: gc never takes it for a dead run
     assert run.run_dir.dep_json.is_file() is kept
+
+
+def test_gc_removes_a_dependency_only_under_its_deploy_lock_and_never_once_a_run_took_its_lease(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slot = Slot(tmp_path / "prov-x")
+    run_dir = slot.run_dir("dep-prov-1")
+    run_dir.root.mkdir(parents=True)
+    mark_released(run_dir, 0.0)
+    slot.current_file.write_text("dep-prov-1\n")
+    removed: list[str] = []
+    monkeypatch.setattr(gc_command, "remove_stack", lambda client, stack: removed.append(stack) or [])
+    doomed = Judgement(FoundRun("prov-1_test", "dep-prov-1", "host-a", run_dir.root), True, "idle")
+    target: Any = type("T", (), {"client": None})()
+    with lease(run_dir.root):  # a run took its lease after gc judged it
+        assert gc_command._remove(target, doomed) is None
+    with exclusive(slot.deploy_lock, 0.0):  # a run is deciding about it
+        assert gc_command._remove(target, doomed) is None
+    assert removed == [] and run_dir.dep_json.is_file()
+    assert gc_command._remove(target, doomed) == [] and removed == ["prov-1_test"]
+    assert not run_dir.dep_json.exists() and slot.current() is None  # the next run deploys a fresh one
