@@ -39,7 +39,7 @@ from runner.recipe.prhead import fetch_pr_head
 from runner.record.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
 from runner.run.app import App
 from runner.run.config import RunConfig
-from runner.run.deps import DepsProvider, tier_deps_env
+from runner.run.deps import DepsProvider, mark_released, tier_deps_env
 from runner.run.opstate import OpRecord, OpState, fresh_plans
 from runner.run.rundir import RunDir
 from runner.run.runlock import run_lock
@@ -72,6 +72,7 @@ class Run:
         # a shared dependency's own run: its app outlives it when its install tier passed
         self.keep_app = keep_app
         self.kept = False  # it was: left running
+        self.first_error: BaseException | None = None  # what decided the run's error (`_fail`)
         self.console = console or Console(stderr=True, highlight=False, width=_console_width())
         self.run_dir = RunDir.at(config.runs_dir, config.run_id)  # every name in it, one holder
         self.started = time.monotonic()
@@ -321,6 +322,8 @@ class Run:
             self.pictures.settle()  # the camera lets go of the app before it goes
             self.kept = kept
             if kept:  # a shared dependency that passed its install floor: left running for the next runs
+                # marked while this run still holds its lock: gc never sees it as an ordinary dead run
+                mark_released(self.run_dir, time.time())
                 self.say(f"keeping {app.stack}: a shared dependency, left running under leases (cc-ci gc removes it once idle)")
             else:
                 self._teardown(ctx, app)
@@ -540,6 +543,7 @@ class Run:
         """The run's first error decides its message and exit code."""
         if self.result.error:
             return
+        self.first_error = err
         self.result.error = _one_line(err)
         self.result.error_exit_code = err.exit_code if isinstance(err, CcciError) else None
         if not isinstance(err, CcciError):

@@ -37,7 +37,7 @@ from runner.maintainer.meta import RecipeMeta, parse_dep
 from runner.maintainer.pyfile import load_module
 from runner.ops import LIFECYCLE
 from runner.ops.install import Install
-from runner.orchestrator import Run
+from runner.orchestrator import Interrupted, Run
 from runner.plumbing.fileio import write_text_atomic
 from runner.run.app import App
 from runner.run.config import RunConfig
@@ -114,6 +114,8 @@ class SharedDeps:
                 try:
                     app, run_dir = self._leased(dep, target, say, leases)
                     dep.values = self._provision(name, app, run_dir, target)
+                except Interrupted:  # SIGINT/SIGTERM: the whole run stops (its leases go with the block)
+                    raise
                 except Exception as err:  # noqa: BLE001 - the dependency is not provided; its tests go red
                     dep.error = err.args[0] if isinstance(err, CcciError) and err.args else f"{type(err).__name__}: {err}"
                 dep.provision_s = time.monotonic() - started
@@ -161,12 +163,13 @@ class SharedDeps:
         run = Run(config, console=Console(file=io.StringIO()), keep_app=True)  # its progress is in its own run log
         result = run.execute()
         run_dir = slot.run_dir(run_id)
+        if isinstance(run.first_error, Interrupted):  # its run tore it down; this run stops too
+            raise run.first_error
         if not run.kept:
             first = next((t for t in result.tiers if t.verdict not in ("pass", "skip")), None)
             why = result.error or (f"install tier {first.verdict}: {first.first_failure or first.error or ''}".strip()
                                    if first else result.verdict)
             raise InfraError(f"{dep.name}'s own install did not pass ({why}); it was torn down — see {run_dir.run_log}")
-        mark_released(run_dir, self.clock())
         write_text_atomic(slot.current_file, run_id + "\n")
         say(f"dependency {dep.name}: deployed {result.stack} and checked it with its own install floor")
         return run_dir

@@ -17,8 +17,12 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from starlette.testclient import TestClient
 
+from runner.commands import gc as gc_command
 from runner.commands.gc import _duration
+from runner.dashboard.catalog import RunsDirCatalog
+from runner.dashboard.pages import serve_app
 from runner.deps.shared import SharedDeps, Slot, slot_of
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
@@ -31,9 +35,11 @@ from runner.run.deps import DEPS_VAR, ProvidedDep, is_public, mark_released, scr
 from runner.run.opstate import OpState
 from runner.run.rundir import RunDir
 from runner.run.runlock import exclusive, lease, run_is_alive, run_lock
-from runner.swarm.gc import FoundRun, judge
+from runner.swarm.gc import FoundRun, Judgement, judge
 from runner.tiers.tier import TierResult
 from tests.unit.fake_driver import FakeDriver
+from tests.unit.test_dashboard import BROWSER_ACCEPT
+from tests.unit.test_run_page_says_why import RUN, _failed_run
 
 SECRET = "prov-secret-7f3a9c"  # what a provider's provision returns: never in any output
 ISSUER = "http://prov-app_ccci_test_app:8080/realms/r1"  # a public URL: shown
@@ -212,7 +218,7 @@ def _lease(shared: SharedDeps, out: list[Any], hold: threading.Event | None = No
 
 def test_concurrent_first_runs_deploy_it_once_and_share_it_under_leases(tmp_path: Path) -> None:
     deploys: list[str] = []
-    shared, out = _shared(tmp_path, deploys), []
+    shared, out = _shared(tmp_path, deploys), list[Any]()
     release = threading.Event()
     runs = [threading.Thread(target=_lease, args=(shared, out, release)) for _ in range(2)]
     for run in runs:
@@ -317,3 +323,65 @@ def test_requires_deps_makes_a_test_red_not_skipped_when_its_dependency_was_not_
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout
+
+
+def test_the_run_page_lists_the_dependencies_used(tmp_path: Path) -> None:
+    run = _failed_run(tmp_path / "runs")
+    results = json.loads(RunDir(run).results.read_text())
+    results["deps"] = [
+        ProvidedDep(name="sso-tiny", wanted=None, version="1.0.0+0.1", reused=True, provision_s=0.42,
+                    stack="sso-tiny-1a2b3c4d_ccci_test", values={"client_secret": SECRET}).result(),
+        ProvidedDep(name="mail-tiny", wanted="2.0.0", error="mail-tiny's provision failed: boom").result()]
+    RunDir(run).results.write_text(json.dumps(results))
+    page = TestClient(serve_app(RunsDirCatalog(tmp_path / "runs"))).get(f"/runs/{RUN}", headers={"Accept": BROWSER_ACCEPT}).text
+    deps = page[page.index('<section id="deps">'):]
+    deps = deps[:deps.index("</section>")]
+    assert "<td>sso-tiny</td><td>1.0.0+0.1</td>" in deps and ">reused</td>" in deps and "<td>0.4s</td>" in deps
+    assert "<code>sso-tiny-1a2b3c4d_ccci_test</code>" in deps
+    assert "<td>mail-tiny</td><td>2.0.0</td>" in deps and "failed: mail-tiny&#39;s provision failed: boom" in deps
+    assert SECRET not in page
+
+
+class _Verdict(Tiers):
+    def __init__(self, verdict: str) -> None:
+        super().__init__()
+        self.verdict = verdict
+
+    def __call__(self, op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -> TierResult:
+        return TierResult(op, self.verdict, counts={"passed": 1})
+
+
+@pytest.mark.parametrize(("verdict", "kept"), [("pass", True), ("fail", False)])
+def test_a_dependencys_own_run_keeps_its_app_only_when_its_install_floor_passed(
+        tmp_path: Path, overlays: Path, verdict: str, kept: bool) -> None:
+    bundled_recipe_repo("custom-html-tiny")
+    config = RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_RUNS_DIR": str(tmp_path / "slot"),
+                                 "STAGES": "install"}, LIFECYCLE)
+    driver = FakeDriver()
+    run = Run(config, console=Console(file=open(os.devnull, "w")), driver_factory=lambda c, s: driver,
+              tests_dir=overlays, tier_runner=_Verdict(verdict), keep_app=True)
+    run.execute()
+    assert run.kept is kept
+    assert ("teardown" in driver.calls) is not kept  # a broken one is torn down, never left for reuse
+    # marked a dependency's while its run still held its lock: gc never takes it for a dead run
+    assert run.run_dir.dep_json.is_file() is kept
+
+
+def test_gc_removes_a_dependency_only_under_its_deploy_lock_and_never_once_a_run_took_its_lease(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slot = Slot(tmp_path / "prov-x")
+    run_dir = slot.run_dir("dep-prov-1")
+    run_dir.root.mkdir(parents=True)
+    mark_released(run_dir, 0.0)
+    slot.current_file.write_text("dep-prov-1\n")
+    removed: list[str] = []
+    monkeypatch.setattr(gc_command, "remove_stack", lambda client, stack: removed.append(stack) or [])
+    doomed = Judgement(FoundRun("prov-1_test", "dep-prov-1", "host-a", run_dir.root), True, "idle")
+    target: Any = type("T", (), {"client": None})()
+    with lease(run_dir.root):  # a run took its lease after gc judged it
+        assert gc_command._remove(target, doomed) is None
+    with exclusive(slot.deploy_lock, 0.0):  # a run is deciding about it
+        assert gc_command._remove(target, doomed) is None
+    assert removed == [] and run_dir.dep_json.is_file()
+    assert gc_command._remove(target, doomed) == [] and removed == ["prov-1_test"]
+    assert not run_dir.dep_json.exists() and slot.current() is None  # the next run deploys a fresh one
