@@ -62,7 +62,7 @@ def test_every_mistake_of_the_fixture_is_listed_at_its_file_and_line(capsys: pyt
     assert code == 2
 
 
-@pytest.mark.parametrize("recipe", ["custom-html-tiny", "notes-tiny", "custom-html-repolocal", "sso-tiny"])
+@pytest.mark.parametrize("recipe", ["custom-html-tiny", "notes-tiny", "custom-html-repolocal", "sso-tiny", "notes-sso"])
 def test_the_bundled_recipes_check_clean(capsys: pytest.CaptureFixture[str], tmp_path: Path, recipe: str) -> None:
     approved = tmp_path / "approved.txt"  # the repo-local example is approved as its e2e test approves it
     approved.write_text("custom-html-repolocal\n")
