@@ -20,6 +20,7 @@ from runner.catalogue import process
 from runner.catalogue.bisect import bisect
 from runner.catalogue.history import History, default_path
 from runner.catalogue.matrix import as_of, flaky_recipes, render
+from runner.catalogue.report import report_webhook
 from runner.catalogue.run import Options, run_catalogue
 from runner.errors import BadInput
 from runner.run.registry import unknown_docker_host
@@ -78,7 +79,10 @@ def _run(args: argparse.Namespace, catalogue: catalogue_file.Catalogue, history:
                            functools.partial(process.run_on, history=history.path, mark=True), process.probe, _say,
                            bisect_run_on=functools.partial(process.run_on, history=history.path))
     print(f"catalogue run #{report.catalogue_run} of {catalogue.path}")
-    print(render(report.rows, report.flaky, report.notes))
+    print(render(report.rows, report.flaky, report.notes), flush=True)
+    # after the matrix, and whatever the webhook does, the exit code is the matrix's
+    report_webhook(catalogue.report.webhook, catalogue.report.timeout_seconds, report.catalogue_run,
+                   str(catalogue.path), report.rows, _say)
     return report.exit_code
 
 
