@@ -94,7 +94,7 @@ class ReportEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     webhook: str | None = None  # POSTed a JSON of the catalogue run's regressions
-    timeout_seconds: float = Field(10.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @field_validator("webhook")
     @classmethod

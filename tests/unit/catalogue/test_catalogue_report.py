@@ -5,12 +5,9 @@ the catalogue run's exit code."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,38 +17,7 @@ from runner.catalogue.report import comment_body, payload, report_webhook, where
 from runner.cli import main as cli_main
 from runner.plumbing.scrub import MASK, scrubber
 from tests.unit.catalogue.fakes import FakeRuns
-
-
-class Hook:
-    """A webhook on 127.0.0.1: records each POST; answers `status` after `delay_s`."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        self.status = 200
-        self.delay_s = 0.0
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.paths.append(self.path)
-                hook.posts.append(json.loads(body))
-                time.sleep(hook.delay_s)
-                self.send_response(hook.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/s3cr3t-path"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.unit.catalogue.hook import Hook
 
 
 @pytest.fixture
