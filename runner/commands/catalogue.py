@@ -47,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "`cc-ci bisect RECIPE --good <previous commit> --bad <this one>` would, on the target it "
                      "regressed on)")
     run.epilog = ("Exit codes: 0 nothing regressed, 1 something regressed, 2 the file is invalid, "
-                  "3 a run could not be made (infrastructure: no target took it).")
+                  "3 a run could not be made (infrastructure: no target took it). With `report: {webhook: URL}` "
+                  "in the file, the regressions are POSTed there as JSON; a webhook that fails is one line "
+                  "and never changes the exit code. Nightly: the bridge's `nightly:` or "
+                  "deploy/systemd/cc-ci-catalogue.timer (docs/catalogue.md, Scheduling).")
     status = sub.add_parser("status", help="print the latest catalogue run's matrix")
     status.add_argument("--json", action="store_true", help="as JSON, for machines")
     history = sub.add_parser("history", help="print a recipe's results over the catalogue runs, newest first")

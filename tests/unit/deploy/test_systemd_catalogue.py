@@ -70,7 +70,7 @@ def test_the_service_runs_the_catalogue_as_the_run_user_on_the_bridges_runs_dir(
     assert argv[0] == f"{INSTALL_ROOT}/.venv/bin/cc-ci"
     args = build_parser().parse_args(argv[1:])
     assert (args.command, args.catalogue_command) == ("catalogue", "run")
-    assert args.file == Path("/etc/cc-ci/catalogue.yml") and args.retry and args.bisect
+    assert args.file == Path("/etc/cc-ci-catalogue.yml") and args.retry and args.bisect
     # the history in the unit's own state dir, owned by its User=
     assert args.history_file == Path("/var/lib") / service["StateDirectory"][0] / "catalogue.sqlite"
     assert service["Environment"] == [f"CCCI_RUNS_DIR={LocalExecutorConfig.model_fields['runs_dir'].default}"]
