@@ -130,6 +130,7 @@ class Bridge:
             dashboard=Dashboard(BridgeCatalog(self.store, self._runs_dir(), sorted(set(cfg.repos.values()))),
                                 history=cfg.catalogue_history),
         )
+        self._closers: list[Callable[[], None]] = []
         self.nightly = self._build_nightly(secrets, policy, clock)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -158,6 +159,7 @@ class Bridge:
             assert secrets.drone_token is not None
             drone = DroneRuns(DroneExecutor(self.cfg.executor, secrets.drone_token, policy),
                               self.cfg.executor.timeout_seconds)
+            self._closers.append(drone.close)
         drop = secret_env_names(self.cfg)
 
         def night(due: Due) -> None:
@@ -261,6 +263,8 @@ class Bridge:
         self.dispatcher.stop(cancel_runs=cancel_runs)
         self.outbox.stop()  # sends the replies intake just decided
         self.forge.close()
+        for close in self._closers:
+            close()
         self.store.close()
         self._lock_file.close()
 

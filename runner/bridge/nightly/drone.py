@@ -95,6 +95,9 @@ class DroneRuns:
         log_text = self._drone.summary_log(number, build) if build is not None else ""
         return outcome_of_build(run_id, build, log_text, self._drone.build_url(number), self._timeout_s)
 
+    def close(self) -> None:
+        self._drone.close()
+
     def probe(self, target: str) -> bool:
         """Does Drone answer? Asked after a build could not be made."""
         try:
