@@ -23,7 +23,7 @@ from runner.errors import BadInput, CcciError, InfraError
 from runner.maintainer.allowlist import load_allowlist
 from runner.maintainer.check import CheckReport, check, generic_files, show_in
 from runner.maintainer.hooks import HookContext, HookError, Hooks, call_hook, load_hooks
-from runner.maintainer.meta import RecipeMeta, load_meta
+from runner.maintainer.meta import RecipeMeta, fill_dep_env, load_meta
 from runner.maintainer.problems import Shown, name_paths
 from runner.maintainer.ready import wait_ready
 from runner.maintainer.repolocal import TierTests, build_tier_tests, inspect
@@ -33,12 +33,13 @@ from runner.plumbing import timing
 from runner.plumbing.fileio import write_json_atomic, write_text_atomic
 from runner.plumbing.paths import TESTS_DIR
 from runner.plumbing.scrub import scrubber
-from runner.recipe import bounded, git, naming
+from runner.recipe import bounded, git, naming, repos
 from runner.recipe.compose import check_recipe
 from runner.recipe.prhead import fetch_pr_head
 from runner.record.results import OVERLAY_NOTES, RunResult, print_summary, write_reports
 from runner.run.app import App
 from runner.run.config import RunConfig
+from runner.run.deps import DepsProvider, mark_released, tier_deps_env
 from runner.run.opstate import OpRecord, OpState, fresh_plans
 from runner.run.rundir import RunDir
 from runner.run.runlock import run_lock
@@ -64,8 +65,14 @@ def default_driver(config: RunConfig, say: Callable[[str], None]) -> Driver:
 class Run:
     def __init__(self, config: RunConfig, console: Console | None = None,
                  driver_factory: DriverFactory = default_driver, ops: Mapping[str, Op] | None = None,
-                 tests_dir: Path = TESTS_DIR, tier_runner: TierRunner = run_tier) -> None:
+                 tests_dir: Path = TESTS_DIR, tier_runner: TierRunner = run_tier,
+                 deps: DepsProvider | None = None, keep_app: bool = False) -> None:
         self.config = config
+        self.deps = deps  # who deploys, shares and provisions the recipe's DEPS (`runner/deps/`)
+        # a shared dependency's own run: its app outlives it when its install tier passed
+        self.keep_app = keep_app
+        self.kept = False  # it was: left running
+        self.first_error: BaseException | None = None  # what decided the run's error (`_fail`)
         self.console = console or Console(stderr=True, highlight=False, width=_console_width())
         self.run_dir = RunDir.at(config.runs_dir, config.run_id)  # every name in it, one holder
         self.started = time.monotonic()
@@ -74,7 +81,8 @@ class Run:
         self.ops = dict(ops) if ops is not None else REGISTRY
         self.lifecycle = lifecycle_of(self.ops.values()) if ops is not None else LIFECYCLE
         self.tier_runner = tier_runner
-        self.pictures = Pictures(self.run_dir, self.lifecycle, enabled=tier_runner is run_tier)  # screenshots, card
+        self.pictures = Pictures(self.run_dir, self.lifecycle,  # screenshots, card; none of a shared dependency
+                                 enabled=tier_runner is run_tier and not keep_app)
         self.tests_dir = tests_dir
         self.own_overlay_dir = config.overlay_dir or tests_dir / config.recipe_name
         self.tier_tests: TierTests | None = None  # built by _gate, before anything is deployed
@@ -114,7 +122,7 @@ class Run:
             raise
         with _signals_raise_interrupted(), _closing(self._close_target):
             try:
-                with self._app(ctx):
+                with self._dependencies(ctx), self._app(ctx):
                     self._lifecycle(ctx, hooks)
             except CcciError as err:  # teardown or app creation failed
                 self._fail(err)
@@ -201,7 +209,7 @@ class Run:
     def _checked(self, tests: TierTests) -> CheckReport:
         return check(tests, self.own_overlay_dir, _show_own(self.own_overlay_dir), self.result.repo_local,
                      self.lifecycle, lambda op, folder: self.ops[op].overlay_files(folder) if op in self.ops else [],
-                     self.config.skip_generic, collect=self.tier_runner is run_tier)
+                     self.config.skip_generic, collect=self.tier_runner is run_tier, recipes=self._enrolled)
 
     def _check(self, tests: TierTests) -> None:
         """What `cc-ci check` does, before anything is deployed: a mistake in a maintainer's file
@@ -222,10 +230,15 @@ class Run:
 
     def _load_meta(self, tests: TierTests) -> RecipeMeta:
         """Validated once, here; the assertion files get the same settings from meta.json."""
-        meta = load_meta(tests.recipe_dir, self.lifecycle, shown=self._shown)
+        meta = load_meta(tests.recipe_dir, self.lifecycle, shown=self._shown, recipes=self._enrolled)
         self.result.meta = meta.effective()
         write_json_atomic(self.run_dir.meta_json, self.result.meta)
         return meta
+
+    @property
+    def _enrolled(self) -> list[str]:
+        """The recipes a DEPS may name: bundled ones, and those beside the recipe's overlay folder."""
+        return repos.enrolled_names(self.own_overlay_dir.parent)
 
     def _wanted(self) -> list[Op]:
         return [self.ops[name] for name in self.lifecycle.names if name in self.config.stages]
@@ -265,6 +278,30 @@ class Run:
     # -- the app's lifetime -----------------------------------------------------------------
 
     @contextlib.contextmanager
+    def _dependencies(self, ctx: OpContext) -> Iterator[None]:
+        """The recipe's DEPS, deployed or reused and provisioned for this run, leased until the
+        run's own app is gone; DEPS_ENV filled from what they returned, before the first deploy.
+        A dependency that could not be provided is said and recorded: the tests that require it
+        go red (`requires_deps`), the run goes on."""
+        if not ctx.meta.DEPS:
+            yield
+            return
+        if self.deps is None:
+            raise InfraError("recipe_meta.py names DEPS, but this run was started without a dependency "
+                             "provider (runs started by cc-ci run and run_recipe_ci have one)")
+        with self.deps.provide(list(ctx.meta.DEPS), ctx.target, self.say) as provided:
+            ctx.deps = provided
+            self.result.deps = [dep.result() for dep in provided]
+            for dep in provided:
+                self.say(f"dependency {dep.name}: " + (
+                    f"{'reused' if dep.reused else 'deployed'} {dep.stack} ({dep.version}), provisioned "
+                    f"for this run in {dep.provision_s or 0.0:.1f}s" if dep.provided else f"NOT PROVIDED — {dep.error}"))
+            ctx.dep_env, missing = fill_dep_env(ctx.meta.DEPS_ENV, {d.name: d.values for d in provided if d.provided})
+            for line in missing:
+                self.say(f"DEPS_ENV: {line}: left out of the app env")
+            yield
+
+    @contextlib.contextmanager
     def _app(self, ctx: OpContext) -> Iterator[App]:
         """The app's whole lifetime, and that of every further app an op opens (`ctx.new_app`).
         Teardown lives here and nowhere else."""
@@ -272,16 +309,29 @@ class Run:
                                  ref=ctx.state.first_ref)  # its env is that ref's .env.sample
         ctx.app = app
         self.result.domain, self.result.stack, self.result.apps = app.domain, app.stack, 1
+        kept = False
         try:
             # stamped before anything exists, stopped before teardown: gc on another host
             # sharing the swarm tells this live run from a dead one by it
             with ctx.target.heartbeat(app), contextlib.ExitStack() as further:
                 ctx.open_app = lambda name: further.enter_context(self._further_app(ctx, name))
                 yield app
+            kept = self.keep_app and self._green()
         finally:
             ctx.open_app = None
             self.pictures.settle()  # the camera lets go of the app before it goes
-            self._teardown(ctx, app)
+            self.kept = kept
+            if kept:  # a shared dependency that passed its install floor: left running for the next runs
+                # marked while this run still holds its lock: gc never sees it as an ordinary dead run
+                mark_released(self.run_dir, time.time())
+                self.say(f"keeping {app.stack}: a shared dependency, left running under leases (cc-ci gc removes it once idle)")
+            else:
+                self._teardown(ctx, app)
+
+    def _green(self) -> bool:
+        """Every tier so far passed (a shared dependency is kept only then: a broken one never is)."""
+        return self.result.error is None and bool(self.result.tiers) and \
+            all(tier.verdict == "pass" for tier in self.result.tiers)
 
     @contextlib.contextmanager
     def _further_app(self, ctx: OpContext, name: str) -> Iterator[App]:
@@ -436,7 +486,8 @@ class Run:
         return HookContext(
             op=op.name, app=app, op_state=ctx.state, meta=ctx.meta,
             _exec=lambda service, cmd, check=True: ctx.target.exec_in(app, service, cmd, check=check),
-            _http=lambda: ctx.target.http_client(app))
+            _http=lambda: ctx.target.http_client(app),
+            deps={dep.name: dict(dep.values) for dep in ctx.deps if dep.provided})
 
     def _wait_ready(self, op: Op, ctx: OpContext) -> None:
         probe = ctx.meta.READY_PROBE
@@ -459,7 +510,8 @@ class Run:
                  + (" (generic floor opted out)" if skipped else ""))
         app = op.tier_app(ctx)  # the app's screenshot is taken through the http fixture's reach
         with self.pictures.during_tier(step, app.domain, lambda: ctx.target.http_client(app), self.say):
-            tier = self.tier_runner(step, files, self.run_dir, self.run_dir.tier_env(step, app=app.name))
+            tier = self.tier_runner(step, files, self.run_dir,
+                                    self.run_dir.tier_env(step, app=app.name) | tier_deps_env(ctx.deps))
         self._name_files_as_the_maintainer(step, tier)
         tier.generic_skipped = skipped
         self._record_tier(tier)
@@ -491,6 +543,7 @@ class Run:
         """The run's first error decides its message and exit code."""
         if self.result.error:
             return
+        self.first_error = err
         self.result.error = _one_line(err)
         self.result.error_exit_code = err.exit_code if isinstance(err, CcciError) else None
         if not isinstance(err, CcciError):

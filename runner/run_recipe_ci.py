@@ -19,6 +19,8 @@ usage: RECIPE=<name|path> [REF=..] [PR=..] [STAGES=install] [VERSION=..] python 
   VERSION              release tag to install instead of REF
   CCCI_RUN_ID          run id (default: generated)
   CCCI_RUNS_DIR        where run dirs go (default: ~/.local/state/cc-ci/runs)
+  CCCI_DEPS_DIR        where shared dependencies (DEPS) keep their run dirs, leases and locks
+                       (default: ~/.local/state/cc-ci/deps)
   CCCI_RESOLVE_IMAGE   auto | always | changed | never (auto: never for bundled recipes)
   CCCI_DEPLOY_TIMEOUT  convergence deadline in seconds when the recipe sets none (default: 120)
   CCCI_DOMAIN_BASE     apps are <recipe>-<8 hex>.<base> (default: ccci.test)
@@ -41,16 +43,19 @@ import os
 import sys
 from collections.abc import Mapping
 
+from runner.deps.shared import SharedDeps
 from runner.errors import CcciError
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
+from runner.plumbing.paths import TESTS_DIR
 from runner.run.config import RunConfig
 
 
 def run_from_env(environ: Mapping[str, str]) -> int:
     try:
         config = RunConfig.from_env(environ, LIFECYCLE)
-        return Run(config).execute().exit_code
+        overlays = (config.overlay_dir or TESTS_DIR / config.recipe_name).parent  # a dependency's is beside it
+        return Run(config, deps=SharedDeps(config, overlays)).execute().exit_code
     except CcciError as err:
         print(f"cc-ci: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -27,12 +27,33 @@ from runner.recipe import traefik
 from runner.recipe.traefik import Target, WebService
 from runner.run.app import App, Deployment
 from runner.run.config import DriverSettings
+from runner.run.deps import DEPS_VAR
 from runner.run.opstate import OpState
 from runner.run.rundir import OP_VAR, RUN_DIR_VAR, RunDir
 from runner.targets import attach_target
 from runner.targets.base import Target as SwarmTarget
 
 pytest_plugins = ("runner.tiers.browsertest",)  # the `page` fixture of browser tests
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requires_deps(*names): the test needs these dependencies (DEPS) "
+                                       "provided; red, never skipped, when one could not be")
+
+
+def _deps_given() -> dict[str, Any]:
+    """What the orchestrator handed the tier about the recipe's DEPS (`runner/run/deps.py`)."""
+    text = os.environ.get(DEPS_VAR)
+    return json.loads(text) if text else {"provided": {}, "failed": {}}  # type: ignore[no-any-return]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    given = _deps_given()
+    for marker in item.iter_markers("requires_deps"):
+        for name in marker.args:
+            if name not in given["provided"]:
+                why = given["failed"].get(name) or "it is not in the recipe's DEPS"
+                pytest.fail(f"requires_deps: {name} could not be provided: {why}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +98,13 @@ def driver(run_description: dict[str, Any], target: SwarmTarget) -> Driver:
 def op_state(run_dir: RunDir) -> OpState:
     """What each op produced so far: `op_state["install"].deployment`, `op_state["upgrade"].seed`."""
     return OpState.load(run_dir.op_state, LIFECYCLE.records)  # each op's record by its own model
+
+
+@pytest.fixture(scope="session")
+def deps() -> dict[str, dict[str, str]]:
+    """What each dependency's `provision` returned for this run, by name (`deps["sso-tiny"]["issuer"]`);
+    a dependency that could not be provided is absent (mark the test `requires_deps` to make that red)."""
+    return dict(_deps_given()["provided"])
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from runner.deps.shared import Slot
 from runner.errors import CcciError, InfraError
 from runner.plumbing.paths import default_runs_dir
 from runner.run.config import TargetSettings
-from runner.run.runlock import stale_run_dirs
+from runner.run.deps import released_at
+from runner.run.rundir import RunDir
+from runner.run.runlock import exclusive, run_is_alive, stale_run_dirs
 from runner.swarm.gc import DEFAULT_TTL_S, Judgement, engine_now, find_runs, judge
 from runner.swarm.stack import remove_stack
 from runner.targets import open_target
@@ -29,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune-days", type=_days, default=None, metavar="DAYS",
                         help="also delete the run dirs of finished runs older than DAYS (default: keep all)")
     parser.add_argument("--ttl", type=_duration, default=DEFAULT_TTL_S, metavar="AGE",
-                        help="another harness host's run is dead once its heartbeat is older than AGE "
-                             f"(seconds, or 30m, 2h; default {DEFAULT_TTL_S / 60:.0f}m)")
+                        help="another harness host's run is dead once its heartbeat is older than AGE, and a "
+                             "shared dependency (DEPS) no run holds a lease on goes once idle longer than AGE "
+                             f"(seconds, or 30m, 2h; 0: at once; default {DEFAULT_TTL_S / 60:.0f}m)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be removed and why, remove nothing")
     parser.add_argument("--run", metavar="RUN_ID", default=None,
                         help="judge and reclaim only this run's objects (the bridge does this before it "
@@ -53,7 +57,7 @@ def _duration(text: str) -> float:
         seconds = float(value) * _UNITS[unit]
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
+    if not seconds >= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not an age (seconds, or e.g. 30m, 2h)")
     return seconds
 
@@ -105,12 +109,33 @@ def _reclaim(console: Console, target: Target, judged: list[Judgement], dry_run:
         return {}
     failed: dict[str, list[str]] = {}
     for j in [] if dry_run else doomed:
-        left = remove_stack(target.client, j.run.stack)
+        left = _remove(target, j)
+        if left is None:
+            console.print(f"gc: keeps {j.run.stack} (run {j.run.run_id}): a run took its lease meanwhile")
+            continue
         console.print(f"gc: removed {j.run.stack} (run {j.run.run_id}): {j.why}"
                       + (f"; LEFT: {', '.join(left)}" if left else ""))
         if left:
             failed[j.run.stack] = left
     return failed
+
+
+def _remove(target: Target, j: Judgement) -> list[str] | None:
+    """Remove the run's stack; what is left. A shared dependency is removed under its slot's deploy
+    lock, and only if still no run leases it (None: one took it meanwhile, it is kept); its run dir
+    then stops being a dependency's and its slot forgets it."""
+    run_dir = j.run.run_dir
+    if run_dir is None or released_at(RunDir(run_dir)) is None:
+        return remove_stack(target.client, j.run.stack)
+    slot = Slot(run_dir.parent)
+    with exclusive(slot.deploy_lock, 0.0) as taken:
+        if not taken or run_is_alive(run_dir):
+            return None
+        left = remove_stack(target.client, j.run.stack)
+        if not left:
+            RunDir(run_dir).dep_json.unlink(missing_ok=True)
+            slot.forget(j.run.run_id)
+        return left
 
 
 def _one_line(err: BaseException) -> str:

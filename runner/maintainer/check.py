@@ -85,17 +85,18 @@ def show_in(tests: TierTests, own_shown: str, cc_ci_tests: str = "tests") -> Cal
 
 def check(tests: TierTests, own_overlay: Path, own_shown: str, repo_local: RepoLocal | None,
           lifecycle: Lifecycle, tier_files: Callable[[str, Path], list[Path]], generic_skipped: Iterable[str] = (),
-          collect: bool = True) -> CheckReport:
+          collect: bool = True, recipes: list[str] | None = None) -> CheckReport:
     """Everything that can be known about the maintainer's files before deploying, for every op
     of `lifecycle` (its declarations name the generic floor files and hooks).
     `tier_files(op, recipe_dir)` is the op's own overlay files (the ops registry's); `collect`
-    False leaves out pytest's collection (for runs whose tiers are not run by pytest)."""
+    False leaves out pytest's collection (for runs whose tiers are not run by pytest); `recipes`:
+    the enrolled names DEPS may name (None: not checked)."""
     ops = lifecycle.names
     shown = show_in(tests, own_shown)
     report = CheckReport(gate=(repo_local.message() if repo_local else None)
                          or f"repo-local {FOLDER}/: none at the tested commit")
     _compile_all(tests.recipe_dir, shown, report)
-    meta = _import(report, lambda: load_meta(tests.recipe_dir, lifecycle, shown=shown))
+    meta = _import(report, lambda: load_meta(tests.recipe_dir, lifecycle, shown=shown, recipes=recipes))
     report.meta = meta if isinstance(meta, RecipeMeta) else None
     hooks = _import(report, lambda: load_hooks(tests.recipe_dir, ops, shown=shown))
     ops_py = tests.recipe_dir / "ops.py"

@@ -37,6 +37,8 @@ class HookContext:
     _exec: Callable[..., ExecResult]
     _http: Callable[[], httpx.Client]
     _client: httpx.Client | None = field(default=None, repr=False)
+    # what each dependency's `provision` returned for this run, by its name (recipe_meta.py's DEPS)
+    deps: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def domain(self) -> str:
@@ -52,6 +54,12 @@ class HookContext:
         if self._client is None:
             self._client = self._http()
         return self._client
+
+    def service_address(self, service: str) -> str:
+        """The service's name on the shared `proxy` network, by which another stack's containers
+        reach it (`http://<it>:<port>/`): it resolves to the service's containers (endpoint_mode
+        dnsrr where the host has no IPVS, as cc-ci deploys them there), never through ingress."""
+        return f"{self.app.stack}_{service}"
 
     def exec_in(self, service: str, cmd: list[str] | str, check: bool = True) -> ExecResult:
         """Run `cmd` in the service's running container (raises on a non-zero exit unless check=False)."""

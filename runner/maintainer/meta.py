@@ -72,6 +72,13 @@ class RecipeMeta(BaseModel):
     EXPECTED_NA: dict[StrictStr, StrictStr] = Field(
         default_factory=dict, description="`{stage: reason}` for stages that cannot apply to this recipe: "
                                           "not performed, and climbed on the level ladder with the reason")
+    DEPS: list[StrictStr] = Field(
+        default_factory=list, description="other enrolled recipes the recipe needs beside it (`\"sso-tiny\"`, or `\"sso-tiny:<version>\"`): "
+                        "each deployed once per target, shared by runs under a lease and provisioned per run "
+                        "(docs/enroll-recipe.md, \"Dependencies\")")
+    DEPS_ENV: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict, description="app env keys set before the first deploy from what a dependency's "
+                                          "`provision` returned: `{\"OIDC_ISSUER\": \"{sso-tiny.issuer}\"}`")
     LINT_OPT_OUT: dict[StrictStr, StrictStr] = Field(
         default_factory=dict, description="`{rule: reason}` for lint rules the recipe cannot follow (docs/lint.md): "
                                           "the findings are still shown, marked, and do not fail the lint tier")
@@ -96,6 +103,35 @@ class RecipeMeta(BaseModel):
         for rule, reason in value.items():
             if not reason.strip():
                 raise ValueError(f"{rule!r} needs a reason (why the recipe cannot follow the rule)")
+        return value
+
+    @field_validator("DEPS")
+    @classmethod
+    def _deps(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        known = (info.context or {}).get("recipes")
+        names = []
+        for text in value:
+            name, version = parse_dep(text)
+            if known is not None and name not in known:
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else f"; enrolled recipes are {', '.join(known)}"
+                raise ValueError(f"{name!r} is not an enrolled recipe{hint}")
+            if name in names:
+                raise ValueError(f"{name!r} is named twice")
+            names.append(name)
+        return value
+
+    @field_validator("DEPS_ENV")
+    @classmethod
+    def _deps_env(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        deps = [parse_dep(text)[0] for text in info.data.get("DEPS", ())]
+        for key, template in value.items():
+            for name, _field in dep_placeholders(template):
+                if name not in deps:
+                    close = difflib.get_close_matches(name, deps, n=1, cutoff=0.6)
+                    hint = f"did you mean {close[0]}?" if close else \
+                        (f"DEPS names {', '.join(deps)}" if deps else "DEPS names none")
+                    raise ValueError(f"{key}: {{{name}.…}} names no dependency of DEPS ({hint})")
         return value
 
     @field_validator("SKIP_GENERIC")
@@ -146,6 +182,46 @@ class RecipeMeta(BaseModel):
         return cls.model_validate(values)
 
 
+_DEP = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})(?::([A-Za-z0-9][A-Za-z0-9._+-]{0,99}))?$")
+_PLACEHOLDER = re.compile(r"\{([a-z0-9][a-z0-9-]*)\.([A-Za-z0-9_]+)\}")
+
+
+def parse_dep(text: str) -> tuple[str, str | None]:
+    """`"sso-tiny"` or `"sso-tiny:1.0.0+0.1"`: the recipe's name and the release it is deployed at
+    (None: the head of its default branch)."""
+    found = _DEP.match(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a recipe name, optionally with :<version> (e.g. sso-tiny:1.0.0+0.1)")
+    return found.group(1), found.group(2)
+
+
+def dep_placeholders(template: str) -> list[tuple[str, str]]:
+    """The `{<dependency>.<key>}` a DEPS_ENV value names, in order."""
+    return [(m.group(1), m.group(2)) for m in _PLACEHOLDER.finditer(template)]
+
+
+def fill_dep_env(deps_env: dict[str, str], provided: dict[str, dict[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """DEPS_ENV with each placeholder replaced by what the dependency's `provision` returned, and
+    why each key that could not be filled was left out (its dependency was not provided).
+    A key `provision` did not return is bad input, with what it did return."""
+    filled: dict[str, str] = {}
+    missing: list[str] = []
+    for key, template in deps_env.items():
+        wanted = dep_placeholders(template)
+        absent = sorted({name for name, _ in wanted if name not in provided})
+        if absent:
+            missing.append(f"{key}: {', '.join(absent)} not provided")
+            continue
+        for name, field in wanted:
+            if field not in provided[name]:
+                keys = sorted(provided[name])
+                close = difflib.get_close_matches(field, keys, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]}?" if close else f"it returned {', '.join(keys) or 'nothing'}"
+                raise BadInput(f"recipe_meta.py: DEPS_ENV: {key}: {name}'s provision returned no {field!r} ({hint})")
+        filled[key] = _PLACEHOLDER.sub(lambda m: provided[m.group(1)][m.group(2)], template)
+    return filled, missing
+
+
 def _lifecycle(info: ValidationInfo) -> Lifecycle | None:
     found = (info.context or {}).get("lifecycle")
     return found if isinstance(found, Lifecycle) else None
@@ -173,10 +249,11 @@ def _is_callable_type(annotation: Any) -> bool:
     return "Callable" in str(annotation)
 
 
-def load_meta(recipe_dir: Path, lifecycle: Lifecycle, shown: str | Shown | None = None) -> RecipeMeta:
+def load_meta(recipe_dir: Path, lifecycle: Lifecycle, shown: str | Shown | None = None,
+              recipes: list[str] | None = None) -> RecipeMeta:
     """`<recipe_dir>/recipe_meta.py`'s settings, or the defaults when it has none; op names are
-    checked against `lifecycle`. `shown` is how errors name the file (e.g. `cc-ci/recipe_meta.py`
-    for a repo-local one)."""
+    checked against `lifecycle`, DEPS against `recipes` (the enrolled names; None: not checked).
+    `shown` is how errors name the file (e.g. `cc-ci/recipe_meta.py` for a repo-local one)."""
     path = recipe_dir / "recipe_meta.py"
     if not path.is_file():
         return RecipeMeta.model_validate({}, context={"lifecycle": lifecycle})
@@ -184,7 +261,7 @@ def load_meta(recipe_dir: Path, lifecycle: Lifecycle, shown: str | Shown | None 
     module = load_module(path, f"ccci_recipe_meta_{recipe_dir.name.replace('-', '_')}", named)
     name = named(path) or path.name
     try:
-        return validate_meta(vars(module), lifecycle, name)
+        return validate_meta(vars(module), lifecycle, name, recipes)
     except BadInput as err:  # told at the line that sets it
         setting = re.match(rf"^{re.escape(name)}: (?:unknown setting '(\w+)'|(\w+): )", str(err))
         found = setting and re.search(rf"^{setting.group(1) or setting.group(2)}\s*[:=]", path.read_text(), re.MULTILINE)
@@ -194,7 +271,8 @@ def load_meta(recipe_dir: Path, lifecycle: Lifecycle, shown: str | Shown | None 
         raise BadInput(f"{name}:{line}:{str(err).removeprefix(name + ':')}") from None
 
 
-def validate_meta(namespace: dict[str, Any], lifecycle: Lifecycle, shown: str = "recipe_meta.py") -> RecipeMeta:
+def validate_meta(namespace: dict[str, Any], lifecycle: Lifecycle, shown: str = "recipe_meta.py",
+                  recipes: list[str] | None = None) -> RecipeMeta:
     """The settings among a module's names: ALL-CAPS ones; `_private` and lower-case are helpers."""
     values = {name: value for name, value in namespace.items() if _is_setting(name)}
     known = list(RecipeMeta.model_fields)
@@ -204,7 +282,7 @@ def validate_meta(namespace: dict[str, Any], lifecycle: Lifecycle, shown: str = 
             hint = f" (did you mean {close[0]}?)" if close else f"; settings are {', '.join(known)}"
             raise BadInput(f"{shown}: unknown setting {name!r}{hint}")
     try:
-        return RecipeMeta.model_validate(values, context={"lifecycle": lifecycle})
+        return RecipeMeta.model_validate(values, context={"lifecycle": lifecycle, "recipes": recipes})
     except ValidationError as err:
         first = err.errors()[0]
         name = str(first["loc"][0])

@@ -13,6 +13,7 @@ from runner.drivers.base import Driver
 from runner.maintainer.meta import RecipeMeta
 from runner.run.app import App
 from runner.run.config import RunConfig
+from runner.run.deps import ProvidedDep
 from runner.run.lifecycle import OpSpec
 from runner.run.opstate import OpRecord, OpState
 from runner.targets.base import Target
@@ -31,6 +32,8 @@ class OpContext:
     app: App | None = None  # set once the app exists (after `plan`)
     apps: dict[str, App] = field(default_factory=dict)  # the run's further apps, by name (`new_app`)
     open_app: Callable[[str], App] | None = None  # the orchestrator's, set inside the app's lifetime
+    deps: list[ProvidedDep] = field(default_factory=list)  # the recipe's DEPS, provided for this run
+    dep_env: dict[str, str] = field(default_factory=dict)  # DEPS_ENV filled from them: set before the first deploy
 
     @property
     def target(self) -> Target:

@@ -39,14 +39,15 @@ class Install(Op):
                         identity=ctx.target.deployed_identity(app))  # what the upgrade must keep
 
     def _prepare_env(self, ctx: OpContext, ref: str) -> None:
-        """EXTRA_ENV, then install_steps.sh, into the app env file; then the app re-reads it."""
+        """EXTRA_ENV, DEPS_ENV, then install_steps.sh, into the app env file; then the app re-reads it."""
         app, script = ctx.live_app, ctx.overlay_dir / SCRIPT
-        if not ctx.meta.EXTRA_ENV and not script.is_file():
+        if not ctx.meta.EXTRA_ENV and not ctx.dep_env and not script.is_file():
             return
         env_file = app.env_file
-        if ctx.meta.EXTRA_ENV:
-            env_file.write_text(with_values(env_file.read_text(), ctx.meta.EXTRA_ENV))
-            ctx.say(f"EXTRA_ENV: set {', '.join(ctx.meta.EXTRA_ENV)} in the app env")
+        for setting, extra in (("EXTRA_ENV", ctx.meta.EXTRA_ENV), ("DEPS_ENV", ctx.dep_env)):
+            if extra:  # DEPS_ENV last: what the dependencies provisioned for this run wins
+                env_file.write_text(with_values(env_file.read_text(), extra))
+                ctx.say(f"{setting}: set {', '.join(extra)} in the app env")
         if script.is_file():
             git.git(ctx.checkout, "checkout", "-q", "--force", "--detach", ref)  # RECIPE_DIR at the ref deployed
             ctx.say(f"running {SCRIPT}")

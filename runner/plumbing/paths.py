@@ -20,3 +20,8 @@ def state_dir() -> Path:
 def default_runs_dir() -> Path:
     """Where run dirs go unless CCCI_RUNS_DIR (read by RunConfig) says otherwise."""
     return state_dir() / "runs"
+
+
+def default_deps_dir() -> Path:
+    """Where shared dependencies keep their run dirs and locks unless CCCI_DEPS_DIR says otherwise."""
+    return state_dir() / "deps"

@@ -24,6 +24,16 @@ def is_bundled(name: str) -> bool:
     return (BUNDLED_DIR / name / "history.yml").is_file()
 
 
+def enrolled_names(tests_dir: Path) -> list[str]:
+    """The recipes a `DEPS` may name: the bundled ones, and every folder beside the recipe's own
+    overlay folder (cc-ci's `tests/`) that carries a `recipe_meta.py` or an `ops.py`."""
+    bundled = {p.name for p in BUNDLED_DIR.iterdir() if is_bundled(p.name)} if BUNDLED_DIR.is_dir() else set()
+    beside = {p.name for p in tests_dir.iterdir()
+              if RECIPE_NAME.match(p.name) and ((p / "recipe_meta.py").is_file() or (p / "ops.py").is_file())} \
+        if tests_dir.is_dir() else set()
+    return sorted(bundled | beside)
+
+
 def bundled_recipe_repo(name: str) -> Path:
     """A real git repo (tags, history) built from the fixture `tests/fixtures/recipes/<name>`.
 

@@ -59,6 +59,9 @@ class RunResult:
     repo_local: RepoLocal | None = None  # the gate's decision about the recipe repo's cc-ci/
     meta: dict[str, Any] = field(default_factory=dict)  # the effective recipe_meta settings
     rungs: Rungs = ()  # the ladder's shape: (rung, its ops) by level, from the run's lifecycle
+    # the recipe's DEPS as provided to this run (`ProvidedDep.result`: name, version, reused or fresh,
+    # provisioning time, the shared app's stack, or why it could not be provided); no provisioned value
+    deps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -132,6 +135,7 @@ def summary_markdown(result: RunResult) -> str:
         *_ahead_lines(result),
         *_why_lines(result),
         *_upgrade_notes_lines(result.upgrade_notes),
+        *_deps_markdown(result.deps),
         "| tier | verdict | tests | time |",
         "|---|---|---|---|",
     ]
@@ -179,6 +183,21 @@ def _why_lines(result: RunResult) -> list[str]:
     if result.error and not any(t.verdict == "error" for t in result.tiers):
         lines.append(f"- 💥 {_clip(result.error)}")
     return ["**why:**", "", *lines, "", RUN_PAGE_SENTENCE, ""] if lines else []
+
+
+def dep_text(dep: dict[str, Any]) -> str:
+    """`sso-tiny 1.0.0+0.1: reused (sso-tiny-1a2b3c4d_ccci_test), provisioned in 0.4s`, or why it was not provided."""
+    head = f"{dep.get('name')} {dep.get('version') or 'head'}"
+    if dep.get("error"):
+        return f"{head}: NOT PROVIDED — {dep['error']}"
+    how = "reused" if dep.get("reused") else "fresh"
+    return f"{head}: {how} ({dep.get('stack')}), provisioned in {dep.get('provision_s') or 0.0:.1f}s"
+
+
+def _deps_markdown(deps: list[dict[str, Any]]) -> list[str]:
+    if not deps:
+        return []
+    return ["**dependencies:**", "", *(f"- {_clip(dep_text(dep))}" for dep in deps), ""]
 
 
 def _upgrade_notes_lines(notes: list[str]) -> list[str]:
@@ -261,6 +280,8 @@ def print_summary(result: RunResult, console: Console) -> None:
         console.print(escape(f"upgrade base: {result.base or 'none'} — {result.base_reason}"), highlight=False)
     for note in result.upgrade_notes:
         console.print(escape(f"before upgrading: {note}"), highlight=False)
+    for dep in result.deps:
+        console.print(escape(scrubber.scrub(f"dependency: {dep_text(dep)}")), highlight=False)
     if result.repo_local and (message := result.repo_local.message()):
         console.print(escape(message), highlight=False)
     for line in notes_lines(result.notes):

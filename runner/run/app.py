@@ -57,7 +57,9 @@ class App:
         for spec in secrets:
             naming.secret_name(self.stack, spec.name, spec.version)
         self.env, self.secrets = dict(env), list(secrets)
-        write_text_atomic(self.env_file, "".join(f"{k}={_quote(v)}\n" for k, v in self.env.items()))
+        # not scrubbed: it is the deploy's input, never served by a page (runview); a value the
+        # scrubber knows (a dependency's client secret from DEPS_ENV) must reach the app as it is
+        write_text_atomic(self.env_file, "".join(f"{k}={_quote(v)}\n" for k, v in self.env.items()), scrub=False)
 
     def reload_env(self) -> None:
         """Re-read the app env file after something edited it (EXTRA_ENV, install_steps.sh)."""

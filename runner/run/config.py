@@ -19,7 +19,7 @@ from pydantic import (
 
 from runner.errors import BadInput
 from runner.plumbing.hostid import HOST_ID, default_host_id
-from runner.plumbing.paths import ALLOWLIST_FILE, default_runs_dir
+from runner.plumbing.paths import ALLOWLIST_FILE, default_deps_dir, default_runs_dir
 from runner.recipe import naming, repos
 from runner.run import registry
 from runner.run.lastgreen import LAST_GREEN, LastGreen, default_history_path, resolve_last_green
@@ -40,6 +40,7 @@ ENV_VARS = {
     "CCCI_CATALOGUE": "catalogue",
     "CCCI_RUN_ID": "run_id",
     "CCCI_RUNS_DIR": "runs_dir",
+    "CCCI_DEPS_DIR": "deps_dir",
     "CCCI_DRIVER": "driver",
     "CCCI_RESOLVE_IMAGE": "resolve_image",
     "CCCI_DEPLOY_TIMEOUT": "deploy_timeout_s",
@@ -152,6 +153,8 @@ class RunConfig(BaseModel):
     last_green: LastGreen | None = None
     run_id: str = Field(default_factory=naming.new_run_id)
     runs_dir: Path = Field(default_factory=default_runs_dir)
+    deps_dir: Path = Field(default_factory=default_deps_dir, description="where shared dependencies (DEPS) keep "
+                           "their run dirs, leases and locks (default: ~/.local/state/cc-ci/deps)")
     driver: str = "swarm"  # one of runner/run/registry.py's DRIVERS
     resolve_image: Literal["auto", "always", "changed", "never"] = "auto"
     deploy_timeout_s: int = Field(120, ge=5, le=3600)

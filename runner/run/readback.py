@@ -72,6 +72,17 @@ class OpTiming(_Model):
     docker_wait_s: Seconds | None = None
 
 
+class DepRow(_Model):
+    """One dependency of the run (`ProvidedDep.result`)."""
+
+    name: str
+    version: str | None = None
+    how: str  # fresh | reused | failed
+    provision_s: Seconds | None = None
+    stack: str | None = None
+    error: str | None = None
+
+
 class Results(_Model):
     """results.json (`RunResult.to_json`), the fields pages and the bridge show."""
 
@@ -96,6 +107,7 @@ class Results(_Model):
     error_detail: list[str] = Field(default_factory=list)
     error_op: str | None = None
     upgrade_notes: list[str] = Field(default_factory=list)
+    deps: list[DepRow] = Field(default_factory=list)
     attempt: int | None = None
     teardown_clean: bool | None = None
     teardown_leftovers: list[str] | None = None

@@ -58,6 +58,7 @@ class RunDir:
     CARD_PNG: ClassVar[str] = "card.png"  # the summary card; card.html is its text
     CARD_HTML: ClassVar[str] = "card.html"
     CARD_JSON: ClassVar[str] = "card.json"  # where the card stands: making (with the pid), made, failed
+    DEP_JSON: ClassVar[str] = "dep.json"  # a shared dependency's run dir: the app is kept; when it was last released
 
     @classmethod
     def at(cls, runs_dir: Path, run_id: str) -> RunDir:
@@ -130,6 +131,12 @@ class RunDir:
     @property
     def lock(self) -> Path:
         return self.root / self.LOCK
+
+    @property
+    def dep_json(self) -> Path:
+        """Marks the run dir of a shared dependency (its app outlives the run that deployed it, under
+        leases: `runlock.lease`) and says when a run last released it (`runner/deps/shared.py`)."""
+        return self.root / self.DEP_JSON
 
     @property
     def backups(self) -> Path:

@@ -14,7 +14,8 @@ import contextlib
 import fcntl
 import os
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runner.run.rundir import RunDir, RunFileUnreadable, file_kind
@@ -102,3 +103,37 @@ def stale_run_dirs(runs_dir: Path, older_than_seconds: float, now: float,
             if run_dir.is_dir() and run_dir.name not in keep
             and run_dir_age_seconds(run_dir, now) > older_than_seconds
             and not _may_be_alive(run_dir)]
+
+
+@contextlib.contextmanager
+def lease(run_dir: Path) -> Iterator[None]:
+    """A shared lease on a shared app's run dir (a dependency's): a shared flock on its run.lock,
+    held by every run that uses it, so that `run_is_alive` is true (and gc keeps it) while any
+    run holds one; the kernel releases it however the run dies."""
+    with RunDir(run_dir).lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        yield
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, wait_s: float, clock: Callable[[], float] = time.monotonic,
+              pause: Callable[[float], None] = time.sleep) -> Iterator[bool]:
+    """An exclusive flock on `path`, waited for up to `wait_s` (0: only tried); yields whether it
+    was taken. Runs deciding about one shared dependency take turns under it, so that two first
+    runs never deploy it twice; gc takes it (not waiting) before it removes one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        deadline = clock() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if clock() >= deadline:
+                    yield False
+                    return
+                pause(0.2)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

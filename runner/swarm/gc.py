@@ -5,12 +5,17 @@ is alive while it holds the lock on its run dir, found from the `cc-ci.run-dir` 
 runs dir gc is given. Another host's run cannot be asked for its lock: it is alive while its
 heartbeat stamp (`runner/swarm/stamp.py`) is at most `ttl_s` old; only older is it removed.
 A run with no stamp at all is judged by its objects' newest creation time instead.
+
+A shared dependency (its run dir has a `dep.json`: `runner/deps/shared.py`) outlives the run that
+deployed it: it is kept while any run holds its lease, and removed once it has been idle (no lease
+since a run last released it) longer than the TTL, by this host's clock.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +23,8 @@ from pathlib import Path
 
 import docker
 
-from runner.run.rundir import RunFileUnreadable
+from runner.run.deps import released_at
+from runner.run.rundir import RunDir, RunFileUnreadable
 from runner.run.runlock import run_is_alive
 from runner.swarm.stack import (
     HOST_LABEL,
@@ -53,14 +59,20 @@ class Judgement:
 
 
 def judge(run: FoundRun, *, own_host: str, runs_dir: Path, now: float, ttl_s: float,
-          lock_alive: Callable[[Path], bool] = run_is_alive) -> Judgement:
-    """Remove or keep, and why. A stamp exactly `ttl_s` old is kept: only older ones go."""
+          lock_alive: Callable[[Path], bool] = run_is_alive,
+          idle_since: Callable[[Path], float | None] = lambda path: released_at(RunDir(path)),
+          wall_now: Callable[[], float] = time.time) -> Judgement:
+    """Remove or keep, and why. A stamp exactly `ttl_s` old is kept: only older ones go; so is a
+    shared dependency idle exactly `ttl_s` (by `wall_now`, this host's clock: it released it)."""
     if run.host is None or run.host == own_host:
         lock = run.lock_dir(runs_dir)
         try:
             alive = lock_alive(lock)
         except RunFileUnreadable as err:
             return Judgement(run, False, f"cannot tell whether its run is alive ({err}): kept")
+        since = idle_since(lock)
+        if since is not None:
+            return _judge_dependency(run, alive, wall_now() - since, ttl_s)
         if alive:
             return Judgement(run, False, f"its run holds the lock on {lock}: live")
         return Judgement(run, True, f"no run holds the lock on {lock}: killed before its teardown")
@@ -71,6 +83,14 @@ def judge(run: FoundRun, *, own_host: str, runs_dir: Path, now: float, ttl_s: fl
     if age > ttl_s:
         return Judgement(run, True, f"host {run.host}'s {what} is {age:.0f}s old, past the TTL of {ttl_s:.0f}s")
     return Judgement(run, False, f"host {run.host}'s {what} is {age:.0f}s old, within the TTL of {ttl_s:.0f}s: live")
+
+
+def _judge_dependency(run: FoundRun, leased: bool, idle_s: float, ttl_s: float) -> Judgement:
+    if leased:
+        return Judgement(run, False, "a shared dependency, leased by a run using it: kept")
+    if idle_s > ttl_s:
+        return Judgement(run, True, f"a shared dependency idle for {idle_s:.0f}s, past the TTL of {ttl_s:.0f}s")
+    return Judgement(run, False, f"a shared dependency idle for {idle_s:.0f}s, within the TTL of {ttl_s:.0f}s: kept")
 
 
 @dataclass

@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("drivers", "how ops are performed: the driver protocol, swarm, abra"),
     ("ops", "one module per op: what it does, needs, climbs, keeps"),
     ("orchestrator", "one run, start to teardown"),
+    ("deps", "shared dependencies (DEPS): deployed once per target by a run of their own, leased, provisioned per run"),
     ("run_recipe_ci", "the env-var entry point"),
     ("catalogue", "many recipes, each one run as a process: the file, scheduling over targets, history, bisect"),
     ("dashboard", "pages, badges, the run view, read from run dirs"),
