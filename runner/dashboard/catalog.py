@@ -15,6 +15,7 @@ from runner.recipe.naming import RUN_ID
 from runner.run import runindex
 from runner.run.readback import RunRead, read_run
 
+PRUNE_AFTER = 100  # rows of removed run dirs the index may hold before a reader drops them
 DEFAULT_PER_PAGE = 20  # the bridge's JSON `/runs`; the dashboard's page shows more
 MAX_PER_PAGE = 100
 MAX_PAGE = 100_000  # far past any history; bounds the offset the store is asked for
@@ -157,8 +158,10 @@ class RunsDirCatalog:
             if entry.state == "finished" and entry.unreadable is None and (fresh := runindex.read_row(path)):
                 caught_up.append(fresh)
         self._from_rows = kept  # requests run in threads: each builds its own and the last one stays
-        if caught_up and runindex.writable(self.runs_dir):
-            runindex.write_rows(self.runs_dir, caught_up)
+        # rows of run dirs since removed (`cc-ci gc --prune-days`) go when there are many
+        removed = self._index.count - len(rows) > PRUNE_AFTER
+        if (caught_up or removed) and runindex.writable(self.runs_dir):
+            runindex.write_rows(self.runs_dir, caught_up, keep=names if removed else None)
         return found
 
     def entry(self, run_id: str) -> RunEntry | None:

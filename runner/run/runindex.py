@@ -51,9 +51,8 @@ _SCHEMA = ("CREATE TABLE IF NOT EXISTS runs ({});".format(", ".join(f"{k} {v}" f
            + f"PRAGMA user_version = {SCHEMA_VERSION};")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM runs"
 # A tampered index may hold a gigabyte: past this size (file and its WAL) it is not read at all,
-# which bounds every value fetched; a real row is some 200 bytes.
-MAX_INDEX_BYTES_PER_RUN = 16 * 1024
-MIN_INDEX_BYTES = 4 * 2**20
+# which bounds every value fetched, and the next writer makes it afresh. A row is some 300 bytes.
+MAX_INDEX_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -181,20 +180,25 @@ def _prepare(db: sqlite3.Connection) -> None:
     db.executescript(_SCHEMA)
 
 
-def write_rows(runs_dir: Path, rows: Iterable[IndexedRun]) -> bool:
-    """Put `rows` into the runs dir's index (made when missing, made afresh when damaged), in one
-    transaction. False when it could not (read-only, locked past the timeout): never raises."""
+def write_rows(runs_dir: Path, rows: Iterable[IndexedRun], keep: Iterable[str] | None = None) -> bool:
+    """Put `rows` into the runs dir's index (made when missing, made afresh when damaged or too
+    big), in one transaction; `keep`: the run ids whose rows may stay (the run dirs there), every
+    other row is dropped. False when it could not (read-only, locked past the timeout): never raises."""
     rows = list(rows)
-    if not rows:
-        return True
     path = index_path(runs_dir)
     for _ in range(2):
         try:
+            if _oversized(path):
+                log.warning("run index %s larger than %d MiB: made afresh", path, MAX_INDEX_BYTES // 2**20)
+                _remove(path)
             with _connect(path, write=True) as db:
                 _prepare(db)
                 with db:
                     db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) "
                                    f"VALUES ({', '.join('?' for _ in _COLUMNS)})", [astuple(row) for row in rows])
+                    if keep is not None:  # run ids are [a-z0-9-]: a JSON list needs no escaping
+                        db.execute("DELETE FROM runs WHERE run_id NOT IN (SELECT value FROM json_each(?))",
+                                   ("[" + ",".join(f'"{run_id}"' for run_id in keep if RUN_ID.match(run_id)) + "]",))
             return True
         except sqlite3.OperationalError as err:  # locked, read-only, no such folder: the next reader catches up
             log.warning("run index %s not written: %s", path, err)
@@ -206,6 +210,14 @@ def write_rows(runs_dir: Path, rows: Iterable[IndexedRun]) -> bool:
             log.warning("run index %s not written: %s", path, err)
             return False
     return False
+
+
+def _oversized(path: Path) -> bool:
+    try:
+        return sum(path.with_name(path.name + end).lstat().st_size for end in ("", "-wal")
+                   if path.with_name(path.name + end).exists()) > MAX_INDEX_BYTES
+    except OSError:
+        return False
 
 
 def _remove(path: Path) -> None:
@@ -238,21 +250,26 @@ class IndexReader:
         wanted = list(run_ids)
         with self._lock:
             try:
-                rows = self._current(len(wanted))
+                rows = self._current()
             except (sqlite3.Error, OSError, MemoryError, OverflowError) as err:
                 log.warning("run index %s not read: %s", self.path, err)
                 self._close()
                 rows = {}
         return {name: rows[name] for name in wanted if name in rows}
 
-    def _current(self, runs: int) -> dict[str, IndexedRun]:
+    @property
+    def count(self) -> int:
+        """Rows read last time, those of run dirs since removed included."""
+        return len(self._rows)
+
+    def _current(self) -> dict[str, IndexedRun]:
         found = _regular(self.path)
         if found is None:  # not made yet: every run dir is read from its dir
             self._close()
             return {}
         wal = _regular(self.path.with_name(f"{INDEX_NAME}-wal"))
-        if found.st_size + (wal.st_size if wal else 0) > max(MIN_INDEX_BYTES, MAX_INDEX_BYTES_PER_RUN * runs):
-            raise OSError("larger than its runs warrant")
+        if found.st_size + (wal.st_size if wal else 0) > MAX_INDEX_BYTES:
+            raise OSError(f"larger than {MAX_INDEX_BYTES // 2**20} MiB")
         if self._db is None or self._file != (found.st_dev, found.st_ino):
             self._close()
             self._db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True,

@@ -188,6 +188,21 @@ def test_a_removed_run_dir_leaves_the_pages_with_its_row(runs: Path) -> None:
     assert [entry.run_id for entry in RunsDirCatalog(runs).entries()] == [RUN_C, RUN_A]
 
 
+def test_rows_of_many_removed_run_dirs_are_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = tmp_path / "runs"
+    made = [make_run(runs, f"20260101-000000-{n:06x}", recipe="alpha") for n in range(8)]
+    catalog = RunsDirCatalog(runs)
+    catalog.entries()
+    monkeypatch.setattr(dashboard_catalog, "PRUNE_AFTER", 4)
+    for run in made[:5]:  # `cc-ci gc --prune-days` removed them
+        for path in sorted(run.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        run.rmdir()
+    assert len(catalog.entries()) == 3
+    with sqlite3.connect(runindex.index_path(runs)) as db:
+        assert sorted(r for (r,) in db.execute("SELECT run_id FROM runs")) == [run.name for run in made[5:]]
+
+
 # damage: run dirs changed after their row was written, and the index itself
 
 
@@ -255,7 +270,7 @@ def _wrong_columns(path: Path) -> None:
 def _too_big(path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO runs (run_id, recipe, stamp) VALUES ('20990101-000000-ffffff', ?, 'x')",
-                   ("x" * (runindex.MIN_INDEX_BYTES + 1),))
+                   ("x" * 2**21,))  # past the limit the tests set (1 MiB)
 
 
 INDEX_DAMAGES: dict[str, Callable[[Path], None]] = {
@@ -265,7 +280,13 @@ INDEX_DAMAGES: dict[str, Callable[[Path], None]] = {
 }
 
 
+@pytest.fixture
+def small_index_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runindex, "MAX_INDEX_BYTES", 2**20)
+
+
 @pytest.mark.parametrize("damage", INDEX_DAMAGES, ids=list(INDEX_DAMAGES))
+@pytest.mark.usefixtures("small_index_limit")
 def test_a_damaged_index_leaves_every_page_answering_from_the_run_dirs(runs: Path, damage: str) -> None:
     RunsDirCatalog(runs).entries()
     runindex.IndexReader(runs).close()
@@ -282,7 +303,8 @@ def test_a_damaged_index_leaves_every_page_answering_from_the_run_dirs(runs: Pat
     assert "L3 fail" in _get(runs, "/badge/alpha.svg", catalog)[1]
 
 
-@pytest.mark.parametrize("damage", ["not-sqlite", "truncated", "table-missing"])
+@pytest.mark.parametrize("damage", ["not-sqlite", "truncated", "table-missing", "too-big"])
+@pytest.mark.usefixtures("small_index_limit")
 def test_a_damaged_index_is_made_afresh_by_the_next_writer(runs: Path, damage: str) -> None:
     RunsDirCatalog(runs).entries()
     INDEX_DAMAGES[damage](runindex.index_path(runs))
