@@ -74,7 +74,12 @@ class Catalog(Protocol):
 
 def entry_from_run_dir(path: Path) -> RunEntry | None:
     """The run of a run dir; None when nothing in it says which recipe it ran (not a run yet)."""
-    run = read_run(path)
+    return entry_from_read(read_run(path))
+
+
+def entry_from_read(run: RunRead) -> RunEntry | None:
+    """The run of a run dir as read; None when nothing in it says which recipe it ran."""
+    path = run.path
     if run.recipe is None and run.unreadable is None:
         return None
     results = run.results
