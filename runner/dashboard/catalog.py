@@ -128,7 +128,8 @@ class RunsDirCatalog:
         self.runs_dir = runs_dir
         self._enrolled = enrolled or []
         self._index = runindex.IndexReader(runs_dir)
-        self._from_rows: dict[runindex.IndexedRun, RunEntry] = {}  # the last request's, reused while the same
+        # run id -> (row, its entry): the last request's, reused while the row is the same
+        self._from_rows: dict[str, tuple[runindex.IndexedRun, RunEntry]] = {}
 
     def entries(self) -> list[RunEntry]:
         return newest_first(list(self.by_run_id().values()))
@@ -153,7 +154,10 @@ class RunsDirCatalog:
         for name in names:
             row = rows.get(name)
             if row is not None and runindex.current(row, name, runs_fd):  # one lstat, relative: cheap
-                found[name] = kept[row] = from_rows.get(row) or entry_from_row(row, self.runs_dir / name)
+                known = from_rows.get(name)
+                # the reader hands out the same row objects until the index changes
+                listed = known[1] if known is not None and known[0] is row else entry_from_row(row, self.runs_dir / name)
+                found[name], kept[name] = listed, (row, listed)
                 continue
             path = self.runs_dir / name
             entry = entry_from_run_dir(path)
