@@ -188,7 +188,10 @@ def write_rows(runs_dir: Path, rows: Iterable[IndexedRun], keep: Iterable[str] |
     path = index_path(runs_dir)
     for _ in range(2):
         try:
-            if _oversized(path):
+            if not _plain_files(path):  # never written through a symlink planted in the runs dir
+                log.warning("run index %s (or its WAL) is not a regular file: made afresh", path)
+                _remove(path)
+            elif _oversized(path):
                 log.warning("run index %s larger than %d MiB: made afresh", path, MAX_INDEX_BYTES // 2**20)
                 _remove(path)
             with _connect(path, write=True) as db:
@@ -212,6 +215,20 @@ def write_rows(runs_dir: Path, rows: Iterable[IndexedRun], keep: Iterable[str] |
     return False
 
 
+def _companions(path: Path) -> list[Path]:
+    return [path.with_name(path.name + end) for end in ("", "-wal", "-shm", "-journal")]
+
+
+def _plain_files(path: Path) -> bool:
+    """The index and its WAL, shared memory and journal are regular files or absent."""
+    try:
+        for each in _companions(path):
+            _regular(each)  # OSError for anything else in its place
+    except OSError:
+        return False
+    return True
+
+
 def _oversized(path: Path) -> bool:
     try:
         return sum(path.with_name(path.name + end).lstat().st_size for end in ("", "-wal")
@@ -221,9 +238,9 @@ def _oversized(path: Path) -> bool:
 
 
 def _remove(path: Path) -> None:
-    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+    for each in _companions(path):
         with contextlib.suppress(OSError):
-            (path.parent / name).unlink()
+            each.unlink()  # a symlink goes, never what it points to
 
 
 def read_rows(runs_dir: Path, run_ids: Iterable[str]) -> dict[str, IndexedRun]:
@@ -268,6 +285,7 @@ class IndexReader:
             self._close()
             return {}
         wal = _regular(self.path.with_name(f"{INDEX_NAME}-wal"))
+        _regular(self.path.with_name(f"{INDEX_NAME}-shm"))  # SQLite maps it: never through a symlink
         if found.st_size + (wal.st_size if wal else 0) > MAX_INDEX_BYTES:
             raise OSError(f"larger than {MAX_INDEX_BYTES // 2**20} MiB")
         if self._db is None or self._file != (found.st_dev, found.st_ino):

@@ -246,8 +246,15 @@ def _fifo(path: Path) -> None:
 
 
 def _symlink(path: Path) -> None:
+    (path.parent.parent / "precious").write_text("not the index's\n")
     path.unlink()
-    path.symlink_to("/etc/passwd")
+    path.symlink_to(path.parent.parent / "precious")
+
+
+def _symlinked_wal(path: Path) -> None:
+    (path.parent.parent / "precious").write_text("not the index's\n")
+    path.with_name(path.name + "-wal").unlink(missing_ok=True)
+    path.with_name(path.name + "-wal").symlink_to(path.parent.parent / "precious")
 
 
 def _a_directory(path: Path) -> None:
@@ -275,6 +282,7 @@ def _too_big(path: Path) -> None:
 
 INDEX_DAMAGES: dict[str, Callable[[Path], None]] = {
     "not-sqlite": _not_sqlite, "truncated": _truncated, "a-fifo": _fifo, "a-symlink": _symlink,
+    "a-symlinked-wal": _symlinked_wal,
     "a-directory": _a_directory, "table-missing": _table_missing, "wrong-columns": _wrong_columns,
     "too-big": _too_big,
 }
@@ -303,13 +311,17 @@ def test_a_damaged_index_leaves_every_page_answering_from_the_run_dirs(runs: Pat
     assert "L3 fail" in _get(runs, "/badge/alpha.svg", catalog)[1]
 
 
-@pytest.mark.parametrize("damage", ["not-sqlite", "truncated", "table-missing", "too-big"])
+@pytest.mark.parametrize("damage", ["not-sqlite", "truncated", "table-missing", "too-big", "a-symlink",
+                                    "a-symlinked-wal", "a-fifo"])
 @pytest.mark.usefixtures("small_index_limit")
 def test_a_damaged_index_is_made_afresh_by_the_next_writer(runs: Path, damage: str) -> None:
     RunsDirCatalog(runs).entries()
     INDEX_DAMAGES[damage](runindex.index_path(runs))
     RunsDirCatalog(runs).entries()  # reads the dirs, and writes their rows into a new index
     assert sorted(runindex.read_rows(runs, [RUN_A, RUN_B, RUN_C])) == [RUN_A, RUN_B, RUN_C]
+    assert not runindex.index_path(runs).is_symlink()
+    if "symlink" in damage:  # written through no symlink
+        assert (runs.parent / "precious").read_text() == "not the index's\n"
 
 
 def test_a_tampered_row_is_no_row(runs: Path) -> None:
