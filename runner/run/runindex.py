@@ -251,15 +251,16 @@ def read_rows(runs_dir: Path, run_ids: Iterable[str]) -> dict[str, IndexedRun]:
 
 class IndexReader:
     """A long-lived reader of one runs dir's index (a server's). It keeps its connection open and
-    reads the rows again only when the file changed since (SQLite's `data_version`; the file's
-    inode, for an index made afresh): a page over an index nobody wrote to since makes no query.
+    reads the rows again only when the index changed since (SQLite's `data_version`, for what
+    was written to its WAL; the file's inode, size and change time, for the rest): a page over an
+    index nobody wrote to since makes no query.
     Requests run in threads: one reads at a time."""
 
     def __init__(self, runs_dir: Path) -> None:
         self.path = index_path(runs_dir)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
-        self._file: tuple[int, int] | None = None  # (device, inode) of the file the connection holds
+        self._file: tuple[int, ...] | None = None  # the file the connection holds, as it was
         self._version: int | None = None
         self._rows: dict[str, IndexedRun] = {}
 
@@ -288,11 +289,14 @@ class IndexReader:
         _regular(self.path.with_name(f"{INDEX_NAME}-shm"))  # SQLite maps it: never through a symlink
         if found.st_size + (wal.st_size if wal else 0) > MAX_INDEX_BYTES:
             raise OSError(f"larger than {MAX_INDEX_BYTES // 2**20} MiB")
-        if self._db is None or self._file != (found.st_dev, found.st_ino):
+        # the file itself changed (made afresh, checkpointed, or written by something else than
+        # SQLite, which data_version would not see): read it anew
+        file = (found.st_dev, found.st_ino, found.st_size, found.st_ctime_ns)
+        if self._db is None or self._file != file:
             self._close()
             self._db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True,
                                        timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-            self._file = (found.st_dev, found.st_ino)
+            self._file = file
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             rows = (validated(tuple(values)) for values in self._db.execute(_SELECT))

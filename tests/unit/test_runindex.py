@@ -151,6 +151,22 @@ def test_the_list_pages_read_the_index_and_open_no_run_dir(runs: Path, monkeypat
     assert RUN_A in _get(runs, "/recipes/alpha")[1] and RUN_B in _get(runs, "/recipes/alpha")[1]
 
 
+def test_a_long_lived_reader_sees_rows_written_since_and_an_index_made_afresh(runs: Path) -> None:
+    reader = runindex.IndexReader(runs)
+    assert reader.rows([RUN_A, RUN_B]) == {}
+    runindex.record_run(runs / RUN_A)
+    assert sorted(reader.rows([RUN_A, RUN_B])) == [RUN_A]  # another connection wrote: data_version moved
+    runindex.record_run(runs / RUN_B)
+    assert sorted(reader.rows([RUN_A, RUN_B])) == [RUN_A, RUN_B]
+    for end in ("-wal", "-shm"):  # the WAL holds the rows until a checkpoint: damage it all
+        runindex.index_path(runs).with_name(runindex.INDEX_NAME + end).unlink(missing_ok=True)
+    _not_sqlite(runindex.index_path(runs))
+    assert reader.rows([RUN_A, RUN_B]) == {}
+    runindex.record_run(runs / RUN_B)  # made afresh: another file
+    assert sorted(reader.rows([RUN_A, RUN_B])) == [RUN_B]
+    reader.close()
+
+
 def test_the_index_lists_what_a_rescan_lists(runs: Path) -> None:
     make_run(runs, "20260104-000000-dddddd", recipe="beta", verdict="empty", level=0)
     assert _without_read(RunsDirCatalog(runs).entries()) == _without_read(_rescan(runs))  # caught up from the dirs
