@@ -86,6 +86,16 @@ let
       base_seconds = optional types.number "First backoff.";
       max_seconds = optional types.number "Longest backoff.";
     };
+    nightly = section "The catalogue run once a day (docs/catalogue.md, Scheduling); unset: none." {
+      catalogue = optional types.str "The catalogue file (needed with `at`).";
+      at = optional types.str "The time of day, HH:MM, in `timezone` (needed with `catalogue`).";
+      timezone = optional types.str "An IANA time zone; cc-ci's default is UTC.";
+      jobs = optional types.ints.positive "Local executor: catalogue runs at once.";
+      bisect = optional types.bool "Bisect a regression to its first bad commit.";
+      retry = optional types.bool "Run a failed recipe once more from scratch (flaky is not green).";
+      tracking_issues = optional (types.attrsOf types.ints.positive) "Enrolled repo owner/name -> the number of its tracking issue, where its recipe's regressions are commented.";
+    };
+    catalogue_history = optional types.str "The catalogue's history nightly writes and /catalogue shows.";
   };
 
   # Drop nulls (cc-ci's defaults apply) and empty sections.

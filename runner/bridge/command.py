@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="check the config, its secrets, the forge token (one API call), each enrolled repo "
+        help="check the config (with `nightly:`, its catalogue file), its secrets, the forge token (one API call), each enrolled repo "
         "(there, statuses writable, org members visible to the bot, refs/pull published), the "
         "state dir, and the executor: local, the run command (naming the real path the run user "
         "cannot pass), workdir, run user and runs dir; drone, the Drone token and repo (two API "

@@ -7,9 +7,12 @@ once at load time into a SecretStr so that no repr, log line or error message ca
 from __future__ import annotations
 
 import os
+import re
 import sys
+from datetime import UTC, time, tzinfo
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -24,6 +27,8 @@ from pydantic import (
 )
 
 from runner.bridge.grammar import DEFAULT_STAGES, STAGES, canonical_stages
+from runner.catalogue import file as catalogue_file
+from runner.catalogue.history import default_path as default_history_path
 from runner.errors import BadInput
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -139,6 +144,58 @@ def _owner_name(repo: str) -> str:
 
 ExecutorConfig = Annotated[LocalExecutorConfig | DroneExecutorConfig, Field(discriminator="kind")]
 
+_TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+class NightlyConfig(_Model):
+    """`nightly:`: the catalogue run once a day at `at` (docs/catalogue.md, Scheduling)."""
+
+    catalogue: Path  # the catalogue file; relative: to the bridge config's folder
+    at: str  # HH:MM, in `timezone`
+    timezone: str = "UTC"  # an IANA name (Europe/Berlin): `at` follows its daylight saving
+    jobs: int = Field(default=1, ge=1, le=64)  # local executor: runs at once (Drone: its capacity)
+    bisect: bool = True
+    retry: bool = True
+    # "owner/name" of an enrolled repo -> the number of its tracking issue: a regression of that
+    # repo's recipe is commented there (opt-in per repo)
+    tracking_issues: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("at")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        if not _TIME_OF_DAY.fullmatch(value):
+            raise ValueError(f"{value!r} is not a time of day; write HH:MM, 00:00 to 23:59 (e.g. \"03:00\")")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value == "UTC":
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone this host knows (e.g. UTC, Europe/Berlin)") from None
+        return value
+
+    @field_validator("tracking_issues")
+    @classmethod
+    def _repos(cls, value: dict[str, int]) -> dict[str, int]:
+        for repo, number in value.items():
+            if number < 1:
+                raise ValueError(f"{repo}: issue number {number} must be 1 or more")
+        return {_owner_name(repo).lower(): number for repo, number in value.items()}
+
+    @property
+    def at_time(self) -> time:
+        hour, minute = self.at.split(":")
+        return time(int(hour), int(minute))
+
+    @property
+    def zone(self) -> tzinfo:
+        # UTC without the tz database: a host without tzdata still runs the default
+        return UTC if self.timezone == "UTC" else ZoneInfo(self.timezone)
+
 
 class BridgeConfig(_Model):
     forge: ForgeConfig
@@ -163,6 +220,10 @@ class BridgeConfig(_Model):
         default=2, ge=1
     )  # a run interrupted by a bridge crash is retried up to this
     retry: RetryConfig = RetryConfig()
+    nightly: NightlyConfig | None = None
+    # The catalogue's history: where `nightly` records and the dashboard's /catalogue reads
+    # (default: the catalogue's own, <state dir of the bridge's user>/catalogue.sqlite)
+    catalogue_history: Path | None = None
 
     @field_validator("repos")
     @classmethod
@@ -208,6 +269,20 @@ class BridgeConfig(_Model):
         object.__setattr__(self, "default_stages", canonical_stages(chosen))
         return self
 
+    @model_validator(mode="after")
+    def _nightly_fits(self) -> BridgeConfig:
+        nightly = self.nightly
+        if nightly is None:
+            return self
+        if isinstance(self.executor, LocalExecutorConfig) and self.executor.run_user:
+            # its runs would run as the bridge's user, not run_user: use the systemd timer instead
+            raise ValueError("nightly: not with executor.run_user (the catalogue's runs would not run as "
+                             "that user); run the catalogue with deploy/systemd/cc-ci-catalogue.timer instead")
+        untracked = [repo for repo in nightly.tracking_issues if repo not in self.repos]
+        if untracked:
+            raise ValueError(f"nightly.tracking_issues: {untracked[0]} is not an enrolled repo (`repos`)")
+        return self
+
     def recipe_for(self, repo: str) -> str | None:
         return self.repos.get(repo.lower())
 
@@ -217,6 +292,10 @@ class BridgeConfig(_Model):
     @property
     def db_path(self) -> Path:
         return self.state_dir / "bridge.sqlite3"
+
+    @property
+    def history_path(self) -> Path:
+        return self.catalogue_history or default_history_path()
 
 
 def resolve_secret(ref: SecretRef, what: str) -> SecretStr:
@@ -245,7 +324,7 @@ def load_config(path: Path) -> BridgeConfig:
     except yaml.YAMLError as err:
         raise BadInput(f"bridge config: {path} is not valid YAML: {err}") from None
     try:
-        return BridgeConfig.model_validate(data)
+        cfg = BridgeConfig.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
@@ -253,3 +332,17 @@ def load_config(path: Path) -> BridgeConfig:
         raise BadInput(
             f"bridge config: {path}: {where}: {message} ({err.error_count()} error(s))"
         ) from None
+    return _with_nightly_catalogue(cfg, path)
+
+
+def _with_nightly_catalogue(cfg: BridgeConfig, path: Path) -> BridgeConfig:
+    """The nightly catalogue file, relative to the config's folder, read now: a missing or invalid
+    file stops the bridge at start (and `--check`), not at 03:00."""
+    if cfg.nightly is None:
+        return cfg
+    catalogue = path.parent / cfg.nightly.catalogue.expanduser()
+    try:
+        catalogue_file.load(catalogue)
+    except BadInput as err:
+        raise BadInput(f"bridge config: {path}: nightly.catalogue: {err}") from None
+    return cfg.model_copy(update={"nightly": cfg.nightly.model_copy(update={"catalogue": catalogue.resolve()})})

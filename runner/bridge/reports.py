@@ -11,7 +11,6 @@ comment carrying that marker: a comment whose creation was interrupted is found,
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -20,13 +19,13 @@ from runner.bridge.forge.client import ForgeClient, ForgeError
 from runner.bridge.grammar import printable
 from runner.bridge.refusals import short
 from runner.bridge.store import Job, OutboxItem, Store
+from runner.plumbing.scrub import mask_url_credentials
 from runner.record.results import RUN_PAGE_SENTENCE
 
 log = logging.getLogger("cc-ci.bridge")
 
 MAX_SUMMARY_CHARS = 50_000  # forges cap comment bodies (Gitea: 65535 bytes in MySQL)
 MAX_REASON_CHARS = 800  # one error line quoted on a PR: long enough for git's cause and a path
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 
 # `empty`: nothing failed but a tier asserted nothing; never green, and not the recipe's red
 STATUS_FOR_VERDICT = {"pass": "success", "fail": "failure", "error": "error", "empty": "warning"}
@@ -38,7 +37,7 @@ def public_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:
     """An error's cause as a PR may show it: one printable line, credentials in URLs masked
     (`https://user:token@host` → `https://***@host`), no backticks to break the markup, and
     clipped with a mark, never to nothing."""
-    line = _URL_CREDENTIALS.sub(r"\1***@", printable(" ".join(text.split()))).replace("`", "'")
+    line = mask_url_credentials(printable(" ".join(text.split()))).replace("`", "'")
     return line if len(line) <= limit else line[:limit] + "…"
 
 

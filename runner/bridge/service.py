@@ -7,7 +7,9 @@ import fcntl
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -25,10 +27,15 @@ from runner.bridge.config import (
 )
 from runner.bridge.dispatcher import Dispatcher
 from runner.bridge.executors import Executor, build_executor
+from runner.bridge.executors.drone import DroneExecutor
 from runner.bridge.executors.local import LocalExecutor
 from runner.bridge.forge.client import ForgeClient
 from runner.bridge.intake import Intake
 from runner.bridge.metrics import CONTENT_TYPE, BridgeMetrics
+from runner.bridge.nightly.drone import DroneRuns
+from runner.bridge.nightly.run import run_night
+from runner.bridge.nightly.when import Due
+from runner.bridge.nightly.worker import Nightly
 from runner.bridge.outbox import Outbox
 from runner.bridge.poller import Poller
 from runner.bridge.reports import Reporter
@@ -38,6 +45,7 @@ from runner.bridge.webhook import OperatorViews, build_app
 from runner.dashboard.pages import Dashboard, bounded_server
 from runner.errors import InfraError
 from runner.pictures.card import card_state
+from runner.plumbing.scrub import scrubber
 from runner.run.rundir import RunDir
 
 log = logging.getLogger("cc-ci.bridge")
@@ -70,10 +78,15 @@ def secret_env_names(cfg: BridgeConfig) -> list[str]:
 
 class Bridge:
     def __init__(
-        self, cfg: BridgeConfig, secrets: BridgeSecrets, executor: Executor | None = None
+        self, cfg: BridgeConfig, secrets: BridgeSecrets, executor: Executor | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.cfg = cfg
         self._lock_file = _lock_state_dir(cfg)
+        # what the bridge sends out (a nightly report above all) never carries its own secrets
+        for secret in (secrets.forge_token, secrets.webhook_secret, secrets.drone_token):
+            if secret is not None:
+                scrubber.add(secret.get_secret_value())
         policy = RetryPolicy(cfg.retry.attempts, cfg.retry.base_seconds, cfg.retry.max_seconds)
         self.store = Store(cfg.db_path)
         self.forge = ForgeClient(
@@ -114,8 +127,11 @@ class Bridge:
                 metrics=self.metrics.render,
                 metrics_content_type=CONTENT_TYPE,
             ),
-            dashboard=Dashboard(BridgeCatalog(self.store, self._runs_dir(), sorted(set(cfg.repos.values())))),
+            dashboard=Dashboard(BridgeCatalog(self.store, self._runs_dir(), sorted(set(cfg.repos.values()))),
+                                history=cfg.catalogue_history),
         )
+        self._closers: list[Callable[[], None]] = []
+        self.nightly = self._build_nightly(secrets, policy, clock)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -132,6 +148,24 @@ class Bridge:
         return LocalExecutor(
             self.cfg.executor, self.cfg.state_dir / "logs", drop_env=secret_env_names(self.cfg)
         )
+
+    def _build_nightly(self, secrets: BridgeSecrets, policy: RetryPolicy,
+                       clock: Callable[[], datetime] | None) -> Nightly | None:
+        nightly = self.cfg.nightly
+        if nightly is None:
+            return None
+        drone = None
+        if isinstance(self.cfg.executor, DroneExecutorConfig):
+            assert secrets.drone_token is not None
+            drone = DroneRuns(DroneExecutor(self.cfg.executor, secrets.drone_token, policy),
+                              self.cfg.executor.timeout_seconds)
+            self._closers.append(drone.close)
+        drop = secret_env_names(self.cfg)
+
+        def night(due: Due) -> None:
+            run_night(self.cfg, due, self.forge, drone, drop)
+
+        return Nightly(nightly.at_time, nightly.zone, self.store, night, **({"now": clock} if clock else {}))
 
     def _decided(self) -> None:
         self.dispatcher.wake()
@@ -188,6 +222,8 @@ class Bridge:
         self.dispatcher.start()
         self.intake.start()
         self.poller.start()
+        if self.nightly is not None:
+            self.nightly.start()
 
     def serve(self, sock: socket.socket) -> None:
         """Serve until SIGINT/SIGTERM (uvicorn handles them when called from the main thread)."""
@@ -220,11 +256,15 @@ class Bridge:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.nightly is not None:
+            self.nightly.stop()
         self.poller.stop()
         self.intake.stop()
         self.dispatcher.stop(cancel_runs=cancel_runs)
         self.outbox.stop()  # sends the replies intake just decided
         self.forge.close()
+        for close in self._closers:
+            close()
         self.store.close()
         self._lock_file.close()
 

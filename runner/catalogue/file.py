@@ -3,6 +3,7 @@
     stages: install,upgrade          # default for every recipe
     targets: [local, "ssh://ci@swarm-2.example.org"]   # optional; default: local
     stale_after_days: 7              # optional: a result older than this shows `stale`
+    report: {webhook: https://hooks.example.org/cc-ci}   # optional: POST the regressions there
     recipes:
       - name: custom-html-tiny       # an enrolled/bundled recipe
       - name: my-recipe
@@ -87,6 +88,22 @@ class _Entry(BaseModel):
         return self
 
 
+class ReportEntry(BaseModel):
+    """`report:` of the file: where a regression is reported besides the matrix (opt-in)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhook: str | None = None  # POSTed a JSON of the catalogue run's regressions
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -94,6 +111,7 @@ class _File(BaseModel):
     targets: list[TargetEntry] = Field(default_factory=lambda: [TargetEntry(target="local", limit=None)])
     stale_after_days: float = Field(DEFAULT_STALE_DAYS, gt=0, le=3650)
     recipes: list[_Entry] = Field(min_length=1)
+    report: ReportEntry = ReportEntry()
 
     @field_validator("stages")
     @classmethod
@@ -124,6 +142,7 @@ class Catalogue(BaseModel):
     recipes: tuple[CatalogueRecipe, ...]
     targets: tuple[TargetEntry, ...]
     stale_after_s: float
+    report: ReportEntry = ReportEntry()
 
 
 def load(path: Path) -> Catalogue:
@@ -155,7 +174,8 @@ def parse(data: Any, path: Path) -> Catalogue:
     targets = tuple(raw.targets)
     recipes = tuple(CatalogueRecipe(name=e.name, repo=_repo(e.repo, path), ref=e.ref, stages=e.stages or raw.stages)
                     for e in raw.recipes)
-    return Catalogue(path=path, recipes=recipes, targets=targets, stale_after_s=raw.stale_after_days * 86400)
+    return Catalogue(path=path, recipes=recipes, targets=targets, stale_after_s=raw.stale_after_days * 86400,
+                     report=raw.report)
 
 
 def _repo(repo: str | None, path: Path) -> str | None:

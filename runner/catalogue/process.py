@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runner.catalogue.model import CatalogueRecipe, RunOne, RunOutcome
@@ -59,9 +59,14 @@ def run_env(recipe: CatalogueRecipe, commit: str, stages: str, target: str, run_
     return env
 
 
+RUN_COMMAND = (sys.executable, "-m", "runner.run_recipe_ci")
+
+
 def run_on(target: str, runs_dir: Path | None = None, base: Mapping[str, str] | None = None,
-           history: Path | None = None, mark: bool = False) -> RunOne:
-    """The RunOne that makes ordinary runs on `target` (`history`, `mark`: as `run_env`)."""
+           history: Path | None = None, mark: bool = False, command: Sequence[str] = RUN_COMMAND,
+           cwd: Path = REPO_ROOT) -> RunOne:
+    """The RunOne that makes ordinary runs on `target` (`history`, `mark`: as `run_env`);
+    `command` in `cwd` is the run (the bridge's nightly starts it as its local executor does)."""
     where = runs_dir or Path(os.environ.get("CCCI_RUNS_DIR") or default_runs_dir())
 
     def run_one(recipe: CatalogueRecipe, commit: str, stages: str) -> RunOutcome:
@@ -69,7 +74,7 @@ def run_on(target: str, runs_dir: Path | None = None, base: Mapping[str, str] | 
         env = run_env(recipe, commit, stages, target, run_id, where, os.environ if base is None else base,
                       history, mark)
         with tempfile.TemporaryFile() as output:
-            code = subprocess.run([sys.executable, "-m", "runner.run_recipe_ci"], env=env, cwd=REPO_ROOT,
+            code = subprocess.run(list(command), env=env, cwd=cwd,
                                   stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                                   check=False).returncode
             output.seek(max(0, output.seek(0, os.SEEK_END) - ERROR_TAIL_BYTES))

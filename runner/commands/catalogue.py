@@ -20,6 +20,7 @@ from runner.catalogue import process
 from runner.catalogue.bisect import bisect
 from runner.catalogue.history import History, default_path
 from runner.catalogue.matrix import as_of, flaky_recipes, render
+from runner.catalogue.report import report_webhook
 from runner.catalogue.run import Options, run_catalogue
 from runner.errors import BadInput
 from runner.run.registry import unknown_docker_host
@@ -46,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "`cc-ci bisect RECIPE --good <previous commit> --bad <this one>` would, on the target it "
                      "regressed on)")
     run.epilog = ("Exit codes: 0 nothing regressed, 1 something regressed, 2 the file is invalid, "
-                  "3 a run could not be made (infrastructure: no target took it).")
+                  "3 a run could not be made (infrastructure: no target took it). With `report: {webhook: URL}` "
+                  "in the file, the regressions are POSTed there as JSON; a webhook that fails is one line "
+                  "and never changes the exit code. Nightly: the bridge's `nightly:` or "
+                  "deploy/systemd/cc-ci-catalogue.timer (docs/catalogue.md, Scheduling).")
     status = sub.add_parser("status", help="print the latest catalogue run's matrix")
     status.add_argument("--json", action="store_true", help="as JSON, for machines")
     history = sub.add_parser("history", help="print a recipe's results over the catalogue runs, newest first")
@@ -78,7 +82,10 @@ def _run(args: argparse.Namespace, catalogue: catalogue_file.Catalogue, history:
                            functools.partial(process.run_on, history=history.path, mark=True), process.probe, _say,
                            bisect_run_on=functools.partial(process.run_on, history=history.path))
     print(f"catalogue run #{report.catalogue_run} of {catalogue.path}")
-    print(render(report.rows, report.flaky, report.notes))
+    print(render(report.rows, report.flaky, report.notes), flush=True)
+    # after the matrix, and whatever the webhook does, the exit code is the matrix's
+    report_webhook(catalogue.report.webhook, catalogue.report.timeout_seconds, report.catalogue_run,
+                   str(catalogue.path), report.rows, _say)
     return report.exit_code
 
 

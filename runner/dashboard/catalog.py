@@ -5,14 +5,17 @@ never imports the bridge that hosts it."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from runner.ops import ORDER
 from runner.recipe.naming import RUN_ID
+from runner.run import runindex
 from runner.run.readback import RunRead, read_run
 
+PRUNE_AFTER = 100  # rows of removed run dirs the index may hold before a reader drops them
 DEFAULT_PER_PAGE = 20  # the bridge's JSON `/runs`; the dashboard's page shows more
 MAX_PER_PAGE = 100
 MAX_PAGE = 100_000  # far past any history; bounds the offset the store is asked for
@@ -71,7 +74,12 @@ class Catalog(Protocol):
 
 def entry_from_run_dir(path: Path) -> RunEntry | None:
     """The run of a run dir; None when nothing in it says which recipe it ran (not a run yet)."""
-    run = read_run(path)
+    return entry_from_read(read_run(path))
+
+
+def entry_from_read(run: RunRead) -> RunEntry | None:
+    """The run of a run dir as read; None when nothing in it says which recipe it ran."""
+    path = run.path
     if run.recipe is None and run.unreadable is None:
         return None
     results = run.results
@@ -87,23 +95,83 @@ def entry_from_run_dir(path: Path) -> RunEntry | None:
     )
 
 
+def entry_from_row(row: runindex.IndexedRun, path: Path) -> RunEntry:
+    """A finished run as the runs dir's index holds it (no `read`: a run's own page reads its dir)."""
+    return RunEntry(
+        run_id=row.run_id, recipe=row.recipe, state="finished", verdict=row.verdict, level=row.level,
+        started_at=row.started_at, finished_at=row.finished_at, duration_s=row.duration_s, pr=row.pr,
+        ref=row.ref, run_dir=path, stages=row.stage_names or ORDER, catalogue=row.catalogue,
+    )
+
+
 def is_run_dir(path: Path) -> bool:
     """A run id's own directory: not a symlink to one elsewhere."""
     return RUN_ID.match(path.name) is not None and path.is_dir() and not path.is_symlink()
 
 
+def run_dir_names(runs_dir: Path) -> list[str]:
+    """The run ids with a run dir under `runs_dir` (a directory, not a symlink), from one listing."""
+    try:
+        with os.scandir(runs_dir) as found:
+            return [item.name for item in found
+                    if RUN_ID.match(item.name) is not None and item.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
 class RunsDirCatalog:
-    """`cc-ci serve`: every run dir under one folder."""
+    """`cc-ci serve`: every run dir under one folder, through the runs dir's index
+    (runner/run/runindex.py): a run dir whose row stands is not opened; any other is read from
+    its dir, and put into the index when it has finished and this process may write there."""
 
     def __init__(self, runs_dir: Path, enrolled: list[str] | None = None) -> None:
         self.runs_dir = runs_dir
         self._enrolled = enrolled or []
+        self._index = runindex.IndexReader(runs_dir)
+        # run id -> (row, its entry): the last request's, reused while the row is the same
+        self._from_rows: dict[str, tuple[runindex.IndexedRun, RunEntry]] = {}
 
     def entries(self) -> list[RunEntry]:
-        if not self.runs_dir.is_dir():
-            return []
-        found = [entry_from_run_dir(path) for path in self.runs_dir.iterdir() if is_run_dir(path)]
-        return newest_first([entry for entry in found if entry is not None])
+        return newest_first(list(self.by_run_id().values()))
+
+    def by_run_id(self) -> dict[str, RunEntry]:
+        """run id -> its entry, for every run dir (a dir that is not a run yet has none)."""
+        names = run_dir_names(self.runs_dir)
+        rows = self._index.rows(names)
+        try:
+            runs_fd = os.open(self.runs_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return {}
+        try:
+            return self._entries(names, rows, runs_fd)
+        finally:
+            os.close(runs_fd)
+
+    def _entries(self, names: list[str], rows: dict[str, runindex.IndexedRun], runs_fd: int) -> dict[str, RunEntry]:
+        found: dict[str, RunEntry] = {}
+        caught_up: list[runindex.IndexedRun] = []
+        from_rows, kept = self._from_rows, {}
+        for name in names:
+            row = rows.get(name)
+            if row is not None and runindex.current(row, name, runs_fd):  # one lstat, relative: cheap
+                known = from_rows.get(name)
+                # the reader hands out the same row objects until the index changes
+                listed = known[1] if known is not None and known[0] is row else entry_from_row(row, self.runs_dir / name)
+                found[name], kept[name] = listed, (row, listed)
+                continue
+            path = self.runs_dir / name
+            entry = entry_from_run_dir(path)
+            if entry is None:
+                continue
+            found[name] = entry
+            if entry.state == "finished" and entry.unreadable is None and (fresh := runindex.read_row(path)):
+                caught_up.append(fresh)
+        self._from_rows = kept  # requests run in threads: each builds its own and the last one stays
+        # rows of run dirs since removed (`cc-ci gc --prune-days`) go when there are many
+        removed = self._index.count - len(rows) > PRUNE_AFTER
+        if (caught_up or removed) and runindex.writable(self.runs_dir):
+            runindex.write_rows(self.runs_dir, caught_up, keep=names if removed else None)
+        return found
 
     def entry(self, run_id: str) -> RunEntry | None:
         if not is_run_dir(self.runs_dir / run_id):

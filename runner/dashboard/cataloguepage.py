@@ -9,6 +9,8 @@ damaged one becomes one line on the page, never a failed page.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +20,7 @@ from urllib.parse import quote
 
 from runner.catalogue.history import CatalogueRunInfo, History
 from runner.catalogue.matrix import Row, as_of, flaky_recipes
+from runner.dashboard.catalog import RunEntry
 from runner.errors import InfraError
 
 log = logging.getLogger("cc-ci.dashboard")
@@ -141,3 +144,36 @@ def _cell(row: Row | None) -> Cell | None:
                 retry_run_id=row.retry_run_id, retry_verdict=row.retry_verdict, first_bad=row.first_bad,
                 first_bad_subject=row.first_bad_subject, made=row.made, stale=row.change == "stale",
                 regressed=row.regressed, error=row.error)
+
+
+def latest_result(path: Path, recipe: str) -> RunEntry | None:
+    """The recipe's latest catalogue result that a run was made for, as its badge shows it (the run
+    dir may be elsewhere: another runs dir, a Drone runner); None without one, or when the history
+    cannot be read or holds what no catalogue writes (the badge then follows the run dirs alone)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        history = History(path, read_only=True, timeout=LOCK_WAIT_S)
+    except InfraError as err:
+        log.warning("catalogue history %s unreadable: %s", path, err)
+        return None
+    try:
+        row = history.previous(recipe, before=2**62)
+    except (InfraError, sqlite3.Error, TypeError, ValueError) as err:
+        log.warning("catalogue history %s unreadable: %s", path, err)
+        return None
+    finally:
+        history.close()
+    if row is None or not _badge_worthy(row):
+        return None
+    return RunEntry(run_id=row.retry_run_id or row.run_id or "", recipe=recipe, state="finished",
+                    verdict=row.verdict, level=row.level, started_at=None, finished_at=float(row.finished),
+                    duration_s=None, pr=None, ref=row.commit, run_dir=None, catalogue=recipe)
+
+
+def _badge_worthy(row: Row) -> bool:
+    finished_ok = isinstance(row.finished, float | int) and not isinstance(row.finished, bool) \
+        and math.isfinite(row.finished) and 0 <= row.finished < 1e11
+    level_ok = isinstance(row.level, int) and not isinstance(row.level, bool) and 0 <= row.level < 100
+    return finished_ok and level_ok and isinstance(row.verdict, str) \
+        and all(isinstance(name, str | None) for name in (row.run_id, row.retry_run_id, row.commit))

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runner.catalogue.history import default_path as default_history_path
 from runner.dashboard import cataloguepage, runview
-from runner.dashboard.badge import CACHE_HEADERS, badge_entry, badge_svg
+from runner.dashboard.badge import CACHE_HEADERS, badge_entry, badge_svg, newer
 from runner.dashboard.catalog import (
     DETAIL_ELSEWHERE,
     Catalog,
@@ -144,7 +144,9 @@ class Dashboard:
         if not history and recipe not in self.catalog.enrolled():
             return None
         return render("recipe.html", title=self.title, recipe=recipe, history=history,
-                      changes=level_changes(history), badge=badge_entry(entries, recipe))
+                      changes=level_changes(history),
+                      badge=newer(badge_entry(entries, recipe),
+                                  cataloguepage.latest_result(self.history or default_history_path(), recipe)))
 
     def runs_html(self, page: int = 1, per_page: int = RUNS_PER_PAGE) -> str:
         entries = self.catalog.entries()
@@ -165,6 +167,13 @@ class Dashboard:
                       screenshots=runview.screenshots(entry.run_dir) if entry.run_dir else [],
                       browser=_browser_failures(entry.run_dir), card=RunDir.CARD_PNG,
                       detail_elsewhere=DETAIL_ELSEWHERE)
+
+    def badge_for(self, recipe: str) -> RunEntry | None:
+        """The run a recipe's badge shows: its newest finished default-branch or catalogue run in
+        the run dirs, or its latest result in the catalogue's history when that is newer or the
+        same run (a catalogue run whose dir is not here: the bridge on Drone, another runs dir)."""
+        ran = badge_entry(self.catalog.entries(), recipe)
+        return newer(ran, cataloguepage.latest_result(self.history or default_history_path(), recipe))
 
     def catalogue_view(self, columns: int = cataloguepage.DEFAULT_COLUMNS) -> cataloguepage.CatalogueView:
         return cataloguepage.read_view(self.history or default_history_path(), columns)
@@ -271,10 +280,8 @@ class Dashboard:
                                  media_type=_TEXT_TYPES.get(Path(name).suffix, "application/octet-stream"))
 
     async def _badge(self, request: Request) -> Response:
-        recipe = request.path_params["recipe"]
-        entries = await off_loop(self.catalog.entries)
-        return Response(badge_svg(badge_entry(entries, recipe)), media_type="image/svg+xml",
-                        headers=CACHE_HEADERS)
+        entry = await off_loop(self.badge_for, request.path_params["recipe"])
+        return Response(badge_svg(entry), media_type="image/svg+xml", headers=CACHE_HEADERS)
 
 
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'

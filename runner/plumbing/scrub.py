@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 MASK = "********"
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 _MIN_LENGTH = 4  # shorter values would mask ordinary text everywhere
 
 
@@ -26,3 +28,8 @@ class Scrubber:
 
 
 scrubber = Scrubber()
+
+
+def mask_url_credentials(text: str) -> str:
+    """`https://user:token@host` → `https://***@host`: a clone URL's token never leaves in a message."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)

@@ -16,6 +16,7 @@ from runner.plumbing.fileio import write_json_atomic, write_text_atomic
 from runner.plumbing.scrub import scrubber
 from runner.record.ladder import Ladder, Rungs, climb
 from runner.run.rundir import RunDir
+from runner.run.runindex import record_run
 from runner.tiers.tier import TierResult
 
 NOT_IN_STAGES = "not in STAGES"  # the skip reason of an op the run was not asked for
@@ -261,8 +262,10 @@ def _teardown_text(leftovers: list[str] | None, reclaim: str | None = None) -> s
 
 
 def write_reports(result: RunResult, run_dir: RunDir) -> None:
+    """The run's results, and its row in the runs dir's index (what the dashboard's lists read)."""
     write_json_atomic(run_dir.results, result.to_json())
     write_text_atomic(run_dir.summary, summary_markdown(result))
+    record_run(run_dir.root)
 
 
 def print_summary(result: RunResult, console: Console) -> None:

@@ -160,7 +160,7 @@ def test_sigterm_during_a_backup_tears_everything_down(
     _, rest = proc.communicate(timeout=180)
     assert proc.returncode == 3
     assert (proof / "hook-started").exists(), "the signal came before the backup was under way"
-    (run_dir,) = runs.iterdir()
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]  # beside it: the runs index
     results = json.loads((run_dir / "results.json").read_text())
     assert "interrupted by SIGTERM" in results["error"]
     assert tier(results, "backup")["verdict"] == "error"

@@ -51,7 +51,7 @@ def test_bisect_names_the_commit_that_broke_the_install(tmp_path: Path) -> None:
     steps = [line for line in done.stdout.splitlines() if line.startswith("step ")]
     assert len(steps) == 3, done.stdout  # ⌈log2(3)⌉ + 1
     assert steps[0].startswith(f"step 1/3: {bad[:12]} install … L0 (error")
-    results = [json.loads(RunDir(run_dir).results.read_text()) for run_dir in runs_dir.iterdir()]
+    results = [json.loads(RunDir(run_dir).results.read_text()) for run_dir in runs_dir.iterdir() if run_dir.is_dir()]
     assert sorted(r["level"] for r in results) == [0, 0, 1]
     assert all(r["teardown_leftovers"] == [] for r in results)
     stacks = {r["stack"] for r in results}

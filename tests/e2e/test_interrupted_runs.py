@@ -49,7 +49,7 @@ def test_sigterm_during_a_run_tears_everything_down(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     _, rest = proc.communicate(timeout=180)
     assert proc.returncode == 3
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]  # beside it: the runs index
     results = json.loads((run_dir / "results.json").read_text())
     assert "interrupted by SIGTERM" in results["error"]
     assert results["teardown_leftovers"] == []
@@ -64,7 +64,7 @@ def test_gc_reclaims_the_stack_of_a_sigkilled_run_and_spares_live_ones(tmp_path:
     killed.kill()
     killed.wait(timeout=30)
     assert _stack_services(stack), "SIGKILL cannot tear down: the stack should still be there"
-    (killed_dir,) = runs.iterdir()
+    (killed_dir,) = [p for p in runs.iterdir() if p.is_dir()]
 
     # The live run writes to another runs dir than the one gc is given: the stack's run-dir label
     # still leads gc to its lock.

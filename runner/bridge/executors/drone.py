@@ -9,6 +9,7 @@ step log for the verdict line and summary.md. `cc-ci bridge --check` asks `GET /
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ log = logging.getLogger("cc-ci.bridge")
 
 RUNNING_STATES = frozenset({"pending", "running", "blocked", "waiting_on_dependencies"})
 VERDICT_MARKER = "CCCI-VERDICT:"
+RESULT_MARKER = "CCCI-RESULT:"  # results.json's level, verdict, commit, error and run dir, as JSON
 
 
 class DroneError(InfraError):
@@ -98,9 +100,23 @@ def parse_summary_log(text: str) -> tuple[str | None, str]:
         if line.startswith(VERDICT_MARKER):
             candidate = line.removeprefix(VERDICT_MARKER).strip()
             verdict = candidate if candidate in VERDICTS else verdict
+        elif line.startswith(RESULT_MARKER):
+            continue  # for the catalogue (parse_result_line), not the PR
         else:
             lines.append(line)
     return verdict, "\n".join(lines).strip()
+
+
+def parse_result_line(text: str) -> dict[str, Any] | None:
+    """The summary step's `CCCI-RESULT: {…}` line (the run's results.json in brief), if any."""
+    for line in text.splitlines():
+        if line.startswith(RESULT_MARKER):
+            try:
+                found = json.loads(line.removeprefix(RESULT_MARKER))
+            except ValueError:
+                return None
+            return found if isinstance(found, dict) else None
+    return None
 
 
 def find_step(build: dict[str, Any], step_name: str) -> tuple[int, int] | None:
@@ -176,19 +192,15 @@ class DroneExecutor:
 
     def execute(self, job: Job, on_started: Callable[[Started], None]) -> Outcome:
         number = int(job.external_id) if job.external_id else self._create_build(job, on_started)
-        build = self._await_build(number)
+        build = self.await_build(number)
         if build is None:
             return Outcome(
                 "error",
-                f"Drone build {self._build_url(number)} did not finish within {self._cfg.timeout_seconds:.0f}s.",
+                f"Drone build {self.build_url(number)} did not finish within {self._cfg.timeout_seconds:.0f}s.",
             )
         return self._outcome(number, build)
 
     def _create_build(self, job: Job, on_started: Callable[[Started], None]) -> int:
-        """Create the build; idempotent per run id. A POST that failed (5xx, lost connection) may
-        still have made the build, so before asking again the recent builds are searched for one
-        carrying this run's CCCI_RUN_ID: one `!testme`, one build."""
-        what = f"drone POST {self._builds}"
         params = {
             "branch": self._cfg.branch,
             "RECIPE": job.recipe,
@@ -199,21 +211,32 @@ class DroneExecutor:
         }
         if job.head_repo:  # a fork's PR: where the run looks for REF if refs/pull/<PR>/head lags
             params["PR_HEAD_REPO"] = job.head_repo
+        number = self.create_build(params)
+        on_started(Started(external_id=str(number), follow_url=self.build_url(number)))
+        return number
+
+    def create_build(self, params: dict[str, str]) -> int:
+        """Create the build (`params`: the run's env, CCCI_RUN_ID among them; the branch is the
+        config's); idempotent per run id. A POST that failed (5xx, lost connection) may
+        still have made the build, so before asking again the recent builds are searched for one
+        carrying this run's CCCI_RUN_ID: one `!testme`, one build."""
+        what = f"drone POST {self._builds}"
+        run_id = params["CCCI_RUN_ID"]
+        params = {"branch": self._cfg.branch, **params}
         attempts = 0
 
         def create() -> int:
             nonlocal attempts
             attempts += 1
-            made = self._build_for_run(job.run_id) if attempts > 1 else None
+            made = self._build_for_run(run_id) if attempts > 1 else None
             if made is not None:
-                log.info("run %s: the failed create call made build %s after all", job.run_id, made)
+                log.info("run %s: the failed create call made build %s after all", run_id, made)
                 return made
             response = send_once(self._http, "POST", self._builds, params=params)
             return int(expect_status(response, (200, 201), what, DroneError).json()["number"])
 
         number = retried(create, self._policy, what, DroneError, self._sleep)
-        log.info("run %s: created Drone build %s", job.run_id, self._build_url(number))
-        on_started(Started(external_id=str(number), follow_url=self._build_url(number)))
+        log.info("run %s: created Drone build %s", run_id, self.build_url(number))
         return number
 
     def _build_for_run(self, run_id: str) -> int | None:
@@ -226,7 +249,8 @@ class DroneExecutor:
                 return int(build["number"])
         return None
 
-    def _await_build(self, number: int) -> dict[str, Any] | None:
+    def await_build(self, number: int) -> dict[str, Any] | None:
+        """The build once it ended; None when it did not within the config's timeout."""
         deadline = time.monotonic() + self._cfg.timeout_seconds
         while time.monotonic() < deadline:
             try:
@@ -245,22 +269,26 @@ class DroneExecutor:
         verdict, summary = self._summary(number, build)
         verdict = verdict or verdict_for_build_status(status)
         if not summary:
-            summary = f"Drone build {self._build_url(number)} ended with status `{status}`."
+            summary = f"Drone build {self.build_url(number)} ended with status `{status}`."
         return Outcome(verdict, summary)
 
     def _summary(self, number: int, build: dict[str, Any]) -> tuple[str | None, str]:
+        return parse_summary_log(self.summary_log(number, build))
+
+    def summary_log(self, number: int, build: dict[str, Any]) -> str:
+        """The ended build's summary step log; empty when it has none or it cannot be read."""
         where = find_step(build, self._cfg.summary_step)
         if where is None:
-            return None, ""
+            return ""
         stage, step = where
         try:
             lines = self._call("GET", f"{self._builds}/{number}/logs/{stage}/{step}", ok=(200,)).json()
         except DroneError as err:
             log.warning("%s", err)
-            return None, ""
-        return parse_summary_log("".join(str(line.get("out", "")) for line in lines or []))
+            return ""
+        return "".join(str(line.get("out", "")) for line in lines or [])
 
-    def _build_url(self, number: int) -> str:
+    def build_url(self, number: int) -> str:
         return f"{self._cfg.url}/{self._cfg.repo}/{number}"
 
     def _call(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> httpx.Response:

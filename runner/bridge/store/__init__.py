@@ -1,5 +1,5 @@
 """The durable state of the bridge: an SQLite inbox of comments, the job queue, the outbox of
-replies, poll cursors, one module per table over one connection (`db.py`, whose transaction
+replies, poll cursors, the nightly schedule's last day, one module per table over one connection (`db.py`, whose transaction
 helper every write goes through).
 
 Inbox rows are keyed by `delivery_key`, so a comment that arrives twice (webhook retry, webhook +
@@ -28,6 +28,7 @@ from runner.bridge.store.jobs import (
     make_run_id,
 )
 from runner.bridge.store.outbox import OutboxItem, OutboxTable, Reply
+from runner.bridge.store.schedule import ScheduleTable
 
 __all__ = [
     "RUN_ID_RE",
@@ -44,8 +45,8 @@ __all__ = [
 ]
 
 
-class Store(InboxTable, JobsTable, OutboxTable, CursorsTable):
-    """The four tables over one database, as one object: what the bridge's parts are handed."""
+class Store(InboxTable, JobsTable, OutboxTable, CursorsTable, ScheduleTable):
+    """The five tables over one database, as one object: what the bridge's parts are handed."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(Database(path))

@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state, next_try_at);
+CREATE TABLE IF NOT EXISTS schedule (name TEXT PRIMARY KEY, last_day TEXT NOT NULL);
 """
 
 # Columns added after the first release: (name, SQL type); added to an older database on open.
@@ -123,7 +124,7 @@ class Database:
 
 
 class Table:
-    """One table's queries over the shared database; Store combines the four."""
+    """One table's queries over the shared database; Store combines them."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

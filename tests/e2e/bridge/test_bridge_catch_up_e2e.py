@@ -58,7 +58,7 @@ def test_a_testme_made_while_the_bridge_was_down_runs_once_for_real_after_it_sta
 
     log = (tmp_path / "state" / "logs" / f"{job.run_id}.log").read_text()
     assert job.verdict == "pass", f"{job.summary}\n--- run log ---\n{log[-4000:]}"
-    assert len(jobs) == 1 and [p.name for p in runs_dir.iterdir()] == [job.run_id]
+    assert len(jobs) == 1 and [p.name for p in runs_dir.iterdir() if p.is_dir()] == [job.run_id]
     results = json.loads((runs_dir / job.run_id / "results.json").read_text())
     assert results["verdict"] == "pass" and results["ref"] == head
     (reply,) = forge.bot_comments(REPO, 1)

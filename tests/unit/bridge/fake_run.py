@@ -2,7 +2,8 @@
 
 Reads the same env vars, appends its invocation to $FAKE_RUN_LOG (JSON lines), waits while
 $FAKE_RUN_HOLD exists (so a test can keep runs busy), then writes results.json and summary.md
-into $CCCI_RUNS_DIR/$CCCI_RUN_ID with verdict $FAKE_RUN_VERDICT (default pass). Its run log
+into $CCCI_RUNS_DIR/$CCCI_RUN_ID with verdict $FAKE_RUN_VERDICT (default pass) and, with
+$FAKE_RUN_LEVEL, that level and REF as the commit (a catalogue run's). Its run log
 (`logs/run.log`) says, as the orchestrator's would, that the first tier passed and the second
 is under way.
 
@@ -91,9 +92,10 @@ def main() -> int:
         run_dir.summary.write_text(
             f"## fake run of {env['RECIPE']} at {env['REF'][:10]}\n\nstages: {env['STAGES']}\nverdict: {verdict}\n"
         )
-        run_dir.results.write_text(
-            json.dumps({"verdict": verdict, "exit_code": EXIT[verdict]})
-        )
+        results: dict[str, object] = {"verdict": verdict, "exit_code": EXIT[verdict]}
+        if env.get("FAKE_RUN_LEVEL"):  # a catalogue's run: its level on the ladder, and a commit
+            results.update(level=int(env["FAKE_RUN_LEVEL"]), head_commit=env.get("REF", "HEAD"))
+        run_dir.results.write_text(json.dumps(results))
     if card := env.get("FAKE_RUN_CARD"):
         if card == "made":
             run_dir.card_png.write_bytes(ONE_PIXEL_PNG)
