@@ -8,6 +8,7 @@ from runner.ops.upgrade import Upgrade, UpgradePlan
 from runner.recipe import git
 from runner.recipe.envfile import with_values
 from runner.recipe.naming import shown_ref
+from runner.run.app import App
 from runner.run.lifecycle import OpSpec
 from runner.run.opstate import OpRecord
 
@@ -25,7 +26,7 @@ class Install(Op):
     def perform(self, ctx: OpContext) -> InstallRecord:
         app = ctx.live_app
         ref = ctx.state.first_ref  # new_app read the app env from this ref's .env.sample
-        self._prepare_env(ctx, ref)
+        prepare_app_env(ctx, app, ref)
         ctx.say(f"deploying {shown_ref(ref)} as {app.domain} (stack {app.stack})")
         deployment = ctx.driver.deploy(app, ref)
         ctx.say(f"converged: version {deployment.version}{' (chaos)' if deployment.chaos else ''} "
@@ -38,18 +39,20 @@ class Install(Op):
                         base=plan.base, base_reason=plan.base_reason, witnesses=witnesses,
                         identity=ctx.target.deployed_identity(app))  # what the upgrade must keep
 
-    def _prepare_env(self, ctx: OpContext, ref: str) -> None:
-        """EXTRA_ENV, DEPS_ENV, then install_steps.sh, into the app env file; then the app re-reads it."""
-        app, script = ctx.live_app, ctx.overlay_dir / SCRIPT
-        if not ctx.meta.EXTRA_ENV and not ctx.dep_env and not script.is_file():
-            return
-        env_file = app.env_file
-        for setting, extra in (("EXTRA_ENV", ctx.meta.EXTRA_ENV), ("DEPS_ENV", ctx.dep_env)):
-            if extra:  # DEPS_ENV last: what the dependencies provisioned for this run wins
-                env_file.write_text(with_values(env_file.read_text(), extra))
-                ctx.say(f"{setting}: set {', '.join(extra)} in the app env")
-        if script.is_file():
-            git.git(ctx.checkout, "checkout", "-q", "--force", "--detach", ref)  # RECIPE_DIR at the ref deployed
-            ctx.say(f"running {SCRIPT}")
-            run_install_steps(script, app, env_file)
-        app.reload_env()
+
+def prepare_app_env(ctx: OpContext, app: App, ref: str) -> None:
+    """EXTRA_ENV, DEPS_ENV, then install_steps.sh, into an app's env file before its first deploy;
+    then the app re-reads it. Every app a run creates gets it (install's, restore-fresh's)."""
+    script = ctx.overlay_dir / SCRIPT
+    if not ctx.meta.EXTRA_ENV and not ctx.dep_env and not script.is_file():
+        return
+    env_file = app.env_file
+    for setting, extra in (("EXTRA_ENV", ctx.meta.EXTRA_ENV), ("DEPS_ENV", ctx.dep_env)):
+        if extra:  # DEPS_ENV last: what the dependencies provisioned for this run wins
+            env_file.write_text(with_values(env_file.read_text(), extra))
+            ctx.say(f"{setting}: set {', '.join(extra)} in the app env")
+    if script.is_file():
+        git.git(ctx.checkout, "checkout", "-q", "--force", "--detach", ref)  # RECIPE_DIR at the ref deployed
+        ctx.say(f"running {SCRIPT}")
+        run_install_steps(script, app, env_file)
+    app.reload_env()

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from runner.ops.backup import BackupRecord
 from runner.ops.base import Op, OpContext
+from runner.ops.install import prepare_app_env
 from runner.ops.restore import Restore, RestoreOpRecord, restore_into
 from runner.run.app import App
 from runner.run.lifecycle import OpSpec
@@ -42,6 +43,7 @@ class RestoreFresh(Op):
         assert snapshot is not None
         fresh = ctx.new_app(FRESH)
         shared = ctx.driver.share_secrets(original, fresh)
+        prepare_app_env(ctx, fresh, ctx.state.head_commit)  # as install's app got it: EXTRA_ENV, DEPS_ENV, install_steps.sh
         ctx.say(f"fresh app {fresh.domain} at the PR head, with the original's values of "
                 f"{len(shared)} secret(s)")
         deployment = ctx.driver.deploy(fresh, ctx.state.head_commit)

@@ -137,3 +137,14 @@ def test_the_swarm_driver_gives_the_fresh_app_the_original_apps_secret_values(tm
     made = target.client.secrets.made
     assert made["fresh_test_admin_password_v1"] == made["_test_admin_password_v1"]
     assert made["other_test_admin_password_v1"] != made["_test_admin_password_v1"]
+
+
+def test_the_fresh_app_gets_extra_env_as_the_installed_app_did_before_its_deploy(tmp_path: Path,
+                                                                                  overlays: Path) -> None:
+    """A recipe that needs EXTRA_ENV (or DEPS_ENV: the same path) to start must get it on the
+    second app too, or the fresh app never converges (seen with notes-sso's OIDC settings)."""
+    (overlays / "custom-html-tiny" / "recipe_meta.py").write_text("EXTRA_ENV = {'GREETING': 'hello-fresh'}\n")
+    result, run = _run(tmp_path, overlays, FakeDriver(), STAGES=STAGES)
+    assert _rows(result)["restore-fresh"] == ("pass", None)
+    assert 'GREETING="hello-fresh"' in run.run_dir.app_env.read_text()
+    assert 'GREETING="hello-fresh"' in run.run_dir.of_app("fresh").app_env.read_text()
