@@ -21,23 +21,25 @@ from runner.ops.upgrade import Upgrade
 from runner.plumbing.paths import REPO_ROOT, default_runs_dir
 from runner.recipe.naming import new_run_id
 from runner.run.config import TargetSettings
-from runner.run.lastgreen import LAST_GREEN, find_last_green
+from runner.run.lastgreen import LAST_GREEN, MARK_VAR, catalogue_mark, find_last_green
 from runner.run.readback import read_results
 from runner.run.rundir import RunDir, RunFileUnreadable
 from runner.targets import open_target
 
 # what a catalogue run must not inherit from the caller's environment: it says what to run itself
 _JOB_VARS = ("RECIPE", "REF", "PR", "PR_HEAD_REPO", "VERSION", "STAGES", "CCCI_RUN_ID", "CCCI_DOCKER_HOST",
-             "UPGRADE_FROM", "CCCI_CATALOGUE", "CCCI_CATALOGUE_HISTORY")
+             "UPGRADE_FROM", MARK_VAR, "CCCI_CATALOGUE_HISTORY")
 ERROR_TAIL_BYTES = 64 * 1024
 
 
 def run_env(recipe: CatalogueRecipe, commit: str, stages: str, target: str, run_id: str,
-            runs_dir: Path, base: Mapping[str, str], history: Path | None = None, mark: bool = False) -> dict[str, str]:
+            runs_dir: Path, base: Mapping[str, str], history: Path | None = None,
+            mark: int | None = None) -> dict[str, str]:
     """The run's environment: ours, minus any job of the caller's, plus this one. With the
     catalogue's `history`, a run whose stages upgrade starts from the recipe's last green commit
-    when it has one (else from `previous`, as any run); `mark`: a catalogue run of the recipe
-    (results.json's `catalogue`, which the badge follows), not a bisect's."""
+    when it has one (else from `previous`, as any run); `mark`: the number of the catalogue run in
+    progress whose own run of the recipe this is (results.json's `catalogue`, which the badge
+    follows; the run checks the number against the history), none for a bisect's."""
     env = {key: value for key, value in base.items() if key not in _JOB_VARS}
     env.update(STAGES=stages, CCCI_RUN_ID=run_id, CCCI_RUNS_DIR=str(runs_dir), CCCI_DOCKER_HOST=target,
                RECIPE=recipe.name)
@@ -51,8 +53,8 @@ def run_env(recipe: CatalogueRecipe, commit: str, stages: str, target: str, run_
         env["REF"] = commit
     if history is not None:
         env["CCCI_CATALOGUE_HISTORY"] = str(history)
-        if mark:
-            env["CCCI_CATALOGUE"] = recipe.name
+        if mark is not None:
+            env[MARK_VAR] = catalogue_mark(recipe.name, mark)
         upgrades = Upgrade.spec.name in LIFECYCLE.stages([s.strip() for s in stages.split(",") if s.strip()])
         if upgrades and find_last_green(history, recipe.name) is not None:
             env["UPGRADE_FROM"] = LAST_GREEN
@@ -63,7 +65,7 @@ RUN_COMMAND = (sys.executable, "-m", "runner.run_recipe_ci")
 
 
 def run_on(target: str, runs_dir: Path | None = None, base: Mapping[str, str] | None = None,
-           history: Path | None = None, mark: bool = False, command: Sequence[str] = RUN_COMMAND,
+           history: Path | None = None, mark: int | None = None, command: Sequence[str] = RUN_COMMAND,
            cwd: Path = REPO_ROOT) -> RunOne:
     """The RunOne that makes ordinary runs on `target` (`history`, `mark`: as `run_env`);
     `command` in `cwd` is the run (the bridge's nightly starts it as its local executor does)."""

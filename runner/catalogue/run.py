@@ -64,9 +64,11 @@ def row_of(done: Done, finished: float) -> Row:
 
 
 def run_catalogue(catalogue: Catalogue, history: History, options: Options, run_on: RunOn, probe: Probe,
-                  say: Say, clock: Callable[[], float] = time.time, bisect_run_on: RunOn | None = None) -> Report:
-    """`bisect_run_on`: how the bisect's runs are made (default: as the recipes' own runs); the
-    command's are not marked as catalogue runs, so a bisect of an old commit never moves the badge."""
+                  say: Say, clock: Callable[[], float] = time.time,
+                  marked_run_on: Callable[[int], RunOn] | None = None) -> Report:
+    """`marked_run_on`: how the recipes' own runs are made, given this catalogue run's number to
+    mark them with (the command's: the badge follows them); default `run_on`, as the bisect's runs,
+    which are not marked, so that a bisect of an old commit never moves the badge."""
     catalogue_run = history.start(str(catalogue.path), clock(), catalogue.stale_after_s)
     rows: dict[str, Row] = {}
 
@@ -78,7 +80,8 @@ def run_catalogue(catalogue: Catalogue, history: History, options: Options, run_
         rows[row.recipe] = row
         say(f"{row.recipe}: {row.verdict} L{row.level if row.level is not None else '-'} {row.change}".rstrip())
 
-    schedule = Schedule(targets=options.targets or catalogue.targets, jobs=options.jobs, run_on=run_on,
+    schedule = Schedule(targets=options.targets or catalogue.targets, jobs=options.jobs,
+                        run_on=marked_run_on(catalogue_run) if marked_run_on else run_on,
                         probe=probe, retry=options.retry, say=say)
     schedule.run(catalogue.recipes, on_done)
     if options.bisect is not None:
@@ -86,7 +89,7 @@ def run_catalogue(catalogue: Catalogue, history: History, options: Options, run_
             if rows[recipe.name].regressed and rows[recipe.name].made:
                 target = _bisect_target(rows[recipe.name], schedule)
                 row = _bisected(rows[recipe.name], history.previous(recipe.name, catalogue_run), recipe,
-                                options.bisect, None if target is None else (bisect_run_on or run_on)(target), say)
+                                options.bisect, None if target is None else run_on(target), say)
                 history.record(catalogue_run, row)
                 rows[recipe.name] = row
     ordered = as_of([rows[recipe.name] for recipe in catalogue.recipes], clock(), catalogue.stale_after_s)

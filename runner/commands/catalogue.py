@@ -22,6 +22,7 @@ from runner.catalogue.history import History, default_path
 from runner.catalogue.matrix import as_of, flaky_recipes, render
 from runner.catalogue.report import report_webhook
 from runner.catalogue.run import Options, run_catalogue
+from runner.catalogue.schedule import RunOn
 from runner.errors import BadInput
 from runner.run.registry import unknown_docker_host
 
@@ -76,11 +77,14 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, catalogue: catalogue_file.Catalogue, history: History) -> int:
     targets = tuple(catalogue_file.TargetEntry(target=t, limit=None) for t in args.target) if args.target else None
     options = Options(jobs=args.jobs, targets=targets, retry=args.retry, bisect=bisect if args.bisect else None)
-    # the recipes' runs are marked as catalogue runs (the badge follows them), the bisect's are not;
-    # both upgrade from the recipe's last green commit when their stages upgrade and it has one
-    report = run_catalogue(catalogue, history, options,
-                           functools.partial(process.run_on, history=history.path, mark=True), process.probe, _say,
-                           bisect_run_on=functools.partial(process.run_on, history=history.path))
+
+    # the recipes' runs are marked as this catalogue run's (the badge follows them), the bisect's are
+    # not; both upgrade from the recipe's last green commit when their stages upgrade and it has one
+    def marked(catalogue_run: int) -> RunOn:
+        return functools.partial(process.run_on, history=history.path, mark=catalogue_run)
+
+    report = run_catalogue(catalogue, history, options, functools.partial(process.run_on, history=history.path),
+                           process.probe, _say, marked_run_on=marked)
     print(f"catalogue run #{report.catalogue_run} of {catalogue.path}")
     print(render(report.rows, report.flaky, report.notes), flush=True)
     # after the matrix, and whatever the webhook does, the exit code is the matrix's

@@ -22,7 +22,13 @@ from runner.plumbing.hostid import HOST_ID, default_host_id
 from runner.plumbing.paths import ALLOWLIST_FILE, default_deps_dir, default_runs_dir
 from runner.recipe import naming, repos
 from runner.run import registry
-from runner.run.lastgreen import LAST_GREEN, LastGreen, default_history_path, resolve_last_green
+from runner.run.lastgreen import (
+    LAST_GREEN,
+    LastGreen,
+    check_catalogue_mark,
+    default_history_path,
+    resolve_last_green,
+)
 from runner.run.lifecycle import Lifecycle
 
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")
@@ -146,8 +152,9 @@ class RunConfig(BaseModel):
                               "or `last-green` (the recipe's last commit that passed the catalogue)")
     catalogue_history: Path = Field(default_factory=default_history_path,
                                     description="the catalogue's history that `last-green` is read from")
-    # set by `cc-ci catalogue run` for its own runs: the recipe's name in the catalogue; results.json
-    # records it, so that the dashboard's badge follows catalogue runs too
+    # the recipe's name in the catalogue, from the mark `cc-ci catalogue run` sets for its own runs
+    # (CCCI_CATALOGUE=<recipe>@<catalogue run>, checked by from_env); results.json records it, so
+    # that the dashboard's badge follows catalogue runs too
     catalogue: str | None = None
     # UPGRADE_FROM=last-green, resolved by from_env before anything is deployed (never an env var)
     last_green: LastGreen | None = None
@@ -334,6 +341,9 @@ class RunConfig(BaseModel):
             raw["skip_generic"] = every | per_op
         if "recipe" not in raw:
             raise BadInput("RECIPE is not set; set it to a recipe name (e.g. custom-html-tiny) or a path")
+        if "catalogue" in raw:  # a hand run with a stray CCCI_CATALOGUE is refused, not marked
+            history = Path(str(raw.get("catalogue_history") or default_history_path()))
+            raw["catalogue"] = check_catalogue_mark(str(raw["catalogue"]), history)
         try:
             config = cls.model_validate(raw, context={"lifecycle": lifecycle})
         except ValidationError as err:

@@ -110,18 +110,49 @@ def test_the_catalogues_runs_upgrade_from_last_green_when_they_upgrade_and_one_e
     path = _history(tmp_path / "h.sqlite", [[Row("demo", A, 2, "pass"), Row("never", B, 1, "fail")]])
     caller = {"PATH": "/bin", "UPGRADE_FROM": "all", "CCCI_CATALOGUE": "x"}
 
-    def env(name: str, stages: str, mark: bool = True) -> dict[str, str]:
+    def env(name: str, stages: str, mark: int | None = 7) -> dict[str, str]:
         return run_env(CatalogueRecipe(name=name, stages=stages), "", stages, "local", "r1", tmp_path, caller,
                        history=path, mark=mark)
     upgrading = env("demo", "install,upgrade")
     assert (upgrading["UPGRADE_FROM"], upgrading["CCCI_CATALOGUE"], upgrading["CCCI_CATALOGUE_HISTORY"]) == \
-        ("last-green", "demo", str(path))
+        ("last-green", "demo@7", str(path))  # the recipe and the number of the catalogue run that made it
     assert "UPGRADE_FROM" not in env("demo", "install")  # no upgrade: nothing to start from
     assert "UPGRADE_FROM" not in env("never", "install,upgrade")  # no green yet: `previous`, as any run
-    assert "CCCI_CATALOGUE" not in env("demo", "install,upgrade", mark=False)  # a bisect's run: not the badge's
+    assert "CCCI_CATALOGUE" not in env("demo", "install,upgrade", mark=None)  # a bisect's run: not the badge's
     # without the catalogue's history (`cc-ci bisect`), neither, and none of the caller's either
     assert not {"UPGRADE_FROM", "CCCI_CATALOGUE", "CCCI_CATALOGUE_HISTORY"} & set(
         run_env(CatalogueRecipe(name="demo"), "", "install,upgrade", "local", "r1", tmp_path, caller))
+
+
+def _marked(tmp_path: Path, mark: str, history: Path | None = None) -> RunConfig:
+    return RunConfig.from_env({"RECIPE": "custom-html-tiny", "CCCI_CATALOGUE": mark, "CCCI_RUNS_DIR": str(tmp_path),
+                               "CCCI_CATALOGUE_HISTORY": str(history or tmp_path / "none.sqlite")}, LIFECYCLE)
+
+
+def test_a_stray_ccci_catalogue_in_an_operators_shell_refuses_the_hand_run_instead_of_marking_it(
+        tmp_path: Path) -> None:
+    told = (r"^CCCI_CATALOGUE='{}' is set only by `cc-ci catalogue run` for its own runs; "
+            r"unset CCCI_CATALOGUE for a run by hand \({}\)$")
+    with pytest.raises(BadInput, match=told.format("custom-html-tiny", r"it is not <recipe>@<catalogue run>")) as raised:
+        _marked(tmp_path, "custom-html-tiny")
+    assert raised.value.exit_code == EXIT_BAD_INPUT
+    with pytest.raises(BadInput, match=told.format("custom-html-tiny@1", r"no catalogue history at .*none\.sqlite")):
+        _marked(tmp_path, "custom-html-tiny@1")
+    finished = _history(tmp_path / "h.sqlite", [[Row("custom-html-tiny", A, 1, "pass")]])  # catalogue run 1, ended
+    for number in (1, 2):  # ended, never issued
+        with pytest.raises(BadInput, match=told.format(f"custom-html-tiny@{number}",
+                                                       rf"catalogue run {number} is not in progress in .*h\.sqlite")):
+            _marked(tmp_path, f"custom-html-tiny@{number}", finished)
+
+
+def test_the_mark_of_a_catalogue_run_in_progress_names_the_recipe_its_results_record(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite")
+    number = history.start("cat.yml", 0.0, 86400.0)
+    assert _marked(tmp_path, f"my-name@{number}", history.path).catalogue == "my-name"
+    history.finish(number, 1.0, 0)
+    with pytest.raises(BadInput, match="is not in progress"):  # the same mark once its catalogue run ended
+        _marked(tmp_path, f"my-name@{number}", history.path)
+    history.close()
 
 
 def _entry(run_id: str, pr: int | None, ref: str | None, catalogue: str | None, verdict: str = "pass") -> RunEntry:

@@ -35,13 +35,12 @@ TARGET = "drone"  # the target column of a row whose run was a Drone build
 _RUNNER_OWN = ("CCCI_RUNS_DIR", "CCCI_DOCKER_HOST", "CCCI_CATALOGUE_HISTORY", "UPGRADE_FROM")
 
 
-def build_params(recipe: CatalogueRecipe, commit: str, stages: str, run_id: str, mark: bool) -> dict[str, str]:
+def build_params(recipe: CatalogueRecipe, commit: str, stages: str, run_id: str) -> dict[str, str]:
     """The build's parameters: the run's env as `cc-ci catalogue run` would give it, less what
-    belongs to the runner; `mark`: a catalogue run of the recipe (its badge follows it)."""
+    belongs to the runner. Never CCCI_CATALOGUE: the runner cannot check a mark against the
+    bridge's history, so it would refuse the run; the bridge's badge follows that history."""
     env = run_env(recipe, commit, stages, "local", run_id, Path("/"), {})
     params = {key: value for key, value in env.items() if key not in _RUNNER_OWN}
-    if mark:
-        params["CCCI_CATALOGUE"] = recipe.name
     return params
 
 
@@ -77,20 +76,20 @@ class DroneRuns:
         self._timeout_s = timeout_s
         self._new_id = new_id
 
-    def run_on(self, history: Path, mark: bool) -> RunOn:
+    def run_on(self, history: Path) -> RunOn:
         """`RunOn` of the catalogue: every target is Drone (`history` is the bridge's, which the
         runner cannot read: no last-green there)."""
         def on(target: str) -> RunOne:
-            return lambda recipe, commit, stages: self.run(recipe, commit, stages, mark)
+            return lambda recipe, commit, stages: self.run(recipe, commit, stages)
         return on
 
-    def run(self, recipe: CatalogueRecipe, commit: str, stages: str, mark: bool) -> RunOutcome:
+    def run(self, recipe: CatalogueRecipe, commit: str, stages: str) -> RunOutcome:
         run_id = self._new_id()
         if recipe.repo and "://" not in recipe.repo:
             return RunOutcome(level=0, verdict="error", run_id=run_id, run_dir=Path(), exit_code=EXIT_BAD_INPUT,
                               target=TARGET, error=f"repo {recipe.repo} is a path on the bridge's machine, which "
                               "Drone's runners cannot clone; give the recipe's URL in the catalogue file")
-        number = self._drone.create_build(build_params(recipe, commit, stages, run_id, mark))
+        number = self._drone.create_build(build_params(recipe, commit, stages, run_id))
         build = self._drone.await_build(number)
         log_text = self._drone.summary_log(number, build) if build is not None else ""
         return outcome_of_build(run_id, build, log_text, self._drone.build_url(number), self._timeout_s)

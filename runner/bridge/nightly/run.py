@@ -43,14 +43,19 @@ def _say(line: str) -> None:
     log.info("nightly: %s", line)
 
 
-def local_runs(cfg: LocalExecutorConfig, history: History, drop_env: Iterable[str]) -> tuple[RunOn, RunOn]:
-    """(the recipes' runs, the bisect's runs) as the local executor starts its runs: its command in
+def local_runs(cfg: LocalExecutorConfig, history: History,
+               drop_env: Iterable[str]) -> tuple[Callable[[int], RunOn], RunOn]:
+    """(the recipes' runs, marked with the catalogue run's number; the bisect's runs, unmarked) as
+    the local executor starts its runs: its command in
     its workdir, its runs dir, the bridge's environment less its secrets plus the executor's env."""
     dropped = set(drop_env)
     base = {key: value for key, value in os.environ.items() if key not in dropped} | cfg.env
     made = functools.partial(process.run_on, runs_dir=cfg.runs_dir, base=base, history=history.path,
                              command=cfg.command, cwd=cfg.workdir)
-    return functools.partial(made, mark=True), made
+
+    def marked(catalogue_run: int) -> RunOn:
+        return functools.partial(made, mark=catalogue_run)
+    return marked, made
 
 
 def run_night(cfg: BridgeConfig, due: Due, forge: ForgeClient, drone: DroneRuns | None,
@@ -84,12 +89,13 @@ def _run(executor: LocalExecutorConfig | DroneExecutorConfig, nightly: NightlyCo
         # one target, Drone, as wide as the executor's capacity: its runners spread the builds
         options = Options(jobs=executor.capacity, targets=(TargetEntry(target="local", limit=executor.capacity),),
                           retry=nightly.retry, bisect=found)
-        return run_catalogue(catalogue, history, options, drone.run_on(history.path, mark=True), drone.probe,
-                             _say, bisect_run_on=drone.run_on(history.path, mark=False))
-    runs, bisect_runs = local_runs(executor, history, drop_env)
+        # not marked: a runner cannot check a mark against the bridge's history (CCCI_CATALOGUE is
+        # refused there); the bridge's badge follows the history instead
+        return run_catalogue(catalogue, history, options, drone.run_on(history.path), drone.probe, _say)
+    marked, bisect_runs = local_runs(executor, history, drop_env)
     options = Options(jobs=nightly.jobs, retry=nightly.retry, bisect=found)
     probe: Probe = process.probe
-    return run_catalogue(catalogue, history, options, runs, probe, _say, bisect_run_on=bisect_runs)
+    return run_catalogue(catalogue, history, options, bisect_runs, probe, _say, marked_run_on=marked)
 
 
 def report_forge(cfg: BridgeConfig, forge: ForgeClient, catalogue_run: int, file: str, due: Due,

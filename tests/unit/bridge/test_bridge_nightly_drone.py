@@ -100,7 +100,7 @@ def test_each_recipe_is_one_drone_build_all_at_once_and_their_results_reach_the_
     assert params["gamma"]["CCCI_RECIPE_URL_TEMPLATE"] == "https://git.example.org/coop-cloud/{name}.git"
     for query in params.values():
         assert query["STAGES"] == "install,upgrade" and query["branch"] == "main"
-        assert query["CCCI_CATALOGUE"] == query["RECIPE"]  # a catalogue run: the badge follows it
+        assert "CCCI_CATALOGUE" not in query  # unmarked: a runner refuses a mark it cannot check; the badge reads the history
         assert not {"CCCI_RUNS_DIR", "CCCI_DOCKER_HOST", "PR", "UPGRADE_FROM"} & set(query)
     found = History(history)
     try:
@@ -144,13 +144,13 @@ def test_a_local_path_recipe_is_refused_for_drone_without_a_build(tmp_path: Path
             raise AssertionError("no build for a path the runner cannot see")
 
     outcome = DroneRuns(NoDrone(), 60).run(  # type: ignore[arg-type]
-        CatalogueRecipe(name="mine", repo=str(tmp_path)), "", "install", mark=True)
+        CatalogueRecipe(name="mine", repo=str(tmp_path)), "", "install")
     assert outcome.verdict == "error" and "Drone's runners cannot clone" in (outcome.error or "")
 
 
 def test_build_params_are_the_runs_env_less_the_runners_own() -> None:
     recipe = CatalogueRecipe(name="gamma", repo="https://git.example.org/coop-cloud/gamma", stages="install")
-    assert build_params(recipe, "abc123", "install", "run-1", mark=False) == {
+    assert build_params(recipe, "abc123", "install", "run-1") == {
         "STAGES": "install", "CCCI_RUN_ID": "run-1", "RECIPE": "gamma", "REF": "abc123",
         "CCCI_RECIPE_URL_TEMPLATE": "https://git.example.org/coop-cloud/{name}"}
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from runner.catalogue.bisect import BisectResult
 from runner.catalogue.file import Catalogue, TargetEntry
 from runner.catalogue.history import History
 from runner.catalogue.matrix import render
 from runner.catalogue.model import CatalogueRecipe, RunOne, Say
 from runner.catalogue.run import Options, Report, run_catalogue
+from runner.catalogue.schedule import RunOn
 from runner.errors import BadInput
 
 from .fakes import Clock, FakeRuns, recipes
@@ -137,3 +140,19 @@ def test_a_bisect_that_cannot_start_says_why_in_the_row(tmp_path: Path) -> None:
     report = regress(History(tmp_path / "h.sqlite"), Clock(), bisect)
     assert report.rows[1].bisect_why == "not bisected: --good 'c1' is not an ancestor of --bad 'c3' in b"
     assert report.exit_code == 1
+
+
+def test_the_recipes_runs_are_made_marked_with_this_catalogue_runs_number(
+        tmp_path: Path) -> None:
+    history, clock = History(tmp_path / "h.sqlite"), Clock()
+    history.finish(history.start("older.yml", 0.0, DAY), 1.0, 0)  # so that this catalogue run is #2
+    runs = FakeRuns(answers={"a": [(1, "pass", 0, "c1")]})
+    asked: list[int] = []
+
+    def marked(number: int) -> RunOn:
+        asked.append(number)
+        return runs.run_on
+
+    report = run_catalogue(catalogue("a"), history, Options(jobs=1), lambda _: pytest.fail("an unmarked run"),
+                           runs.probe, lambda _: None, clock, marked_run_on=marked)
+    assert (asked, report.catalogue_run, changes(report)) == ([2], 2, {"a": ("pass", 1, "new")})
