@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -88,3 +89,39 @@ def test_the_tier_runs_at_the_priority_of_the_run_not_of_the_warm_up(tmp_path: P
     time.sleep(1)  # let it reach its job-waiting point, niced
     result = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(probe)], {})
     assert result.exit_code == 0, result.stdout
+
+
+def test_a_phase_is_charged_its_wall_time_and_the_waits_inside_it() -> None:
+    """results.json `phases_s`: the harness's own share of a phase is wall_s - waits_s."""
+    before = timing.phases().get("deploy-test", {"wall_s": 0.0, "waits_s": 0.0})
+    with timing.phase("deploy-test"):
+        time.sleep(0.05)
+        with timing.waiting("docker"):
+            time.sleep(0.1)
+    after = timing.phases()["deploy-test"]
+    assert after["wall_s"] - before["wall_s"] == pytest.approx(0.15, abs=0.04)
+    assert after["waits_s"] - before["waits_s"] == pytest.approx(0.1, abs=0.03)
+
+
+def test_a_phase_inside_another_is_charged_alone_so_phases_never_overlap() -> None:
+    """A further app's teardown inside an op: the op's phase does not count those seconds again."""
+    before = timing.phases()
+    started = time.monotonic()
+    with timing.phase("outer-test"):
+        time.sleep(0.05)
+        with timing.phase("inner-test"):
+            time.sleep(0.1)
+        time.sleep(0.05)
+    wall = time.monotonic() - started
+    after = timing.phases()
+    outer = after["outer-test"]["wall_s"] - before.get("outer-test", {}).get("wall_s", 0.0)
+    inner = after["inner-test"]["wall_s"] - before.get("inner-test", {}).get("wall_s", 0.0)
+    assert inner == pytest.approx(0.1, abs=0.04) and outer == pytest.approx(0.1, abs=0.04)
+    assert outer + inner == pytest.approx(wall, abs=0.005)
+
+
+def test_the_process_age_counts_from_the_interpreters_start() -> None:
+    code = "import time; time.sleep(0.5)\nfrom runner.plumbing.timing import process_age_s\nprint(process_age_s())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert 0.5 <= float(done.stdout) < 10
