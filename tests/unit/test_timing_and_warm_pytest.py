@@ -91,6 +91,30 @@ def test_the_tier_runs_at_the_priority_of_the_run_not_of_the_warm_up(tmp_path: P
     assert result.exit_code == 0, result.stdout
 
 
+_SLOW_START = """import os, sys, time
+os.setpriority(os.PRIO_PROCESS, 0, 19)
+time.sleep(2)  # imports on a loaded machine
+print(os.getpriority(os.PRIO_PROCESS, 0))
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority again needs root (CAP_SYS_NICE)")
+def test_a_spare_still_starting_up_gets_full_priority_once_its_tier_is_handed_over(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded machine a spare niced to 19 crawls: once the tier waits on it, it must not."""
+    monkeypatch.setattr(warm_pytest, "_spare", None)
+    monkeypatch.setattr(warm_pytest, "_CHILD", _SLOW_START)
+    warm_pytest.warm_up()
+    spare = warm_pytest._spare
+    assert spare is not None
+    deadline = time.monotonic() + 10
+    while os.getpriority(os.PRIO_PROCESS, spare.pid) != 19 and time.monotonic() < deadline:
+        time.sleep(0.01)  # it has niced itself: its start-up is under way
+    assert warm_pytest.run([], {}).stdout.split() == ["0"]
+
+
 def test_a_phase_is_charged_its_wall_time_and_the_waits_inside_it() -> None:
     """results.json `phases_s`: the harness's own share of a phase is wall_s - waits_s."""
     before = timing.phases().get("deploy-test", {"wall_s": 0.0, "waits_s": 0.0})
