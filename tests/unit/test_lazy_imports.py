@@ -14,9 +14,9 @@ from runner.plumbing.paths import REPO_ROOT
 
 
 def _imported(code: str, **env: str) -> set[str]:
-    """The top-level modules a fresh interpreter holds after running `code`."""
+    """The modules a fresh interpreter has imported after running `code`."""
     environ = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"} | env
-    done = subprocess.run([sys.executable, "-c", f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"],
+    done = subprocess.run([sys.executable, "-c", f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m, v in sys.modules.items() if v is not None)))"],
                           cwd=REPO_ROOT, env=environ, capture_output=True, text=True, check=True)
     return set(json.loads(done.stdout.splitlines()[-1]))
 
@@ -29,6 +29,11 @@ def test_a_run_on_the_local_target_never_imports_paramiko() -> None:
     """paramiko is the SSH target's; docker-py would import it for its own ssh:// transport."""
     modules = _imported(LOCAL_RUN)
     assert "docker" in modules and "paramiko" not in modules
+
+
+def test_a_run_never_imports_httpxs_command_line_client() -> None:
+    modules = _imported(LOCAL_RUN)
+    assert "httpx" in modules and not {"httpx._main", "click", "pygments"} & modules
 
 
 def test_a_run_never_imports_the_browser_before_it_takes_a_picture() -> None:
