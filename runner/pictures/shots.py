@@ -24,6 +24,7 @@ from runner.pictures.camera import (
     screenshot_during,
     shoot_app_when_up,
 )
+from runner.pictures.card import record_card
 from runner.run.lifecycle import Lifecycle
 from runner.run.rundir import RunDir
 
@@ -99,10 +100,6 @@ def start_card(run_dir: RunDir) -> Path:
     """`python -m runner.pictures.card <run dir>` in its own session, logging to logs/card.log.
     It waits for its stdin to close, which happens once card.json says `making` with its pid:
     its own `made` can never be overwritten by that record."""
-    from runner.pictures.card import (
-        record_card,  # Jinja2 and the card's template, only when a card is made
-    )
-
     with run_dir.log("card").open("ab") as log:
         maker = subprocess.Popen([sys.executable, "-m", "runner.pictures.card", str(run_dir.root)],
                                  cwd=_PACKAGE_ROOT, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,

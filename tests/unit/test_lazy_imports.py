@@ -36,6 +36,11 @@ def test_a_run_never_imports_httpxs_command_line_client() -> None:
     assert "httpx" in modules and not {"httpx._main", "click", "pygments"} & modules
 
 
+def test_a_run_records_its_summary_card_without_importing_jinja2() -> None:
+    """The run only records the card as `making` when it ends; the detached maker draws it."""
+    assert "jinja2" not in _imported(f"{LOCAL_RUN}\nimport runner.pictures.card")
+
+
 def test_a_run_never_imports_the_browser_before_it_takes_a_picture() -> None:
     assert "playwright" not in _imported(LOCAL_RUN)
 
