@@ -7,7 +7,8 @@
    the tiers' pytest, teardown (each a phase's wall - its waits, `phases_s`), report and exit (the
    process's wall after the run's own duration), and what no phase holds (other).
 2. `--pairs` install runs and yardstick runs (benchmarks/raw_install_custom_html_tiny.sh) in turn,
-   A B A B, each a whole process: medians and the median of the pair-by-pair ratios (target 1.3).
+   A B A B, each a whole process: medians and the median of the pair-by-pair ratios (target 1.2), and the harness's share of the
+   install runs by phase.
    A run's summary card is drawn by a detached process after its verdict: not part of the run's
    wall time, and waited for (uncounted) before the next process starts. `CCCI_PICTURES=0` measures
    runs without screenshots and card.
