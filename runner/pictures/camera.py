@@ -84,7 +84,8 @@ class Camera:
         thread, Playwright's driver and Chromium back to the run's own priority, so that on a
         loaded machine a browser niced behind the deploy does not hold the run up behind
         everyone else's work."""
-        unnice([self._tid] if self._tid else [], os.getpid())
+        alive = self._tid is not None and self._thread.is_alive()  # an ended thread's id may be anyone's now
+        unnice([self._tid] if alive and self._tid is not None else [], os.getpid())
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Ask the browser to close (once); wait up to `timeout_s` for it (0: not at all)."""

@@ -63,6 +63,8 @@ class Pictures:
         trying and ends while the app is still there to answer. Torn down under it, a request in
         flight waits for its connection to time out, and the run's exit waits for the browser."""
         self._stop.set()
+        if self._camera is not None and not all(future.done() for future in self._early.values()):
+            self._camera.hurry()  # the run waits on the browser now
         for future in self._early.values():
             with contextlib.suppress(Exception):
                 future.result(timeout=PAGE_TIMEOUT_S)
@@ -90,6 +92,7 @@ class Pictures:
         except Exception as err:
             say(f"no summary card: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
         finally:
+            camera.hurry()  # the run waits on the browser now: niced, it may not close in time on a loaded machine
             camera.close()  # waited for: a browser thread still running at exit crashes the interpreter
         shots = sorted(self.run_dir.screenshots.glob("*.png"))
         if shots:
