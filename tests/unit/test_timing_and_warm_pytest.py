@@ -116,15 +116,21 @@ def test_a_spare_still_starting_up_gets_full_priority_once_its_tier_is_handed_ov
 
 
 def test_a_phase_is_charged_its_wall_time_and_the_waits_inside_it() -> None:
-    """results.json `phases_s`: the harness's own share of a phase is wall_s - waits_s."""
+    """results.json `phases_s`: the harness's own share of a phase is wall_s - waits_s. (Each
+    figure against the block's own clock: a loaded machine sleeps longer than asked.)"""
     before = timing.phases().get("deploy-test", {"wall_s": 0.0, "waits_s": 0.0})
+    started = time.monotonic()
     with timing.phase("deploy-test"):
         time.sleep(0.05)
+        waited_from = time.monotonic()
         with timing.waiting("docker"):
             time.sleep(0.1)
+        waited = time.monotonic() - waited_from
+    wall = time.monotonic() - started
     after = timing.phases()["deploy-test"]
-    assert after["wall_s"] - before["wall_s"] == pytest.approx(0.15, abs=0.04)
-    assert after["waits_s"] - before["waits_s"] == pytest.approx(0.1, abs=0.03)
+    assert after["wall_s"] - before["wall_s"] == pytest.approx(wall, abs=0.005)
+    assert after["waits_s"] - before["waits_s"] == pytest.approx(waited, abs=0.005)
+    assert wall - waited >= 0.05
 
 
 def test_a_phase_inside_another_is_charged_alone_so_phases_never_overlap() -> None:
@@ -133,15 +139,17 @@ def test_a_phase_inside_another_is_charged_alone_so_phases_never_overlap() -> No
     started = time.monotonic()
     with timing.phase("outer-test"):
         time.sleep(0.05)
+        inner_from = time.monotonic()
         with timing.phase("inner-test"):
             time.sleep(0.1)
+        inner_wall = time.monotonic() - inner_from
         time.sleep(0.05)
     wall = time.monotonic() - started
     after = timing.phases()
     outer = after["outer-test"]["wall_s"] - before.get("outer-test", {}).get("wall_s", 0.0)
     inner = after["inner-test"]["wall_s"] - before.get("inner-test", {}).get("wall_s", 0.0)
-    assert inner == pytest.approx(0.1, abs=0.04) and outer == pytest.approx(0.1, abs=0.04)
-    assert outer + inner == pytest.approx(wall, abs=0.005)
+    assert inner == pytest.approx(inner_wall, abs=0.005) and outer == pytest.approx(wall - inner_wall, abs=0.005)
+    assert outer >= 0.1
 
 
 def test_the_process_age_counts_from_the_interpreters_start() -> None:
