@@ -23,22 +23,34 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; given the arguments, only the chosen command's module is imported
+    (`cc-ci check` needs neither the bridge nor the dashboard: half a second of imports), the
+    others are listed by their help line."""
     parser = argparse.ArgumentParser(
         prog="cc-ci",
         description="CI harness for Co-op Cloud recipes.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen(argv)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(cmd)
-        cmd.set_defaults(_main=module.main)
+        if chosen is None or name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(cmd)
+            cmd.set_defaults(_main=module.main)
     return parser
 
 
+def _chosen(argv: list[str] | None) -> str | None:
+    """The command the arguments name (cc-ci takes no option before it), or None: build them all."""
+    first = next((arg for arg in argv or [] if not arg.startswith("-")), None) if argv is not None else None
+    return first if first in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args._main(args))

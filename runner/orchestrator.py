@@ -76,6 +76,7 @@ class Run:
         self.console = console or Console(stderr=True, highlight=False, width=_console_width())
         self.run_dir = RunDir.at(config.runs_dir, config.run_id)  # every name in it, one holder
         self.started = time.monotonic()
+        startup_s = timing.process_age_s()  # before the run started: the interpreter and its imports
         self.driver_factory = driver_factory
         # the ops and the lifecycle their declarations make (order, needs, rungs, records, floors)
         self.ops = dict(ops) if ops is not None else REGISTRY
@@ -91,7 +92,7 @@ class Run:
         self.result = RunResult(run_id=config.run_id, recipe=config.recipe_name, ref=config.ref,
                                 pr=config.pr, stages=list(config.stages), run_dir=str(self.run_dir.root),
                                 catalogue=config.catalogue,
-                                rungs=self.lifecycle.rungs)
+                                rungs=self.lifecycle.rungs, startup_s=startup_s)
 
     def say(self, message: str) -> None:
         elapsed = time.monotonic() - self.started
@@ -113,7 +114,7 @@ class Run:
         return self.result
 
     def _execute_locked(self) -> None:
-        waited_before = timing.waits()
+        waited_before, phases_before = timing.waits(), timing.phases()
         try:
             ctx, hooks = self._plan()
         except BadInput:
@@ -133,17 +134,26 @@ class Run:
                 self.result.duration_s = time.monotonic() - self.started
                 self.result.waits_s = {kind: seconds - waited_before.get(kind, 0.0)
                                        for kind, seconds in timing.waits().items()}
+                self.result.phases_s = _since(phases_before, timing.phases())
                 write_reports(self.result, self.run_dir)
                 self.pictures.finish(self.result.to_json(), self.say)  # after the verdict
 
     # -- before anything is deployed --------------------------------------------------------
 
     def _plan(self) -> tuple[OpContext, Hooks]:
-        checkout, head = self._clone_recipe()
-        tests = self._gate(checkout, head)
-        self._check(tests)
-        meta = self._load_meta(tests)
-        hooks = load_hooks(tests.recipe_dir, self.lifecycle.names, shown=self._shown)
+        with timing.phase("clone"):
+            checkout, head = self._clone_recipe()
+        with timing.phase("check"):
+            tests = self._gate(checkout, head)
+            self._check(tests)
+            meta = self._load_meta(tests)
+            hooks = load_hooks(tests.recipe_dir, self.lifecycle.names, shown=self._shown)
+        with timing.phase("planning"):
+            return self._planned(checkout, head, tests, meta), hooks
+
+    def _planned(self, checkout: Path, head: str, tests: TierTests, meta: RecipeMeta) -> OpContext:
+        """The driver on its target, each wanted op's plan, and the recipe checked at every ref
+        the run deploys."""
         state = OpState(run_id=self.config.run_id, recipe=self.config.recipe_name, head_commit=head,
                         stages=list(self.config.stages), plans=fresh_plans(self.lifecycle.records))
         # DEPLOY_TIMEOUT is the recipe's own default, in place of the operator's
@@ -165,7 +175,7 @@ class Run:
         # results.json's `base`, `base_reason`: what the upgrade's plan decided, as op_state.json holds it
         self.result.head_commit, self.result.base, self.result.base_reason = \
             head, state.plan_field("base"), state.plan_field("base_reason")
-        return ctx, hooks
+        return ctx
 
     @property
     def _domain(self) -> str:
@@ -352,7 +362,7 @@ class Run:
         started = time.monotonic()
         leftovers: list[str] | None = None
         try:
-            with _signals_deferred():
+            with _signals_deferred(), timing.phase("teardown"):
                 self._remove_witnesses(ctx, app)
                 leftovers = ctx.driver.teardown(app)
         finally:
@@ -414,7 +424,8 @@ class Run:
         started = time.monotonic()
         docker_before = timing.waits().get("docker", 0.0)
         try:
-            record = self._perform(op, ctx, hooks, step)
+            with timing.phase("op"):
+                record = self._perform(op, ctx, hooks, step)
         except Exception as err:  # the op failed (or its hook): its tier is an error
             took = time.monotonic() - started
             self._record_tier(TierResult(step, "error", took, error=_one_line(err)))
@@ -426,7 +437,8 @@ class Run:
             return "error"
         finally:
             self.result.deploy_count = ctx.live_app.deploy_count
-        return self._assert(op, ctx, record, step).verdict
+        with timing.phase("tier"):
+            return self._assert(op, ctx, record, step).verdict
 
     def _perform(self, op: Op, ctx: OpContext, hooks: Hooks, step: str) -> OpRecord:
         app = ctx.live_app
@@ -549,6 +561,12 @@ class Run:
         if not isinstance(err, CcciError):
             write_text_atomic(self.run_dir.log("traceback"),
                               "".join(traceback.format_exception(err)))
+
+
+def _since(before: dict[str, dict[str, float]], now: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """This run's share of the process's phase totals (a process may hold several runs: tests)."""
+    return {name: {key: value - before.get(name, {}).get(key, 0.0) for key, value in figures.items()}
+            for name, figures in now.items() if figures != before.get(name)}
 
 
 def _one_line(err: BaseException) -> str:

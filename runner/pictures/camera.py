@@ -48,14 +48,16 @@ class Camera:
     def __init__(self) -> None:
         self._jobs: queue.Queue[tuple[Callable[[Browser], Any], Future[Any]] | None] = queue.Queue()
         self._closing = False
+        self._tid: int | None = None  # the camera thread's, once it runs
         self._thread = threading.Thread(target=self._work, name="ccci-camera", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
         # The browser (Playwright's driver and Chromium inherit this thread's priority) starts while
         # the install op deploys: behind the deploy and the tiers for the CPU, never ahead of them.
+        self._tid = threading.get_native_id()
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICE)
+            os.setpriority(os.PRIO_PROCESS, self._tid, _NICE)
         try:
             with chromium(proxy=_PER_CONTEXT) as browser:
                 while (job := self._jobs.get()) is not None:
@@ -77,6 +79,14 @@ class Camera:
         self._jobs.put((work, future))
         return future
 
+    def hurry(self) -> None:
+        """The run now waits on the browser (a tier's end waits for its screenshot): the camera
+        thread, Playwright's driver and Chromium back to the run's own priority, so that on a
+        loaded machine a browser niced behind the deploy does not hold the run up behind
+        everyone else's work."""
+        alive = self._tid is not None and self._thread.is_alive()  # an ended thread's id may be anyone's now
+        unnice([self._tid] if alive and self._tid is not None else [], os.getpid())
+
     def close(self, timeout_s: float = 10.0) -> None:
         """Ask the browser to close (once); wait up to `timeout_s` for it (0: not at all)."""
         if not self._closing:
@@ -84,6 +94,37 @@ class Camera:
             self._jobs.put(None)
         if timeout_s:
             self._thread.join(timeout=timeout_s)
+
+
+def unnice(tids: list[int], parent: int) -> None:
+    """`tids` and every thread of every process descended from `parent` that runs niced below
+    this thread's priority, back to it (nice is per thread on Linux). Best effort: raising a
+    priority needs CAP_SYS_NICE, and a process may end meanwhile."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for tid in [*tids, *(tid for pid in _descendants(parent) for tid in _threads(pid))]:
+        with contextlib.suppress(OSError):
+            if os.getpriority(os.PRIO_PROCESS, tid) > own:
+                os.setpriority(os.PRIO_PROCESS, tid, own)
+
+
+def _descendants(parent: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = [], [parent]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def _threads(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir() if task.name.isdigit()]
+    return []
 
 
 def shoot_app(browser: Browser, client: httpx.Client, domain: str, dest: Path) -> None:
@@ -147,6 +188,7 @@ def screenshot_during(camera: Camera | None, open_client: Callable[[], httpx.Cli
     already `taken` (started while the op waited on docker) finishes; record it after."""
     if taken is not None:
         yield
+        _hurry(camera, taken)
         _record(run_dir, when, domain, _outcome(taken), say)
         return
     if camera is None:
@@ -162,7 +204,13 @@ def screenshot_during(camera: Camera | None, open_client: Callable[[], httpx.Cli
         dest = run_dir.screenshot(when)
         future = camera.submit(lambda browser: shoot_app(browser, client, domain, dest))
         yield
+        _hurry(camera, future)
         _record(run_dir, when, domain, _outcome(future), say)
+
+
+def _hurry(camera: Camera | None, shot: Future[None]) -> None:
+    if camera is not None and not shot.done():
+        camera.hurry()
 
 
 def _outcome(future: Future[None]) -> str | None:

@@ -11,27 +11,38 @@ it stands: `making` (with the process id), `made`, or `failed` (with why); the b
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from runner.pictures.html import seconds, templates
 from runner.plumbing.fileio import write_json_atomic, write_text_atomic
 from runner.run.readback import read_json
 from runner.run.rundir import RunDir, RunFileUnreadable
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
     from playwright.sync_api import Browser
 
 COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#8e0000", "empty": "#8d6e00"}
 CardState = Literal["making", "made", "failed"]
-TEMPLATES = templates(Path(__file__).parent / "templates")
+
+
+@functools.cache
+def _templates() -> Environment:
+    """Jinja2 (0.1 s to import) for the card maker that draws; never for the run, which only
+    records the card as `making` when it ends, nor for a reader of card.json."""
+    from runner.pictures.html import templates
+
+    return templates(Path(__file__).parent / "templates")
 
 
 def card_html(results: dict[str, Any]) -> str:
-    return TEMPLATES.get_template("card.html").render(
+    from runner.pictures.html import seconds
+
+    return _templates().get_template("card.html").render(
         r=results, colour=COLOURS.get(str(results.get("verdict")), "#777"), duration=seconds(results.get("duration_s")))
 
 

@@ -24,6 +24,7 @@ from runner.pictures.camera import (
     screenshot_during,
     shoot_app_when_up,
 )
+from runner.pictures.card import record_card
 from runner.run.lifecycle import Lifecycle
 from runner.run.rundir import RunDir
 
@@ -62,6 +63,8 @@ class Pictures:
         trying and ends while the app is still there to answer. Torn down under it, a request in
         flight waits for its connection to time out, and the run's exit waits for the browser."""
         self._stop.set()
+        if self._camera is not None and not all(future.done() for future in self._early.values()):
+            self._camera.hurry()  # the run waits on the browser now
         for future in self._early.values():
             with contextlib.suppress(Exception):
                 future.result(timeout=PAGE_TIMEOUT_S)
@@ -89,6 +92,7 @@ class Pictures:
         except Exception as err:
             say(f"no summary card: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
         finally:
+            camera.hurry()  # the run waits on the browser now: niced, it may not close in time on a loaded machine
             camera.close()  # waited for: a browser thread still running at exit crashes the interpreter
         shots = sorted(self.run_dir.screenshots.glob("*.png"))
         if shots:
@@ -99,10 +103,6 @@ def start_card(run_dir: RunDir) -> Path:
     """`python -m runner.pictures.card <run dir>` in its own session, logging to logs/card.log.
     It waits for its stdin to close, which happens once card.json says `making` with its pid:
     its own `made` can never be overwritten by that record."""
-    from runner.pictures.card import (
-        record_card,  # Jinja2 and the card's template, only when a card is made
-    )
-
     with run_dir.log("card").open("ab") as log:
         maker = subprocess.Popen([sys.executable, "-m", "runner.pictures.card", str(run_dir.root)],
                                  cwd=_PACKAGE_ROOT, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,

@@ -18,8 +18,10 @@ deployed, and in the work tree right before `docker stack deploy`.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,7 +109,25 @@ def show_file(checkout: Path, ref: str, name: str, shown: str | None = None) -> 
     """A recipe file's text at `ref`, or None when it is not there. It is found in git's tree
     inside the recipe (a committed symlink followed to its target, OutsideRecipe when it leads out)
     and its size asked of git first, so an oversized file is refused (OverLimit) without reading it
-    into memory. `shown` names the file in a refusal (default: `at(ref, name)`)."""
+    into memory. `shown` names the file in a refusal (default: `at(ref, name)`).
+
+    At a commit (40 hex digits), what was read is kept: a commit's files never change, and a run
+    reads `.env.sample`, `abra.sh` and the compose files at the same commit when it checks, plans
+    and creates its app (two git processes a read). A refusal is not kept: it is raised again."""
+    if _COMMIT.fullmatch(ref):
+        return _show_at_commit(checkout, ref, name, shown)
+    return _show(checkout, ref, name, shown)
+
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+@functools.lru_cache(maxsize=256)
+def _show_at_commit(checkout: Path, commit: str, name: str, shown: str | None) -> str | None:
+    return _show(checkout, commit, name, shown)
+
+
+def _show(checkout: Path, ref: str, name: str, shown: str | None) -> str | None:
     shown = shown or at(ref, name)
     found = resolve(name, tree(checkout, ref), lambda why: OutsideRecipe(shown, why, _OWN_FILE_FIX))
     if found is None:

@@ -56,6 +56,9 @@ class RunResult:
     # not a failure, never silent (ops/upgrade.py, recipe/upgradenotes.py)
     upgrade_notes: list[str] = field(default_factory=list)
     waits_s: dict[str, float] = field(default_factory=dict)  # time spent waiting on docker, restic (plumbing.timing)
+    # phase (clone, check, planning, op, tier, teardown) -> wall_s, waits_s: where the rest went (plumbing.timing)
+    phases_s: dict[str, dict[str, float]] = field(default_factory=dict)
+    startup_s: float | None = None  # the process's start until the run's (interpreter, imports); None: unknown
     duration_s: float = 0.0
     repo_local: RepoLocal | None = None  # the gate's decision about the recipe repo's cc-ci/
     meta: dict[str, Any] = field(default_factory=dict)  # the effective recipe_meta settings

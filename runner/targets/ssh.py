@@ -253,16 +253,22 @@ class _LinkAdapter(BaseHTTPAdapter):
         self._pool.close()  # the link is the target's to close
 
 
-def _docker_client(connection: SshConnection, address: SshAddress) -> docker.DockerClient:
-    """The SDK client over the run's link. Built with the shell-out transport, which opens
-    nothing until used, then given the link's adapter before its first request."""
-    base_url = f"ssh://{address.user}@{address.host}:{address.port}"
-    client = docker.DockerClient(base_url=base_url, version=docker.constants.DEFAULT_DOCKER_API_VERSION,
-                                 use_ssh_client=True, timeout=DOCKER_API_TIMEOUT_S)
+_SSH_BASE_URL = "http+docker://ssh"  # docker-py's base URL of an ssh:// engine
+_UNUSED_ADDRESS = "127.0.0.1:9"  # never dialled: every request goes to _SSH_BASE_URL's adapter
+
+
+def _docker_client(connection: SshConnection) -> docker.DockerClient:
+    """The SDK client over the run's link: built for a placeholder TCP address, which opens
+    nothing until used (not docker-py's own ssh:// transport, which a run does not import:
+    runner/__init__.py), then given the link's adapter and docker-py's ssh:// base URL, as its
+    ssh:// transport has them, before its first request."""
+    client = docker.DockerClient(base_url=f"tcp://{_UNUSED_ADDRESS}", version=docker.constants.DEFAULT_DOCKER_API_VERSION,
+                                 timeout=DOCKER_API_TIMEOUT_S)
     api = client.api
     adapter = _LinkAdapter(connection)
     api._custom_adapter = adapter
-    api.mount("http+docker://ssh", adapter)
+    api.mount(_SSH_BASE_URL, adapter)
+    api.base_url = _SSH_BASE_URL  # what docker-py's streams (attach, exec) look for to find the channel
     api._version = api._retrieve_server_version()  # negotiated, as version="auto" would
     return client
 
@@ -276,7 +282,7 @@ class SshTarget(DockerTarget):
         self.connection = SshConnection(self.ssh, known_hosts, key, reconnect_s)
         self.connection.open()
         try:
-            self._client = _docker_client(self.connection, self.ssh)
+            self._client = _docker_client(self.connection)
         except docker.errors.DockerException as err:
             self.connection.close()
             raise BadInput(f"CCCI_DOCKER_HOST: {self.address} answers SSH, but `docker system dial-stdio` "

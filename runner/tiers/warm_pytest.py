@@ -10,6 +10,7 @@ however it ends).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -76,6 +77,7 @@ def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT) -> E
     there is one."""
     global _spare
     proc, _spare = (_spare if _spare is not None and _spare.poll() is None else _start()), None
+    _full_priority(proc.pid)
     job = {"args": list(args), "env": dict(env), "cwd": str(cwd)}
     try:
         out, err = proc.communicate(json.dumps(job) + "\n")
@@ -84,6 +86,15 @@ def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT) -> E
         proc.wait()
         raise
     return ExecResult(proc.returncode, out, err)
+
+
+def _full_priority(pid: int) -> None:
+    """The tier waits on the spare from now on: a start-up niced so as not to slow the op must not
+    crawl on behind everything else on a loaded machine until it reads its job (it sets its own
+    priority back only then). Where the spare could not nice itself, there is nothing to undo."""
+    with contextlib.suppress(OSError):
+        if os.getpriority(os.PRIO_PROCESS, pid) > 0:
+            os.setpriority(os.PRIO_PROCESS, pid, 0)
 
 
 def _start() -> subprocess.Popen[str]:

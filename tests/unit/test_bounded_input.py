@@ -225,3 +225,24 @@ def test_a_file_that_is_not_utf8_is_one_line_not_a_decode_traceback(tmp_path: Pa
     with pytest.raises(bounded.NotText):
         _run(tmp_path, overlays, driver, RECIPE=str(repo), STAGES="install")
     assert driver.calls == [] and list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_file_at_a_commit_is_read_from_git_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The check, the planning and the app's creation read .env.sample at the same commit: one git
+    read (issue 25), the same text every time; a ref that may move is asked of git again."""
+    repo = tmp_path / "recipe"
+    repo.mkdir()
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "empty"]):
+        git.git(repo, *args)
+    (repo / ".env.sample").write_text("TYPE=x\n")
+    git.git(repo, "add", ".env.sample")
+    git.git(repo, "commit", "-q", "-m", "sample")
+    commit = git.rev_parse(repo, "HEAD")
+    calls: list[tuple[str, ...]] = []
+    real = git.git
+    monkeypatch.setattr(git, "git", lambda repo, *args, **kw: calls.append(args) or real(repo, *args, **kw))
+    assert [bounded.show_file(repo, commit, ".env.sample") for _ in range(3)] == ["TYPE=x"] * 3
+    assert len(calls) == 2  # its entry in the tree, then its text
+    assert bounded.show_file(repo, commit, "abra.sh") is None and len(calls) == 3
+    assert [bounded.show_file(repo, "HEAD", ".env.sample") for _ in range(2)] == ["TYPE=x"] * 2
+    assert len(calls) == 7

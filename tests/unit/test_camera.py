@@ -4,6 +4,10 @@ no tier waited for it."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +19,7 @@ import pytest
 
 from runner.ops import LIFECYCLE
 from runner.pictures.browser import chromium
-from runner.pictures.camera import asks_for_login, shoot_app_when_up
+from runner.pictures.camera import asks_for_login, shoot_app_when_up, unnice
 from runner.pictures.shots import Pictures
 from runner.run.rundir import RunDir
 
@@ -70,3 +74,30 @@ def test_settle_ends_a_first_deploy_screenshot_that_no_tier_waited_for(
     pictures.finish({}, lambda line: None)
     assert time.monotonic() - started < 8  # the browser closed at once
     assert not RunDir(tmp_path).screenshot("install").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority again needs root (CAP_SYS_NICE)")
+def test_a_browser_the_tier_waits_for_is_put_back_to_the_runs_priority() -> None:
+    """Chromium is niced behind the deploy; once a tier's end waits for its screenshot, every
+    thread of the browser's process tree runs at the run's priority again (a loaded machine
+    otherwise holds the tier up for seconds)."""
+    niced = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], preexec_fn=lambda: os.nice(10))
+    tree = [niced.pid]
+    try:
+        deadline = time.monotonic() + 5
+        while len(tree := _tree(niced.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in tree} == {10}
+        unnice([], os.getpid())
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in tree} == {os.getpriority(os.PRIO_PROCESS, 0)}
+    finally:
+        for pid in reversed(tree):  # the sleep, then its shell
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        niced.wait()
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its children (the shell and its sleep)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *map(int, children)]

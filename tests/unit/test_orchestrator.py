@@ -75,6 +75,17 @@ def test_every_op_is_performed_once_in_lifecycle_order_then_teardown(tmp_path: P
     assert state.base == "1.0.0+1.0" and "stepped back" in (state.base_reason or "")
 
 
+def test_a_run_says_where_its_time_went_phase_by_phase(tmp_path: Path, overlays: Path) -> None:
+    """results.json `phases_s` and `startup_s`: benchmarks/bench_run.py prints the harness's share
+    of each, so that the next slowdown shows where it happens."""
+    result, run = _run(tmp_path, overlays, FakeDriver(), STAGES="install,backup")
+    data = json.loads(run.run_dir.results.read_text())
+    assert set(data["phases_s"]) == {"clone", "check", "planning", "op", "tier", "teardown"}
+    assert all(0 <= p["waits_s"] <= p["wall_s"] for p in data["phases_s"].values())
+    assert sum(p["wall_s"] for p in data["phases_s"].values()) <= result.duration_s
+    assert data["startup_s"] is not None and data["startup_s"] > 0
+
+
 def test_without_upgrade_the_first_deploy_is_the_head(tmp_path: Path, overlays: Path) -> None:
     driver = FakeDriver()
     result, _ = _run(tmp_path, overlays, driver)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -88,3 +89,71 @@ def test_the_tier_runs_at_the_priority_of_the_run_not_of_the_warm_up(tmp_path: P
     time.sleep(1)  # let it reach its job-waiting point, niced
     result = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(probe)], {})
     assert result.exit_code == 0, result.stdout
+
+
+_SLOW_START = """import os, sys, time
+os.setpriority(os.PRIO_PROCESS, 0, 19)
+time.sleep(2)  # imports on a loaded machine
+print(os.getpriority(os.PRIO_PROCESS, 0))
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority again needs root (CAP_SYS_NICE)")
+def test_a_spare_still_starting_up_gets_full_priority_once_its_tier_is_handed_over(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded machine a spare niced to 19 crawls: once the tier waits on it, it must not."""
+    monkeypatch.setattr(warm_pytest, "_spare", None)
+    monkeypatch.setattr(warm_pytest, "_CHILD", _SLOW_START)
+    warm_pytest.warm_up()
+    spare = warm_pytest._spare
+    assert spare is not None
+    deadline = time.monotonic() + 10
+    while os.getpriority(os.PRIO_PROCESS, spare.pid) != 19 and time.monotonic() < deadline:
+        time.sleep(0.01)  # it has niced itself: its start-up is under way
+    assert warm_pytest.run([], {}).stdout.split() == ["0"]
+
+
+def test_a_phase_is_charged_its_wall_time_and_the_waits_inside_it() -> None:
+    """results.json `phases_s`: the harness's own share of a phase is wall_s - waits_s. (Each
+    figure against the block's own clock: a loaded machine sleeps longer than asked.)"""
+    before = timing.phases().get("deploy-test", {"wall_s": 0.0, "waits_s": 0.0})
+    started = time.monotonic()
+    with timing.phase("deploy-test"):
+        time.sleep(0.05)
+        waited_from = time.monotonic()
+        with timing.waiting("docker"):
+            time.sleep(0.1)
+        waited = time.monotonic() - waited_from
+    wall = time.monotonic() - started
+    after = timing.phases()["deploy-test"]
+    assert after["wall_s"] - before["wall_s"] == pytest.approx(wall, abs=0.005)
+    assert after["waits_s"] - before["waits_s"] == pytest.approx(waited, abs=0.005)
+    assert wall - waited >= 0.05
+
+
+def test_a_phase_inside_another_is_charged_alone_so_phases_never_overlap() -> None:
+    """A further app's teardown inside an op: the op's phase does not count those seconds again."""
+    before = timing.phases()
+    started = time.monotonic()
+    with timing.phase("outer-test"):
+        time.sleep(0.05)
+        inner_from = time.monotonic()
+        with timing.phase("inner-test"):
+            time.sleep(0.1)
+        inner_wall = time.monotonic() - inner_from
+        time.sleep(0.05)
+    wall = time.monotonic() - started
+    after = timing.phases()
+    outer = after["outer-test"]["wall_s"] - before.get("outer-test", {}).get("wall_s", 0.0)
+    inner = after["inner-test"]["wall_s"] - before.get("inner-test", {}).get("wall_s", 0.0)
+    assert inner == pytest.approx(inner_wall, abs=0.005) and outer == pytest.approx(wall - inner_wall, abs=0.005)
+    assert outer >= 0.1
+
+
+def test_the_process_age_counts_from_the_interpreters_start() -> None:
+    code = "import time; time.sleep(0.5)\nfrom runner.plumbing.timing import process_age_s\nprint(process_age_s())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert 0.5 <= float(done.stdout) < 10
