@@ -31,7 +31,9 @@ from tests.unit.bridge.support import FORGE_TOKEN, MEMBER, ORG, REPO, WEBHOOK_SE
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module: its tests read the two runs the module-scoped `filled` makes,
+# which each worker given one of them would make again.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dashboard-browser")]
 
 EVIL = "<script>document.title='pwned'</script>"
 FAILING_CUSTOM = '''
