@@ -6,7 +6,8 @@ and after the last one in the process that runs the session (the xdist controlle
 process), so one worker's live stacks are never another's leftovers and a leak is still a failure.
 And a test marked `alone` (one that judges every run on the swarm, such as a gc that reclaims
 other hosts' stale runs) waits for the tests in flight to finish and holds the others off while it
-runs: a readers-writer lock over the workers of one session.
+runs: a readers-writer lock over the workers of one session. Tests that may overlap the rest but
+not each other share an `xdist_group` (`--dist loadgroup` gives the group to one worker).
 """
 
 from __future__ import annotations
