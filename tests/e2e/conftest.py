@@ -7,7 +7,9 @@ process), so one worker's live stacks are never another's leftovers and a leak i
 And a test marked `alone` (one that judges every run on the swarm, such as a gc that reclaims
 other hosts' stale runs) waits for the tests in flight to finish and holds the others off while it
 runs: a readers-writer lock over the workers of one session. Tests that may overlap the rest but
-not each other share an `xdist_group` (`--dist loadgroup` gives the group to one worker).
+not each other are marked `one_at_a_time("<name>")`: an exclusive lock per name. (Not xdist_group:
+pytest-xdist 3.8 groups by rewriting `item._nodeid`, which pytest 9 no longer reads, so its groups
+are silently ignored.)
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _swarm_share(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Under xdist, every e2e test holds a shared lock and an `alone` test an exclusive one. The
+    """Under xdist, every e2e test holds a shared lock and an `alone` test an exclusive one (and a
+    `one_at_a_time` test its name's lock too). The
     turnstile lets an `alone` test in once the tests in flight end (new ones queue behind it): a
     plain flock would let readers that keep overlapping hold it off for ever."""
     if not _is_worker(request.config):
@@ -102,8 +105,13 @@ def _swarm_share(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         return
     with _flock(turnstile, fcntl.LOCK_EX):
         pass
+    group = request.node.get_closest_marker("one_at_a_time")
     with _flock(share, fcntl.LOCK_SH):
-        yield
+        if group is None:
+            yield
+            return
+        with _flock(session_tmp / f"e2e.one-at-a-time.{group.args[0]}", fcntl.LOCK_EX):
+            yield
 
 
 @pytest.fixture

@@ -31,9 +31,7 @@ from tests.unit.bridge.support import FORGE_TOKEN, MEMBER, ORG, REPO, WEBHOOK_SE
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-# One worker runs the whole module: its tests read the two runs the module-scoped `filled` makes,
-# which each worker given one of them would make again.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dashboard-browser")]
+pytestmark = pytest.mark.e2e
 
 EVIL = "<script>document.title='pwned'</script>"
 FAILING_CUSTOM = '''
