@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,23 @@ def suite_objects() -> list[str]:
     found = [f"service {s.name}" for s in client.services.list() if "_ccci_test" in s.name]
     for kind in ("volumes", "secrets", "configs", "networks"):
         found += [f"{kind[:-1]} {o.name}" for o in getattr(client, kind).list() if "_ccci_test" in (o.name or "")]
-    found += [f"container {c.name}" for c in client.containers.list(all=True) if "_ccci_test" in c.name]
+    # sparse: one listing, no inspect of each container after it (a container another test removes
+    # in between would be a 404)
+    names = [c.attrs["Names"][0].lstrip("/") for c in client.containers.list(all=True, sparse=True)]
+    found += [f"container {name}" for name in names if "_ccci_test" in name]
     return sorted(found)
+
+
+def own_domain_base() -> str:
+    """A domain base of the test's own (`t<hex>.ccci.test`): every object a run with it makes is
+    named `..._t<hex>_ccci_test`, so the test can look for its run's objects alone while other tests
+    (the suite runs in parallel) create and remove theirs."""
+    return f"t{os.urandom(3).hex()}.ccci.test"
+
+
+def named_for(domain_base: str, names: list[str]) -> list[str]:
+    """The names that belong to a run with this domain base."""
+    return [name for name in names if domain_base.replace(".", "_") in name]
 
 
 def asked(results: dict[str, Any]) -> list[dict[str, Any]]:

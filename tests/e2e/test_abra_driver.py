@@ -24,7 +24,9 @@ from runner.swarm.volumes import HELPER_IMAGE
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.support import RunOutcome, suite_objects, tier
 
-pytestmark = pytest.mark.e2e
+# One test of the module at a time: while `backup_bot` stands on the swarm, an abra run beside it
+# backs up through that bot (abra finds it by its label, swarm-wide), not with its own commands.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_at_a_time("abra-backup-bot")]
 
 STAND_IN_DIR = REPO_ROOT / "tests" / "fixtures" / "abra"
 ALL = "install,upgrade,backup,restore,custom"

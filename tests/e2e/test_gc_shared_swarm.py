@@ -44,6 +44,9 @@ def target() -> Iterator[LocalTarget]:
     local.close()
 
 
+# As host A with a 3 s TTL, gc removes every other host's run whose heartbeat (every 30 s) is older:
+# the suite's own runs beside it would be such runs.
+@pytest.mark.alone
 def test_gc_as_one_host_spares_the_others_live_run_and_reclaims_its_killed_one_past_the_ttl(
     target: LocalTarget, tmp_path: Path
 ) -> None:

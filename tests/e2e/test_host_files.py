@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.targets.local import connect as docker_client
-from tests.e2e.support import RunOutcome, suite_objects
+from tests.e2e.support import RunOutcome, named_for, own_domain_base, suite_objects
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ def test_a_config_file_on_the_harness_host_never_reaches_the_swarm(
             + f"  stolen:\n    name: ${{STACK_NAME}}_stolen\n    file: {host_file}\n")
 
     repo = recipe_variant(steal, "a config read from the harness host")
-    before = suite_objects()
+    base = own_domain_base()
     seen: list[str] = []
     done = threading.Event()
 
@@ -52,7 +52,7 @@ def test_a_config_file_on_the_harness_host_never_reaches_the_swarm(
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        outcome = run_ci(RECIPE=str(repo), STAGES="install", timeout=120)
+        outcome = run_ci(RECIPE=str(repo), STAGES="install", timeout=120, CCCI_DOMAIN_BASE=base)
     finally:
         done.set()
         watcher.join()
@@ -61,4 +61,4 @@ def test_a_config_file_on_the_harness_host_never_reaches_the_swarm(
     error = outcome.stderr.splitlines()[-1]
     assert error.startswith("cc-ci: error: ") and f"compose.yml: configs.stolen.file: {host_file} is an absolute path" in error
     assert TOKEN not in outcome.stdout + outcome.stderr
-    assert outcome.run_dirs == [] and suite_objects() == before
+    assert outcome.run_dirs == [] and named_for(base, suite_objects()) == []

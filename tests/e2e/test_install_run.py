@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.targets.local import connect as docker_client
-from tests.e2e.support import RunOutcome, suite_objects, tier
+from tests.e2e.support import RunOutcome, named_for, own_domain_base, suite_objects, tier
 
 pytestmark = pytest.mark.e2e
 
@@ -92,12 +92,12 @@ def test_a_bad_recipe_exits_2_before_anything_is_deployed(
     (tmp_path / "etc").mkdir()
     cwd = tmp_path / "work" / "here"
     cwd.mkdir(parents=True)
-    secrets_before = {s.name for s in docker_client().secrets.list()}
-    outcome = run_ci(RECIPE=recipe, cwd=cwd)
+    base = own_domain_base()
+    outcome = run_ci(RECIPE=recipe, cwd=cwd, CCCI_DOMAIN_BASE=base)
     assert outcome.returncode == 2
     assert re.fullmatch(rf"cc-ci: error: {message}.*\n", outcome.stderr)
     assert outcome.run_dirs == []
-    assert {s.name for s in docker_client().secrets.list()} == secrets_before
+    assert named_for(base, [s.name for s in docker_client().secrets.list()] + suite_objects()) == []
 
 
 def test_an_unknown_ref_exits_2_and_leaves_no_run_dir(run_ci: Callable[..., RunOutcome]) -> None:

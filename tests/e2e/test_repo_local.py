@@ -3,6 +3,7 @@ cc-ci/ folder, and recipe settings that change what a run does."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def test_health_path_is_what_the_generic_serving_check_requests(run_ci: Callable
 
 def test_a_meta_typo_exits_2_before_anything_is_deployed(run_ci: Callable[..., RunOutcome], tmp_path: Path) -> None:
     overlay = _overlay(tmp_path, {"recipe_meta.py": "DEPLOY_TIMOUT = 600\n"})
-    run_id = "meta-typo-" + tmp_path.name[-8:].replace("_", "-")
+    run_id = f"meta-typo-{os.urandom(4).hex()}"  # its own: another session may run this test too
     stack = stack_name(app_domain("custom-html-tiny", run_id, SUITE_DOMAIN_BASE))
     outcome = run_ci(RECIPE="custom-html-tiny", CCCI_OVERLAY_DIR=overlay, CCCI_RUN_ID=run_id)
     assert outcome.returncode == 2

@@ -319,6 +319,9 @@ def test_a_link_cut_right_after_the_install_tier_is_survived_or_reported_and_lea
     assert time.monotonic() - cut_at > 3
 
 
+# A gc as this host removes every run of this host that no process holds the lock of: these tests
+# each leave such a run for their own gc to reclaim, so they run one after another.
+@pytest.mark.one_at_a_time("own-host-gc")
 def test_a_link_lost_for_good_is_reported_with_what_may_be_left_and_the_gc_that_reclaims_it(
     own_sshd: Sshd, tmp_path: Path
 ) -> None:
