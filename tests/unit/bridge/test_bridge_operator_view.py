@@ -242,7 +242,10 @@ def test_a_sync_with_nothing_new_posts_no_second_status_or_edit(
     bridge = start_bridge()
     bridge.comment("!testme")
     job = wait_until(lambda: bridge.jobs("running"), what="run started")[0]
-    wait_until(lambda: forge.statuses_for(HEAD), what="a status")
+    # the bridge's own report of the running job (comment edit, then status) is under way in its
+    # threads: the snapshot is taken once it landed, not after the queued one
+    wait_until(lambda: [s for s in forge.statuses_for(HEAD) if s["description"].endswith(" running")],
+               what="the running status")
     reporter: Reporter = bridge.bridge.reporter
     posted = len(forge.statuses_for(HEAD))
     edits = len(forge.calls_to("PATCH"))
