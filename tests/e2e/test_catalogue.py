@@ -94,10 +94,13 @@ def test_a_catalogue_of_five_runs_two_at_a_time_and_bisects_a_regression_to_its_
     assert sorted(r["catalogue"] for r in results) == sorted(RECIPES)
     for r in results:
         assert (r["verdict"], r["level"], r["teardown_clean"]) == ("pass", 1, True)
-    # two at a time: the moved recipe started on local before the first one ended
+    # two at a time: the second recipe went to the refused target while the first ran; it moved to
+    # local once the target was found down (whether the first recipe ended before that refusal came
+    # back depends on the machine's load, so only the causal order is asserted)
     progress = [line.removeprefix("catalogue: ") for line in first.stderr.splitlines() if line.startswith("catalogue: ")]
-    assert progress[:4] == ["custom-html-tiny: running on local", f"notes-tiny: running on {REFUSED}",
-                            f"target {REFUSED} went down; the recipes left run on local", "notes-tiny: running on local"]
+    assert progress[:2] == ["custom-html-tiny: running on local", f"notes-tiny: running on {REFUSED}"], progress
+    down, moved = f"target {REFUSED} went down; the recipes left run on local", "notes-tiny: running on local"
+    assert down in progress and moved in progress and progress.index(down) < progress.index(moved), progress
     assert max(_running_at_once(progress)) == 2
 
     # three commits on the recipe's branch, the middle one breaking its install

@@ -20,6 +20,7 @@ import pytest
 
 from runner.plumbing.paths import REPO_ROOT
 from runner.run.rundir import RunDir
+from runner.swarm.reach import exec_in_app
 from runner.targets.local import connect as docker_client
 from tests.e2e.support import RunOutcome, asked, suite_objects, tier
 
@@ -50,15 +51,10 @@ def _run(run_ci: Callable[..., RunOutcome], runs: Path, **env: str) -> tuple[Run
     return outcome, json.loads(RunDir(run_dir).results.read_text())
 
 
-def _provider(stack: str) -> Any:
-    (container,) = docker_client().containers.list(filters={"label": f"com.docker.swarm.service.name={stack}_app"})
-    return container
-
-
-def _in_provider(stack: str, *cmd: str) -> str:
-    code, out = _provider(stack).exec_run(list(cmd))
-    assert code == 0, out
-    return str(out.decode())
+def _in_provider(stack: str, *cmd: str, reads: bool = False) -> str:
+    """The command's output, through the harness's exec: a bare exec_run can hand back empty
+    output for a command that printed (moby#27289, seen under the parallel suite's load)."""
+    return exec_in_app(docker_client(), stack, "app", list(cmd), rerun_if_output_lost=reads).stdout
 
 
 def _outputs(results: dict[str, Any], outcome: RunOutcome) -> str:
@@ -101,13 +97,14 @@ def test_notes_sso_shares_one_sso_tiny_each_run_in_its_own_realm_and_gc_removes_
         assert mine["version"] == "1.0.0+1.0" and mine["error"] is None and theirs["error"] is None
 
         # each run signs in with a realm of its own: the provider holds one per run, named after it
-        realms = {r for r in _in_provider(stack, "sso-admin", "realms").split() if r.startswith("run-")}
+        realms = {r for r in _in_provider(stack, "sso-admin", "realms", reads=True).split() if r.startswith("run-")}
         assert realms == {f"run-{five_results['run_id']}", f"run-{beside_results['run_id']}"}
 
         # no provisioned secret in anything the five-stage run printed or wrote
         realm = f"/var/lib/sso/realms/run-{five_results['run_id']}"
-        secrets = [_in_provider(stack, "cat", f"{realm}/client_secret"), _in_provider(stack, "cat", f"{realm}/users/ada")]
-        assert all(len(s) >= 24 for s in secrets)
+        secrets = [_in_provider(stack, "cat", f"{realm}/client_secret", reads=True),
+                   _in_provider(stack, "cat", f"{realm}/users/ada", reads=True)]
+        assert all(len(s) >= 24 for s in secrets), f"a provisioned value read back short: {[len(s) for s in secrets]}"
         assert not [s for s in secrets if s in _outputs(five_results, five)]
 
         # provisioning made to fail (the provider's sso-admin breaks; its health does not): the next
