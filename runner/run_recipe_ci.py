@@ -47,6 +47,7 @@ from runner.deps.shared import SharedDeps
 from runner.errors import CcciError
 from runner.ops import LIFECYCLE
 from runner.orchestrator import Run
+from runner.plumbing.fastexit import exit_now
 from runner.plumbing.paths import TESTS_DIR
 from runner.run.config import RunConfig
 
@@ -69,4 +70,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # what sys.exit does that matters, without tearing down the interpreter

@@ -46,8 +46,8 @@ def run_tier(op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -
     root = run_dir.tests
     junit = run_dir.junit(op)
     args = ["-p", "no:cacheprovider", "-q", "-rfE",
-            # the warm start imports the plugins ahead (anyio's among them), so pytest warned on every
-            # tier that it could not rewrite their asserts: they are not the recipe's, nothing is lost
+            # the warm start imports the conftest's plugin (the browser tests') ahead, so pytest warned on
+            # every tier that it could not rewrite its asserts: they are not the recipe's, nothing is lost
             "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
             "-c", str(root / "pytest.ini"), "--rootdir", str(root), "--confcutdir", str(root),
            # generic and overlay files share basenames (test_install.py)

@@ -1,7 +1,7 @@
 """A tier's pytest process, started ahead of time.
 
-Starting Python, pytest, its plugins and the fixtures' imports (docker, httpx, pydantic) takes
-~0.8 s, three times what the install tier's tests take. `warm_up()` starts that process while an
+Starting Python, pytest and the fixtures' imports (docker, httpx, pydantic) takes ~0.8 s, three
+times what the install tier's tests take. `warm_up()` starts that process while an
 op waits on docker, at the lowest CPU priority while it starts; it then waits for its job on stdin, and `run()` hands it the tier's pytest
 arguments and env. The tier still runs in its own process with a fresh import of its files.
 A spare nobody asks for exits when its stdin closes (at the latest when the run's process ends,
@@ -30,17 +30,18 @@ with open("/proc/self/status") as status:
 niced = bool(caps >> 23 & 1 or resource.getrlimit(resource.RLIMIT_NICE)[0] >= 20)
 if niced:
     os.setpriority(os.PRIO_PROCESS, 0, 19)
-import importlib, json, sys
-from importlib.metadata import entry_points
+import gc, importlib, json, sys
 import pytest, _pytest.junitxml, httpx
-import runner.drivers, runner.run.app, runner.maintainer.meta, runner.run.opstate
+# what the tier folder's conftest.py imports (its fixtures' reach into the run's app and driver)
+import runner.drivers, runner.run.app, runner.maintainer.meta, runner.run.opstate, runner.ops
+import runner.evidence.serving, runner.run.deps, runner.targets, runner.tiers.browsertest
+import runner.swarm.reach
 for target in runner.drivers.DRIVERS.values():
     importlib.import_module(target.split(":")[0])
-for plugin in entry_points(group="pytest11"):  # what pytest would load at start-up anyway
-    try:
-        plugin.load()
-    except Exception:
-        pass
+runner.swarm.reach.tls_context()
+# Everything loaded so far lives as long as the process: out of the collector's sight, pytest's
+# collections at the end (unraisableexception's cleanup) no longer walk every imported module.
+gc.freeze()
 line = sys.stdin.readline()
 if not line:
     sys.exit(0)
@@ -50,17 +51,22 @@ if niced:
 os.chdir(job["cwd"])
 os.environ.clear()  # the tier's environment is exactly what it is handed
 os.environ.update(job["env"])
-sys.exit(pytest.main(job["args"]))
+code = pytest.main(job["args"])
+from runner.plumbing.fastexit import exit_now  # the tier is done once pytest returns: no teardown
+exit_now(code)
 """
 
 # what the fixtures need to reach docker and the app; nothing else of the caller's environment
 # (never its tokens) reaches a tier, not even the spare's own start-up environment
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
                   "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+# A tier loads the plugins its folder's conftest.py names and no other: not whatever pytest plugins
+# happen to be installed beside the harness (a dev install's hypothesis alone cost 0.14 s a tier).
+ISOLATED = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
 def minimal_env(environ: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in environ.items() if k in PASSED_THROUGH} | dict(extra)
+    return {k: v for k, v in environ.items() if k in PASSED_THROUGH} | ISOLATED | dict(extra)
 
 _spare: subprocess.Popen[str] | None = None
 

@@ -1,0 +1,71 @@
+"""A process leaves without the interpreter's teardown but loses nothing on the way out, and a
+tier's pytest loads only the plugins its folder names."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from runner.plumbing.paths import REPO_ROOT
+from runner.swarm.reach import tls_context
+from runner.tiers import warm_pytest
+
+_LEAVING = textwrap.dedent("""
+    import atexit, sys, threading, time
+    from pathlib import Path
+    from runner.plumbing.fastexit import exit_now
+    out = Path(sys.argv[1])
+    atexit.register(lambda: (out / "atexit").write_text("ran"))
+    def late() -> None:
+        time.sleep(0.3)
+        (out / "thread").write_text("finished")
+    threading.Thread(target=late).start()  # not a daemon: a normal exit waits for it
+    sys.stdout.write("no newline, still buffered")
+    sys.stderr.write("said on stderr")
+    exit_now(3)
+""")
+
+
+def test_exit_now_keeps_the_exit_code_the_buffered_output_atexit_and_running_threads(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", _LEAVING, str(tmp_path)], cwd=REPO_ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+    assert done.returncode == 3
+    assert (done.stdout, done.stderr) == ("no newline, still buffered", "said on stderr")
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "finished"
+
+
+def test_a_run_leaving_through_exit_now_still_prints_its_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "runner.run_recipe_ci", "--help"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "Exit codes:" in done.stdout
+
+
+def test_a_tier_loads_no_pytest_plugin_merely_installed_beside_the_harness(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed = sorted({plugin.name for plugin in entry_points(group="pytest11")})
+    if not installed:
+        pytest.skip("no pytest plugin is installed in this environment to leave out")
+    probe = tmp_path / "test_plugins.py"
+    probe.write_text(textwrap.dedent(f"""
+        def test_only_the_folders_plugins(request):
+            loaded = [name for name in {installed!r} if request.config.pluginmanager.has_plugin(name)]
+            assert loaded == []
+    """))
+    monkeypatch.setattr(warm_pytest, "_spare", None)  # one another test left is not this test's
+    warm_pytest.warm_up()  # as the orchestrator hands tiers over: in the spare
+    done = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(probe)], warm_pytest.minimal_env({}, {}))
+    assert done.exit_code == 0, done.output
+
+
+def test_the_shared_tls_context_verifies_as_httpx_would() -> None:
+    context = tls_context()
+    assert context is tls_context()  # built once a process
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 0  # the CA bundle is loaded
