@@ -5,6 +5,7 @@ Teardown always."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import signal
 import sys
@@ -394,7 +395,8 @@ class Run:
     def _lifecycle(self, ctx: OpContext, hooks: Hooks) -> None:
         failed: str | None = None
         self.pictures.start(op.name for op in self._wanted())  # the browser starts while the install op waits on docker
-        for op in self._wanted():
+        wanted = self._wanted()
+        for op in wanted:
             if failed:
                 self._record_tier(TierResult(op.name, "skip", error=f"after {failed} failed"))
                 continue
@@ -411,7 +413,8 @@ class Run:
                 self._record_tier(TierResult(op.name, "skip", error=reason))
                 continue
             for step in steps:
-                verdict = self._step(op, ctx, hooks, step)
+                more = step != steps[-1] or op is not wanted[-1]  # a tier follows this one's: warm its pytest
+                verdict = self._step(op, ctx, hooks, step, more)
                 if verdict == "error":  # the op failed (or its hook): the rest skip
                     failed = op.name
                 if step != op.name and verdict not in ("pass", "skip"):  # a hop that failed stops the chain
@@ -419,7 +422,7 @@ class Run:
                     self.say(f"{op.name}: the chain stopped at {step} ({verdict})")
                     break
 
-    def _step(self, op: Op, ctx: OpContext, hooks: Hooks, step: str) -> str:
+    def _step(self, op: Op, ctx: OpContext, hooks: Hooks, step: str, more: bool = False) -> str:
         """Perform one step of the op, then its tier; the tier's verdict (`error`: the op failed)."""
         started = time.monotonic()
         docker_before = timing.waits().get("docker", 0.0)
@@ -438,7 +441,7 @@ class Run:
         finally:
             self.result.deploy_count = ctx.live_app.deploy_count
         with timing.phase("tier"):
-            return self._assert(op, ctx, record, step).verdict
+            return self._assert(op, ctx, record, step, more).verdict
 
     def _perform(self, op: Op, ctx: OpContext, hooks: Hooks, step: str) -> OpRecord:
         app = ctx.live_app
@@ -512,7 +515,7 @@ class Run:
         self.say(f"{op.name}: ready — READY_PROBE ({getattr(probe, '__name__', 'probe')}) true "
                  f"after {polls} poll(s) in {waited:.1f}s")
 
-    def _assert(self, op: Op, ctx: OpContext, record: OpRecord, step: str) -> TierResult:
+    def _assert(self, op: Op, ctx: OpContext, record: OpRecord, step: str, more: bool = False) -> TierResult:
         tests = self.tier_tests
         assert tests is not None
         skipped = op.name in self.config.skip_generic or op.name in ctx.meta.generic_skipped(self.lifecycle.names)
@@ -521,9 +524,9 @@ class Run:
         self.say(f"{step} tier: {', '.join(tests.shown(f) for f in files) or 'no assertion files'}"
                  + (" (generic floor opted out)" if skipped else ""))
         app = op.tier_app(ctx)  # the app's screenshot is taken through the http fixture's reach
+        runner = functools.partial(run_tier, warm_next=more) if self.tier_runner is run_tier else self.tier_runner
         with self.pictures.during_tier(step, app.domain, lambda: ctx.target.http_client(app), self.say):
-            tier = self.tier_runner(step, files, self.run_dir,
-                                    self.run_dir.tier_env(step, app=app.name) | tier_deps_env(ctx.deps))
+            tier = runner(step, files, self.run_dir, self.run_dir.tier_env(step, app=app.name) | tier_deps_env(ctx.deps))
         self._name_files_as_the_maintainer(step, tier)
         tier.generic_skipped = skipped
         self._record_tier(tier)

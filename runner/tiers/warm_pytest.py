@@ -39,6 +39,7 @@ import runner.swarm.reach
 for target in runner.drivers.DRIVERS.values():
     importlib.import_module(target.split(":")[0])
 runner.swarm.reach.tls_context()
+httpx.Client(verify=runner.swarm.reach.tls_context()).close()  # its transport's modules (httpcore) load lazily
 # Everything loaded so far lives as long as the process: out of the collector's sight, pytest's
 # collections at the end (unraisableexception's cleanup) no longer walk every imported module.
 gc.freeze()
@@ -78,12 +79,15 @@ def warm_up() -> None:
         _spare = _start()
 
 
-def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT) -> ExecResult:
+def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT, warm_next: bool = False) -> ExecResult:
     """`python -m pytest <args>` in `cwd` with exactly `env` as its environment, in the spare if
-    there is one."""
+    there is one. `warm_next`: another tier follows, whose spare starts now, while this one runs
+    (an op shorter than a start-up, custom's or idempotent's, would leave its tier waiting)."""
     global _spare
     proc, _spare = (_spare if _spare is not None and _spare.poll() is None else _start()), None
     _full_priority(proc.pid)
+    if warm_next:
+        warm_up()
     job = {"args": list(args), "env": dict(env), "cwd": str(cwd)}
     try:
         out, err = proc.communicate(json.dumps(job) + "\n")

@@ -34,7 +34,7 @@ _LEAVING = textwrap.dedent("""
 
 def test_exit_now_keeps_the_exit_code_the_buffered_output_atexit_and_running_threads(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", _LEAVING, str(tmp_path)], cwd=REPO_ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30)
     assert done.returncode == 3
     assert (done.stdout, done.stderr) == ("no newline, still buffered", "said on stderr")
     assert (tmp_path / "atexit").read_text() == "ran"
@@ -69,3 +69,19 @@ def test_the_shared_tls_context_verifies_as_httpx_would() -> None:
     assert context is tls_context()  # built once a process
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 0  # the CA bundle is loaded
+
+
+def test_a_tier_with_another_after_it_starts_that_ones_pytest_while_it_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = tmp_path / "test_pid.py"
+    probe.write_text("import os\n\ndef test_pid():\n    print('pid', os.getpid())\n")
+    monkeypatch.setattr(warm_pytest, "_spare", None)
+    warm_pytest.warm_up()
+    first = warm_pytest._spare
+    assert first is not None
+    warm_pytest.run(["-q", "-s", "-p", "no:cacheprovider", str(probe)], {}, warm_next=True)
+    following = warm_pytest._spare
+    assert following is not None and following.poll() is None and following.pid != first.pid
+    last = warm_pytest.run(["-q", "-s", "-p", "no:cacheprovider", str(probe)], {})
+    assert f"pid {following.pid}" in last.stdout  # the next tier ran in the one started ahead
+    assert warm_pytest._spare is None  # the last tier leaves none behind
