@@ -5,7 +5,6 @@ Teardown always."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import shutil
 import signal
 import sys
@@ -125,7 +124,10 @@ class Run:
         with _signals_raise_interrupted(), _closing(self._close_target):
             try:
                 with self._dependencies(ctx), self._app(ctx):
-                    self._lifecycle(ctx, hooks)
+                    try:
+                        self._lifecycle(ctx, hooks)
+                    finally:
+                        warm_pytest.discard()
             except CcciError as err:  # teardown or app creation failed
                 self._fail(err)
             except Exception as err:  # a harness bug: keep the traceback, scrubbed, in the run log
@@ -413,8 +415,9 @@ class Run:
                 self._record_tier(TierResult(op.name, "skip", error=reason))
                 continue
             for step in steps:
-                more = step != steps[-1] or op is not wanted[-1]  # a tier follows this one's: warm its pytest
-                verdict = self._step(op, ctx, hooks, step, more)
+                # the op whose tier follows this step's (its pytest starts while this tier runs)
+                following = op if step != steps[-1] else next(iter(wanted[wanted.index(op) + 1:]), None)
+                verdict = self._step(op, ctx, hooks, step, following)
                 if verdict == "error":  # the op failed (or its hook): the rest skip
                     failed = op.name
                 if step != op.name and verdict not in ("pass", "skip"):  # a hop that failed stops the chain
@@ -422,13 +425,13 @@ class Run:
                     self.say(f"{op.name}: the chain stopped at {step} ({verdict})")
                     break
 
-    def _step(self, op: Op, ctx: OpContext, hooks: Hooks, step: str, more: bool = False) -> str:
+    def _step(self, op: Op, ctx: OpContext, hooks: Hooks, step: str, following: Op | None = None) -> str:
         """Perform one step of the op, then its tier; the tier's verdict (`error`: the op failed)."""
         started = time.monotonic()
         docker_before = timing.waits().get("docker", 0.0)
         try:
             with timing.phase("op"):
-                record = self._perform(op, ctx, hooks, step)
+                record = self._perform(op, ctx, hooks, step, following)
         except Exception as err:  # the op failed (or its hook): its tier is an error
             took = time.monotonic() - started
             self._record_tier(TierResult(step, "error", took, error=_one_line(err)))
@@ -441,12 +444,13 @@ class Run:
         finally:
             self.result.deploy_count = ctx.live_app.deploy_count
         with timing.phase("tier"):
-            return self._assert(op, ctx, record, step, more).verdict
+            return self._assert(op, ctx, record, step).verdict
 
-    def _perform(self, op: Op, ctx: OpContext, hooks: Hooks, step: str) -> OpRecord:
+    def _perform(self, op: Op, ctx: OpContext, hooks: Hooks, step: str, following: Op | None = None) -> OpRecord:
         app = ctx.live_app
-        if self.tier_runner is run_tier:
-            warm_pytest.warm_up()  # the tier's pytest starts up while the op waits on docker
+        if self.tier_runner is run_tier:  # the tier's pytest (and the next's) start up while the op waits on docker
+            warm_pytest.warm_up(warm_pytest.wants_browser(self._tier_files(op, ctx)[0]),
+                                then=warm_pytest.wants_browser(self._tier_files(following, ctx)[0]) if following else None)
         seed = self._call_hook(op, ctx, hooks.pre.get(op.name), "pre")
         started = time.monotonic()
         docker_before = timing.waits().get("docker", 0.0)
@@ -515,18 +519,24 @@ class Run:
         self.say(f"{op.name}: ready — READY_PROBE ({getattr(probe, '__name__', 'probe')}) true "
                  f"after {polls} poll(s) in {waited:.1f}s")
 
-    def _assert(self, op: Op, ctx: OpContext, record: OpRecord, step: str, more: bool = False) -> TierResult:
+    def _tier_files(self, op: Op, ctx: OpContext) -> tuple[list[Path], bool]:
+        """The op's assertion files (generic floor, then overlays) and whether its floor was opted out."""
         tests = self.tier_tests
         assert tests is not None
         skipped = op.name in self.config.skip_generic or op.name in ctx.meta.generic_skipped(self.lifecycle.names)
         generic = [] if skipped else generic_files(tests.generic_dir, op.spec.generic_files)
-        files = generic + op.overlay_files(ctx.overlay_dir)
+        return generic + op.overlay_files(ctx.overlay_dir), skipped
+
+    def _assert(self, op: Op, ctx: OpContext, record: OpRecord, step: str) -> TierResult:
+        tests = self.tier_tests
+        assert tests is not None
+        files, skipped = self._tier_files(op, ctx)
         self.say(f"{step} tier: {', '.join(tests.shown(f) for f in files) or 'no assertion files'}"
                  + (" (generic floor opted out)" if skipped else ""))
         app = op.tier_app(ctx)  # the app's screenshot is taken through the http fixture's reach
-        runner = functools.partial(run_tier, warm_next=more) if self.tier_runner is run_tier else self.tier_runner
         with self.pictures.during_tier(step, app.domain, lambda: ctx.target.http_client(app), self.say):
-            tier = runner(step, files, self.run_dir, self.run_dir.tier_env(step, app=app.name) | tier_deps_env(ctx.deps))
+            tier = self.tier_runner(step, files, self.run_dir,
+                                    self.run_dir.tier_env(step, app=app.name) | tier_deps_env(ctx.deps))
         self._name_files_as_the_maintainer(step, tier)
         tier.generic_skipped = skipped
         self._record_tier(tier)

@@ -13,6 +13,7 @@ trace: `playwright show-trace <zip>`) in the run dir, linked from the run's dash
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -39,9 +40,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+_ahead: tuple[contextlib.ExitStack, Browser] | None = None
+
+
+def launch_ahead() -> None:
+    """Launch the session's Chromium before the tier's job arrives (the warm tier process does,
+    for a tier whose tests take a `page`); when it cannot, the fixture tries and reports."""
+    global _ahead
+    stack = contextlib.ExitStack()
+    try:
+        _ahead = stack, stack.enter_context(chromium(proxy=_PER_CONTEXT))
+    except Exception:  # noqa: BLE001 - the fixture launches it again, and reports why it cannot
+        stack.close()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    """The session's headless Chromium (Debian's, through Playwright)."""
+    """The session's headless Chromium (Debian's, through Playwright): the one launched ahead, if any."""
+    global _ahead
+    if _ahead is not None:
+        (stack, launched), _ahead = _ahead, None
+        with stack:
+            yield launched
+        return
     with chromium(proxy=_PER_CONTEXT) as launched:
         yield launched
 

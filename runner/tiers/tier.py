@@ -38,9 +38,9 @@ class TierResult:
     first_failure: str | None = None  # fail: the first failed test and its message, in a line or two
 
 
-def run_tier(op: str, files: list[Path], run_dir: RunDir, env: dict[str, str], warm_next: bool = False) -> TierResult:
+def run_tier(op: str, files: list[Path], run_dir: RunDir, env: dict[str, str]) -> TierResult:
     """Run the files (all under the tier tests folder) in one pytest process; its output is
-    scrubbed before anyone sees it. `warm_next`: another tier follows (`warm_pytest.run`)."""
+    scrubbed before anyone sees it."""
     if not files:  # e.g. the generic floor opted out and the recipe has no overlay for the op
         return TierResult(op, "empty", error=NO_FILES)
     root = run_dir.tests
@@ -56,7 +56,7 @@ def run_tier(op: str, files: list[Path], run_dir: RunDir, env: dict[str, str], w
            *map(str, files)]
     started = time.monotonic()
     # `python -m pytest <args>` in a minimal environment, started ahead if warm_up() was called
-    done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, env), cwd=root, warm_next=warm_next)
+    done = warm_pytest.run(args, warm_pytest.minimal_env(os.environ, env), cwd=root)
     output = scrubber.scrub(done.output)
     write_text_atomic(run_dir.tier_log(op), output)
     if junit.exists():  # pytest wrote it directly; assertion messages may quote a secret

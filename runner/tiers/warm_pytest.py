@@ -10,6 +10,7 @@ however it ends).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -42,13 +43,15 @@ runner.swarm.reach.tls_context()
 httpx.Client(verify=runner.swarm.reach.tls_context()).close()  # its transport's modules (httpcore) load lazily
 # Everything loaded so far lives as long as the process: out of the collector's sight, pytest's
 # collections at the end (unraisableexception's cleanup) no longer walk every imported module.
+if "browser" in sys.argv[1:]:  # the tier's tests take a `page`: Chromium starts now, not in its fixture
+    runner.tiers.browsertest.launch_ahead()
 gc.freeze()
 line = sys.stdin.readline()
 if not line:
     sys.exit(0)
 job = json.loads(line)
 if niced:
-    os.setpriority(os.PRIO_PROCESS, 0, 0)
+    os.setpriority(os.PRIO_PROCESS, 0, 0)  # the run puts its browser back too (_full_priority)
 os.chdir(job["cwd"])
 os.environ.clear()  # the tier's environment is exactly what it is handed
 os.environ.update(job["env"])
@@ -64,30 +67,59 @@ PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
 # A tier loads the plugins its folder's conftest.py names and no other: not whatever pytest plugins
 # happen to be installed beside the harness (a dev install's hypothesis alone cost 0.14 s a tier).
 ISOLATED = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+BROWSER_FIXTURES = ("page", "browser")  # runner/tiers/browsertest.py
 
 
 def minimal_env(environ: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k in PASSED_THROUGH} | ISOLATED | dict(extra)
 
-_spare: subprocess.Popen[str] | None = None
+_spare: subprocess.Popen[str] | None = None  # for the coming tier
+_after: subprocess.Popen[str] | None = None  # for the tier after it
 
 
-def warm_up() -> None:
-    """Start a spare pytest process, unless one is waiting already."""
-    global _spare
+def warm_up(browser: bool = False, then: bool | None = None) -> None:
+    """Start a spare pytest process for the coming tier, unless one is waiting already; `browser`:
+    its tests take a Playwright `page` (`wants_browser`), so it launches Chromium while it waits.
+    `then` (the same for the tier after it, when one follows): its spare starts now too, so that
+    it has this op and this tier to start up in, not only its own op (custom's takes no time)."""
+    global _spare, _after
     if _spare is None or _spare.poll() is not None:
-        _spare = _start()
+        _spare = _start(browser)
+    if then is not None and (_after is None or _after.poll() is not None):
+        _after = _start(then)
 
 
-def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT, warm_next: bool = False) -> ExecResult:
+def discard() -> None:
+    """The run is over: spares no tier took (an op failed, the rest skip) exit now, not with the process."""
+    global _spare, _after
+    for spare in (_spare, _after):
+        if spare is not None and spare.stdin is not None:
+            with contextlib.suppress(OSError):
+                spare.stdin.close()  # it reads no job: it exits
+    _spare = _after = None
+
+
+def wants_browser(files: Sequence[Path]) -> bool:
+    """Whether a tier's test files take the `page` or `browser` fixture (an argument of that name).
+    Only a hint for starting the browser early: a test that gets it another way still gets one."""
+    for path in files:
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue  # the tier reports what is wrong with the file
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+                    arg.arg in BROWSER_FIXTURES for arg in node.args.args + node.args.kwonlyargs):
+                return True
+    return False
+
+
+def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT) -> ExecResult:
     """`python -m pytest <args>` in `cwd` with exactly `env` as its environment, in the spare if
-    there is one. `warm_next`: another tier follows, whose spare starts now, while this one runs
-    (an op shorter than a start-up, custom's or idempotent's, would leave its tier waiting)."""
-    global _spare
-    proc, _spare = (_spare if _spare is not None and _spare.poll() is None else _start()), None
+    there is one (the next tier's spare, if one was started, waits for the next call)."""
+    global _spare, _after
+    proc, _spare, _after = (_spare if _spare is not None and _spare.poll() is None else _start()), _after, None
     _full_priority(proc.pid)
-    if warm_next:
-        warm_up()
     job = {"args": list(args), "env": dict(env), "cwd": str(cwd)}
     try:
         out, err = proc.communicate(json.dumps(job) + "\n")
@@ -102,11 +134,29 @@ def _full_priority(pid: int) -> None:
     """The tier waits on the spare from now on: a start-up niced so as not to slow the op must not
     crawl on behind everything else on a loaded machine until it reads its job (it sets its own
     priority back only then). Where the spare could not nice itself, there is nothing to undo."""
-    with contextlib.suppress(OSError):
-        if os.getpriority(os.PRIO_PROCESS, pid) > 0:
-            os.setpriority(os.PRIO_PROCESS, pid, 0)
+    for each in (pid, *descendants(pid)):  # a browser launched ahead started niced too
+        with contextlib.suppress(OSError):
+            if os.getpriority(os.PRIO_PROCESS, each) > 0:
+                os.setpriority(os.PRIO_PROCESS, each, 0)
 
 
-def _start() -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", _CHILD], cwd=REPO_ROOT, env=minimal_env(os.environ, {}),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (children, theirs, …), read from /proc; [] where there is none.
+    Playwright starts Chromium in a process group of its own, so the group does not tell."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after the name: state, ppid
+            parents.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def _start(browser: bool = False) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", _CHILD, *(["browser"] if browser else [])], cwd=REPO_ROOT,
+                            env=minimal_env(os.environ, {}), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)

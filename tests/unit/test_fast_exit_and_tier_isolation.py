@@ -7,11 +7,13 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
+from runner.pictures.browser import chromium_path
 from runner.plumbing.paths import REPO_ROOT
 from runner.swarm.reach import tls_context
 from runner.tiers import warm_pytest
@@ -71,17 +73,78 @@ def test_the_shared_tls_context_verifies_as_httpx_would() -> None:
     assert context.cert_store_stats()["x509_ca"] > 0  # the CA bundle is loaded
 
 
-def test_a_tier_with_another_after_it_starts_that_ones_pytest_while_it_runs(
+def test_the_next_tiers_pytest_starts_with_this_ones_and_waits_for_its_turn(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     probe = tmp_path / "test_pid.py"
     probe.write_text("import os\n\ndef test_pid():\n    print('pid', os.getpid())\n")
     monkeypatch.setattr(warm_pytest, "_spare", None)
-    warm_pytest.warm_up()
-    first = warm_pytest._spare
-    assert first is not None
-    warm_pytest.run(["-q", "-s", "-p", "no:cacheprovider", str(probe)], {}, warm_next=True)
-    following = warm_pytest._spare
-    assert following is not None and following.poll() is None and following.pid != first.pid
+    monkeypatch.setattr(warm_pytest, "_after", None)
+    warm_pytest.warm_up(then=False)  # as an op starts with another tier after its own
+    first, following = warm_pytest._spare, warm_pytest._after
+    assert first is not None and following is not None and following.poll() is None
+    ran = warm_pytest.run(["-q", "-s", "-p", "no:cacheprovider", str(probe)], {})
+    assert f"pid {first.pid}" in ran.stdout
+    warm_pytest.warm_up()  # the next op: its spare is waiting already, none is started
+    assert warm_pytest._spare is following
     last = warm_pytest.run(["-q", "-s", "-p", "no:cacheprovider", str(probe)], {})
     assert f"pid {following.pid}" in last.stdout  # the next tier ran in the one started ahead
-    assert warm_pytest._spare is None  # the last tier leaves none behind
+    assert (warm_pytest._spare, warm_pytest._after) == (None, None)  # the last tier leaves none behind
+
+
+def test_a_spare_for_a_browser_tier_has_chromium_running_before_its_job_and_hands_it_to_the_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if chromium_path() is None:
+        pytest.skip("no Chromium on this machine (scripts/bootstrap installs it)")
+    root = tmp_path / "tier"
+    root.mkdir()
+    (root / "conftest.py").write_text('pytest_plugins = ("runner.tiers.browsertest",)\n')
+    (root / "test_page.py").write_text(textwrap.dedent("""
+        import os
+        from pathlib import Path
+        from runner.tiers.warm_pytest import descendants
+
+        def test_page(browser):
+            assert browser.is_connected()
+            mine = descendants(os.getpid())
+            # the browser launched before the job is the one the fixture gave
+            assert set(mine) & set(map(int, os.environ["AHEAD"].split(",")))
+            assert [pid for pid in mine if os.getpriority(os.PRIO_PROCESS, pid) > 0] == []  # none left niced
+    """))
+    assert warm_pytest.wants_browser([root / "test_page.py"])
+    assert not warm_pytest.wants_browser([Path(__file__)])  # takes no `page`: no browser ahead
+    monkeypatch.setattr(warm_pytest, "_spare", None)
+    monkeypatch.setattr(warm_pytest, "_after", None)
+    warm_pytest.warm_up(then=True)  # the tier after the coming one takes a page
+    warm_pytest.run(["-q", "-p", "no:cacheprovider", str(Path(__file__).parent / "test_layers.py"), "-k", "nothing"], {})
+    spare = warm_pytest._spare  # started with the one before it
+    assert spare is not None
+    deadline = time.monotonic() + 60
+    while not _chromium(spare.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ahead = _chromium(spare.pid)
+    assert ahead  # running before any job was handed over
+    done = warm_pytest.run(["-q", "-p", "no:cacheprovider", "--rootdir", str(root), str(root / "test_page.py")],
+                           warm_pytest.minimal_env({}, {"AHEAD": ",".join(map(str, ahead))}), cwd=root)
+    assert done.exit_code == 0, done.output
+
+
+def _chromium(pid: int) -> list[int]:
+    """Chromium's processes below `pid`."""
+    found = []
+    for each in warm_pytest.descendants(pid):
+        try:
+            if "chrom" in Path(f"/proc/{each}/comm").read_text():
+                found.append(each)
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def test_spares_no_tier_took_exit_when_the_run_discards_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm_pytest, "_spare", None)
+    monkeypatch.setattr(warm_pytest, "_after", None)
+    warm_pytest.warm_up(then=False)
+    spares = [warm_pytest._spare, warm_pytest._after]
+    warm_pytest.discard()
+    assert [spare.wait(30) for spare in spares if spare is not None] == [0, 0]
+    assert (warm_pytest._spare, warm_pytest._after) == (None, None)

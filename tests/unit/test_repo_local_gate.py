@@ -174,7 +174,7 @@ def test_the_tier_process_gets_a_minimal_environment_never_the_callers_tokens(
     assert env["PATH"] == os.environ["PATH"]
     assert set(env) - {"PYTEST_CURRENT_TEST", "PYTEST_VERSION"} <= {
         "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "DOCKER_HOST", "DOCKER_CONTEXT",
-        "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "CCCI_OP"}
+        "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "CCCI_OP", "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
     assert sys.executable  # the same interpreter runs the tier
 
 

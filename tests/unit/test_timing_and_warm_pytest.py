@@ -64,7 +64,7 @@ def test_a_tier_in_the_spare_gets_its_args_and_env_and_its_exit_code(
     monkeypatch.setattr(warm_pytest, "_spare", None)
     started: list[subprocess.Popen[str]] = []
     real_start = warm_pytest._start
-    monkeypatch.setattr(warm_pytest, "_start", lambda: started.append(real_start()) or started[-1])
+    monkeypatch.setattr(warm_pytest, "_start", lambda *a: started.append(real_start(*a)) or started[-1])
     warm_pytest.warm_up()
     warm_pytest.warm_up()  # one spare is enough
     passed = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(test_file)], {"CCCI_OP": "install"})
