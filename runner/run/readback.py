@@ -40,7 +40,8 @@ class _Model(BaseModel):
     """What the run writes, exactly: no coercion ("12" is not a duration), no NaN or Infinity;
     fields a page does not read are ignored."""
 
-    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore", frozen=True)
+    # built at first use: a run imports this module (its card state) but never reads a run dir back
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore", frozen=True, defer_build=True)
 
 
 # a run lasts hours; a number far past that is damage, and would overflow a clock on the page
