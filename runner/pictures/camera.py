@@ -26,6 +26,7 @@ import httpx
 from runner.pictures.browser import chromium
 from runner.pictures.reachproxy import reach_proxy
 from runner.plumbing.fileio import write_text_atomic
+from runner.plumbing.priority import unnice
 from runner.run.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -94,37 +95,6 @@ class Camera:
             self._jobs.put(None)
         if timeout_s:
             self._thread.join(timeout=timeout_s)
-
-
-def unnice(tids: list[int], parent: int) -> None:
-    """`tids` and every thread of every process descended from `parent` that runs niced below
-    this thread's priority, back to it (nice is per thread on Linux). Best effort: raising a
-    priority needs CAP_SYS_NICE, and a process may end meanwhile."""
-    own = os.getpriority(os.PRIO_PROCESS, 0)
-    for tid in [*tids, *(tid for pid in _descendants(parent) for tid in _threads(pid))]:
-        with contextlib.suppress(OSError):
-            if os.getpriority(os.PRIO_PROCESS, tid) > own:
-                os.setpriority(os.PRIO_PROCESS, tid, own)
-
-
-def _descendants(parent: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, pending = [], [parent]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
-
-
-def _threads(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir() if task.name.isdigit()]
-    return []
 
 
 def shoot_app(browser: Browser, client: httpx.Client, domain: str, dest: Path) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runner.plumbing.paths import REPO_ROOT
+from runner.plumbing.priority import threads, unnice
 from runner.plumbing.proc import ExecResult
 
 _CHILD = r"""
@@ -133,27 +134,9 @@ def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT) -> E
 def _full_priority(pid: int) -> None:
     """The tier waits on the spare from now on: a start-up niced so as not to slow the op must not
     crawl on behind everything else on a loaded machine until it reads its job (it sets its own
-    priority back only then). Where the spare could not nice itself, there is nothing to undo."""
-    for each in (pid, *descendants(pid)):  # a browser launched ahead started niced too
-        with contextlib.suppress(OSError):
-            if os.getpriority(os.PRIO_PROCESS, each) > 0:
-                os.setpriority(os.PRIO_PROCESS, each, 0)
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes below `pid` (children, theirs, …), read from /proc; [] where there is none.
-    Playwright starts Chromium in a process group of its own, so the group does not tell."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after the name: state, ppid
-            parents.setdefault(ppid, []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
+    priority back only then), nor the browser it launched ahead. Where the spare could not nice
+    itself, there is nothing to undo."""
+    unnice(threads(pid), pid)
 
 
 def _start(browser: bool = False) -> subprocess.Popen[str]:

@@ -15,6 +15,7 @@ import pytest
 
 from runner.pictures.browser import chromium_path
 from runner.plumbing.paths import REPO_ROOT
+from runner.plumbing.priority import descendants
 from runner.swarm.reach import tls_context
 from runner.tiers import warm_pytest
 
@@ -101,14 +102,15 @@ def test_a_spare_for_a_browser_tier_has_chromium_running_before_its_job_and_hand
     (root / "test_page.py").write_text(textwrap.dedent("""
         import os
         from pathlib import Path
-        from runner.tiers.warm_pytest import descendants
+        from runner.plumbing.priority import descendants, threads
 
         def test_page(browser):
             assert browser.is_connected()
             mine = descendants(os.getpid())
             # the browser launched before the job is the one the fixture gave
             assert set(mine) & set(map(int, os.environ["AHEAD"].split(",")))
-            assert [pid for pid in mine if os.getpriority(os.PRIO_PROCESS, pid) > 0] == []  # none left niced
+            niced = [tid for pid in mine for tid in threads(pid) if os.getpriority(os.PRIO_PROCESS, tid) > 0]
+            assert niced == []  # no thread of the browser left niced
     """))
     assert warm_pytest.wants_browser([root / "test_page.py"])
     assert not warm_pytest.wants_browser([Path(__file__)])  # takes no `page`: no browser ahead
@@ -131,7 +133,7 @@ def test_a_spare_for_a_browser_tier_has_chromium_running_before_its_job_and_hand
 def _chromium(pid: int) -> list[int]:
     """Chromium's processes below `pid`."""
     found = []
-    for each in warm_pytest.descendants(pid):
+    for each in descendants(pid):
         try:
             if "chrom" in Path(f"/proc/{each}/comm").read_text():
                 found.append(each)
