@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 log = logging.getLogger("cc-ci.reach")
+_POLL_S = 0.02
 
 # not forwarded either way: they describe one connection, not the request (RFC 9110 7.6.1)
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -77,7 +78,10 @@ def reach_proxy(client: httpx.Client, domain: str) -> Iterator[str]:
 
     server = _QuietServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="ccci-reach-proxy", daemon=True)
+    # its shutdown waits for serve_forever's next poll: the stdlib's 0.5 s was up to half a second at the
+    # end of every screenshot and browser test, which a tier's end waits on
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": _POLL_S}, name="ccci-reach-proxy",
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
