@@ -5,6 +5,7 @@ Teardown always."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import shutil
 import signal
 import sys
@@ -29,7 +30,7 @@ from runner.maintainer.ready import wait_ready
 from runner.maintainer.repolocal import TierTests, build_tier_tests, inspect
 from runner.ops import LIFECYCLE, REGISTRY, Op, OpContext, lifecycle_of
 from runner.pictures.shots import Pictures
-from runner.plumbing import timing
+from runner.plumbing import idle, timing
 from runner.plumbing.fileio import write_json_atomic, write_text_atomic
 from runner.plumbing.paths import TESTS_DIR
 from runner.plumbing.scrub import scrubber
@@ -397,6 +398,7 @@ class Run:
     def _lifecycle(self, ctx: OpContext, hooks: Hooks) -> None:
         failed: str | None = None
         self.pictures.start(op.name for op in self._wanted())  # the browser starts while the install op waits on docker
+        idle.later(lambda: importlib.import_module("httpx"))  # first needed once the app runs (its probes, tiers)
         wanted = self._wanted()
         for op in wanted:
             if failed:

@@ -11,9 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import BadInput, InfraError
 from runner.maintainer.meta import RecipeMeta
@@ -22,6 +20,9 @@ from runner.maintainer.pyfile import load_module
 from runner.plumbing.proc import ExecResult
 from runner.run.app import App
 from runner.run.opstate import OpState
+
+if TYPE_CHECKING:
+    import httpx  # loaded while the first op waits on docker (orchestrator), not at start-up
 
 Hook = Callable[["HookContext"], Any]
 

@@ -21,8 +21,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-
 from runner.pictures.browser import chromium
 from runner.pictures.reachproxy import reach_proxy
 from runner.plumbing.fileio import write_text_atomic
@@ -30,6 +28,7 @@ from runner.plumbing.priority import unnice
 from runner.run.rundir import RunDir
 
 if TYPE_CHECKING:
+    import httpx  # loaded while the first op waits on docker (orchestrator), not at start-up
     from playwright.sync_api import Browser
 
 PAGE_TIMEOUT_S = 15.0  # a page that has not loaded by then is recorded as never loaded

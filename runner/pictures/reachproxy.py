@@ -14,9 +14,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx  # loaded while the first op waits on docker (orchestrator), not at start-up
+
 
 log = logging.getLogger("cc-ci.reach")
 _POLL_S = 0.02
@@ -31,6 +34,8 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "prox
 def reach_proxy(client: httpx.Client, domain: str) -> Iterator[str]:
     """`http://127.0.0.1:<port>` for the block: requests for `domain` (or its subdomains) go
     through `client`; anything else is refused, so a page cannot make the harness fetch the web."""
+
+    import httpx
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

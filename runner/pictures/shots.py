@@ -14,9 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from runner.pictures.camera import (
     PAGE_TIMEOUT_S,
@@ -27,6 +25,9 @@ from runner.pictures.camera import (
 from runner.pictures.card import record_card
 from runner.run.lifecycle import Lifecycle
 from runner.run.rundir import RunDir
+
+if TYPE_CHECKING:
+    import httpx  # loaded while the first op waits on docker (orchestrator), not at start-up
 
 PICTURES_VAR = "CCCI_PICTURES"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # where `python -m runner...` finds the package

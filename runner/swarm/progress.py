@@ -12,6 +12,7 @@ from typing import Any
 import docker
 
 from runner.errors import ConvergenceError, InfraError
+from runner.plumbing import idle
 from runner.swarm.convergence import Progress, service_progress, stuck, waiting_line
 from runner.swarm.stack import STACK_LABEL, stack_services, unless_gone
 
@@ -128,6 +129,7 @@ def _poll_until_converged(client: docker.DockerClient, stack: str, watch: StackW
             raise ConvergenceError(describe(late, f"did not converge within {timeout}s "
                                                   f"({late.running}/{late.desired} running)"))
         hot = now < hot_until
+        idle.run()  # the engine works meanwhile: what the run put off until a wait (plumbing/idle.py)
         if watch.wait(min(HOT_POLL_S if hot else COLD_POLL_S, max(deadline - now, 0.0))):
             hot_until = time.monotonic() + HOT_WINDOW_S
 

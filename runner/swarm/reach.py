@@ -12,11 +12,10 @@ import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import certifi
 import docker
-import httpx
 import requests
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
@@ -25,6 +24,9 @@ from runner.errors import ExecError, InfraError
 from runner.plumbing.proc import ExecResult, failure_message, show
 from runner.recipe.traefik import serving_targets, web_services
 from runner.swarm.stack import SERVICE_LABEL, stack_services
+
+if TYPE_CHECKING:
+    import httpx  # loaded while the first op waits on docker (orchestrator), not at start-up
 
 GATEWAY_NETWORK = "docker_gwbridge"
 EXEC_RETRY_S = 30.0
@@ -372,6 +374,8 @@ def http_client(client: docker.DockerClient, stack: str, domain: str, service: s
     default where traefik sends the app's domain), with `Host: <domain>`. `transport`: how the
     target carries the connection to the container's address (None: straight from this host).
     `retry_s`: how long to wait for a running container of the service."""
+    import httpx
+
     if service is None or port is None:
         service, port = web_service(client, stack, domain)
     return httpx.Client(base_url=app_base_url(client, stack, service, port, retry_s), headers={"Host": domain},

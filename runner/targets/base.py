@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import docker
-import httpx
 from docker.models.containers import Container
 
 from runner.plumbing.proc import ExecResult, run_host
@@ -34,6 +33,8 @@ from runner.swarm.stamp import Heartbeat
 from runner.swarm.volumes import helper_container
 
 if TYPE_CHECKING:
+    import httpx  # loaded while the first op waits on docker (orchestrator), not at start-up
+
     from runner.run.config import TargetSettings
 
 

@@ -32,8 +32,19 @@ def test_a_run_on_the_local_target_never_imports_paramiko() -> None:
 
 
 def test_a_run_never_imports_httpxs_command_line_client() -> None:
-    modules = _imported(LOCAL_RUN)
+    modules = _imported(f"{LOCAL_RUN}\nimport httpx")  # as the run does while its first op converges
     assert "httpx" in modules and not {"httpx._main", "click", "pygments"} & modules
+
+
+def test_a_run_starts_without_httpx_and_loads_it_while_the_engine_converges() -> None:
+    """httpx is first needed once the app runs: a run puts its import off until the first wait."""
+    assert "httpx" not in _imported(LOCAL_RUN)
+    modules = _imported("import runner.plumbing.idle as idle, importlib\n"
+                        "import runner.orchestrator\n"
+                        "idle.later(lambda: importlib.import_module('httpx'))\n"
+                        "assert 'httpx' not in __import__('sys').modules\n"
+                        "idle.run()")
+    assert "httpx" in modules
 
 
 def test_a_run_records_its_summary_card_without_importing_jinja2() -> None:
