@@ -12,7 +12,7 @@ let
     pyproject = true;
     build-system = [ py.setuptools ];
     # pyproject.toml's [project].dependencies (tests/unit/deploy/test_nix.py keeps them equal)
-    dependencies = with py; [ pytest pyyaml docker paramiko pydantic rich httpx starlette uvicorn prometheus-client jinja2 anybadge pyflakes playwright ];
+    dependencies = with py; [ pytest pyyaml docker paramiko pydantic rich httpx certifi starlette uvicorn prometheus-client jinja2 anybadge pyflakes playwright ];
     # runner/plumbing/paths.py finds tests/ (the generic floor, overlays, the allowlist) beside runner/.
     postInstall = ''
       cp -r tests "$out/${python.sitePackages}/"
