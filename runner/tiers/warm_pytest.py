@@ -44,7 +44,7 @@ runner.swarm.reach.tls_context()
 httpx.Client(verify=runner.swarm.reach.tls_context()).close()  # its transport's modules (httpcore) load lazily
 # Everything loaded so far lives as long as the process: out of the collector's sight, pytest's
 # collections at the end (unraisableexception's cleanup) no longer walk every imported module.
-if "browser" in sys.argv[1:]:  # the tier's tests take a `page`: Chromium starts now, not in its fixture
+if "--browser-ahead" in sys.argv[1:]:  # the tier's tests take a `page`: Chromium starts now, not in its fixture
     runner.tiers.browsertest.launch_ahead()
 gc.freeze()
 line = sys.stdin.readline()
@@ -69,6 +69,7 @@ PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
 # happen to be installed beside the harness (a dev install's hypothesis alone cost 0.14 s a tier).
 ISOLATED = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 BROWSER_FIXTURES = ("page", "browser")  # runner/tiers/browsertest.py
+BROWSER_AHEAD = "--browser-ahead"  # the spare's argument: launch Chromium while it waits
 
 
 def minimal_env(environ: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
@@ -140,6 +141,6 @@ def _full_priority(pid: int) -> None:
 
 
 def _start(browser: bool = False) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", _CHILD, *(["browser"] if browser else [])], cwd=REPO_ROOT,
+    return subprocess.Popen([sys.executable, "-c", _CHILD, *([BROWSER_AHEAD] if browser else [])], cwd=REPO_ROOT,
                             env=minimal_env(os.environ, {}), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -67,7 +67,8 @@ def spelled_names(source: str) -> list[tuple[int, str]]:
 
 
 # the card's page template, rendered by name, which its picture in the run dir shares
-SAME_NAME_ELSEWHERE = {("runner/pictures/card.py", RunDir.CARD_HTML)}
+# and the browser tests' fixture, which a tier's spare looks for in the test files
+SAME_NAME_ELSEWHERE = {("runner/pictures/card.py", RunDir.CARD_HTML), ("runner/tiers/warm_pytest.py", RunDir.BROWSER)}
 
 
 def test_no_module_spells_a_run_dir_name_of_its_own() -> None:
