@@ -24,9 +24,12 @@ from runner.swarm.volumes import HELPER_IMAGE
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
 from tests.e2e.support import RunOutcome, suite_objects, tier
 
-# One test of the module at a time: while `backup_bot` stands on the swarm, an abra run beside it
-# backs up through that bot (abra finds it by its label, swarm-wide), not with its own commands.
-pytestmark = [pytest.mark.e2e, pytest.mark.one_at_a_time("abra-backup-bot")]
+pytestmark = pytest.mark.e2e
+
+# One test that backs up at a time: while `backup_bot` stands on the swarm, an abra run beside it
+# backs up through that bot (abra finds it by its label, swarm-wide), not with its own commands. A
+# run that never backs up (install, idempotent) never looks for a bot, so it needs no turn.
+BACKS_UP = pytest.mark.one_at_a_time("abra-backup-bot")
 
 STAND_IN_DIR = REPO_ROOT / "tests" / "fixtures" / "abra"
 ALL = "install,upgrade,backup,restore,custom"
@@ -113,6 +116,7 @@ def _bot_snapshots(repository: Path, password: str) -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], json.loads(done.stdout))
 
 
+@BACKS_UP
 def test_the_abra_driver_climbs_all_five_stages_through_abra_commands_backing_up_through_backup_bot_two(
     run_ci: Callable[..., RunOutcome], tmp_path: Path, backup_bot: tuple[Path, str]
 ) -> None:
@@ -164,6 +168,7 @@ def test_the_abra_driver_climbs_all_five_stages_through_abra_commands_backing_up
     assert [o for o in suite_objects() if stack in o] == []
 
 
+@BACKS_UP
 @pytest.mark.parametrize(("fault", "stages", "op", "expected"), [
     ({"ABRA_STANDIN_BOT_DROP": f"{WITNESS_PREFIX}*"}, "backup", "backup", "not in the snapshot as planted"),
     ({"ABRA_STANDIN_BOT_RESTORE": "nothing"}, "restore", "restore", "not back as the snapshot took them"),
@@ -182,6 +187,7 @@ def test_a_backup_bot_that_loses_data_fails_the_tier_that_checks_it(
     assert outcome.results["teardown_leftovers"] == []
 
 
+@BACKS_UP
 def test_restore_onto_a_fresh_app_inserts_the_original_apps_secret_values_through_abra(
     run_ci: Callable[..., RunOutcome], tmp_path: Path
 ) -> None:
