@@ -36,8 +36,10 @@ def test_install_tier_passes_with_one_deploy_and_a_clean_teardown(run_ci: Callab
     # the PR head of the fixture is a commit after the last release: a chaos deploy of 1.1.0+1.1,
     # redeployed so by the idempotence check
     deployment, redeployed = results["deployments"]
+    assert deployment["op"] == "install"
     assert deployment["chaos"] is True and deployment["version"] == "1.1.0+1.1"
     assert (redeployed["op"], redeployed["commit"], redeployed["chaos"]) == ("idempotent", deployment["commit"], True)
+    assert "redeployed in" in outcome.stderr and "nothing changed" in outcome.stderr
     assert results["teardown_clean"] is True and results["teardown_leftovers"] == []
     assert "deploy-count: 1" in outcome.stderr
     assert "teardown left nothing behind" in outcome.stderr
@@ -47,11 +49,14 @@ def test_install_tier_passes_with_one_deploy_and_a_clean_teardown(run_ci: Callab
 def test_installing_a_release_deploys_that_tag(run_ci: Callable[..., RunOutcome]) -> None:
     outcome = run_ci(RECIPE="custom-html-tiny", VERSION="1.0.0+1.0")
     assert outcome.returncode == 0, outcome.stderr
-    deployment, redeployed = outcome.results["deployments"]
-    assert (deployment["version"], deployment["chaos"]) == ("1.0.0+1.0", False)
+    results = outcome.results
+    deployment, redeployed = results["deployments"]
+    assert (deployment["op"], deployment["version"], deployment["chaos"]) == ("install", "1.0.0+1.0", False)
     # the idempotence check redeploys the release as a release, and nothing changes
     assert (redeployed["op"], redeployed["version"], redeployed["chaos"]) == ("idempotent", "1.0.0+1.0", False)
-    assert tier(outcome.results, "idempotent")["verdict"] == "pass"
+    assert tier(results, "idempotent")["verdict"] == "pass"
+    assert "redeployed in" in outcome.stderr and "nothing changed" in outcome.stderr
+    assert results["deploy_count"] == 1 and results["teardown_clean"] is True
 
 
 def test_a_recipe_whose_healthcheck_never_passes_fails_with_exit_3_naming_the_service(

@@ -25,24 +25,7 @@ from tests.e2e.support import RunOutcome, asked, suite_objects, tier
 
 pytestmark = pytest.mark.e2e
 
-ALL = "lint,install,upgrade,backup,restore,custom"
-
-
-def test_the_example_climbs_all_five_stages_with_one_deploy(run_ci: Callable[..., RunOutcome]) -> None:
-    outcome = run_ci(RECIPE="custom-html-tiny", STAGES=ALL)
-    assert outcome.returncode == 0, outcome.stderr
-    results = outcome.results
-    assert [(t["op"], t["verdict"]) for t in asked(results)] == [(op, "pass") for op in ALL.split(",")]
-    assert results["deploy_count"] == 1
-    install, upgrade = results["deployments"]
-    assert (install["op"], install["version"], install["chaos"]) == ("install", "1.0.0+1.0", False)
-    assert (upgrade["op"], upgrade["chaos"]) == ("upgrade", True)
-    assert upgrade["commit"] == results["head_commit"]
-    assert upgrade["labels"][f"coop-cloud.{results['stack']}.chaos-version"] == results["head_commit"][:8]
-    assert results["base"] == "1.0.0+1.0" and "stepped back" in results["base_reason"]
-    assert "upgrade base: 1.0.0+1.0" in outcome.stderr
-    assert results["teardown_leftovers"] == []
-    assert [o for o in suite_objects() if results["stack"] in o] == []
+FIVE = "install,upgrade,backup,restore,custom"  # the five deploying stages
 
 
 class RedeploysTheBase(Upgrade):
@@ -184,9 +167,11 @@ def _comparable(op_state: dict[str, Any], stack: str, domain: str) -> dict[str, 
 
 
 def test_two_concurrent_full_runs_one_opted_out_pass_apart_with_the_same_op_state(tmp_path: Path) -> None:
+    """Two five-stage runs of the example at once, one with every generic floor opted out; the
+    default one is also the example's climb of all five stages with one deploy (lint's pass on the
+    example: tests/e2e/test_install_run.py)."""
     # the five deploying stages: with every generic floor opted out, lint would check nothing (empty)
-    base_env = {**os.environ, "RECIPE": "custom-html-tiny", "STAGES": ALL.removeprefix("lint,"),
-                "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE}
+    base_env = {**os.environ, "RECIPE": "custom-html-tiny", "STAGES": FIVE, "CCCI_DOMAIN_BASE": SUITE_DOMAIN_BASE}
     envs = [base_env | {"CCCI_RUNS_DIR": str(tmp_path / "default")},
             base_env | {"CCCI_RUNS_DIR": str(tmp_path / "opted-out"), "CCCI_SKIP_GENERIC": "1"}]
     procs = [subprocess.Popen([sys.executable, "-m", "runner.run_recipe_ci"], cwd=REPO_ROOT, env=env,
@@ -203,6 +188,17 @@ def test_two_concurrent_full_runs_one_opted_out_pass_apart_with_the_same_op_stat
     states = [_comparable(json.loads((d / "op_state.json").read_text()), r["stack"], r["domain"])
               for d, r in ((default_dir, default), (optout_dir, optout))]
     assert states[0] == states[1]
+    # the default run climbed all five stages with one deploy: the base release installed, the PR
+    # head upgraded in place (a chaos deploy), the base chosen by stepping back from the head
+    assert [(t["op"], t["verdict"]) for t in asked(default)] == [(op, "pass") for op in FIVE.split(",")]
+    install, upgrade = default["deployments"]
+    assert (install["op"], install["version"], install["chaos"]) == ("install", "1.0.0+1.0", False)
+    assert (upgrade["op"], upgrade["chaos"]) == ("upgrade", True)
+    assert upgrade["commit"] == default["head_commit"]
+    assert upgrade["labels"][f"coop-cloud.{default['stack']}.chaos-version"] == default["head_commit"][:8]
+    assert default["base"] == "1.0.0+1.0" and "stepped back" in default["base_reason"]
+    assert "upgrade base: 1.0.0+1.0" in outputs[0][1]
+    assert [o for o in suite_objects() if default["stack"] in o or optout["stack"] in o] == []
 
 
 def test_an_op_error_mid_run_skips_the_later_tiers_exits_3_and_leaves_nothing(

@@ -1,6 +1,7 @@
-"""Restore onto a fresh app, on the local swarm: the example's snapshot restored into a second
-app of the PR head passes the restore floor and overlay there; a restore op that skips a volume
-fails it; nothing of either app is left."""
+"""Restore onto a fresh app, on the local swarm: a restore op that skips a volume fails it; nothing
+of either app is left. (That the example's snapshot restored into a second app of the PR head
+passes the restore floor and overlay there is asserted on the example's upgrade-chain run, which
+goes on through restore-fresh: tests/e2e/test_upgrade_chain.py.)"""
 
 from __future__ import annotations
 
@@ -17,31 +18,11 @@ from runner.run.app import App
 from runner.run.config import RunConfig
 from runner.run.opstate import RestoreRecord, Snapshot
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
-from tests.e2e.support import RunOutcome, suite_objects, tier
+from tests.e2e.support import tier
 
 pytestmark = pytest.mark.e2e
 
 STAGES = "install,backup,restore-fresh"
-
-
-def test_the_examples_snapshot_restored_onto_a_fresh_app_passes_there(run_ci) -> None:  # type: ignore[no-untyped-def]
-    outcome: RunOutcome = run_ci(RECIPE="custom-html-tiny", STAGES=STAGES)
-    assert outcome.returncode == 0, outcome.stderr
-    results = outcome.results
-    fresh = tier(results, "restore-fresh")
-    assert fresh["verdict"] == "pass" and fresh["counts"]["passed"] == 11, fresh  # floor 9, overlay 2
-    assert results["apps"] == 2 and results["deploy_count"] == 1
-    install, again = results["deployments"]
-    assert (install["op"], again["op"]) == ("install", "restore-fresh")
-    assert again["commit"] == results["head_commit"]
-    (run_dir,) = outcome.run_dirs
-    app = App.from_description(json.loads((run_dir / "apps" / "fresh" / "app.json").read_text()))
-    assert app.stack != results["stack"] and app.deploy_count == 1
-    assert "restore-fresh tier: test_restore.py, test_restore_fresh.py, custom-html-tiny/test_restore.py" \
-        in outcome.stderr  # the recipe's restore overlay, on the fresh app
-    assert f"tearing down {app.stack}" in outcome.stderr and f"tearing down {results['stack']}" in outcome.stderr
-    assert results["teardown_leftovers"] == []
-    assert [o for o in suite_objects() if results["stack"] in o or app.stack in o] == []
 
 
 class SkipsAVolume(RestoreFresh):

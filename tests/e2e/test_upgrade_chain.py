@@ -1,10 +1,12 @@
 """Upgrade chains on the local swarm (UPGRADE_FROM=all): the oldest release installed once, each
 newer release and then the PR head upgraded in place, a tier row per hop, the head proven deployed
 at the end; a middle release that cannot deploy fails exactly its hop, which the upgrade row names;
-UPGRADE_FROM=last-green installs the commit the catalogue's history last saw pass."""
+UPGRADE_FROM=last-green installs the commit the catalogue's history last saw pass. The example's
+chain run goes on through restore-fresh (tests/e2e/test_restore_fresh.py has its failing case)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ from runner.catalogue.history import History
 from runner.catalogue.matrix import Row
 from runner.recipe import git
 from runner.recipe.repos import bundled_recipe_repo
-from tests.e2e.support import RunOutcome, tier
+from runner.run.app import App
+from tests.e2e.support import RunOutcome, suite_objects, tier
 
 
 def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
@@ -27,15 +30,32 @@ def _head_deployed_last(results: dict[str, Any]) -> None:
 
 def test_the_example_upgrades_through_every_release_then_runs_the_rest_of_its_lifecycle(
         run_ci: Callable[..., RunOutcome]) -> None:
-    done = run_ci(RECIPE="custom-html-tiny", STAGES="install,upgrade,backup,restore,custom", UPGRADE_FROM="all")
+    """The rest of its lifecycle includes restore-fresh: the example's snapshot restored into a
+    second app of the PR head passes the restore floor and the recipe's restore overlay there."""
+    done = run_ci(RECIPE="custom-html-tiny", STAGES="install,upgrade,backup,restore,custom,restore-fresh",
+                  UPGRADE_FROM="all")
     results = done.results
     assert done.returncode == 0, done.stderr[-3000:]
     assert _rows(results) == [("upgrade@1.1.0+1.1", "pass"), ("upgrade", "pass")]
     assert results["deploy_count"] == 1 and results["base"] == "1.0.0+1.0"
     assert [(d["op"], d["version"]) for d in results["deployments"][:2]] == [("install", "1.0.0+1.0"),
                                                                              ("upgrade@1.1.0+1.1", "1.1.0+1.1")]
-    _head_deployed_last(results)
+    upgrade, again = results["deployments"][2:]  # the head, upgraded in place; then the fresh app's deploy
+    assert (upgrade["op"], upgrade["commit"], upgrade["chaos"]) == ("upgrade", results["head_commit"], True)
     assert tier(results, "restore")["verdict"] == "pass" and results["teardown_clean"] is True
+    # restore-fresh: a second app of the PR head, the snapshot restored into it, its tier passed there
+    fresh = tier(results, "restore-fresh")
+    assert fresh["verdict"] == "pass" and fresh["counts"]["passed"] == 11, fresh  # floor 9, overlay 2
+    assert results["apps"] == 2
+    assert (again["op"], again["commit"]) == ("restore-fresh", results["head_commit"])
+    (run_dir,) = done.run_dirs
+    app = App.from_description(json.loads((run_dir / "apps" / "fresh" / "app.json").read_text()))
+    assert app.stack != results["stack"] and app.deploy_count == 1
+    assert "restore-fresh tier: test_restore.py, test_restore_fresh.py, custom-html-tiny/test_restore.py" \
+        in done.stderr  # the recipe's restore overlay, on the fresh app
+    assert f"tearing down {app.stack}" in done.stderr and f"tearing down {results['stack']}" in done.stderr
+    assert results["teardown_leftovers"] == []
+    assert [o for o in suite_objects() if results["stack"] in o or app.stack in o] == []
 
 
 def test_a_recipe_with_three_releases_hops_through_each(run_ci: Callable[..., RunOutcome]) -> None:
