@@ -54,6 +54,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _before_the_first_e2e_test(session.config, [item.nodeid for item in session.items])
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`alone` tests are handed out after every other e2e test (the unit tests follow them): while
+    one waits for the runs in flight to end, the other workers go on with unit tests rather than
+    queue behind it, idle. Every worker orders its collection the same way, as xdist requires."""
+    alone = [item for item in items if item.get_closest_marker("alone") is not None]
+    if not alone:
+        return
+    rest = [item for item in items if item.get_closest_marker("alone") is None]
+    after = max((n + 1 for n, item in enumerate(rest) if item.path.is_relative_to(E2E_DIR)), default=len(rest))
+    items[:] = rest[:after] + alone + rest[after:]
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: Sequence[str]) -> None:
     """The controller of a parallel session: called before it hands any worker a test."""
