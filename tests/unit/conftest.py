@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from runner.recipe import git
+from tests.unit.forked_pytest import fork_server, forked_pytest  # noqa: F401  (fixtures)
 
 # Property tests (hypothesis) fuzz every parser of outside input. CI gets a fixed, bounded search
 # (derandomized: the same examples every run, so a red is reproducible, never a roll of the dice);

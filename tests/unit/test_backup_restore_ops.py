@@ -77,6 +77,7 @@ def _real_backup_tier(op: str, files: list[Path], run_dir: Path, env: dict[str, 
     return run_tier(op, files, run_dir, env) if op == "backup" else TierResult(op, "pass")
 
 
+@pytest.mark.usefixtures("forked_pytest")  # the verdicts, not the tier's process
 def test_nothing_to_back_up_fails_the_backup_tier_with_the_reason_and_restore_skips(tmp_path: Path) -> None:
     driver = FakeDriver(fail={"backup": NoSnapshot(NOTHING, ["warning: backupbot.backup.volume.data on app: …"])})
     result, run = _run(tmp_path, _floor_only(tmp_path), driver, _real_backup_tier, STAGES="backup,restore")

@@ -23,6 +23,8 @@ from runner.run.rundir import RunDir
 from runner.tiers.tier import run_tier
 from tests.unit.fake_driver import FakeDriver
 
+pytestmark = pytest.mark.usefixtures("forked_pytest")  # the check's messages, not the start of its pytest
+
 MISTAKES = FIXTURES_DIR / "mistakes"
 SHOWN = "tests/fixtures/mistakes"
 

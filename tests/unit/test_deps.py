@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +36,7 @@ from runner.run.runlock import exclusive, lease, run_is_alive, run_lock
 from runner.swarm.gc import FoundRun, Judgement, judge
 from runner.tiers.tier import TierResult
 from tests.unit.fake_driver import FakeDriver
+from tests.unit.forked_pytest import WARM_ARGS, ForkServer
 from tests.unit.test_dashboard import BROWSER_ACCEPT
 from tests.unit.test_run_page_says_why import RUN, _failed_run
 
@@ -304,7 +303,9 @@ def test_gc_tells_a_dependency_by_its_run_dir_and_an_ordinary_run_is_judged_as_b
 # -- the deps fixture and the requires_deps marker ------------------------------------------
 
 
-def test_requires_deps_makes_a_test_red_not_skipped_when_its_dependency_was_not_provided(tmp_path: Path) -> None:
+def test_requires_deps_makes_a_test_red_not_skipped_when_its_dependency_was_not_provided(
+        tmp_path: Path, fork_server: ForkServer) -> None:
+    # the fixture and the marker, not the start of pytest: forked from the warm server
     (tmp_path / "conftest.py").write_text((REPO_ROOT / "tests" / "conftest.py").read_text())
     (tmp_path / "test_login.py").write_text(
         "import pytest\n\n"
@@ -312,17 +313,15 @@ def test_requires_deps_makes_a_test_red_not_skipped_when_its_dependency_was_not_
         "def test_plain(deps):\n    assert 'prov' not in deps\n")
     env = {**os.environ, DEPS_VAR: json.dumps({"provided": {}, "failed": {"prov": "prov's provision failed: boom"}}),
            "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rE", str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1, done.stdout
+    done = fork_server.run(["-q", "-p", "no:cacheprovider", "-rE", *WARM_ARGS, str(tmp_path)], env, cwd=tmp_path)
+    assert done.exit_code == 1, done.stdout
     assert "requires_deps: prov could not be provided: prov's provision failed: boom" in done.stdout
     assert "1 passed, 1 error" in done.stdout and "skipped" not in done.stdout
     env[DEPS_VAR] = json.dumps({"provided": {"prov": {"issuer": "http://x/"}}, "failed": {}})
     (tmp_path / "test_login.py").write_text(
         "import pytest\n\n@pytest.mark.requires_deps('prov')\ndef test_login(deps):\n    assert deps['prov']['issuer']\n")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout
+    done = fork_server.run(["-q", "-p", "no:cacheprovider", *WARM_ARGS, str(tmp_path)], env, cwd=tmp_path)
+    assert done.exit_code == 0, done.stdout
 
 
 def test_the_run_page_lists_the_dependencies_used(tmp_path: Path) -> None:

@@ -219,6 +219,7 @@ def test_the_generic_opt_out_only_changes_which_files_are_collected(
         assert "_generic/test_install.py" in tiers.files["install"]
 
 
+@pytest.mark.usefixtures("forked_pytest")  # the verdicts, not the tier's process
 def test_opting_out_of_the_generic_floor_without_an_overlay_is_empty_not_a_pass(tmp_path: Path, overlays: Path) -> None:
     for overlay in (overlays / "custom-html-tiny").glob("test_*.py"):
         overlay.unlink()
@@ -230,6 +231,7 @@ def test_opting_out_of_the_generic_floor_without_an_overlay_is_empty_not_a_pass(
     assert result.ladder.text() == "L0 (stopped at L1 install: install empty — no assertion files to run)"
 
 
+@pytest.mark.usefixtures("forked_pytest")  # the verdict, not the tier's process
 def test_a_tier_whose_files_hold_no_tests_is_empty(tmp_path: Path, overlays: Path) -> None:
     # the fixture's assertion files are empty: pytest collects nothing from them
     result, _ = _run(tmp_path, overlays, FakeDriver(), run_tier)

@@ -178,6 +178,7 @@ def test_the_tier_process_gets_a_minimal_environment_never_the_callers_tokens(
     assert sys.executable  # the same interpreter runs the tier
 
 
+@pytest.mark.usefixtures("forked_pytest")  # which conftests load, not the process start
 def test_a_conftest_above_the_tier_tests_folder_is_never_loaded(tmp_path: Path) -> None:
     """E.g. runs kept inside a checkout of a recipe repo whose cc-ci/ was denied."""
     canary = tmp_path / "canary"

@@ -53,12 +53,14 @@ def _tier_dir(tmp_path: Path, body: str) -> Path:
     return test
 
 
+@pytest.mark.usefixtures("forked_pytest")  # the verdict, not the start of its pytest
 def test_a_tier_whose_every_test_skipped_is_empty_with_why(tmp_path: Path) -> None:
     test = _tier_dir(tmp_path, "import pytest\n\ndef test_a():\n    pytest.skip('nothing to serve')\n")
     tier = run_tier("install", [test], RunDir(tmp_path), {})
     assert (tier.verdict, tier.error, tier.counts) == ("empty", "all 1 test(s) skipped: nothing to serve", {"skipped": 1})
 
 
+@pytest.mark.usefixtures("forked_pytest")  # the verdict, not the start of its pytest
 def test_a_tier_whose_files_hold_no_test_is_empty(tmp_path: Path) -> None:
     test = _tier_dir(tmp_path, "X = 1\n")
     tier = run_tier("install", [test], RunDir(tmp_path), {})
