@@ -66,8 +66,14 @@ def test_settle_ends_a_first_deploy_screenshot_that_no_tier_waited_for(
     pictures = Pictures(RunDir(tmp_path), LIFECYCLE)
     pictures.start(["install"])
     down = httpx.Response(502, text="no task yet")  # the install failed: it never comes up
-    pictures.while_deploying("install", DOMAIN, app([down]), deadline_s=120)
-    time.sleep(2)  # the browser is up and trying
+    asked = threading.Event()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        asked.set()
+        return down
+    pictures.while_deploying("install", DOMAIN, lambda: httpx.Client(transport=httpx.MockTransport(handle),
+                                                                     base_url=f"http://{DOMAIN}"), deadline_s=120)
+    assert asked.wait(60), "the browser never asked the app"  # it is up and trying
     started = time.monotonic()
     pictures.settle()  # the orchestrator's call before teardown
     assert time.monotonic() - started < 5  # not the deploy deadline, nor the 15 s page wait
