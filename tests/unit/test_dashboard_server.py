@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.unit.bridge.support import free_port, wait_until
+from tests.unit.bridge.support import LOCAL_TLS, free_port, wait_until
 from tests.unit.test_dashboard import BROWSER_ACCEPT, make_run
 from tests.unit.test_dashboard_catalogue import write_history
 
@@ -84,7 +84,7 @@ def serving(runs: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[byt
     def up() -> bool:
         assert proc.poll() is None, log.read_text()
         try:
-            return httpx.get(f"{base}/static/style.css", timeout=1).status_code == 200
+            return httpx.get(f"{base}/static/style.css", timeout=1, verify=LOCAL_TLS).status_code == 200
         except httpx.HTTPError:
             return False
 

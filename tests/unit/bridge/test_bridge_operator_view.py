@@ -22,6 +22,7 @@ from tests.unit.bridge.bridge_standins import StandinForge
 from tests.unit.bridge.support import (
     FORGE_TOKEN,
     HEAD,
+    LOCAL_TLS,
     MEMBER,
     REPO,
     WEBHOOK_SECRET,
@@ -63,7 +64,7 @@ def test_healthz_has_version_counts_outbox_and_the_last_forge_error_with_its_age
     fake_runs.hold()
     bridge.comment("!testme")
     wait_until(
-        lambda: httpx.get(f"{base_of(bridge)}/healthz").json()["last_forge_error"],
+        lambda: httpx.get(f"{base_of(bridge)}/healthz", verify=LOCAL_TLS).json()["last_forge_error"],
         what="a forge error",
     )
     health = httpx.get(f"{base_of(bridge)}/healthz").json()
@@ -87,7 +88,7 @@ def test_run_page_has_times_requester_exit_code_and_the_tier_in_progress(
     url = f"{base_of(bridge)}/runs/{job.run_id}"
 
     running = wait_until(
-        lambda: (page := httpx.get(url).json())["progress"]
+        lambda: (page := httpx.get(url, verify=LOCAL_TLS).json())["progress"]
         and page["progress"]["tiers"]
         and page,
         what="progress in the run log",
