@@ -38,7 +38,7 @@ def forge() -> Iterator[StandinForge]:
     server.add_member(ORG, MEMBER)
     server.add_pull(REPO, 1, HEAD)
     yield server
-    server.server.stop()
+    server.server.stop(wait=False)
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def drone() -> Iterator[StandinDrone]:
     server = StandinDrone(DRONE_TOKEN)
     server.server.start()
     yield server
-    server.server.stop()
+    server.server.stop(wait=False)
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def standin_forge() -> Iterator[StandinForge]:
     for number, sha in SHAS.items():
         forge.add_pull(REPO, number, sha)
     yield forge
-    forge.server.stop()
+    forge.server.stop(wait=False)
 
 
 @pytest.fixture
