@@ -2,13 +2,14 @@
 the tier's process start.
 
 `warm_pytest.run` starts a fresh Python for every tier and every `cc-ci check` collection: it
-imports pytest, its plugins, docker, httpx and pydantic again each time (~0.7 s of CPU, several
-seconds of wall on a loaded machine), which the unit tests of the check's messages paid ~15 times.
-Here one server per xdist worker imports all that once (what the warm spare imports before it reads
-its job) and forks a child per job: the child is still a process of its own that takes the job's
-cwd, exactly the job's environment and a fresh import of the tier's files, as the spare does. The
-spare itself (its start, niceness, environment on /proc, exit when unused) is tested against the
-real thing in test_timing_and_warm_pytest.py and test_repo_local_gate.py, which do not use this.
+imports pytest, docker, httpx, pydantic and the fixtures' modules again each time (tenths of a
+second of CPU, seconds of wall on a loaded machine), which the unit tests of the check's messages
+paid ~15 times. Here one server per xdist worker makes the spare's own start-up once (its code,
+taken from warm_pytest) and forks a child per job: the child is still a process of its own that
+takes the job's cwd, exactly the job's environment and a fresh import of the tier's files, and
+ends as the spare does. The spare itself (its start, niceness, environment on /proc, exit when
+unused) is tested against the real thing in test_timing_and_warm_pytest.py and
+test_repo_local_gate.py, which do not use this; test_forked_pytest.py checks this one's contract.
 """
 
 from __future__ import annotations
@@ -28,20 +29,16 @@ from runner.plumbing.paths import REPO_ROOT
 from runner.plumbing.proc import ExecResult
 from runner.tiers import warm_pytest
 
-# The same imports as the warm spare's start-up (runner/tiers/warm_pytest.py), then one forked child
-# per job line; the server answers each with the child's exit code. A single thread: fork is safe.
-_SERVER = r"""
-import atexit, importlib, json, os, sys, traceback
-from importlib.metadata import entry_points
-import pytest, _pytest.junitxml, httpx
-import runner.drivers, runner.run.app, runner.maintainer.meta, runner.run.opstate
-for target in runner.drivers.DRIVERS.values():
-    importlib.import_module(target.split(":")[0])
-for plugin in entry_points(group="pytest11"):
-    try:
-        plugin.load()
-    except Exception:
-        pass
+# The warm spare's own start-up (runner/tiers/warm_pytest.py, up to where it reads its job), then one
+# forked child per job line, which ends as the spare does; the server answers each job with the
+# child's exit code. A single thread: fork is safe.
+_START_UP, _FOUND, _ = warm_pytest._CHILD.partition("line = sys.stdin.readline()")
+assert _FOUND, "warm_pytest's spare no longer reads its job where this server expects: follow it here"
+_SERVER = _START_UP + r"""
+if niced:
+    os.setpriority(os.PRIO_PROCESS, 0, 0)  # as the spare does once it has its job
+import traceback
+from runner.plumbing.fastexit import exit_now
 answers = os.fdopen(os.dup(1), "w")
 for line in sys.stdin:
     job = json.loads(line)
@@ -56,15 +53,10 @@ for line in sys.stdin:
             os.environ.clear()
             os.environ.update(job["env"])
             code = int(pytest.main(job["args"]))
-            atexit._run_exitfuncs()
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 1
         except BaseException:
             traceback.print_exc()
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            exit_now(code)
     _, status = os.waitpid(pid, 0)
     answers.write(json.dumps({"code": os.waitstatus_to_exitcode(status)}) + "\n")
     answers.flush()
@@ -127,4 +119,4 @@ def forked_pytest(fork_server: ForkServer, monkeypatch: pytest.MonkeyPatch) -> N
     """Tiers and check collections of this test run forked from the warm server (see above); a spare
     started ahead would go unused."""
     monkeypatch.setattr(warm_pytest, "run", fork_server.run)
-    monkeypatch.setattr(warm_pytest, "warm_up", lambda: None)
+    monkeypatch.setattr(warm_pytest, "warm_up", lambda *args, **kwargs: None)
