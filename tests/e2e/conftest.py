@@ -54,6 +54,40 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _before_the_first_e2e_test(session.config, [item.nodeid for item in session.items])
 
 
+# Modules handed to one worker whole: their tests share a set-up worth a worker's minute (a module
+# fixture: two runs, a bridge, a browser) or take one lock in turn (abra's backup bot). Spread one
+# test at a time, each worker built the set-up again (3 × 40 s seen) or sat in setup waiting for the
+# lock (58 s), while the module's tests on one worker cost that once and never wait.
+WHOLE_MODULES = frozenset({"tests/e2e/test_dashboard_browser.py", "tests/e2e/test_abra_driver.py"})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's `load` distribution as scripts/test asks for it (one test at a time to whichever
+    worker is free), except that each of WHOLE_MODULES goes to one worker as a unit."""
+    if config.getoption("dist") != "load":
+        return None  # another --dist asked for: xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneAtATime(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in WHOLE_MODULES else nodeid
+
+        def _reschedule(self, node: Any) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            # a worker runs a test once it knows the one after it (its teardown depends on it): the
+            # running one and the next, as `load` keeps with --maxschedchunk 1, never a longer queue
+            if self._pending_of(self.assigned_work[node]) < 2:
+                self._assign_work_unit(node)
+
+    return OneAtATime(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`alone` tests are handed out after every other e2e test (the unit tests follow them): while
     one waits for the runs in flight to end, the other workers go on with unit tests rather than
