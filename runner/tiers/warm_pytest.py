@@ -69,6 +69,7 @@ PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
 # happen to be installed beside the harness (a dev install's hypothesis alone cost 0.14 s a tier).
 ISOLATED = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 BROWSER_FIXTURES = ("page", "browser")  # runner/tiers/browsertest.py
+HINT_MAX_BYTES = 1 << 20  # a test file larger is not read for the hint
 BROWSER_AHEAD = "--browser-ahead"  # the spare's argument: launch Chromium while it waits
 
 
@@ -106,9 +107,13 @@ def wants_browser(files: Sequence[Path]) -> bool:
     Only a hint for starting the browser early: a test that gets it another way still gets one."""
     for path in files:
         try:
+            if path.stat().st_size > HINT_MAX_BYTES:
+                continue
             tree = ast.parse(path.read_bytes())
-        except (OSError, SyntaxError, ValueError):
-            continue  # the tier reports what is wrong with the file
+        # a maintainer's file may be anything (nested a hundred thousand deep); a hint never fails a
+        # run: the tier reports what is wrong with the file
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
                     arg.arg in BROWSER_FIXTURES for arg in node.args.args + node.args.kwonlyargs):

@@ -150,3 +150,18 @@ def test_spares_no_tier_took_exit_when_the_run_discards_them(monkeypatch: pytest
     warm_pytest.discard()
     assert [spare.wait(30) for spare in spares if spare is not None] == [0, 0]
     assert (warm_pytest._spare, warm_pytest._after) == (None, None)
+
+
+@pytest.mark.parametrize("source", [
+    "x = a" + ".b" * 300_000,  # RecursionError in the parser
+    "x = " + "-" * 300_000 + "1",  # MemoryError in the parser
+    "def test_x(page):\n    pass\n" + "#" * (2 << 20),  # past the size the hint reads
+    "def test_x(page:\n",  # not Python
+], ids=["deep-attributes", "deep-unary", "huge", "syntax-error"])
+def test_the_browser_hint_never_fails_on_a_hostile_test_file(tmp_path: Path, source: str) -> None:
+    hostile = tmp_path / "test_hostile.py"
+    hostile.write_text(source)
+    page_test = tmp_path / "test_page.py"
+    page_test.write_text("def test_page(page):\n    pass\n")
+    assert warm_pytest.wants_browser([hostile]) is False
+    assert warm_pytest.wants_browser([hostile, page_test]) is True  # the other files still count
