@@ -17,7 +17,7 @@ from runner.plumbing.paths import REPO_ROOT
 from runner.recipe import git
 from runner.recipe.repos import bundled_recipe_repo
 from tests.e2e.conftest import SUITE_DOMAIN_BASE
-from tests.e2e.support import RunOutcome, suite_objects
+from tests.e2e.support import RunOutcome, named_for, own_domain_base, suite_objects
 
 pytestmark = pytest.mark.e2e
 
@@ -61,13 +61,14 @@ def test_a_pr_head_other_than_the_bound_one_is_refused_before_anything_is_deploy
         run_ci: Callable[..., RunOutcome], forge: tuple[dict[str, str], str]) -> None:
     env, head = forge
     bound = git.rev_parse(bundled_recipe_repo("custom-html-tiny"), "HEAD")  # the PR's head before the fork pushed
-    outcome = run_ci(**env, PR=str(PR), REF=bound, STAGES="install")
+    domain_base = own_domain_base()  # the other tests here deploy fork-demo at the same time
+    outcome = run_ci(**env, PR=str(PR), REF=bound, STAGES="install", CCCI_DOMAIN_BASE=domain_base)
     assert outcome.returncode == EXIT_HEAD_MISMATCH, outcome.stderr
     (line,) = [line for line in outcome.stderr.splitlines() if line.startswith("cc-ci: error:")]
     assert f"bound to head {bound}, but refs/pull/{PR}/head is {head[:12]}" in line
     assert "nothing was deployed" in line
     assert outcome.run_dirs == []  # refused before the run dir was kept, let alone an app made
-    assert [o for o in suite_objects() if NAME in o] == []
+    assert named_for(domain_base, suite_objects()) == []
 
 
 def test_cc_ci_run_pr_by_hand_tests_the_prs_head(tmp_path: Path, forge: tuple[dict[str, str], str]) -> None:
