@@ -6,6 +6,10 @@
    and imports, results.json `startup_s`), clone, check, planning, the op calls (deploy, backup, …),
    the tiers' pytest, teardown (each a phase's wall - its waits, `phases_s`), report and exit (the
    process's wall after the run's own duration), and what no phase holds (other).
+   A wait is time the run's own path spends blocked on the engine or restic: every engine request
+   on the run's main thread (not the camera's or the heartbeat's), a command run in a container,
+   convergence and archive streams, restic; a tier's pytest counts its own fixtures' waits the same
+   way and reports them to the run (plumbing/timing.py `credit`), bounded by the tier's wall time.
 2. `--pairs` install runs and yardstick runs (benchmarks/raw_install_custom_html_tiny.sh) in turn,
    A B A B, each a whole process: medians and the median of the pair-by-pair ratios (target 1.2), and the harness's share of the
    install runs by phase.

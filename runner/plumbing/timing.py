@@ -5,6 +5,10 @@ and where the rest went, per phase of the run.
 or overlapping waits (threads of one teardown) count once, as the kind of the first to start:
 the clock runs while any wait is open, so the sum never exceeds the wall time.
 
+A tier's pytest is a process of its own: its fixtures' waits (a helper container's digests, the
+backup floor's restic) are counted there, written to a file at its end (`report_to`) and counted
+here as well (`credit`), bounded by the wall time this process did not already spend waiting.
+
 `with phase("clone"): ...` around a phase of the run (results.json `phases_s`): its wall time and
 the waits inside it, so that the harness's own share of each phase (wall - waits) shows where a
 slower run lost its time. A phase opened inside another is charged alone until it ends (a further
@@ -14,10 +18,12 @@ app's teardown inside an op), so phases never overlap and their sum never exceed
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 _lock = threading.Lock()
@@ -47,6 +53,49 @@ def waits() -> dict[str, float]:
     """Seconds spent waiting so far, per kind."""
     with _lock:
         return dict(_totals)
+
+
+KINDS = ("docker", "restic")
+REPORT_MAX_BYTES = 4096  # a tier's report: a handful of kinds; the tier runs the recipe's code
+
+
+def report_to(path: str) -> None:
+    """Write this process's waits to `path` (a tier at its end, for the run that started it)."""
+    Path(path).write_text(json.dumps(waits()))
+
+
+def read_report(path: Path) -> dict[str, float]:
+    """The waits a tier reported; {} when it wrote none or anything else (nothing but known kinds of
+    finite, non-negative seconds is taken from the file: the tier ran a maintainer's code)."""
+    try:
+        with path.open("rb") as report:
+            raw = report.read(REPORT_MAX_BYTES + 1)
+        data = json.loads(raw) if raw and len(raw) <= REPORT_MAX_BYTES else {}
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {kind: float(data[kind]) for kind in KINDS if isinstance(data.get(kind), int | float)
+            and not isinstance(data[kind], bool) and math.isfinite(data[kind]) and data[kind] >= 0}
+
+
+def mark() -> tuple[float, float]:
+    """Now, and the seconds waited so far: where another process's waits are to be credited from."""
+    return time.monotonic(), _waited()
+
+
+def credit(waited: Mapping[str, float], since: tuple[float, float]) -> None:
+    """Count another process's waits (a tier's) as this one's: at most the wall time since `since`
+    (`mark()`) that this process did not spend waiting itself, so that the sum of waits still never
+    exceeds the wall time."""
+    started, waited_then = since
+    room = max(time.monotonic() - started - (_waited() - waited_then), 0.0)
+    with _lock:
+        for kind, seconds in sorted(waited.items()):
+            taken = min(seconds, room)
+            room -= taken
+            if taken > 0:
+                _totals[kind] = _totals.get(kind, 0.0) + taken
 
 
 def reset() -> None:

@@ -21,6 +21,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from runner.errors import ExecError, InfraError
+from runner.plumbing import timing
 from runner.plumbing.proc import ExecResult, failure_message, show
 from runner.recipe.traefik import serving_targets, web_services
 from runner.swarm.stack import SERVICE_LABEL, stack_services
@@ -302,6 +303,11 @@ def _bare(raw: RawExec, what: str) -> ExecResult:
 
 
 def _exec(container: Container, cmd: list[str] | str) -> RawExec:
+    with timing.waiting("docker"):  # the command runs in the container, its output streams back
+        return _exec_once(container, cmd)
+
+
+def _exec_once(container: Container, cmd: list[str] | str) -> RawExec:
     # container.exec_run, with the exec's id kept: a start whose connection broke (a cut SSH link)
     # is asked about, never sent again blindly
     api = container.client.api

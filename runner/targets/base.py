@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 import docker
 from docker.models.containers import Container
 
+from runner.plumbing import timing
 from runner.plumbing.proc import ExecResult, run_host
 from runner.run.app import App
 from runner.run.opstate import AppIdentity, BackedUpFile, Witness
@@ -125,6 +127,25 @@ class Target(Protocol):
     def file_digests(self, app: App, files: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         """The sha256 of each (volume, path) now, None where there is no such file; reads only."""
         ...
+
+
+def counting_waits(client: docker.DockerClient) -> docker.DockerClient:
+    """The client, each of whose requests to the engine counts as waiting on docker (plumbing.timing)
+    while the process's main thread makes it: the run's own path, in the run and in its tiers alike.
+    A background thread's requests (the camera's, the heartbeat's, the event watch's) do not count:
+    they would hide what the main thread does meanwhile. A streamed body (exec output, an archive) is
+    read after its request returns: where that is a wait, its caller counts it (swarm/volumes.py)."""
+    send = client.api.send
+    main = threading.main_thread()
+
+    def timed_send(request: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not main:
+            return send(request, **kwargs)
+        with timing.waiting("docker"):
+            return send(request, **kwargs)
+
+    client.api.send = timed_send  # type: ignore[method-assign]
+    return client
 
 
 class DockerTarget:

@@ -24,7 +24,7 @@ import docker
 import httpx
 
 from runner.errors import InfraError
-from runner.targets.base import DockerTarget
+from runner.targets.base import DockerTarget, counting_waits
 from runner.targets.tunnel import Stream, channel_transport
 
 if TYPE_CHECKING:
@@ -171,7 +171,8 @@ class ForwardedTarget(DockerTarget):
         self.address = address
         self._dir = forward_dir
         try:
-            self._client = docker.DockerClient(base_url=f"unix://{forward_dir / 'docker.sock'}", version="auto")
+            self._client = counting_waits(docker.DockerClient(base_url=f"unix://{forward_dir / 'docker.sock'}",
+                                                              version="auto"))
         except docker.errors.DockerException as err:
             raise InfraError(f"cannot reach {address} through the run's forwarder in {forward_dir}: {err}") from None
 

@@ -7,7 +7,7 @@ import docker
 from docker.errors import DockerException
 
 from runner.errors import InfraError
-from runner.targets.base import DockerTarget
+from runner.targets.base import DockerTarget, counting_waits
 
 
 def connect(timeout: int = 60) -> docker.DockerClient:
@@ -26,7 +26,7 @@ class LocalTarget(DockerTarget):
 
     def __init__(self) -> None:
         try:
-            self._client = connect()
+            self._client = counting_waits(connect())
         except DockerException as err:
             raise InfraError(
                 f"cannot reach the Docker engine ({err}); run `cc-ci swarm up` to start it"

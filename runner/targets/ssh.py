@@ -31,7 +31,7 @@ from docker.transport.basehttpadapter import BaseHTTPAdapter
 
 from runner.errors import BadInput, InfraError
 from runner.plumbing.proc import ExecResult
-from runner.targets.base import DockerTarget
+from runner.targets.base import DockerTarget, counting_waits
 from runner.targets.forward import Forwarder
 from runner.targets.sshlink import RECONNECT_S, SshLink, Unreachable
 from runner.targets.tunnel import channel_transport
@@ -282,7 +282,7 @@ class SshTarget(DockerTarget):
         self.connection = SshConnection(self.ssh, known_hosts, key, reconnect_s)
         self.connection.open()
         try:
-            self._client = _docker_client(self.connection)
+            self._client = counting_waits(_docker_client(self.connection))
         except docker.errors.DockerException as err:
             self.connection.close()
             raise BadInput(f"CCCI_DOCKER_HOST: {self.address} answers SSH, but `docker system dial-stdio` "

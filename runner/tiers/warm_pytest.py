@@ -16,9 +16,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from runner.plumbing import timing
 from runner.plumbing.paths import REPO_ROOT
 from runner.plumbing.priority import threads, unnice
 from runner.plumbing.proc import ExecResult
@@ -37,7 +39,7 @@ import pytest, _pytest.junitxml, httpx
 # what the tier folder's conftest.py imports (its fixtures' reach into the run's app and driver)
 import runner.drivers, runner.run.app, runner.maintainer.meta, runner.run.opstate, runner.ops
 import runner.evidence.serving, runner.run.deps, runner.targets, runner.tiers.browsertest
-import runner.swarm.reach
+import runner.swarm.reach, runner.plumbing.timing
 for target in runner.drivers.DRIVERS.values():
     importlib.import_module(target.split(":")[0])
 runner.swarm.reach.tls_context()
@@ -57,6 +59,8 @@ os.chdir(job["cwd"])
 os.environ.clear()  # the tier's environment is exactly what it is handed
 os.environ.update(job["env"])
 code = pytest.main(job["args"])
+if job.get("waits"):  # what its fixtures waited on docker and restic, for the run's own count
+    runner.plumbing.timing.report_to(job["waits"])
 from runner.plumbing.fastexit import exit_now  # the tier is done once pytest returns: no teardown
 exit_now(code)
 """
@@ -123,17 +127,24 @@ def wants_browser(files: Sequence[Path]) -> bool:
 
 def run(args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO_ROOT) -> ExecResult:
     """`python -m pytest <args>` in `cwd` with exactly `env` as its environment, in the spare if
-    there is one (the next tier's spare, if one was started, waits for the next call)."""
+    there is one (the next tier's spare, if one was started, waits for the next call). What the
+    process waited on docker and restic counts as this one's waiting (`timing.credit`)."""
     global _spare, _after
     proc, _spare, _after = (_spare if _spare is not None and _spare.poll() is None else _start()), _after, None
     _full_priority(proc.pid)
-    job = {"args": list(args), "env": dict(env), "cwd": str(cwd)}
+    handle, waits = tempfile.mkstemp(prefix="ccci-tier-waits-")
+    os.close(handle)
+    job = {"args": list(args), "env": dict(env), "cwd": str(cwd), "waits": waits}
+    since = timing.mark()
     try:
         out, err = proc.communicate(json.dumps(job) + "\n")
     except BaseException:  # interrupted: the tier must not outlive the run
         proc.kill()
         proc.wait()
         raise
+    finally:
+        timing.credit(timing.read_report(Path(waits)), since)
+        os.unlink(waits)
     return ExecResult(proc.returncode, out, err)
 
 

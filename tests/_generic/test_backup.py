@@ -19,6 +19,7 @@ import pytest
 
 from runner.evidence.proof import few
 from runner.maintainer.meta import RecipeMeta
+from runner.plumbing import timing
 from runner.plumbing.proc import ExecResult, run_host
 from runner.recipe import backupbot
 from runner.run.app import App
@@ -30,7 +31,8 @@ VOLUMES_ROOT = "/var/lib/docker/volumes"
 
 def _restic(snapshot: Snapshot, *args: str) -> ExecResult:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RESTIC_PASSWORD_FILE": snapshot.password_file}
-    return run_host(["restic", "--no-cache", "-r", snapshot.repository, *args], env=env)
+    with timing.waiting("restic"):
+        return run_host(["restic", "--no-cache", "-r", snapshot.repository, *args], env=env, check=False)
 
 
 def _root(app: App, snapshot: Snapshot, volume: str) -> str:
@@ -47,9 +49,17 @@ def snapshot(op_state: OpState) -> Snapshot:
 
 
 @pytest.fixture(scope="module")
-def listed(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+def read_back(snapshot: Snapshot) -> ExecResult:
+    """`restic ls --json <id>` of the run's repository with its password: the snapshot's own record
+    (there only if the repository holds it), then every node of it. One restic call: each opens the
+    repository's key, a deliberately slow derivation (~0.5 s)."""
+    return _restic(snapshot, "ls", "--json", snapshot.id)
+
+
+@pytest.fixture(scope="module")
+def listed(read_back: ExecResult) -> dict[str, dict[str, Any]]:
     """Every node of the snapshot as restic lists it, by its path (/var/lib/docker/volumes/...)."""
-    nodes = [json.loads(line) for line in _restic(snapshot, "ls", "--json", snapshot.id).stdout.splitlines()]
+    nodes = [json.loads(line) for line in read_back.stdout.splitlines()]
     return {n["path"]: n for n in nodes if n.get("struct_type") == "node"}
 
 
@@ -63,13 +73,20 @@ def test_the_backup_took_a_snapshot(op_state: OpState) -> None:
     assert record.snapshot is not None, f"the backup took no snapshot: {record.no_snapshot}"
 
 
-def test_the_snapshot_is_in_the_repository_and_readable_with_its_password(snapshot: Snapshot) -> None:
+def test_the_snapshot_is_in_the_repository_and_readable_with_its_password(
+        snapshot: Snapshot, read_back: ExecResult) -> None:
     mode = stat.S_IMODE(Path(snapshot.password_file).stat().st_mode)
     assert mode == 0o600, (f"the restic password file {snapshot.password_file} is mode {mode:04o}, expected 0600: "
                            "only the harness may read it")
-    ids = [s["id"] for s in json.loads(_restic(snapshot, "snapshots", "--json").stdout)]
-    assert snapshot.id in ids, (f"snapshot {snapshot.id} is not in the run's restic repository {snapshot.repository}, "
-                                f"which holds {few(ids) or 'no snapshot'}")
+    said = (read_back.stderr.strip() or read_back.stdout.strip()).splitlines()[-1:] or ["no output"]
+    assert not read_back.failed, (f"restic could not list snapshot {snapshot.id} of the run's repository "
+                                  f"{snapshot.repository} with its password: exit {read_back.exit_code}, {said[0]}")
+    records = [json.loads(line) for line in read_back.stdout.splitlines()]
+    # restic lists an id the repository lacks as nothing at all, and exits 0
+    found = any(r.get("struct_type") == "snapshot" and r.get("id") == snapshot.id for r in records)
+    ids = [] if found else [s["id"] for s in json.loads(_restic(snapshot, "snapshots", "--json").stdout or "[]")]
+    assert found, (f"snapshot {snapshot.id} is not in the run's restic repository {snapshot.repository}, "
+                   f"which holds {few(ids) or 'no snapshot'}")
 
 
 def test_every_included_volume_and_path_is_in_the_snapshot(

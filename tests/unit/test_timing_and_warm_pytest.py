@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runner.plumbing import timing
+from runner.swarm import reach
+from runner.targets.base import counting_waits
 from runner.tiers import warm_pytest
 
 
@@ -160,3 +168,112 @@ def test_the_process_age_counts_from_the_interpreters_start() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[2])
     assert 0.5 <= float(done.stdout) < 10
+
+
+# -- a tier's waits, counted in the run -------------------------------------------------------
+
+def test_a_tiers_docker_and_restic_waits_count_as_the_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tier's fixtures wait on docker (a helper's digests) and restic (the backup floor's listing)
+    in the tier's own process: those waits are the run's, as the same calls in an op are."""
+    monkeypatch.setattr(warm_pytest, "_spare", None)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    probe = tmp_path / "test_waits.py"
+    probe.write_text("import time\nfrom runner.plumbing import timing\n\ndef test_waits():\n"
+                     "    with timing.waiting('restic'):\n        time.sleep(0.4)\n"
+                     "    with timing.waiting('docker'):\n        time.sleep(0.2)\n")
+    before = timing.waits()
+    started = time.monotonic()
+    done = warm_pytest.run(["-q", "-p", "no:cacheprovider", str(probe)], {})
+    wall = time.monotonic() - started
+    assert done.exit_code == 0, done.stdout + done.stderr
+    after = timing.waits()
+    assert after.get("restic", 0.0) - before.get("restic", 0.0) == pytest.approx(0.4, abs=0.1)
+    assert after.get("docker", 0.0) - before.get("docker", 0.0) == pytest.approx(0.2, abs=0.1)
+    assert sum(after.values()) - sum(before.values()) <= wall
+    assert list(scratch.iterdir()) == []  # the report is read and removed
+
+
+def test_credited_waits_never_exceed_the_wall_time_this_process_did_not_wait_itself() -> None:
+    before = timing.waits()
+    since = timing.mark()
+    with timing.waiting("docker"):
+        time.sleep(0.1)  # this process's own wait, in the same stretch
+    time.sleep(0.1)
+    timing.credit({"docker": 5.0, "restic": 5.0}, since)  # claims far more than the 0.2 s that passed
+    after = timing.waits()
+    gained = sum(after.values()) - sum(before.values())
+    assert gained == pytest.approx(0.2, abs=0.03)
+    assert after.get("restic", 0.0) - before.get("restic", 0.0) == 0.0  # docker's claim took the room first
+
+
+@pytest.mark.parametrize("text", ["", "[1, 2]", "not json", '{"docker": "1"}', '{"docker": -1}', '{"docker": NaN}',
+                                  '{"docker": Infinity}', '{"docker": true}', '{"tea": 1.0}', "[" * 100_000,
+                                  '{"docker": 1.0, "pad": "' + "x" * 5000 + '"}'])
+def test_a_report_the_tier_garbled_gives_no_waits(tmp_path: Path, text: str) -> None:
+    report = tmp_path / "waits.json"
+    report.write_text(text)
+    assert timing.read_report(report) == {}
+
+
+def test_a_report_gives_the_known_kinds_only(tmp_path: Path) -> None:
+    report = tmp_path / "waits.json"
+    report.write_text('{"docker": 1.5, "restic": 2, "tea": 3.0}')
+    assert timing.read_report(report) == {"docker": 1.5, "restic": 2.0}
+    assert timing.read_report(tmp_path / "absent.json") == {}
+
+
+_ANY = st.none() | st.booleans() | st.floats() | st.integers() | st.text()
+_JSON = st.recursive(_ANY, lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids))
+
+
+@given(st.binary(max_size=6000)
+       | st.dictionaries(st.sampled_from(timing.KINDS) | st.text(), _ANY | _JSON).map(lambda d: json.dumps(d).encode())
+       | _JSON.map(lambda value: json.dumps(value).encode()))
+def test_any_report_gives_finite_non_negative_seconds_of_known_kinds(raw: bytes) -> None:
+    with tempfile.NamedTemporaryFile() as report:
+        report.write(raw)
+        report.flush()
+        got = timing.read_report(Path(report.name))
+    assert set(got) <= set(timing.KINDS)
+    assert all(math.isfinite(seconds) and seconds >= 0 for seconds in got.values())
+
+
+# -- the engine's time is docker's ------------------------------------------------------------
+
+class _SlowApi:
+    def send(self, request: str, **_kwargs: object) -> str:
+        time.sleep(0.2)
+        return f"answered {request}"
+
+
+def test_a_request_to_the_engine_on_the_main_thread_is_a_docker_wait_and_a_background_ones_is_not() -> None:
+    client = counting_waits(SimpleNamespace(api=_SlowApi()))  # type: ignore[arg-type]
+    before = timing.waits().get("docker", 0.0)
+    assert client.api.send("ping") == "answered ping"
+    after = timing.waits().get("docker", 0.0)
+    assert after - before == pytest.approx(0.2, abs=0.05)
+    # the camera's or the heartbeat's requests would hide what the run's thread does meanwhile
+    background = threading.Thread(target=client.api.send, args=("ping",))
+    background.start()
+    background.join()
+    assert timing.waits().get("docker", 0.0) - after == 0.0
+
+
+def test_a_command_run_in_a_container_is_a_docker_wait() -> None:
+    class Api:
+        def exec_create(self, container_id: str, cmd: object, **_kwargs: object) -> dict[str, str]:
+            return {"Id": "e1"}
+
+        def exec_start(self, exec_id: str, demux: bool) -> tuple[bytes, None]:
+            time.sleep(0.2)  # the command runs, its output streams back
+            return b"out", None
+
+        def exec_inspect(self, exec_id: str) -> dict[str, int]:
+            return {"ExitCode": 0}
+
+    container = SimpleNamespace(id="c1", client=SimpleNamespace(api=Api()))
+    before = timing.waits().get("docker", 0.0)
+    assert reach._exec(container, ["true"]).stdout == "out"  # type: ignore[arg-type]
+    assert timing.waits().get("docker", 0.0) - before == pytest.approx(0.2, abs=0.05)

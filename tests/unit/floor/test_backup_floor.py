@@ -138,24 +138,45 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
     return Snapshot(id=snapshot_id, repository=str(repo.repository), export="", volumes={"content": []})
 
 
+def _read_back(snapshot: Snapshot) -> Any:
+    return fixture_function(floor, "read_back")(snapshot)
+
+
 def test_the_snapshot_is_found_in_its_repository_with_its_password(repository: Snapshot) -> None:
-    floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password(repository)
-    listed = fixture_function(floor, "listed")(repository)
+    read_back = _read_back(repository)
+    floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password(repository, read_back)
+    listed = fixture_function(floor, "listed")(read_back)
     assert listed[f"{ROOT}/{STACK}_content/_data/index.html"]["size"] == 2
 
 
 def test_a_snapshot_id_the_repository_lacks_fails(repository: Snapshot) -> None:
-    other = repository.model_copy(update={"id": "f" * 64})
-    message = _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password, other)
-    assert message.startswith(f"snapshot {'f' * 64} is not in the run's restic repository {repository.repository}, "
-                              "which holds "), message
+    for other in (repository.model_copy(update={"id": "f" * 64}),  # no such id
+                  repository.model_copy(update={"id": repository.id[:8]})):  # restic would list it by prefix
+        message = _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password,
+                         other, _read_back(other))
+        assert message == (f"snapshot {other.id} is not in the run's restic repository {repository.repository}, "
+                           f"which holds {repository.id}"), message
+
+
+def test_a_repository_its_password_cannot_open_fails(repository: Snapshot) -> None:
+    password = Path(repository.password_file)
+    kept = password.read_text()
+    password.write_text("not the password")
+    try:
+        message = _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password,
+                         repository, _read_back(repository))
+    finally:
+        password.write_text(kept)
+    assert message.startswith(f"restic could not list snapshot {repository.id} of the run's repository "
+                              f"{repository.repository} with its password: exit 1, "), message
 
 
 def test_a_password_file_others_can_read_fails(repository: Snapshot) -> None:
     password = Path(repository.password_file)
     password.chmod(0o644)
     try:
-        message = _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password, repository)
+        message = _fails(floor.test_the_snapshot_is_in_the_repository_and_readable_with_its_password,
+                         repository, _read_back(repository))
         assert message == (f"the restic password file {password} is mode 0644, expected 0600: only the harness "
                            "may read it")
     finally:
