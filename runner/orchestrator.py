@@ -44,6 +44,7 @@ from runner.run.deps import DepsProvider, mark_released, tier_deps_env
 from runner.run.opstate import OpRecord, OpState, fresh_plans
 from runner.run.rundir import RunDir
 from runner.run.runlock import run_lock
+from runner.swarm import backup as swarm_backup
 from runner.swarm.gc import reclaim_command
 from runner.targets import describe_target, open_target
 from runner.tiers import warm_pytest
@@ -129,6 +130,7 @@ class Run:
                         self._lifecycle(ctx, hooks)
                     finally:
                         warm_pytest.discard()
+                        swarm_backup.discard_ahead()
             except CcciError as err:  # teardown or app creation failed
                 self._fail(err)
             except Exception as err:  # a harness bug: keep the traceback, scrubbed, in the run log
@@ -400,6 +402,8 @@ class Run:
         self.pictures.start(op.name for op in self._wanted())  # the browser starts while the install op waits on docker
         idle.later(lambda: importlib.import_module("httpx"))  # first needed once the app runs (its probes, tiers)
         wanted = self._wanted()
+        if any(op.name == "backup" for op in wanted):  # its repository's key derivation, while the ops before wait
+            swarm_backup.Restic.for_run(ctx.live_app.run_files).init_ahead()
         for op in wanted:
             if failed:
                 self._record_tier(TierResult(op.name, "skip", error=f"after {failed} failed"))

@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import stat
+import subprocess
 import tarfile
 import tempfile
 import time
@@ -38,6 +39,7 @@ from runner.evidence import proof
 from runner.evidence.proof import Key
 from runner.plumbing import safetar, timing
 from runner.plumbing.fileio import write_text_atomic
+from runner.plumbing.priority import threads, unnice
 from runner.plumbing.proc import ExecResult, run_host
 from runner.plumbing.scrub import scrubber
 from runner.recipe import backupbot, hookcmd
@@ -470,6 +472,10 @@ def app_file_digests(client: docker.DockerClient, app: App, keys: list[Key]) -> 
 
 # -- restic ------------------------------------------------------------------------------------
 
+# repository -> its `restic init`, started ahead of the backup (Restic.init_ahead)
+_initialising: dict[Path, subprocess.Popen[str]] = {}
+
+
 @dataclass(frozen=True)
 class Restic:
     """The run's restic repository: <run dir>/backups/restic, its password in a 0600 file."""
@@ -486,7 +492,29 @@ class Restic:
         scrubber.add(repo.password_file.read_text())  # before any restic output can quote it
         return repo
 
+    def init_ahead(self) -> None:
+        """Start `restic init` now, in the background at the lowest priority: its ~2.5 s of key
+        derivation (scrypt, calibrated) runs while the ops before the backup wait on docker, not
+        within the backup. `init()` waits for it; `discard_ahead()` stops it when no backup comes."""
+        if (self.repository / "config").exists() or self.repository in _initialising:
+            return
+        try:
+            # niced by nice(1), not in a preexec_fn: the run has threads (a fork must not run Python)
+            _initialising[self.repository] = subprocess.Popen(
+                ["nice", "-n", "19", "restic", "--no-cache", "init"], env=self._env(), cwd=self.root, text=True,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError:
+            pass  # no nice(1): init() initialises when the backup needs it
+
     def init(self) -> None:
+        ahead = _initialising.pop(self.repository, None)
+        if ahead is not None:
+            unnice(threads(ahead.pid), ahead.pid)  # waited on from now: at the run's own priority
+            with timing.waiting("restic"):
+                ahead.communicate()
+            if ahead.returncode == 0:
+                return
+            # it failed: initialise here, where a failure is reported as any restic call's
         if not (self.repository / "config").exists():
             self.run("init")
 
@@ -498,11 +526,13 @@ class Restic:
     def password_file(self) -> Path:
         return self.root / PASSWORD_FILE
 
+    def _env(self) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root),
+                "RESTIC_REPOSITORY": str(self.repository), "RESTIC_PASSWORD_FILE": str(self.password_file)}
+
     def run(self, *args: str, cwd: Path | None = None) -> ExecResult:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root),
-               "RESTIC_REPOSITORY": str(self.repository), "RESTIC_PASSWORD_FILE": str(self.password_file)}
         with timing.waiting("restic"):
-            result = run_host(["restic", "--no-cache", *args], cwd=cwd, env=env, check=False)
+            result = run_host(["restic", "--no-cache", *args], cwd=cwd, env=self._env(), check=False)
         if result.exit_code == 127:
             raise InfraError("restic is not installed on the harness host; `apt-get install restic` "
                              "(or run `cc-ci swarm up` as root)")
@@ -529,3 +559,13 @@ class Restic:
 
     def restore(self, snapshot_id: str, target: Path) -> None:
         self.run("restore", snapshot_id, "--target", str(target))
+
+
+def discard_ahead() -> None:
+    """The run's ops are over: an init started ahead for a backup that never came (an op before it
+    failed) stops now, not after the run has gone."""
+    while _initialising:
+        _, ahead = _initialising.popitem()
+        with contextlib.suppress(OSError):
+            ahead.kill()
+        ahead.communicate()
