@@ -130,7 +130,7 @@ class Run:
                         self._lifecycle(ctx, hooks)
                     finally:
                         warm_pytest.discard()
-                        swarm_backup.discard_ahead()
+                        swarm_backup.discard_ahead()  # a repository initialised ahead for a backup that never came
             except CcciError as err:  # teardown or app creation failed
                 self._fail(err)
             except Exception as err:  # a harness bug: keep the traceback, scrubbed, in the run log
@@ -402,8 +402,8 @@ class Run:
         self.pictures.start(op.name for op in self._wanted())  # the browser starts while the install op waits on docker
         idle.later(lambda: importlib.import_module("httpx"))  # first needed once the app runs (its probes, tiers)
         wanted = self._wanted()
-        if any(op.name == "backup" for op in wanted):  # its repository's key derivation, while the ops before wait
-            swarm_backup.Restic.for_run(ctx.live_app.run_files).init_ahead()
+        for op in wanted:  # what an op can start making while the ops before it wait on docker
+            op.ahead(ctx)
         for op in wanted:
             if failed:
                 self._record_tier(TierResult(op.name, "skip", error=f"after {failed} failed"))

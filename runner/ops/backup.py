@@ -9,6 +9,7 @@ from runner.ops.base import Op, OpContext
 from runner.recipe.backupbot import NoSnapshot
 from runner.run.lifecycle import OpSpec
 from runner.run.opstate import OpRecord, Snapshot, Witness
+from runner.swarm.backup import Restic
 
 
 class BackupRecord(OpRecord):
@@ -22,6 +23,10 @@ class BackupRecord(OpRecord):
 class Backup(Op):
     spec = OpSpec("backup", after=("upgrade",), needs=("install",), rung=3, record=BackupRecord,
                   summary="a restic snapshot of what backup-bot-two would take")
+
+    def ahead(self, ctx: OpContext) -> None:
+        if ctx.meta.BACKUP_CAPABLE is not False:  # the repository's key derivation, ~2.5 s, niced
+            Restic.for_run(ctx.live_app.run_files).init_ahead()
 
     def skip_reason(self, ctx: OpContext) -> str | None:
         return backup_capability(ctx)

@@ -75,6 +75,10 @@ class Op:
     def plan(self, ctx: OpContext) -> None:
         """Before anything is deployed: check input, decide refs (raise BadInput to refuse)."""
 
+    def ahead(self, ctx: OpContext) -> None:
+        """When the lifecycle starts, if the op is wanted: start what it will need and can make in
+        the background while the ops before it wait on docker. Default: nothing."""
+
     def skip_reason(self, ctx: OpContext) -> str | None:
         """Why the op cannot apply to this recipe (its tier is then `skip` with the reason)."""
         return None
