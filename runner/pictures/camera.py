@@ -1,8 +1,9 @@
 """Pictures a run takes of its app: after install and after upgrade (the summary card is drawn
 after the verdict by its own process, runner/pictures/card.py).
 
-One headless Chromium per run, launched in its own thread when the lifecycle starts (while the
-install op waits on docker): a screenshot is taken while its tier's pytest runs, and the tier
+One headless Chromium per run, in its own thread, launched when a picture first needs it: the
+install's, once the app answers HTTP while the op still waits on its health checks (not while the
+engine starts the containers, which a launch slowed). A screenshot is taken while its tier's pytest runs, and the tier
 waits for it only at its end, before a later op or teardown changes the app. Nothing here fails
 a run: a page that never loads, or a machine without Chromium, is recorded with the reason
 (`screenshots/<when>.json`) and the run goes on.
@@ -41,40 +42,53 @@ _LOGIN_CHALLENGE = "net::ERR_INVALID_AUTH_CREDENTIALS"  # Playwright's error for
 T = TypeVar("T")
 
 
+Launch = Callable[[], "Browser"]  # the camera's browser, launched at the first call
+
+
 class Camera:
     """A browser in a worker thread (Playwright's sync API belongs to the thread that started it);
     `submit` runs a job there and returns its Future."""
 
     def __init__(self) -> None:
-        self._jobs: queue.Queue[tuple[Callable[[Browser], Any], Future[Any]] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Callable[[Launch], Any], Future[Any]] | None] = queue.Queue()
         self._closing = False
         self._tid: int | None = None  # the camera thread's, once it runs
         self._thread = threading.Thread(target=self._work, name="ccci-camera", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
-        # The browser (Playwright's driver and Chromium inherit this thread's priority) starts while
-        # the install op deploys: behind the deploy and the tiers for the CPU, never ahead of them.
+        # The browser (Playwright's driver and Chromium inherit this thread's priority) runs behind
+        # the deploy and the tiers for the CPU, never ahead of them; it is launched when a job
+        # first needs it (`launch`): the install's screenshot asks once the app answers HTTP, not
+        # while the engine starts its containers (a launch then slowed the deploy by ~0.15 s).
         self._tid = threading.get_native_id()
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, self._tid, _NICE)
-        try:
-            with chromium(proxy=_PER_CONTEXT) as browser:
-                while (job := self._jobs.get()) is not None:
-                    self._run(job, browser)
-        except Exception as err:  # no browser: every job says why
+        with contextlib.ExitStack() as stack:
+            launched: list[Browser] = []
+            failed: list[Exception] = []
+
+            def launch() -> Browser:
+                if failed:  # no browser on this machine: every job says why
+                    raise failed[0]
+                if not launched:
+                    try:
+                        launched.append(stack.enter_context(chromium(proxy=_PER_CONTEXT)))
+                    except Exception as err:
+                        failed.append(err)
+                        raise
+                return launched[0]
+
             while (job := self._jobs.get()) is not None:
-                job[1].set_exception(err)
+                work, future = job
+                try:
+                    future.set_result(work(launch))
+                except Exception as err:
+                    future.set_exception(err)
 
-    @staticmethod
-    def _run(job: tuple[Callable[[Browser], Any], Future[Any]], browser: Browser) -> None:
-        work, future = job
-        try:
-            future.set_result(work(browser))
-        except Exception as err:
-            future.set_exception(err)
-
-    def submit(self, work: Callable[[Browser], T]) -> Future[T]:
+    def submit(self, work: Callable[[Launch], T]) -> Future[T]:
+        """Run `work(launch)` in the camera's thread: `launch()` gives the browser, launching it the
+        first time."""
         future: Future[T] = Future()
         self._jobs.put((work, future))
         return future
@@ -109,15 +123,19 @@ def shoot_app(browser: Browser, client: httpx.Client, domain: str, dest: Path) -
             context.close()
 
 
-def shoot_app_when_up(browser: Browser, open_client: Callable[[], httpx.Client], domain: str, dest: Path,
+def shoot_app_when_up(launch: Launch, open_client: Callable[[], httpx.Client], domain: str, dest: Path,
                       stop: threading.Event, deadline_s: float) -> None:
     """`shoot_app` as soon as the app answers below 500, tried while the op still waits on docker
-    (the first deploy: whatever answers is the installed app); gives up at `stop` or the deadline."""
+    (the first deploy: whatever answers is the installed app); gives up at `stop` or the deadline.
+    The browser is launched (`launch`) once the app answers a plain request at all."""
     deadline = time.monotonic() + deadline_s
     while True:
         try:
             with open_client() as client, reach_proxy(client, domain) as proxy:
-                context = browser.new_context(proxy={"server": proxy}, viewport=VIEWPORT, ignore_https_errors=True)
+                # a plain request first: the browser (a renderer process per try, CPU the deploy
+                # needs on a small machine) goes only to an app that answers HTTP at all
+                client.get("/")
+                context = launch().new_context(proxy={"server": proxy}, viewport=VIEWPORT, ignore_https_errors=True)
                 try:
                     page = context.new_page()
                     answer = page.goto(f"http://{domain}/", timeout=PAGE_TIMEOUT_S * 1000, wait_until="load")
@@ -171,7 +189,7 @@ def screenshot_during(camera: Camera | None, open_client: Callable[[], httpx.Cli
             _record(run_dir, when, domain, _reason(err), say)
             return
         dest = run_dir.screenshot(when)
-        future = camera.submit(lambda browser: shoot_app(browser, client, domain, dest))
+        future = camera.submit(lambda launch: shoot_app(launch(), client, domain, dest))
         yield
         _hurry(camera, future)
         _record(run_dir, when, domain, _outcome(future), say)

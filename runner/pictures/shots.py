@@ -44,8 +44,9 @@ class Pictures:
         self._last: str | None = None  # the run's last pictured op
 
     def start(self, ops: Iterable[str]) -> None:
-        """Launch the browser in the background (call when the first op starts waiting on docker);
-        `ops`: the run's ops, so that the browser closes once the last picture is taken."""
+        """Start the camera's thread (call when the lifecycle starts); its browser launches when a
+        picture first needs it. `ops`: the run's ops, so that the browser closes once the last
+        picture is taken."""
         self._last = next((op for op in reversed(list(ops)) if op in self._pictured), None)
         if self.enabled and self._camera is None and self._last is not None:
             self._camera = Camera()
@@ -57,7 +58,7 @@ class Pictures:
         if self._camera is not None and op in self._early_ops:
             dest = self.run_dir.screenshot(op)
             self._early[op] = self._camera.submit(
-                lambda browser: shoot_app_when_up(browser, open_client, domain, dest, self._stop, deadline_s))
+                lambda launch: shoot_app_when_up(launch, open_client, domain, dest, self._stop, deadline_s))
 
     def settle(self) -> None:
         """Before teardown: a first-deploy screenshot that no tier waited for (its op failed) stops

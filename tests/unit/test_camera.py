@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from runner.errors import InfraError
 from runner.ops import LIFECYCLE
 from runner.pictures.browser import chromium
-from runner.pictures.camera import asks_for_login, shoot_app_when_up, unnice
+from runner.pictures.camera import Camera, asks_for_login, shoot_app_when_up, unnice
 from runner.pictures.shots import Pictures
 from runner.run.rundir import RunDir
 
@@ -47,7 +48,7 @@ def test_a_front_page_behind_a_login_is_given_up_at_once(browser: Browser, tmp_p
     login = httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="demo"'}, html="login first")
     started = time.monotonic()
     with pytest.raises(Exception) as raised:
-        shoot_app_when_up(browser, app([login]), DOMAIN, tmp_path / "install.png", threading.Event(), deadline_s=30)
+        shoot_app_when_up(lambda: browser, app([login]), DOMAIN, tmp_path / "install.png", threading.Event(), deadline_s=30)
     assert asks_for_login(raised.value), raised.value
     assert time.monotonic() - started < 10  # one answer, not tries until the deadline
     assert not (tmp_path / "install.png").exists()
@@ -55,9 +56,55 @@ def test_a_front_page_behind_a_login_is_given_up_at_once(browser: Browser, tmp_p
 
 def test_an_app_still_coming_up_is_tried_again_until_it_answers(browser: Browser, tmp_path: Path) -> None:
     down = httpx.Response(502, text="no task yet")
-    shoot_app_when_up(browser, app([down, down, httpx.Response(200, content=PAGE)]), DOMAIN,
+    shoot_app_when_up(lambda: browser, app([down, down, httpx.Response(200, content=PAGE)]), DOMAIN,
                       tmp_path / "install.png", threading.Event(), deadline_s=30)
     assert (tmp_path / "install.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_browser_is_launched_only_once_the_app_answers_http(browser: Browser, tmp_path: Path) -> None:
+    """While the engine starts the app's containers nothing answers: launching Chromium then only
+    competed with the deploy for the CPU. The camera launches it at the first answer, any answer."""
+    tries: list[float] = []
+    launches: list[int] = []
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    def unreachable_then_up() -> httpx.Client:
+        tries.append(time.monotonic())
+        if len(tries) == 1:
+            raise InfraError("no running container yet")
+        if len(tries) == 2:  # its container runs, nothing listens yet
+            return httpx.Client(transport=httpx.MockTransport(refused), base_url=f"http://{DOMAIN}")
+        return app([httpx.Response(200, content=PAGE)])()
+
+    def launch() -> Browser:
+        launches.append(len(tries))
+        return browser
+
+    shoot_app_when_up(launch, unreachable_then_up, DOMAIN, tmp_path / "install.png", threading.Event(), deadline_s=30)
+    assert launches == [3]  # not before the try that found the app answering
+    assert (tmp_path / "install.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_camera_launches_no_browser_for_a_job_that_does_not_ask_for_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    launched: list[str | None] = []
+
+    @contextlib.contextmanager
+    def chromium_stand_in(proxy: str | None = None) -> Iterator[object]:
+        launched.append(proxy)
+        yield object()
+
+    monkeypatch.setattr("runner.pictures.camera.chromium", chromium_stand_in)
+    camera = Camera()
+    try:
+        assert camera.submit(lambda launch: "no picture").result(timeout=10) == "no picture"
+        assert launched == []  # the thread runs, the browser is not launched ahead
+        first = camera.submit(lambda launch: launch()).result(timeout=10)
+        assert camera.submit(lambda launch: launch()).result(timeout=10) is first  # once, then the same
+        assert launched == ["http://per-context"]
+    finally:
+        camera.close()
 
 
 def test_settle_ends_a_first_deploy_screenshot_that_no_tier_waited_for(
