@@ -399,7 +399,7 @@ class Run:
 
     def _lifecycle(self, ctx: OpContext, hooks: Hooks) -> None:
         failed: str | None = None
-        self.pictures.start(op.name for op in self._wanted())  # the browser starts while the install op waits on docker
+        self.pictures.start(op.name for op in self._wanted())  # its browser launches once the installed app answers
         idle.later(lambda: importlib.import_module("httpx"))  # first needed once the app runs (its probes, tiers)
         wanted = self._wanted()
         for op in wanted:  # what an op can start making while the ops before it wait on docker
