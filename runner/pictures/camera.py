@@ -133,8 +133,10 @@ def shoot_app_when_up(launch: Launch, open_client: Callable[[], httpx.Client], d
         try:
             with open_client() as client, reach_proxy(client, domain) as proxy:
                 # a plain request first: the browser (a renderer process per try, CPU the deploy
-                # needs on a small machine) goes only to an app that answers HTTP at all
-                client.get("/")
+                # needs on a small machine) goes only to an app that answers HTTP at all; its
+                # body (the app's, any size) is never read
+                with client.stream("GET", "/"):
+                    pass
                 context = launch().new_context(proxy={"server": proxy}, viewport=VIEWPORT, ignore_https_errors=True)
                 try:
                     page = context.new_page()

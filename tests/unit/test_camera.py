@@ -87,6 +87,30 @@ def test_the_browser_is_launched_only_once_the_app_answers_http(browser: Browser
     assert (tmp_path / "install.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_plain_request_never_reads_the_apps_body(browser: Browser, tmp_path: Path) -> None:
+    """The app is the PR's: its front page may be endless. The request before the browser only
+    asks whether anything answers."""
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:  # 64 MiB stands in for endless: a reader of it fails, not hangs
+        for _ in range(1024):
+            sent.append(1)
+            yield b"x" * 65536
+
+    answers = iter([httpx.Response(200, content=endless())])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return next(answers, None) or httpx.Response(200, content=PAGE)
+
+    started = time.monotonic()
+    shoot_app_when_up(lambda: browser, lambda: httpx.Client(transport=httpx.MockTransport(handle),
+                                                            base_url=f"http://{DOMAIN}"),
+                      DOMAIN, tmp_path / "install.png", threading.Event(), deadline_s=30)
+    assert len(sent) <= 1  # not a byte past what the transport had in hand
+    assert time.monotonic() - started < 15
+    assert (tmp_path / "install.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_the_camera_launches_no_browser_for_a_job_that_does_not_ask_for_one(monkeypatch: pytest.MonkeyPatch) -> None:
     launched: list[str | None] = []
 
