@@ -60,8 +60,10 @@ REPORT_MAX_BYTES = 4096  # a tier's report: a handful of kinds; the tier runs th
 
 
 def report_to(path: str) -> None:
-    """Write this process's waits to `path` (a tier at its end, for the run that started it)."""
-    Path(path).write_text(json.dumps(waits()))
+    """Write this process's waits to `path` (a tier at its end, for the run that started it). Never
+    raises: a report that cannot be written leaves the tier's waits uncounted, not its verdict changed."""
+    with contextlib.suppress(OSError):
+        Path(path).write_text(json.dumps(waits()))
 
 
 def read_report(path: Path) -> dict[str, float]:
