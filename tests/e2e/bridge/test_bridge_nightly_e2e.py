@@ -27,10 +27,13 @@ def test_a_night_missed_while_the_bridge_was_down_runs_once_for_real_when_it_sta
     catalogue.write_text("stages: install\nrecipes:\n  - name: custom-html-tiny\n")
     history = tmp_path / "catalogue.sqlite"
     cfg = bridge_config("custom-html-tiny", {}).model_copy(update={"catalogue_history": history})
-    cfg = cfg.model_validate(cfg.model_dump() | {"nightly": {"catalogue": str(catalogue), "at": "00:00",
+    # its time an hour ago, whatever the hour the suite runs (at 00:00, a run at 00:03 is on time)
+    slot = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
+    at = slot.strftime("%H:%M")
+    cfg = cfg.model_validate(cfg.model_dump() | {"nightly": {"catalogue": str(catalogue), "at": at,
                                                              "retry": False, "bisect": False}})
-    today = datetime.now(UTC).date()
-    store = Store(cfg.db_path)  # the bridge ran the night before, then was down past today's 00:00
+    today = slot.date()
+    store = Store(cfg.db_path)  # the bridge ran the night before, then was down past today's `at`
     store.set_last_day(SCHEDULE_NAME, today - timedelta(days=1))
     store.close()
 
@@ -42,7 +45,8 @@ def test_a_night_missed_while_the_bridge_was_down_runs_once_for_real_when_it_sta
                        what="the missed night's catalogue run to finish")
         finally:
             bridge.stop(cancel_runs=True)
-    assert any(m.startswith(f"nightly: the catalogue run due at {today} 00:00 UTC was missed") for m in caplog.messages)
+    assert any(m.startswith(f"nightly: the catalogue run due at {today} {at} UTC was missed") for m in caplog.messages), \
+        caplog.messages
     found = History(history)
     try:
         (row,) = found.matrix(found.latest_run().id)  # type: ignore[union-attr]
