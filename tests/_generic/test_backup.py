@@ -81,9 +81,10 @@ def test_the_snapshot_is_in_the_repository_and_readable_with_its_password(
     said = (read_back.stderr.strip() or read_back.stdout.strip()).splitlines()[-1:] or ["no output"]
     assert not read_back.failed, (f"restic could not list snapshot {snapshot.id} of the run's repository "
                                   f"{snapshot.repository} with its password: exit {read_back.exit_code}, {said[0]}")
-    records = [json.loads(line) for line in read_back.stdout.splitlines()]
-    # restic lists an id the repository lacks as nothing at all, and exits 0
-    found = any(r.get("struct_type") == "snapshot" and r.get("id") == snapshot.id for r in records)
+    # the snapshot's record comes first (`listed` parses the nodes); restic lists an id the
+    # repository lacks as nothing at all, and exits 0
+    records = (json.loads(line) for line in read_back.stdout.splitlines())
+    found = next((r for r in records if r.get("struct_type") == "snapshot"), {}).get("id") == snapshot.id
     ids = [] if found else [s["id"] for s in json.loads(_restic(snapshot, "snapshots", "--json").stdout or "[]")]
     assert found, (f"snapshot {snapshot.id} is not in the run's restic repository {snapshot.repository}, "
                    f"which holds {few(ids) or 'no snapshot'}")
